@@ -1,0 +1,42 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+CONFIG ?= config.toml
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit system-deps bench bench-icmp clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/continuity-monitor run --config $(CONFIG)
+
+# System packages the tests use (promtool, nftables, ...); installed only when
+# missing, and only where we can (root on Debian). Elsewhere the tests that
+# need them skip and say why.
+system-deps:
+	@sh tests/setup-system.sh
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check monitor probes alerts tests bench
+	$(VENV)/bin/ruff format --check monitor probes alerts tests bench
+	$(VENV)/bin/mypy monitor probes alerts
+
+test: system-deps $(STAMP) lint
+	$(PY) -m pytest -q -p no:cacheprovider --durations=15 tests
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+bench: bench-icmp
+
+bench-icmp: system-deps $(STAMP)
+	$(PY) -m bench.icmp
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache

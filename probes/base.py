@@ -1,0 +1,174 @@
+"""The probe contract: settings models, results, samples and the kind registry entry.
+
+A probe kind is one module in ``probes/`` that defines a settings model (a
+subclass of :class:`CheckSettings`) and a prober: an async context manager,
+created once per daemon, whose ``probe(target, settings, deadline=...)``
+makes one attempt and returns a :class:`ProbeResult`. Shared resources (the
+one ICMP socket, one HTTP session) live on the prober, never in module
+globals, so several daemons or tests can run side by side.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Protocol
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+
+# --------------------------------------------------------------------------
+# Small value types shared by every settings model
+# --------------------------------------------------------------------------
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_duration(value: object) -> float:
+    """Turn ``"30s"``, ``"5m"``, ``"1.5h"``, ``"250ms"`` into seconds.
+
+    Plain numbers are rejected on purpose: ``interval = 30`` is ambiguous
+    (seconds? minutes?) and operators should write the unit.
+    """
+    if isinstance(value, str):
+        m = _DURATION_RE.match(value)
+        if m:
+            return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    raise ValueError(f"expected a duration such as '30s', '5m' or '250ms', got {value!r}")
+
+
+def format_duration(seconds: float) -> str:
+    """The inverse of :func:`parse_duration` for round trips and messages."""
+    for unit in ("w", "d", "h", "m", "s"):
+        size = _UNIT_SECONDS[unit]
+        if seconds >= size and math.isclose(seconds / size, round(seconds / size)):
+            return f"{round(seconds / size)}{unit}"
+    return f"{round(seconds * 1000)}ms"
+
+
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise ValueError(f"must be greater than 0, got {format_duration(value)}")
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_positive)]
+"""A positive duration written with a unit; stored as float seconds."""
+
+
+def int_range(low: int, high: int) -> Any:
+    """An integer constrained to ``[low, high]`` with an operator-friendly message."""
+
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    return Annotated[int, AfterValidator(check)]
+
+
+def float_range(low: float, high: float) -> Any:
+    """A float constrained to ``[low, high]``."""
+
+    def check(value: float) -> float:
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low:g} and {high:g}, got {value:g}")
+        return value
+
+    return Annotated[float, AfterValidator(check)]
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: frozen, strict types, unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class CheckSettings(StrictModel):
+    """Settings every check has; probe kinds subclass this with their own keys.
+
+    The values here are the built-in defaults; ``[defaults]``, a template and
+    the target override them in that order (see ``monitor.config``).
+    """
+
+    interval: Duration = 30.0
+    timeout: Duration = 5.0
+    fall: int_range(1, 100) = 3  # type: ignore[valid-type]
+    rise: int_range(1, 100) = 2  # type: ignore[valid-type]
+    critical: bool = True
+
+
+# --------------------------------------------------------------------------
+# What a probe sees and returns
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeTarget:
+    """The part of a configured target a probe needs: its name and address."""
+
+    name: str
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One measured value: a full metric name, its extra labels, the value."""
+
+    name: str
+    value: float
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """The outcome of one attempt of one check.
+
+    ``reason`` is a short machine-readable code (``ok``, ``timeout``,
+    ``refused``, ``dns``, ...) from a fixed set per kind, so it can be a
+    label without unbounded cardinality; ``message`` is for humans.
+    ``started`` is wall-clock UNIX time, ``duration`` seconds.
+    """
+
+    ok: bool
+    reason: str
+    message: str
+    started: float
+    duration: float
+    samples: tuple[Sample, ...] = ()
+    values: Mapping[str, float] = field(default_factory=dict)
+    """Named measurements for rules and the CLI, e.g. ``{"rtt_avg_seconds": 0.001}``."""
+
+
+@dataclass(frozen=True, slots=True)
+class MetricFamily:
+    """Declares a metric family a kind's samples belong to (for HELP/TYPE)."""
+
+    name: str
+    type: Literal["gauge", "counter", "info"]
+    help: str
+
+
+class Prober(Protocol):
+    """A live probe kind: owns shared sockets/sessions for the daemon's lifetime."""
+
+    async def probe(
+        self, target: ProbeTarget, settings: Any, *, deadline: float
+    ) -> ProbeResult: ...
+
+
+ProberFactory = Callable[[], AbstractAsyncContextManager[Prober]]
+
+
+@dataclass(frozen=True)
+class ProbeKind:
+    """A registry entry: everything ``monitor/`` needs to know about a kind."""
+
+    name: str
+    settings: type[CheckSettings]
+    open: ProberFactory
+    families: tuple[MetricFamily, ...] = ()
+    description: str = ""
