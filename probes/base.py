@@ -11,13 +11,14 @@ globals, so several daemons or tests can run side by side.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainValidator
 
 # --------------------------------------------------------------------------
 # Small value types shared by every settings model
@@ -79,6 +80,63 @@ def float_range(low: float, high: float) -> Any:
         return value
 
     return Annotated[float, AfterValidator(check)]
+
+
+class Secret:
+    """A secret config value: resolved at load, never printed.
+
+    Written in config as ``env:NAME`` (an environment variable), ``file:/path``
+    (the file's content, trailing newline stripped) or a literal string.
+    ``str()``/``repr()`` give ``<secret>`` so it cannot leak through logs,
+    error messages or ``check-config`` output by accident.
+    """
+
+    __slots__ = ("_source", "_value")
+
+    def __init__(self, value: str, source: str = "literal") -> None:
+        self._value = value
+        self._source = source
+
+    def reveal(self) -> str:
+        """The secret itself, for the one place that must send it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def resolve_secret(value: object, environ: Mapping[str, str] | None = None) -> Secret:
+    """Resolve an ``env:``/``file:``/literal reference into a :class:`Secret`."""
+    if isinstance(value, Secret):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string ('env:NAME', 'file:/path' or the value), got {value!r}")
+    if value.startswith("env:"):
+        name = value[4:]
+        env = os.environ if environ is None else environ
+        if name not in env:
+            raise ValueError(f"environment variable {name} is not set")
+        return Secret(env[name], value)
+    if value.startswith("file:"):
+        path = value[5:]
+        try:
+            with open(path, encoding="utf-8") as fh:
+                return Secret(fh.read().rstrip("\r\n"), value)
+        except OSError as exc:
+            raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
+    return Secret(value)
+
+
+SecretStr = Annotated[Secret, PlainValidator(resolve_secret)]
+"""A config field holding a secret reference."""
 
 
 class StrictModel(BaseModel):
