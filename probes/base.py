@@ -210,8 +210,17 @@ class MetricFamily:
     help: str
 
 
+class ProbeSetupError(Exception):
+    """A prober cannot start (no permission, no such family): a message for the operator."""
+
+
 class Prober(Protocol):
-    """A live probe kind: owns shared sockets/sessions for the daemon's lifetime."""
+    """A live probe kind: owns shared sockets/sessions for the daemon's lifetime.
+
+    ``deadline`` is in the event loop's clock (``loop.time()``). Opening the
+    prober (its async context manager) raises :class:`ProbeSetupError` with an
+    operator-facing message when the kind cannot work on this host at all.
+    """
 
     async def probe(
         self, target: ProbeTarget, settings: Any, *, deadline: float
