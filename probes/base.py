@@ -18,7 +18,14 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainValidator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainValidator,
+    model_validator,
+)
 
 # --------------------------------------------------------------------------
 # Small value types shared by every settings model
@@ -47,7 +54,9 @@ def format_duration(seconds: float) -> str:
         size = _UNIT_SECONDS[unit]
         if seconds >= size and math.isclose(seconds / size, round(seconds / size)):
             return f"{round(seconds / size)}{unit}"
-    return f"{round(seconds * 1000)}ms"
+    if seconds >= 1:
+        return f"{seconds:g}s"
+    return f"{seconds * 1000:g}ms"
 
 
 def _positive(value: float) -> float:
@@ -157,6 +166,16 @@ class CheckSettings(StrictModel):
     fall: int_range(1, 100) = 3  # type: ignore[valid-type]
     rise: int_range(1, 100) = 2  # type: ignore[valid-type]
     critical: bool = True
+
+    @model_validator(mode="after")
+    def _timeout_fits_interval(self) -> CheckSettings:
+        # A run that may outlast its interval would overlap the next one.
+        if self.timeout > self.interval:
+            raise ValueError(
+                f"timeout {format_duration(self.timeout)} must not be longer than "
+                f"interval {format_duration(self.interval)}"
+            )
+        return self
 
 
 # --------------------------------------------------------------------------
