@@ -1,0 +1,1 @@
+"""Alerting: rules, muting, routing, the durable outbox and channels (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""continuity-monitor: the daemon core (config, scheduler, state, exporter, web, CLI)."""

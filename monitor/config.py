@@ -1,0 +1,551 @@
+"""Loading and validating ``config.toml`` into a frozen :class:`Config`.
+
+The shape is DESIGN.md's: ``[monitor]``, ``[defaults]``, ``[templates.NAME]``,
+``[[targets]]`` and ``include``. Settings of a check are layered, later wins:
+
+    built-in defaults < [defaults] < [defaults.KIND] < template < template.KIND
+                      < target < target.KIND
+
+The layers are merged as written (raw TOML values) and validated once by the
+probe kind's settings model, so cross-field rules see the final values; each
+merged key remembers which layer it came from, so an error names the place
+the operator has to edit (``templates.bts.icmp.count`` or
+``targets[2].icmp.count``). Every error is collected; none stops the others
+from being found.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, ValidationError, create_model
+
+import probes
+from monitor.config_errors import ConfigError, ConfigIssue, issues_from_validation, join_path
+from monitor.sources import Origin, RawConfig, SourceError, read_config
+from probes.base import CheckSettings, Duration, ProbeKind, StrictModel, float_range, int_range
+
+__all__ = [
+    "Check",
+    "Config",
+    "ConfigError",
+    "ConfigIssue",
+    "Location",
+    "MonitorSection",
+    "Target",
+    "load_config",
+    "split_host_port",
+]
+
+COMMON_KEYS = tuple(CheckSettings.model_fields)
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+# Labels the daemon sets itself on some series; a target label of the same
+# name would produce duplicate label names, which Prometheus rejects.
+RESERVED_LABELS = frozenset(
+    {
+        "target",
+        "check",
+        "state",
+        "stat",
+        "interface",
+        "alias",
+        "window",
+        "reason",
+        "phase",
+        "channel",
+        "instance",
+        "job",
+        "le",
+        "quantile",
+        "severity",
+        "alertname",
+    }
+)
+
+
+def split_host_port(value: str) -> tuple[str, int]:
+    """``"127.0.0.1:9925"`` / ``"[::1]:9925"`` / ``":9925"`` -> (host, port)."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ValueError(f"expected HOST:PORT such as '127.0.0.1:9925', got {value!r}")
+    port = int(port_text)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be between 0 and 65535, got {port}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        ipaddress.IPv6Address(host)  # raises ValueError with a clear text
+    elif ":" in host:
+        raise ValueError(f"write IPv6 addresses in brackets, e.g. '[::1]:9925', got {value!r}")
+    return host, port
+
+
+def _listen(value: str) -> str:
+    split_host_port(value)
+    return value
+
+
+def _timezone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r} (use an IANA name such as 'Asia/Ho_Chi_Minh')"
+        ) from None
+    return value
+
+
+def _target_name(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    if len(value) > 200:
+        raise ValueError(f"must be at most 200 characters long, got {len(value)}")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"must not contain control characters, got {value!r}")
+    return value
+
+
+def _non_empty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+NonEmpty = Annotated[str, AfterValidator(_non_empty)]
+TargetName = Annotated[str, AfterValidator(_target_name)]
+
+
+class Location(StrictModel):
+    """Where a site is and whom to call: goes into alerts and the status page."""
+
+    address: str | None = None
+    lat: float_range(-90.0, 90.0) | None = None  # type: ignore[valid-type]
+    lon: float_range(-180.0, 180.0) | None = None  # type: ignore[valid-type]
+    contact: str | None = None
+
+
+class MonitorSection(StrictModel):
+    """``[monitor]``: the daemon itself."""
+
+    instance: NonEmpty = "continuity-monitor"
+    listen: Annotated[str, AfterValidator(_listen)] = "127.0.0.1:9925"
+    state_dir: NonEmpty = "var/lib/continuity"
+    timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
+    language: Literal["en", "vi"] = "en"
+    canaries: list[str] = Field(default_factory=list)
+    max_concurrency: int_range(1, 100_000) = 5000  # type: ignore[valid-type]
+    kind_concurrency: dict[str, int_range(1, 100_000)] = Field(default_factory=dict)  # type: ignore[valid-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One check of a target: its kind and fully merged, validated settings."""
+
+    kind: str
+    settings: CheckSettings
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved target, ready to schedule. Equality drives reload diffs."""
+
+    name: str
+    address: str
+    checks: tuple[Check, ...]
+    labels: Mapping[str, str] = field(default_factory=dict)
+    parents: tuple[str, ...] = ()
+    location: Location | None = None
+    template: str | None = None
+
+    def check(self, kind: str) -> Check | None:
+        """The check of that kind, if the target has one."""
+        return next((c for c in self.checks if c.kind == kind), None)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration. Immutable; runtime state lives elsewhere."""
+
+    monitor: MonitorSection
+    targets: tuple[Target, ...]
+    path: Path | None = None
+
+    @property
+    def state_dir(self) -> Path:
+        """``monitor.state_dir``, relative paths taken from the config file's folder."""
+        path = Path(self.monitor.state_dir)
+        if path.is_absolute() or self.path is None:
+            return path
+        return self.path.parent / path
+
+    def target(self, name: str) -> Target | None:
+        """Look a target up by name."""
+        return next((t for t in self.targets if t.name == name), None)
+
+
+# --------------------------------------------------------------------------
+# Models of what operators write (built from the probe registry)
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Models:
+    defaults: type[StrictModel]
+    template: type[StrictModel]
+    target: type[StrictModel]
+    document: type[StrictModel]
+
+
+def _build_models(kinds: Mapping[str, ProbeKind]) -> _Models:
+    """Raw models: shape and types of each table, per-kind tables kept as dicts.
+
+    Per-kind tables are validated later, after layering, by the kind's own
+    settings model.
+    """
+    per_kind: dict[str, Any] = {k: (dict[str, Any] | None, None) for k in kinds}
+    common: dict[str, Any] = {
+        "interval": (Duration | None, None),
+        "timeout": (Duration | None, None),
+        "fall": (int_range(1, 100) | None, None),
+        "rise": (int_range(1, 100) | None, None),
+        "critical": (bool | None, None),
+    }
+    shared: dict[str, Any] = {
+        "checks": (list[str] | None, None),
+        "labels": (dict[str, str] | None, None),
+        "parents": (list[str] | None, None),
+        "location": (Location | None, None),
+    }
+    defaults = create_model(
+        "Defaults",
+        __base__=StrictModel,
+        **common,
+        **per_kind,
+        checks=(list[str] | None, None),
+    )
+    template = create_model("Template", __base__=StrictModel, **common, **shared, **per_kind)
+    target = create_model(
+        "TargetTable",
+        __base__=StrictModel,
+        name=(TargetName, ...),
+        address=(NonEmpty, ...),
+        template=(str | None, None),
+        **common,
+        **shared,
+        **per_kind,
+    )
+    document = create_model(
+        "Document",
+        __base__=StrictModel,
+        include=(list[str], []),
+        monitor=(MonitorSection, MonitorSection()),
+        defaults=(dict[str, Any], {}),
+        templates=(dict[str, dict[str, Any]], {}),
+        targets=(list[dict[str, Any]], []),
+    )
+    return _Models(defaults, template, target, document)
+
+
+# --------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------
+
+
+def load_config(path: str | Path, kinds: Mapping[str, ProbeKind] | None = None) -> Config:
+    """Read, validate and resolve a config file. Raises :class:`ConfigError`."""
+    path = Path(path)
+    try:
+        raw = read_config(path)
+    except SourceError as exc:
+        raise ConfigError([ConfigIssue("", str(exc))]) from None
+    return _Resolver(raw, kinds if kinds is not None else probes.KINDS, path).resolve()
+
+
+@dataclass
+class _Layer:
+    """One table that contributes settings, and the dotted path it lives at."""
+
+    values: Mapping[str, Any]
+    path: str
+
+
+class _Resolver:
+    """Turns a :class:`RawConfig` into a :class:`Config`, collecting every issue."""
+
+    def __init__(self, raw: RawConfig, kinds: Mapping[str, ProbeKind], path: Path) -> None:
+        self.raw = raw
+        self.kinds = kinds
+        self.path = path
+        self.models = _build_models(kinds)
+        self.issues: list[ConfigIssue] = list(raw.issues)
+
+    def resolve(self) -> Config:
+        document = self._validate(self.models.document, self.raw.document, "")
+        monitor = document.monitor if document is not None else MonitorSection()
+        defaults = self._validate(
+            self.models.defaults, self.raw.document.get("defaults", {}), "defaults"
+        )
+        if defaults is not None:
+            self._check_kind_tables(defaults, "defaults")
+            self._check_kind_names(defaults, "defaults")
+        templates = self._templates()
+        targets = []
+        for table, origin in self.raw.targets:
+            target = self._target(table, origin, defaults, templates)
+            if target is not None:
+                targets.append((target, origin))
+        self._cross_check(targets, monitor)
+        self._check_concurrency_kinds(monitor)
+        if self.issues:
+            raise ConfigError(self.issues)
+        return Config(monitor=monitor, targets=tuple(t for t, _ in targets), path=self.path)
+
+    # -- helpers -----------------------------------------------------------
+
+    def _validate(
+        self, model: type[StrictModel], data: Any, base: str, origin: Origin | None = None
+    ) -> Any:
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            path_of = origin.path if origin is not None else None
+            self.issues.extend(issues_from_validation(exc, path_of, base))
+            return None
+
+    def _templates(self) -> dict[str, tuple[Any, dict[str, Any], str]]:
+        out: dict[str, tuple[Any, dict[str, Any], str]] = {}
+        for name, (table, where) in self.raw.templates.items():
+            model = self._validate(self.models.template, table, where)
+            if model is not None:
+                self._check_kind_tables(model, where)
+                self._check_kind_names(model, where)
+                self._check_labels(model.labels, where)
+                out[name] = (model, table, where)
+        return out
+
+    def _check_kind_tables(self, model: Any, where: str) -> None:
+        """Unknown keys in a template's or defaults' per-kind table, reported there."""
+        for kind, spec in self.kinds.items():
+            table = getattr(model, kind, None)
+            for key in table or {}:
+                if key not in spec.settings.model_fields:
+                    self.issues.append(ConfigIssue(join_path(where, (kind, key)), "unknown key"))
+
+    def _check_kind_names(self, model: Any, where: str) -> None:
+        for index, kind in enumerate(model.checks or []):
+            if kind not in self.kinds:
+                known = ", ".join(sorted(self.kinds))
+                self.issues.append(
+                    ConfigIssue(
+                        join_path(where, ("checks", index)),
+                        f"unknown check kind {kind!r} (available: {known})",
+                    )
+                )
+
+    def _check_labels(self, labels: Mapping[str, str] | None, where: str) -> None:
+        for name in labels or {}:
+            path = join_path(where, ("labels", name))
+            if not _LABEL_NAME.match(name) or name.startswith("__"):
+                self.issues.append(
+                    ConfigIssue(
+                        path, "label names must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __"
+                    )
+                )
+            elif name in RESERVED_LABELS:
+                self.issues.append(
+                    ConfigIssue(
+                        path, f"{name!r} is set by the monitor itself; choose another label name"
+                    )
+                )
+
+    def _target(
+        self,
+        table: Any,
+        origin: Origin,
+        defaults: Any,
+        templates: dict[str, tuple[Any, dict[str, Any], str]],
+    ) -> Target | None:
+        model = self._validate(self.models.target, table, "", origin)
+        if model is None:
+            return None
+        template_entry = None
+        if model.template is not None:
+            template_entry = templates.get(model.template)
+            if template_entry is None:
+                if model.template not in self.raw.templates:
+                    known = ", ".join(sorted(self.raw.templates)) or "none defined"
+                    self.issues.append(
+                        ConfigIssue(
+                            origin.path(("template",)),
+                            f"unknown template {model.template!r} (known: {known})",
+                        )
+                    )
+                return None
+        self._check_kind_names(model, origin.path())
+        self._check_labels(model.labels, origin.path())
+        template_model = template_entry[0] if template_entry else None
+        template_where = template_entry[2] if template_entry else ""
+        checks_kinds = _first(
+            model.checks,
+            getattr(template_model, "checks", None),
+            getattr(defaults, "checks", None),
+            ["icmp"],
+        )
+        if len(set(checks_kinds)) != len(checks_kinds):
+            self.issues.append(
+                ConfigIssue(origin.path(("checks",)), "a check kind is listed twice")
+            )
+            return None
+        for kind in self.kinds:
+            if getattr(model, kind) is not None and kind not in checks_kinds:
+                self.issues.append(
+                    ConfigIssue(
+                        origin.path((kind,)),
+                        f"settings for a check that is not in checks (add {kind!r} to checks)",
+                    )
+                )
+        checks = []
+        for kind in checks_kinds:
+            if kind not in self.kinds:
+                return None  # already reported
+            raw_defaults = self.raw.document.get("defaults", {}) if defaults is not None else {}
+            raw_template = template_entry[1] if template_entry else {}
+            layers = [
+                _Layer(_common_raw(raw_defaults), "defaults"),
+                _Layer(raw_defaults.get(kind) or {}, f"defaults.{kind}"),
+                _Layer(_common_raw(raw_template), template_where),
+                _Layer(raw_template.get(kind) or {}, join_path(template_where, (kind,))),
+                _Layer(_common_raw(table), origin.path()),
+                _Layer(table.get(kind) or {}, origin.path((kind,))),
+            ]
+            settings = self._check_settings(kind, layers, origin.path((kind,)))
+            if settings is None:
+                return None
+            checks.append(Check(kind, settings))
+        labels = {**(getattr(template_model, "labels", None) or {}), **(model.labels or {})}
+        location = _merge_location(getattr(template_model, "location", None), model.location)
+        parents = _first(model.parents, getattr(template_model, "parents", None), [])
+        return Target(
+            name=model.name,
+            address=model.address,
+            checks=tuple(checks),
+            labels=labels,
+            parents=tuple(parents),
+            location=location,
+            template=model.template,
+        )
+
+    def _check_settings(
+        self, kind: str, layers: list[_Layer], check_path: str
+    ) -> CheckSettings | None:
+        """Merge the layers as written and validate once, mapping errors to their layer."""
+        merged: dict[str, Any] = {}
+        came_from: dict[str, str] = {}
+        for layer in layers:
+            for key, value in layer.values.items():
+                merged[key] = value
+                came_from[key] = join_path(layer.path, (key,))
+        model = self.kinds[kind].settings
+        try:
+            return model.model_validate(merged)
+        except ValidationError as exc:
+
+            def path_of(loc: tuple[int | str, ...]) -> str:
+                if loc and isinstance(loc[0], str) and loc[0] in came_from:
+                    return join_path(came_from[loc[0]], loc[1:])
+                return join_path(check_path, loc)
+
+            self.issues.extend(issues_from_validation(exc, path_of))
+            return None
+
+    def _cross_check(self, targets: list[tuple[Target, Origin]], monitor: MonitorSection) -> None:
+        seen: dict[str, Origin] = {}
+        for target, origin in targets:
+            if target.name in seen:
+                self.issues.append(
+                    ConfigIssue(
+                        origin.path(("name",)),
+                        f"duplicate target name {target.name!r} "
+                        f"(also at {seen[target.name].where()})",
+                    )
+                )
+            else:
+                seen[target.name] = origin
+        names = {t.name: t for t, _ in targets}
+        for target, origin in targets:
+            for index, parent in enumerate(target.parents):
+                if parent not in names:
+                    self.issues.append(
+                        ConfigIssue(origin.path(("parents", index)), f"unknown target {parent!r}")
+                    )
+                elif parent == target.name:
+                    self.issues.append(
+                        ConfigIssue(
+                            origin.path(("parents", index)), "a target cannot be its own parent"
+                        )
+                    )
+        for cycle in _cycles({n: t.parents for n, t in names.items()}):
+            self.issues.append(
+                ConfigIssue(
+                    seen[cycle[0]].path(("parents",)),
+                    "dependency cycle: " + " -> ".join([*cycle, cycle[0]]),
+                )
+            )
+        for index, canary in enumerate(monitor.canaries):
+            if canary not in names:
+                self.issues.append(
+                    ConfigIssue(f"monitor.canaries[{index}]", f"unknown target {canary!r}")
+                )
+
+    def _check_concurrency_kinds(self, monitor: MonitorSection) -> None:
+        for kind in monitor.kind_concurrency:
+            if kind not in self.kinds:
+                self.issues.append(
+                    ConfigIssue(f"monitor.kind_concurrency.{kind}", f"unknown check kind {kind!r}")
+                )
+
+
+def _first(*options: Any) -> Any:
+    return next(o for o in options if o is not None)
+
+
+def _common_raw(table: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: table[k] for k in COMMON_KEYS if k in table}
+
+
+def _merge_location(base: Location | None, over: Location | None) -> Location | None:
+    if base is None or over is None:
+        return over or base
+    return base.model_copy(update=over.model_dump(exclude_none=True))
+
+
+def _cycles(parents: Mapping[str, tuple[str, ...]]) -> list[list[str]]:
+    """Cycles in the parents graph, each reported once (iterative: inventories are deep)."""
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = finished
+    found: list[list[str]] = []
+    for root in parents:
+        if root in state:
+            continue
+        path: list[str] = [root]
+        iters = [iter(parents[root])]
+        state[root] = 1
+        while iters:
+            parent = next(iters[-1], None)
+            if parent is None:
+                state[path.pop()] = 2
+                iters.pop()
+                continue
+            if parent not in parents or parent == path[-1]:
+                continue  # unknown or self-parent: reported elsewhere
+            if state.get(parent) == 1:
+                found.append(path[path.index(parent) :])
+            elif parent not in state:
+                state[parent] = 1
+                path.append(parent)
+                iters.append(iter(parents[parent]))
+    return found

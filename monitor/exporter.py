@@ -1,0 +1,269 @@
+"""Prometheus exposition from pre-rendered bytes.
+
+A scrape must never stall the event loop. Rendering 120,000 labelled series
+with prometheus-client on each scrape costs over a second of CPU, so each
+target's lines are rendered when its result arrives and kept per metric
+family; ``/metrics`` only joins bytes (family by family, so the text format
+stays valid: one HELP/TYPE header, then every series of that family).
+
+The daemon's own metrics (build info, reload status, scheduler lag, process
+figures) are few and use prometheus-client in a private registry.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.process_collector import ProcessCollector
+
+from monitor.state import Health, TargetState
+from probes.base import MetricFamily, ProbeResult, Sample
+
+VERSION = "0.1.0"
+
+CORE_FAMILIES: tuple[MetricFamily, ...] = (
+    MetricFamily(
+        "continuity_target_up",
+        "gauge",
+        "1 while the target is in hard UP state, 0 while DOWN (absent while unknown).",
+    ),
+    MetricFamily(
+        "continuity_target_state",
+        "gauge",
+        "1 for the target's current state among up, down, unreachable, flapping, "
+        "maintenance, unknown.",
+    ),
+    MetricFamily(
+        "continuity_target_state_since_timestamp_seconds",
+        "gauge",
+        "UNIX time the target entered its current state.",
+    ),
+    MetricFamily("continuity_check_success", "gauge", "1 if the last run of the check succeeded."),
+    MetricFamily(
+        "continuity_check_duration_seconds", "gauge", "Duration of the last run of the check."
+    ),
+    MetricFamily(
+        "continuity_check_failure_info",
+        "gauge",
+        "1 with the reason code of the check's last failure; absent while it succeeds.",
+    ),
+    MetricFamily(
+        "continuity_check_last_run_timestamp_seconds",
+        "gauge",
+        "UNIX time the last run of the check started.",
+    ),
+)
+
+STATES = tuple(h.value for h in Health)
+
+
+def format_value(value: float) -> str:
+    """A sample value in the text format (Go's spelling of the special values)."""
+    if math.isnan(value):
+        return "NaN"
+    if value in (math.inf, -math.inf):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
+def escape_label_value(value: str) -> str:
+    """The text format's escaping: backslash, double quote and newline."""
+    if "\\" in value or '"' in value or "\n" in value:
+        value = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return value
+
+
+def label_text(pairs: Iterable[tuple[str, str]]) -> str:
+    """``a="x",b="y"`` for label pairs (names are validated at config load)."""
+    return ",".join(f'{name}="{escape_label_value(value)}"' for name, value in pairs)
+
+
+@dataclass(slots=True)
+class _Family:
+    header: bytes
+    series: dict[tuple[str, str], bytes] = field(default_factory=dict)
+
+
+class SeriesStore:
+    """Pre-rendered series grouped by family, keyed by (target, part).
+
+    ``part`` is the check kind for a check's series, ``""`` for a target's.
+    Replacing a key's lines is a dict assignment; a scrape is a join.
+    """
+
+    def __init__(self, families: Iterable[MetricFamily]) -> None:
+        self._families: dict[str, _Family] = {}
+        self._owned: dict[tuple[str, str], set[str]] = {}
+        for family in families:
+            self.declare(family)
+
+    def declare(self, family: MetricFamily) -> None:
+        if family.name in self._families:
+            return
+        kind = "gauge" if family.type == "info" else family.type
+        header = f"# HELP {family.name} {family.help}\n# TYPE {family.name} {kind}\n"
+        self._families[family.name] = _Family(header.encode())
+
+    def replace(self, key: tuple[str, str], lines: Mapping[str, list[str]]) -> None:
+        """Set the key's series to ``lines`` (family -> text lines); drop families it left."""
+        previous = self._owned.get(key, set())
+        for name in previous - lines.keys():
+            self._families[name].series.pop(key, None)
+        for name, text in lines.items():
+            self._families[name].series[key] = "".join(text).encode()
+        self._owned[key] = set(lines)
+
+    def remove_target(self, target: str) -> None:
+        for key in [k for k in self._owned if k[0] == target]:
+            for name in self._owned.pop(key):
+                self._families[name].series.pop(key, None)
+
+    def render(self) -> bytes:
+        parts: list[bytes] = []
+        for family in self._families.values():
+            if family.series:
+                parts.append(family.header)
+                parts.extend(family.series.values())
+        return b"".join(parts)
+
+    def __len__(self) -> int:
+        return sum(len(f.series) for f in self._families.values())
+
+
+class SelfMetrics:
+    """The daemon's own figures, in a private registry (never the global one)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        ProcessCollector(registry=r)
+        Gauge(
+            "continuity_build_info",
+            "Build information; always 1.",
+            ["version", "python"],
+            registry=r,
+        ).labels(VERSION, platform.python_version()).set(1)
+        self.reload_ok = Gauge(
+            "continuity_config_last_reload_successful",
+            "1 if the last config (re)load succeeded, 0 after a rejected reload.",
+            registry=r,
+        )
+        self.reload_time = Gauge(
+            "continuity_config_last_reload_success_timestamp_seconds",
+            "UNIX time of the last successful config load.",
+            registry=r,
+        )
+        self.targets = Gauge("continuity_targets", "Targets configured.", registry=r)
+        self.lag = Histogram(
+            "continuity_scheduler_lag_seconds",
+            "How late check runs start compared with their schedule.",
+            ["kind"],
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.skipped = Counter(
+            "continuity_scheduler_skipped_runs_total",
+            "Check runs skipped because the scheduler fell a whole interval behind.",
+            ["kind"],
+            registry=r,
+        )
+        self.running = Gauge(
+            "continuity_probes_in_flight", "Check runs in progress.", ["kind"], registry=r
+        )
+        self.results = Counter(
+            "continuity_check_runs_total",
+            "Check runs completed, by outcome.",
+            ["kind", "result"],
+            registry=r,
+        )
+
+    # SchedulerMetrics protocol
+    def observe_lag(self, kind: str, seconds: float) -> None:
+        self.lag.labels(kind).observe(seconds)
+
+    def count_skipped(self, kind: str, runs: int) -> None:
+        self.skipped.labels(kind).inc(runs)
+
+    def in_flight(self, kind: str, delta: int) -> None:
+        self.running.labels(kind).inc(delta)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class Exporter:
+    """Turns results and states into series and serves the joined text."""
+
+    def __init__(self, families: Iterable[MetricFamily], self_metrics: SelfMetrics) -> None:
+        self.store = SeriesStore([*CORE_FAMILIES, *families])
+        self.self_metrics = self_metrics
+        self._prefix: dict[str, str] = {}
+
+    def declare(self, families: Iterable[MetricFamily]) -> None:
+        for family in families:
+            self.store.declare(family)
+
+    def set_target(self, name: str, labels: Mapping[str, str]) -> None:
+        """(Re)define a target's identifying labels: ``target`` first, then its own, sorted."""
+        self._prefix[name] = label_text([("target", name), *sorted(labels.items())])
+
+    def remove_target(self, name: str) -> None:
+        self._prefix.pop(name, None)
+        self.store.remove_target(name)
+
+    def check_result(self, target: str, kind: str, result: ProbeResult) -> None:
+        """Render a check's series from its latest result."""
+        prefix = self._prefix[target]
+        check = f'{prefix},check="{kind}"'
+        lines: dict[str, list[str]] = {
+            "continuity_check_success": [f"continuity_check_success{{{check}}} {int(result.ok)}\n"],
+            "continuity_check_duration_seconds": [
+                f"continuity_check_duration_seconds{{{check}}} {format_value(result.duration)}\n"
+            ],
+            "continuity_check_last_run_timestamp_seconds": [
+                f"continuity_check_last_run_timestamp_seconds{{{check}}} "
+                f"{format_value(round(result.started, 3))}\n"
+            ],
+        }
+        if not result.ok:
+            reason = escape_label_value(result.reason)
+            lines["continuity_check_failure_info"] = [
+                f'continuity_check_failure_info{{{check},reason="{reason}"}} 1\n'
+            ]
+        for sample in result.samples:
+            lines.setdefault(sample.name, []).append(_sample_line(prefix, sample))
+        self.store.replace((target, kind), lines)
+        self.self_metrics.results.labels(kind, "success" if result.ok else "failure").inc()
+
+    def target_state(self, state: TargetState) -> None:
+        """Render a target's state series."""
+        prefix = self._prefix[state.name]
+        health = state.health.value
+        lines: dict[str, list[str]] = {
+            "continuity_target_state": [
+                f'continuity_target_state{{{prefix},state="{s}"}} {int(s == health)}\n'
+                for s in STATES
+            ],
+        }
+        if state.health in (Health.UP, Health.DOWN):
+            lines["continuity_target_up"] = [
+                f"continuity_target_up{{{prefix}}} {int(state.health is Health.UP)}\n"
+            ]
+        if state.since is not None:
+            lines["continuity_target_state_since_timestamp_seconds"] = [
+                f"continuity_target_state_since_timestamp_seconds{{{prefix}}} "
+                f"{format_value(round(state.since, 3))}\n"
+            ]
+        self.store.replace((state.name, ""), lines)
+
+    def render(self) -> bytes:
+        return self.store.render() + self.self_metrics.render()
+
+
+def _sample_line(prefix: str, sample: Sample) -> str:
+    extra = f",{label_text(sample.labels)}" if sample.labels else ""
+    return f"{sample.name}{{{prefix}{extra}}} {format_value(sample.value)}\n"

@@ -1,0 +1,98 @@
+"""Test doubles for pure-logic tests: a fake clock and a scripted prober.
+
+Only for unit tests of the scheduler, state and daemon wiring; anything that
+speaks a protocol is tested against a real peer instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from probes.base import CheckSettings, ProbeResult, ProbeTarget
+
+
+class FakeClock:
+    """A monotonic clock that only moves when the test says so."""
+
+    def __init__(self, start: float = 1000.0, wall_offset: float = 1_700_000_000.0) -> None:
+        self.t = start
+        self.wall_offset = wall_offset
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    def now(self) -> float:
+        return self.t
+
+    def wall(self) -> float:
+        return self.t + self.wall_offset
+
+    async def sleep_until(self, when: float) -> None:
+        if when <= self.t:
+            await asyncio.sleep(0)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (when, next(self._seq), future))
+        await future
+
+    async def advance(self, seconds: float) -> None:
+        """Move time forward, waking sleepers in order and letting them run."""
+        end = self.t + seconds
+        await settle()  # tasks created just before must reach their first sleep
+        while self._sleepers and self._sleepers[0][0] <= end:
+            when, _, future = heapq.heappop(self._sleepers)
+            self.t = max(self.t, when)
+            if not future.done():
+                future.set_result(None)
+            await settle()
+        self.t = end
+        await settle()
+
+
+async def settle(rounds: int = 30) -> None:
+    """Let every ready task run until they all wait again."""
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+
+
+def result(
+    ok: bool = True,
+    started: float = 0.0,
+    reason: str | None = None,
+    duration: float = 0.01,
+    **values: float,
+) -> ProbeResult:
+    return ProbeResult(
+        ok=ok,
+        reason=reason or ("ok" if ok else "timeout"),
+        message="" if ok else "no reply",
+        started=started,
+        duration=duration,
+        values=values,
+    )
+
+
+@dataclass
+class ScriptedProber:
+    """Records calls; ``behaviour(call)`` may advance the clock or raise."""
+
+    clock: FakeClock
+    behaviour: Callable[[dict[str, Any]], Any] | None = None
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    async def probe(
+        self, target: ProbeTarget, settings: CheckSettings, *, deadline: float
+    ) -> ProbeResult:
+        call = {"target": target.name, "at": self.clock.now(), "deadline": deadline}
+        self.calls.append(call)
+        if self.behaviour is not None:
+            outcome = self.behaviour(call)
+            if asyncio.iscoroutine(outcome):
+                outcome = await outcome
+            if isinstance(outcome, ProbeResult):
+                return outcome
+        return result(started=self.clock.wall())

@@ -1,0 +1,169 @@
+"""Scheduler with a fake clock: spreading, no drift, skipping after a stall, limits, reload."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from monitor.scheduler import Job, Scheduler, first_run, next_run
+from probes.base import CheckSettings, ProbeResult, ProbeTarget
+from tests.fakes import FakeClock, ScriptedProber, settle
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+        self.skipped = 0
+        self.flight = 0
+        self.max_flight = 0
+
+    def observe_lag(self, kind: str, seconds: float) -> None:
+        self.lags.append(seconds)
+
+    def count_skipped(self, kind: str, runs: int) -> None:
+        self.skipped += runs
+
+    def in_flight(self, kind: str, delta: int) -> None:
+        self.flight += delta
+        self.max_flight = max(self.max_flight, self.flight)
+
+
+def job(name: str, interval: float = 10.0, timeout: float = 5.0, kind: str = "fake") -> Job:
+    return Job(
+        ProbeTarget(name, "127.0.0.1"),
+        kind,
+        CheckSettings(interval=f"{interval}s", timeout=f"{timeout}s"),
+    )  # type: ignore[arg-type]
+
+
+def make(
+    clock: FakeClock, prober: Any, **kw: Any
+) -> tuple[Scheduler, list[tuple[Job, ProbeResult]], Recorder]:
+    results: list[tuple[Job, ProbeResult]] = []
+    rec = Recorder()
+    sched = Scheduler({"fake": prober}, lambda j, r: results.append((j, r)), rec, clock=clock, **kw)
+    return sched, results, rec
+
+
+@pytest.mark.parametrize(
+    ("scheduled", "now", "expected"),
+    [
+        (100.0, 101.0, (110.0, 0)),  # on time
+        (100.0, 110.0, (110.0, 0)),  # finished exactly at the next slot
+        (100.0, 115.0, (110.0, 0)),  # late by half an interval: runs late, not skipped
+        (100.0, 120.0, (110.0, 0)),  # exactly one interval late: still runs
+        (100.0, 125.0, (120.0, 1)),  # a whole slot overtaken: skipped
+        (100.0, 135.0, (130.0, 2)),
+        (100.0, 1100.5, (1100.0, 99)),
+    ],
+)
+def test_next_run_table(scheduled: float, now: float, expected: tuple[float, int]) -> None:
+    assert next_run(scheduled, 10.0, now) == expected
+
+
+def test_first_runs_spread_evenly_and_stably() -> None:
+    offsets = [first_run((f"t{i}", "icmp"), 10.0, 0.0) for i in range(10_000)]
+    assert all(0.0 <= o < 10.0 for o in offsets)
+    buckets = Counter(int(o) for o in offsets)
+    assert sorted(buckets) == list(range(10))
+    assert all(900 <= n <= 1100 for n in buckets.values()), buckets
+    assert offsets == [first_run((f"t{i}", "icmp"), 10.0, 0.0) for i in range(10_000)]
+
+
+async def test_runs_follow_the_grid_without_drift() -> None:
+    clock = FakeClock()
+
+    def slow(call: dict[str, Any]) -> None:
+        clock.t += 3.0  # each run takes 3 s of (fake) time
+
+    prober = ScriptedProber(clock, slow)
+    sched, results, rec = make(clock, prober)
+    sched.sync([job("a")])
+    await clock.advance(60)
+    starts = [c["at"] for c in prober.calls]
+    first = first_run(("a", "fake"), 10.0, 1000.0)
+    assert starts == pytest.approx([first + 10 * i for i in range(len(starts))])
+    assert len(starts) >= 5 and len(results) == len(starts)
+    assert max(rec.lags) == pytest.approx(0.0)
+    await sched.stop()
+
+
+async def test_stall_skips_whole_slots_and_counts_them() -> None:
+    clock = FakeClock()
+
+    def stall_once(call: dict[str, Any]) -> None:
+        if len(prober.calls) == 1:
+            clock.t += 35.0  # the loop was stuck for 35 s
+
+    prober = ScriptedProber(clock, stall_once)
+    sched, _, rec = make(clock, prober)
+    sched.sync([job("a")])
+    await clock.advance(70)
+    first = first_run(("a", "fake"), 10.0, 1000.0)
+    starts = [c["at"] for c in prober.calls]
+    # slots first+10 and first+20 are skipped; first+30 runs 5 s late; then on time again
+    assert starts[:3] == pytest.approx([first, first + 35.0, first + 40.0])
+    assert rec.skipped == 2
+    assert rec.lags[1] == pytest.approx(5.0)
+    await sched.stop()
+
+
+async def test_deadline_is_start_plus_timeout() -> None:
+    clock = FakeClock()
+    prober = ScriptedProber(clock)
+    sched, _, _ = make(clock, prober)
+    sched.sync([job("a", interval=10, timeout=4)])
+    await clock.advance(10)
+    call = prober.calls[0]
+    assert call["deadline"] == pytest.approx(call["at"] + 4)
+    await sched.stop()
+
+
+async def test_kind_concurrency_limit_holds() -> None:
+    clock = FakeClock()
+    gate = asyncio.Event()
+
+    async def block(call: dict[str, Any]) -> None:
+        await gate.wait()
+
+    prober = ScriptedProber(clock, block)
+    sched, results, rec = make(clock, prober, kind_concurrency={"fake": 2})
+    sched.sync([job(f"t{i}") for i in range(6)])
+    await clock.advance(10)
+    assert rec.max_flight == 2 and len(prober.calls) == 2
+    gate.set()
+    await settle()
+    assert len(results) == 6 and rec.max_flight == 2
+    await sched.stop()
+
+
+async def test_a_raising_probe_becomes_a_failed_result_and_the_job_goes_on() -> None:
+    clock = FakeClock()
+
+    def boom(call: dict[str, Any]) -> None:
+        raise RuntimeError("bug in probe")
+
+    sched, results, _ = make(clock, ScriptedProber(clock, boom))
+    sched.sync([job("a")])
+    await clock.advance(30)
+    assert len(results) == 3
+    assert {r.reason for _, r in results} == {"internal_error"}
+    assert "bug in probe" in results[0][1].message
+    await sched.stop()
+
+
+async def test_sync_keeps_unchanged_restarts_changed_stops_removed() -> None:
+    clock = FakeClock()
+    sched, _, _ = make(clock, ScriptedProber(clock))
+    assert sched.sync([job("a"), job("b"), job("c")]) == (3, 0, 0)
+    tasks = {k: t for k, (_, t) in sched._tasks.items()}
+    assert sched.sync([job("a"), job("b", interval=20), job("d")]) == (2, 2, 1)
+    await settle()
+    assert sched._tasks[("a", "fake")][1] is tasks[("a", "fake")]
+    assert tasks[("b", "fake")].cancelled() and tasks[("c", "fake")].cancelled()
+    assert {j.target.name for j in sched.jobs} == {"a", "b", "d"}
+    await sched.stop()
+    assert sched.jobs == []
