@@ -201,6 +201,20 @@ class Sample:
 
 
 @dataclass(frozen=True, slots=True)
+class ProbeEvent:
+    """Something a probe saw happen, beyond ok/failed: a reboot, an interface or
+    power change. ``kind`` is CamelCase like alert names (``DeviceRebooted``,
+    ``InterfaceDown``, ``OnBattery``); ``labels`` identify the part concerned
+    (``(("interface", "Gi0/1"),)``); ``values`` carry figures such as the
+    previous uptime."""
+
+    kind: str
+    message: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+    values: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class ProbeResult:
     """The outcome of one attempt of one check.
 
@@ -218,6 +232,7 @@ class ProbeResult:
     samples: tuple[Sample, ...] = ()
     values: Mapping[str, float] = field(default_factory=dict)
     """Named measurements for rules and the CLI, e.g. ``{"rtt_avg_seconds": 0.001}``."""
+    events: tuple[ProbeEvent, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
