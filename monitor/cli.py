@@ -108,7 +108,7 @@ def _probe(args: argparse.Namespace, out: TextIO) -> int:
         raise StartupError("unknown target(s): " + ", ".join(unknown))
     targets = [t for n in names if (t := config.target(n)) is not None]
     try:
-        outcomes = asyncio.run(run_once(targets))
+        outcomes = asyncio.run(run_once(config, targets))
     except ProbeSetupError as exc:
         raise StartupError(str(exc)) from None
     for outcome in outcomes:

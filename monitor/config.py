@@ -174,6 +174,8 @@ class Config:
     monitor: MonitorSection
     targets: tuple[Target, ...]
     path: Path | None = None
+    sections: Mapping[str, Any] = field(default_factory=dict)
+    """Top-level tables owned by probe kinds (``snmp_modules``, ``traps``), validated."""
 
     @property
     def state_dir(self) -> Path:
@@ -239,6 +241,11 @@ def _build_models(kinds: Mapping[str, ProbeKind]) -> _Models:
         **shared,
         **per_kind,
     )
+    sections: dict[str, Any] = {
+        name: (model | None, None)
+        for kind in kinds.values()
+        for name, model in kind.sections.items()
+    }
     document = create_model(
         "Document",
         __base__=StrictModel,
@@ -247,6 +254,7 @@ def _build_models(kinds: Mapping[str, ProbeKind]) -> _Models:
         defaults=(dict[str, Any], {}),
         templates=(dict[str, dict[str, Any]], {}),
         targets=(list[dict[str, Any]], []),
+        **sections,
     )
     return _Models(defaults, template, target, document)
 
@@ -283,10 +291,16 @@ class _Resolver:
         self.path = path
         self.models = _build_models(kinds)
         self.issues: list[ConfigIssue] = list(raw.issues)
+        self.sections: dict[str, Any] = {}
 
     def resolve(self) -> Config:
         document = self._validate(self.models.document, self.raw.document, "")
         monitor = document.monitor if document is not None else MonitorSection()
+        self.sections = {
+            name: getattr(document, name, None) if document is not None else None
+            for kind in self.kinds.values()
+            for name in kind.sections
+        }
         defaults = self._validate(
             self.models.defaults, self.raw.document.get("defaults", {}), "defaults"
         )
@@ -303,7 +317,12 @@ class _Resolver:
         self._check_concurrency_kinds(monitor)
         if self.issues:
             raise ConfigError(self.issues)
-        return Config(monitor=monitor, targets=tuple(t for t, _ in targets), path=self.path)
+        return Config(
+            monitor=monitor,
+            targets=tuple(t for t, _ in targets),
+            path=self.path,
+            sections=self.sections,
+        )
 
     # -- helpers -----------------------------------------------------------
 
@@ -373,48 +392,21 @@ class _Resolver:
         model = self._validate(self.models.target, table, "", origin)
         if model is None:
             return None
-        template_entry = None
-        if model.template is not None:
-            template_entry = templates.get(model.template)
-            if template_entry is None:
-                if model.template not in self.raw.templates:
-                    known = ", ".join(sorted(self.raw.templates)) or "none defined"
-                    self.issues.append(
-                        ConfigIssue(
-                            origin.path(("template",)),
-                            f"unknown template {model.template!r} (known: {known})",
-                        )
-                    )
-                return None
+        template_entry = self._template_of(model, origin, templates)
+        if model.template is not None and template_entry is None:
+            return None
         self._check_kind_names(model, origin.path())
         self._check_labels(model.labels, origin.path())
         template_model = template_entry[0] if template_entry else None
-        template_where = template_entry[2] if template_entry else ""
-        checks_kinds = _first(
-            model.checks,
-            getattr(template_model, "checks", None),
-            getattr(defaults, "checks", None),
-            ["icmp"],
-        )
-        if len(set(checks_kinds)) != len(checks_kinds):
-            self.issues.append(
-                ConfigIssue(origin.path(("checks",)), "a check kind is listed twice")
-            )
+        kinds = self._check_kinds(model, origin, template_model, defaults)
+        if kinds is None:
             return None
-        for kind in self.kinds:
-            if getattr(model, kind) is not None and kind not in checks_kinds:
-                self.issues.append(
-                    ConfigIssue(
-                        origin.path((kind,)),
-                        f"settings for a check that is not in checks (add {kind!r} to checks)",
-                    )
-                )
+        raw_defaults = self.raw.document.get("defaults", {}) if defaults is not None else {}
+        raw_template, template_where = (
+            (template_entry[1], template_entry[2]) if template_entry else ({}, "")
+        )
         checks = []
-        for kind in checks_kinds:
-            if kind not in self.kinds:
-                return None  # already reported
-            raw_defaults = self.raw.document.get("defaults", {}) if defaults is not None else {}
-            raw_template = template_entry[1] if template_entry else {}
+        for kind in kinds:
             layers = [
                 _Layer(_common_raw(raw_defaults), "defaults"),
                 _Layer(raw_defaults.get(kind) or {}, f"defaults.{kind}"),
@@ -423,22 +415,89 @@ class _Resolver:
                 _Layer(_common_raw(table), origin.path()),
                 _Layer(table.get(kind) or {}, origin.path((kind,))),
             ]
-            settings = self._check_settings(kind, layers, origin.path((kind,)))
-            if settings is None:
+            check = self._check(kind, layers, origin)
+            if check is None:
                 return None
-            checks.append(Check(kind, settings))
-        labels = {**(getattr(template_model, "labels", None) or {}), **(model.labels or {})}
-        location = _merge_location(getattr(template_model, "location", None), model.location)
-        parents = _first(model.parents, getattr(template_model, "parents", None), [])
+            checks.append(check)
         return Target(
             name=model.name,
             address=model.address,
             checks=tuple(checks),
-            labels=labels,
-            parents=tuple(parents),
-            location=location,
+            labels={**(getattr(template_model, "labels", None) or {}), **(model.labels or {})},
+            parents=tuple(_first(model.parents, getattr(template_model, "parents", None), [])),
+            location=_merge_location(getattr(template_model, "location", None), model.location),
             template=model.template,
         )
+
+    def _template_of(
+        self, model: Any, origin: Origin, templates: dict[str, tuple[Any, dict[str, Any], str]]
+    ) -> tuple[Any, dict[str, Any], str] | None:
+        if model.template is None:
+            return None
+        entry = templates.get(model.template)
+        if entry is None and model.template not in self.raw.templates:
+            # (a template that exists but is invalid was reported at its own path)
+            known = ", ".join(sorted(self.raw.templates)) or "none defined"
+            self.issues.append(
+                ConfigIssue(
+                    origin.path(("template",)),
+                    f"unknown template {model.template!r} (known: {known})",
+                )
+            )
+        return entry
+
+    def _check_kinds(
+        self, model: Any, origin: Origin, template_model: Any, defaults: Any
+    ) -> list[str] | None:
+        """The target's check kinds: its own list, else its template's, else [defaults]'."""
+        kinds: list[str] | None = _first(
+            model.checks,
+            getattr(template_model, "checks", None),
+            getattr(defaults, "checks", None)
+            if defaults is not None
+            else self._raw_default_checks(),
+            None,
+        )
+        if kinds is None:
+            self.issues.append(
+                ConfigIssue(
+                    origin.path(("checks",)),
+                    "no checks: set checks here, in the target's template or in [defaults]",
+                )
+            )
+            return None
+        if len(set(kinds)) != len(kinds):
+            self.issues.append(
+                ConfigIssue(origin.path(("checks",)), "a check kind is listed twice")
+            )
+            return None
+        for kind in self.kinds:
+            if getattr(model, kind) is not None and kind not in kinds:
+                self.issues.append(
+                    ConfigIssue(
+                        origin.path((kind,)),
+                        f"settings for a check that is not in checks (add {kind!r} to checks)",
+                    )
+                )
+        if any(kind not in self.kinds for kind in kinds):
+            return None  # already reported with its index
+        return kinds
+
+    def _raw_default_checks(self) -> list[str] | None:
+        """``[defaults] checks`` as written, when [defaults] had errors elsewhere."""
+        raw = self.raw.document.get("defaults")
+        checks = raw.get("checks") if isinstance(raw, dict) else None
+        ok = isinstance(checks, list) and all(isinstance(c, str) for c in checks)
+        return checks if ok else None
+
+    def _check(self, kind: str, layers: list[_Layer], origin: Origin) -> Check | None:
+        settings = self._check_settings(kind, layers, origin.path((kind,)))
+        if settings is None:
+            return None
+        problems = self.kinds[kind].check(settings, self.sections)
+        for loc, message in problems:
+            self.issues.append(ConfigIssue(origin.path((kind, *loc)), message))
+        return None if problems else Check(kind, settings)
 
     def _check_settings(
         self, kind: str, layers: list[_Layer], check_path: str
@@ -511,7 +570,8 @@ class _Resolver:
 
 
 def _first(*options: Any) -> Any:
-    return next(o for o in options if o is not None)
+    """The first option that is not None (the last one is the fallback)."""
+    return next((o for o in options if o is not None), options[-1])
 
 
 def _common_raw(table: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import probes
 from monitor.config import Config, ConfigError, Target, load_config, split_host_port
@@ -23,7 +24,7 @@ from monitor.exporter import Exporter, SelfMetrics
 from monitor.scheduler import Job, Scheduler
 from monitor.state import CheckPolicy, TargetState, prune, step
 from monitor.web import WebServer
-from probes.base import ProbeKind, Prober, ProbeResult, ProbeSetupError, ProbeTarget
+from probes.base import ProbeContext, ProbeKind, Prober, ProbeResult, ProbeSetupError, ProbeTarget
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class Daemon:
         self.states: dict[str, TargetState] = {}
         self.policies: dict[str, dict[str, CheckPolicy]] = {}
         self.probers: dict[str, Prober] = {}
+        self._prober_stacks: dict[str, tuple[contextlib.AsyncExitStack, dict[str, Any]]] = {}
         self._exit = contextlib.AsyncExitStack()
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -101,12 +103,36 @@ class Daemon:
         return replace(config, monitor=monitor)
 
     async def _open_probers(self, config: Config) -> None:
-        """Open the prober of every kind the config uses and that is not open yet."""
+        """Open the prober of every kind the config uses.
+
+        A kind whose config sections changed is reopened; the new prober is
+        opened before the old one is closed, so a failure keeps the old one.
+        """
         for kind in sorted({c.kind for t in config.targets for c in t.checks}):
-            if kind not in self.probers:
-                self.probers[kind] = await self._exit.enter_async_context(self.kinds[kind].open())
+            spec = self.kinds[kind]
+            sections = {name: config.sections.get(name) for name in spec.sections}
+            current = self._prober_stacks.get(kind)
+            if current is not None and current[1] == sections:
+                continue
+            stack = contextlib.AsyncExitStack()
+            context = ProbeContext(sections=sections, instance=config.monitor.instance)
+            try:
+                prober = await stack.enter_async_context(spec.open(context))
+            except BaseException:
+                await stack.aclose()
+                raise
+            if current is not None:
+                await current[0].aclose()
+            self._prober_stacks[kind] = (stack, sections)
+            self.probers[kind] = prober
         if self.scheduler is not None:
             self.scheduler.set_probers(self.probers)
+
+    async def _close_probers(self) -> None:
+        for stack, _ in self._prober_stacks.values():
+            await stack.aclose()
+        self._prober_stacks.clear()
+        self.probers.clear()
 
     def _apply(self, config: Config) -> tuple[int, int, int]:
         """Make the running daemon match ``config``; keeps unchanged targets' state."""
@@ -200,6 +226,7 @@ class Daemon:
             self.ready = False
 
     async def _start(self, config: Config) -> None:
+        self._exit.push_async_callback(self._close_probers)
         try:
             await self._open_probers(config)
         except ProbeSetupError as exc:

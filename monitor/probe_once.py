@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import probes
-from monitor.config import Target
-from probes.base import ProbeKind, Prober, ProbeResult, ProbeTarget
+from monitor.config import Config, Target
+from probes.base import ProbeContext, ProbeKind, Prober, ProbeResult, ProbeTarget
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,14 +26,19 @@ class CheckOutcome:
 
 
 async def run_once(
-    targets: Sequence[Target], kinds: Mapping[str, ProbeKind] | None = None
+    config: Config, targets: Sequence[Target], kinds: Mapping[str, ProbeKind] | None = None
 ) -> list[CheckOutcome]:
     kinds = kinds if kinds is not None else probes.KINDS
     needed = sorted({c.kind for t in targets for c in t.checks})
     async with contextlib.AsyncExitStack() as stack:
         probers: dict[str, Prober] = {}
         for kind in needed:
-            probers[kind] = await stack.enter_async_context(kinds[kind].open())
+            spec = kinds[kind]
+            context = ProbeContext(
+                sections={name: config.sections.get(name) for name in spec.sections},
+                instance=config.monitor.instance,
+            )
+            probers[kind] = await stack.enter_async_context(spec.open(context))
         loop = asyncio.get_running_loop()
         pairs = [(t, c) for t in targets for c in t.checks]
         results = await asyncio.gather(

@@ -261,15 +261,39 @@ class Prober(Protocol):
     ) -> ProbeResult: ...
 
 
-ProberFactory = Callable[[], AbstractAsyncContextManager[Prober]]
+@dataclass(frozen=True)
+class ProbeContext:
+    """What a prober is opened with: the validated top-level config sections its
+    kind owns (e.g. ``snmp_modules``), keyed by section name, and the
+    monitor's instance name."""
+
+    sections: Mapping[str, Any] = field(default_factory=dict)
+    instance: str = "continuity-monitor"
+
+
+ProberFactory = Callable[[ProbeContext], AbstractAsyncContextManager[Prober]]
+SettingsCheck = Callable[[Any, Mapping[str, Any]], list[tuple[tuple[str | int, ...], str]]]
+
+
+def _no_check(settings: Any, sections: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    return []
 
 
 @dataclass(frozen=True)
 class ProbeKind:
-    """A registry entry: everything ``monitor/`` needs to know about a kind."""
+    """A registry entry: everything ``monitor/`` needs to know about a kind.
+
+    ``sections`` are top-level config tables this kind owns (name -> model),
+    validated by the config loader and handed to ``open`` in the
+    :class:`ProbeContext`. ``check(settings, sections)`` validates a check's
+    settings against those sections (say, that a named SNMP module exists) and
+    returns ``(loc inside the check table, message)`` pairs.
+    """
 
     name: str
     settings: type[CheckSettings]
     open: ProberFactory
     families: tuple[MetricFamily, ...] = ()
     description: str = ""
+    sections: Mapping[str, type[BaseModel]] = field(default_factory=dict)
+    check: SettingsCheck = _no_check

@@ -18,6 +18,8 @@ address = "127.0.0.1"
 
 
 def write(tmp_path: Path, text: str, files: dict[str, str] | None = None) -> Path:
+    if "[defaults]" not in text:
+        text += '\n[defaults]\nchecks = ["icmp"]\n'
     for rel, content in (files or {}).items():
         path = tmp_path / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -210,7 +212,7 @@ INVALID = [
     ),
     (
         "defaults-bad-value",
-        "[defaults]\nfall = 0\n" + BASE,
+        "[defaults]\nchecks = [\"icmp\"]\nfall = 0\n" + BASE,
         ["defaults.fall: must be between 1 and 100, got 0"],
     ),
     (
@@ -278,6 +280,7 @@ def test_layers_merge_in_order(tmp_path: Path) -> None:
         tmp_path,
         """
     [defaults]
+    checks = ["icmp"]
     interval = "10s"
     fall = 4
     [defaults.icmp]
