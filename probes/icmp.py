@@ -1,12 +1,84 @@
-"""ICMP echo probe: settings model and prober (engine lands with the walking skeleton)."""
+"""ICMP echo probe: the ``icmp`` settings model, the prober and the registry entry.
+
+:class:`IcmpProber` turns a target into an address (literal IPs parsed once
+and cached, names resolved on every run so DNS changes are followed), runs a
+train of echoes through the shared :class:`~probes.icmp_engine.IcmpEngine`,
+and turns what came back into a :class:`~probes.base.ProbeResult` with RTT,
+jitter and loss samples. Expected failures (no reply, ICMP errors, DNS,
+missing IPv6) are results with a reason from :data:`REASONS`, never
+exceptions.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import asyncio
+import ipaddress
+import itertools
+import socket
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Final, Literal
 
 from pydantic import model_validator
 
-from probes.base import CheckSettings, Duration, float_range, format_duration, int_range
+from probes.base import (
+    CheckSettings,
+    Duration,
+    MetricFamily,
+    ProbeContext,
+    ProbeKind,
+    ProbeResult,
+    ProbeTarget,
+    Sample,
+    float_range,
+    format_duration,
+    int_range,
+)
+from probes.icmp_engine import (
+    IcmpEngine,
+    IcmpUnavailable,
+    Mode,
+    ModeChoice,
+    PingOutcome,
+    SockAddr,
+    SocketFactory,
+)
+
+__all__ = [
+    "KIND",
+    "REASONS",
+    "EchoStats",
+    "IcmpProber",
+    "IcmpSettings",
+    "IcmpUnavailable",
+    "Resolver",
+    "echo_stats",
+    "open_prober",
+    "summarize",
+    "system_resolver",
+]
+
+REASONS: Final = (
+    "ok",
+    "timeout",
+    "loss",
+    "unreachable",
+    "ttl_exceeded",
+    "dns",
+    "address_family",
+    "send_error",
+)
+"""Every reason an ICMP result can carry (a bounded label set)."""
+
+RTT_METRIC: Final = "continuity_icmp_rtt_seconds"
+JITTER_METRIC: Final = "continuity_icmp_jitter_seconds"
+LOSS_METRIC: Final = "continuity_icmp_packet_loss_ratio"
+
+# When nothing came back, the most telling failure names the result.
+_FAILURE_PRIORITY: Final = ("unreachable", "ttl_exceeded", "address_family", "send_error")
+_LITERAL_CACHE_LIMIT: Final = 65536
+_GAI_FAMILY: Final = {"auto": socket.AF_UNSPEC, "ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
 
 
 class IcmpSettings(CheckSettings):
@@ -29,3 +101,309 @@ class IcmpSettings(CheckSettings):
                 f"{format_duration(self.timeout)}"
             )
         return self
+
+
+# --------------------------------------------------------------------------
+# Statistics and results (pure)
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EchoStats:
+    """Figures of one echo train; RTT fields are ``None`` without replies."""
+
+    sent: int
+    received: int
+    loss_ratio: float
+    rtt_min: float | None
+    rtt_avg: float | None
+    rtt_max: float | None
+    jitter: float | None
+
+
+def echo_stats(rtts: Sequence[float | None]) -> EchoStats:
+    """Min/avg/max RTT, jitter and loss of echoes listed in sequence order.
+
+    Jitter is the mean absolute difference of consecutive RTTs among the
+    replies received (RFC 3550's idea without its smoothing), so it needs
+    two replies. With nothing sent the loss ratio is 1: nothing got through.
+    """
+    got = [rtt for rtt in rtts if rtt is not None]
+    sent = len(rtts)
+    loss = 1.0 - len(got) / sent if sent else 1.0
+    if not got:
+        return EchoStats(sent, 0, loss, None, None, None, None)
+    jitter = None
+    if len(got) >= 2:
+        jitter = sum(abs(b - a) for a, b in itertools.pairwise(got)) / (len(got) - 1)
+    return EchoStats(sent, len(got), loss, min(got), sum(got) / len(got), max(got), jitter)
+
+
+def stats_samples(stats: EchoStats) -> tuple[tuple[Sample, ...], dict[str, float]]:
+    """The exported samples and the ``values`` mapping of a result."""
+    samples = [Sample(LOSS_METRIC, stats.loss_ratio)]
+    values = {
+        "packet_loss_ratio": stats.loss_ratio,
+        "packets_sent": float(stats.sent),
+        "packets_received": float(stats.received),
+    }
+    if stats.rtt_min is not None and stats.rtt_avg is not None and stats.rtt_max is not None:
+        for stat, value in (("min", stats.rtt_min), ("avg", stats.rtt_avg), ("max", stats.rtt_max)):
+            samples.append(Sample(RTT_METRIC, value, (("stat", stat),)))
+            values[f"rtt_{stat}_seconds"] = value
+    if stats.jitter is not None:
+        samples.append(Sample(JITTER_METRIC, stats.jitter))
+        values["jitter_seconds"] = stats.jitter
+    return tuple(samples), values
+
+
+def summarize(
+    outcome: PingOutcome, max_loss_ratio: float, *, name: str, started: float, duration: float
+) -> ProbeResult:
+    """Turn an echo train into a result: ok iff a reply came and loss is within bounds."""
+    stats = echo_stats(outcome.rtts)
+    samples, values = stats_samples(stats)
+    replies = f"{stats.received}/{stats.sent} replies from {name}"
+    if stats.received and stats.loss_ratio <= max_loss_ratio:
+        ok, reason, message = True, "ok", f"{replies}, {_rtt_text(stats)}"
+    elif stats.received:
+        ok, reason = False, "loss"
+        message = (
+            f"{replies}: loss {stats.loss_ratio:.0%} above max_loss_ratio "
+            f"{max_loss_ratio:.0%}, {_rtt_text(stats)}"
+        )
+    else:
+        ok = False
+        reason, cause = _no_reply_cause(outcome.failures)
+        message = f"{replies}" + (f": {cause}" if cause else " within the deadline")
+    return ProbeResult(ok, reason, message, started, duration, samples, values)
+
+
+def failed(reason: str, message: str, *, started: float, duration: float) -> ProbeResult:
+    """A result for a run that sent nothing (DNS, address family)."""
+    samples, values = stats_samples(echo_stats(()))
+    return ProbeResult(False, reason, message, started, duration, samples, values)
+
+
+def _no_reply_cause(failures: Sequence[tuple[str, str]]) -> tuple[str, str]:
+    for wanted in _FAILURE_PRIORITY:
+        for reason, message in failures:
+            if reason == wanted:
+                return reason, message
+    return "timeout", ""
+
+
+def _rtt_text(stats: EchoStats) -> str:
+    figures = [stats.rtt_min, stats.rtt_avg, stats.rtt_max]
+    text = "/".join(f"{(v or 0.0) * 1000:.3f}" for v in figures)
+    if stats.jitter is None:
+        return f"rtt min/avg/max {text} ms"
+    return f"rtt min/avg/max {text} ms, jitter {stats.jitter * 1000:.3f} ms"
+
+
+# --------------------------------------------------------------------------
+# The prober
+# --------------------------------------------------------------------------
+
+
+Resolver = Callable[[str, int], Awaitable[Sequence[tuple[int, SockAddr]]]]
+"""Resolve ``(host, AF_UNSPEC|AF_INET|AF_INET6)`` to ``(family, sockaddr)`` pairs."""
+
+
+async def system_resolver(host: str, family: int) -> list[tuple[int, SockAddr]]:
+    """The default :data:`Resolver`: the system's ``getaddrinfo`` in an executor."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, None, family=family, type=socket.SOCK_DGRAM)
+    return [(fam, sockaddr) for fam, _type, _proto, _canon, sockaddr in infos]  # type: ignore[misc]
+
+
+@dataclass(frozen=True, slots=True)
+class _Address:
+    """A target address ready for ``sendto``."""
+
+    family: int
+    sockaddr: SockAddr
+
+
+class IcmpProber:
+    """The live ``icmp`` kind: ``async with IcmpProber() as prober``.
+
+    One prober owns one :class:`IcmpEngine` (one socket per address family)
+    for every target. ``mode``, ``socket_factory`` and ``kernel_timestamps``
+    are passed to the engine (tests force a mode or simulate a host without
+    IPv6); ``resolver`` looks names up (tests resolve without DNS). Opening
+    raises :class:`IcmpUnavailable` when no ICMP socket can be had, with a
+    message telling the operator how to allow one.
+    """
+
+    def __init__(
+        self,
+        *,
+        mode: ModeChoice = "auto",
+        socket_factory: SocketFactory = socket.socket,
+        kernel_timestamps: bool = True,
+        resolver: Resolver = system_resolver,
+    ) -> None:
+        self._resolver = resolver
+        self._engine = IcmpEngine(
+            mode=mode, socket_factory=socket_factory, kernel_timestamps=kernel_timestamps
+        )
+        self._literals: dict[tuple[str, str], _Address | tuple[str, str]] = {}
+
+    @property
+    def mode(self) -> Mode:
+        """``"raw"`` or ``"dgram"``, once open."""
+        return self._engine.mode
+
+    async def __aenter__(self) -> IcmpProber:
+        self._engine.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._engine.close()
+
+    async def probe(
+        self, target: ProbeTarget, settings: IcmpSettings, *, deadline: float
+    ) -> ProbeResult:
+        """Ping ``target`` ``settings.count`` times; one attempt, never raises for the network."""
+        started = time.time()
+        loop = asyncio.get_running_loop()
+        begin = loop.time()
+        deadline = min(deadline, begin + settings.timeout)
+        address = await self._resolve(target.address, settings.family, deadline)
+        if isinstance(address, tuple):
+            return failed(*address, started=started, duration=loop.time() - begin)
+        unavailable = self._engine.unavailable(address.family)
+        if unavailable is not None:
+            return failed(
+                "address_family",
+                f"cannot ping {address.sockaddr[0]}: {unavailable}",
+                started=started,
+                duration=loop.time() - begin,
+            )
+        outcome = await self._engine.ping(
+            address.family,
+            address.sockaddr,
+            count=settings.count,
+            interval=settings.packet_interval,
+            payload_size=settings.payload_size,
+            deadline=deadline,
+        )
+        name = _display_name(target.address, outcome.destination)
+        return summarize(
+            outcome,
+            settings.max_loss_ratio,
+            name=name,
+            started=started,
+            duration=loop.time() - begin,
+        )
+
+    async def _resolve(
+        self, address: str, family: str, deadline: float
+    ) -> _Address | tuple[str, str]:
+        """An address to ping, or a (reason, message) failure."""
+        key = (address, family)
+        cached = self._literals.get(key)
+        if cached is not None:
+            return cached
+        literal = _literal(address, family)
+        if literal is None:
+            return await self._lookup(address, family, deadline)
+        if len(self._literals) >= _LITERAL_CACHE_LIMIT:
+            self._literals.clear()
+        self._literals[key] = literal
+        return literal
+
+    async def _lookup(self, host: str, family: str, deadline: float) -> _Address | tuple[str, str]:
+        """Resolve a name now (names are not cached: DNS changes must show)."""
+        try:
+            async with asyncio.timeout_at(deadline):
+                infos = await self._resolver(host, _GAI_FAMILY[family])
+        except TimeoutError:
+            return "dns", f"resolving {host!r} did not finish before the deadline"
+        except socket.gaierror as exc:
+            return "dns", f"cannot resolve {host!r}: {exc.strerror or exc}"
+        except (OSError, UnicodeError) as exc:
+            return "dns", f"cannot resolve {host!r}: {exc}"
+        usable = [
+            _Address(fam, sockaddr)
+            for fam, sockaddr in infos
+            if fam in (socket.AF_INET, socket.AF_INET6)
+        ]
+        if not usable:
+            return "dns", f"{host!r} has no IPv4 or IPv6 address"
+        # Prefer the resolver's order among families this host can ping.
+        for candidate in usable:
+            if self._engine.unavailable(candidate.family) is None:
+                return candidate
+        return usable[0]
+
+
+def _literal(address: str, family: str) -> _Address | tuple[str, str] | None:
+    """An IP literal as an address (or a family mismatch); ``None`` for a name."""
+    ip = _parse_ip(address)
+    if ip is None:
+        return None
+    if family not in ("auto", f"ipv{ip.version}"):
+        return (
+            "address_family",
+            f"{address} is an IPv{ip.version} address but icmp.family is {family}",
+        )
+    if ip.version == 4:
+        return _Address(socket.AF_INET, (str(ip), 0))
+    return _Address(socket.AF_INET6, (str(ip), 0, 0, 0))
+
+
+def _parse_ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address of a literal (IPv4-mapped IPv6 as IPv4); ``None`` for a name.
+
+    A scoped IPv6 literal (``fe80::1%eth0``) is left to getaddrinfo, which
+    knows the interface index the socket address needs.
+    """
+    try:
+        # The fast path for the common dotted quad, and strict ("10.1" is not
+        # an address here, as it would be for inet_aton).
+        return ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, address))
+    except OSError:
+        pass
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return ip.ipv4_mapped
+        if ip.scope_id is not None:
+            return None
+    return ip
+
+
+def _display_name(address: str, destination: str) -> str:
+    return destination if address == destination else f"{address} ({destination})"
+
+
+# --------------------------------------------------------------------------
+# Registry entry
+# --------------------------------------------------------------------------
+
+
+def open_prober(context: ProbeContext) -> IcmpProber:
+    """The kind's factory: the ICMP prober needs nothing from the config sections."""
+    return IcmpProber()
+
+
+KIND = ProbeKind(
+    name="icmp",
+    settings=IcmpSettings,
+    open=open_prober,
+    families=(
+        MetricFamily(RTT_METRIC, "gauge", "ICMP echo round-trip time of the last run, by stat."),
+        MetricFamily(
+            JITTER_METRIC,
+            "gauge",
+            "Mean absolute difference of consecutive ICMP echo RTTs in the last run.",
+        ),
+        MetricFamily(LOSS_METRIC, "gauge", "Share of ICMP echoes of the last run left unanswered."),
+    ),
+    description="ICMP echo (ping) over IPv4 and IPv6: RTT min/avg/max, jitter and packet loss.",
+)

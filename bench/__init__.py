@@ -1,0 +1,1 @@
+"""Benchmarks against real peers; run as ``python -m bench.<name>``."""

@@ -1,0 +1,680 @@
+"""The ICMP echo engine: one socket per address family, shared by every probe.
+
+Why one socket: per-ping sockets (icmplib's model) make the kernel copy every
+reply into every open raw socket, so with 200 pings in flight each echo costs
+milliseconds of CPU. Here one socket per family carries all echoes; replies
+are read by one reader callback that drains the socket and matches each one
+to the waiting run through a dict keyed by (identifier, sequence), packed
+into one int.
+
+The per-echo path is kept cheap on purpose (the daemon must carry ten
+thousand targets on one core): sends and deadlines are entries in one heap
+of plain tuples served by a single ``loop.call_at`` timer (asyncio's own
+timer handles cost a Python-level comparison per heap step), each probe run
+owns one future that the reader fills when the last echo is answered,
+checksums are precomputed per payload, and the reader parses bytes with the
+pure functions of :mod:`probes.icmp_packet`. During a burst of sends the
+engine also reads replies in between, so the socket's receive queue cannot
+overflow while the event loop is busy sending.
+
+Modes: a raw socket (``SOCK_RAW``) when the process has CAP_NET_RAW, else a
+datagram ping socket (``SOCK_DGRAM, IPPROTO_ICMP``) when the process's group
+is inside ``net.ipv4.ping_group_range``; :class:`IcmpUnavailable` otherwise.
+
+Timing: with ``kernel_timestamps`` (default) each read carries the kernel's
+receive time (``SO_TIMESTAMPNS``), so a busy event loop that reads a reply
+late does not inflate its RTT; the send time is taken just before
+``sendto``. A monotonic clock is read alongside and guards against wall
+clock steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import heapq
+import itertools
+import logging
+import math
+import os
+import socket
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from probes import icmp_packet as pkt
+from probes.base import ProbeSetupError
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["raw", "dgram"]
+ModeChoice = Literal["auto", "raw", "dgram"]
+SocketFactory = Callable[[int, int, int], socket.socket]
+SockAddr = tuple[str, int] | tuple[str, int, int, int]
+
+# Linux socket option numbers the socket module does not export.
+SOL_RAW: Final = 255
+ICMP_FILTER: Final = 1
+ICMP6_FILTER: Final = 1
+SO_TIMESTAMPNS: Final = 35
+SO_RCVBUFFORCE: Final = 33
+SO_SNDBUFFORCE: Final = 32
+IP_RECVERR: Final = 11
+IPV6_RECVERR: Final = 25
+
+RECEIVE_BUFFER: Final = 4 << 20
+"""Socket buffer size: a burst of replies from thousands of targets must fit."""
+READ_SIZE: Final = 2048
+ANCILLARY_SIZE: Final = 64
+DRAIN_BUDGET: Final = 4096
+"""Reads per readable callback, so a flood cannot starve the event loop."""
+SEND_RETRIES: Final = 3
+SEND_RETRY_DELAY: Final = 0.002
+INLINE_DRAIN_EVERY: Final = 64
+"""Sends between reads during a burst (keeps the receive queue short)."""
+
+_TIMESPEC: Final = struct.Struct("=qq")
+_V4_PASS: Final = (pkt.ICMP_ECHO_REPLY, pkt.ICMP_DEST_UNREACH, pkt.ICMP_TIME_EXCEEDED)
+_V6_PASS: Final = (pkt.ICMP6_ECHO_REPLY, pkt.ICMP6_DEST_UNREACH, pkt.ICMP6_TIME_EXCEEDED)
+_RETRY_ERRNOS: Final = frozenset({errno.EAGAIN, errno.ENOBUFS})
+_UNREACHABLE_ERRNOS: Final = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH})
+_NO_V6_ERRNOS: Final = frozenset({errno.ENETUNREACH, errno.EADDRNOTAVAIL})
+
+UNAVAILABLE_HELP: Final = (
+    "ICMP needs a raw socket (run with CAP_NET_RAW, e.g. "
+    "`setcap cap_net_raw+ep $(readlink -f $(which python3))` or the systemd "
+    "setting AmbientCapabilities=CAP_NET_RAW) or unprivileged ping sockets "
+    '(`sysctl -w net.ipv4.ping_group_range="0 2147483647"` to allow every group)'
+)
+
+
+class IcmpUnavailable(ProbeSetupError):
+    """Neither a raw nor a datagram ICMP socket can be opened (message for the operator)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PingOutcome:
+    """What one run of echoes to one destination produced.
+
+    ``rtts`` has one entry per attempted echo in sequence order, ``None``
+    for an echo that got no reply; ``failures`` are (reason, message) pairs
+    for echoes that failed outright (an ICMP error or a refused send).
+    """
+
+    destination: str
+    rtts: tuple[float | None, ...]
+    failures: tuple[tuple[str, str], ...]
+
+    @property
+    def sent(self) -> int:
+        """Echoes attempted (a refused send counts, as a lost echo)."""
+        return len(self.rtts)
+
+    @property
+    def received(self) -> int:
+        return sum(rtt is not None for rtt in self.rtts)
+
+
+def icmp_filter_v4(passed: tuple[int, ...] = _V4_PASS) -> bytes:
+    """The ``ICMP_FILTER`` value: a 32-bit mask whose set bits BLOCK a type."""
+    mask = 0xFFFFFFFF
+    for icmp_type in passed:
+        mask &= ~(1 << icmp_type)
+    return struct.pack("=I", mask)
+
+
+def icmp_filter_v6(passed: tuple[int, ...] = _V6_PASS) -> bytes:
+    """The ``ICMP6_FILTER`` value: 256 bits as 8 words; a set bit blocks a type."""
+    words = [0xFFFFFFFF] * 8
+    for icmp_type in passed:
+        words[icmp_type >> 5] &= ~(1 << (icmp_type & 31))
+    return struct.pack("=8I", *words)
+
+
+def send_failure(exc: OSError, *, v6: bool) -> tuple[str, str]:
+    """Map a refused ``sendto`` to a probe reason and message."""
+    if v6 and exc.errno in _NO_V6_ERRNOS:
+        return "address_family", f"no IPv6 route ({exc.strerror}); is IPv6 configured here?"
+    if exc.errno in _UNREACHABLE_ERRNOS:
+        return "unreachable", f"send: {exc.strerror}"
+    return "send_error", f"send: {exc.strerror or exc}"
+
+
+class _Channel:
+    """One socket (one address family) and the echoes outstanding on it."""
+
+    __slots__ = (
+        "family",
+        "ident_base",
+        "key_mask",
+        "mode",
+        "next_key",
+        "parse",
+        "pending",
+        "sock",
+        "unread",
+        "v6",
+    )
+
+    def __init__(self, sock: socket.socket, mode: Mode, ident_base: int) -> None:
+        self.sock = sock
+        self.family = sock.family
+        self.v6 = sock.family == socket.AF_INET6
+        self.mode = mode
+        # Raw sockets send any identifier, so the key space spans
+        # (identifier, sequence); ping sockets have one kernel-chosen
+        # identifier and only 16 bits of sequence.
+        self.ident_base = ident_base
+        self.key_mask = 0xFFFFFFFF if mode == "raw" else 0xFFFF
+        self.next_key = 0
+        self.pending: dict[int, tuple[_Run, int]] = {}
+        self.unread = 0  # sends since the socket was last drained
+        if self.v6:
+            self.parse = pkt.parse_v6
+        elif mode == "raw":
+            self.parse = pkt.parse_v4_raw
+        else:
+            self.parse = pkt.parse_v4_dgram
+
+    def allocate(self) -> int | None:
+        """The next free key; never one still outstanding."""
+        pending = self.pending
+        for _ in range(min(len(pending) + 1, self.key_mask + 1)):
+            key = self.next_key
+            self.next_key = (key + 1) & self.key_mask
+            if key not in pending:
+                return key
+        return None
+
+    def ident_seq(self, key: int) -> tuple[int, int]:
+        return ((key >> 16) + self.ident_base) & 0xFFFF, key & 0xFFFF
+
+
+class _Run:
+    """The state of one probe run: its echoes, their times, and its future."""
+
+    __slots__ = (
+        "base",
+        "channel",
+        "count",
+        "deadline",
+        "destination",
+        "failures",
+        "future",
+        "interval",
+        "keys",
+        "next_index",
+        "payload",
+        "rtts",
+        "sockaddr",
+        "start",
+        "tx_mono",
+        "tx_real",
+        "unresolved",
+    )
+
+    def __init__(
+        self,
+        channel: _Channel,
+        *,
+        sockaddr: SockAddr,
+        destination: str,
+        payload: tuple[bytes, int],
+        count: int,
+        interval: float,
+        start: float,
+        deadline: float,
+        future: asyncio.Future[None],
+    ) -> None:
+        self.channel = channel
+        self.sockaddr = sockaddr
+        self.destination = destination
+        self.payload, self.base = payload
+        self.count = count
+        self.interval = interval
+        self.start = start
+        self.deadline = deadline
+        self.future = future
+        self.rtts: list[float | None] = [None] * count
+        self.tx_real = [0.0] * count
+        self.tx_mono = [0.0] * count
+        self.keys: list[int] = []
+        self.failures: list[tuple[str, str]] = []
+        self.next_index = 0
+        self.unresolved = count
+
+    def resolve(self) -> None:
+        """One echo is settled (answered, failed or never sent)."""
+        self.unresolved -= 1
+        if self.unresolved <= 0 and not self.future.done():
+            self.future.set_result(None)
+
+    def fail(self, reason: str, message: str) -> None:
+        self.failures.append((reason, message))
+        self.resolve()
+
+    def expire(self) -> None:
+        if not self.future.done():
+            self.future.set_result(None)
+
+    def outcome(self) -> PingOutcome:
+        return PingOutcome(
+            self.destination, tuple(self.rtts[: self.next_index]), tuple(self.failures)
+        )
+
+
+class _Timers:
+    """Many timers behind one asyncio timer, in a heap of plain tuples.
+
+    Entries are never cancelled: callbacks check whether their run is still
+    going, which costs less than cancelling in a heap.
+    """
+
+    __slots__ = ("_handle", "_heap", "_loop", "_order", "_slack", "_when")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        # asyncio runs a timer up to one clock resolution early.
+        self._slack = time.get_clock_info("monotonic").resolution
+        self._heap: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
+        self._order = itertools.count()  # ties keep insertion order
+        self._handle: asyncio.TimerHandle | None = None
+        self._when = math.inf
+
+    def at(self, when: float, callback: Callable[..., None], *args: Any) -> None:
+        heapq.heappush(self._heap, (when, next(self._order), callback, args))
+        if when < self._when:
+            self._arm(when)
+
+    def _arm(self, when: float) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._when = when
+        self._handle = self._loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        self._when = math.inf
+        heap = self._heap
+        now = self._loop.time() + self._slack
+        while heap and heap[0][0] <= now:
+            _when, _n, callback, args = heapq.heappop(heap)
+            callback(*args)
+        if heap:
+            self._arm(heap[0][0])
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = None
+        self._heap.clear()
+
+
+class IcmpEngine:
+    """Owns the ICMP sockets and runs echo trains over them.
+
+    Use as ``async with IcmpEngine() as engine`` (or :meth:`open` /
+    :meth:`close` from a running loop). ``mode`` forces ``"raw"`` or
+    ``"dgram"``; ``socket_factory`` is the seam tests use to simulate a
+    host without IPv6 or a failing ``sendto``.
+    """
+
+    def __init__(
+        self,
+        *,
+        mode: ModeChoice = "auto",
+        socket_factory: SocketFactory = socket.socket,
+        kernel_timestamps: bool = True,
+        receive_buffer: int = RECEIVE_BUFFER,
+    ) -> None:
+        self._mode_choice = mode
+        self._socket_factory = socket_factory
+        self._kernel_timestamps = kernel_timestamps
+        self._receive_buffer = receive_buffer
+        self._cookie = os.urandom(pkt.COOKIE_LEN)
+        self._ident_base = int.from_bytes(os.urandom(2), "big")
+        self._channels: dict[int, _Channel] = {}
+        self._unavailable: dict[int, str] = {}
+        self._payloads: dict[tuple[int, bool], tuple[bytes, int]] = {}
+        self._runs: set[_Run] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timers: _Timers | None = None
+        self._mode: Mode | None = None
+
+    # ---------------------------------------------------------------- opening
+
+    @property
+    def mode(self) -> Mode:
+        """``"raw"`` or ``"dgram"``: which socket type the engine uses."""
+        if self._mode is None:
+            raise RuntimeError("the ICMP engine is not open")
+        return self._mode
+
+    def unavailable(self, family: int) -> str | None:
+        """Why ``family`` cannot be pinged (e.g. no IPv6 here), or ``None``."""
+        if family in self._channels:
+            return None
+        return self._unavailable.get(family, "the ICMP engine is not open")
+
+    async def __aenter__(self) -> IcmpEngine:
+        self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """Open one socket per family; IPv6 may fail, IPv4 or IPv6 must work."""
+        self._loop = asyncio.get_running_loop()
+        self._timers = _Timers(self._loop)
+        errors: dict[int, list[OSError]] = {}
+        for family in (socket.AF_INET, socket.AF_INET6):
+            channel = self._open_family(family, errors.setdefault(family, []))
+            if channel is not None:
+                self._channels[family] = channel
+                self._loop.add_reader(channel.sock.fileno(), self._on_readable, channel)
+        if not self._channels:
+            raise IcmpUnavailable(_unavailable_message(errors))
+        log.info("ICMP: using %s sockets", self.mode)
+        for family, name in ((socket.AF_INET, "IPv4"), (socket.AF_INET6, "IPv6")):
+            if family not in self._channels:
+                reason = "; ".join(str(e) for e in errors[family]) or "no socket"
+                self._unavailable[family] = f"{name} unavailable on this host ({reason})"
+                log.warning("ICMP: %s", self._unavailable[family])
+
+    def _open_family(self, family: int, errors: list[OSError]) -> _Channel | None:
+        """Try the mode already chosen, else raw then datagram."""
+        candidates: tuple[Mode, ...]
+        if self._mode is not None:
+            candidates = (self._mode,)
+        elif self._mode_choice == "auto":
+            candidates = ("raw", "dgram")
+        else:
+            candidates = (self._mode_choice,)
+        for mode in candidates:
+            try:
+                channel = self._open_channel(family, mode)
+            except OSError as exc:
+                errors.append(exc)
+                continue
+            self._mode = mode
+            return channel
+        return None
+
+    def _open_channel(self, family: int, mode: Mode) -> _Channel:
+        v6 = family == socket.AF_INET6
+        proto = socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP
+        kind = socket.SOCK_RAW if mode == "raw" else socket.SOCK_DGRAM
+        sock = self._socket_factory(family, kind, proto)
+        try:
+            ident = self._configure(sock, mode, v6=v6)
+        except OSError:
+            sock.close()
+            raise
+        return _Channel(sock, mode, ident)
+
+    def _configure(self, sock: socket.socket, mode: Mode, *, v6: bool) -> int:
+        """Set socket options; return the identifier base for this socket."""
+        sock.setblocking(False)
+        _set_buffer(sock, SO_RCVBUFFORCE, socket.SO_RCVBUF, self._receive_buffer)
+        _set_buffer(sock, SO_SNDBUFFORCE, socket.SO_SNDBUF, self._receive_buffer)
+        if self._kernel_timestamps:
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        if mode == "raw":
+            # Without a filter a raw socket also reads every echo *request*
+            # seen on loopback and all unrelated ICMP traffic.
+            if v6:
+                sock.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, icmp_filter_v6())
+            else:
+                sock.setsockopt(SOL_RAW, ICMP_FILTER, icmp_filter_v4())
+            return self._ident_base
+        # Ping sockets report ICMP errors only through the error queue.
+        if v6:
+            sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
+            sock.bind(("::", 0))
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+            sock.bind(("0.0.0.0", 0))  # noqa: S104 - the kernel picks our identifier
+        ident: int = sock.getsockname()[1]
+        return ident
+
+    def close(self) -> None:
+        """Finish runs in flight (with what they have) and close the sockets."""
+        for run in list(self._runs):
+            run.expire()
+        if self._timers is not None:
+            self._timers.close()
+        for channel in self._channels.values():
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(channel.sock.fileno())
+            channel.sock.close()
+        self._channels.clear()
+        self._unavailable.clear()
+
+    # ---------------------------------------------------------------- running
+
+    async def ping(
+        self,
+        family: int,
+        sockaddr: SockAddr,
+        *,
+        count: int,
+        interval: float,
+        payload_size: int,
+        deadline: float,
+    ) -> PingOutcome:
+        """Send ``count`` echoes ``interval`` apart; wait for replies until ``deadline``.
+
+        Returns early once every echo is settled. ``deadline`` is on the
+        event loop's clock. Never raises for network conditions.
+        """
+        channel = self._channels.get(family)
+        loop, timers = self._loop, self._timers
+        if channel is None or loop is None or timers is None:
+            raise RuntimeError(self.unavailable(family) or "the ICMP engine is not open")
+        run = _Run(
+            channel,
+            sockaddr=sockaddr,
+            destination=sockaddr[0],
+            payload=self._payload(payload_size, channel.v6),
+            count=count,
+            interval=interval,
+            start=loop.time(),
+            deadline=deadline,
+            future=loop.create_future(),
+        )
+        self._runs.add(run)
+        timers.at(deadline, run.expire)
+        try:
+            self._send_next(run)
+            await run.future
+        finally:
+            self._finish(run)
+        return run.outcome()
+
+    def _payload(self, size: int, v6: bool) -> tuple[bytes, int]:
+        cached = self._payloads.get((size, v6))
+        if cached is None:
+            payload = pkt.make_payload(self._cookie, size)
+            cached = (payload, pkt.checksum_base(payload, v6=v6))
+            self._payloads[(size, v6)] = cached
+        return cached
+
+    def _finish(self, run: _Run) -> None:
+        """Forget a run and the keys it still holds (its timers see it is done)."""
+        self._runs.discard(run)
+        pending = run.channel.pending
+        for key in run.keys:
+            entry = pending.get(key)
+            # A key answered early may already belong to another run.
+            if entry is not None and entry[0] is run:
+                del pending[key]
+        if not run.future.done():
+            run.future.cancel()
+
+    def _send_next(self, run: _Run) -> None:
+        """Send the run's next echo and schedule the one after it."""
+        if run.future.done():
+            return
+        index = run.next_index
+        run.next_index = index + 1
+        self._send_echo(run, index, 0)
+        following = index + 1
+        if following >= run.count:
+            return
+        when = run.start + following * run.interval
+        if when < run.deadline and self._timers is not None:
+            self._timers.at(when, self._send_next, run)
+            return
+        # The rest would go out after the deadline: they are not attempted.
+        for _ in range(following, run.count):
+            run.resolve()
+
+    def _send_echo(self, run: _Run, index: int, attempt: int) -> None:
+        channel = run.channel
+        key = channel.allocate()
+        if key is None:
+            run.fail("send_error", "too many ICMP echoes in flight")
+            return
+        ident, seq = channel.ident_seq(key)
+        packet = pkt.build_echo_request(ident, seq, run.payload, v6=channel.v6, base=run.base)
+        run.tx_real[index] = time.time()
+        run.tx_mono[index] = time.monotonic()
+        try:
+            channel.sock.sendto(packet, run.sockaddr)
+        except OSError as exc:
+            self._send_failed(run, index, attempt, exc)
+            return
+        channel.pending[key] = (run, index)
+        run.keys.append(key)
+        channel.unread += 1
+        if channel.unread >= INLINE_DRAIN_EVERY:
+            # A burst of sends: read what came back so far before going on.
+            self._on_readable(channel)
+
+    def _send_failed(self, run: _Run, index: int, attempt: int, exc: OSError) -> None:
+        timers, loop = self._timers, self._loop
+        if exc.errno in _RETRY_ERRNOS and attempt < SEND_RETRIES and timers and loop:
+            # The send buffer is full for a moment (a burst): retry shortly.
+            when = loop.time() + SEND_RETRY_DELAY
+            timers.at(when, self._retry_echo, run, index, attempt + 1)
+            return
+        run.fail(*send_failure(exc, v6=run.channel.v6))
+
+    def _retry_echo(self, run: _Run, index: int, attempt: int) -> None:
+        if not run.future.done():
+            self._send_echo(run, index, attempt)
+
+    # ---------------------------------------------------------------- reading
+
+    def _on_readable(self, channel: _Channel) -> None:
+        """Drain the socket: every queued reply is matched in one callback."""
+        channel.unread = 0
+        sock = channel.sock
+        cookie = self._cookie
+        handle = self._handle
+        for _ in range(DRAIN_BUDGET):
+            try:
+                data, ancdata, _flags, addr = sock.recvmsg(READ_SIZE, ANCILLARY_SIZE)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                # A pending socket error raised by an ICMP error; the error
+                # itself is read as a packet (raw) or from the error queue.
+                continue
+            parsed = channel.parse(data, cookie)
+            if parsed is not None:
+                handle(channel, parsed, addr[0], ancdata, None)
+        if channel.mode == "dgram":
+            self._drain_error_queue(channel)
+
+    def _drain_error_queue(self, channel: _Channel) -> None:
+        level, kind = (
+            (socket.IPPROTO_IPV6, IPV6_RECVERR) if channel.v6 else (socket.IPPROTO_IP, IP_RECVERR)
+        )
+        for _ in range(DRAIN_BUDGET):
+            try:
+                data, ancdata, _flags, addr = channel.sock.recvmsg(
+                    READ_SIZE, 512, socket.MSG_ERRQUEUE
+                )
+            except OSError:
+                break
+            for cmsg_level, cmsg_type, cmsg_data in ancdata:
+                if cmsg_level == level and cmsg_type == kind:
+                    parsed = pkt.parse_error_queue(data, cmsg_data, self._cookie, v6=channel.v6)
+                    if parsed is not None:
+                        offender = pkt.error_offender(cmsg_data)
+                        self._handle(channel, parsed, addr[0], [], offender)
+
+    def _handle(
+        self,
+        channel: _Channel,
+        parsed: pkt.Parsed,
+        source: str,
+        ancdata: list[tuple[int, int, bytes]],
+        offender: str | None,
+    ) -> None:
+        """Settle the echo a reply or error answers, if a run waits for it."""
+        key = (((parsed[0] - channel.ident_base) & 0xFFFF) << 16) | parsed[1]
+        entry = channel.pending.get(key)
+        if entry is None:
+            return
+        run, index = entry
+        if type(parsed) is pkt.EchoReply:
+            if source != run.destination:
+                return
+            del channel.pending[key]
+            run.rtts[index] = _rtt(run, index, ancdata)
+            run.resolve()
+            return
+        assert isinstance(parsed, pkt.EchoError)
+        # An error names the destination of the quoted request; a router's
+        # error about someone else's echo with the same key is not ours.
+        if (parsed.destination or source) != run.destination:
+            return
+        del channel.pending[key]
+        what = pkt.describe_error(parsed.icmp_type, parsed.icmp_code, v6=channel.v6)
+        # A raw read comes from the router that sent the error; an error-queue
+        # read is addressed as the original echo, the router is the offender.
+        sender = source if parsed.destination is not None else (offender or source)
+        run.fail(parsed.reason, f"{what} (from {sender})")
+
+
+def _rtt(run: _Run, index: int, ancdata: list[tuple[int, int, bytes]]) -> float:
+    """Round-trip time of an echo, from the kernel receive time when there is one.
+
+    The monotonic RTT bounds the kernel one: if the wall clock was stepped
+    between send and receive, the kernel figure is wrong and dropped.
+    """
+    elapsed = time.monotonic() - run.tx_mono[index]
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+            sec, nsec = _TIMESPEC.unpack_from(data)
+            kernel: float = sec + nsec * 1e-9 - run.tx_real[index]
+            if 0.0 <= kernel <= elapsed + 0.001:
+                return kernel
+    return elapsed
+
+
+def _set_buffer(sock: socket.socket, force: int, plain: int, size: int) -> None:
+    """Set a socket buffer, past net.core.*mem_max when privileged."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, force, size)
+    except OSError:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, plain, size)
+        except OSError:
+            log.debug("ICMP: could not set socket buffer %d to %d", plain, size)
+
+
+def _unavailable_message(errors: dict[int, list[OSError]]) -> str:
+    detail = "; ".join(str(e) for errs in errors.values() for e in errs)
+    if all(
+        isinstance(e, PermissionError) or e.errno in (errno.EPERM, errno.EACCES)
+        for errs in errors.values()
+        for e in errs
+    ):
+        return f"cannot open an ICMP socket ({detail}). {UNAVAILABLE_HELP}"
+    return f"cannot open an ICMP socket: {detail}"

@@ -1,0 +1,356 @@
+"""The icmp probe against the real kernel on loopback (127.0.0.0/8 and ::1 only).
+
+Raw mode needs CAP_NET_RAW (CI runs as root); datagram mode needs
+``net.ipv4.ping_group_range`` to include our group, which these tests widen
+for their duration when root and skip otherwise. Failures that would need
+an unreachable network are produced with the prober's seams instead (a
+socket factory, a resolver), so no packet leaves the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from probes import KINDS
+from probes.base import ProbeContext, ProbeResult, ProbeSetupError, ProbeTarget
+from probes.icmp import KIND, IcmpProber, IcmpSettings, IcmpUnavailable
+from probes.icmp_engine import SockAddr
+from tests.netns import sysctl
+
+FAST = IcmpSettings(count=3, packet_interval="10ms", timeout="2s")
+
+
+def raw_allowed() -> bool:
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP).close()
+    except PermissionError:
+        return False
+    return True
+
+
+def has_ipv6_loopback() -> bool:
+    try:
+        lines = Path("/proc/net/if_inet6").read_text().splitlines()
+    except OSError:
+        return False
+    return any(line.startswith("0" * 31 + "1") for line in lines)
+
+
+needs_raw = pytest.mark.skipif(not raw_allowed(), reason="needs CAP_NET_RAW for raw ICMP sockets")
+needs_ipv6 = pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 (::1) on this host")
+
+
+@pytest.fixture
+def ping_sockets() -> Iterator[None]:
+    """Allow datagram ping sockets for this test (restoring the sysctl after)."""
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP).close()
+    except PermissionError:
+        if os.geteuid() != 0:
+            pytest.skip("net.ipv4.ping_group_range excludes our group and we are not root")
+    else:
+        yield
+        return
+    with sysctl("net.ipv4.ping_group_range", "0 2147483647"):
+        yield
+
+
+async def ping(
+    prober: IcmpProber, address: str, settings: IcmpSettings = FAST, timeout: float = 2.0
+) -> ProbeResult:
+    deadline = asyncio.get_running_loop().time() + timeout
+    return await prober.probe(ProbeTarget(address, address), settings, deadline=deadline)
+
+
+def assert_sane(result: ProbeResult, count: int = 3) -> None:
+    assert result.ok, result.message
+    assert result.reason == "ok"
+    assert result.values["packets_sent"] == count
+    assert result.values["packets_received"] == count
+    assert result.values["packet_loss_ratio"] == 0.0
+    assert 0.0 < result.values["rtt_min_seconds"] <= result.values["rtt_avg_seconds"]
+    assert result.values["rtt_avg_seconds"] <= result.values["rtt_max_seconds"] < 0.5
+    assert result.values["jitter_seconds"] >= 0.0
+    assert abs(result.started - time.time()) < 10
+    assert 0.0 < result.duration < 2.0
+
+
+def pending_echoes(prober: IcmpProber) -> int:
+    """Echoes the engine still tracks (must drop to 0 after every run)."""
+    channels = prober._engine._channels.values()
+    return sum(len(channel.pending) for channel in channels)
+
+
+# --------------------------------------------------------------------------
+# Raw sockets
+# --------------------------------------------------------------------------
+
+
+@needs_raw
+async def test_two_hundred_loopback_targets_through_one_socket(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="probes.icmp_engine")
+    async with IcmpProber(mode="raw") as prober:
+        assert prober.mode == "raw"
+        addresses = [f"127.0.0.{i}" for i in range(1, 201)]
+        results = await asyncio.gather(*(ping(prober, a) for a in addresses))
+        assert pending_echoes(prober) == 0
+    for result in results:
+        assert_sane(result)
+    assert "ICMP: using raw sockets" in caplog.text
+
+
+@needs_raw
+@needs_ipv6
+async def test_ipv6_loopback_raw() -> None:
+    async with IcmpProber(mode="raw") as prober:
+        assert_sane(await ping(prober, "::1"))
+
+
+@needs_raw
+async def test_two_probers_ignore_each_others_replies() -> None:
+    """Two raw sockets both see every reply; cookies keep the counts right."""
+    async with IcmpProber(mode="raw") as one, IcmpProber(mode="raw") as two:
+        settings = IcmpSettings(count=10, packet_interval="5ms", timeout="2s")
+        addresses = [f"127.0.1.{i}" for i in range(1, 21)]
+        results = await asyncio.gather(
+            *(ping(p, a, settings) for a in addresses for p in (one, two))
+        )
+    for result in results:
+        assert_sane(result, count=10)
+
+
+# --------------------------------------------------------------------------
+# Datagram ping sockets
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("ping_sockets")
+async def test_datagram_ping_sockets(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="probes.icmp_engine")
+    async with IcmpProber(mode="dgram") as prober:
+        assert prober.mode == "dgram"
+        addresses = [f"127.0.2.{i}" for i in range(1, 51)]
+        results = await asyncio.gather(*(ping(prober, a) for a in addresses))
+        assert pending_echoes(prober) == 0
+    for result in results:
+        assert_sane(result)
+    assert "ICMP: using dgram sockets" in caplog.text
+
+
+@needs_ipv6
+@pytest.mark.usefixtures("ping_sockets")
+async def test_datagram_ping_sockets_ipv6() -> None:
+    async with IcmpProber(mode="dgram") as prober:
+        assert_sane(await ping(prober, "::1"))
+
+
+# --------------------------------------------------------------------------
+# Names, families and failures
+# --------------------------------------------------------------------------
+
+
+async def test_localhost_by_name() -> None:
+    async with IcmpProber() as prober:
+        result = await ping(prober, "localhost", IcmpSettings(count=2, packet_interval="10ms"))
+    assert_sane(result, count=2)
+    assert "from localhost (" in result.message
+
+
+async def test_unresolvable_name_is_reason_dns() -> None:
+    """A resolver seam stands in for DNS (a real lookup would leave the host)."""
+
+    async def no_such_name(host: str, family: int) -> list[tuple[int, SockAddr]]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    async with IcmpProber(resolver=no_such_name) as prober:
+        result = await ping(prober, "nonexistent.invalid")
+    assert (result.ok, result.reason) == (False, "dns")
+    assert result.message == "cannot resolve 'nonexistent.invalid': Name or service not known"
+    assert result.values["packet_loss_ratio"] == 1.0
+    assert result.values["packets_sent"] == 0
+
+
+async def test_slow_resolver_is_bounded_by_the_deadline() -> None:
+    async def hangs(host: str, family: int) -> list[tuple[int, SockAddr]]:
+        await asyncio.sleep(30)
+        return []
+
+    async with IcmpProber(resolver=hangs) as prober:
+        started = time.monotonic()
+        result = await ping(prober, "slow.invalid", timeout=0.2)
+    assert result.reason == "dns"
+    assert "deadline" in result.message
+    assert time.monotonic() - started < 1.0
+
+
+async def test_resolver_answers_are_used_in_order_and_family_respected() -> None:
+    asked: list[int] = []
+
+    async def resolver(host: str, family: int) -> list[tuple[int, SockAddr]]:
+        asked.append(family)
+        return [(socket.AF_INET, ("127.0.3.7", 0))]
+
+    async with IcmpProber(resolver=resolver) as prober:
+        settings = IcmpSettings(count=1, family="ipv4")
+        result = await ping(prober, "box.test", settings)
+    assert result.ok, result.message
+    assert "box.test (127.0.3.7)" in result.message
+    assert asked == [socket.AF_INET]
+
+
+@pytest.mark.parametrize(
+    ("address", "family", "message"),
+    [
+        ("127.0.0.1", "ipv6", "127.0.0.1 is an IPv4 address but icmp.family is ipv6"),
+        ("::1", "ipv4", "::1 is an IPv6 address but icmp.family is ipv4"),
+    ],
+)
+async def test_family_mismatch_is_reason_address_family(
+    address: str, family: Any, message: str
+) -> None:
+    async with IcmpProber() as prober:
+        result = await ping(prober, address, IcmpSettings(count=1, family=family))
+    assert (result.ok, result.reason, result.message) == (False, "address_family", message)
+
+
+def refuse_ipv6(family: int, kind: int, proto: int) -> socket.socket:
+    if family == socket.AF_INET6:
+        raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
+    return socket.socket(family, kind, proto)
+
+
+async def test_host_without_ipv6_fails_v6_targets_only(caplog: pytest.LogCaptureFixture) -> None:
+    async with IcmpProber(socket_factory=refuse_ipv6) as prober:
+        v6 = await ping(prober, "::1", IcmpSettings(count=1))
+        v4 = await ping(prober, "127.0.0.1", IcmpSettings(count=1))
+    assert (v6.ok, v6.reason) == (False, "address_family")
+    assert "IPv6 unavailable on this host" in v6.message
+    assert "Address family not supported" in v6.message
+    assert v4.ok, v4.message
+
+
+def refuse_all(family: int, kind: int, proto: int) -> socket.socket:
+    raise PermissionError(errno.EPERM, "Operation not permitted")
+
+
+async def test_no_icmp_socket_at_all_raises_a_helpful_error() -> None:
+    with pytest.raises(IcmpUnavailable) as info:
+        async with IcmpProber(socket_factory=refuse_all):
+            pass
+    text = str(info.value)
+    assert "setcap cap_net_raw+ep" in text
+    assert "net.ipv4.ping_group_range" in text
+
+
+class FlakySocket(socket.socket):
+    """A real socket whose first ``sendto`` calls fail with given errnos."""
+
+    def __init__(self, family: int, kind: int, proto: int, errors: list[int]) -> None:
+        super().__init__(family, kind, proto)
+        self.errors = errors
+
+    def sendto(self, *args: Any) -> int:  # type: ignore[override]
+        if self.errors:
+            code = self.errors.pop(0)
+            raise OSError(code, os.strerror(code))
+        return super().sendto(*args)
+
+
+@pytest.mark.parametrize(
+    ("errors", "reason", "received"),
+    [
+        ([errno.EPERM] * 3, "send_error", 0),
+        ([errno.EHOSTUNREACH] * 3, "unreachable", 0),
+        ([errno.EAGAIN] * 12, "send_error", 0),  # retried, then given up per echo
+        ([errno.ENOBUFS, errno.EAGAIN], "ok", 3),  # a brief burst: retried and sent
+        ([errno.EPERM], "ok", 2),  # one echo refused, the others answered
+    ],
+)
+async def test_send_errors_are_results_not_crashes(
+    errors: list[int], reason: str, received: int
+) -> None:
+    def factory(family: int, kind: int, proto: int) -> socket.socket:
+        return FlakySocket(family, kind, proto, list(errors))
+
+    async with IcmpProber(socket_factory=factory) as prober:
+        result = await ping(prober, "127.0.0.1")
+        assert pending_echoes(prober) == 0
+    assert result.reason == reason, result.message
+    assert result.values["packets_received"] == received
+    assert result.values["packets_sent"] == 3
+
+
+# --------------------------------------------------------------------------
+# Deadlines, cancellation, timestamps
+# --------------------------------------------------------------------------
+
+
+async def test_echoes_past_the_deadline_are_not_sent() -> None:
+    settings = IcmpSettings(count=5, packet_interval="100ms", timeout="1s")
+    async with IcmpProber() as prober:
+        result = await ping(prober, "127.0.0.1", settings, timeout=0.25)
+    assert result.ok, result.message
+    assert result.values["packets_sent"] == 3  # at 0, 100 and 200 ms
+    assert result.duration < 0.3
+
+
+async def test_cancelled_probe_leaves_nothing_behind() -> None:
+    settings = IcmpSettings(count=50, packet_interval="20ms", timeout="5s")
+    async with IcmpProber() as prober:
+        task = asyncio.create_task(ping(prober, "127.0.0.1", settings, timeout=5))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert pending_echoes(prober) == 0
+        assert_sane(await ping(prober, "127.0.0.1"))
+
+
+@pytest.mark.parametrize(("kernel", "lagged"), [(True, False), (False, True)])
+async def test_kernel_timestamps_hide_event_loop_lag(kernel: bool, lagged: bool) -> None:
+    """A loop busy for 50 ms inflates monotonic RTTs but not kernel-stamped ones."""
+    settings = IcmpSettings(count=1)
+    async with IcmpProber(kernel_timestamps=kernel) as prober:
+        task = asyncio.create_task(ping(prober, "127.0.0.1", settings))
+        await asyncio.sleep(0)  # the echo goes out, its reply is queued
+        time.sleep(0.05)  # the point: a blocked event loop
+        result = await task
+    rtt = result.values["rtt_max_seconds"]
+    assert (rtt >= 0.05) is lagged, rtt
+
+
+async def test_closing_the_prober_ends_runs_in_flight() -> None:
+    settings = IcmpSettings(count=20, packet_interval="50ms", timeout="5s")
+    prober = IcmpProber()
+    await prober.__aenter__()
+    task = asyncio.create_task(ping(prober, "127.0.0.1", settings, timeout=5))
+    await asyncio.sleep(0.12)
+    await prober.__aexit__(None, None, None)
+    result = await asyncio.wait_for(task, 1.0)
+    assert 1 <= result.values["packets_sent"] <= 5
+    assert result.values["packets_received"] >= 1
+
+
+def test_registry_entry() -> None:
+    assert KINDS["icmp"] is KIND
+    assert KIND.settings is IcmpSettings
+    assert isinstance(KIND.open(ProbeContext()), IcmpProber)
+    assert issubclass(IcmpUnavailable, ProbeSetupError)
+    assert [f.name for f in KIND.families] == [
+        "continuity_icmp_rtt_seconds",
+        "continuity_icmp_jitter_seconds",
+        "continuity_icmp_packet_loss_ratio",
+    ]
+    assert all(f.type == "gauge" for f in KIND.families)
