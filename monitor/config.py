@@ -389,7 +389,7 @@ class _Resolver:
         defaults: Any,
         templates: dict[str, tuple[Any, dict[str, Any], str]],
     ) -> Target | None:
-        model = self._validate(self.models.target, table, "", origin)
+        model, table = self._validate_target(table, origin)
         if model is None:
             return None
         template_entry = self._template_of(model, origin, templates)
@@ -428,6 +428,22 @@ class _Resolver:
             location=_merge_location(getattr(template_model, "location", None), model.location),
             template=model.template,
         )
+
+    def _validate_target(self, table: Any, origin: Origin) -> tuple[Any, Any]:
+        """Validate a target table; on errors, report them and go on without the bad keys,
+        so that problems deeper in the same target (its check settings) are found too."""
+        try:
+            return self.models.target.model_validate(table), table
+        except ValidationError as exc:
+            self.issues.extend(issues_from_validation(exc, origin.path))
+            bad = {e["loc"][0] for e in exc.errors() if e["loc"]}
+        if not isinstance(table, dict) or not bad:
+            return None, table
+        rest = {k: v for k, v in table.items() if k not in bad}
+        try:
+            return self.models.target.model_validate(rest), rest
+        except ValidationError:
+            return None, table
 
     def _template_of(
         self, model: Any, origin: Origin, templates: dict[str, tuple[Any, dict[str, Any], str]]

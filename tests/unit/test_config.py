@@ -212,7 +212,7 @@ INVALID = [
     ),
     (
         "defaults-bad-value",
-        "[defaults]\nchecks = [\"icmp\"]\nfall = 0\n" + BASE,
+        '[defaults]\nchecks = ["icmp"]\nfall = 0\n' + BASE,
         ["defaults.fall: must be between 1 and 100, got 0"],
     ),
     (

@@ -1,0 +1,144 @@
+"""Exporter: pre-rendered series stay valid exposition text as results change."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
+
+from monitor.exporter import Exporter, SelfMetrics, SeriesStore, escape_label_value, format_value
+from monitor.state import Health, TargetState
+from probes.base import MetricFamily, ProbeResult, Sample
+
+RTT = MetricFamily("continuity_icmp_rtt_seconds", "gauge", "RTT.")
+
+
+def ok_result(rtt: float = 0.001) -> ProbeResult:
+    return ProbeResult(
+        True,
+        "ok",
+        "",
+        1_700_000_000.5,
+        0.25,
+        samples=(Sample("continuity_icmp_rtt_seconds", rtt, (("stat", "avg"),)),),
+    )
+
+
+def families(text: bytes) -> dict[str, list[tuple[dict[str, str], float]]]:
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for fam in text_string_to_metric_families(text.decode()):
+        for s in fam.samples:
+            out.setdefault(s.name, []).append((s.labels, s.value))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("raw", "escaped"),
+    [
+        ("plain", "plain"),
+        ('a"b', 'a\\"b'),
+        ("a\\b", "a\\\\b"),
+        ("a\nb", "a\\nb"),
+        ("<script>", "<script>"),
+    ],
+)
+def test_label_escaping(raw: str, escaped: str) -> None:
+    assert escape_label_value(raw) == escaped
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(1, "1.0"), (0.5, "0.5"), (math.inf, "+Inf"), (-math.inf, "-Inf"), (math.nan, "NaN")],
+)
+def test_value_format(value: float, text: str) -> None:
+    assert format_value(value) == text
+
+
+def test_series_carry_target_and_its_labels_and_parse_back() -> None:
+    exporter = Exporter([RTT], SelfMetrics())
+    exporter.set_target('bts "1"\n', {"site": "BS-02", "province": "Quang Ngai"})
+    exporter.check_result('bts "1"\n', "icmp", ok_result())
+    exporter.target_state(TargetState('bts "1"\n', Health.UP, since=1_700_000_000.0))
+    parsed = families(exporter.render())
+    ((labels, value),) = parsed["continuity_icmp_rtt_seconds"]
+    assert labels == {
+        "target": 'bts "1"\n',
+        "site": "BS-02",
+        "province": "Quang Ngai",
+        "stat": "avg",
+    }
+    assert value == 0.001
+    assert parsed["continuity_target_up"][0][1] == 1
+    states = {lab["state"]: v for lab, v in parsed["continuity_target_state"]}
+    assert states == {
+        "up": 1,
+        "down": 0,
+        "unreachable": 0,
+        "flapping": 0,
+        "maintenance": 0,
+        "unknown": 0,
+    }
+    assert parsed["continuity_check_success"][0] == (
+        {"target": 'bts "1"\n', "site": "BS-02", "province": "Quang Ngai", "check": "icmp"},
+        1,
+    )
+
+
+def test_a_failure_exports_its_reason_and_drops_stale_families() -> None:
+    exporter = Exporter([RTT], SelfMetrics())
+    exporter.set_target("a", {})
+    exporter.check_result("a", "icmp", ok_result())
+    exporter.check_result("a", "icmp", ProbeResult(False, "timeout", "no reply", 1.0, 5.0))
+    parsed = families(exporter.render())
+    assert "continuity_icmp_rtt_seconds" not in parsed
+    assert parsed["continuity_check_failure_info"] == [
+        ({"target": "a", "check": "icmp", "reason": "timeout"}, 1)
+    ]
+    exporter.check_result("a", "icmp", ok_result())
+    assert "continuity_check_failure_info" not in families(exporter.render())
+
+
+def test_unknown_target_has_state_but_no_up_series() -> None:
+    exporter = Exporter([], SelfMetrics())
+    exporter.set_target("a", {})
+    exporter.target_state(TargetState("a"))
+    parsed = families(exporter.render())
+    assert "continuity_target_up" not in parsed
+    assert {lab["state"]: v for lab, v in parsed["continuity_target_state"]}["unknown"] == 1
+
+
+def test_removing_a_target_removes_all_its_series() -> None:
+    exporter = Exporter([RTT], SelfMetrics())
+    for name in ("a", "b"):
+        exporter.set_target(name, {})
+        exporter.check_result(name, "icmp", ok_result())
+        exporter.target_state(TargetState(name, Health.UP, since=1.0))
+    exporter.remove_target("a")
+    text = exporter.store.render().decode()
+    assert 'target="a"' not in text and 'target="b"' in text
+
+
+def test_each_family_has_one_header_even_with_many_targets() -> None:
+    store = SeriesStore([RTT])
+    for i in range(50):
+        store.replace(
+            (f"t{i}", "icmp"),
+            {
+                "continuity_icmp_rtt_seconds": [
+                    f'continuity_icmp_rtt_seconds{{target="t{i}"}} 1.0\n'
+                ]
+            },
+        )
+    text = store.render().decode()
+    assert text.count("# TYPE continuity_icmp_rtt_seconds gauge") == 1
+    assert len(store) == 50
+
+
+def test_self_metrics_use_a_private_registry() -> None:
+    metrics = SelfMetrics()
+    metrics.observe_lag("icmp", 0.003)
+    text = metrics.render().decode()
+    assert "continuity_scheduler_lag_seconds_bucket" in text and "continuity_build_info" in text
+    assert REGISTRY.get_sample_value("continuity_config_last_reload_successful") is None
