@@ -299,11 +299,15 @@ class _Timers:
         self._when = math.inf
         heap = self._heap
         now = self._loop.time() + self._slack
-        while heap and heap[0][0] <= now:
-            _when, _n, callback, args = heapq.heappop(heap)
-            callback(*args)
-        if heap:
-            self._arm(heap[0][0])
+        try:
+            while heap and heap[0][0] <= now:
+                _when, _n, callback, args = heapq.heappop(heap)
+                callback(*args)
+        finally:
+            # Even after a failing callback (a bug, reported by the loop),
+            # the timers that remain must still fire.
+            if heap:
+                self._arm(heap[0][0])
 
     def close(self) -> None:
         if self._handle is not None:
@@ -474,6 +478,8 @@ class IcmpEngine:
         loop, timers = self._loop, self._timers
         if channel is None or loop is None or timers is None:
             raise RuntimeError(self.unavailable(family) or "the ICMP engine is not open")
+        if deadline <= loop.time():
+            return PingOutcome(sockaddr[0], (), ())  # no time left to send anything
         run = _Run(
             channel,
             sockaddr=sockaddr,
@@ -545,8 +551,9 @@ class IcmpEngine:
         try:
             channel.sock.sendto(packet, run.sockaddr)
         except OSError as exc:
-            self._send_failed(run, index, attempt, exc)
-            return
+            if not _resend(channel.sock, packet, run.sockaddr, exc):
+                self._send_failed(run, index, attempt, exc)
+                return
         channel.pending[key] = (run, index)
         run.keys.append(key)
         channel.unread += 1
@@ -632,7 +639,7 @@ class IcmpEngine:
         assert isinstance(parsed, pkt.EchoError)
         # An error names the destination of the quoted request; a router's
         # error about someone else's echo with the same key is not ours.
-        if (parsed.destination or source) != run.destination:
+        if (parsed.destination or source).partition("%")[0] != run.destination.partition("%")[0]:
             return
         del channel.pending[key]
         what = pkt.describe_error(parsed.icmp_type, parsed.icmp_code, v6=channel.v6)
@@ -640,6 +647,24 @@ class IcmpEngine:
         # read is addressed as the original echo, the router is the offender.
         sender = source if parsed.destination is not None else (offender or source)
         run.fail(parsed.reason, f"{what} (from {sender})")
+
+
+def _resend(sock: socket.socket, packet: bytes, sockaddr: SockAddr, exc: OSError) -> bool:
+    """Retry a refused send once, at once; true if it went out this time.
+
+    An ICMP error about *another* echo leaves a pending error on a ping
+    socket (``IP_RECVERR`` sets ``sk_err``) that the next ``sendto`` returns
+    and clears, whatever its destination. A second try tells that stale
+    error from one that belongs to this send (no route, firewall), which
+    fails again.
+    """
+    if exc.errno in _RETRY_ERRNOS:
+        return False
+    try:
+        sock.sendto(packet, sockaddr)
+    except OSError:
+        return False
+    return True
 
 
 def _rtt(run: _Run, index: int, ancdata: list[tuple[int, int, bytes]]) -> float:

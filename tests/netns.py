@@ -172,6 +172,7 @@ def _setup(host: NetnsHost) -> None:
     run(["ip", "-n", host.name, "link", "set", "lo", "up"])
     # ICMP errors the test host sends (nft reject) must not be rate limited.
     host.sysctl("net.ipv4.icmp_ratelimit", "0")
+    host.sysctl("net.ipv4.icmp_ratemask", "0")
     host.sysctl("net.ipv6.icmp.ratelimit", "0")
     host.restore()
 

@@ -271,11 +271,12 @@ class FlakySocket(socket.socket):
 @pytest.mark.parametrize(
     ("errors", "reason", "received"),
     [
-        ([errno.EPERM] * 3, "send_error", 0),
-        ([errno.EHOSTUNREACH] * 3, "unreachable", 0),
-        ([errno.EAGAIN] * 12, "send_error", 0),  # retried, then given up per echo
+        ([errno.EPERM] * 6, "send_error", 0),  # each send is tried twice
+        ([errno.EHOSTUNREACH] * 6, "unreachable", 0),
+        ([errno.EAGAIN] * 12, "send_error", 0),  # retried later, then given up per echo
         ([errno.ENOBUFS, errno.EAGAIN], "ok", 3),  # a brief burst: retried and sent
-        ([errno.EPERM], "ok", 2),  # one echo refused, the others answered
+        ([errno.EHOSTUNREACH], "ok", 3),  # a stale error from another echo: resent
+        ([errno.EPERM] * 2, "ok", 2),  # one echo refused, the others answered
     ],
 )
 async def test_send_errors_are_results_not_crashes(
@@ -304,6 +305,13 @@ async def test_echoes_past_the_deadline_are_not_sent() -> None:
     assert result.ok, result.message
     assert result.values["packets_sent"] == 3  # at 0, 100 and 200 ms
     assert result.duration < 0.3
+
+
+async def test_deadline_already_past_sends_nothing() -> None:
+    async with IcmpProber() as prober:
+        result = await ping(prober, "127.0.0.1", timeout=-1.0)
+    assert (result.ok, result.reason) == (False, "timeout")
+    assert result.values["packets_sent"] == 0
 
 
 async def test_cancelled_probe_leaves_nothing_behind() -> None:

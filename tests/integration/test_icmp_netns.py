@@ -110,6 +110,33 @@ async def test_icmp_errors_become_unreachable(host: NetnsHost, mode: str) -> Non
     assert v4.duration < 0.5
 
 
+async def test_errors_stay_with_the_echo_they_answer(host: NetnsHost, mode: str) -> None:
+    """Every odd sequence number is rejected, every even one answered.
+
+    An ICMP error leaves a pending error on a ping socket that the next
+    send returns whatever its destination; exactly half the echoes must
+    still be answered, none lost to someone else's error.
+    """
+    host.nft(
+        """
+        table inet t {
+            chain in {
+                type filter hook input priority 0;
+                icmp type echo-request icmp sequence & 1 == 1 reject with icmp type host-unreachable
+            }
+        }
+        """
+    )
+    settings = IcmpSettings(count=25, packet_interval="1ms", timeout="1s")
+    async with IcmpProber(mode=mode) as prober:  # type: ignore[arg-type]
+        results = await asyncio.gather(*(ping(prober, host.v4, settings) for _ in range(4)))
+    sent = sum(r.values["packets_sent"] for r in results)
+    received = sum(r.values["packets_received"] for r in results)
+    assert (sent, received) == (100, 50), [r.message for r in results]
+    # Each run ends with its last echo settled, long before the deadline.
+    assert max(r.duration for r in results) < 0.5
+
+
 async def test_partial_loss_matches_the_drop_rate(host: NetnsHost) -> None:
     host.exec("nft", "add", "table", "inet", "t")
     host.exec("nft", "add", "chain", "inet", "t", "in", "{ type filter hook input priority 0; }")
@@ -118,10 +145,10 @@ async def test_partial_loss_matches_the_drop_rate(host: NetnsHost) -> None:
         "numgen", "random", "mod", "100", "<", "30", "drop",
     )  # fmt: skip
     runs, count, drop = 4, 100, 0.30
-    settings = IcmpSettings(count=count, packet_interval="5ms", timeout="2s")
+    settings = IcmpSettings(count=count, packet_interval="5ms", timeout="1s")
     async with IcmpProber() as prober:
         results = await asyncio.gather(
-            *(ping(prober, host.v4, settings, timeout=2.0) for _ in range(runs))
+            *(ping(prober, host.v4, settings, timeout=1.0) for _ in range(runs))
         )
     sent = sum(r.values["packets_sent"] for r in results)
     received = sum(r.values["packets_received"] for r in results)
@@ -135,9 +162,9 @@ async def test_partial_loss_matches_the_drop_rate(host: NetnsHost) -> None:
         assert result.ok  # max_loss_ratio defaults to 1.0
         assert result.values["jitter_seconds"] >= 0.0
 
-    strict = IcmpSettings(count=50, packet_interval="5ms", timeout="2s", max_loss_ratio=0.05)
+    strict = IcmpSettings(count=50, packet_interval="5ms", timeout="1s", max_loss_ratio=0.05)
     async with IcmpProber() as prober:
-        result = await ping(prober, host.v4, strict, timeout=2.0)
+        result = await ping(prober, host.v4, strict, timeout=1.0)
     assert (result.ok, result.reason) == (False, "loss"), result.message
 
 
