@@ -11,7 +11,8 @@ its deadline.
 
 Two layers are measured: ``engine`` (``IcmpEngine.ping`` alone) and
 ``probe`` (``IcmpProber.probe``: address parsing, echoes, statistics and the
-``ProbeResult``). Columns: layer, mode (raw/dgram), ts (kernel or monotonic receive times), N,
+``ProbeResult``); ``--layer icmplib`` adds icmplib's per-ping sockets for
+comparison. Columns: layer, mode (raw/dgram), ts (kernel or monotonic receive times), N,
 echoes, replies, CPU seconds (user/sys), µs per echo, and the mean RTT the
 probe reported (on loopback the true RTT is tens of µs, so a large figure
 there is event-loop lag counted as network time).
@@ -144,6 +145,44 @@ async def probe_run(
     )
 
 
+async def icmplib_run(
+    n: int, count: int, interval: str, timeout: float, mode: str, kernel_ts: bool
+) -> Run:
+    """For comparison: icmplib, one socket per ping (every socket sees every reply)."""
+    from icmplib import async_multiping  # noqa: PLC0415 - only this comparison needs it
+
+    if n > 1000:
+        raise SystemExit("icmplib: at most 1000 targets (CPU grows with N squared)")
+    gap = IcmpSettings(packet_interval=interval).packet_interval
+    addresses = loopback_addresses(n)
+    gc.collect()
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    wall = time.perf_counter()
+    hosts = await async_multiping(
+        addresses,
+        count=count,
+        interval=gap,
+        timeout=min(timeout, 2.0),
+        concurrent_tasks=n,
+        privileged=mode == "raw",
+    )
+    wall = time.perf_counter() - wall
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    alive = [h.avg_rtt / 1000 for h in hosts if h.packets_received]
+    return Run(
+        "icmplib",
+        mode,
+        False,
+        n,
+        sum(h.packets_sent for h in hosts),
+        sum(h.packets_received for h in hosts),
+        after.ru_utime - before.ru_utime,
+        after.ru_stime - before.ru_stime,
+        wall,
+        statistics.fmean(alive) if alive else float("nan"),
+    )
+
+
 def median_run(runs: list[Run]) -> Run:
     """The run with the median CPU per echo (keeps its own consistent figures)."""
     ordered = sorted(runs, key=lambda r: r.us_per_echo)
@@ -174,7 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--mode", choices=["raw", "dgram"], nargs="+", default=["raw"])
     parser.add_argument(
-        "--layer", choices=["engine", "probe"], nargs="+", default=["engine", "probe"]
+        "--layer",
+        choices=["engine", "probe", "icmplib"],
+        nargs="+",
+        default=["engine", "probe"],
+        help="icmplib (per-ping sockets) is a comparison; use it with --targets 200 1000",
     )
     parser.add_argument(
         "--timestamps", choices=["kernel", "mono"], nargs="+", default=["kernel", "mono"]
@@ -183,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python {sys.version.split()[0]}, {args.count} echoes per target, medians of "
           f"{args.repeat} runs")  # fmt: skip
     print(HEADER)
-    layers = {"engine": engine_run, "probe": probe_run}
+    layers = {"engine": engine_run, "probe": probe_run, "icmplib": icmplib_run}
     for layer in args.layer:
         for mode in args.mode:
             for ts in args.timestamps:

@@ -26,6 +26,13 @@ receive time (``SO_TIMESTAMPNS``), so a busy event loop that reads a reply
 late does not inflate its RTT; the send time is taken just before
 ``sendto``. A monotonic clock is read alongside and guards against wall
 clock steps.
+
+Errors: ICMP errors quoting our echoes (destination unreachable, time
+exceeded) settle that echo with a reason; they arrive as packets on raw
+sockets and on the error queue (``IP_RECVERR``) of ping sockets. A refused
+``sendto`` settles its echo too (``send_failure`` maps the errno), after
+one immediate resend: on ping sockets an ICMP error also leaves a pending
+socket error that the next ``sendto`` returns, whatever its destination.
 """
 
 from __future__ import annotations
@@ -551,8 +558,9 @@ class IcmpEngine:
         try:
             channel.sock.sendto(packet, run.sockaddr)
         except OSError as exc:
-            if not _resend(channel.sock, packet, run.sockaddr, exc):
-                self._send_failed(run, index, attempt, exc)
+            failure = _resend(channel.sock, packet, run.sockaddr, exc)
+            if failure is not None:
+                self._send_failed(run, index, attempt, failure)
                 return
         channel.pending[key] = (run, index)
         run.keys.append(key)
@@ -649,8 +657,8 @@ class IcmpEngine:
         run.fail(parsed.reason, f"{what} (from {sender})")
 
 
-def _resend(sock: socket.socket, packet: bytes, sockaddr: SockAddr, exc: OSError) -> bool:
-    """Retry a refused send once, at once; true if it went out this time.
+def _resend(sock: socket.socket, packet: bytes, sockaddr: SockAddr, exc: OSError) -> OSError | None:
+    """Retry a refused send once, at once; the error that stands, or ``None`` if sent.
 
     An ICMP error about *another* echo leaves a pending error on a ping
     socket (``IP_RECVERR`` sets ``sk_err``) that the next ``sendto`` returns
@@ -659,12 +667,12 @@ def _resend(sock: socket.socket, packet: bytes, sockaddr: SockAddr, exc: OSError
     fails again.
     """
     if exc.errno in _RETRY_ERRNOS:
-        return False
+        return exc  # a full buffer: retried later, not at once
     try:
         sock.sendto(packet, sockaddr)
-    except OSError:
-        return False
-    return True
+    except OSError as again:
+        return again
+    return None
 
 
 def _rtt(run: _Run, index: int, ancdata: list[tuple[int, int, bytes]]) -> float:
