@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from probes import icmp
+from probes import dns, http, icmp, snmp, tcp
 from probes.base import ProbeKind
 
 KINDS: Mapping[str, ProbeKind] = {
     kind.name: kind
     for kind in (
         icmp.KIND,
+        snmp.KIND,
+        http.KIND,
+        tcp.KIND,
+        dns.KIND,
     )
 }

@@ -1,0 +1,915 @@
+"""SNMP polling probe: the ``snmp`` settings model, the prober and the registry entry.
+
+One poll of a device is: one GET of every scalar the modules need (sysUpTime
+always, for reboot detection), then column walks (GETBULK on v2c/v3,
+GETNEXT on v1) of the table columns they need, then pure parsing by
+:mod:`probes.snmp_modules`. v1/v2c go through our own codec and the shared
+UDP engine (:mod:`probes.snmp_codec`, :mod:`probes.snmp_engine`); v3 through
+pysnmp with one shared engine (:mod:`probes.snmp_v3`, imported on first use).
+
+Per-target memory (last uptime, engine boots, reboot count, cached
+index -> name columns, last oper status, flap counts, UPS state) lives on
+the prober keyed by target name, never on config objects.
+
+Counters are exported as the device reports them. After a device reboot they
+start again from zero; Prometheus' ``rate()``/``increase()`` treat a drop as
+a counter reset, so no negative rates appear and nothing here adjusts them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import socket
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, Protocol
+
+from pydantic import AfterValidator, Field
+
+from probes import snmp_modules as mods
+from probes.base import (
+    CheckSettings,
+    Duration,
+    MetricFamily,
+    ProbeContext,
+    ProbeEvent,
+    ProbeKind,
+    ProbeResult,
+    ProbeTarget,
+    Sample,
+    SecretStr,
+    int_range,
+)
+from probes.snmp_codec import (
+    END_OF_MIB_VIEW,
+    GET,
+    GETBULK,
+    GETNEXT,
+    RESPONSE,
+    SnmpCodecError,
+    decode_message,
+    encode_request,
+    format_oid,
+)
+from probes.snmp_codec import ERROR_NAMES as _ERROR_NAMES
+from probes.snmp_codec import Message as _Message
+from probes.snmp_engine import Failure, Reply, SnmpUdpEngine, SockAddr
+from probes.snmp_modules import (
+    BUILTIN_MODULES,
+    Fetched,
+    InterfaceFilter,
+    ModuleMemory,
+    Output,
+    Plan,
+    SnmpModulesSection,
+)
+
+if TYPE_CHECKING:
+    from probes.snmp_v3 import V3Session
+
+__all__ = [
+    "KIND",
+    "REASONS",
+    "SnmpProber",
+    "SnmpSettings",
+    "check_settings",
+    "detect_reboot",
+    "open_prober",
+    "walk_columns",
+]
+
+REASONS: Final = (
+    "ok",
+    "timeout",
+    "dns",
+    "send_error",
+    "unknown_user",
+    "auth",
+    "decrypt",
+    "security",
+    "agent_error",
+    "decode_error",
+    "no_such_object",
+    "bad_value",
+)
+"""Every reason an SNMP result can carry (a bounded label set)."""
+
+TIMETICKS_WRAP: Final = 1 << 32
+"""TimeTicks wrap after 2^32 centiseconds (about 497 days)."""
+_SCALARS_PER_GET: Final = 20
+_VARBINDS_PER_REQUEST: Final = 100
+_MAX_REQUESTS_PER_WALK: Final = 5000
+_NO_SUCH_NAME: Final = 2
+_TOO_BIG: Final = 1
+_VERSIONS: Final = {"1": 0, "2c": 1, "3": 3}
+
+# ==========================================================================
+# Settings
+# ==========================================================================
+
+
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value
+
+
+def _key_length(value: Any) -> Any:
+    if len(value.reveal()) < 8:
+        raise ValueError(
+            f"must be at least 8 characters long (RFC 3414), got {len(value.reveal())}"
+        )
+    return value
+
+
+Regex = Annotated[str, AfterValidator(_regex)]
+UsmKey = Annotated[SecretStr, AfterValidator(_key_length)]
+
+
+class SnmpSettings(CheckSettings):
+    """``snmp = { version = "2c", community = "env:SNMP_COMMUNITY", modules = [...] }``."""
+
+    version: Literal["1", "2c", "3"] = "2c"
+    community: SecretStr | None = None
+    port: int_range(1, 65535) = 161  # type: ignore[valid-type]
+    retries: int_range(0, 10) = 1  # type: ignore[valid-type]
+    max_repetitions: int_range(1, 200) = 25  # type: ignore[valid-type]
+    modules: list[str] = Field(default_factory=lambda: ["system"])
+    user: str | None = None
+    auth_protocol: Literal["md5", "sha", "sha224", "sha256", "sha384", "sha512"] | None = None
+    auth_key: UsmKey | None = None
+    priv_protocol: Literal["des", "3des", "aes", "aes128", "aes192", "aes256"] | None = None
+    priv_key: UsmKey | None = None
+    context: str = ""
+    interfaces_include: Regex | None = None
+    interfaces_exclude: Regex | None = None
+    interfaces_admin_down: Literal["include", "exclude"] = "include"
+    battery_min_runtime: Duration = 900.0
+
+
+Problems = list[tuple[tuple[str | int, ...], str]]
+
+
+def check_settings(settings: Any, sections: Mapping[str, Any]) -> Problems:
+    """Cross-field rules and module names, reported at the key to edit."""
+    assert isinstance(settings, SnmpSettings)
+    problems: Problems = []
+    user_modules = _user_modules(sections.get("snmp_modules"))
+    available = [*BUILTIN_MODULES, *sorted(user_modules)]
+    seen: set[str] = set()
+    for index, name in enumerate(settings.modules):
+        if name not in available:
+            problems.append(
+                (("modules", index), f"unknown module {name!r} (available: {', '.join(available)})")
+            )
+        elif name in seen:
+            problems.append((("modules", index), f"module {name!r} is listed twice"))
+        seen.add(name)
+    if settings.version == "3":
+        problems.extend(_check_v3(settings))
+    elif settings.community is None:
+        problems.append((("community",), f"required with version {settings.version}"))
+    return problems
+
+
+def _check_v3(settings: SnmpSettings) -> Problems:
+    problems: Problems = []
+    if not settings.user:
+        problems.append((("user",), "required with version 3"))
+    if settings.auth_protocol is not None and settings.auth_key is None:
+        problems.append((("auth_key",), "required when auth_protocol is set"))
+    if settings.auth_key is not None and settings.auth_protocol is None:
+        problems.append((("auth_protocol",), "required when auth_key is set"))
+    if settings.priv_protocol is not None and settings.priv_key is None:
+        problems.append((("priv_key",), "required when priv_protocol is set"))
+    if settings.priv_key is not None and settings.priv_protocol is None:
+        problems.append((("priv_protocol",), "required when priv_key is set"))
+    if settings.priv_protocol is not None and settings.auth_protocol is None:
+        problems.append(
+            (
+                ("priv_protocol",),
+                "needs auth_protocol and auth_key: USM has no privacy without authentication",
+            )
+        )
+    return problems
+
+
+def _user_modules(section: Any) -> Mapping[str, mods.UserModule]:
+    if isinstance(section, SnmpModulesSection):
+        return section.root
+    return {}
+
+
+# ==========================================================================
+# Clients: the same small interface over our codec (v1/v2c) and pysnmp (v3)
+# ==========================================================================
+
+
+class Client(Protocol):
+    """GET/GETNEXT/GETBULK against one agent for one poll."""
+
+    version: int
+
+    async def get(self, oids: Sequence[bytes]) -> Reply | Failure: ...
+
+    async def next(self, oids: Sequence[bytes]) -> Reply | Failure: ...
+
+    async def bulk(self, oids: Sequence[bytes], max_repetitions: int) -> Reply | Failure: ...
+
+
+class CommunityClient:
+    """v1/v2c through the codec and the shared UDP engine."""
+
+    def __init__(
+        self,
+        engine: SnmpUdpEngine,
+        family: int,
+        addr: SockAddr,
+        *,
+        version: int,
+        community: bytes,
+        retries: int,
+        try_timeout: float,
+        deadline: float,
+    ) -> None:
+        self.version = version
+        self._engine = engine
+        self._family = family
+        self._addr = addr
+        self._community = community
+        self._retries = retries
+        self._try_timeout = try_timeout
+        self._deadline = deadline
+
+    async def get(self, oids: Sequence[bytes]) -> Reply | Failure:
+        return await self._call(GET, oids, 0)
+
+    async def next(self, oids: Sequence[bytes]) -> Reply | Failure:
+        return await self._call(GETNEXT, oids, 0)
+
+    async def bulk(self, oids: Sequence[bytes], max_repetitions: int) -> Reply | Failure:
+        return await self._call(GETBULK, oids, max_repetitions)
+
+    async def _call(self, pdu_type: int, oids: Sequence[bytes], reps: int) -> Reply | Failure:
+        version, community = self.version, self._community
+
+        def build(request_id: int) -> bytes:
+            return encode_request(
+                version, community, pdu_type, request_id, oids, max_repetitions=reps
+            )
+
+        raw = await self._engine.request(
+            self._family,
+            self._addr,
+            build,
+            retries=self._retries,
+            try_timeout=self._try_timeout,
+            deadline=self._deadline,
+        )
+        if isinstance(raw, Failure):
+            return raw
+        try:
+            message = decode_message(raw)
+        except SnmpCodecError as exc:
+            return Failure("decode_error", f"malformed response: {exc}")
+        if not isinstance(message, _Message) or message.pdu_type != RESPONSE:
+            return Failure("decode_error", "the agent answered with something else than a Response")
+        return Reply(message.error_status, message.error_index, message.varbinds)
+
+
+# ==========================================================================
+# Fetching: scalars and column walks (version independent)
+# ==========================================================================
+
+
+async def get_scalars(
+    client: Client, oids: Sequence[bytes], out: Output
+) -> dict[bytes, Any] | Failure:
+    """GET ``oids`` in chunks; missing ones on v1 (noSuchName) are left out and retried.
+
+    Returns OID -> (tag, value). A failure of the very first request is
+    returned as such (the agent did not answer); later ones become problems.
+    """
+    found: dict[bytes, Any] = {}
+    pending = [list(oids[i : i + _SCALARS_PER_GET]) for i in range(0, len(oids), _SCALARS_PER_GET)]
+    answered = False
+    budget = len(oids) + 2 * len(pending) + 4
+    while pending and budget > 0:
+        budget -= 1
+        chunk = pending.pop(0)
+        reply = await client.get(chunk)
+        if isinstance(reply, Failure):
+            if not answered:
+                return reply
+            out.problem(reply.reason, f"GET: {reply.message}")
+            break
+        answered = True
+        if reply.error_status == _NO_SUCH_NAME and 1 <= reply.error_index <= len(chunk):
+            del chunk[reply.error_index - 1]  # v1: drop the missing object, ask again
+            if chunk:
+                pending.insert(0, chunk)
+            continue
+        if reply.error_status == _TOO_BIG and len(chunk) > 1:
+            half = len(chunk) // 2
+            pending[:0] = [chunk[:half], chunk[half:]]
+            continue
+        if reply.error_status:
+            out.problem("agent_error", f"GET: agent error {_error_name(reply.error_status)}")
+            continue
+        _store_scalars(chunk, reply, found, out)
+    return found
+
+
+def _store_scalars(
+    chunk: Sequence[bytes], reply: Reply, found: dict[bytes, Any], out: Output
+) -> None:
+    for asked, (oid, tag, value) in zip(chunk, reply.varbinds, strict=False):
+        if oid != asked:
+            out.problem(
+                "bad_value", f"asked for {format_oid(asked)}, the agent answered {format_oid(oid)}"
+            )
+            continue
+        found[oid] = (tag, value)
+    if len(reply.varbinds) != len(chunk):
+        out.problem("bad_value", f"asked for {len(chunk)} objects, got {len(reply.varbinds)}")
+
+
+@dataclass
+class _Walk:
+    """State of one column being walked."""
+
+    prefix: bytes
+    last: bytes
+    rows: dict[bytes, Any] = field(default_factory=dict)
+    done: bool = False
+
+
+async def walk_columns(
+    client: Client, columns: Sequence[bytes], max_repetitions: int, out: Output
+) -> dict[bytes, dict[bytes, Any]]:
+    """Walk several table columns side by side; return column -> index suffix -> cell.
+
+    Columns are requested together (one varbind each per GETNEXT, or
+    ``max_repetitions`` rows each per GETBULK), as many as keep a request
+    under about :data:`_VARBINDS_PER_REQUEST` varbinds. A column ends at
+    the first OID outside it or at endOfMibView. What the agent returned
+    before an error, a timeout or an out-of-order OID is kept; the problem
+    is recorded in ``out``.
+    """
+    walks = [_Walk(column, column) for column in columns]
+    bulk = client.version != 0
+    per_request = max(1, _VARBINDS_PER_REQUEST // max_repetitions) if bulk else len(walks)
+    for start in range(0, len(walks), per_request):
+        await _walk_group(client, walks[start : start + per_request], bulk, max_repetitions, out)
+    return {w.prefix: w.rows for w in walks}
+
+
+async def _walk_group(
+    client: Client, walks: list[_Walk], bulk: bool, max_repetitions: int, out: Output
+) -> None:
+    reps = max_repetitions
+    for _ in range(_MAX_REQUESTS_PER_WALK):
+        active = [w for w in walks if not w.done]
+        if not active:
+            return
+        oids = [w.last for w in active]
+        reply = await (client.bulk(oids, reps) if bulk else client.next(oids))
+        if isinstance(reply, Failure):
+            out.problem(reply.reason, f"walk of {format_oid(active[0].prefix)}: {reply.message}")
+            return
+        if reply.error_status:
+            if reply.error_status == _NO_SUCH_NAME and 1 <= reply.error_index <= len(active):
+                active[reply.error_index - 1].done = True  # v1 end of MIB
+                continue
+            if reply.error_status == _TOO_BIG and reps > 1:
+                reps = max(1, reps // 2)
+                continue
+            out.problem(
+                "agent_error",
+                f"walk of {format_oid(active[0].prefix)}: "
+                f"agent error {_error_name(reply.error_status)}",
+            )
+            return
+        if not reply.varbinds:
+            out.problem("bad_value", f"walk of {format_oid(active[0].prefix)}: empty response")
+            return
+        _consume(active, reply.varbinds, out)
+    out.problem("bad_value", "walk did not finish within the request budget")
+
+
+def _consume(active: list[_Walk], varbinds: Sequence[Any], out: Output) -> None:
+    """Spread a (bulk) response over its columns: varbind n belongs to column n % k."""
+    width = len(active)
+    for n, (oid, tag, value) in enumerate(varbinds):
+        walk = active[n % width]
+        if walk.done:
+            continue
+        prefix = walk.prefix
+        if tag == END_OF_MIB_VIEW or len(oid) <= len(prefix) or not oid.startswith(prefix):
+            walk.done = True
+            continue
+        if oid <= walk.last:
+            # Not increasing: a broken agent would loop us forever.
+            walk.done = True
+            out.problem(
+                "bad_value",
+                f"walk of {format_oid(prefix)}: OID {format_oid(oid)} does not increase",
+            )
+            continue
+        walk.last = oid
+        walk.rows[oid[len(prefix) :]] = (tag, value)
+    # A row's worth of varbinds that never reached a column means the agent
+    # truncated the response: the next request continues from walk.last.
+
+
+def _error_name(status: int) -> str:
+    return _ERROR_NAMES[status] if 0 <= status < len(_ERROR_NAMES) else str(status)
+
+
+# ==========================================================================
+# Reboot detection (pure)
+# ==========================================================================
+
+
+def detect_reboot(
+    previous_ticks: int | None,
+    ticks: int,
+    elapsed: float,
+    *,
+    previous_boots: int | None = None,
+    boots: int | None = None,
+) -> bool:
+    """Whether the device rebooted between two polls ``elapsed`` seconds apart.
+
+    snmpEngineBoots (v3) decides when both polls have it. Otherwise
+    sysUpTime going backwards is a reboot, unless it is the 497-day
+    TimeTicks wrap: the previous value plus the elapsed time passed 2^32
+    and the new value is about where the wrap puts it.
+    """
+    if previous_boots is not None and boots is not None:
+        return boots != previous_boots
+    if previous_ticks is None or ticks >= previous_ticks:
+        return False
+    expected = previous_ticks + elapsed * 100.0
+    slack = max(3000.0, elapsed * 10.0)  # 30 s or 10 % of the interval, in ticks
+    return not (
+        expected + slack >= TIMETICKS_WRAP and abs((expected - TIMETICKS_WRAP) - ticks) <= slack
+    )
+
+
+# ==========================================================================
+# The prober
+# ==========================================================================
+
+
+@dataclass
+class TargetMemory:
+    """What the prober remembers about one target between polls."""
+
+    uptime_ticks: int | None = None
+    engine_boots: int | None = None
+    seen_at: float = 0.0
+    reboots: int = 0
+    lookups: dict[bytes, dict[bytes, Any]] = field(default_factory=dict)
+    lookups_at: float = 0.0
+    if_table_last_change: int | None = None
+    modules: ModuleMemory = field(default_factory=ModuleMemory)
+
+
+Resolver = Callable[[str, int], Awaitable[Sequence[tuple[int, SockAddr]]]]
+
+
+async def system_resolver(host: str, port: int) -> list[tuple[int, SockAddr]]:
+    """``getaddrinfo`` in the loop's executor."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    return [(fam, sockaddr) for fam, _t, _p, _c, sockaddr in infos]  # type: ignore[misc]
+
+
+class SnmpProber:
+    """The live ``snmp`` kind: ``async with SnmpProber(modules=...) as prober``."""
+
+    def __init__(
+        self,
+        *,
+        modules: SnmpModulesSection | None = None,
+        resolver: Resolver = system_resolver,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._user_modules = _user_modules(modules)
+        self._resolver = resolver
+        self._clock = clock
+        self._engine = SnmpUdpEngine()
+        self._v3: V3Session | None = None
+        self._memory: dict[str, TargetMemory] = {}
+
+    async def __aenter__(self) -> SnmpProber:
+        await self._engine.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._engine.close()
+        if self._v3 is not None:
+            self._v3.close()
+            self._v3 = None
+
+    def memory(self, target: str) -> TargetMemory:
+        """The per-target memory (tests and benchmarks read it)."""
+        return self._memory.setdefault(target, TargetMemory())
+
+    async def probe(
+        self, target: ProbeTarget, settings: SnmpSettings, *, deadline: float
+    ) -> ProbeResult:
+        """Poll ``target`` once; never raises for network or agent trouble."""
+        started = time.time()
+        loop = asyncio.get_running_loop()
+        begin = loop.time()
+        deadline = min(deadline, begin + settings.timeout)
+        memory = self.memory(target.name)
+        address = await self._resolve(target.address, settings.port, deadline)
+        if isinstance(address, Failure):
+            return self._failed(memory, address, started, loop.time() - begin)
+        client = self._client(settings, address, deadline)
+        out = Output()
+        failure = await self._poll(client, settings, memory, out)
+        duration = loop.time() - begin
+        if failure is not None:
+            return self._failed(memory, failure, started, duration)
+        return _result(target, memory, out, started, duration)
+
+    # -- one poll -----------------------------------------------------------
+
+    async def _poll(
+        self, client: Client, settings: SnmpSettings, memory: TargetMemory, out: Output
+    ) -> Failure | None:
+        plan = self._plan(settings, client.version, memory)
+        scalars = await get_scalars(client, plan.scalars, out)
+        if isinstance(scalars, Failure):
+            return scalars
+        fetched = Fetched(scalars=scalars)
+        self._uptime(fetched, memory, out)
+        stale = self._lookups_stale(fetched, memory)
+        columns = plan.columns + (plan.cached if stale else [])
+        if columns:
+            fetched.columns = await walk_columns(client, columns, settings.max_repetitions, out)
+        self._hc_fallback(fetched, memory, out)
+        if (
+            "if_mib" in settings.modules
+            and memory.modules.hc_missing
+            and mods.IF_IN_OCTETS not in fetched.columns
+        ):
+            fetched.columns.update(
+                await walk_columns(client, mods.IF_32_COLUMNS, settings.max_repetitions, out)
+            )
+        self._cache_lookups(plan, fetched, memory, stale)
+        self._parse(settings, fetched, memory, out)
+        return None
+
+    def _plan(self, settings: SnmpSettings, version: int, memory: TargetMemory) -> Plan:
+        plan = Plan()
+        plan.add(scalars=(mods.SYS_UPTIME,))
+        if version == 3:
+            plan.add(scalars=(mods.ENGINE_BOOTS, mods.ENGINE_TIME))
+        for name in settings.modules:
+            if name == "system":
+                plan.add(scalars=mods.SYSTEM_SCALARS)
+            elif name == "if_mib":
+                mods.if_mib_plan(plan, version=version, hc_missing=memory.modules.hc_missing)
+            elif name == "ups":
+                plan.add(scalars=mods.UPS_SCALARS, columns=mods.UPS_COLUMNS)
+            elif name == "host":
+                plan.add(columns=mods.HOST_COLUMNS, cached=mods.HOST_CACHED)
+            elif name == "entity_sensor":
+                plan.add(columns=mods.SENSOR_COLUMNS, cached=mods.SENSOR_CACHED)
+            elif name in self._user_modules:
+                mods.user_plan(plan, self._user_modules[name])
+        return plan
+
+    def _uptime(self, fetched: Fetched, memory: TargetMemory, out: Output) -> None:
+        """Uptime samples and reboot detection; a reboot drops cached lookups."""
+        cell = fetched.scalars.get(mods.SYS_UPTIME)
+        ticks = mods.number(cell)
+        if ticks is None:
+            if cell is None:
+                out.problem("no_such_object", "sysUpTime: no value")
+            elif mods.check_type(out, cell, "sysUpTime", frozenset({0x43})):
+                out.problem("bad_value", "sysUpTime is not a number")
+            return
+        boots = mods.number(fetched.scalars.get(mods.ENGINE_BOOTS))
+        now = self._clock()
+        if detect_reboot(
+            memory.uptime_ticks,
+            ticks,
+            now - memory.seen_at,
+            previous_boots=memory.engine_boots,
+            boots=boots,
+        ):
+            memory.reboots += 1
+            previous = (memory.uptime_ticks or 0) / 100.0
+            out.events.append(
+                ProbeEvent(
+                    "DeviceRebooted",
+                    f"device rebooted (uptime was {previous:.0f}s, now {ticks / 100.0:.0f}s)",
+                    values={"previous_uptime_seconds": previous, "uptime_seconds": ticks / 100.0},
+                )
+            )
+            memory.lookups.clear()
+            memory.modules.oper_up.clear()
+        memory.uptime_ticks, memory.engine_boots, memory.seen_at = ticks, boots, now
+        out.sample("continuity_snmp_uptime_seconds", ticks / 100.0)
+        out.values["uptime_seconds"] = ticks / 100.0
+
+    def _lookups_stale(self, fetched: Fetched, memory: TargetMemory) -> bool:
+        marker = mods.number(fetched.scalars.get(mods.IF_TABLE_LAST_CHANGE))
+        changed = marker != memory.if_table_last_change
+        memory.if_table_last_change = marker
+        too_old = self._clock() - memory.lookups_at > mods.LOOKUP_MAX_AGE
+        return changed or too_old or not memory.lookups
+
+    def _cache_lookups(
+        self, plan: Plan, fetched: Fetched, memory: TargetMemory, stale: bool
+    ) -> None:
+        if stale:
+            memory.lookups = {oid: fetched.columns.get(oid, {}) for oid in plan.cached}
+            memory.lookups_at = self._clock()
+        else:
+            for oid in plan.cached:
+                fetched.columns[oid] = memory.lookups.get(oid, {})
+
+    @staticmethod
+    def _hc_fallback(fetched: Fetched, memory: TargetMemory, out: Output) -> None:
+        """Remember an agent without HC counters (old v2c agents) and use the 32-bit ones."""
+        hc = fetched.columns.get(mods.IF_HC_IN_OCTETS)
+        if hc is not None and not hc and fetched.columns.get(mods.IF_OPER):
+            memory.modules.hc_missing = True
+            for oid in mods.IF_HC_COLUMNS:
+                fetched.columns.pop(oid, None)
+
+    def _parse(
+        self, settings: SnmpSettings, fetched: Fetched, memory: TargetMemory, out: Output
+    ) -> None:
+        for name in settings.modules:
+            if name == "system":
+                mods.parse_system(fetched, out)
+            elif name == "if_mib":
+                mods.parse_if_mib(fetched, out, memory.modules, _interface_filter(settings))
+            elif name == "ups":
+                mods.parse_ups(fetched, out, memory.modules, settings.battery_min_runtime)
+            elif name == "host":
+                mods.parse_host(fetched, out)
+            elif name == "entity_sensor":
+                mods.parse_entity_sensor(fetched, out)
+            elif name in self._user_modules:
+                mods.parse_user(fetched, out, name, self._user_modules[name])
+
+    # -- plumbing -----------------------------------------------------------
+
+    def _client(
+        self, settings: SnmpSettings, address: tuple[int, SockAddr], deadline: float
+    ) -> Client:
+        family, sockaddr = address
+        retries = settings.retries
+        try_timeout = settings.timeout / (retries + 1)
+        if settings.version == "3":
+            return self._v3_session().client(
+                _credentials(settings),
+                family,
+                sockaddr,
+                retries=retries,
+                try_timeout=try_timeout,
+                deadline=deadline,
+            )
+        assert settings.community is not None
+        return CommunityClient(
+            self._engine,
+            family,
+            sockaddr,
+            version=_VERSIONS[settings.version],
+            community=settings.community.reveal().encode(),
+            retries=retries,
+            try_timeout=try_timeout,
+            deadline=deadline,
+        )
+
+    def _v3_session(self) -> V3Session:
+        if self._v3 is None:
+            # pysnmp is imported on first v3 use: a v2c-only daemon never pays for it.
+            from probes.snmp_v3 import V3Session  # noqa: PLC0415
+
+            self._v3 = V3Session()
+        return self._v3
+
+    async def _resolve(
+        self, host: str, port: int, deadline: float
+    ) -> tuple[int, SockAddr] | Failure:
+        literal = _literal(host, port)
+        if literal is not None:
+            return literal
+        try:
+            async with asyncio.timeout_at(deadline):
+                infos = await self._resolver(host, port)
+        except TimeoutError:
+            return Failure("dns", f"resolving {host!r} did not finish before the deadline")
+        except (OSError, UnicodeError) as exc:
+            return Failure("dns", f"cannot resolve {host!r}: {exc}")
+        for family, sockaddr in infos:
+            if family in (socket.AF_INET, socket.AF_INET6):
+                return family, sockaddr
+        return Failure("dns", f"{host!r} has no IPv4 or IPv6 address")
+
+    @staticmethod
+    def _failed(
+        memory: TargetMemory, failure: Failure, started: float, duration: float
+    ) -> ProbeResult:
+        samples = (Sample("continuity_snmp_reboots_total", float(memory.reboots)),)
+        return ProbeResult(False, failure.reason, failure.message, started, duration, samples)
+
+
+def _literal(host: str, port: int) -> tuple[int, SockAddr] | None:
+    text = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return socket.AF_INET, (str(ip.ipv4_mapped), port)
+        return socket.AF_INET6, (str(ip), port, 0, 0)
+    return socket.AF_INET, (str(ip), port)
+
+
+def _credentials(
+    settings: SnmpSettings,
+) -> tuple[str, str | None, str | None, str | None, str | None, str]:
+    return (
+        settings.user or "",
+        settings.auth_protocol,
+        settings.auth_key.reveal() if settings.auth_key is not None else None,
+        settings.priv_protocol,
+        settings.priv_key.reveal() if settings.priv_key is not None else None,
+        settings.context,
+    )
+
+
+def _interface_filter(settings: SnmpSettings) -> InterfaceFilter:
+    return InterfaceFilter(
+        include=re.compile(settings.interfaces_include) if settings.interfaces_include else None,
+        exclude=re.compile(settings.interfaces_exclude) if settings.interfaces_exclude else None,
+        admin_down=settings.interfaces_admin_down,
+    )
+
+
+def _result(
+    target: ProbeTarget, memory: TargetMemory, out: Output, started: float, duration: float
+) -> ProbeResult:
+    out.sample("continuity_snmp_reboots_total", float(memory.reboots))
+    out.values["reboots_total"] = float(memory.reboots)
+    if out.problems:
+        reason = out.problems[0][0]
+        shown = "; ".join(message for _r, message in out.problems[:5])
+        more = f" (+{len(out.problems) - 5} more)" if len(out.problems) > 5 else ""
+        ok, message = False, f"{shown}{more}"
+    else:
+        ok, reason = True, "ok"
+        uptime = out.values.get("uptime_seconds")
+        message = f"{target.address} answered" + (
+            f", uptime {uptime:.0f}s" if uptime is not None else ""
+        )
+    return ProbeResult(
+        ok,
+        reason,
+        message,
+        started,
+        duration,
+        tuple(out.samples),
+        dict(out.values),
+        tuple(out.events),
+    )
+
+
+# ==========================================================================
+# Registry entry
+# ==========================================================================
+
+
+def open_prober(context: ProbeContext) -> SnmpProber:
+    """The kind's factory: user modules come from the ``snmp_modules`` section."""
+    section = context.sections.get("snmp_modules")
+    return SnmpProber(modules=section if isinstance(section, SnmpModulesSection) else None)
+
+
+def _families() -> tuple[MetricFamily, ...]:
+    g: Literal["gauge"] = "gauge"
+    c: Literal["counter"] = "counter"
+    rows: tuple[tuple[str, Literal["gauge", "counter", "info"], str], ...] = (
+        ("continuity_snmp_uptime_seconds", g, "sysUpTime of the device's agent."),
+        (
+            "continuity_snmp_reboots_total",
+            c,
+            "Device reboots detected by this monitor (sysUpTime or snmpEngineBoots).",
+        ),
+        ("continuity_snmp_system_info", "info", "sysName, sysDescr and sysObjectID; always 1."),
+        (
+            "continuity_snmp_interface_up",
+            g,
+            "1 if an admin-up interface is operationally up, 0 if down.",
+        ),
+        ("continuity_snmp_interface_admin_up", g, "1 if the interface is administratively up."),
+        (
+            "continuity_snmp_interface_oper_status",
+            g,
+            "ifOperStatus code (1 up, 2 down, 5 dormant, 7 lowerLayerDown, ...).",
+        ),
+        (
+            "continuity_snmp_interface_flaps_total",
+            c,
+            "Oper-status changes of the admin-up interface seen by this monitor.",
+        ),
+        (
+            "continuity_snmp_interface_in_octets_total",
+            c,
+            "Octets received (ifHCInOctets, else ifInOctets); resets on reboot.",
+        ),
+        (
+            "continuity_snmp_interface_out_octets_total",
+            c,
+            "Octets sent (ifHCOutOctets, else ifOutOctets); resets on reboot.",
+        ),
+        (
+            "continuity_snmp_interface_in_errors_total",
+            c,
+            "Inbound packets with errors (ifInErrors).",
+        ),
+        (
+            "continuity_snmp_interface_out_errors_total",
+            c,
+            "Outbound packets with errors (ifOutErrors).",
+        ),
+        (
+            "continuity_snmp_interface_in_discards_total",
+            c,
+            "Inbound packets discarded (ifInDiscards).",
+        ),
+        (
+            "continuity_snmp_interface_out_discards_total",
+            c,
+            "Outbound packets discarded (ifOutDiscards).",
+        ),
+        (
+            "continuity_snmp_interface_speed_bits_per_second",
+            g,
+            "Interface speed (ifHighSpeed, else ifSpeed).",
+        ),
+        (
+            "continuity_snmp_interface_last_change_seconds",
+            g,
+            "sysUpTime, in seconds, at the interface's last status change.",
+        ),
+        ("continuity_ups_on_battery", g, "1 while the UPS output is fed from its battery."),
+        (
+            "continuity_ups_battery_runtime_seconds",
+            g,
+            "Estimated battery runtime left (upsEstimatedMinutesRemaining).",
+        ),
+        ("continuity_ups_battery_charge_ratio", g, "Estimated battery charge left, 0 to 1."),
+        (
+            "continuity_ups_battery_status",
+            g,
+            "1 for the current battery status among unknown, normal, low, depleted.",
+        ),
+        (
+            "continuity_ups_seconds_on_battery",
+            g,
+            "Seconds since the UPS switched to battery (0 on mains).",
+        ),
+        ("continuity_ups_input_voltage_volts", g, "UPS input RMS voltage per input line."),
+        (
+            "continuity_ups_output_load_ratio",
+            g,
+            "UPS output load per output line, 0 to 1 (of rated capacity).",
+        ),
+        ("continuity_snmp_cpu_load_ratio", g, "hrProcessorLoad per processor, 0 to 1."),
+        ("continuity_snmp_storage_size_bytes", g, "hrStorageSize in bytes."),
+        ("continuity_snmp_storage_used_bytes", g, "hrStorageUsed in bytes."),
+        ("continuity_snmp_sensor_temperature_celsius", g, "ENTITY-SENSOR-MIB temperature sensors."),
+        ("continuity_snmp_sensor_voltage_volts", g, "ENTITY-SENSOR-MIB voltage sensors."),
+    )
+    return tuple(MetricFamily(name, kind, text) for name, kind, text in rows)
+
+
+KIND = ProbeKind(
+    name="snmp",
+    settings=SnmpSettings,
+    open=open_prober,
+    families=_families(),
+    description=(
+        "SNMP v1/v2c/v3 polling: uptime and reboots, interfaces, UPS, host, sensors, user modules."
+    ),
+    sections={"snmp_modules": SnmpModulesSection},
+    check=check_settings,
+)
