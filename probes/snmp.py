@@ -53,6 +53,7 @@ from probes.snmp_codec import (
     decode_message,
     encode_request,
     format_oid,
+    oid_after,
 )
 from probes.snmp_codec import ERROR_NAMES as _ERROR_NAMES
 from probes.snmp_codec import Message as _Message
@@ -413,7 +414,7 @@ def _consume(active: list[_Walk], varbinds: Sequence[Any], out: Output) -> None:
         if tag == END_OF_MIB_VIEW or len(oid) <= len(prefix) or not oid.startswith(prefix):
             walk.done = True
             continue
-        if oid <= walk.last:
+        if not oid_after(oid, walk.last, len(prefix)):
             # Not increasing: a broken agent would loop us forever.
             walk.done = True
             out.problem(

@@ -8,11 +8,11 @@ joins and decoding one loop over the varbind list.
 Representation, chosen for the hot path:
 
 * an OID is kept as the *content bytes* of its BER encoding (``b"+\\x06\\x01..."``
-  for 1.3.6.1...). Comparing such byte strings orders OIDs exactly as SNMP
-  does (every sub-identifier encoding is prefix-free and longer encodings
-  start with a larger byte), and ``startswith`` is "is inside this subtree",
-  so walks never turn OIDs into tuples; :func:`oid_to_ber` / :func:`ber_to_oid`
-  convert at the edges.
+  for 1.3.6.1...). ``startswith`` on them is "is inside this subtree" (every
+  sub-identifier encoding ends with an octet below 0x80, so a prefix at a
+  sub-identifier boundary is a prefix of arcs), and :func:`oid_after` orders
+  them as SNMP does without decoding, so walks never turn OIDs into tuples;
+  :func:`oid_to_ber` / :func:`ber_to_oid` convert at the edges.
 * a varbind is a plain tuple ``(oid_bytes, tag, value)`` where ``value`` is an
   ``int`` (INTEGER, Counter32, Gauge32, TimeTicks, Counter64), ``bytes``
   (OCTET STRING, IpAddress, Opaque), a tuple of ints (OBJECT IDENTIFIER) or
@@ -66,6 +66,7 @@ __all__ = [
     "encode_request",
     "encode_trap_v1",
     "format_oid",
+    "oid_after",
     "oid_to_ber",
     "parse_oid",
     "peek_request_id",
@@ -249,6 +250,32 @@ def ber_to_oid(content: bytes | memoryview) -> tuple[int, ...]:
     first = arcs[0]
     head = (0, first) if first < 40 else (1, first - 40) if first < 80 else (2, first - 80)
     return (*head, *arcs[1:])
+
+
+def oid_after(a: bytes, b: bytes, start: int = 0) -> bool:
+    """Whether OID ``a`` comes after OID ``b`` (both BER content, equal before ``start``).
+
+    Plain byte order is not OID order: 256 is ``82 00`` and 2^28 is
+    ``81 80 80 80 00``. At the first differing octet, a longer encoding of
+    that sub-identifier is the larger number; equal lengths compare by that
+    octet.
+    """
+    n = min(len(a), len(b))
+    i = start
+    while i < n and a[i] == b[i]:
+        i += 1
+    if i == n:
+        return len(a) > len(b)
+    # Both sub-identifiers start at the same offset (all before i is equal),
+    # so comparing where they end compares their encoded lengths.
+    end_a = end_b = i
+    while end_a < len(a) - 1 and a[end_a] & 0x80:
+        end_a += 1
+    while end_b < len(b) - 1 and b[end_b] & 0x80:
+        end_b += 1
+    if end_a != end_b:
+        return end_a > end_b
+    return a[i] > b[i]
 
 
 def format_oid(oid: bytes | Sequence[int]) -> str:
