@@ -35,6 +35,7 @@ report the certificate they were opened with.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextvars
 import errno
 import functools
@@ -159,10 +160,8 @@ def parse_url(text: str) -> URL:
         raise ValueError(f"unsupported scheme {url.scheme!r} in {text!r} (use http or https)")
     if not url.raw_host:
         raise ValueError(f"{text!r} has no host")
-    try:
-        _ = url.port
-    except ValueError:
-        raise ValueError(f"{text!r} has an invalid port") from None
+    if url.explicit_port == 0:
+        raise ValueError(f"{text!r}: port must be between 1 and 65535, got 0")
     return url
 
 
@@ -698,6 +697,11 @@ class HttpProber:
             reason, message = failure.reason, failure.message
             if reason in ("tls_verify", "tls_expired", "tls_hostname") and failure.host:
                 await self._remember_failed_certificate(failure, settings, deadline)
+            elif _refused_after_handshake(reason, timeline, settings):
+                message += (
+                    " right after the TLS handshake (does the server require a client "
+                    "certificate? see client_cert_file)"
+                )
         duration = loop.time() - begin
         return self._result(
             settings,
@@ -827,6 +831,16 @@ class HttpProber:
         )
 
 
+def _refused_after_handshake(reason: str, timeline: _Timeline, settings: HttpSettings) -> bool:
+    # TLS 1.3 servers reject a missing client certificate after the client's
+    # handshake is done: the request then meets a closed connection or an alert.
+    return (
+        reason in ("disconnected", "tls_error")
+        and timeline.tls > 0
+        and settings.client_cert_file is None
+    )
+
+
 def _host(url: URL) -> str:
     return (url.raw_host or "").rstrip(".")
 
@@ -838,7 +852,8 @@ def _request_headers(settings: HttpSettings) -> Mapping[str, str] | None:
     headers = dict(settings.headers)
     if settings.basic_auth is not None:
         auth = settings.basic_auth
-        headers["Authorization"] = aiohttp.BasicAuth(auth.username, auth.password.reveal()).encode()
+        token = base64.b64encode(f"{auth.username}:{auth.password.reveal()}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
     elif settings.bearer_token is not None:
         headers["Authorization"] = f"Bearer {settings.bearer_token.reveal()}"
     if not settings.keepalive:
