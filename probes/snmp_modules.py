@@ -19,7 +19,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Final, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, RootModel, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    RootModel,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from probes.base import ProbeEvent, Sample, StrictModel
 from probes.snmp_codec import (
@@ -210,21 +218,34 @@ class UserModule(StrictModel):
         return self
 
 
-def _module_name(value: str) -> str:
-    if not _NAME_RE.match(value):
-        raise ValueError(f"module names must match [a-z_][a-z0-9_]*, got {value!r}")
-    if value in BUILTIN_MODULES:
-        raise ValueError(f"{value!r} is a built-in module; choose another name")
-    return value
+def _module_name_problem(name: str) -> str | None:
+    if not _NAME_RE.match(name):
+        return f"module names must match [a-z_][a-z0-9_]*, got {name!r}"
+    if name in BUILTIN_MODULES:
+        return f"{name!r} is a built-in module; choose another name"
+    return None
 
 
-ModuleName = Annotated[str, AfterValidator(_module_name)]
-
-
-class SnmpModulesSection(RootModel[dict[ModuleName, UserModule]]):
+class SnmpModulesSection(RootModel[dict[str, UserModule]]):
     """The top-level ``[snmp_modules]`` table: user module name -> definition."""
 
     model_config = ConfigDict(frozen=True, strict=True)
+
+    @model_validator(mode="after")
+    def _names(self) -> SnmpModulesSection:
+        # Reported at snmp_modules.NAME (a key validator would say "[key]").
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError("value_error", "{error}", {"error": problem}),
+                loc=(name,),
+                input=name,
+            )
+            for name in self.root
+            if (problem := _module_name_problem(name)) is not None
+        ]
+        if errors:
+            raise ValidationError.from_exception_data("snmp_modules", errors)
+        return self
 
 
 def user_metric_name(name: str, module: UserModule) -> str:
