@@ -221,11 +221,10 @@ class TcpProber:
         run = _Run(begin=now, mark=now)
         deadline = min(deadline, now + settings.timeout)
         host = host_of(target.address)
-        writer: asyncio.StreamWriter | None = None
         try:
             try:
                 async with asyncio.timeout_at(deadline):
-                    writer = await self._converse(host, settings, run)
+                    await self._converse(host, settings, run)
                 reason, message = "ok", _ok_text(host, settings, run)
             except TimeoutError:
                 raise _Failure("timeout", _timeout_text(settings, run)) from None
@@ -237,13 +236,11 @@ class TcpProber:
                 raise _classify(exc, host, settings.port, run) from None
         except _Failure as failure:
             reason, message = failure.reason, failure.message
-        finally:
-            if writer is not None:
-                writer.transport.abort()  # one run, one connection: no lingering close
         run.phases["total"] = loop.time() - run.begin
         return _result(settings, run, reason, message, started)
 
-    async def _converse(self, host: str, settings: TcpSettings, run: _Run) -> asyncio.StreamWriter:
+    async def _converse(self, host: str, settings: TcpSettings, run: _Run) -> None:
+        """Resolve, connect, then the exchange; the connection never outlives the run."""
         loop = asyncio.get_running_loop()
         family, sockaddr = await self._address(host, settings)
         if family != socket.AF_UNSPEC:
@@ -256,6 +253,21 @@ class TcpProber:
             local_addr=(settings.source_address, 0) if settings.source_address else None,
         )
         run.lap("connect", loop.time())
+        try:
+            await self._exchange(reader, writer, host, settings, run)
+        finally:
+            writer.transport.abort()  # one run, one connection: no lingering close
+
+    async def _exchange(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        host: str,
+        settings: TcpSettings,
+        run: _Run,
+    ) -> None:
+        """TLS, send and expect, as configured."""
+        loop = asyncio.get_running_loop()
         if settings.tls:
             run.stage = "in the TLS handshake"
             await self._handshake(writer, host, settings)
@@ -269,7 +281,6 @@ class TcpProber:
             run.stage = f"waiting for a reply matching {settings.expect.pattern!r}"
             await _expect(reader, settings.expect, settings.max_read_bytes, run)
             run.lap("expect", loop.time())
-        return writer
 
     async def _address(self, host: str, settings: TcpSettings) -> tuple[int, SockAddr]:
         """The address to connect to; ``AF_UNSPEC`` family marks a literal (no DNS phase)."""
