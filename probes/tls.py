@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import datetime
 import os
+import re
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -219,12 +220,20 @@ class TlsContexts:
         return self._unverified
 
 
+_SSL_NOISE: Final = re.compile(r"^\[[A-Z0-9_ ]+\]\s*|\s*\(_ssl\.c:\d+\)$")
+# OpenSSL's words for a file that is not what it should be say little.
+_SSL_PLAIN: Final = {"pem lib": "no PEM certificate and private key found"}
+
+
 def _ssl_text(exc: BaseException) -> str:
+    """OpenSSL's reason without the ``[SSL: X]`` prefix and ``(_ssl.c:123)`` suffix."""
     if isinstance(exc, ssl.SSLError) and exc.reason:
-        return str(exc.reason).lower().replace("_", " ")
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
+        text = str(exc.reason).lower().replace("_", " ")
+    elif isinstance(exc, OSError) and exc.strerror:
+        text = _SSL_NOISE.sub("", exc.strerror)
+    else:
+        text = _SSL_NOISE.sub("", str(exc)) or type(exc).__name__
+    return _SSL_PLAIN.get(text.lower(), text)
 
 
 # --------------------------------------------------------------------------
