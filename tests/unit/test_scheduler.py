@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from monitor.scheduler import Job, Scheduler, first_run, next_run
+from monitor.scheduler import Job, Limiter, Scheduler, first_run, next_run
 from probes.base import CheckSettings, ProbeResult, ProbeTarget
 from tests.fakes import FakeClock, ScriptedProber, settle
 
@@ -44,6 +44,7 @@ def make(
 ) -> tuple[Scheduler, list[tuple[Job, ProbeResult]], Recorder]:
     results: list[tuple[Job, ProbeResult]] = []
     rec = Recorder()
+    kw.setdefault("tick", 0.0)
     sched = Scheduler({"fake": prober}, lambda j, r: results.append((j, r)), rec, clock=clock, **kw)
     return sched, results, rec
 
@@ -131,8 +132,8 @@ async def test_kind_concurrency_limit_holds() -> None:
 
     prober = ScriptedProber(clock, block)
     sched, results, rec = make(clock, prober, kind_concurrency={"fake": 2})
-    sched.sync([job(f"t{i}") for i in range(6)])
-    await clock.advance(10)
+    sched.sync([job(f"t{i}", interval=100, timeout=100) for i in range(6)])
+    await clock.advance(100)
     assert rec.max_flight == 2 and len(prober.calls) == 2
     gate.set()
     await settle()
@@ -167,3 +168,53 @@ async def test_sync_keeps_unchanged_restarts_changed_stops_removed() -> None:
     assert {j.target.name for j in sched.jobs} == {"a", "b", "d"}
     await sched.stop()
     assert sched.jobs == []
+
+
+async def test_a_hanging_probe_is_cut_off_after_its_deadline_plus_grace() -> None:
+    clock = FakeClock()
+
+    async def hang(call: dict[str, Any]) -> None:
+        await asyncio.Event().wait()
+
+    prober = ScriptedProber(clock, hang)
+    sched, results, rec = make(clock, prober)
+    sched.sync([job("a", interval=10, timeout=2)])
+    while not prober.calls:  # the first run starts somewhere in [1000, 1010) and hangs
+        await clock.advance(0.5)
+    await clock.advance(2.5)
+    assert results == [] and rec.flight == 1
+    await clock.advance(2)  # the watchdog cuts it at deadline + grace (start + 3 s), within 1 s
+    assert [r.reason for _, r in results][:1] == ["deadline"]
+    assert 3 <= results[0][1].duration <= 4
+    await sched.stop()
+
+
+async def test_limiter_hands_slots_over_in_order_and_survives_cancellation() -> None:
+    limiter = Limiter(1)
+    assert limiter.try_acquire() and not limiter.try_acquire()
+    order: list[str] = []
+
+    async def take(name: str) -> None:
+        await limiter.acquire()
+        order.append(name)
+
+    a = asyncio.create_task(take("a"))
+    b = asyncio.create_task(take("b"))
+    c = asyncio.create_task(take("c"))
+    await settle()
+    b.cancel()
+    await settle()
+    limiter.release()
+    await settle()
+    limiter.release()
+    await settle()
+    assert order == ["a", "c"] and b.cancelled() and a.done() and c.done()
+    limiter.release()
+    assert limiter.try_acquire()
+
+
+def test_ticks_align_run_times() -> None:
+    for i in range(100):
+        when = first_run((f"t{i}", "icmp"), 10.0, 1234.567, tick=0.05)
+        assert 1234.567 <= when < 1244.617
+        assert abs(when / 0.05 - round(when / 0.05)) < 1e-6

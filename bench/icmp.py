@@ -1,0 +1,275 @@
+"""ICMP benchmark: the whole daemon against Debian's fping on the same loopback targets.
+
+    python -m bench.icmp [--sizes 1000 10000] [--runs 3] [--window 30]
+
+For each N it writes a config of N loopback targets (127.0.0.0/8 answers
+every address on Linux; nothing leaves the machine), starts the real daemon
+(3 echoes per target every 10 s, 1 s apart), lets it settle for one interval
+plus a few seconds, then measures over ``--window`` seconds:
+
+- daemon CPU (utime+stime from /proc) per echo sent in the window,
+- RSS, scheduler lag p50/p99 (from its own histogram, window deltas),
+- the loop time of one ``/metrics`` scrape (median of 5; the client's wall
+  time, which includes the server's render and the transfer),
+
+and runs ``fping -q -C 3 -i 1 -f LIST`` over the same addresses, taking its
+CPU from the child's rusage. Every run is bounded in time. Prints a table of
+medians over ``--runs`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+REPO = Path(__file__).resolve().parents[1]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+INTERVAL = 10.0
+ECHOES = 3
+
+
+def addresses(n: int) -> list[str]:
+    """N distinct loopback addresses, skipping .0 and .255 last octets."""
+    out: list[str] = []
+    i = 0
+    while len(out) < n:
+        i += 1
+        a, b, c = (i >> 16) & 255, (i >> 8) & 255, i & 255
+        if c not in (0, 255):
+            out.append(f"127.{a}.{b}.{c}")
+    return out
+
+
+def config_text(addrs: list[str]) -> str:
+    head = f"""
+[monitor]
+instance = "bench"
+max_concurrency = 20000
+
+[defaults]
+checks = ["icmp"]
+interval = "{INTERVAL:g}s"
+timeout = "5s"
+
+[defaults.icmp]
+count = {ECHOES}
+packet_interval = "1s"
+"""
+    body = "".join(f'[[targets]]\nname = "t{i}"\naddress = "{a}"\n' for i, a in enumerate(addrs))
+    return head + body
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def scrape(port: int) -> tuple[str, float]:
+    start = time.perf_counter()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as resp:  # noqa: S310
+        text = resp.read().decode()
+    return text, time.perf_counter() - start
+
+
+def lag_buckets(text: str) -> tuple[dict[float, float], float]:
+    """Cumulative bucket counts of the scheduler lag histogram, and runs completed."""
+    buckets: dict[float, float] = {}
+    runs = 0.0
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "continuity_scheduler_lag_seconds_bucket":
+                le = float(s.labels["le"])
+                buckets[le] = buckets.get(le, 0.0) + s.value
+            elif s.name == "continuity_check_runs_total":
+                runs += s.value
+    return buckets, runs
+
+
+def quantile(q: float, before: dict[float, float], after: dict[float, float]) -> float:
+    """Quantile q of the window's observations, interpolated inside its bucket
+    (what PromQL's histogram_quantile does)."""
+    delta = sorted((le, after[le] - before.get(le, 0.0)) for le in after)
+    total = delta[-1][1]
+    rank = q * total
+    lower_le, lower_count = 0.0, 0.0
+    for le, count in delta:
+        if total and count >= rank:
+            if le == float("inf"):
+                return lower_le
+            share = (rank - lower_count) / (count - lower_count) if count > lower_count else 1.0
+            return lower_le + (le - lower_le) * share
+        lower_le, lower_count = le, count
+    return float("nan")
+
+
+@dataclass
+class DaemonFigures:
+    cpu_per_echo_us: float
+    rss_mb: float
+    lag_p50_ms: float
+    lag_p99_ms: float
+    scrape_ms: float
+    echoes: float
+
+
+def run_daemon(addrs: list[str], window: float, workdir: Path) -> DaemonFigures:
+    config = workdir / "bench.toml"
+    config.write_text(config_text(addrs))
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "--log-level",
+            "warning",
+            "run",
+            "--config",
+            str(config),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--state-dir",
+            str(workdir / "state"),
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=(workdir / "daemon.log").open("w"),
+    )
+    try:
+        _wait_ready(port, proc)
+        time.sleep(INTERVAL + 5)  # first runs are spread over one interval
+        text0, _ = scrape(port)
+        cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+        time.sleep(window)
+        cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
+        text1, _ = scrape(port)
+        b0, runs0 = lag_buckets(text0)
+        b1, runs1 = lag_buckets(text1)
+        echoes = (runs1 - runs0) * ECHOES
+        scrapes = [scrape(port)[1] for _ in range(5)]
+        del t0, t1
+        return DaemonFigures(
+            cpu_per_echo_us=(cpu1 - cpu0) / echoes * 1e6 if echoes else float("nan"),
+            rss_mb=rss_mb(proc.pid),
+            lag_p50_ms=quantile(0.5, b0, b1) * 1000,
+            lag_p99_ms=quantile(0.99, b0, b1) * 1000,
+            scrape_ms=statistics.median(scrapes) * 1000,
+            echoes=echoes,
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def run_fping(addrs: list[str], workdir: Path) -> float:
+    """CPU µs per echo of ``fping -q -C 3 -i 1`` over the same list."""
+    listing = workdir / "targets.txt"
+    listing.write_text("\n".join(addrs) + "\n")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(
+        ["fping", "-q", "-C", str(ECHOES), "-i", "1", "-f", str(listing)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=600,
+        check=False,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu / (len(addrs) * ECHOES) * 1e6
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise SystemExit(f"daemon exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2):  # noqa: S310
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("daemon did not become ready")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--window", type=float, default=30.0)
+    args = parser.parse_args()
+    if shutil.which("fping") is None:
+        raise SystemExit(
+            "fping not found (Debian package fping; `make bench-icmp` installs it as root)"
+        )
+    print(
+        f"ICMP benchmark: {ECHOES} echoes per target every {INTERVAL:g} s, loopback targets, "
+        f"{args.runs} runs, medians; CPU per echo includes everything the process does"
+    )
+    header = (
+        f"{'N':>6} | {'daemon µs/echo':>14} | {'fping µs/echo':>13} | {'ratio':>5} | "
+        f"{'RSS MB':>6} | {'lag p50 ms':>10} | {'lag p99 ms':>10} | {'/metrics ms':>11}"
+    )
+    print(header)
+    print("-" * len(header))
+    for n in args.sizes:
+        addrs = addresses(n)
+        daemon_runs: list[DaemonFigures] = []
+        fping_runs: list[float] = []
+        for _ in range(args.runs):
+            with tempfile.TemporaryDirectory(prefix="bench-icmp-") as tmp:
+                daemon_runs.append(run_daemon(addrs, args.window, Path(tmp)))
+                fping_runs.append(run_fping(addrs, Path(tmp)))
+        med = {
+            f: statistics.median(getattr(r, f) for r in daemon_runs)
+            for f in DaemonFigures.__dataclass_fields__
+        }
+        fping = statistics.median(fping_runs)
+        print(
+            f"{n:>6} | {med['cpu_per_echo_us']:>14.1f} | {fping:>13.1f} | "
+            f"{med['cpu_per_echo_us'] / fping:>5.2f} | {med['rss_mb']:>6.0f} | {med['lag_p50_ms']:>10.1f} | "
+            f"{med['lag_p99_ms']:>10.1f} | {med['scrape_ms']:>11.1f}",
+            flush=True,
+        )
+        print(
+            f"       runs: daemon µs/echo {[round(r.cpu_per_echo_us, 1) for r in daemon_runs]}, "
+            f"fping {[round(f, 1) for f in fping_runs]}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
