@@ -24,6 +24,7 @@ import os
 import resource
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -86,7 +87,7 @@ def rss_mb(pid: int) -> float:
 
 def scrape(port: int) -> tuple[str, float]:
     start = time.perf_counter()
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as resp:  # noqa: S310
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as resp:
         text = resp.read().decode()
     return text, time.perf_counter() - start
 
@@ -203,8 +204,6 @@ def run_fping(addrs: list[str], workdir: Path) -> float:
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -216,7 +215,7 @@ def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -
         if proc.poll() is not None:
             raise SystemExit(f"daemon exited with {proc.returncode}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2):  # noqa: S310
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=2):
                 return
         except OSError:
             time.sleep(0.2)
@@ -260,7 +259,8 @@ def main() -> None:
         fping = statistics.median(fping_runs)
         print(
             f"{n:>6} | {med['cpu_per_echo_us']:>14.1f} | {fping:>13.1f} | "
-            f"{med['cpu_per_echo_us'] / fping:>5.2f} | {med['rss_mb']:>6.0f} | {med['lag_p50_ms']:>10.1f} | "
+            f"{med['cpu_per_echo_us'] / fping:>5.2f} | {med['rss_mb']:>6.0f} | "
+            f"{med['lag_p50_ms']:>10.1f} | "
             f"{med['lag_p99_ms']:>10.1f} | {med['scrape_ms']:>11.1f}",
             flush=True,
         )
