@@ -442,25 +442,25 @@ def detect_reboot(
     ticks: int,
     elapsed: float,
     *,
-    previous_boots: int | None = None,
-    boots: int | None = None,
+    previous_engine: tuple[int, int] | None = None,
+    engine: tuple[int, int] | None = None,
 ) -> bool:
     """Whether the device rebooted between two polls ``elapsed`` seconds apart.
 
-    snmpEngineBoots (v3) decides when both polls have it. Otherwise
-    sysUpTime going backwards is a reboot, unless it is the 497-day
-    TimeTicks wrap: the previous value plus the elapsed time passed 2^32
-    and the new value is about where the wrap puts it.
+    On v3, ``engine`` is ``(snmpEngineBoots, snmpEngineTime)`` of the same
+    engine ID: a change of boots, or engine time (seconds, no 497-day wrap)
+    going backwards, is a reboot. Otherwise sysUpTime going backwards is a
+    reboot, unless it is the TimeTicks wrap: the previous value plus the
+    elapsed time passed 2^32 and the new value is about where the wrap puts it.
     """
-    if previous_boots is not None and boots is not None:
-        return boots != previous_boots
+    if previous_engine is not None and engine is not None:
+        return engine[0] != previous_engine[0] or engine[1] < previous_engine[1]
     if previous_ticks is None or ticks >= previous_ticks:
         return False
     expected = previous_ticks + elapsed * 100.0
     slack = max(3000.0, elapsed * 10.0)  # 30 s or 10 % of the interval, in ticks
-    return not (
-        expected + slack >= TIMETICKS_WRAP and abs((expected - TIMETICKS_WRAP) - ticks) <= slack
-    )
+    wrapped = expected + slack >= TIMETICKS_WRAP and abs(expected - TIMETICKS_WRAP - ticks) <= slack
+    return not wrapped
 
 
 # ==========================================================================
@@ -473,7 +473,8 @@ class TargetMemory:
     """What the prober remembers about one target between polls."""
 
     uptime_ticks: int | None = None
-    engine_boots: int | None = None
+    engine: tuple[int, int] | None = None
+    engine_id: str | None = None
     seen_at: float = 0.0
     reboots: int = 0
     lookups: dict[bytes, dict[bytes, Any]] = field(default_factory=dict)
@@ -575,7 +576,7 @@ class SnmpProber:
         plan = Plan()
         plan.add(scalars=(mods.SYS_UPTIME,))
         if version == 3:
-            plan.add(scalars=(mods.ENGINE_BOOTS, mods.ENGINE_TIME))
+            plan.add(scalars=(mods.ENGINE_ID, mods.ENGINE_BOOTS, mods.ENGINE_TIME))
         for name in settings.modules:
             if name == "system":
                 plan.add(scalars=mods.SYSTEM_SCALARS)
@@ -601,14 +602,20 @@ class SnmpProber:
             elif mods.check_type(out, cell, "sysUpTime", frozenset({0x43})):
                 out.problem("bad_value", "sysUpTime is not a number")
             return
-        boots = mods.number(fetched.scalars.get(mods.ENGINE_BOOTS))
+        engine = _engine_clock(fetched)
+        engine_id = mods.text(fetched.scalars.get(mods.ENGINE_ID))
+        if engine_id != memory.engine_id:
+            # Boots and time of another engine (a replaced unit, a reset
+            # engine ID) say nothing about this one: use sysUpTime this time.
+            memory.engine = None
+        memory.engine_id = engine_id
         now = self._clock()
         if detect_reboot(
             memory.uptime_ticks,
             ticks,
             now - memory.seen_at,
-            previous_boots=memory.engine_boots,
-            boots=boots,
+            previous_engine=memory.engine,
+            engine=engine,
         ):
             memory.reboots += 1
             previous = (memory.uptime_ticks or 0) / 100.0
@@ -621,7 +628,7 @@ class SnmpProber:
             )
             memory.lookups.clear()
             memory.modules.oper_up.clear()
-        memory.uptime_ticks, memory.engine_boots, memory.seen_at = ticks, boots, now
+        memory.uptime_ticks, memory.engine, memory.seen_at = ticks, engine, now
         out.sample("continuity_snmp_uptime_seconds", ticks / 100.0)
         out.values["uptime_seconds"] = ticks / 100.0
 
@@ -729,6 +736,12 @@ class SnmpProber:
     ) -> ProbeResult:
         samples = (Sample("continuity_snmp_reboots_total", float(memory.reboots)),)
         return ProbeResult(False, failure.reason, failure.message, started, duration, samples)
+
+
+def _engine_clock(fetched: Fetched) -> tuple[int, int] | None:
+    boots = mods.number(fetched.scalars.get(mods.ENGINE_BOOTS))
+    seconds = mods.number(fetched.scalars.get(mods.ENGINE_TIME))
+    return None if boots is None or seconds is None else (boots, seconds)
 
 
 def _literal(host: str, port: int) -> tuple[int, SockAddr] | None:

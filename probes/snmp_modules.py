@@ -85,6 +85,7 @@ SYS_DESCR: Final = _o("1.3.6.1.2.1.1.1.0")
 SYS_OBJECT_ID: Final = _o("1.3.6.1.2.1.1.2.0")
 SYS_UPTIME: Final = _o("1.3.6.1.2.1.1.3.0")
 SYS_NAME: Final = _o("1.3.6.1.2.1.1.5.0")
+ENGINE_ID: Final = _o("1.3.6.1.6.3.10.2.1.1.0")
 ENGINE_BOOTS: Final = _o("1.3.6.1.6.3.10.2.1.2.0")
 ENGINE_TIME: Final = _o("1.3.6.1.6.3.10.2.1.3.0")
 

@@ -89,7 +89,7 @@ _REASONS: Final[tuple[tuple[type[errind.ErrorIndication], str], ...]] = (
 Credentials = tuple[str, str | None, str | None, str | None, str | None, str]
 """(user, auth protocol, auth key, priv protocol, priv key, context)."""
 
-_DIAGNOSIS_SHARE: Final = 0.25
+_DIAGNOSIS_SHARE: Final = 0.4
 """Share of a poll's time kept back to diagnose an unanswered authPriv request."""
 _SYS_UPTIME: Final = oid_to_ber("1.3.6.1.2.1.1.3.0")
 
@@ -113,6 +113,12 @@ class V3Session:
             if dispatcher is not None:
                 dispatcher.close_dispatcher()
         self._engines.clear()
+
+    def reset(self, credentials: Credentials) -> None:
+        """Forget an engine's discovered peers (engine IDs, boots, time) by replacing it."""
+        entry = self._engines.pop(credentials, None)
+        if entry is not None and entry[0].transport_dispatcher is not None:
+            entry[0].transport_dispatcher.close_dispatcher()
 
     def engine(self, credentials: Credentials) -> tuple[SnmpEngine, UsmUserData]:
         cached = self._engines.get(credentials)
@@ -212,9 +218,22 @@ class V3Client:
         loop = asyncio.get_running_loop()
         reserve = (self._deadline - loop.time()) * _DIAGNOSIS_SHARE
         reply = await self._call(command, oids, bulk, self._deadline - reserve)
-        if isinstance(reply, Failure) and reply.reason == "timeout":
-            return await self._diagnose(reply)
-        return reply
+        if not (isinstance(reply, Failure) and reply.reason == "timeout"):
+            return reply
+        diagnosis = await self._diagnose(reply)
+        if diagnosis.reason != "decrypt":
+            return diagnosis
+        # The agent is up and knows us. pysnmp does not recover by itself
+        # when a device comes back with a new engine ID (a reboot without
+        # persistent storage, a replaced unit): start this user's engine
+        # afresh and try once more before blaming the priv key.
+        self._session.reset(self._credentials)
+        self._engine, self._user = self._session.engine(self._credentials)
+        self._transport = None
+        retried = await self._call(command, oids, bulk, self._deadline)
+        return (
+            diagnosis if isinstance(retried, Failure) and retried.reason == "timeout" else retried
+        )
 
     async def _diagnose(self, timed_out: Failure) -> Failure:
         user, auth_proto, auth_key, _pp, _pk, context = self._credentials

@@ -158,6 +158,8 @@ class SnmpdAgent:
             "sysContact noc@example.invalid",
             "sysServices 72",
             "agentSecName internal",
+            # A fixed engine ID, as real devices keep theirs across reboots.
+            f"engineID continuity-test-{self.port}",
         ]
         for user in self.users:
             priv = f" {user.priv_protocol} {user.priv_key}" if user.priv_protocol else ""

@@ -380,9 +380,21 @@ def test_detect_reboot_from_uptime(
     assert detect_reboot(previous, now, elapsed) is rebooted
 
 
-def test_engine_boots_decide_when_known() -> None:
-    assert detect_reboot(500, 1000, 60.0, previous_boots=3, boots=4) is True
-    assert detect_reboot(100_000, 50, 60.0, previous_boots=3, boots=3) is False
+@pytest.mark.parametrize(
+    ("previous", "now", "rebooted"),
+    [
+        ((3, 500), (4, 20), True),  # boots went up
+        ((3, 500), (4, 900), True),
+        ((3, 500), (3, 560), False),
+        ((3, 500), (3, 2), True),  # same boots, time went back (boots not persisted)
+    ],
+)
+def test_engine_boots_and_time_decide_when_known(
+    previous: tuple[int, int], now: tuple[int, int], rebooted: bool
+) -> None:
+    # sysUpTime is ignored then: here it says the opposite every time.
+    ticks = (10, 100_000) if rebooted else (100_000, 10)
+    assert detect_reboot(ticks[0], ticks[1], 60.0, previous_engine=previous, engine=now) is rebooted
 
 
 @pytest.mark.parametrize(
