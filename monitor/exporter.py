@@ -16,11 +16,11 @@ import math
 import platform
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 
+from monitor.runmetrics import RunMetrics
 from monitor.state import Health, TargetState
 from probes.base import MetricFamily, ProbeResult, Sample
 
@@ -159,48 +159,18 @@ class SelfMetrics:
             registry=r,
         )
         self.targets = Gauge("continuity_targets", "Targets configured.", registry=r)
-        self.lag = Histogram(
-            "continuity_scheduler_lag_seconds",
-            "How late check runs start compared with their schedule.",
-            ["kind"],
-            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-            registry=r,
-        )
-        self.skipped = Counter(
-            "continuity_scheduler_skipped_runs_total",
-            "Check runs skipped because the scheduler fell a whole interval behind.",
-            ["kind"],
-            registry=r,
-        )
-        self.running = Gauge(
-            "continuity_probes_in_flight", "Check runs in progress.", ["kind"], registry=r
-        )
-        self.results = Counter(
-            "continuity_check_runs_total",
-            "Check runs completed, by outcome.",
-            ["kind", "result"],
-            registry=r,
-        )
+        self.runs = RunMetrics()
+        r.register(self.runs)
 
-        self._children: dict[tuple[str, str], Any] = {}
-
-    def child(self, metric: Any, *labels: str) -> Any:
-        """A labelled child, cached: ``labels()`` costs microseconds on every call."""
-        key = (metric._name, *labels)
-        found = self._children.get(key)
-        if found is None:
-            found = self._children[key] = metric.labels(*labels)
-        return found
-
-    # SchedulerMetrics protocol
+    # SchedulerMetrics protocol, forwarded to the lock-free counters
     def observe_lag(self, kind: str, seconds: float) -> None:
-        self.child(self.lag, kind).observe(seconds)
+        self.runs.observe_lag(kind, seconds)
 
     def count_skipped(self, kind: str, runs: int) -> None:
-        self.child(self.skipped, kind).inc(runs)
+        self.runs.count_skipped(kind, runs)
 
     def in_flight(self, kind: str, delta: int) -> None:
-        self.child(self.running, kind).inc(delta)
+        self.runs.in_flight(kind, delta)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -248,8 +218,7 @@ class Exporter:
         for sample in result.samples:
             lines.setdefault(sample.name, []).append(_sample_line(prefix, sample))
         self.store.replace((target, kind), lines)
-        metrics = self.self_metrics
-        metrics.child(metrics.results, kind, "success" if result.ok else "failure").inc()
+        self.self_metrics.runs.count_run(kind, result.ok)
 
     def target_state(self, state: TargetState) -> None:
         """Render a target's state series."""

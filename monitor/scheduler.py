@@ -104,8 +104,15 @@ class Clock(Protocol):
 class LoopClock:
     """The event loop's clock."""
 
+    def __init__(self) -> None:
+        # get_running_loop() makes a getpid() system call on Python 3.11; the
+        # clock is read several times per run, so look the loop up once.
+        self._loop: asyncio.AbstractEventLoop | None = None
+
     def now(self) -> float:
-        return asyncio.get_running_loop().time()
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop.time()
 
     def wall(self) -> float:
         return time.time()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import ConfigError, load_config, split_host_port
+from probes import KINDS
 from probes.base import Secret, format_duration, parse_duration, resolve_secret
 
 BASE = """
@@ -109,7 +110,9 @@ INVALID = [
     (
         "unknown-kind",
         BASE + 'checks = ["gopher"]\n',
-        ["targets[0].checks[0]: unknown check kind 'gopher' (available: icmp)"],
+        [
+            f"targets[0].checks[0]: unknown check kind 'gopher' (available: {', '.join(sorted(KINDS))})"
+        ],
     ),
     (
         "kind-twice",
