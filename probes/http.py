@@ -436,6 +436,8 @@ def content_problem(settings: HttpSettings, text: str) -> tuple[str, str] | None
             document = json.loads(text)
         except ValueError:
             return "json_invalid", f"body is not JSON: {_excerpt(text)}"
+        except RecursionError:  # a hostile or broken body: [[[[... a million deep
+            return "json_invalid", "body is JSON nested too deeply to check"
         problem = json_problem(settings, document)
         if problem is not None:
             return "json_mismatch", problem

@@ -187,6 +187,7 @@ class _Run:
     phases: dict[str, float] = field(default_factory=dict)
     certs: PeerCertificates | None = None
     received: bytes = b""
+    ip: str = ""  # the address connected to, once resolved
 
     def lap(self, phase: str, now: float) -> None:
         self.phases[phase] = now - self.mark
@@ -230,7 +231,7 @@ class TcpProber:
                 raise _Failure("timeout", _timeout_text(settings, run)) from None
             except ssl.SSLCertVerificationError as exc:
                 reason, message = verify_failure(exc)
-                run.certs = await self._unverified(host, settings, deadline)
+                run.certs = await self._unverified(run.ip or host, host, settings, deadline)
                 raise _Failure(reason, f"{host}:{settings.port}: {message}") from None
             except (OSError, ssl.SSLError) as exc:
                 raise _classify(exc, host, settings.port, run) from None
@@ -245,6 +246,7 @@ class TcpProber:
         family, sockaddr = await self._address(host, settings)
         if family != socket.AF_UNSPEC:
             run.lap("dns", loop.time())
+        run.ip = str(sockaddr[0])
         run.stage = f"connecting to {_show_addr(sockaddr)}"
         reader, writer = await asyncio.open_connection(
             sockaddr[0],
@@ -312,11 +314,11 @@ class TcpProber:
         await writer.start_tls(context, server_hostname=settings.server_name or host)
 
     async def _unverified(
-        self, host: str, settings: TcpSettings, deadline: float
+        self, ip: str, host: str, settings: TcpSettings, deadline: float
     ) -> PeerCertificates | None:
         return await fetch_certificates(
             self._contexts,
-            host,
+            ip,
             settings.port,
             settings.server_name or host,
             deadline=deadline,

@@ -68,7 +68,11 @@ TLS_FAMILIES: Final = (
         "UNIX time the first certificate of the presented chain expires "
         "(an intermediate may expire before the leaf).",
     ),
-    MetricFamily(TLS_VERSION_METRIC, "info", "1 with the negotiated TLS version as a label."),
+    # ``tls_version``, not ``version``: a target label named ``version`` (a firmware
+    # release, say) would otherwise collide and make the whole scrape invalid.
+    MetricFamily(
+        TLS_VERSION_METRIC, "info", "1 with the negotiated TLS version as label tls_version."
+    ),
 )
 
 EXPIRING_EVENT: Final = "CertificateExpiring"
@@ -350,7 +354,7 @@ def tls_samples(certs: PeerCertificates) -> list[Sample]:
     return [
         Sample(CERT_EXPIRY_METRIC, certs.leaf_not_after),
         Sample(CHAIN_EXPIRY_METRIC, certs.earliest_not_after),
-        Sample(TLS_VERSION_METRIC, 1.0, (("version", certs.version),)),
+        Sample(TLS_VERSION_METRIC, 1.0, (("tls_version", certs.version),)),
     ]
 
 

@@ -227,7 +227,7 @@ http = {{ json_equals = {{ "status" = "ok" }} }}
             "continuity_tls_certificate_expiry_timestamp_seconds", target="portal"
         )
         assert expiry is not None and expiry > 0
-        assert daemon.value("continuity_tls_version_info", target="portal", version="TLSv1.3")
+        assert daemon.value("continuity_tls_version_info", target="portal", tls_version="TLSv1.3")
         assert daemon.value("continuity_dns_answer_records", target="resolver") == 2
         assert daemon.value(
             "continuity_tcp_phase_duration_seconds", target="post-smtp", phase="connect"

@@ -612,7 +612,7 @@ async def test_valid_certificate(prober: HttpProber, servers: Servers, pki: Pki)
     assert sample(result, "continuity_tls_chain_earliest_expiry_timestamp_seconds") == (
         leaf.not_after
     )
-    assert sample(result, "continuity_tls_version_info", ("version", "TLSv1.3")) == 1
+    assert sample(result, "continuity_tls_version_info", ("tls_version", "TLSv1.3")) == 1
     assert result.values["phase_tls_seconds"] > 0
     assert 364 < result.values["cert_days_left"] < 366
     assert result.events == ()
