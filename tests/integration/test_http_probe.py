@@ -181,6 +181,10 @@ async def html(request: web.Request) -> web.Response:
     return web.Response(text=page, content_type="text/html")
 
 
+async def deep(request: web.Request) -> web.Response:
+    return web.Response(text="[" * 200_000 + "]" * 200_000, content_type="application/json")
+
+
 async def echo(request: web.Request) -> web.Response:
     return web.json_response(
         {
@@ -204,6 +208,7 @@ def app() -> web.Application:
         "/loop": loop_redirect,
         "/redirect": redirect,
         "/html": html,
+        "/deep": deep,
     }.items():
         application.router.add_get(path, handler)
     application.router.add_route("*", "/echo", echo)
@@ -402,6 +407,13 @@ FAILURES = [
         "json_mismatch",
         'JSON status is "ok", expected a number at least 1',
     ),
+    (
+        "json-nested-too-deep",
+        "/deep",
+        {"json_equals": {"status": "ok"}},
+        "json_invalid",
+        "nested too deeply",
+    ),
     ("body-contains", "/html", {"body_contains": "tracking"}, "body_mismatch", "does not contain"),
     ("body-regex", "/json", {"body_regex": r"queue_depth.: [1-9]\d{3}"}, "body_mismatch", "match"),
     (
@@ -589,6 +601,32 @@ async def test_keepalive_reuses_the_connection(prober: HttpProber, servers: Serv
     fresh = [await fetch(prober, servers.url("/json"), keepalive=False) for _ in range(2)]
     assert fresh[1].values["connection_reused"] == 0
     assert fresh[1].values["phase_connect_seconds"] > 0
+
+
+def has_ipv6_loopback() -> bool:
+    try:
+        lines = Path("/proc/net/if_inet6").read_text().splitlines()
+    except OSError:
+        return False
+    return any(line.startswith("0" * 31 + "1") for line in lines)
+
+
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 (::1) on this host")
+async def test_ipv6_url(prober: HttpProber, pki: Pki) -> None:
+    runner = web.AppRunner(app(), shutdown_timeout=1.0)
+    await runner.setup()
+    context = pki.server_context(pki.leaf(ips=["::1"]))
+    await web.TCPSite(runner, "::1", 0).start()
+    await web.TCPSite(runner, "::1", 0, ssl_context=context).start()
+    try:
+        plain, tls = (addr[1] for addr in runner.addresses)
+        result = await fetch(prober, f"http://[::1]:{plain}/json", family="ipv6")
+        assert result.ok, result.message
+        secure = await fetch(prober, f"https://[::1]:{tls}/json", ca_file=pki.ca_file)
+        assert secure.ok, secure.message
+        assert secure.values["cert_days_left"] > 364
+    finally:
+        await runner.cleanup()
 
 
 async def test_source_address_and_family(prober: HttpProber, servers: Servers) -> None:
