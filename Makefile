@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 CONFIG ?= config.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit system-deps bench bench-icmp clean
+.PHONY: run test lint typecheck unit system-deps bench bench-icmp bench-snmp clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,10 +33,13 @@ test: system-deps $(STAMP) lint
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
-bench: bench-icmp
+bench: bench-icmp bench-snmp
 
 bench-icmp: system-deps $(STAMP)
 	$(PY) -m bench.icmp
+
+bench-snmp: system-deps $(STAMP)
+	$(PY) -m bench.snmp
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

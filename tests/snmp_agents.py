@@ -69,12 +69,12 @@ def free_udp_port() -> int:
         return port
 
 
-def answers(port: int, community: str, timeout: float = 0.3) -> bool:
-    """Whether an agent on 127.0.0.1:port answers a v2c GET of sysUpTime."""
+def answers(port: int, community: str, timeout: float = 0.3, host: str = "127.0.0.1") -> bool:
+    """Whether an agent on host:port answers a v2c GET of sysUpTime."""
     request = encode_request(1, community.encode(), GET, 4242, [oid_to_ber(SYS_UPTIME)])
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
-        sock.sendto(request, ("127.0.0.1", port))
+        sock.sendto(request, (host, port))
         try:
             data, _ = sock.recvfrom(65535)
         except OSError:
@@ -84,13 +84,13 @@ def answers(port: int, community: str, timeout: float = 0.3) -> bool:
 
 
 def wait_until_answering(
-    proc: subprocess.Popen[bytes], port: int, community: str, log: Path
+    proc: subprocess.Popen[bytes], port: int, community: str, log: Path, host: str = "127.0.0.1"
 ) -> None:
     end = time.monotonic() + START_TIMEOUT
     while time.monotonic() < end:
         if proc.poll() is not None:
             raise RuntimeError(f"agent exited with {proc.returncode}: {_tail(log)}")
-        if answers(port, community):
+        if answers(port, community, host=host):
             return
         time.sleep(0.05)
     raise RuntimeError(f"agent did not answer on port {port}: {_tail(log)}")
@@ -140,6 +140,8 @@ class SnmpdAgent:
     extra_config: str = ""
     port: int = field(default_factory=free_udp_port)
     address: str = "127.0.0.1"
+    wrapper: tuple[str, ...] = ()
+    """A command prefix, e.g. ``("ip", "netns", "exec", NAME)`` (it must exec snmpd)."""
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -181,6 +183,7 @@ class SnmpdAgent:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [
+                    *self.wrapper,
                     SNMPD,
                     "-f",
                     "-C",
@@ -197,7 +200,7 @@ class SnmpdAgent:
                 stderr=subprocess.STDOUT,
                 env=env,
             )
-        wait_until_answering(self.proc, self.port, self.community, self.log)
+        wait_until_answering(self.proc, self.port, self.community, self.log, self.address)
 
     def stop(self) -> None:
         _stop(self.proc)

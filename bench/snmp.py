@@ -1,0 +1,700 @@
+"""SNMP benchmark: the daemon polling ``system`` + ``if_mib`` beside Debian's
+prometheus-snmp-exporter (its ``if_mib`` module) and net-snmp's snmpbulkwalk.
+
+    python -m bench.snmp [--devices 100,1000] [--v3-devices 100] [--interval 60]
+                         [--window 60] [--runs 3] [--ports 56] [--sim-devices 10]
+
+The agents are net-snmp snmpd processes in a network namespace made here
+(10.80.X.2, reached over a veth pair; needs root and iproute2) that holds
+``--ports`` interfaces (veth pairs inside it) besides lo and the veth end, so the ifTable is
+that of a real access switch. Each tool gets its own snmpd (same namespace,
+same interfaces, different UDP port), so each agent's CPU is measured
+apart from the others and an overloaded agent is not mistaken for our cost.
+
+Per run and per N in ``--devices``, side by side in one window:
+
+- the real daemon (``python -m monitor run``) with N v2c targets (all the
+  same agent address: per-device cost does not depend on which device)
+  polling ``system`` + ``if_mib`` every ``--interval`` seconds;
+- a second daemon with ``--v3-devices`` v3 authPriv (SHA/AES-128) targets;
+- prometheus-snmp-exporter, driven here with ``/snmp?module=if_mib&target=...``
+  for N targets at the same rate, spread over the interval as Prometheus
+  would.
+
+After one interval of warm-up (every device polled once, names cached), the
+CPU time (utime+stime from ``/proc/PID/stat``) of each daemon, the exporter
+and each agent is taken over ``--window`` seconds, with the polls each
+completed in it. Then snmpbulkwalk walks the same subtrees as the exporter
+(the C floor, process start included), and a profile of in-process v3
+polls shows where v3 time goes. Finally a realism check: snmpsim serving the
+Cisco C3560 recording (57 ports) from snmpsim-data, polled ``--sim-devices``
+times by our prober in this process and by the exporter.
+
+Every step is bounded in time, traffic stays on the namespace's veth and
+loopback, and the processes and namespace made here are removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import io
+import os
+import pstats
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from probes.base import ProbeTarget
+from probes.snmp import SnmpProber, SnmpSettings
+from tests import netns
+from tests.snmp_agents import (
+    SnmpdAgent,
+    SnmpsimAgent,
+    V3User,
+    cut_recording,
+    read_recording,
+    recording,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+EXPORTER = "prometheus-snmp-exporter"
+EXPORTER_CONFIG = Path("/work/shared/bench-data/snmp_exporter-if_mib-v0.21.0.yml")
+START_TIMEOUT = 30.0
+IF_SUBTREES = ("1.3.6.1.2.1.2", "1.3.6.1.2.1.31.1.1")
+V3_USER = V3User("bench", "SHA", "authkey-bench", "AES", "privkey-bench")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def process(command: Sequence[str], log: Path, **kw: object) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process, stopped (SIGTERM, then SIGKILL) when the block ends."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(  # type: ignore[call-overload]
+            list(command), stdout=out, stderr=subprocess.STDOUT, cwd=REPO, **kw
+        )
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+
+
+# --------------------------------------------------------------------------
+# The lab: a namespace with many interfaces and one snmpd per tool
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Lab:
+    host: netns.NetnsHost
+    agents: dict[str, SnmpdAgent]
+
+    def address(self, tool: str) -> str:
+        return f"{self.host.v4}:{self.agents[tool].port}"
+
+
+@contextlib.contextmanager
+def lab(workdir: Path, ports: int) -> Iterator[Lab]:
+    reason = netns.skip_reason()
+    if reason is not None:
+        sys.exit(f"bench.snmp {reason}")
+    with netns.netns_host() as host, contextlib.ExitStack() as stack:
+        # Dummy interfaces need a kernel module this VM may lack; veth pairs
+        # with both ends inside the namespace are always there.
+        for n in range(0, ports, 2):
+            a, b = f"port{n + 1}", f"port{n + 2}"
+            netns.run(["ip", "-n", host.name, "link", "add", a, "type", "veth", "peer", "name", b])
+            for k, name in ((n, a), (n + 1, b)):
+                netns.run(
+                    ["ip", "-n", host.name, "link", "set", name, "alias", f"access port {k + 1}"]
+                )
+                if k % 7 != 6:  # a few stay admin-down, as on a real switch
+                    netns.run(["ip", "-n", host.name, "link", "set", name, "up"])
+        agents = {}
+        for tool, port in (("daemon", 161), ("daemon-v3", 1162), ("exporter", 1161)):
+            agent = SnmpdAgent(
+                workdir / f"snmpd-{tool}",
+                users=(V3_USER,),
+                port=port,
+                address=host.v4,
+                wrapper=("ip", "netns", "exec", host.name),
+            )
+            stack.enter_context(agent)
+            agents[tool] = agent
+        yield Lab(host, agents)
+
+
+# --------------------------------------------------------------------------
+# Daemon and exporter
+# --------------------------------------------------------------------------
+
+
+def daemon_config(count: int, address: str, port: int, interval: float, *, v3: bool) -> str:
+    lines = [
+        "[monitor]",
+        'instance = "bench-snmp"',
+        "",
+        "[defaults]",
+        'checks = ["snmp"]',
+        f'interval = "{interval:g}s"',
+        'timeout = "10s"',
+        "",
+        "[defaults.snmp]",
+        f"port = {port}",
+        'modules = ["system", "if_mib"]',
+    ]
+    if v3:
+        lines += [
+            'version = "3"',
+            f'user = "{V3_USER.name}"',
+            'auth_protocol = "sha"',
+            f'auth_key = "{V3_USER.auth_key}"',
+            'priv_protocol = "aes128"',
+            f'priv_key = "{V3_USER.priv_key}"',
+        ]
+    else:
+        lines.append('community = "public"')
+    lines.append("")
+    for n in range(count):
+        lines += ["[[targets]]", f'name = "dev-{n:05d}"', f'address = "{address}"', ""]
+    return "\n".join(lines)
+
+
+async def wait_http(
+    session: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes]
+) -> None:
+    end = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
+        with contextlib.suppress(aiohttp.ClientError, OSError):
+            async with session.get(url) as resp:
+                if resp.status == 200:
+                    return
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} not ready after {START_TIMEOUT:g} s")
+
+
+async def daemon_polls(session: aiohttp.ClientSession, base: str) -> tuple[float, float]:
+    """(successful, failed) snmp check runs so far, from the daemon's own counter."""
+    async with session.get(f"{base}/metrics") as resp:
+        text = await resp.text()
+    ok = failed = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "continuity_check_runs_total" and sample.labels.get("kind") == "snmp":
+                if sample.labels.get("result") == "success":
+                    ok += sample.value
+                else:
+                    failed += sample.value
+    return ok, failed
+
+
+@dataclass
+class ExporterDriver:
+    """Scrapes the exporter for ``count`` targets, each once per ``interval``."""
+
+    base: str
+    target: str
+    count: int
+    interval: float
+    ok: int = 0
+    failed: int = 0
+    samples: int = 0
+
+    async def run(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        gap = self.interval / self.count
+        tasks: set[asyncio.Task[None]] = set()
+        n = 0
+        while not stop.is_set():
+            when = start + n * gap
+            delay = when - loop.time()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                continue
+            task = asyncio.create_task(self._scrape(session))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            n += 1
+        for task in list(tasks):
+            task.cancel()
+
+    async def _scrape(self, session: aiohttp.ClientSession) -> None:
+        url = f"{self.base}/snmp?module=if_mib&target={self.target}"
+        try:
+            async with session.get(url) as resp:
+                body = await resp.text()
+            if resp.status == 200:
+                self.ok += 1
+                self.samples = body.count("\n") - body.count("\n#")
+            else:
+                self.failed += 1
+        except (aiohttp.ClientError, TimeoutError):
+            self.failed += 1
+
+
+# --------------------------------------------------------------------------
+# One measured window
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Figure:
+    """CPU spent by one process over the window, and the polls done in it."""
+
+    name: str
+    cpu: float
+    polls: float
+    agent_cpu: float | None = None
+    note: str = ""
+
+    @property
+    def ms_per_poll(self) -> float:
+        return 1000 * self.cpu / self.polls if self.polls else float("nan")
+
+    @property
+    def agent_ms_per_poll(self) -> float:
+        return 1000 * (self.agent_cpu or 0.0) / self.polls if self.polls else float("nan")
+
+
+@dataclass
+class Window:
+    devices: int
+    figures: list[Figure] = field(default_factory=list)
+
+
+async def measure(
+    lab: Lab,
+    devices: int,
+    v3_devices: int,
+    interval: float,
+    window: float,
+    workdir: Path,
+    exporter: str,
+) -> Window:
+    with contextlib.ExitStack() as stack:
+        daemons: dict[str, tuple[subprocess.Popen[bytes], str, str]] = {}
+        for name, count, tool, v3 in (
+            ("daemon v2c", devices, "daemon", False),
+            ("daemon v3 authPriv", v3_devices, "daemon-v3", True),
+        ):
+            if not count:
+                continue
+            config = workdir / f"{tool}-{devices}.toml"
+            config.write_text(
+                daemon_config(count, lab.host.v4, lab.agents[tool].port, interval, v3=v3)
+            )
+            port = free_port()
+            proc = stack.enter_context(
+                process(
+                    [
+                        sys.executable,
+                        "-m",
+                        "monitor",
+                        "--log-level",
+                        "warning",
+                        "run",
+                        "--config",
+                        str(config),
+                        "--listen",
+                        f"127.0.0.1:{port}",
+                        "--state-dir",
+                        str(workdir / f"state-{tool}-{devices}"),
+                    ],
+                    workdir / f"{tool}-{devices}.log",
+                    env={**os.environ, "PYTHONPATH": str(REPO)},
+                )
+            )
+            daemons[name] = (proc, f"http://127.0.0.1:{port}", tool)
+        ex_port = free_port()
+        ex = stack.enter_context(
+            process(
+                [
+                    exporter,
+                    f"--config.file={EXPORTER_CONFIG}",
+                    f"--web.listen-address=127.0.0.1:{ex_port}",
+                    "--log.level=warn",
+                ],
+                workdir / "exporter.log",
+            )
+        )
+        ex_base = f"http://127.0.0.1:{ex_port}"
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=30)
+        ) as session:
+            for proc, base, _tool in daemons.values():
+                await wait_http(session, f"{base}/-/ready", proc)
+            await wait_http(session, f"{ex_base}/", ex)
+            stop = asyncio.Event()
+            driver = ExporterDriver(ex_base, lab.address("exporter"), devices, interval)
+            background = asyncio.create_task(driver.run(session, stop))
+            try:
+                await asyncio.sleep(interval + 5)  # every device polled once: names cached
+                before = {
+                    name: (cpu_seconds(p.pid), await daemon_polls(session, b))
+                    for name, (p, b, _t) in daemons.items()
+                }
+                agents_before = {
+                    tool: cpu_seconds(a.proc.pid) for tool, a in lab.agents.items() if a.proc
+                }
+                ex_before = (cpu_seconds(ex.pid), driver.ok)
+                await asyncio.sleep(window)
+                after = {
+                    name: (cpu_seconds(p.pid), await daemon_polls(session, b))
+                    for name, (p, b, _t) in daemons.items()
+                }
+                agents_after = {
+                    tool: cpu_seconds(a.proc.pid) for tool, a in lab.agents.items() if a.proc
+                }
+                ex_after = (cpu_seconds(ex.pid), driver.ok)
+            finally:
+                stop.set()
+                await background
+    result = Window(devices)
+    for name, (_p, _b, tool) in daemons.items():
+        cpu = after[name][0] - before[name][0]
+        ok = after[name][1][0] - before[name][1][0]
+        failed = after[name][1][1] - before[name][1][1]
+        agent_cpu = agents_after[tool] - agents_before[tool]
+        note = f"{failed:g} failed" if failed else ""
+        count = devices if tool == "daemon" else v3_devices
+        result.figures.append(
+            Figure(f"{name} ({count} devices)", cpu, ok + failed, agent_cpu, note)
+        )
+    result.figures.append(
+        Figure(
+            f"snmp_exporter if_mib ({devices} devices)",
+            ex_after[0] - ex_before[0],
+            ex_after[1] - ex_before[1],
+            agents_after["exporter"] - agents_before["exporter"],
+            f"{driver.samples} samples/scrape, {driver.failed} failed",
+        )
+    )
+    return result
+
+
+def bulkwalk_floor(lab: Lab, walks: int) -> Figure:
+    """snmpbulkwalk of the exporter's subtrees: CPU of the C tool, process start included."""
+    env = {**os.environ, "MIBS": "", "MIBDIRS": "/nonexistent"}
+    agent = lab.agents["exporter"]
+    assert agent.proc is not None
+    agent_before = cpu_seconds(agent.proc.pid)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    for _ in range(walks):
+        for subtree in IF_SUBTREES:
+            subprocess.run(
+                [
+                    "snmpbulkwalk",
+                    "-v2c",
+                    "-c",
+                    "public",
+                    "-Cr25",
+                    "-On",
+                    "-Oq",
+                    "-t",
+                    "5",
+                    lab.address("exporter"),
+                    subtree,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=env,
+                check=True,
+                timeout=30,
+            )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Figure(
+        "snmpbulkwalk ifTable+ifXTable (C floor)",
+        cpu,
+        walks,
+        cpu_seconds(agent.proc.pid) - agent_before,
+    )
+
+
+async def v3_profile(lab: Lab, polls: int) -> str:
+    """Where the time of in-process v3 authPriv polls goes (cProfile, by total time)."""
+    agent = lab.agents["daemon-v3"]
+    settings = SnmpSettings.model_validate(
+        {
+            "version": "3",
+            "user": V3_USER.name,
+            "auth_protocol": "sha",
+            "auth_key": V3_USER.auth_key,
+            "priv_protocol": "aes128",
+            "priv_key": V3_USER.priv_key,
+            "port": agent.port,
+            "modules": ["system", "if_mib"],
+            "timeout": "10s",
+        }
+    )
+    profile = cProfile.Profile()
+    async with SnmpProber() as prober:
+        loop = asyncio.get_running_loop()
+        await prober.probe(ProbeTarget("warm", lab.host.v4), settings, deadline=loop.time() + 10)
+        cpu = time.process_time()
+        profile.enable()
+        for _ in range(polls):
+            result = await prober.probe(
+                ProbeTarget("warm", lab.host.v4), settings, deadline=loop.time() + 10
+            )
+            assert result.ok, result.message
+        profile.disable()
+        cpu = time.process_time() - cpu
+    out = io.StringIO()
+    stats = pstats.Stats(profile, stream=out)
+    by_package: dict[str, float] = {}
+    for (filename, _line, _func), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        by_package[_package(filename)] = by_package.get(_package(filename), 0.0) + tottime
+    total = sum(by_package.values()) or 1.0
+    lines = [
+        f"v3 authPriv in-process profile: {polls} polls, "
+        f"{1000 * cpu / polls:.1f} ms CPU per poll (under cProfile)"
+    ]
+    lines += [
+        f"  {pkg:<28} {100 * t / total:5.1f} %"
+        for pkg, t in sorted(by_package.items(), key=lambda kv: -kv[1])[:8]
+    ]
+    stats.sort_stats("tottime").print_stats(12)
+    lines.append("  top functions by own time:")
+    lines += ["   " + line for line in out.getvalue().splitlines() if line.strip() and "(" in line][
+        :13
+    ]
+    return "\n".join(lines)
+
+
+def _package(filename: str) -> str:
+    for marker in ("pysnmp", "pyasn1", "cryptography", "Cryptodome", "asyncio", "probes"):
+        if f"/{marker}/" in filename:
+            return marker
+    if filename.startswith("~") or filename.startswith("<"):
+        return "builtins (C)"
+    return "other"
+
+
+async def realism(workdir: Path, devices: int, exporter: str) -> list[Figure]:
+    """Our prober and the exporter against snmpsim serving a real 57-port Cisco recording."""
+    sim = SnmpsimAgent(workdir / "snmpsim")
+    lines = cut_recording(
+        read_recording(recording("network/switch/cisco-c3560")),
+        ("1.3.6.1.2.1.1", *IF_SUBTREES, "1.3.6.1.2.1.31.1.5"),
+    )
+    sim.put("cisco", lines)
+    figures = []
+    with sim:
+        sim.start("cisco")
+        assert sim.proc is not None
+        settings = SnmpSettings.model_validate(
+            {
+                "community": "cisco",
+                "port": sim.port,
+                "modules": ["system", "if_mib"],
+                "timeout": "10s",
+            }
+        )
+        async with SnmpProber() as prober:
+            loop = asyncio.get_running_loop()
+            for n in range(devices):  # warm-up: names cached
+                await prober.probe(
+                    ProbeTarget(f"sim-{n}", "127.0.0.1"), settings, deadline=loop.time() + 10
+                )
+            ours, agent = time.process_time(), cpu_seconds(sim.proc.pid)
+            for n in range(devices):
+                result = await prober.probe(
+                    ProbeTarget(f"sim-{n}", "127.0.0.1"), settings, deadline=loop.time() + 10
+                )
+                assert result.ok, result.message
+            figures.append(
+                Figure(
+                    "prober in-process, snmpsim cisco-c3560",
+                    time.process_time() - ours,
+                    devices,
+                    cpu_seconds(sim.proc.pid) - agent,
+                )
+            )
+        ex_port = free_port()
+        with process(
+            [
+                exporter,
+                f"--config.file={EXPORTER_CONFIG}",
+                f"--web.listen-address=127.0.0.1:{ex_port}",
+                "--log.level=warn",
+            ],
+            workdir / "exporter-sim.log",
+        ) as ex:
+            base = f"http://127.0.0.1:{ex_port}"
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+                await wait_http(session, f"{base}/", ex)
+                url = f"{base}/snmp?module=if_mib&target=127.0.0.1:{sim.port}"
+                # snmp_exporter 0.21 has one community per module (public):
+                # serve the recording under that name too.
+                sim.stop()
+                sim.put("public", lines)
+                sim.start("public")
+                assert sim.proc is not None
+                cpu, agent = cpu_seconds(ex.pid), cpu_seconds(sim.proc.pid)
+                ok = 0
+                for _ in range(devices):
+                    async with session.get(url) as resp:
+                        await resp.read()
+                        ok += resp.status == 200
+                figures.append(
+                    Figure(
+                        "snmp_exporter, snmpsim cisco-c3560",
+                        cpu_seconds(ex.pid) - cpu,
+                        ok,
+                        cpu_seconds(sim.proc.pid) - agent,
+                    )
+                )
+    return figures
+
+
+# --------------------------------------------------------------------------
+# Driver and report
+# --------------------------------------------------------------------------
+
+
+def ensure_exporter() -> str:
+    path = shutil.which(EXPORTER)
+    if path is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-q"], check=True, env=env, timeout=300)
+        subprocess.run(
+            [
+                "apt-get",
+                "install",
+                "-y",
+                "-q",
+                "--no-install-recommends",
+                EXPORTER,
+                "snmpd",
+                "snmp",
+            ],
+            check=True,
+            env=env,
+            timeout=600,
+        )
+        path = shutil.which(EXPORTER)
+    if path is None:
+        sys.exit(f"{EXPORTER} is not installed (Debian package {EXPORTER})")
+    return path
+
+
+def show(figures: Sequence[Figure]) -> None:
+    for f in figures:
+        note = f"  {f.note}" if f.note else ""
+        print(
+            f"  {f.name:<48} {f.ms_per_poll:8.2f} ms CPU/poll   "
+            f"agent {f.agent_ms_per_poll:6.2f} ms/poll   ({f.polls:g} polls){note}"
+        )
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    exporter = ensure_exporter()
+    runs: list[list[Figure]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-snmp-") as tmp:
+        workdir = Path(tmp)
+        with lab(workdir, args.ports) as the_lab:
+            print(
+                f"lab: snmpd in namespace {the_lab.host.name} at {the_lab.host.v4} "
+                f"with {args.ports} veth interfaces + lo + uplink"
+            )
+            profile = await v3_profile(the_lab, 30)
+            for run in range(args.runs):
+                figures: list[Figure] = []
+                for devices in args.devices:
+                    window = await measure(
+                        the_lab,
+                        devices,
+                        args.v3_devices,
+                        args.interval,
+                        args.window,
+                        workdir,
+                        exporter,
+                    )
+                    figures += window.figures
+                figures.append(bulkwalk_floor(the_lab, 30))
+                print(f"run {run + 1}:")
+                show(figures)
+                runs.append(figures)
+        sim = await realism(workdir, args.sim_devices, exporter)
+    print("\nmedians over runs:")
+    medians = []
+    for i, first in enumerate(runs[0]):
+        cpu = statistics.median(r[i].cpu for r in runs)
+        polls = statistics.median(r[i].polls for r in runs)
+        agent = statistics.median((r[i].agent_cpu or 0.0) for r in runs)
+        medians.append(Figure(first.name, cpu, polls, agent, first.note))
+    show(medians)
+    by_n: dict[str, float] = {f.name: f.ms_per_poll for f in medians}
+    for devices in args.devices:
+        ours = by_n.get(f"daemon v2c ({devices} devices)")
+        theirs = by_n.get(f"snmp_exporter if_mib ({devices} devices)")
+        if ours and theirs:
+            print(
+                f"  N={devices}: daemon v2c / snmp_exporter = {ours / theirs:.2f}  (goal <= 0.5); "
+                f"1,000 devices every 60 s = {ours * 1000 / 60 / 1000:.3f} cores"
+            )
+    print("\nrealism check (snmpsim, in-process prober; snmpsim's own CPU shown as agent):")
+    show(sim)
+    print()
+    print(profile)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.snmp", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--devices", default="100,1000", type=lambda s: [int(x) for x in s.split(",")]
+    )
+    parser.add_argument("--v3-devices", type=int, default=100)
+    parser.add_argument("--interval", type=float, default=60.0)
+    parser.add_argument("--window", type=float, default=60.0)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--ports", type=int, default=56)
+    parser.add_argument("--sim-devices", type=int, default=10)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    asyncio.run(main_async(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
