@@ -79,6 +79,7 @@ __all__ = [
     "check_settings",
     "detect_reboot",
     "open_prober",
+    "user_module_families",
     "walk_columns",
 ]
 
@@ -815,6 +816,15 @@ def open_prober(context: ProbeContext) -> SnmpProber:
     """The kind's factory: user modules come from the ``snmp_modules`` section."""
     section = context.sections.get("snmp_modules")
     return SnmpProber(modules=section if isinstance(section, SnmpModulesSection) else None)
+
+
+def user_module_families(section: SnmpModulesSection | None) -> tuple[MetricFamily, ...]:
+    """HELP/TYPE entries of the user modules' metrics (``KIND.families`` has the built-ins)."""
+    out = []
+    for name, module in _user_modules(section).items():
+        help_text = module.help or f"SNMP user module {name} ({module.oid})."
+        out.append(MetricFamily(mods.user_metric_name(name, module), module.type, help_text))
+    return tuple(out)
 
 
 def _families() -> tuple[MetricFamily, ...]:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from monitor.config import ConfigError, load_config
-from probes.base import ProbeContext
-from probes.snmp import SnmpSettings, detect_reboot, open_prober
+from probes.base import MetricFamily, ProbeContext
+from probes.snmp import KIND, SnmpSettings, detect_reboot, open_prober, user_module_families
 from probes.snmp_modules import InterfaceFilter, SnmpModulesSection, user_metric_name
 
 TARGET = """
@@ -353,6 +353,37 @@ async def test_prober_is_opened_with_the_user_modules(tmp_path: Path) -> None:
         assert "load" in prober._user_modules
     async with open_prober(ProbeContext(sections={"snmp_modules": None})) as prober:
         assert not prober._user_modules
+
+
+def test_metric_families() -> None:
+    names = [f.name for f in KIND.families]
+    assert len(names) == len(set(names))
+    assert all(n.startswith("continuity_") for n in names)
+    assert all(f.name.endswith("_total") == (f.type == "counter") for f in KIND.families)
+    section = SnmpModulesSection.model_validate(
+        {
+            "cpu": {"oid": "1.3.6.1.4.1.9.9.109.1.1.1.1.8", "index": ["cpu"]},
+            "drops": {
+                "oid": "1.3.6.1.4.1.9.2.2.1.1.26",
+                "index": ["if"],
+                "type": "counter",
+                "help": "Drops.",
+            },
+            "serial": {"oid": "1.3.6.1.4.1.9.3.6.3.0", "type": "info"},
+        }
+    )
+    assert user_module_families(section) == (
+        MetricFamily(
+            "continuity_snmp_cpu", "gauge", "SNMP user module cpu (1.3.6.1.4.1.9.9.109.1.1.1.1.8)."
+        ),
+        MetricFamily("continuity_snmp_drops_total", "counter", "Drops."),
+        MetricFamily(
+            "continuity_snmp_serial_info",
+            "info",
+            "SNMP user module serial (1.3.6.1.4.1.9.3.6.3.0).",
+        ),
+    )
+    assert user_module_families(None) == ()
 
 
 # --------------------------------------------------------------------------
