@@ -19,6 +19,7 @@ a counter reset, so no negative rates appear and nothing here adjusts them.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import ipaddress
 import re
 import socket
@@ -509,6 +510,7 @@ class SnmpProber:
         self._clock = clock
         self._engine = SnmpUdpEngine()
         self._v3: V3Session | None = None
+        self._v3_lock = asyncio.Lock()
         self._memory: dict[str, TargetMemory] = {}
 
     async def __aenter__(self) -> SnmpProber:
@@ -537,7 +539,7 @@ class SnmpProber:
         address = await self._resolve(target.address, settings.port, deadline)
         if isinstance(address, Failure):
             return self._failed(memory, address, started, loop.time() - begin)
-        client = self._client(settings, address, deadline)
+        client = await self._client(settings, address, deadline)
         out = Output()
         failure = await self._poll(client, settings, memory, out)
         duration = loop.time() - begin
@@ -678,14 +680,15 @@ class SnmpProber:
 
     # -- plumbing -----------------------------------------------------------
 
-    def _client(
+    async def _client(
         self, settings: SnmpSettings, address: tuple[int, SockAddr], deadline: float
     ) -> Client:
         family, sockaddr = address
         retries = settings.retries
         try_timeout = settings.timeout / (retries + 1)
         if settings.version == "3":
-            return self._v3_session().client(
+            session = await self._v3_session()
+            return session.client(
                 _credentials(settings),
                 family,
                 sockaddr,
@@ -705,12 +708,16 @@ class SnmpProber:
             deadline=deadline,
         )
 
-    def _v3_session(self) -> V3Session:
-        if self._v3 is None:
-            # pysnmp is imported on first v3 use: a v2c-only daemon never pays for it.
-            from probes.snmp_v3 import V3Session  # noqa: PLC0415
-
-            self._v3 = V3Session()
+    async def _v3_session(self) -> V3Session:
+        # pysnmp is imported on first v3 use (a v2c-only daemon never pays for
+        # it), in a thread: the import takes about a second, which would
+        # stall every other probe on the loop.
+        async with self._v3_lock:
+            if self._v3 is None:
+                loop = asyncio.get_running_loop()
+                module = await loop.run_in_executor(None, importlib.import_module, "probes.snmp_v3")
+                self._v3 = module.V3Session()
+        assert self._v3 is not None
         return self._v3
 
     async def _resolve(
