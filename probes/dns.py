@@ -349,6 +349,7 @@ async def _ask(
     flags = dns.flags.RD if settings.recursion_desired else 0
     query = dns.message.make_query(qname, rdtype, flags=flags)
     loop = asyncio.get_running_loop()
+    started = loop.time()
     try:
         async with asyncio.timeout_at(deadline):
             remaining = max(0.001, deadline - loop.time())
@@ -362,7 +363,8 @@ async def _ask(
                     query, host, timeout=remaining, port=port, source=settings.source_address
                 )
     except (TimeoutError, dns.exception.Timeout):
-        raise _Failure("timeout", f"no answer from {host} within {settings.timeout:g}s") from None
+        budget = round(deadline - started, 3)
+        raise _Failure("timeout", f"no answer from {host} within {budget:g}s") from None
     except ConnectionRefusedError:
         raise _Failure("connect_refused", f"{host}:{port} refused the query") from None
     except OSError as exc:

@@ -740,7 +740,9 @@ class HttpProber:
                 return await self._exchange(session, url, settings, context, timeline)
         except TimeoutError:
             raise _Failure(
-                "timeout", f"no complete response within {settings.timeout:g}s ({timeline.stage})"
+                "timeout",
+                f"no complete response within {_seconds(deadline - timeline.begin)} "
+                f"({timeline.stage})",
             ) from None
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             raise _classify(exc) from None
@@ -841,6 +843,10 @@ def _refused_after_handshake(reason: str, timeline: _Timeline, settings: HttpSet
         and timeline.tls > 0
         and settings.client_cert_file is None
     )
+
+
+def _seconds(value: float) -> str:
+    return f"{round(value, 3):g}s"
 
 
 def _host(url: URL) -> str:

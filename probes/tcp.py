@@ -228,7 +228,7 @@ class TcpProber:
                     await self._converse(host, settings, run)
                 reason, message = "ok", _ok_text(host, settings, run)
             except TimeoutError:
-                raise _Failure("timeout", _timeout_text(settings, run)) from None
+                raise _Failure("timeout", _timeout_text(deadline - run.begin, run)) from None
             except ssl.SSLCertVerificationError as exc:
                 reason, message = verify_failure(exc)
                 run.certs = await self._unverified(run.ip or host, host, settings, deadline)
@@ -367,8 +367,8 @@ def _ok_text(host: str, settings: TcpSettings, run: _Run) -> str:
     return text
 
 
-def _timeout_text(settings: TcpSettings, run: _Run) -> str:
-    text = f"no result within {settings.timeout:g}s ({run.stage}"
+def _timeout_text(budget: float, run: _Run) -> str:
+    text = f"no result within {round(budget, 3):g}s ({run.stage}"
     if run.received:
         text += f", got {_excerpt(run.received)}"
     return text + ")"
