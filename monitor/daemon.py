@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import time
@@ -28,7 +29,9 @@ from probes.base import ProbeContext, ProbeKind, Prober, ProbeResult, ProbeSetup
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_TIMEOUT = 4.0  # seconds; SIGTERM must finish well within 5 s
+SHUTDOWN_TIMEOUT = 4.0
+GC_THRESHOLD_GEN0 = 10_000
+GC_FULL_PERIOD = 1800.0  # seconds; SIGTERM must finish well within 5 s
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,31 @@ class Overrides:
 
 class StartupError(Exception):
     """The daemon cannot start; the message is for the operator (no traceback)."""
+
+
+def settle_garbage_collector() -> None:
+    """Keep the cyclic garbage collector from pausing the loop for a tenth of a second.
+
+    With ten thousand targets the daemon holds millions of long-lived objects
+    (config models, job tasks, rendered series); a full collection walks all
+    of them and was measured pausing the loop for 100-300 ms, which shows up
+    as scheduler lag. Freezing what exists after a (re)load moves it out of
+    the collector's view, and a larger first-generation threshold makes
+    collections of the short-lived per-run objects rarer.
+    """
+    gc.collect()
+    gc.freeze()
+    # Automatic full collections are left to :func:`collect_garbage_periodically`.
+    gc.set_threshold(GC_THRESHOLD_GEN0, 10, 1_000_000)
+
+
+async def collect_garbage_periodically(period: float = GC_FULL_PERIOD) -> None:
+    """A full collection every ``period`` seconds, on our schedule rather than the
+    collector's, then freeze the survivors again (they are long-lived)."""
+    while True:
+        await asyncio.sleep(period)
+        gc.unfreeze()
+        settle_garbage_collector()
 
 
 def jobs_for(config: Config) -> list[Job]:
@@ -171,6 +199,7 @@ class Daemon:
             if config.monitor.listen != self.config.monitor.listen:
                 log.warning("monitor.listen changed; it takes effect at the next restart")
             started, stopped, kept = self._apply(config)
+            settle_garbage_collector()
             self.self_metrics.reload_ok.set(1)
             self.self_metrics.reload_time.set(self.wall())
             message = (
@@ -248,7 +277,10 @@ class Daemon:
             ) from None
         self._exit.push_async_callback(self.web.stop)
         self._install_signals()
+        gc_task = asyncio.create_task(collect_garbage_periodically(), name="gc")
+        self._exit.callback(gc_task.cancel)
         started, _, _ = self._apply(config)
+        settle_garbage_collector()
         self.self_metrics.reload_ok.set(1)
         self.self_metrics.reload_time.set(self.wall())
         self.ready = True

@@ -183,6 +183,7 @@ class Exporter:
         self.store = SeriesStore([*CORE_FAMILIES, *families])
         self.self_metrics = self_metrics
         self._prefix: dict[str, str] = {}
+        self._check_prefix: dict[str, dict[str, str]] = {}
 
     def declare(self, families: Iterable[MetricFamily]) -> None:
         for family in families:
@@ -191,15 +192,20 @@ class Exporter:
     def set_target(self, name: str, labels: Mapping[str, str]) -> None:
         """(Re)define a target's identifying labels: ``target`` first, then its own, sorted."""
         self._prefix[name] = label_text([("target", name), *sorted(labels.items())])
+        self._check_prefix.pop(name, None)
 
     def remove_target(self, name: str) -> None:
         self._prefix.pop(name, None)
+        self._check_prefix.pop(name, None)
         self.store.remove_target(name)
 
     def check_result(self, target: str, kind: str, result: ProbeResult) -> None:
         """Render a check's series from its latest result."""
         prefix = self._prefix[target]
-        check = f'{prefix},check="{kind}"'
+        per_target = self._check_prefix.setdefault(target, {})
+        check = per_target.get(kind)
+        if check is None:
+            check = per_target[kind] = f'{prefix},check="{kind}"'
         lines: dict[str, list[str]] = {
             "continuity_check_success": [f"continuity_check_success{{{check}}} {int(result.ok)}\n"],
             "continuity_check_duration_seconds": [

@@ -102,25 +102,48 @@ class Clock(Protocol):
 
 
 class LoopClock:
-    """The event loop's clock."""
+    """The event loop's clock, with sleepers grouped by wake-up time.
+
+    Run times fall on ticks, so thousands of jobs sleep until the same few
+    instants. One loop timer per distinct instant wakes all of its sleepers,
+    instead of one timer each in the loop's heap (whose comparisons run as
+    Python code).
+    """
 
     def __init__(self) -> None:
         # get_running_loop() makes a getpid() system call on Python 3.11; the
         # clock is read several times per run, so look the loop up once.
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._sleepers: dict[float, list[asyncio.Future[None]]] = {}
 
-    def now(self) -> float:
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
-        return self._loop.time()
+        return self._loop
+
+    def now(self) -> float:
+        return self._running_loop().time()
 
     def wall(self) -> float:
         return time.time()
 
     async def sleep_until(self, when: float) -> None:
-        delay = when - self.now()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        loop = self._running_loop()
+        if when <= loop.time():
+            await asyncio.sleep(0)
+            return
+        sleepers = self._sleepers.get(when)
+        if sleepers is None:
+            sleepers = self._sleepers[when] = []
+            loop.call_at(when, self._wake, when)
+        future = loop.create_future()
+        sleepers.append(future)
+        await future
+
+    def _wake(self, when: float) -> None:
+        for future in self._sleepers.pop(when, ()):
+            if not future.done():  # a cancelled sleeper (reload) is skipped
+                future.set_result(None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +267,8 @@ class Scheduler:
             result = await self._run_limited(job, scheduled)
             self._deliver(job, result)
             scheduled, missed = next_run(scheduled, interval, self._clock.now())
+            if self._tick > 0:  # stay exactly on the tick grid despite float sums
+                scheduled = round(scheduled / self._tick) * self._tick
             if missed:
                 self._metrics.count_skipped(job.kind, missed)
 

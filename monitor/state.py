@@ -132,7 +132,8 @@ def step(
         )
     checks = {**state.checks, check: after}
     health = target_health(checks, policies)
-    new = replace(state, checks=checks)
+    # Constructors, not dataclasses.replace(): this runs thousands of times a second.
+    new = TargetState(state.name, state.health, state.since, checks)
     if health is not state.health:
         since = now
         if health is Health.DOWN:
@@ -140,7 +141,7 @@ def step(
                 (s.since for s in checks.values() if s.hard is Health.DOWN and s.since is not None),
                 default=now,
             )
-        new = replace(new, health=health, since=since)
+        new = TargetState(state.name, health, since, checks)
         if health in (Health.UP, Health.DOWN):
             events.append(
                 Event(

@@ -284,7 +284,7 @@ class _Timers:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         # asyncio runs a timer up to one clock resolution early.
-        self._slack = time.get_clock_info("monotonic").resolution
+        self._slack = max(time.get_clock_info("monotonic").resolution, 0.002)
         self._heap: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
         self._order = itertools.count()  # ties keep insertion order
         self._handle: asyncio.TimerHandle | None = None
