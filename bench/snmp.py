@@ -26,11 +26,12 @@ CPU time (utime+stime from ``/proc/PID/stat``) of each daemon, the exporter
 and each agent is taken over ``--window`` seconds, with the polls each
 completed in it. The daemon's window includes one full scrape of its
 ``/metrics`` (as Prometheus would make once per interval), since the
-exporter's figure includes rendering its samples too. Then snmpbulkwalk walks the same subtrees as the exporter
-(the C floor, process start included), and a profile of in-process v3
-polls shows where v3 time goes. Finally a realism check: snmpsim serving the
-Cisco C3560 recording (57 ports) from snmpsim-data, polled ``--sim-devices``
-times by our prober in this process and by the exporter.
+exporter's figure includes rendering its samples too. Then snmpbulkwalk
+walks the same subtrees as the exporter (the C floor, process start
+included), and a profile of in-process v3 polls shows where v3 time goes.
+Finally a realism check: snmpsim serving the Cisco C3560 recording (57
+ports) from snmpsim-data, polled ``--sim-devices`` times by our prober in
+this process and by the exporter.
 
 Every step is bounded in time, traffic stays on the namespace's veth and
 loopback, and the processes and namespace made here are removed at the end.
