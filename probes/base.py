@@ -127,7 +127,9 @@ def resolve_secret(value: object, environ: Mapping[str, str] | None = None) -> S
     if isinstance(value, Secret):
         return value
     if not isinstance(value, str):
-        raise ValueError(f"expected a string ('env:NAME', 'file:/path' or the value), got {value!r}")
+        raise ValueError(
+            f"expected a string ('env:NAME', 'file:/path' or the value), got {value!r}"
+        )
     if value.startswith("env:"):
         name = value[4:]
         env = os.environ if environ is None else environ
@@ -275,7 +277,9 @@ ProberFactory = Callable[[ProbeContext], AbstractAsyncContextManager[Prober]]
 SettingsCheck = Callable[[Any, Mapping[str, Any]], list[tuple[tuple[str | int, ...], str]]]
 
 
-def _no_check(settings: Any, sections: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+def _no_check(
+    settings: Any, sections: Mapping[str, Any]
+) -> list[tuple[tuple[str | int, ...], str]]:
     return []
 
 
