@@ -1,0 +1,953 @@
+"""Continuity history in SQLite, and the figures the exporter shows from it.
+
+The database (``history.sqlite3`` in ``state_dir``) holds outages, state
+events, the last state of each target, the monitor's observation periods
+(when it was running), its isolation periods and each target's maintenance
+periods and first observation.
+
+Writing never blocks the event loop
+-----------------------------------
+Each write method updates the in-memory figures at once and queues its SQL.
+One writer thread owns the write connection and executes the queue in order,
+in transactions of up to :data:`MAX_BATCH` statements. Every transaction also
+advances the end of the current observation period, and a heartbeat queues an
+empty one every ``heartbeat`` seconds when nothing else is written, so after
+a ``kill -9`` the end of that run is known to within a heartbeat. The journal
+is WAL with ``synchronous=NORMAL``: a committed transaction survives the
+process being killed (a power cut may lose the last ones); writes still queued
+when the process dies are lost, which is milliseconds' worth.
+
+Figures never scan the database
+-------------------------------
+At open the history is loaded once into :class:`~monitor.availability.TargetHistory`
+objects (outages of the last 30 days plus totals) and a
+:class:`~monitor.availability.MonitorHistory`; :meth:`Store.figures` computes
+from them in O(that target's recent outages). Definitions are in
+:mod:`monitor.availability`. ``downtime_seconds_total`` is a counter, so the
+store never reports less than it reported before for a target (an isolation
+or maintenance period entered with a start in the past would otherwise take
+downtime back).
+
+Restart
+-------
+At open the store exposes :attr:`Store.snapshot`: open outages, the last
+persisted target states and the end of the previous observation period
+(``previous_observed_until``). An isolation period left open by a killed run
+is closed at that time. The rule for an outage left open, applied by
+:meth:`Store.reconcile` when the daemon knows the target's first hard state
+after the restart:
+
+* seen UP: the outage is closed at ``previous_observed_until`` (never before
+  its start). The monitor saw nothing in between, so that gap counts neither
+  as up nor as down;
+* seen DOWN: the same row continues (``outage_started`` is a no-op while an
+  outage is open), and the gap is unobserved time inside it;
+* any other state: nothing is decided yet.
+
+Schema
+------
+A ``schema_version`` table holds the version; :data:`MIGRATIONS` are applied
+in order at open, each in its own transaction. Never edit a released
+migration: append one. A database newer than this program is refused.
+
+Retention
+---------
+Rows that ended more than ``retention_days`` ago are deleted once at open and
+then every ``vacuum_every`` seconds, by the writer thread, followed by
+``PRAGMA incremental_vacuum``. Totals in memory keep counting them until the
+next start.
+
+Reading
+-------
+:class:`Reader` (see :func:`open_readonly`) opens the file read-only, so the
+``report`` command or another process can read while the daemon writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import itertools
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from functools import partial
+from operator import itemgetter
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NamedTuple
+
+from monitor.availability import (
+    DAY,
+    HORIZON,
+    WINDOWS,
+    Figures,
+    MonitorHistory,
+    TargetHistory,
+)
+from monitor.availability import figures as compute_figures
+from monitor.state import Health
+from probes.base import MetricFamily
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "history.sqlite3"
+MAX_BATCH = 2000
+"""Most statements in one transaction; a larger queue is written in several."""
+BUSY_TIMEOUT_MS = 10_000
+
+FAMILIES: tuple[MetricFamily, ...] = (
+    MetricFamily(
+        "continuity_outages_total", "counter", "Outages started, over the retained history."
+    ),
+    MetricFamily(
+        "continuity_downtime_seconds_total",
+        "counter",
+        "Seconds spent DOWN while observed (maintenance excluded unless counted).",
+    ),
+    MetricFamily(
+        "continuity_availability_ratio",
+        "gauge",
+        "Observed time not DOWN over observed time, in the last window.",
+    ),
+    MetricFamily(
+        "continuity_mttr_seconds",
+        "gauge",
+        "Mean downtime of the outages that ended in the window.",
+    ),
+    MetricFamily(
+        "continuity_mtbf_seconds",
+        "gauge",
+        "Observed up time in the window over the outages that started in it.",
+    ),
+)
+"""The families of :meth:`Store.figures`, for the exporter to declare."""
+
+
+class StoreError(Exception):
+    """The database cannot be used; the message is for the operator."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """One outage row: ``end`` is None while it lasts."""
+
+    target: str
+    check: str | None
+    start: float
+    end: float | None
+    cause: str
+    reason: str
+    message: str
+
+
+class PersistedState(NamedTuple):
+    """A target's last state as written by :meth:`Store.state_changed`."""
+
+    health: str
+    since: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a previous run left behind, taken when the store opens."""
+
+    open_outages: Mapping[str, Outage]
+    """By target: at most one open outage per target."""
+    target_states: Mapping[str, PersistedState]
+    previous_observed_until: float | None
+    """End of the previous observation period (within a heartbeat after a kill -9)."""
+
+
+# --------------------------------------------------------------------------
+# Schema
+# --------------------------------------------------------------------------
+
+
+def _v1_history(db: sqlite3.Connection) -> None:
+    """Outages, state events, target states and observation periods."""
+    for sql in (
+        """CREATE TABLE outages (
+            id INTEGER PRIMARY KEY,
+            target TEXT NOT NULL,
+            "check" TEXT,
+            start REAL NOT NULL,
+            "end" REAL,
+            cause TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            message TEXT NOT NULL)""",
+        # The database itself refuses a second open outage for a target.
+        'CREATE UNIQUE INDEX outages_open ON outages (target) WHERE "end" IS NULL',
+        "CREATE INDEX outages_target_start ON outages (target, start)",
+        'CREATE INDEX outages_end ON outages ("end")',
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            target TEXT NOT NULL,
+            at REAL NOT NULL,
+            "check" TEXT,
+            detail TEXT NOT NULL)""",
+        "CREATE INDEX events_at ON events (at)",
+        "CREATE INDEX events_target_at ON events (target, at)",
+        """CREATE TABLE target_states (
+            target TEXT PRIMARY KEY,
+            health TEXT NOT NULL,
+            since REAL) WITHOUT ROWID""",
+        """CREATE TABLE observation_periods (
+            id INTEGER PRIMARY KEY,
+            start REAL NOT NULL,
+            "end" REAL NOT NULL)""",
+    ):
+        db.execute(sql)
+
+
+def _v2_continuity(db: sqlite3.Connection) -> None:
+    """First observation per target, maintenance and isolation periods."""
+    for sql in (
+        """CREATE TABLE targets (
+            target TEXT PRIMARY KEY,
+            first_observed REAL NOT NULL) WITHOUT ROWID""",
+        # v1 did not record it; a target's first event (the state machine emits
+        # one on its first settled result), outage or state is the best bound.
+        """INSERT INTO targets (target, first_observed)
+            SELECT target, min(t) FROM (
+                SELECT target, at AS t FROM events
+                UNION ALL SELECT target, start FROM outages
+                UNION ALL SELECT target, since FROM target_states WHERE since IS NOT NULL)
+            GROUP BY target""",
+        """CREATE TABLE maintenance_periods (
+            target TEXT NOT NULL,
+            start REAL NOT NULL,
+            "end" REAL,
+            PRIMARY KEY (target, start)) WITHOUT ROWID""",
+        """CREATE TABLE isolation_periods (
+            start REAL PRIMARY KEY,
+            "end" REAL) WITHOUT ROWID""",
+    ):
+        db.execute(sql)
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_history, _v2_continuity)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
+    """An explicit transaction (connections here run with ``isolation_level=None``)."""
+    db.execute(begin)
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    """The database's schema version; 0 for an empty database."""
+    table = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if table is None:
+        return 0
+    row = db.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring the database to :data:`SCHEMA_VERSION`; returns the version it had."""
+    with _transaction(db):
+        found = schema_version(db)
+        if found > SCHEMA_VERSION:
+            raise StoreError(
+                f"the database has schema version {found}, newer than this program's "
+                f"{SCHEMA_VERSION}; use a newer continuity-monitor"
+            )
+        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        with _transaction(db):
+            MIGRATIONS[version - 1](db)
+            db.execute("DELETE FROM schema_version")
+            db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+        log.info("store: database migrated to schema version %d", version)
+    return found
+
+
+def database_path(state_dir: Path) -> Path:
+    """Where the history lives inside ``state_dir``."""
+    return state_dir / DB_NAME
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Used by one thread at a time: the opener, then the writer thread.
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # Takes effect only while the file has no tables, i.e. on a new database.
+        db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal":
+            raise StoreError(f"{path}: cannot use write-ahead logging (journal mode {mode})")
+        db.execute("PRAGMA synchronous = NORMAL")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    if not path.is_file():
+        raise StoreError(f"{path}: no such database")
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        version = schema_version(db)
+        if version != SCHEMA_VERSION:
+            raise StoreError(
+                f"{path}: schema version {version}, this program reads {SCHEMA_VERSION}; "
+                "start the daemon once to migrate it"
+            )
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+# --------------------------------------------------------------------------
+# Loading the history into memory
+# --------------------------------------------------------------------------
+
+_Row = tuple[Any, ...]
+
+
+def _join_by_target(
+    a: Iterable[_Row], b: Iterable[_Row]
+) -> Iterator[tuple[str, list[_Row], list[_Row]]]:
+    """Merge two row streams sorted by their first column (target) into groups."""
+    groups_a = itertools.groupby(a, key=itemgetter(0))
+    groups_b = itertools.groupby(b, key=itemgetter(0))
+    head_a, head_b = next(groups_a, None), next(groups_b, None)
+    while head_a is not None or head_b is not None:
+        name = min(h[0] for h in (head_a, head_b) if h is not None)
+        rows_a: list[_Row] = []
+        rows_b: list[_Row] = []
+        if head_a is not None and head_a[0] == name:
+            rows_a = list(head_a[1])
+            head_a = next(groups_a, None)
+        if head_b is not None and head_b[0] == name:
+            rows_b = list(head_b[1])
+            head_b = next(groups_b, None)
+        yield name, rows_a, rows_b
+
+
+def load_histories(
+    db: sqlite3.Connection, now: float, count_maintenance: bool
+) -> tuple[MonitorHistory, dict[str, TargetHistory]]:
+    """Build the in-memory model from the database (once, at open).
+
+    Outages are replayed in order so each closed one gets its downtime, then
+    what ended before the figures' horizon is forgotten (its downtime stays in
+    the totals). Target by target, so older maintenance rows are not all held
+    at once.
+    """
+    monitor = MonitorHistory()
+    for start, end in db.execute('SELECT start, "end" FROM observation_periods'):
+        monitor.set_period(start, end)
+    for start, end in db.execute('SELECT start, "end" FROM isolation_periods'):
+        monitor.set_isolation(start, end)
+    targets = {
+        name: TargetHistory(first)
+        for name, first in db.execute("SELECT target, first_observed FROM targets")
+    }
+    outages = db.execute('SELECT target, start, "end" FROM outages ORDER BY target, start')
+    maintenance = db.execute(
+        'SELECT target, start, "end" FROM maintenance_periods ORDER BY target, start'
+    )
+    for name, outage_rows, maintenance_rows in _join_by_target(outages, maintenance):
+        history = targets.setdefault(name, TargetHistory())
+        for _, start, end in maintenance_rows:
+            history.set_maintenance(start, end)
+        for _, start, end in outage_rows:
+            if history.start_outage(start) is not None and end is not None:
+                history.end_outage(end, monitor, count_maintenance)
+        history.forget_before(now - HORIZON)
+    return monitor, targets
+
+
+_SELECT_OUTAGES = 'SELECT target, "check", start, "end", cause, reason, message FROM outages '
+
+
+def _read_snapshot(db: sqlite3.Connection, until: float | None) -> Snapshot:
+    open_outages = {
+        row[0]: Outage(*row) for row in db.execute(_SELECT_OUTAGES + 'WHERE "end" IS NULL')
+    }
+    states = {
+        target: PersistedState(health, since)
+        for target, health, since in db.execute("SELECT target, health, since FROM target_states")
+    }
+    return Snapshot(open_outages, states, until)
+
+
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    db: sqlite3.Connection
+    period_id: int
+    started: float
+    snapshot: Snapshot
+    monitor: MonitorHistory
+    targets: dict[str, TargetHistory]
+
+
+def _open(path: Path, clock: Callable[[], float], count_maintenance: bool) -> _Opened:
+    """Open, migrate, load and begin an observation period (runs in a worker thread)."""
+    db = _connect(path)
+    try:
+        migrate(db)
+        with _transaction(db):
+            until = db.execute('SELECT max("end") FROM observation_periods').fetchone()[0]
+            # Isolation left open by a killed run: nothing was observed after `until`.
+            db.execute(
+                'UPDATE isolation_periods SET "end" = max(start, coalesce(?, start)) '
+                'WHERE "end" IS NULL',
+                (until,),
+            )
+            now = clock()
+            monitor, targets = load_histories(db, now, count_maintenance)
+            snapshot = _read_snapshot(db, until)
+            cursor = db.execute(
+                'INSERT INTO observation_periods (start, "end") VALUES (?, ?)', (now, now)
+            )
+        assert cursor.lastrowid is not None
+        monitor.set_period(now, None)
+    except BaseException:
+        db.close()
+        raise
+    return _Opened(db, cursor.lastrowid, now, snapshot, monitor, targets)
+
+
+# --------------------------------------------------------------------------
+# The writer thread
+# --------------------------------------------------------------------------
+
+_Statement = tuple[str, tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Flush:
+    future: asyncio.Future[None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """Work that runs outside a batch's transaction (retention, vacuum)."""
+
+    run: Callable[[sqlite3.Connection], None]
+
+
+class _Signal(enum.Enum):
+    TICK = "tick"  # heartbeat: a transaction that only advances the observation period
+    STOP = "stop"
+
+
+_Item = _Statement | _Flush | _Job | _Signal
+
+_ADVANCE_PERIOD = 'UPDATE observation_periods SET "end" = max("end", ?) WHERE id = ?'
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class _Writer:
+    """Owns the write connection in one thread; executes queued items in order."""
+
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        loop: asyncio.AbstractEventLoop,
+        clock: Callable[[], float],
+        period_id: int,
+    ) -> None:
+        self._db = db
+        self._loop = loop
+        self._clock = clock
+        self._period_id = period_id
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+        self.dropped = 0
+        """Statements that failed and were dropped (each is logged)."""
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def put(self, item: _Item) -> None:
+        self._queue.put(item)
+
+    async def flush(self) -> None:
+        future = self._loop.create_future()
+        self.put(_Flush(future))
+        await future
+
+    async def stop(self) -> None:
+        self.put(_Signal.STOP)
+        await asyncio.to_thread(self._thread.join)
+
+    def _run(self) -> None:
+        try:
+            while self._step():
+                pass
+        finally:
+            self._db.close()
+
+    def _step(self) -> bool:
+        """Take what is queued (one blocking get, then the rest) and write it."""
+        items = [self._queue.get()]
+        with contextlib.suppress(queue.Empty):
+            while len(items) < MAX_BATCH:
+                items.append(self._queue.get_nowait())
+        pending: list[_Statement] = []
+        flushes: list[asyncio.Future[None]] = []
+        running = True
+        for item in items:
+            if isinstance(item, tuple):
+                pending.append(item)
+            elif isinstance(item, _Flush):
+                flushes.append(item.future)
+            elif isinstance(item, _Job):
+                self._commit(pending)
+                pending = []
+                self._run_job(item)
+            elif item is _Signal.STOP:
+                running = False
+        self._commit(pending)
+        for future in flushes:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+                self._loop.call_soon_threadsafe(_resolve, future)
+        return running
+
+    def _commit(self, statements: list[_Statement]) -> None:
+        """One transaction for the batch; if it fails, each statement on its own."""
+        advance: _Statement = (_ADVANCE_PERIOD, (self._clock(), self._period_id))
+        try:
+            with _transaction(self._db):
+                for sql, params in statements:
+                    self._db.execute(sql, params)
+                self._db.execute(*advance)
+        except sqlite3.Error:
+            log.exception(
+                "store: a batch of %d writes failed; retrying one by one", len(statements)
+            )
+            for sql, params in (*statements, advance):
+                try:
+                    with _transaction(self._db):
+                        self._db.execute(sql, params)
+                except sqlite3.Error:
+                    self.dropped += 1
+                    log.exception("store: dropped a write that failed: %s %r", sql, params)
+
+    def _run_job(self, job: _Job) -> None:
+        try:
+            job.run(self._db)
+        except Exception:
+            # The writer must outlive a failed housekeeping run.
+            log.exception("store: housekeeping failed")
+
+
+_RETENTION = (
+    'DELETE FROM outages WHERE "end" < ?',
+    "DELETE FROM events WHERE at < ?",
+    'DELETE FROM observation_periods WHERE "end" < ?',
+    'DELETE FROM maintenance_periods WHERE "end" < ?',
+    'DELETE FROM isolation_periods WHERE "end" < ?',
+)
+_INCREMENTAL = 2  # PRAGMA auto_vacuum value
+
+
+def _apply_retention(db: sqlite3.Connection, cutoff: float) -> None:
+    """Delete rows that ended before ``cutoff`` and give the space back."""
+    with _transaction(db):
+        deleted = sum(db.execute(sql, (cutoff,)).rowcount for sql in _RETENTION)
+    if db.execute("PRAGMA auto_vacuum").fetchone()[0] != _INCREMENTAL:
+        # A database made without incremental vacuum: convert it once (a full rewrite).
+        db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        db.execute("VACUUM")
+    else:
+        db.execute("PRAGMA incremental_vacuum").fetchall()
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    if deleted:
+        log.info("store: retention deleted %d rows", deleted)
+
+
+# --------------------------------------------------------------------------
+# The store
+# --------------------------------------------------------------------------
+
+_INSERT_OUTAGE = (
+    'INSERT INTO outages (target, "check", start, "end", cause, reason, message) '
+    "VALUES (?, ?, ?, NULL, ?, ?, ?)"
+)
+_END_OUTAGE = 'UPDATE outages SET "end" = ? WHERE target = ? AND "end" IS NULL'
+_UPSERT_STATE = (
+    "INSERT INTO target_states (target, health, since) VALUES (?, ?, ?) "
+    "ON CONFLICT (target) DO UPDATE SET health = excluded.health, since = excluded.since"
+)
+_INSERT_EVENT = 'INSERT INTO events (kind, target, at, "check", detail) VALUES (?, ?, ?, ?, ?)'
+_UPSERT_FIRST_OBSERVED = (
+    "INSERT INTO targets (target, first_observed) VALUES (?, ?) "
+    "ON CONFLICT (target) DO UPDATE SET first_observed = "
+    "min(first_observed, excluded.first_observed)"
+)
+_UPSERT_MAINTENANCE = (
+    'INSERT INTO maintenance_periods (target, start, "end") VALUES (?, ?, ?) '
+    'ON CONFLICT (target, start) DO UPDATE SET "end" = excluded."end"'
+)
+_UPSERT_ISOLATION = (
+    'INSERT INTO isolation_periods (start, "end") VALUES (?, ?) '
+    'ON CONFLICT (start) DO UPDATE SET "end" = excluded."end"'
+)
+
+_NO_FIGURES = Figures(0, 0.0, dict.fromkeys(WINDOWS), None, None)
+
+
+class Store:
+    """The daemon's history: ``async with Store(path) as store: ...``.
+
+    Write methods are plain calls from the event loop: they update the figures
+    in memory and queue the SQL (see the module docstring). Calling one on a
+    store that is not open raises ``RuntimeError``.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        heartbeat: float = 10.0,
+        retention_days: int = 400,
+        count_maintenance: bool = False,
+        vacuum_every: float = DAY,
+    ) -> None:
+        self.path = path
+        self._clock = clock
+        self._heartbeat = heartbeat
+        self._retention = retention_days * DAY
+        self._count_maintenance = count_maintenance
+        self._vacuum_every = vacuum_every
+        self.snapshot = Snapshot({}, {}, None)
+        self._unreconciled: dict[str, Outage] = {}
+        self._monitor = MonitorHistory()
+        self._targets: dict[str, TargetHistory] = {}
+        self._reported_downtime: dict[str, float] = {}
+        self._writer: _Writer | None = None
+        self._reader: Reader | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = 0.0
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def __aenter__(self) -> Store:
+        """Open and migrate the database, load the figures, start an observation period."""
+        opened = await asyncio.to_thread(_open, self.path, self._clock, self._count_maintenance)
+        self.snapshot = opened.snapshot
+        self._unreconciled = dict(opened.snapshot.open_outages)
+        self._monitor, self._targets = opened.monitor, opened.targets
+        self._started = opened.started
+        self._writer = _Writer(opened.db, asyncio.get_running_loop(), self._clock, opened.period_id)
+        self._writer.start()
+        try:
+            self._reader = await asyncio.to_thread(Reader, self.path)
+        except BaseException:
+            await self._writer.stop()
+            self._writer = None
+            raise
+        self._tasks = [
+            asyncio.create_task(self._beat(), name="store-heartbeat"),
+            asyncio.create_task(self._housekeeping(), name="store-housekeeping"),
+        ]
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Write what is queued, end the observation period, close."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        self._monitor.set_period(self._started, self._clock())
+        if self._writer is not None:
+            await self._writer.stop()  # its last transaction advances the period
+            self._writer = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat)
+            self._put(_Signal.TICK)
+
+    async def _housekeeping(self) -> None:
+        while True:
+            self._queue_retention()
+            self._forget_old()
+            await asyncio.sleep(self._vacuum_every)
+
+    def _queue_retention(self) -> None:
+        self._put(_Job(partial(_apply_retention, cutoff=self._clock() - self._retention)))
+
+    def _forget_old(self) -> None:
+        """Drop outages past the horizon from memory (figures() also does it per target)."""
+        horizon = self._clock() - HORIZON
+        for history in self._targets.values():
+            if history.needs_forgetting(horizon):
+                history.forget_before(horizon)
+
+    async def apply_retention(self) -> None:
+        """Delete rows older than the retention now and wait until done."""
+        self._queue_retention()
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is committed."""
+        if self._writer is None:
+            raise RuntimeError("the store is not open")
+        await self._writer.flush()
+
+    @property
+    def dropped_writes(self) -> int:
+        """Writes that failed and were dropped since open (each one was logged)."""
+        return self._writer.dropped if self._writer is not None else 0
+
+    def _put(self, item: _Item) -> None:
+        if self._writer is None:
+            raise RuntimeError("the store is not open")
+        self._writer.put(item)
+
+    def _history(self, target: str) -> TargetHistory:
+        history = self._targets.get(target)
+        if history is None:
+            history = self._targets[target] = TargetHistory()
+        return history
+
+    # -- writes (non-blocking, applied in order) -----------------------------
+
+    def first_observed(self, target: str, at: float) -> None:
+        """The target was observed at ``at``; time before its first observation is not counted.
+
+        ``outage_started`` and ``state_changed`` (UP or DOWN) imply it.
+        """
+        if self._history(target).observe(at):
+            self._put((_UPSERT_FIRST_OBSERVED, (target, at)))
+
+    def outage_started(
+        self,
+        target: str,
+        check: str | None,
+        start: float,
+        *,
+        cause: str,
+        reason: str,
+        message: str,
+    ) -> bool:
+        """Open an outage; False (and nothing written) if the target already has one open.
+
+        A ``start`` before the target's previous outage ended is moved to that
+        end, so outages never overlap.
+        """
+        self.first_observed(target, start)
+        span = self._history(target).start_outage(start)
+        if span is None:
+            return False
+        self._put((_INSERT_OUTAGE, (target, check, span.start, cause, reason, message)))
+        return True
+
+    def outage_ended(self, target: str, end: float) -> bool:
+        """Close the target's open outage at ``end`` (not before its start); False if none."""
+        history = self._targets.get(target)
+        if history is None:
+            return False
+        span = history.end_outage(end, self._monitor, self._count_maintenance)
+        if span is None:
+            return False
+        self._unreconciled.pop(target, None)
+        self._put((_END_OUTAGE, (span.end, target)))
+        return True
+
+    def state_changed(self, target: str, health: str, since: float | None) -> None:
+        """Persist the target's state (the snapshot of the next start shows it)."""
+        if since is not None and health in (Health.UP, Health.DOWN):
+            self.first_observed(target, since)
+        self._put((_UPSERT_STATE, (target, str(health), since)))
+
+    def record_event(
+        self, kind: str, target: str, at: float, check: str | None, detail: str
+    ) -> None:
+        """Append a state event to the history."""
+        self._put((_INSERT_EVENT, (kind, target, at, check, detail)))
+
+    def maintenance(self, target: str, start: float, end: float | None) -> None:
+        """Open (``end=None``) or close the target's maintenance period that began at ``start``."""
+        self._history(target).set_maintenance(start, end)
+        self._put((_UPSERT_MAINTENANCE, (target, start, end)))
+
+    def isolation(self, start: float, end: float | None) -> None:
+        """Open or close a period in which the monitor declared itself isolated.
+
+        That time is unobserved for every target.
+        """
+        self._monitor.set_isolation(start, end)
+        self._put((_UPSERT_ISOLATION, (start, end)))
+
+    def reconcile(self, target: str, health: str) -> Outage | None:
+        """Apply the restart rule to an outage the previous run left open.
+
+        Call it with the target's first hard state after the start. UP closes
+        the outage at ``snapshot.previous_observed_until`` (the gap is
+        unobserved); DOWN keeps the same row open. Returns the outage as it now
+        stands, or None if the previous run left none open for this target or
+        it was already decided. Other states decide nothing yet and return it
+        unchanged.
+        """
+        outage = self._unreconciled.get(target)
+        if outage is None or health not in (Health.UP, Health.DOWN):
+            return outage
+        del self._unreconciled[target]
+        if health == Health.DOWN:
+            return outage
+        until = self.snapshot.previous_observed_until
+        end = outage.start if until is None else max(until, outage.start)
+        self.outage_ended(target, end)
+        return replace(outage, end=end)
+
+    # -- reads -----------------------------------------------------------------
+
+    def figures(self, target: str, now: float) -> Figures:
+        """The target's figures at ``now``, from memory (see :mod:`monitor.availability`)."""
+        history = self._targets.get(target)
+        if history is None:
+            return _NO_FIGURES
+        horizon = now - HORIZON
+        if history.needs_forgetting(horizon):
+            history.forget_before(horizon)
+        result = compute_figures(
+            history, self._monitor, now, count_maintenance=self._count_maintenance
+        )
+        # A counter must not go down (see the module docstring).
+        reported = self._reported_downtime.get(target, 0.0)
+        if result.downtime_seconds_total < reported:
+            return replace(result, downtime_seconds_total=reported)
+        self._reported_downtime[target] = result.downtime_seconds_total
+        return result
+
+    async def outages(
+        self,
+        *,
+        target: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        open: bool | None = None,
+    ) -> list[Outage]:
+        """Outages as ``GET /api/v1/outages`` lists them (see :meth:`Reader.outages`).
+
+        Waits for queued writes first, so a caller reads what it wrote.
+        """
+        await self.flush()
+        assert self._reader is not None
+        return await asyncio.to_thread(
+            self._reader.outages, target=target, since=since, until=until, open=open
+        )
+
+
+# --------------------------------------------------------------------------
+# Read-only access
+# --------------------------------------------------------------------------
+
+
+class Reader:
+    """A read-only connection, safe while the daemon writes (also from another process).
+
+    Methods block on SQLite; from an event loop, call them in a thread.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._db = _connect_readonly(path)
+        self._lock = threading.Lock()  # one query at a time on the connection
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def outages(
+        self,
+        *,
+        target: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        open: bool | None = None,
+    ) -> list[Outage]:
+        """Outages of ``target`` (or all) overlapping ``[since, until)``, oldest first.
+
+        An outage overlaps when it starts before ``until`` and is still open,
+        ends after ``since`` or starts at or after ``since`` (so an instant
+        outage at ``since`` is included). ``open`` selects open (True) or
+        closed (False) outages; None gives both.
+        """
+        clauses: list[str] = []
+        params: list[object] = []
+        if target is not None:
+            clauses.append("target = ?")
+            params.append(target)
+        if until is not None:
+            clauses.append("start < ?")
+            params.append(until)
+        if since is not None:
+            clauses.append('("end" IS NULL OR "end" > ? OR start >= ?)')
+            params.extend((since, since))
+        if open is not None:
+            clauses.append('"end" IS NULL' if open else '"end" IS NOT NULL')
+        where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
+        # Only the constant clauses above are spliced in; values are parameters.
+        sql = _SELECT_OUTAGES + where + "ORDER BY start, target"
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        return [Outage(*row) for row in rows]
+
+    def figures(self, now: float, *, count_maintenance: bool = False) -> dict[str, Figures]:
+        """Every target's figures at ``now`` (loads the history; for reports, not scrapes).
+
+        The running daemon's current period counts as observed up to its last
+        heartbeat.
+        """
+        with self._lock, _transaction(self._db, "BEGIN"):
+            monitor, targets = load_histories(self._db, now, count_maintenance)
+        return {
+            name: compute_figures(history, monitor, now, count_maintenance=count_maintenance)
+            for name, history in targets.items()
+        }
+
+
+def open_readonly(path: Path) -> Reader:
+    """Open the history at ``path`` read-only (the ``report`` command, another process)."""
+    return Reader(path)
