@@ -138,6 +138,10 @@ class MonitorSection(StrictModel):
     timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
     language: Literal["en", "vi"] = "en"
     canaries: list[str] = Field(default_factory=list)
+    isolation_ratio: float_range(0.0, 1.0) = 0.5  # type: ignore[valid-type]
+    isolation_min_targets: int_range(1, 1_000_000) = 10  # type: ignore[valid-type]
+    flap_high: float_range(0.0, 1.0) = 0.30  # type: ignore[valid-type]
+    flap_low: float_range(0.0, 1.0) = 0.20  # type: ignore[valid-type]
     max_concurrency: int_range(1, 100_000) = 5000  # type: ignore[valid-type]
     kind_concurrency: dict[str, int_range(1, 100_000)] = Field(default_factory=dict)  # type: ignore[valid-type]
 
@@ -216,6 +220,7 @@ def _build_models(kinds: Mapping[str, ProbeKind]) -> _Models:
         "fall": (int_range(1, 100) | None, None),
         "rise": (int_range(1, 100) | None, None),
         "critical": (bool | None, None),
+        "down_interval": (Duration | None, None),
     }
     shared: dict[str, Any] = {
         "checks": (list[str] | None, None),

@@ -23,7 +23,17 @@ import probes
 from monitor.config import Config, ConfigError, Target, load_config, split_host_port
 from monitor.exporter import Exporter, SelfMetrics
 from monitor.scheduler import Job, Scheduler
-from monitor.state import CheckPolicy, TargetState, prune, step
+from monitor.state import (
+    Changes,
+    CheckPolicy,
+    Event,
+    Health,
+    TargetState,
+    Topology,
+    World,
+    prune,
+    step,
+)
 from monitor.web import WebServer
 from probes.base import ProbeContext, ProbeKind, Prober, ProbeResult, ProbeSetupError, ProbeTarget
 
@@ -110,6 +120,8 @@ class Daemon:
         )
         self.config: Config | None = None
         self.states: dict[str, TargetState] = {}
+        self.world = World()
+        self.topology = Topology()
         self.policies: dict[str, dict[str, CheckPolicy]] = {}
         self.probers: dict[str, Prober] = {}
         self._prober_stacks: dict[str, tuple[contextlib.AsyncExitStack, dict[str, Any]]] = {}
@@ -181,6 +193,17 @@ class Daemon:
             if old.get(name) != target:
                 self.exporter.target_state(state)
         self.config = config
+        monitor = config.monitor
+        self.topology = Topology.build(
+            {t.name: t.parents for t in config.targets},
+            canaries=monitor.canaries,
+            isolation_ratio=monitor.isolation_ratio,
+            isolation_min_targets=monitor.isolation_min_targets,
+            flap_high=monitor.flap_high,
+            flap_low=monitor.flap_low,
+        )
+        failing = sum(1 for s in self.states.values() if s.failing)
+        self.world = World(self.world.isolated, self.world.isolated_since, failing, len(new))
         self.self_metrics.targets.set(len(config.targets))
         assert self.scheduler is not None
         return self.scheduler.sync(jobs_for(config))
@@ -214,28 +237,61 @@ class Daemon:
     def on_result(self, job: Job, result: ProbeResult) -> None:
         """The one path every result takes: state, then series, then events."""
         name = job.target.name
-        state = self.states.get(name)
-        if state is None:  # target removed by a reload while its run was in flight
+        if name not in self.states:  # target removed by a reload while its run was in flight
             return
-        new, events = step(state, job.kind, result, self.wall(), self.policies[name])
-        self.states[name] = new
+        changes = step(
+            self.states,
+            self.world,
+            self.topology,
+            name,
+            check=job.kind,
+            result=result,
+            now=self.wall(),
+            policies=self.policies[name],
+        )
         self.exporter.check_result(name, job.kind, result)
-        if new.health is not state.health or new.since != state.since:
-            self.exporter.target_state(new)
-        for event in events:
-            if event.kind.startswith("check_"):
-                level = logging.DEBUG  # the target event below says it for operators
-            else:
-                level = logging.WARNING if event.kind.endswith("down") else logging.INFO
-            log.log(
-                level,
-                "%s %s%s: %s (%s)",
-                event.target,
-                event.kind,
-                f" [{event.check}]" if event.check else "",
-                event.reason,
-                event.message,
-            )
+        self._apply_changes(changes)
+        if self.scheduler is not None:
+            self.scheduler.set_fast(job.key, not result.ok)
+        for probe_event in result.events:
+            log.info("%s %s: %s", name, probe_event.kind, probe_event.message)
+
+    def _apply_changes(self, changes: Changes) -> None:
+        for name, state in changes.states.items():
+            old = self.states.get(name)
+            self.states[name] = state
+            if old is None or old.health is not state.health or old.since != state.since:
+                self.exporter.target_state(state)
+        if changes.world is not None:
+            self.world = changes.world
+        for event in changes.events:
+            self._log_event(event)
+        if self.scheduler is not None:
+            for name in changes.recheck:
+                self.scheduler.trigger(name)
+
+    @staticmethod
+    def _log_event(event: Event) -> None:
+        if event.kind.startswith("check_"):
+            level = logging.DEBUG  # the target's announcement says it for operators
+        elif event.kind in ("target_down", "monitor_isolated") or (
+            event.kind == "target_unreachable"
+        ):
+            level = logging.WARNING
+        else:
+            level = logging.INFO
+        detail = f" cause={event.cause}" if event.cause else ""
+        previous = f" (was {event.previous.value})" if event.previous is not Health.UNKNOWN else ""
+        log.log(
+            level,
+            "%s %s%s%s%s: %s",
+            event.target or "monitor",
+            event.kind,
+            f" [{event.check}]" if event.check else "",
+            previous,
+            detail,
+            event.message or event.reason,
+        )
 
     # -- lifecycle -----------------------------------------------------------
 

@@ -96,8 +96,9 @@ class Clock(Protocol):
         """UNIX time, for results."""
         ...
 
-    async def sleep_until(self, when: float) -> None:
-        """Return at ``when`` (monotonic) or soon after."""
+    async def sleep_until(self, when: float, waiter: asyncio.Future[None] | None = None) -> None:
+        """Return at ``when`` (monotonic) or soon after; or as soon as ``waiter``
+        (if given) is resolved by someone else."""
         ...
 
 
@@ -127,7 +128,7 @@ class LoopClock:
     def wall(self) -> float:
         return time.time()
 
-    async def sleep_until(self, when: float) -> None:
+    async def sleep_until(self, when: float, waiter: asyncio.Future[None] | None = None) -> None:
         loop = self._running_loop()
         if when <= loop.time():
             await asyncio.sleep(0)
@@ -136,7 +137,7 @@ class LoopClock:
         if sleepers is None:
             sleepers = self._sleepers[when] = []
             loop.call_at(when, self._wake, when)
-        future = loop.create_future()
+        future = waiter if waiter is not None else loop.create_future()
         sleepers.append(future)
         await future
 
@@ -215,6 +216,9 @@ class Scheduler:
         self._running: dict[asyncio.Task[Any], float] = {}  # run task -> hard deadline
         self._overran: set[asyncio.Task[Any]] = set()
         self._watchdog_task: asyncio.Task[None] | None = None
+        self._wakers: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self._by_target: dict[str, list[tuple[str, str]]] = {}
+        self._fast: set[tuple[str, str]] = set()
 
     @property
     def jobs(self) -> list[Job]:
@@ -246,6 +250,12 @@ class Scheduler:
                 task = asyncio.create_task(self._loop(job, now), name=f"check:{key[0]}:{key[1]}")
                 self._tasks[key] = (job, task)
                 started += 1
+        self._by_target = {}
+        for key in self._tasks:
+            self._by_target.setdefault(key[0], []).append(key)
+        for gone in [k for k in self._wakers if k not in self._tasks]:
+            del self._wakers[gone]
+        self._fast &= self._tasks.keys()
         return started, stopped, len(wanted) - started
 
     async def stop(self) -> None:
@@ -260,17 +270,47 @@ class Scheduler:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _loop(self, job: Job, start: float) -> None:
-        interval = job.settings.interval
-        scheduled = first_run(job.key, interval, start, self._tick)
+        scheduled = first_run(job.key, job.settings.interval, start, self._tick)
+        loop = asyncio.get_running_loop()
         while True:
-            await self._clock.sleep_until(scheduled)
+            waker: asyncio.Future[None] = loop.create_future()
+            self._wakers[job.key] = waker
+            await self._clock.sleep_until(scheduled, waker)
+            if waker.done():  # woken early by trigger(): run now, keep the grid
+                scheduled = min(scheduled, self._clock.now())
             result = await self._run_limited(job, scheduled)
             self._deliver(job, result)
+            interval = self._fast_interval(job) if job.key in self._fast else job.settings.interval
             scheduled, missed = next_run(scheduled, interval, self._clock.now())
             if self._tick > 0:  # stay exactly on the tick grid despite float sums
                 scheduled = round(scheduled / self._tick) * self._tick
             if missed:
                 self._metrics.count_skipped(job.kind, missed)
+
+    @staticmethod
+    def _fast_interval(job: Job) -> float:
+        """The interval while a check is failing, so that recovery is seen sooner."""
+        settings = job.settings
+        if settings.down_interval is not None:
+            return settings.down_interval
+        return max(settings.interval / 3, settings.timeout)
+
+    def set_fast(self, key: tuple[str, str], fast: bool) -> None:
+        """Poll a job at its down interval (``fast``) or its normal one."""
+        if fast:
+            self._fast.add(key)
+        else:
+            self._fast.discard(key)
+
+    def trigger(self, target: str) -> int:
+        """Run every check of ``target`` now (a parent recovered); returns how many."""
+        woken = 0
+        for key in self._by_target.get(target, ()):
+            waker = self._wakers.get(key)
+            if waker is not None and not waker.done():
+                waker.set_result(None)
+                woken += 1
+        return woken
 
     async def _run_limited(self, job: Job, scheduled: float) -> ProbeResult:
         kind_limit = self._kind_limits.get(job.kind)

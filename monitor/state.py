@@ -1,17 +1,35 @@
-"""The state machine: a pure function from (state, result, now) to (state, events).
+"""The continuity state machine: pure functions from (states, result, now) to changes.
 
-No I/O and no clock reads happen here, so every transition can be tested as a
-table with an injected time. A check moves between soft and hard states the
-Nagios/Icinga way: ``fall`` failures in a row make it hard DOWN, ``rise``
-successes in a row make it UP again. A target's health is derived from its
-critical checks. The continuity model (dependencies, flapping, isolation,
-maintenance) grows on top of this in later work.
+No I/O and no clock reads happen here, so every transition is tested as a
+table with an injected time. Three layers:
+
+1. **Checks** move between soft and hard states the Nagios/Icinga way:
+   ``fall`` failures in a row make a check hard DOWN (dated from the first
+   failed run of the streak), ``rise`` successes bring it UP again.
+2. **A target's own health** comes from its critical checks; its flapping is
+   judged from the weighted share of changes over its last 20 results.
+3. **The world** decides what a target's health *means*: a target whose
+   every parent is down is UNREACHABLE rather than DOWN; a target in a
+   maintenance window is MAINTENANCE; when the monitor itself is cut off
+   (every canary down, or most targets failing at once) targets whose own
+   checks fail are UNKNOWN and no outages are opened.
+
+Operators are told about *announced* states only. An announcement waits
+("held") while the cause of a failure is not settled: while a parent or a
+canary is failing but not yet hard DOWN, and while a child re-checks after
+its parent recovered. So a cut uplink gives one DOWN for the router and
+UNREACHABLE for the sites behind it, never a storm of site DOWNs; and the
+sites come back with the router after one re-check, without DOWN alerts.
+
+Outages follow the facts rather than announcements: an outage is open while
+a target's own checks are hard DOWN or it is UNREACHABLE (cause
+``parent:<name>``), except that none is opened while the monitor is isolated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from probes.base import ProbeResult
@@ -26,6 +44,15 @@ class Health(StrEnum):
     FLAPPING = "flapping"
     MAINTENANCE = "maintenance"
     UNKNOWN = "unknown"
+
+
+# States that are announced to people (alerts); UNKNOWN never is.
+ANNOUNCED = frozenset(
+    {Health.UP, Health.DOWN, Health.UNREACHABLE, Health.FLAPPING, Health.MAINTENANCE}
+)
+
+FLAP_WINDOW = 21  # results, i.e. 20 transitions
+FLAP_MIN_RESULTS = FLAP_WINDOW  # judge flapping only on a full window
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,37 +78,131 @@ class CheckState:
 
 @dataclass(frozen=True, slots=True)
 class TargetState:
-    """A target's health and its checks' states."""
+    """A target's states. ``health`` is what it is now; ``announced`` what people were told."""
 
     name: str
     health: Health = Health.UNKNOWN
     since: float | None = None
     checks: Mapping[str, CheckState] = field(default_factory=dict)
+    own: Health = Health.UNKNOWN  # from its checks alone
+    announced: Health = Health.UNKNOWN
+    announced_since: float | None = None
+    held: bool = False  # an announcement waits for a parent, a canary or a re-check
+    recheck: bool = False  # waiting for the first result after its parent recovered
+    flapping: bool = False
+    flap_bits: int = 0  # raw outcomes, newest in bit 0 (1 = failed)
+    flap_count: int = 0
+    maintenance: bool = False
+    outage_start: float | None = None
+    outage_cause: str | None = None
+
+    @property
+    def failing(self) -> bool:
+        """Whether its latest result (any critical check) failed."""
+        return bool(self.flap_count) and bool(self.flap_bits & 1)
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """Something that changed, for logs, history and alerting."""
+    """Something that changed, for logs, history and alerting.
 
-    kind: str  # check_down, check_up, target_down, target_up
+    Kinds: ``check_down``/``check_up``; ``target_down``, ``target_up``,
+    ``target_unreachable``, ``target_flapping``, ``target_maintenance``
+    (announced transitions, with ``previous``); ``outage_started`` and
+    ``outage_ended`` (with ``cause``); ``monitor_isolated`` and
+    ``monitor_isolation_ended`` (``target`` is empty).
+    """
+
+    kind: str
     target: str
     at: float
     check: str | None = None
     previous: Health = Health.UNKNOWN
     reason: str = ""
     message: str = ""
+    cause: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """The static relations between targets, from the config."""
+
+    parents: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    children: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    canaries: tuple[str, ...] = ()
+    isolation_ratio: float = 0.5
+    isolation_min_targets: int = 10
+    flap_high: float = 0.30
+    flap_low: float = 0.20
+
+    @classmethod
+    def build(
+        cls,
+        parents: Mapping[str, Iterable[str]],
+        *,
+        canaries: Iterable[str] = (),
+        isolation_ratio: float = 0.5,
+        isolation_min_targets: int = 10,
+        flap_high: float = 0.30,
+        flap_low: float = 0.20,
+    ) -> Topology:
+        children: dict[str, list[str]] = {}
+        for child, ps in parents.items():
+            for parent in ps:
+                children.setdefault(parent, []).append(child)
+        return cls(
+            parents={k: tuple(v) for k, v in parents.items() if v},
+            children={k: tuple(v) for k, v in children.items()},
+            canaries=tuple(canaries),
+            isolation_ratio=isolation_ratio,
+            isolation_min_targets=isolation_min_targets,
+            flap_high=flap_high,
+            flap_low=flap_low,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    """Monitor-wide state: isolation, and how many targets are failing right now."""
+
+    isolated: bool = False
+    isolated_since: float | None = None
+    failing: int = 0
+    total: int = 0
+
+
+@dataclass
+class Changes:
+    """What one step changed; the caller applies it to its own maps."""
+
+    states: dict[str, TargetState] = field(default_factory=dict)
+    world: World | None = None
+    events: list[Event] = field(default_factory=list)
+    recheck: set[str] = field(default_factory=set)
+
+
+# --------------------------------------------------------------------------
+# Layer 1 and 2: checks and a target's own health
+# --------------------------------------------------------------------------
 
 
 def step_check(
-    state: CheckState, result: ProbeResult, now: float, policy: CheckPolicy
+    state: CheckState,
+    result: ProbeResult,
+    now: float,
+    policy: CheckPolicy,
+    *,
+    force_up: bool = False,
 ) -> CheckState:
-    """Advance one check by one result."""
+    """Advance one check by one result. ``force_up`` settles a success at once
+    (the re-check after a parent recovered: the failures were the parent's)."""
     if result.ok == state.last_ok:
         streak, streak_start = state.streak + 1, state.streak_start
     else:
         streak, streak_start = 1, result.started
     hard, since = state.hard, state.since
-    if result.ok and hard is not Health.UP and (hard is Health.UNKNOWN or streak >= policy.rise):
+    settle_up = hard is Health.UNKNOWN or force_up or streak >= policy.rise
+    if result.ok and hard is not Health.UP and settle_up:
         # A first success settles an unknown check at once; a DOWN one needs `rise`.
         hard, since = Health.UP, now
     elif not result.ok and hard is not Health.DOWN and streak >= policy.fall:
@@ -106,62 +227,454 @@ def target_health(checks: Mapping[str, CheckState], policies: Mapping[str, Check
     return Health.UNKNOWN
 
 
+def raw_failing(checks: Mapping[str, CheckState], policies: Mapping[str, CheckPolicy]) -> bool:
+    """Whether the latest result of any counted check failed (soft or hard)."""
+    counted = [s for k, s in checks.items() if policies.get(k, CheckPolicy()).critical] or list(
+        checks.values()
+    )
+    return any(s.last_ok is False for s in counted)
+
+
+def flap_ratio(bits: int, count: int) -> float:
+    """Weighted share of changes between consecutive outcomes, newest weighing most.
+
+    Weights run linearly from 0.8 (oldest transition) to 1.2 (newest), as in
+    Nagios, over the last ``FLAP_WINDOW`` outcomes.
+    """
+    n = min(count, FLAP_WINDOW) - 1
+    if n < 1:
+        return 0.0
+    weighted = total = 0.0
+    for i in range(n):  # i = 0 is the newest transition
+        weight = 1.2 - 0.4 * i / max(n - 1, 1)
+        total += weight
+        if ((bits >> i) ^ (bits >> (i + 1))) & 1:
+            weighted += weight
+    return weighted / total
+
+
+# --------------------------------------------------------------------------
+# Layer 3: what a target's state means, given parents, canaries, maintenance
+# --------------------------------------------------------------------------
+
+
+def _parents_down(name: str, states: Mapping[str, TargetState], topo: Topology) -> str | None:
+    """The first parent if every parent is down or unreachable (any one up suffices)."""
+    parents = topo.parents.get(name, ())
+    if not parents:
+        return None
+    for parent in parents:
+        state = states.get(parent)
+        if state is None or state.health not in (Health.DOWN, Health.UNREACHABLE):
+            return None
+    return parents[0]
+
+
+def _cause_unsettled(name: str, states: Mapping[str, TargetState], topo: Topology) -> bool:
+    """A parent or a canary is failing without being hard DOWN yet (or re-checking)."""
+    suspects = (*topo.parents.get(name, ()), *(c for c in topo.canaries if c != name))
+    for other in suspects:
+        state = states.get(other)
+        if state is not None and (
+            state.recheck or (state.failing and state.own is not Health.DOWN)
+        ):
+            return True
+    return False
+
+
+def effective(
+    state: TargetState, states: Mapping[str, TargetState], topo: Topology, world: World
+) -> tuple[Health, bool, str | None]:
+    """(health, held, first down parent) of a target given everything around it."""
+    if state.maintenance:
+        return Health.MAINTENANCE, False, None
+    if state.own is Health.DOWN or state.recheck:
+        return _meaning_of_down(state, states, topo, world)
+    return (Health.FLAPPING if state.flapping else state.own), False, None
+
+
+def _meaning_of_down(
+    state: TargetState, states: Mapping[str, TargetState], topo: Topology, world: World
+) -> tuple[Health, bool, str | None]:
+    """A target whose own checks fail (or that re-checks): whose fault is it?"""
+    parent = _parents_down(state.name, states, topo)
+    if parent is not None:
+        return Health.UNREACHABLE, False, parent
+    if state.recheck:
+        return Health.UNREACHABLE, True, None
+    if world.isolated and state.name not in topo.canaries:
+        return Health.UNKNOWN, False, None
+    if state.flapping:
+        return Health.FLAPPING, False, None
+    return Health.DOWN, _cause_unsettled(state.name, states, topo), None
+
+
+@dataclass(slots=True)
+class _Step:
+    """What the settling functions share during one step."""
+
+    states: Mapping[str, TargetState]
+    topo: Topology
+    world: World
+    now: float
+    changes: Changes
+
+
+def _settle(ctx: _Step, state: TargetState, trigger: ProbeResult | None = None) -> TargetState:
+    """Recompute health, announcement and outage of one target; record events."""
+    now, changes, world = ctx.now, ctx.changes, ctx.world
+    health, held, parent = effective(state, ctx.states, ctx.topo, world)
+    since = state.since
+    if health is not state.health:
+        since = now
+        if health in (Health.DOWN, Health.UNREACHABLE, Health.FLAPPING):
+            since = _down_since(state.checks, now)
+    announced, announced_since = state.announced, state.announced_since
+    reason = trigger.reason if trigger else ""
+    message = trigger.message if trigger else ""
+    if not held and health in ANNOUNCED and health is not announced:
+        changes.events.append(
+            Event(
+                f"target_{health.value}",
+                state.name,
+                since if since is not None else now,
+                previous=announced,
+                reason=reason,
+                message=message,
+                cause=f"parent:{parent}" if parent else "",
+            )
+        )
+        announced, announced_since = health, since
+    outage_start, outage_cause = state.outage_start, state.outage_cause
+    wanted = _outage_cause(state, health, held, parent, world)
+    if wanted is not None and outage_cause is None:
+        outage_start = _down_since(state.checks, now)
+        outage_cause = wanted
+        changes.events.append(
+            Event(
+                "outage_started",
+                state.name,
+                outage_start,
+                cause=wanted,
+                reason=reason,
+                message=message,
+            )
+        )
+    elif wanted is None and outage_cause is not None and not held:
+        changes.events.append(Event("outage_ended", state.name, now, cause=outage_cause))
+        outage_start, outage_cause = None, None
+    return TargetState(
+        state.name,
+        health,
+        since,
+        state.checks,
+        state.own,
+        announced,
+        announced_since,
+        held,
+        state.recheck,
+        state.flapping,
+        state.flap_bits,
+        state.flap_count,
+        state.maintenance,
+        outage_start,
+        outage_cause,
+    )
+
+
+def _outage_cause(
+    state: TargetState, health: Health, held: bool, parent: str | None, world: World
+) -> str | None:
+    """Why the target is out (its open outage's cause), or None when it is not."""
+    if health is Health.UNREACHABLE and parent is not None:
+        return state.outage_cause or f"parent:{parent}"
+    if state.own is Health.DOWN or (state.recheck and state.outage_cause):
+        if held and state.outage_cause is None:
+            return None  # wait until we know whose fault it is
+        if world.isolated and state.outage_cause is None and health is Health.UNKNOWN:
+            return None  # the monitor is cut off: no per-target outages
+        down = sorted(k for k, c in state.checks.items() if c.hard is Health.DOWN)
+        return state.outage_cause or ("check:" + ",".join(down) if down else "check")
+    return None
+
+
+def _down_since(checks: Mapping[str, CheckState], now: float) -> float:
+    return min(
+        (c.since for c in checks.values() if c.hard is Health.DOWN and c.since is not None),
+        default=now,
+    )
+
+
+# --------------------------------------------------------------------------
+# The step
+# --------------------------------------------------------------------------
+
+
 def step(
-    state: TargetState,
+    states: Mapping[str, TargetState],
+    world: World,
+    topo: Topology,
+    name: str,
+    *,
     check: str,
     result: ProbeResult,
     now: float,
     policies: Mapping[str, CheckPolicy],
-) -> tuple[TargetState, list[Event]]:
-    """Advance a target by one check result; returns the new state and its events."""
-    policy = policies.get(check, CheckPolicy())
+    maintenance: bool = False,
+) -> Changes:
+    """Advance the world by one check result of target ``name``.
+
+    ``states`` is read, never written; the returned :class:`Changes` holds the
+    new states of every target that changed (the target itself, children
+    whose parents changed, everyone when isolation begins or ends), the new
+    world, the events, and the targets to re-check at once.
+    """
+    changes = Changes()
+    state = states[name]
+    recheck = state.recheck
     before = state.checks.get(check, CheckState())
-    after = step_check(before, result, now, policy)
-    events: list[Event] = []
+    after = step_check(before, result, now, policies.get(check, CheckPolicy()), force_up=recheck)
     if after.hard is not before.hard and after.hard in (Health.UP, Health.DOWN):
-        events.append(
+        changes.events.append(
             Event(
-                kind=f"check_{after.hard.value}",
-                target=state.name,
-                at=after.since if after.since is not None else now,
-                check=check,
-                previous=before.hard,
-                reason=result.reason,
-                message=result.message,
+                f"check_{after.hard.value}",
+                name,
+                after.since if after.since is not None else now,
+                check,
+                before.hard,
+                result.reason,
+                result.message,
             )
         )
     checks = {**state.checks, check: after}
-    health = target_health(checks, policies)
-    # Constructors, not dataclasses.replace(): this runs thousands of times a second.
-    new = TargetState(state.name, state.health, state.since, checks)
-    if health is not state.health:
-        since = now
-        if health is Health.DOWN:
-            since = min(
-                (s.since for s in checks.values() if s.hard is Health.DOWN and s.since is not None),
-                default=now,
-            )
-        new = TargetState(state.name, health, since, checks)
-        if health in (Health.UP, Health.DOWN):
-            events.append(
-                Event(
-                    kind=f"target_{health.value}",
-                    target=state.name,
-                    at=since,
-                    check=check,
-                    previous=state.health,
-                    reason=result.reason,
-                    message=result.message,
+    if recheck and not result.ok:
+        # The re-check failed: its own checks are down in their own right.
+        checks = {
+            k: (
+                CheckState(
+                    Health.DOWN,
+                    c.since or result.started,
+                    False,
+                    max(c.streak, 1),
+                    c.streak_start,
+                    c.last,
                 )
+                if c.last_ok is False
+                else c
             )
-    return new, events
+            for k, c in checks.items()
+        }
+    own = target_health(checks, policies)
+    failing = raw_failing(checks, policies)
+    bits = ((state.flap_bits << 1) | int(failing)) & ((1 << FLAP_WINDOW) - 1)
+    count = min(state.flap_count + 1, FLAP_WINDOW)
+    ratio = flap_ratio(bits, count)
+    if count < FLAP_MIN_RESULTS:
+        flapping = False
+    elif state.flapping:
+        flapping = ratio >= topo.flap_low
+    else:
+        flapping = ratio > topo.flap_high
+    new = TargetState(
+        name,
+        state.health,
+        state.since,
+        checks,
+        own,
+        state.announced,
+        state.announced_since,
+        state.held,
+        False,
+        flapping,
+        bits,
+        count,
+        maintenance,
+        state.outage_start,
+        state.outage_cause,
+    )
+    view = _Overlay(states, changes.states)
+    changes.states[name] = new
+    new_world = _isolation(
+        _count_failing(world, state.failing, new.failing), view, topo, now, changes
+    )
+    changes.world = new_world
+    ctx = _Step(view, topo, new_world, now, changes)
+    if new_world.isolated is not world.isolated:
+        for other in states:
+            if other != name:
+                changes.states[other] = _settle(ctx, states[other])
+        if not new_world.isolated:  # leaving isolation re-checks everything
+            changes.recheck.update(t for t in states if t != name)
+    settled = _settle(ctx, new, result)
+    changes.states[name] = settled
+    _cascade(ctx, settled, state)
+    return changes
+
+
+def _count_failing(world: World, was: bool, now_failing: bool) -> World:
+    if was == now_failing:
+        return world
+    return World(
+        world.isolated,
+        world.isolated_since,
+        world.failing + (1 if now_failing else -1),
+        world.total,
+    )
+
+
+def _isolation(
+    world: World, states: Mapping[str, TargetState], topo: Topology, now: float, changes: Changes
+) -> World:
+    """Enter or leave isolation; exactly one event each way."""
+    if topo.canaries:
+        canary_states = [states.get(c) for c in topo.canaries]
+        cut_off = all(s is not None and s.own is Health.DOWN for s in canary_states)
+    else:
+        cut_off = False
+    enough = world.total >= topo.isolation_min_targets
+    ratio = world.failing / world.total if world.total else 0.0
+    if enough and ratio > topo.isolation_ratio:
+        cut_off = True
+    if cut_off and not world.isolated:
+        changes.events.append(
+            Event(
+                "monitor_isolated",
+                "",
+                now,
+                message=f"{world.failing}/{world.total} targets failing",
+            )
+        )
+        return World(True, now, world.failing, world.total)
+    # Leave with hysteresis on the ratio rule: below the ratio and no canary rule holding.
+    if world.isolated and not cut_off:
+        changes.events.append(Event("monitor_isolation_ended", "", now))
+        return World(False, None, world.failing, world.total)
+    return world
+
+
+def _cascade(ctx: _Step, new: TargetState, old: TargetState) -> None:
+    """Re-settle the targets that depend on one whose health or suspicion changed."""
+    if new.health is old.health and new.failing == old.failing and new.own is old.own:
+        return
+    down = (Health.DOWN, Health.UNREACHABLE)
+    recovered = old.health in down and new.health not in down
+    states, changes = ctx.states, ctx.changes
+    queue = list(ctx.topo.children.get(new.name, ()))
+    if new.name in ctx.topo.canaries:
+        queue += [t for t in states if t != new.name]
+    seen: set[str] = set()
+    while queue:
+        child = queue.pop(0)
+        if child in seen or child not in states:
+            continue
+        seen.add(child)
+        state = states[child]
+        if recovered and state.health is Health.UNREACHABLE:
+            state = _with_recheck(state)
+            changes.recheck.add(child)
+        settled = _settle(ctx, state)
+        if settled != states[child]:
+            changes.states[child] = settled
+            queue.extend(ctx.topo.children.get(child, ()))
+
+
+def _with_recheck(state: TargetState) -> TargetState:
+    return TargetState(
+        state.name,
+        state.health,
+        state.since,
+        state.checks,
+        state.own,
+        state.announced,
+        state.announced_since,
+        state.held,
+        True,
+        state.flapping,
+        state.flap_bits,
+        state.flap_count,
+        state.maintenance,
+        state.outage_start,
+        state.outage_cause,
+    )
+
+
+def set_maintenance(
+    states: Mapping[str, TargetState],
+    world: World,
+    topo: Topology,
+    name: str,
+    *,
+    on: bool,
+    now: float,
+) -> Changes:
+    """A maintenance window opened or closed for a target (time-driven, not result-driven)."""
+    changes = Changes(world=world)
+    state = states[name]
+    if state.maintenance == on:
+        return changes
+    flipped = TargetState(
+        name,
+        state.health,
+        state.since,
+        state.checks,
+        state.own,
+        state.announced,
+        state.announced_since,
+        state.held,
+        state.recheck,
+        state.flapping,
+        state.flap_bits,
+        state.flap_count,
+        on,
+        state.outage_start,
+        state.outage_cause,
+    )
+    ctx = _Step(_Overlay(states, changes.states), topo, world, now, changes)
+    settled = _settle(ctx, flipped)
+    changes.states[name] = settled
+    _cascade(ctx, settled, state)
+    return changes
+
+
+class _Overlay(Mapping[str, TargetState]):
+    """The old states with this step's changes laid over them (no copying)."""
+
+    __slots__ = ("_base", "_top")
+
+    def __init__(self, base: Mapping[str, TargetState], top: Mapping[str, TargetState]) -> None:
+        self._base, self._top = base, top
+
+    def __getitem__(self, key: str) -> TargetState:
+        found = self._top.get(key)
+        return found if found is not None else self._base[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._base)
+
+    def __len__(self) -> int:
+        return len(self._base)
 
 
 def prune(state: TargetState, checks: set[str], policies: Mapping[str, CheckPolicy]) -> TargetState:
-    """Drop states of checks a reload removed, and re-derive the target's health."""
+    """Drop states of checks a reload removed, and re-derive the target's own health."""
     kept = {k: v for k, v in state.checks.items() if k in checks}
     if kept.keys() == state.checks.keys():
         return state
-    health = target_health(kept, policies)
-    since = state.since if health is state.health else None
-    return replace(state, checks=kept, health=health, since=since)
+    own = target_health(kept, policies)
+    return TargetState(
+        state.name,
+        state.health,
+        state.since,
+        kept,
+        own,
+        state.announced,
+        state.announced_since,
+        state.held,
+        state.recheck,
+        state.flapping,
+        state.flap_bits,
+        state.flap_count,
+        state.maintenance,
+        state.outage_start,
+        state.outage_cause,
+    )

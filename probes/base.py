@@ -168,6 +168,9 @@ class CheckSettings(StrictModel):
     fall: int_range(1, 100) = 3  # type: ignore[valid-type]
     rise: int_range(1, 100) = 2  # type: ignore[valid-type]
     critical: bool = True
+    down_interval: Duration | None = None
+    """How often the check runs while failing (default: a third of interval,
+    at least timeout), so a recovery is seen sooner."""
 
     @model_validator(mode="after")
     def _timeout_fits_interval(self) -> CheckSettings:
@@ -175,6 +178,11 @@ class CheckSettings(StrictModel):
         if self.timeout > self.interval:
             raise ValueError(
                 f"timeout {format_duration(self.timeout)} must not be longer than "
+                f"interval {format_duration(self.interval)}"
+            )
+        if self.down_interval is not None and self.down_interval > self.interval:
+            raise ValueError(
+                f"down_interval {format_duration(self.down_interval)} must not be longer than "
                 f"interval {format_duration(self.interval)}"
             )
         return self

@@ -31,11 +31,11 @@ class FakeClock:
     def wall(self) -> float:
         return self.t + self.wall_offset
 
-    async def sleep_until(self, when: float) -> None:
+    async def sleep_until(self, when: float, waiter: asyncio.Future[None] | None = None) -> None:
         if when <= self.t:
             await asyncio.sleep(0)
             return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future = waiter if waiter is not None else asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (when, next(self._seq), future))
         await future
 
