@@ -1,0 +1,193 @@
+"""Alertmanager channel: the API v2 ``POST /api/v2/alerts``, as Prometheus sends it.
+
+Each notification is posted to every configured Alertmanager (an HA cluster
+dedups by labels); it is delivered when at least one accepts it. Firing
+alerts carry ``endsAt`` a few resend intervals ahead, and are re-sent every
+``resend_interval`` while active, as Prometheus does, so Alertmanager keeps
+them open while the monitor lives and lets them expire if it dies. A
+resolved alert is sent with its real ``endsAt``.
+
+The set of active alerts comes from every notification routed here
+(:meth:`AlertmanagerChannel.observe`), including ones the outbox already
+held, so it is rebuilt when the rule side re-submits after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Annotated, Any, Literal, Self
+
+import aiohttp
+from pydantic import AfterValidator, Field, model_validator
+
+from alerts.channels.base import (
+    ChannelContext,
+    ChannelError,
+    ChannelKind,
+    ChannelSettings,
+    PermanentError,
+    TransientError,
+    http_url,
+    readable_file,
+)
+from alerts.channels.webhook import classify_status, tls_context, transport_error
+from alerts.clock import Clock, LoopClock
+from alerts.model import Alert, Notification
+from alerts.payload import rfc3339
+from probes.base import Duration, SecretStr
+
+log = logging.getLogger(__name__)
+
+VALIDITY_FACTOR = 4  # firing alerts stay valid this many resend intervals (Prometheus: 4)
+
+
+class AlertmanagerSettings(ChannelSettings):
+    """``[channels.NAME]`` with ``type = "alertmanager"``."""
+
+    type: Literal["alertmanager"]
+    urls: Annotated[list[Annotated[str, AfterValidator(http_url)]], Field(min_length=1)]
+    resend_interval: Duration = 60.0
+    bearer_token: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_file: Annotated[str | None, AfterValidator(readable_file)] = None
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> AlertmanagerSettings:
+        if self.bearer_token is not None and self.username is not None:
+            raise ValueError("set either bearer_token or username/password, not both")
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together")
+        return self
+
+
+def am_alert(alert: Alert, *, now: float, valid_for: float) -> dict[str, Any]:
+    """One alert in the API v2 shape (``postableAlert``)."""
+    annotations = dict(alert.annotations)
+    site = alert.site
+    if site is not None:
+        for key, value in (("site_address", site.address), ("site_contact", site.contact)):
+            if value:
+                annotations.setdefault(key, value)
+        if site.lat is not None and site.lon is not None:
+            annotations.setdefault("site_coordinates", f"{site.lat:.5f},{site.lon:.5f}")
+    ends_at = alert.ends_at if alert.ends_at is not None else now + valid_for
+    document: dict[str, Any] = {
+        "labels": dict(alert.labels),
+        "annotations": annotations,
+        "startsAt": rfc3339(alert.starts_at),
+        "endsAt": rfc3339(ends_at),
+    }
+    if alert.generator_url:
+        document["generatorURL"] = alert.generator_url
+    return document
+
+
+class AlertmanagerChannel:
+    """Posts to every configured Alertmanager and keeps firing alerts fresh there."""
+
+    def __init__(
+        self, settings: AlertmanagerSettings, context: ChannelContext, clock: Clock | None = None
+    ) -> None:
+        self.settings = settings
+        self.context = context
+        self.clock = clock or LoopClock()
+        self._session: aiohttp.ClientSession | None = None
+        self._active: dict[str, Alert] = {}
+        self._resender: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Self:
+        auth = None
+        if self.settings.username is not None and self.settings.password is not None:
+            auth = aiohttp.BasicAuth(self.settings.username, self.settings.password.reveal())
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=tls_context(self.settings.ca_file)),
+            timeout=aiohttp.ClientTimeout(total=self.settings.timeout),
+            auth=auth,
+        )
+        self._resender = asyncio.create_task(self._resend_loop(), name=f"am-{self.context.name}")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._resender is not None:
+            self._resender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._resender
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def active(self) -> tuple[Alert, ...]:
+        """Firing alerts being kept fresh in Alertmanager."""
+        return tuple(self._active.values())
+
+    def observe(self, notification: Notification) -> None:
+        """Track firing/resolved alerts routed here (no I/O)."""
+        for alert in notification.alerts:
+            current = self._active.get(alert.fingerprint)
+            if alert.ends_at is None:
+                self._active[alert.fingerprint] = alert
+            elif current is not None and current.starts_at <= alert.starts_at:
+                del self._active[alert.fingerprint]
+
+    async def send(self, notification: Notification) -> None:
+        self.observe(notification)
+        await self._post(list(notification.alerts))
+
+    async def _post(self, alerts: list[Alert]) -> None:
+        """POST to every Alertmanager; delivered if one accepted."""
+        valid_for = VALIDITY_FACTOR * self.settings.resend_interval
+        now = self.clock.wall()
+        body = json.dumps([am_alert(a, now=now, valid_for=valid_for) for a in alerts]).encode()
+        outcomes = await asyncio.gather(
+            *(self._post_one(url, body) for url in self.settings.urls), return_exceptions=True
+        )
+        errors = [o for o in outcomes if isinstance(o, BaseException)]
+        if len(errors) < len(outcomes):
+            return
+        for error in errors:
+            if not isinstance(error, ChannelError):
+                raise error
+        message = "; ".join(str(e) for e in errors)
+        if any(isinstance(e, PermanentError) for e in errors):
+            raise PermanentError(message)
+        raise TransientError(message)
+
+    async def _post_one(self, base: str, body: bytes) -> None:
+        assert self._session is not None, "open the channel with 'async with' first"
+        url = base.rstrip("/") + "/api/v2/alerts"
+        headers = {"Content-Type": "application/json"}
+        if self.settings.bearer_token is not None:
+            headers["Authorization"] = f"Bearer {self.settings.bearer_token.reveal()}"
+        try:
+            async with self._session.post(url, data=body, headers=headers) as response:
+                await response.read()
+                status = response.status
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise transport_error(url, exc) from None
+        classify_status(status, url)
+
+    async def _resend_loop(self) -> None:
+        """Re-post active alerts every resend_interval; failures wait for the next round."""
+        interval = self.settings.resend_interval
+        while True:
+            await self.clock.sleep_until(self.clock.now() + interval)
+            if not self._active:
+                continue
+            try:
+                await self._post(list(self._active.values()))
+            except ChannelError as exc:
+                log.warning("channel %s: re-sending active alerts: %s", self.context.name, exc)
+
+
+def open_alertmanager(
+    settings: AlertmanagerSettings, context: ChannelContext
+) -> AlertmanagerChannel:
+    return AlertmanagerChannel(settings, context)
+
+
+KIND = ChannelKind("alertmanager", AlertmanagerSettings, open_alertmanager, "Alertmanager API v2")

@@ -1,0 +1,96 @@
+"""Delivery figures kept in plain counters and exported by a collector.
+
+Like ``monitor.runmetrics``: updates are dict operations (no prometheus-client
+locks on the delivery path) and the cost moves to the scrape. Register a
+:class:`DeliveryMetrics` in the daemon's private registry.
+
+Per channel: ``continuity_notifications_pending``,
+``continuity_notification_oldest_pending_age_seconds``,
+``continuity_notifications_sent_total``, ``continuity_notifications_failed_total``
+(failed attempts, by ``kind``: transient or permanent), and
+``continuity_notifications_dead_total`` (given up: TTL or permanent error;
+handed to the route's fallback channel if it has one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+
+class DeliveryMetrics(Collector):
+    """Counters the outbox updates; ``wall`` gives the time for the age gauge."""
+
+    def __init__(self, wall: Callable[[], float]) -> None:
+        self._wall = wall
+        self.pending: dict[str, int] = {}
+        self.oldest: dict[str, float | None] = {}
+        self.sent: dict[str, int] = {}
+        self.failed: dict[tuple[str, str], int] = {}
+        self.dead: dict[str, int] = {}
+
+    def declare(self, channel: str) -> None:
+        """Make a channel's series exist (at 0) before anything happens on it."""
+        self.pending.setdefault(channel, 0)
+        self.oldest.setdefault(channel, None)
+        self.sent.setdefault(channel, 0)
+        self.dead.setdefault(channel, 0)
+        for kind in ("transient", "permanent"):
+            self.failed.setdefault((channel, kind), 0)
+
+    def set_pending(self, channel: str, count: int, oldest: float | None) -> None:
+        self.pending[channel] = count
+        self.oldest[channel] = oldest
+
+    def count_sent(self, channel: str) -> None:
+        self.sent[channel] = self.sent.get(channel, 0) + 1
+
+    def count_failed(self, channel: str, kind: str) -> None:
+        key = (channel, kind)
+        self.failed[key] = self.failed.get(key, 0) + 1
+
+    def count_dead(self, channel: str) -> None:
+        self.dead[channel] = self.dead.get(channel, 0) + 1
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        pending = GaugeMetricFamily(
+            "continuity_notifications_pending",
+            "Notifications in the outbox not yet delivered.",
+            labels=["channel"],
+        )
+        for channel, count in sorted(self.pending.items()):
+            pending.add_metric([channel], count)
+        yield pending
+        age = GaugeMetricFamily(
+            "continuity_notification_oldest_pending_age_seconds",
+            "Age of the oldest undelivered notification (0 when none is pending).",
+            labels=["channel"],
+        )
+        now = self._wall()
+        for channel, oldest in sorted(self.oldest.items()):
+            age.add_metric([channel], 0.0 if oldest is None else max(0.0, now - oldest))
+        yield age
+        sent = CounterMetricFamily(
+            "continuity_notifications_sent", "Notifications delivered.", labels=["channel"]
+        )
+        for channel, count in sorted(self.sent.items()):
+            sent.add_metric([channel], count)
+        yield sent
+        failed = CounterMetricFamily(
+            "continuity_notifications_failed",
+            "Failed delivery attempts, by kind of failure.",
+            labels=["channel", "kind"],
+        )
+        for (channel, kind), count in sorted(self.failed.items()):
+            failed.add_metric([channel, kind], count)
+        yield failed
+        dead = CounterMetricFamily(
+            "continuity_notifications_dead",
+            "Notifications given up on (TTL passed or permanent error).",
+            labels=["channel"],
+        )
+        for channel, count in sorted(self.dead.items()):
+            dead.add_metric([channel], count)
+        yield dead

@@ -1,0 +1,283 @@
+"""Message texts: Jinja2 templates in English and Vietnamese, rendered in a sandbox.
+
+Every channel that writes words for people (email subject and body, the
+``title``/``text`` fields of webhook and MQTT payloads) renders them here.
+Operators may override a channel's templates in config; a template is
+checked at load by rendering it with a sample alert (:func:`check_template`),
+so a typo is a config error, not a failed page at 3 a.m. Templates run in
+Jinja2's immutable sandbox with undefined names as errors; the HTML
+environment autoescapes, the text one does not (plain text has nothing to
+escape).
+
+The context a template sees (see :func:`context`): ``status``, ``state``
+(the localized word), ``reason``, ``instance``, ``count``, ``group``,
+``alerts`` (each with ``name``, ``target``, ``severity``, ``state``,
+``cause``, ``since``, ``ended``, ``duration``, ``address``, ``coordinates``,
+``lat``, ``lon``, ``contact``, ``runbook``, ``labels``, ``annotations``),
+``alert`` (the first one), ``firing`` and ``resolved`` (the alerts of each
+status) and ``dedup_key``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from alerts.model import Alert, Notification, Site
+
+Language = Literal["en", "vi"]
+Kind = Literal["text", "html", "json"]
+
+_WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "firing": "FIRING",
+        "resolved": "RESOLVED",
+        "critical": "critical",
+        "warning": "warning",
+        "info": "info",
+    },
+    "vi": {
+        "firing": "CẢNH BÁO",
+        "resolved": "ĐÃ KHẮC PHỤC",
+        "critical": "nghiêm trọng",
+        "warning": "cảnh báo",
+        "info": "thông tin",
+    },
+}
+
+_TIME_FORMAT = {"en": "%Y-%m-%d %H:%M:%S %Z", "vi": "%H:%M:%S ngày %d/%m/%Y (%Z)"}
+
+_TITLE = {
+    "en": "[{{ state }}] {{ alert.name }} {{ alert.target }}"
+    "{% if count > 1 %} (+{{ count - 1 }} more){% endif %}",
+    "vi": "[{{ state }}] {{ alert.name }} {{ alert.target }}"
+    "{% if count > 1 %} (+{{ count - 1 }} cảnh báo khác){% endif %}",
+}
+
+_TEXT = {
+    "en": """\
+{% for a in alerts %}
+{{ a.state }}: {{ a.name }} on {{ a.target }} ({{ a.severity }})
+{% if a.cause %}Cause: {{ a.cause }}
+{% endif %}
+Since: {{ a.since }}
+{% if a.ended %}Ended: {{ a.ended }} (lasted {{ a.duration }})
+{% endif %}
+{% if a.address %}Site: {{ a.address }}
+{% endif %}
+{% if a.coordinates %}Coordinates: {{ a.coordinates }}
+{% endif %}
+{% if a.contact %}Contact: {{ a.contact }}
+{% endif %}
+{% if a.runbook %}Runbook: {{ a.runbook }}
+{% endif %}
+
+{% endfor %}
+-- continuity-monitor {{ instance }}
+""",
+    "vi": """\
+{% for a in alerts %}
+{{ a.state }}: {{ a.name }} tại {{ a.target }} (mức {{ a.severity }})
+{% if a.cause %}Nguyên nhân: {{ a.cause }}
+{% endif %}
+Bắt đầu lúc: {{ a.since }}
+{% if a.ended %}Kết thúc lúc: {{ a.ended }} (kéo dài {{ a.duration }})
+{% endif %}
+{% if a.address %}Địa điểm: {{ a.address }}
+{% endif %}
+{% if a.coordinates %}Tọa độ: {{ a.coordinates }}
+{% endif %}
+{% if a.contact %}Liên hệ: {{ a.contact }}
+{% endif %}
+{% if a.runbook %}Hướng dẫn xử lý: {{ a.runbook }}
+{% endif %}
+
+{% endfor %}
+-- continuity-monitor {{ instance }}
+""",
+}
+
+DEFAULTS: Mapping[str, Mapping[str, str]] = {
+    lang: {"title": _TITLE[lang], "text": _TEXT[lang]} for lang in ("en", "vi")
+}
+"""The built-in ``title`` and ``text`` templates per language."""
+
+
+def _environment(autoescape: bool) -> ImmutableSandboxedEnvironment:
+    return ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined,
+        autoescape=autoescape,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def format_time(when: float | None, timezone: str, language: str) -> str | None:
+    if when is None:
+        return None
+    moment = datetime.datetime.fromtimestamp(when, zoneinfo.ZoneInfo(timezone))
+    return moment.strftime(_TIME_FORMAT.get(language, _TIME_FORMAT["en"]))
+
+
+def format_span(seconds: float) -> str:
+    """``3725`` -> ``1h 2m``; coarse on purpose, it is for people."""
+    seconds = max(0, round(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{days}d"] if days else []
+    if hours:
+        parts.append(f"{hours}h")
+    if minutes and not days:
+        parts.append(f"{minutes}m")
+    if not parts:
+        parts.append(f"{secs}s")
+    return " ".join(parts)
+
+
+def _coordinates(site: Site | None) -> str | None:
+    if site is None or site.lat is None or site.lon is None:
+        return None
+    return f"{site.lat:.5f}, {site.lon:.5f}"
+
+
+def alert_view(alert: Alert, language: str, timezone: str) -> dict[str, Any]:
+    """What a template sees of one alert."""
+    words = _WORDS.get(language, _WORDS["en"])
+    site = alert.site or Site()
+    annotations = dict(alert.annotations)
+    return {
+        "name": alert.name,
+        "target": alert.target,
+        "severity": words.get(alert.severity, alert.severity),
+        "status": alert.status,
+        "state": words[alert.status],
+        "cause": annotations.get("summary") or annotations.get("description") or "",
+        "description": annotations.get("description", ""),
+        "since": format_time(alert.starts_at, timezone, language),
+        "ended": format_time(alert.ends_at, timezone, language),
+        "duration": None if alert.ends_at is None else format_span(alert.ends_at - alert.starts_at),
+        "starts_at": alert.starts_at,
+        "ends_at": alert.ends_at,
+        "address": site.address,
+        "lat": site.lat,
+        "lon": site.lon,
+        "coordinates": _coordinates(alert.site),
+        "contact": site.contact,
+        "runbook": annotations.get("runbook_url") or annotations.get("runbook"),
+        "labels": dict(alert.labels),
+        "annotations": annotations,
+        "fingerprint": alert.fingerprint,
+    }
+
+
+def context(
+    notification: Notification, *, language: str, timezone: str, instance: str
+) -> dict[str, Any]:
+    """The template context of a notification."""
+    views = [alert_view(a, language, timezone) for a in notification.alerts]
+    words = _WORDS.get(language, _WORDS["en"])
+    return {
+        "status": notification.status,
+        "state": words[notification.status],
+        "reason": notification.reason,
+        "instance": instance,
+        "count": len(views),
+        "group": dict(notification.group),
+        "alerts": views,
+        "alert": views[0] if views else {},
+        "firing": [v for v in views if v["status"] == "firing"],
+        "resolved": [v for v in views if v["status"] == "resolved"],
+        "dedup_key": notification.key,
+    }
+
+
+@dataclass
+class Renderer:
+    """Renders notifications with the default or overriding templates.
+
+    One per channel; compiled templates are cached on it (never globally).
+    """
+
+    language: str = "en"
+    timezone: str = "UTC"
+    instance: str = "continuity-monitor"
+
+    def __post_init__(self) -> None:
+        self._text = _environment(autoescape=False)
+        self._html = _environment(autoescape=True)
+        self._cache: dict[tuple[str, bool], Any] = {}
+
+    def default(self, name: str) -> str:
+        """The built-in template ``name`` (``title`` or ``text``) in this language."""
+        return DEFAULTS.get(self.language, DEFAULTS["en"])[name]
+
+    def render(self, source: str, notification: Notification, *, html: bool = False) -> str:
+        """Render ``source`` (template text) for ``notification``."""
+        template = self._cache.get((source, html))
+        if template is None:
+            env = self._html if html else self._text
+            template = self._cache[(source, html)] = env.from_string(source)
+        ctx = context(
+            notification, language=self.language, timezone=self.timezone, instance=self.instance
+        )
+        return str(template.render(ctx))
+
+    def title(self, notification: Notification, source: str | None = None) -> str:
+        return self.render(source or self.default("title"), notification).strip()
+
+    def text(self, notification: Notification, source: str | None = None) -> str:
+        return self.render(source or self.default("text"), notification)
+
+
+def sample_notifications() -> tuple[Notification, ...]:
+    """A firing and a resolved notification with every field set, for load-time checks."""
+    alert = Alert(
+        labels={
+            "alertname": "TargetDown",
+            "target": "sample-site",
+            "severity": "critical",
+            "check": "icmp",
+        },
+        starts_at=1_700_000_000.0,
+        annotations={
+            "summary": "no reply to ping",
+            "description": "5 of 5 echo requests lost",
+            "runbook_url": "https://runbooks.example/target-down",
+        },
+        site=Site(address="Binh Son, Quang Ngai", lat=15.29, lon=108.76, contact="+84 255 000 000"),
+    )
+    resolved = alert.resolved(1_700_000_600.0)
+    return (
+        Notification(key=alert.key, channel="sample", alerts=(alert,), created_at=1.7e9),
+        Notification(key=resolved.key, channel="sample", alerts=(resolved,), created_at=1.7e9),
+    )
+
+
+def check_template(source: str, kind: Kind = "text") -> str:
+    """Compile and render ``source`` with sample alerts; ValueError says what is wrong.
+
+    ``kind="json"`` also requires the output to be valid JSON (webhook bodies).
+    Returns the source, so it can serve as a pydantic validator.
+    """
+    renderer = Renderer()
+    for sample in sample_notifications():
+        try:
+            out = renderer.render(source, sample, html=kind == "html")
+        except TemplateError as exc:
+            line = getattr(exc, "lineno", None)
+            where = f" (line {line})" if line else ""
+            raise ValueError(f"bad template{where}: {exc.message or exc}") from None
+        if kind == "json":
+            try:
+                json.loads(out)
+            except ValueError as exc:
+                raise ValueError(f"template does not render valid JSON: {exc}") from None
+    return source
