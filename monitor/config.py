@@ -28,6 +28,7 @@ from pydantic import AfterValidator, Field, ValidationError, create_model
 
 import probes
 from monitor.config_errors import ConfigError, ConfigIssue, issues_from_validation, join_path
+from monitor.maintenance import MaintenanceWindow
 from monitor.sources import Origin, RawConfig, SourceError, read_config
 from probes.base import CheckSettings, Duration, ProbeKind, StrictModel, float_range, int_range
 
@@ -180,6 +181,7 @@ class Config:
     path: Path | None = None
     sections: Mapping[str, Any] = field(default_factory=dict)
     """Top-level tables owned by probe kinds (``snmp_modules``, ``traps``), validated."""
+    maintenance: tuple[MaintenanceWindow, ...] = ()
 
     @property
     def state_dir(self) -> Path:
@@ -259,6 +261,7 @@ def _build_models(kinds: Mapping[str, ProbeKind]) -> _Models:
         defaults=(dict[str, Any], {}),
         templates=(dict[str, dict[str, Any]], {}),
         targets=(list[dict[str, Any]], []),
+        maintenance=(list[MaintenanceWindow], []),
         **sections,
     )
     return _Models(defaults, template, target, document)
@@ -322,11 +325,16 @@ class _Resolver:
         self._check_concurrency_kinds(monitor)
         if self.issues:
             raise ConfigError(self.issues)
+        maintenance = tuple(document.maintenance) if document is not None else ()
+        self._check_maintenance(maintenance, {t.name for t, _ in targets})
+        if self.issues:
+            raise ConfigError(self.issues)
         return Config(
             monitor=monitor,
             targets=tuple(t for t, _ in targets),
             path=self.path,
             sections=self.sections,
+            maintenance=maintenance,
         )
 
     # -- helpers -----------------------------------------------------------
@@ -581,6 +589,16 @@ class _Resolver:
                 self.issues.append(
                     ConfigIssue(f"monitor.canaries[{index}]", f"unknown target {canary!r}")
                 )
+
+    def _check_maintenance(self, windows: tuple[MaintenanceWindow, ...], names: set[str]) -> None:
+        for index, window in enumerate(windows):
+            for t_index, name in enumerate(window.targets):
+                if name not in names:
+                    self.issues.append(
+                        ConfigIssue(
+                            f"maintenance[{index}].targets[{t_index}]", f"unknown target {name!r}"
+                        )
+                    )
 
     def _check_concurrency_kinds(self, monitor: MonitorSection) -> None:
         for kind in monitor.kind_concurrency:

@@ -114,13 +114,31 @@ def describe(err: ErrorDetails) -> str:
     return err["msg"]
 
 
+_UNION_TAGS = frozenset(
+    {"str", "int", "float", "bool", "none", "dict", "list", "tuple", "datetime"}
+)
+
+
+def _is_union_tag(part: int | str) -> bool:
+    """pydantic puts the branch of a union into the loc (``list[str]``, ``literal[...]``)."""
+    return isinstance(part, str) and ("[" in part or part in _UNION_TAGS)
+
+
 def issues_from_validation(
     exc: ValidationError, path_of: Any = None, base: str = ""
 ) -> list[ConfigIssue]:
-    """Convert a ValidationError; ``path_of(loc)`` may remap a loc to a path."""
+    """Convert a ValidationError; ``path_of(loc)`` may remap a loc to a path.
+
+    A value that fits no branch of a union gets one message (the first
+    branch's), not one per branch.
+    """
     out: list[ConfigIssue] = []
+    seen: set[str] = set()
     for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
+        loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
         path = path_of(loc) if path_of is not None else join_path(base, loc)
+        if path in seen and len(loc) != len(err["loc"]):
+            continue
+        seen.add(path)
         out.append(ConfigIssue(path, describe(err)))
     return out

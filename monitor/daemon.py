@@ -22,6 +22,7 @@ from typing import Any
 import probes
 from monitor.config import Config, ConfigError, Target, load_config, split_host_port
 from monitor.exporter import Exporter, SelfMetrics
+from monitor.maintenance import active, windows_by_target
 from monitor.scheduler import Job, Scheduler
 from monitor.state import (
     Changes,
@@ -32,6 +33,7 @@ from monitor.state import (
     Topology,
     World,
     prune,
+    set_maintenance,
     step,
 )
 from monitor.web import WebServer
@@ -40,6 +42,7 @@ from probes.base import ProbeContext, ProbeKind, Prober, ProbeResult, ProbeSetup
 log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT = 4.0
+MAINTENANCE_PERIOD = 5.0  # seconds between checks of maintenance windows
 GC_THRESHOLD_GEN0 = 10_000
 GC_FULL_PERIOD = 1800.0  # seconds; SIGTERM must finish well within 5 s
 
@@ -122,6 +125,7 @@ class Daemon:
         self.states: dict[str, TargetState] = {}
         self.world = World()
         self.topology = Topology()
+        self._maintenance_index: dict[str, tuple[int, ...]] = {}
         self.policies: dict[str, dict[str, CheckPolicy]] = {}
         self.probers: dict[str, Prober] = {}
         self._prober_stacks: dict[str, tuple[contextlib.AsyncExitStack, dict[str, Any]]] = {}
@@ -202,6 +206,9 @@ class Daemon:
             flap_high=monitor.flap_high,
             flap_low=monitor.flap_low,
         )
+        self._maintenance_index = windows_by_target(
+            config.maintenance, ((t.name, t.labels) for t in config.targets)
+        )
         failing = sum(1 for s in self.states.values() if s.failing)
         self.world = World(self.world.isolated, self.world.isolated_since, failing, len(new))
         self.self_metrics.targets.set(len(config.targets))
@@ -248,6 +255,7 @@ class Daemon:
             result=result,
             now=self.wall(),
             policies=self.policies[name],
+            maintenance=self.states[name].maintenance,
         )
         self.exporter.check_result(name, job.kind, result)
         self._apply_changes(changes)
@@ -255,6 +263,24 @@ class Daemon:
             self.scheduler.set_fast(job.key, not result.ok)
         for probe_event in result.events:
             log.info("%s %s: %s", name, probe_event.kind, probe_event.message)
+
+    def check_maintenance(self) -> None:
+        """Open and close maintenance windows whose time has come (time-driven)."""
+        if self.config is None:
+            return
+        now, windows, zone = self.wall(), self.config.maintenance, self.config.monitor.timezone
+        for name, state in list(self.states.items()):
+            indexes = self._maintenance_index.get(name, ())
+            on = any(active(windows[i], now, zone) for i in indexes)
+            if on != state.maintenance:
+                self._apply_changes(
+                    set_maintenance(self.states, self.world, self.topology, name, on=on, now=now)
+                )
+
+    async def _maintenance_loop(self) -> None:
+        while True:
+            self.check_maintenance()
+            await asyncio.sleep(MAINTENANCE_PERIOD)
 
     def _apply_changes(self, changes: Changes) -> None:
         for name, state in changes.states.items():
@@ -336,6 +362,8 @@ class Daemon:
         gc_task = asyncio.create_task(collect_garbage_periodically(), name="gc")
         self._exit.callback(gc_task.cancel)
         started, _, _ = self._apply(config)
+        maintenance_task = asyncio.create_task(self._maintenance_loop(), name="maintenance")
+        self._exit.callback(maintenance_task.cancel)
         settle_garbage_collector()
         self.self_metrics.reload_ok.set(1)
         self.self_metrics.reload_time.set(self.wall())
