@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (
     AfterValidator,
     BeforeValidator,
+    ConfigDict,
     Discriminator,
     Field,
     Tag,
@@ -70,7 +71,10 @@ def _unknown_type(value: object) -> object:
 
 
 class _UnknownChannel(StrictModel):
-    """Takes every table whose ``type`` is missing or unknown, to report it at ``.type``."""
+    """Takes every table whose ``type`` is missing or unknown, to report it at ``.type``
+    (and only there: its other keys cannot be judged without a type)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
     type: Annotated[Any, AfterValidator(_unknown_type)]
 

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, TemplateError, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from alerts.model import Alert, Notification, Site
@@ -110,13 +110,24 @@ DEFAULTS: Mapping[str, Mapping[str, str]] = {
 """The built-in ``title`` and ``text`` templates per language."""
 
 
+def _undefined_in_json(value: object) -> object:
+    # ``{{ alert.nmae | tojson }}`` hands the filter an Undefined; fail as a
+    # template error naming the attribute, not as a json TypeError.
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def _environment(autoescape: bool) -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(
+    env = ImmutableSandboxedEnvironment(
         undefined=StrictUndefined,
         autoescape=autoescape,
         trim_blocks=True,
         lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": _undefined_in_json}
+    return env
 
 
 def format_time(when: float | None, timezone: str, language: str) -> str | None:
@@ -199,6 +210,10 @@ def context(
     }
 
 
+class RenderError(Exception):
+    """A template failed on this notification's data; retrying cannot help."""
+
+
 @dataclass
 class Renderer:
     """Renders notifications with the default or overriding templates.
@@ -219,16 +234,29 @@ class Renderer:
         """The built-in template ``name`` (``title`` or ``text``) in this language."""
         return DEFAULTS.get(self.language, DEFAULTS["en"])[name]
 
-    def render(self, source: str, notification: Notification, *, html: bool = False) -> str:
-        """Render ``source`` (template text) for ``notification``."""
+    def compile(self, source: str, *, html: bool = False) -> Any:
+        """The compiled template (cached); raises jinja2's TemplateSyntaxError."""
         template = self._cache.get((source, html))
         if template is None:
             env = self._html if html else self._text
             template = self._cache[(source, html)] = env.from_string(source)
+        return template
+
+    def context(self, notification: Notification) -> dict[str, Any]:
+        return context(
+            notification, language=self.language, timezone=self.timezone, instance=self.instance
+        )
+
+    def render(self, source: str, notification: Notification, *, html: bool = False) -> str:
+        """Render ``source`` (template text) for ``notification``; RenderError if it fails."""
+        template = self.compile(source, html=html)
         ctx = context(
             notification, language=self.language, timezone=self.timezone, instance=self.instance
         )
-        return str(template.render(ctx))
+        try:
+            return str(template.render(ctx))
+        except Exception as exc:  # a template is user code: any error is its own
+            raise RenderError(f"template failed: {type(exc).__name__}: {exc}") from None
 
     def title(self, notification: Notification, source: str | None = None) -> str:
         return self.render(source or self.default("title"), notification).strip()
@@ -270,11 +298,14 @@ def check_template(source: str, kind: Kind = "text") -> str:
     renderer = Renderer()
     for sample in sample_notifications():
         try:
-            out = renderer.render(source, sample, html=kind == "html")
+            template = renderer.compile(source, html=kind == "html")
+            out = str(template.render(renderer.context(sample)))
         except TemplateError as exc:
             line = getattr(exc, "lineno", None)
             where = f" (line {line})" if line else ""
             raise ValueError(f"bad template{where}: {exc.message or exc}") from None
+        except Exception as exc:  # a template is user code: any error is its own
+            raise ValueError(f"bad template: {type(exc).__name__}: {exc}") from None
         if kind == "json":
             try:
                 json.loads(out)

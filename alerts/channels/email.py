@@ -28,7 +28,7 @@ from alerts.channels.base import (
     readable_file,
 )
 from alerts.model import Notification
-from alerts.templates import Renderer, check_template
+from alerts.templates import Renderer, RenderError, check_template
 from probes.base import SecretStr
 
 
@@ -134,10 +134,14 @@ class EmailChannel:
     async def send(self, notification: Notification) -> None:
         s = self.settings
         host, port = s.host_port
+        try:
+            message = self.message(notification)
+        except RenderError as exc:
+            raise PermanentError(str(exc)) from None
         tls = ssl.create_default_context(cafile=s.ca_file) if s.security != "none" else None
         try:
             await aiosmtplib.send(
-                self.message(notification),
+                message,
                 hostname=host,
                 port=port,
                 username=s.username,

@@ -48,7 +48,7 @@ from alerts.channels.base import (
 )
 from alerts.model import Alert, Notification, TargetStatus
 from alerts.payload import VERSION, alert_document
-from alerts.templates import Renderer
+from alerts.templates import Renderer, RenderError
 from probes.base import Duration, SecretStr
 
 log = logging.getLogger(__name__)
@@ -307,7 +307,10 @@ class MqttChannel:
         deadline = asyncio.get_running_loop().time() + self.settings.timeout
         client = await self._wait_connected(deadline)
         for alert in notification.alerts:
-            topic, payload = self.message(notification, alert)
+            try:
+                topic, payload = self.message(notification, alert)
+            except RenderError as exc:
+                raise PermanentError(str(exc)) from None
             remaining = max(0.001, deadline - asyncio.get_running_loop().time())
             try:
                 await client.publish(topic, payload, qos=self.settings.qos, timeout=remaining)

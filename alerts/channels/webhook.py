@@ -32,7 +32,7 @@ from alerts.channels.base import (
 )
 from alerts.model import Notification
 from alerts.payload import notification_document
-from alerts.templates import Renderer, check_template
+from alerts.templates import Renderer, RenderError, check_template
 from probes.base import SecretStr
 
 RETRY_STATUSES = frozenset({408, 425, 429})
@@ -126,7 +126,10 @@ class WebhookChannel:
 
     async def send(self, notification: Notification) -> None:
         assert self._session is not None, "open the channel with 'async with' first"
-        body = self.body(notification)
+        try:
+            body = self.body(notification)
+        except RenderError as exc:
+            raise PermanentError(str(exc)) from None
         url = self.settings.url
         try:
             async with self._session.post(url, data=body, headers=self.headers(body)) as response:
