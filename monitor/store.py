@@ -100,6 +100,9 @@ DB_NAME = "history.sqlite3"
 MAX_BATCH = 2000
 """Most statements in one transaction; a larger queue is written in several."""
 BUSY_TIMEOUT_MS = 10_000
+YIELD_EVERY = 100
+YIELD_SECONDS = 0.0002
+"""The writer thread lets the event loop run after this many statements (see _execute)."""
 
 FAMILIES: tuple[MetricFamily, ...] = (
     MetricFamily(
@@ -538,8 +541,7 @@ class _Writer:
         advance: _Statement = (_ADVANCE_PERIOD, (self._clock(), self._period_id))
         try:
             with _transaction(self._db):
-                for sql, params in statements:
-                    self._db.execute(sql, params)
+                self._execute(statements)
                 self._db.execute(*advance)
         except sqlite3.Error:
             log.exception(
@@ -552,6 +554,26 @@ class _Writer:
                 except sqlite3.Error:
                     self.dropped += 1
                     log.exception("store: dropped a write that failed: %s %r", sql, params)
+
+    def _execute(self, statements: list[_Statement]) -> None:
+        """Run statements in order, consecutive ones with the same SQL as one executemany.
+
+        Every :data:`YIELD_EVERY` statements the thread sleeps for a moment. It
+        drops the GIL around each ``sqlite3_step`` but takes it back before the
+        event loop's thread wakes up, and the interpreter then does not force a
+        switch, so a large batch starved the loop (stalls of 20-50 ms were
+        measured); a real sleep hands the GIL over.
+        """
+        since_yield = 0
+        for sql, group in itertools.groupby(statements, key=itemgetter(0)):
+            params = [p for _, p in group]
+            for i in range(0, len(params), YIELD_EVERY):
+                if since_yield >= YIELD_EVERY:
+                    time.sleep(YIELD_SECONDS)
+                    since_yield = 0
+                chunk = params[i : i + YIELD_EVERY]
+                self._db.executemany(sql, chunk)
+                since_yield += len(chunk)
 
     def _run_job(self, job: _Job) -> None:
         try:
