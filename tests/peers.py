@@ -1,0 +1,437 @@
+"""Real protocol peers for the delivery tests, started on free loopback ports.
+
+* :class:`Mosquitto`: the Debian ``mosquitto`` broker with its own config,
+  password file and no persistence; ``stop()``/``start()`` keep the port.
+* :class:`Alertmanager`: ``prometheus-alertmanager`` with its own config and
+  storage dir, clustering disabled.
+* :class:`SmtpServer`: an ``aiosmtpd`` server in its own thread, recording
+  messages; recipients steer the reply (``later@`` 451, ``reject@`` 550).
+* :class:`HttpReceiver`: an aiohttp server in the test's loop that records
+  requests and answers by script (fail the first N with 503, or by path).
+* :class:`BlackHole`: accepts TCP connections and never says a word.
+
+Everything binds to 127.0.0.1 and every wait is bounded. Fixtures that skip
+when a Debian package is missing say which one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"
+ALERTMANAGER = "prometheus-alertmanager"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+        return True
+    return False
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} not ready within {timeout:g}s")
+
+
+def _stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+def mosquitto_missing() -> str | None:
+    if not os.path.exists(MOSQUITTO):
+        return "mosquitto is not installed (Debian package mosquitto; make system-deps)"
+    return None
+
+
+def alertmanager_missing() -> str | None:
+    if shutil.which(ALERTMANAGER) is None:
+        return "prometheus-alertmanager is not installed (Debian package; make system-deps)"
+    return None
+
+
+# -- mosquitto ---------------------------------------------------------------------
+
+
+class Mosquitto:
+    """A private mosquitto on a loopback port; anonymous unless ``users`` are given."""
+
+    def __init__(self, workdir: Path, users: dict[str, str] | None = None) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.users = users or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = workdir / "mosquitto.log"
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def _write_config(self) -> Path:
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "persistence false",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+        ]
+        if os.geteuid() == 0:
+            lines.append("user root")  # files here are private to us; do not drop to 'mosquitto'
+        if self.users:
+            passwd = self.workdir / "passwd"
+            passwd.write_text("")
+            for user, password in self.users.items():
+                subprocess.run(
+                    [MOSQUITTO_PASSWD, "-b", str(passwd), user, password],
+                    check=True,
+                    capture_output=True,
+                    timeout=10,
+                )
+            lines += ["allow_anonymous false", f"password_file {passwd}"]
+        else:
+            lines.append("allow_anonymous true")
+        config = self.workdir / "mosquitto.conf"
+        config.write_text("\n".join(lines) + "\n")
+        return config
+
+    def start(self) -> None:
+        config = self._write_config()
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [MOSQUITTO, "-c", str(config)], stdout=log, stderr=subprocess.STDOUT
+            )
+        try:
+            wait_for(lambda: port_open(self.port), 10, "mosquitto")
+        except TimeoutError:
+            _stop(self.proc)
+            raise RuntimeError(
+                f"mosquitto did not start:\n{self.log.read_text()[-2000:]}"
+            ) from None
+
+    def stop(self) -> None:
+        _stop(self.proc)
+        self.proc = None
+
+    def __enter__(self) -> Mosquitto:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """An anonymous broker for one test."""
+    if (reason := mosquitto_missing()) is not None:
+        pytest.skip(reason)
+    with Mosquitto(tmp_path) as broker:
+        yield broker
+
+
+# -- alertmanager ------------------------------------------------------------------
+
+_AM_CONFIG = """\
+route:
+  receiver: "null"
+  group_wait: 1s
+receivers:
+  - name: "null"
+"""
+
+
+class Alertmanager:
+    """A private Alertmanager (no cluster) on a loopback port."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = workdir / "alertmanager.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        config = self.workdir / "alertmanager.yml"
+        config.write_text(_AM_CONFIG)
+        storage = self.workdir / "data"
+        storage.mkdir(exist_ok=True)
+        command = [
+            ALERTMANAGER,
+            f"--config.file={config}",
+            f"--storage.path={storage}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--cluster.listen-address=",
+            "--log.level=warn",
+        ]
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for(self._ready, 15, "alertmanager")
+        except TimeoutError:
+            _stop(self.proc)
+            raise RuntimeError(
+                f"alertmanager did not start:\n{self.log.read_text()[-2000:]}"
+            ) from None
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=0.5) as response:  # noqa: S310
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """What ``GET /api/v2/alerts`` shows (active alerts)."""
+        with urllib.request.urlopen(f"{self.url}/api/v2/alerts", timeout=2) as response:  # noqa: S310
+            data: list[dict[str, Any]] = json.loads(response.read())
+            return data
+
+    def stop(self) -> None:
+        _stop(self.proc)
+        self.proc = None
+
+    def __enter__(self) -> Alertmanager:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path) -> Iterator[Alertmanager]:
+    if (reason := alertmanager_missing()) is not None:
+        pytest.skip(reason)
+    with Alertmanager(tmp_path) as am:
+        yield am
+
+
+# -- SMTP ----------------------------------------------------------------------------
+
+
+@dataclass
+class SmtpServer:
+    """aiosmtpd in a thread. Recipients steer replies: ``later@...`` gets 451 (try
+    again), ``reject@...`` 550 (no such user); everything else is accepted.
+    With ``users``, AUTH is required; with ``tls``, STARTTLS is required."""
+
+    users: dict[str, str] = field(default_factory=dict)
+    tls: ssl.SSLContext | None = None
+    port: int = field(default_factory=free_port)
+    messages: list[Message] = field(default_factory=list)
+    envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
+    auth_attempts: list[str] = field(default_factory=list)
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller  # test-only dependency
+
+        kwargs: dict[str, Any] = {}
+        if self.users:
+            kwargs.update(
+                authenticator=self._authenticate,
+                auth_required=True,
+                auth_require_tls=bool(self.tls),
+            )
+        if self.tls is not None:
+            kwargs.update(tls_context=self.tls, require_starttls=True)
+        self.controller = Controller(
+            _SmtpHandler(self), hostname="127.0.0.1", port=self.port, ready_timeout=5, **kwargs
+        )
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> Any:
+        from aiosmtpd.smtp import AuthResult
+
+        login = data.login.decode() if isinstance(data.login, bytes) else data.login
+        password = data.password.decode() if isinstance(data.password, bytes) else data.password
+        self.auth_attempts.append(login)
+        return AuthResult(success=self.users.get(login) == password)
+
+    def __enter__(self) -> SmtpServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class _SmtpHandler:
+    def __init__(self, server: SmtpServer) -> None:
+        self.server = server
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address.startswith("later@"):
+            return "451 4.3.0 try again later"
+        if address.startswith("reject@"):
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.server.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        self.server.messages.append(message_from_bytes(envelope.content))
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    with SmtpServer() as server:
+        yield server
+
+
+# -- HTTP receivers and black holes ----------------------------------------------------
+
+
+@dataclass
+class Request:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class HttpReceiver:
+    """Records POSTs. Status: ``fail_first`` requests get 503, then 200; a path's
+    last segment ``status-NNN`` forces that status (``/status-400/...``)."""
+
+    port: int = field(default_factory=free_port)
+    fail_first: int = 0
+    requests: list[Request] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        await site.start()
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.requests.append(Request(request.path, dict(request.headers), body))
+        self.arrived.set()
+        for part in request.path.split("/"):
+            if part.startswith("status-"):
+                return web.Response(status=int(part[7:]))
+        if len(self.requests) <= self.fail_first:
+            return web.Response(status=503, text="busy")
+        return web.Response(status=200, text="ok")
+
+    async def wait(self, count: int, timeout: float = 10.0) -> list[Request]:
+        """Wait until ``count`` requests arrived (bounded)."""
+        async with asyncio.timeout(timeout):
+            while len(self.requests) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+        return self.requests
+
+
+@contextlib.asynccontextmanager
+async def http_receiver(**kwargs: Any) -> AsyncIterator[HttpReceiver]:
+    receiver = HttpReceiver(**kwargs)
+    await receiver.start()
+    try:
+        yield receiver
+    finally:
+        await receiver.stop()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[HttpReceiver]:
+    async with http_receiver() as running:
+        yield running
+
+
+class BlackHole:
+    """Accepts TCP connections and never answers (for timeouts)."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._hold, "127.0.0.1", 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def _hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.append(writer)
+        with contextlib.suppress(ConnectionError):
+            await reader.read()  # until the client gives up
+
+    async def stop(self) -> None:
+        for writer in self._writers:
+            writer.close()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+@pytest.fixture
+async def black_hole() -> AsyncIterator[BlackHole]:
+    hole = BlackHole()
+    await hole.start()
+    try:
+        yield hole
+    finally:
+        await hole.stop()
