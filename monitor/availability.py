@@ -139,9 +139,9 @@ def overlap(intervals: Iterable[Interval], lo: float, hi: float) -> float:
     """Length of disjoint ``intervals`` inside ``[lo, hi)``, without building a list."""
     total = 0.0
     for start, end in intervals:
-        part = min(end, hi) - max(start, lo)
-        if part > 0:
-            total += part
+        # Comparisons rather than min()/max(): this runs ten times per target render.
+        if end > lo and start < hi:
+            total += (end if end < hi else hi) - (start if start > lo else lo)
     return total
 
 

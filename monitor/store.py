@@ -79,7 +79,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from operator import itemgetter
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, NamedTuple
 
 from monitor.availability import (
@@ -100,6 +100,7 @@ DB_NAME = "history.sqlite3"
 MAX_BATCH = 2000
 """Most statements in one transaction; a larger queue is written in several."""
 BUSY_TIMEOUT_MS = 10_000
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 YIELD_EVERY = 100
 YIELD_SECONDS = 0.0002
 """The writer thread lets the event loop run after this many statements (see _execute)."""
@@ -298,6 +299,8 @@ def _connect(path: Path) -> sqlite3.Connection:
         if mode != "wal":
             raise StoreError(f"{path}: cannot use write-ahead logging (journal mode {mode})")
         db.execute("PRAGMA synchronous = NORMAL")
+        # After a checkpoint the log shrinks back to this instead of keeping its peak size.
+        db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
     except BaseException:
         db.close()
         raise
@@ -504,26 +507,36 @@ class _Writer:
         await asyncio.to_thread(self._thread.join)
 
     def _run(self) -> None:
+        running = True
         try:
-            while self._step():
-                pass
+            while running:
+                items = self._take()
+                try:
+                    running = self._write(items)
+                except Exception:
+                    # A bug must not end the only writer: later writes and flushes need it.
+                    log.exception("store: the writer failed on a batch of %d items", len(items))
+                    running = _Signal.STOP not in items
+                finally:
+                    self._release(items)
         finally:
             self._db.close()
 
-    def _step(self) -> bool:
-        """Take what is queued (one blocking get, then the rest) and write it."""
+    def _take(self) -> list[_Item]:
+        """What is queued: one blocking get, then the rest up to MAX_BATCH."""
         items = [self._queue.get()]
         with contextlib.suppress(queue.Empty):
             while len(items) < MAX_BATCH:
                 items.append(self._queue.get_nowait())
+        return items
+
+    def _write(self, items: list[_Item]) -> bool:
+        """Write a batch in order; False once it held the STOP signal."""
         pending: list[_Statement] = []
-        flushes: list[asyncio.Future[None]] = []
         running = True
         for item in items:
             if isinstance(item, tuple):
                 pending.append(item)
-            elif isinstance(item, _Flush):
-                flushes.append(item.future)
             elif isinstance(item, _Job):
                 self._commit(pending)
                 pending = []
@@ -531,10 +544,14 @@ class _Writer:
             elif item is _Signal.STOP:
                 running = False
         self._commit(pending)
-        for future in flushes:
-            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
-                self._loop.call_soon_threadsafe(_resolve, future)
         return running
+
+    def _release(self, items: list[_Item]) -> None:
+        """Wake the flushes of a batch once it was written (or failed and was logged)."""
+        for item in items:
+            if isinstance(item, _Flush):
+                with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+                    self._loop.call_soon_threadsafe(_resolve, item.future)
 
     def _commit(self, statements: list[_Statement]) -> None:
         """One transaction for the batch; if it fails, each statement on its own."""
@@ -603,7 +620,6 @@ def _apply_retention(db: sqlite3.Connection, cutoff: float) -> None:
         db.execute("VACUUM")
     else:
         db.execute("PRAGMA incremental_vacuum").fetchall()
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
     if deleted:
         log.info("store: retention deleted %d rows", deleted)
 
@@ -636,7 +652,7 @@ _UPSERT_ISOLATION = (
     'ON CONFLICT (start) DO UPDATE SET "end" = excluded."end"'
 )
 
-_NO_FIGURES = Figures(0, 0.0, dict.fromkeys(WINDOWS), None, None)
+_NO_FIGURES = Figures(0, 0.0, MappingProxyType(dict.fromkeys(WINDOWS)), None, None)
 
 
 class Store:

@@ -336,6 +336,18 @@ async def test_retention_deletes_old_rows(db: Path, clock: FakeClock) -> None:
         assert store.figures("a", now).outages_total == 2
 
 
+async def test_a_failing_write_is_dropped_alone(db: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async with Store(db) as store:
+        await store.flush()
+        store.record_event("target_up", "a", T0, None, "first")
+        store.record_event("target_up", "b", T0, None, None)  # type: ignore[arg-type]
+        store.record_event("target_up", "c", T0, None, "third")
+        await store.flush()
+        assert store.dropped_writes == 1
+    assert rows(db, "SELECT target FROM events ORDER BY id") == [("a",), ("c",)]
+    assert "dropped a write that failed" in caplog.text
+
+
 def test_store_needs_opening(db: Path) -> None:
     store = Store(db)
     with pytest.raises(RuntimeError, match="not open"):
