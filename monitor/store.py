@@ -32,8 +32,9 @@ Restart
 -------
 At open the store exposes :attr:`Store.snapshot`: open outages, the last
 persisted target states and the end of the previous observation period
-(``previous_observed_until``). An isolation period left open by a killed run
-is closed at that time. The rule for an outage left open, applied by
+(``previous_observed_until``). Isolation and maintenance periods left open
+are closed at that time (the daemon reopens maintenance still due with the
+same start, which reopens the same row). The rule for an outage left open, applied by
 :meth:`Store.reconcile` when the daemon knows the target's first hard state
 after the restart:
 
@@ -411,6 +412,12 @@ class _Opened:
     targets: dict[str, TargetHistory]
 
 
+_CLOSE_LEFT_OPEN = (
+    'UPDATE isolation_periods SET "end" = max(start, coalesce(?, start)) WHERE "end" IS NULL',
+    'UPDATE maintenance_periods SET "end" = max(start, coalesce(?, start)) WHERE "end" IS NULL',
+)
+
+
 def _open(path: Path, clock: Callable[[], float], count_maintenance: bool) -> _Opened:
     """Open, migrate, load and begin an observation period (runs in a worker thread)."""
     db = _connect(path)
@@ -418,12 +425,10 @@ def _open(path: Path, clock: Callable[[], float], count_maintenance: bool) -> _O
         migrate(db)
         with _transaction(db):
             until = db.execute('SELECT max("end") FROM observation_periods').fetchone()[0]
-            # Isolation left open by a killed run: nothing was observed after `until`.
-            db.execute(
-                'UPDATE isolation_periods SET "end" = max(start, coalesce(?, start)) '
-                'WHERE "end" IS NULL',
-                (until,),
-            )
+            # Periods left open by the previous run: nothing was observed after
+            # `until`. The daemon reopens the maintenance still due (same start).
+            for sql in _CLOSE_LEFT_OPEN:
+                db.execute(sql, (until,))
             now = clock()
             monitor, targets = load_histories(db, now, count_maintenance)
             snapshot = _read_snapshot(db, until)

@@ -223,17 +223,22 @@ async def test_a_newer_schema_is_refused(db: Path) -> None:
         open_readonly(db)
 
 
-async def test_isolation_left_open_by_a_killed_run_ends_at_its_last_observation(
+async def test_periods_left_open_by_a_killed_run_end_at_its_last_observation(
     db: Path, clock: FakeClock
 ) -> None:
     at(clock, 0)
     async with Store(db, clock=clock.wall) as store:
         store.first_observed("a", T0)
         store.isolation(T0 + 100, None)
+        store.maintenance("b", T0 + 150, None)
         at(clock, 200)
     at(clock, 300)
     async with Store(db, clock=clock.wall) as store:
         assert rows(db, 'SELECT start, "end" FROM isolation_periods') == [(T0 + 100, T0 + 200)]
+        assert rows(db, 'SELECT start, "end" FROM maintenance_periods') == [(T0 + 150, T0 + 200)]
+        store.maintenance("b", T0 + 150, None)  # still due: the daemon reopens the same row
+        await store.flush()
+        assert rows(db, 'SELECT start, "end" FROM maintenance_periods') == [(T0 + 150, None)]
         # observed 0-100 and 300-400
         assert store.figures("a", T0 + 400).availability["1h"] == 1.0
         down(store, "a", T0 + 350)
