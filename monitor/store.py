@@ -34,9 +34,9 @@ At open the store exposes :attr:`Store.snapshot`: open outages, the last
 persisted target states and the end of the previous observation period
 (``previous_observed_until``). Isolation and maintenance periods left open
 are closed at that time (the daemon reopens maintenance still due with the
-same start, which reopens the same row). The rule for an outage left open, applied by
-:meth:`Store.reconcile` when the daemon knows the target's first hard state
-after the restart:
+same start, which reopens the same row). The rule for an outage left open,
+applied by :meth:`Store.reconcile` when the daemon knows the target's first
+hard state after the restart:
 
 * seen UP: the outage is closed at ``previous_observed_until`` (never before
   its start). The monitor saw nothing in between, so that gap counts neither
@@ -44,6 +44,10 @@ after the restart:
 * seen DOWN: the same row continues (``outage_started`` is a no-op while an
   outage is open), and the gap is unobserved time inside it;
 * any other state: nothing is decided yet.
+
+Until then the outage counts as open, so a target's figures may show a few
+seconds of downtime after the start that the UP decision takes back (the
+counter keeps them; see above).
 
 Schema
 ------
