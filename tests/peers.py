@@ -25,7 +25,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -38,6 +37,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"
@@ -63,6 +64,15 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
             return
         time.sleep(0.05)
     raise TimeoutError(f"{what} not ready within {timeout:g}s")
+
+
+async def until(check: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    """Wait (in the loop) until ``check()`` holds; bounded."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not met within {timeout:g}s")
+        await asyncio.sleep(0.01)
 
 
 def _stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
@@ -159,8 +169,8 @@ class Mosquitto:
         self.stop()
 
 
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+@pytest.fixture(name="mosquitto")
+def mosquitto_fixture(tmp_path: Path) -> Iterator[Mosquitto]:
     """An anonymous broker for one test."""
     if (reason := mosquitto_missing()) is not None:
         pytest.skip(reason)
@@ -217,14 +227,14 @@ class Alertmanager:
 
     def _ready(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=0.5) as response:  # noqa: S310
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=0.5) as response:
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError):
             return False
 
     def alerts(self) -> list[dict[str, Any]]:
         """What ``GET /api/v2/alerts`` shows (active alerts)."""
-        with urllib.request.urlopen(f"{self.url}/api/v2/alerts", timeout=2) as response:  # noqa: S310
+        with urllib.request.urlopen(f"{self.url}/api/v2/alerts", timeout=2) as response:
             data: list[dict[str, Any]] = json.loads(response.read())
             return data
 
@@ -240,8 +250,8 @@ class Alertmanager:
         self.stop()
 
 
-@pytest.fixture
-def alertmanager(tmp_path: Path) -> Iterator[Alertmanager]:
+@pytest.fixture(name="alertmanager")
+def alertmanager_fixture(tmp_path: Path) -> Iterator[Alertmanager]:
     if (reason := alertmanager_missing()) is not None:
         pytest.skip(reason)
     with Alertmanager(tmp_path) as am:
@@ -255,18 +265,18 @@ def alertmanager(tmp_path: Path) -> Iterator[Alertmanager]:
 class SmtpServer:
     """aiosmtpd in a thread. Recipients steer replies: ``later@...`` gets 451 (try
     again), ``reject@...`` 550 (no such user); everything else is accepted.
-    With ``users``, AUTH is required; with ``tls``, STARTTLS is required."""
+    With ``users``, AUTH is required; with ``tls``, STARTTLS is required; with
+    ``implicit_tls``, the connection is TLS from the start (port 465 style)."""
 
     users: dict[str, str] = field(default_factory=dict)
     tls: ssl.SSLContext | None = None
+    implicit_tls: ssl.SSLContext | None = None
     port: int = field(default_factory=free_port)
     messages: list[Message] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     auth_attempts: list[str] = field(default_factory=list)
 
     def start(self) -> None:
-        from aiosmtpd.controller import Controller  # test-only dependency
-
         kwargs: dict[str, Any] = {}
         if self.users:
             kwargs.update(
@@ -276,6 +286,8 @@ class SmtpServer:
             )
         if self.tls is not None:
             kwargs.update(tls_context=self.tls, require_starttls=True)
+        if self.implicit_tls is not None:
+            kwargs.update(ssl_context=self.implicit_tls)
         self.controller = Controller(
             _SmtpHandler(self), hostname="127.0.0.1", port=self.port, ready_timeout=5, **kwargs
         )
@@ -287,12 +299,11 @@ class SmtpServer:
     def _authenticate(
         self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
     ) -> Any:
-        from aiosmtpd.smtp import AuthResult
-
         login = data.login.decode() if isinstance(data.login, bytes) else data.login
         password = data.password.decode() if isinstance(data.password, bytes) else data.password
         self.auth_attempts.append(login)
-        return AuthResult(success=self.users.get(login) == password)
+        # handled=False: aiosmtpd sends the 235/535 reply itself
+        return AuthResult(success=self.users.get(login) == password, handled=False)
 
     def __enter__(self) -> SmtpServer:
         self.start()
@@ -322,8 +333,8 @@ class _SmtpHandler:
         return "250 Message accepted"
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
+@pytest.fixture(name="smtp_server")
+def smtp_server_fixture() -> Iterator[SmtpServer]:
     with SmtpServer() as server:
         yield server
 
@@ -396,8 +407,8 @@ async def http_receiver(**kwargs: Any) -> AsyncIterator[HttpReceiver]:
         await receiver.stop()
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[HttpReceiver]:
+@pytest.fixture(name="receiver")
+async def receiver_fixture() -> AsyncIterator[HttpReceiver]:
     async with http_receiver() as running:
         yield running
 
@@ -427,8 +438,8 @@ class BlackHole:
             await self._server.wait_closed()
 
 
-@pytest.fixture
-async def black_hole() -> AsyncIterator[BlackHole]:
+@pytest.fixture(name="black_hole")
+async def black_hole_fixture() -> AsyncIterator[BlackHole]:
     hole = BlackHole()
     await hole.start()
     try:

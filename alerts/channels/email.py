@@ -27,6 +27,7 @@ from alerts.channels.base import (
     TransientError,
     readable_file,
 )
+from alerts.channels.webhook import os_reason
 from alerts.model import Notification
 from alerts.templates import Renderer, RenderError, check_template
 from probes.base import SecretStr
@@ -97,8 +98,7 @@ def classify_smtp(exc: BaseException, host: str, port: int) -> TransientError | 
         return PermanentError(text) if 500 <= exc.code < 600 else TransientError(text)
     if isinstance(exc, TimeoutError | aiosmtplib.SMTPTimeoutError):
         return TransientError(f"{where}: timed out")
-    detail = getattr(exc, "strerror", None) or type(exc).__name__
-    return TransientError(f"{where}: {detail}")
+    return TransientError(f"{where}: {os_reason(exc)}")
 
 
 class EmailChannel:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import ssl
 from types import TracebackType
 from typing import Annotated, Literal, Self
@@ -68,8 +69,18 @@ def transport_error(url: str, exc: BaseException) -> TransientError:
     """A connection-level failure as a safe transient error (no URL path, no headers)."""
     if isinstance(exc, TimeoutError):
         return TransientError(f"POST {where(url)} timed out")
-    detail = getattr(exc, "strerror", None) or type(exc).__name__
-    return TransientError(f"POST {where(url)} failed: {detail}")
+    return TransientError(f"POST {where(url)} failed: {os_reason(exc)}")
+
+
+def os_reason(exc: BaseException) -> str:
+    """``Connection refused`` rather than asyncio's ``Connect call failed (...)``."""
+    cause = getattr(exc, "os_error", exc)
+    errno = getattr(cause, "errno", None)
+    if isinstance(errno, int) and errno > 0:
+        return os.strerror(errno)
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "server disconnected"
+    return type(exc).__name__
 
 
 def tls_context(ca_file: str | None) -> ssl.SSLContext:

@@ -21,7 +21,7 @@ import pytest
 from alerts.channels.base import ChannelContext, TransientError
 from alerts.channels.mqtt import MqttChannel, MqttSettings
 from alerts.model import Alert, Notification, Site, TargetStatus
-from tests.peers import Mosquitto, mosquitto, mosquitto_missing  # noqa: F401 (fixture)
+from tests.peers import Mosquitto, mosquitto_fixture, mosquitto_missing  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.skipif(mosquitto_missing() is not None, reason=mosquitto_missing() or "")
 
