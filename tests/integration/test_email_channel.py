@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
+from email.header import decode_header, make_header
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -94,8 +95,6 @@ async def test_plain_delivery(smtp_server: SmtpServer) -> None:
 async def test_vietnamese_subject_and_body(smtp_server: SmtpServer) -> None:
     await send(settings(smtp_server.port), language="vi")
     [message] = smtp_server.messages
-    from email.header import decode_header, make_header
-
     assert (
         str(make_header(decode_header(message["Subject"])))
         == "[CẢNH BÁO] TargetDown bts-binh-son-02"
