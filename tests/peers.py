@@ -102,12 +102,16 @@ def alertmanager_missing() -> str | None:
 
 
 class Mosquitto:
-    """A private mosquitto on a loopback port; anonymous unless ``users`` are given."""
+    """A private mosquitto on a loopback port; anonymous unless ``users`` are given.
+    ``stop()`` then ``start()`` brings it back on the same port."""
 
-    def __init__(self, workdir: Path, users: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, workdir: Path, users: dict[str, str] | None = None, *, persistent: bool = False
+    ) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.users = users or {}
+        self.persistent = persistent  # sessions and queued messages survive a stop/start
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / "mosquitto.log"
 
@@ -118,7 +122,8 @@ class Mosquitto:
     def _write_config(self) -> Path:
         lines = [
             f"listener {self.port} 127.0.0.1",
-            "persistence false",
+            f"persistence {'true' if self.persistent else 'false'}",
+            f"persistence_location {self.workdir}/",
             "log_dest stderr",
             "log_type error",
             "log_type warning",

@@ -1,0 +1,360 @@
+"""Nothing lost: the outbox across a broker outage, a SIGKILL of the process holding
+it, and a channel down past its TTL (fallback); plus dedup, ordering, timeouts,
+metrics and the Delivery entry point end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from alerts.channels.base import ChannelContext, PermanentError, TransientError
+from alerts.channels.mqtt import MqttChannel, MqttSettings
+from alerts.channels.webhook import WebhookChannel, WebhookSettings
+from alerts.config import AlertsSection
+from alerts.delivery import Delivery
+from alerts.metrics import DeliveryMetrics
+from alerts.model import Alert, Notification
+from alerts.outbox import DeliveryPolicy, Outbox
+from tests.peers import Mosquitto, free_port, http_receiver, mosquitto_missing, until
+
+REPO = Path(__file__).resolve().parents[2]
+T0 = 1_700_000_000.0
+FAST = DeliveryPolicy(timeout=1.0, ttl=60.0, backoff_initial=0.05, backoff_max=0.3)
+
+
+def alert(target: str, resolved: bool = False) -> Alert:
+    a = Alert({"alertname": "TargetDown", "target": target, "severity": "critical"}, T0)
+    return a.resolved(T0 + 60) if resolved else a
+
+
+def notification(
+    target: str, channel: str = "c", resolved: bool = False, fallback: str | None = None
+) -> Notification:
+    a = alert(target, resolved)
+    return Notification(a.key, channel, (a,), "new", T0, fallback)
+
+
+def webhook(url: str, name: str = "c") -> WebhookChannel:
+    s = WebhookSettings.model_validate({"type": "webhook", "url": url, "timeout": "1s"})
+    return WebhookChannel(s, ChannelContext(name))
+
+
+class Scripted:
+    """A channel whose every attempt does what the script says next."""
+
+    def __init__(self, *script: Any) -> None:
+        self.script = list(script)
+        self.sent: list[Notification] = []
+
+    async def send(self, notification: Notification) -> None:
+        step = self.script.pop(0) if self.script else None
+        if isinstance(step, BaseException):
+            raise step
+        if step == "hang":
+            await asyncio.sleep(3600)
+        self.sent.append(notification)
+
+
+# -- (1) broker down while notifications are queued ---------------------------------------
+
+
+@pytest.mark.skipif(mosquitto_missing() is not None, reason=mosquitto_missing() or "")
+async def test_broker_outage_loses_nothing(tmp_path: Path) -> None:
+    broker = Mosquitto(tmp_path, persistent=True)
+    broker.start()
+    watcher = {
+        "hostname": "127.0.0.1",
+        "port": broker.port,
+        "identifier": "watcher",
+        "clean_session": False,
+        "timeout": 5,
+    }
+    try:
+        async with aiomqtt.Client(**watcher) as sub:  # a persistent QoS 1 session
+            await sub.subscribe("continuity/alerts/#", qos=1)
+        settings = MqttSettings.model_validate(
+            {
+                "type": "mqtt",
+                "url": broker.url,
+                "timeout": "1s",
+                "reconnect_initial": "100ms",
+                "reconnect_max": "300ms",
+            }
+        )
+        channel = MqttChannel(settings, ChannelContext("noc", instance="t"))
+        metrics = DeliveryMetrics(time.time)
+        async with (
+            channel,
+            Outbox(tmp_path / "o.db", {"noc": channel}, {"noc": FAST}, metrics=metrics) as outbox,
+        ):
+            broker.stop()
+            queued = [notification(f"t{i}", "noc") for i in range(5)]
+            queued += [notification(f"t{i}", "noc", resolved=True) for i in range(5)]
+            assert outbox.enqueue(queued) == queued
+            await until(lambda: metrics.failed[("noc", "transient")] >= 2, what="failed attempts")
+            assert metrics.pending["noc"] == 10 and metrics.sent["noc"] == 0
+            broker.start()
+            await until(lambda: metrics.pending["noc"] == 0, timeout=15, what="outbox drained")
+            assert [r.state for r in outbox.rows()] == ["sent"] * 10
+        keys: list[str] = []
+        async with aiomqtt.Client(**watcher) as sub:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(3):
+                    async for message in sub.messages:
+                        assert isinstance(message.payload, bytes)
+                        keys.append(json.loads(message.payload)["dedup_key"])
+                        if len(keys) == 10:
+                            await asyncio.sleep(0.3)  # a duplicate would show up now
+                            break
+        assert keys == [n.key for n in queued]  # all, in order, each once
+    finally:
+        broker.stop()
+
+
+# -- (2) SIGKILL with notifications pending, restart on the same database -------------------
+
+HOLDER = """
+import asyncio, sys
+from alerts.channels.base import ChannelContext
+from alerts.channels.webhook import WebhookChannel, WebhookSettings
+from alerts.model import Alert, Notification
+from alerts.outbox import DeliveryPolicy, Outbox
+
+async def main():
+    db, url = sys.argv[1], sys.argv[2]
+    s = WebhookSettings.model_validate({"type": "webhook", "url": url, "timeout": "1s"})
+    channel = WebhookChannel(s, ChannelContext("hook"))
+    policy = DeliveryPolicy(timeout=1, ttl=600, backoff_initial=0.05, backoff_max=0.2)
+    async with channel, Outbox(db, {"hook": channel}, {"hook": policy}) as outbox:
+        batch = []
+        for i in range(5):
+            a = Alert({"alertname": "TargetDown", "target": f"t{i}"}, 1700000000.0)
+            batch.append(Notification(a.key, "hook", (a,)))
+        outbox.enqueue(batch)
+        print("enqueued", flush=True)
+        await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+async def test_sigkill_with_pending_then_restart_delivers(tmp_path: Path) -> None:
+    db = tmp_path / "outbox.db"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hook"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(db), url],
+        stdout=subprocess.PIPE,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 20)
+        assert line.strip() == b"enqueued"
+        await asyncio.sleep(0.3)  # a few failed attempts (nothing listens yet)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=5)
+    finally:
+        proc.kill()
+        proc.wait(timeout=5)
+    async with http_receiver(port=port) as peer:
+        channel = webhook(url, "hook")
+        async with channel, Outbox(db, {"hook": channel}, {"hook": FAST}) as outbox:
+            requests = await peer.wait(5)
+            await until(lambda: len(outbox.rows(state="sent")) == 5, what="all marked sent")
+            rows = outbox.rows()
+    assert [r.json()["alerts"][0]["target"] for r in requests] == [f"t{i}" for i in range(5)]
+    assert all(r.attempts >= 2 for r in rows[:1])  # the head was tried before the kill too
+
+
+# -- (3) a channel down past its TTL goes to the fallback -------------------------------
+
+
+async def test_channel_down_past_ttl_goes_to_fallback(tmp_path: Path) -> None:
+    down = webhook(f"http://127.0.0.1:{free_port()}/hook", "primary")
+    short = DeliveryPolicy(timeout=1.0, ttl=0.5, backoff_initial=0.05, backoff_max=0.1)
+    metrics = DeliveryMetrics(time.time)
+    async with http_receiver() as peer:
+        backup = webhook(f"{peer.url}/backup", "backup")
+        channels = {"primary": down, "backup": backup}
+        async with (
+            down,
+            backup,
+            Outbox(
+                tmp_path / "o.db", channels, {"primary": short, "backup": FAST}, metrics=metrics
+            ) as outbox,
+        ):
+            outbox.enqueue([notification(f"t{i}", "primary", fallback="backup") for i in range(3)])
+            requests = await peer.wait(3, timeout=10)
+            await until(lambda: len(outbox.rows("backup", "sent")) == 3)
+            primary = outbox.rows("primary")
+            backups = outbox.rows("backup")
+    assert [r.state for r in primary] == ["dead"] * 3
+    assert primary[0].last_error is not None
+    assert primary[0].last_error.startswith("not delivered within its TTL (POST http://127.0.0.1:")
+    assert [r.key for r in backups] == [f"{r.key}|fallback:primary" for r in primary]
+    assert [r.json()["reason"] for r in requests] == ["fallback"] * 3
+    assert [r.json()["alerts"][0]["target"] for r in requests] == ["t0", "t1", "t2"]
+    assert metrics.dead["primary"] == 3 and metrics.sent["backup"] == 3
+
+
+# -- the rest of the contract ---------------------------------------------------------------
+
+
+async def test_permanent_error_is_dead_at_once_with_fallback(tmp_path: Path) -> None:
+    primary = Scripted(PermanentError("HTTP 400"))
+    backup = Scripted()
+    async with Outbox(
+        tmp_path / "o.db", {"p": primary, "b": backup}, {"p": FAST, "b": FAST}
+    ) as outbox:
+        outbox.enqueue([notification("a", "p", fallback="b")])
+        await until(lambda: len(backup.sent) == 1)
+        [dead] = outbox.rows("p")
+    assert (dead.state, dead.attempts, dead.last_error) == ("dead", 0, "HTTP 400")
+    assert backup.sent[0].reason == "fallback"
+
+
+async def test_same_key_is_stored_once(tmp_path: Path) -> None:
+    channel = Scripted(TransientError("down"), TransientError("down"))
+    async with Outbox(tmp_path / "o.db", {"c": channel}, {"c": FAST}) as outbox:
+        n = notification("a")
+        assert outbox.enqueue([n, n]) == [n]
+        assert outbox.enqueue([n]) == []
+        await until(lambda: len(channel.sent) == 1)
+        assert outbox.enqueue([n]) == []  # delivered keys are remembered too
+        await asyncio.sleep(0.2)
+    assert len(channel.sent) == 1
+
+
+async def test_head_of_line_order_and_backoff(tmp_path: Path) -> None:
+    channel = Scripted(TransientError("down"), TransientError("down"), TransientError("down"))
+    async with Outbox(tmp_path / "o.db", {"c": channel}, {"c": FAST}) as outbox:
+        outbox.enqueue([notification(f"t{i}") for i in range(4)])
+        await until(lambda: len(channel.sent) == 4)
+        rows = outbox.rows()
+    assert [n.alerts[0].target for n in channel.sent] == ["t0", "t1", "t2", "t3"]
+    assert [r.attempts for r in rows] == [4, 1, 1, 1]
+
+
+async def test_attempt_timeout_is_enforced(tmp_path: Path) -> None:
+    channel = Scripted("hang")
+    policy = DeliveryPolicy(timeout=0.2, ttl=60, backoff_initial=0.05, backoff_max=0.1)
+    async with Outbox(tmp_path / "o.db", {"c": channel}, {"c": policy}) as outbox:
+        outbox.enqueue([notification("a")])
+        await until(lambda: len(channel.sent) == 1, timeout=5)
+        [row] = outbox.rows()
+    assert row.last_error == "attempt timed out after 0.2s" and row.attempts == 2
+
+
+async def test_a_buggy_channel_does_not_stop_its_queue(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    channel = Scripted(KeyError("bug"))
+    async with Outbox(tmp_path / "o.db", {"c": channel}, {"c": FAST}) as outbox:
+        outbox.enqueue([notification("a")])
+        await until(lambda: len(channel.sent) == 1)
+        [row] = outbox.rows()
+    assert row.last_error == "unexpected error: KeyError"
+    assert "unexpected error while sending" in caplog.text
+
+
+async def test_metrics_exposition(tmp_path: Path) -> None:
+    now = [T0]
+    metrics = DeliveryMetrics(lambda: now[0])
+    registry = CollectorRegistry()
+    registry.register(metrics)
+    channel = Scripted(*[TransientError("down")] * 1000)
+    policy = DeliveryPolicy(timeout=1, ttl=600, backoff_initial=10, backoff_max=10)
+    async with Outbox(
+        tmp_path / "o.db", {"noc": channel}, {"noc": policy}, metrics=metrics
+    ) as outbox:
+        outbox.enqueue([notification("a", "noc"), notification("b", "noc")])
+        await until(lambda: metrics.failed[("noc", "transient")] == 1)
+        oldest = metrics.oldest["noc"]
+        assert oldest is not None
+        now[0] = oldest + 42
+        text = generate_latest(registry).decode()
+    assert 'continuity_notifications_pending{channel="noc"} 2.0' in text
+    assert 'continuity_notification_oldest_pending_age_seconds{channel="noc"} 42.0' in text
+    assert 'continuity_notifications_sent_total{channel="noc"} 0.0' in text
+    assert 'continuity_notifications_failed_total{channel="noc",kind="transient"} 1.0' in text
+    assert 'continuity_notifications_failed_total{channel="noc",kind="permanent"} 0.0' in text
+    assert 'continuity_notifications_dead_total{channel="noc"} 0.0' in text
+
+
+async def test_pending_survives_a_clean_restart(tmp_path: Path) -> None:
+    down = Scripted(*[TransientError("down")] * 1000)
+    async with Outbox(tmp_path / "o.db", {"c": down}, {"c": FAST}) as outbox:
+        outbox.enqueue([notification("a"), notification("b")])
+        await asyncio.sleep(0.1)
+    up = Scripted()
+    metrics = DeliveryMetrics(time.time)
+    async with Outbox(tmp_path / "o.db", {"c": up}, {"c": FAST}, metrics=metrics):
+        await until(lambda: len(up.sent) == 2)
+    assert [n.alerts[0].target for n in up.sent] == ["a", "b"]
+
+
+async def test_retention_deletes_old_done_rows(tmp_path: Path) -> None:
+    channel = Scripted()
+    async with Outbox(tmp_path / "o.db", {"c": channel}, {"c": FAST}) as outbox:
+        outbox.enqueue([notification("a")])
+        await until(lambda: len(channel.sent) == 1)
+    async with Outbox(tmp_path / "o.db", {"c": channel}, {"c": FAST}, retention=0.001) as outbox:
+        await asyncio.sleep(0.01)
+        outbox._housekeep()
+        assert outbox.rows() == []
+
+
+# -- Delivery: from submit() to a peer -----------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def delivery(tmp_path: Path, url: str, **route: Any) -> AsyncIterator[Delivery]:
+    channels = {
+        "hook": WebhookSettings.model_validate({"type": "webhook", "url": url, "timeout": "1s"}),
+    }
+    alerts = AlertsSection.model_validate({"routes": [{"channels": ["hook"], **route}]})
+    async with Delivery(
+        channels=channels, alerts=alerts, database=tmp_path / "o.db", instance="noc-1"
+    ) as d:
+        yield d
+
+
+async def test_delivery_submit_to_webhook(tmp_path: Path) -> None:
+    async with http_receiver() as peer, delivery(tmp_path, f"{peer.url}/hook") as d:
+        a = Alert(
+            {"alertname": "TargetDown", "target": "bts-1", "severity": "critical"}, time.time()
+        )
+        [queued] = d.submit(a)
+        assert d.outbox.rows()[0].key == queued.key  # stored before any send
+        assert d.active() == [a]
+        d.submit(a.resolved(time.time()))
+        requests = await peer.wait(2)
+    assert [r.json()["status"] for r in requests] == ["firing", "resolved"]
+    assert requests[0].json()["instance"] == "noc-1"
+
+
+async def test_resubmission_after_restart_is_not_sent_twice(tmp_path: Path) -> None:
+    a = Alert({"alertname": "TargetDown", "target": "bts-1"}, time.time())
+    async with http_receiver() as peer:
+        async with delivery(tmp_path, f"{peer.url}/hook") as d:
+            d.submit(a)
+            await peer.wait(1)
+        async with delivery(tmp_path, f"{peer.url}/hook") as d:  # the rule side re-submits
+            d.submit(a)
+            await asyncio.sleep(0.3)
+    assert len(peer.requests) == 1
