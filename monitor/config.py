@@ -139,6 +139,8 @@ class MonitorSection(StrictModel):
     timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
     language: Literal["en", "vi"] = "en"
     canaries: list[str] = Field(default_factory=list)
+    count_maintenance: bool = False
+    retention: Duration = 400 * 86400.0
     isolation_ratio: float_range(0.0, 1.0) = 0.5  # type: ignore[valid-type]
     isolation_min_targets: int_range(1, 1_000_000) = 10  # type: ignore[valid-type]
     flap_high: float_range(0.0, 1.0) = 0.30  # type: ignore[valid-type]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import probes
+from monitor.api import parse_rfc3339, rfc3339, target_view, targets_view
 from monitor.config import Config, ConfigError, Target, load_config, split_host_port
 from monitor.exporter import Exporter, SelfMetrics
 from monitor.maintenance import active, windows_by_target
@@ -36,13 +37,16 @@ from monitor.state import (
     set_maintenance,
     step,
 )
-from monitor.web import WebServer
+from monitor.store import FAMILIES as STORE_FAMILIES
+from monitor.store import Store, StoreError, database_path
+from monitor.web import BadRequest, WebServer
 from probes.base import ProbeContext, ProbeKind, Prober, ProbeResult, ProbeSetupError, ProbeTarget
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT = 4.0
 MAINTENANCE_PERIOD = 5.0  # seconds between checks of maintenance windows
+FIGURES_PERIOD = 15.0  # seconds to refresh every target's availability figures
 GC_THRESHOLD_GEN0 = 10_000
 GC_FULL_PERIOD = 1800.0  # seconds; SIGTERM must finish well within 5 s
 
@@ -119,7 +123,8 @@ class Daemon:
         self.wall = wall
         self.self_metrics = SelfMetrics()
         self.exporter = Exporter(
-            (f for k in self.kinds.values() for f in k.families), self.self_metrics
+            [*STORE_FAMILIES, *(f for k in self.kinds.values() for f in k.families)],
+            self.self_metrics,
         )
         self.config: Config | None = None
         self.states: dict[str, TargetState] = {}
@@ -133,6 +138,11 @@ class Daemon:
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self.scheduler: Scheduler | None = None
+        self.store: Store | None = None
+        self._unreconciled: set[str] = set()  # open outages from the previous run, undecided
+        self._observed: set[str] = set()
+        self._isolated_at: float | None = None
+        self._maintenance_since: dict[str, float] = {}
         self.ready = False
 
     # -- configuration -----------------------------------------------------
@@ -191,7 +201,7 @@ class Daemon:
             self.policies[name] = policies
             if old.get(name) != target:
                 self.exporter.set_target(name, target.labels)
-            state = self.states.get(name) or TargetState(name)
+            state = self.states.get(name) or self._seed(name)
             state = prune(state, {c.kind for c in target.checks}, policies)
             self.states[name] = state
             if old.get(name) != target:
@@ -214,6 +224,23 @@ class Daemon:
         self.self_metrics.targets.set(len(config.targets))
         assert self.scheduler is not None
         return self.scheduler.sync(jobs_for(config))
+
+    def _seed(self, name: str) -> TargetState:
+        """A target's state at start: what the previous run announced, and its open outage."""
+        if self.store is None:
+            return TargetState(name)
+        persisted = self.store.snapshot.target_states.get(name)
+        outage = self.store.snapshot.open_outages.get(name)
+        announced = Health.UNKNOWN
+        if persisted is not None and persisted.health in Health.__members__.values():
+            announced = Health(persisted.health)
+        return TargetState(
+            name,
+            announced=announced,
+            announced_since=persisted.since if persisted else None,
+            outage_start=outage.start if outage else None,
+            outage_cause=outage.cause if outage else None,
+        )
 
     async def reload(self) -> tuple[bool, str]:
         """Validate and apply the config file again; keep the old one on failure."""
@@ -246,6 +273,9 @@ class Daemon:
         name = job.target.name
         if name not in self.states:  # target removed by a reload while its run was in flight
             return
+        if name not in self._observed and self.store is not None:
+            self._observed.add(name)
+            self.store.first_observed(name, result.started)
         changes = step(
             self.states,
             self.world,
@@ -276,6 +306,16 @@ class Daemon:
                 self._apply_changes(
                     set_maintenance(self.states, self.world, self.topology, name, on=on, now=now)
                 )
+                self._record_maintenance(name, on, now)
+
+    def _record_maintenance(self, name: str, on: bool, now: float) -> None:
+        if self.store is None:
+            return
+        if on:
+            self._maintenance_since[name] = now
+            self.store.maintenance(name, now, None)
+        else:
+            self.store.maintenance(name, self._maintenance_since.pop(name, now), now)
 
     async def _maintenance_loop(self) -> None:
         while True:
@@ -288,13 +328,66 @@ class Daemon:
             self.states[name] = state
             if old is None or old.health is not state.health or old.since != state.since:
                 self.exporter.target_state(state)
+            if name in self._unreconciled and state.own is Health.DOWN and self.store:
+                self._unreconciled.discard(name)
+                self.store.reconcile(name, Health.DOWN)  # the same outage row continues
         if changes.world is not None:
             self.world = changes.world
         for event in changes.events:
             self._log_event(event)
+            self._record(event)
         if self.scheduler is not None:
             for name in changes.recheck:
                 self.scheduler.trigger(name)
+
+    def _record(self, event: Event) -> None:
+        """Write an event's consequences to the history and refresh the figures it moves."""
+        store = self.store
+        if store is None or event.kind.startswith("check_"):
+            return
+        name = event.target
+        if event.kind == "outage_started":
+            store.outage_started(
+                name, None, event.at, cause=event.cause, reason=event.reason, message=event.message
+            )
+        elif event.kind == "outage_ended":
+            closed = None
+            if name in self._unreconciled:
+                self._unreconciled.discard(name)
+                closed = store.reconcile(name, Health.UP)  # closed at the last observed time
+            if closed is None:
+                store.outage_ended(name, event.at)
+        elif event.kind == "monitor_isolated":
+            self._isolated_at = event.at
+            store.isolation(event.at, None)
+        elif event.kind == "monitor_isolation_ended" and self._isolated_at is not None:
+            store.isolation(self._isolated_at, event.at)
+            self._isolated_at = None
+        elif event.kind.startswith("target_"):
+            store.state_changed(name, event.kind.removeprefix("target_"), event.at)
+        if event.kind.startswith(("target_", "monitor_")):
+            store.record_event(
+                event.kind, name, event.at, event.check, event.message or event.cause
+            )
+        if name in self.states and event.kind.startswith("outage_"):
+            self.exporter.figures(name, store.figures(name, self.wall()))
+
+    async def _figures_loop(self) -> None:
+        """Refresh every target's figures once per period, a slice at a time.
+
+        Availability moves with time even when nothing happens; spreading the
+        work keeps each loop turn short at ten thousand targets.
+        """
+        while True:
+            names = list(self.states)
+            slices = max(1, int(FIGURES_PERIOD))
+            size = max(1, -(-len(names) // slices))
+            for start in range(0, max(len(names), 1), size):
+                store, now = self.store, self.wall()
+                for name in names[start : start + size]:
+                    if store is not None and name in self.states:
+                        self.exporter.figures(name, store.figures(name, now))
+                await asyncio.sleep(FIGURES_PERIOD / slices)
 
     @staticmethod
     def _log_event(event: Event) -> None:
@@ -336,7 +429,23 @@ class Daemon:
         finally:
             self.ready = False
 
+    async def _open_store(self, config: Config) -> Store:
+        state_dir = config.state_dir
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            store = Store(
+                database_path(state_dir),
+                clock=self.wall,
+                retention_days=max(1, round(config.monitor.retention / 86400)),
+                count_maintenance=config.monitor.count_maintenance,
+            )
+            return await self._exit.enter_async_context(store)
+        except (OSError, StoreError) as exc:
+            raise StartupError(f"cannot use state directory {state_dir}: {exc}") from None
+
     async def _start(self, config: Config) -> None:
+        self.store = await self._open_store(config)
+        self._unreconciled = set(self.store.snapshot.open_outages)
         self._exit.push_async_callback(self._close_probers)
         try:
             await self._open_probers(config)
@@ -362,8 +471,9 @@ class Daemon:
         gc_task = asyncio.create_task(collect_garbage_periodically(), name="gc")
         self._exit.callback(gc_task.cancel)
         started, _, _ = self._apply(config)
-        maintenance_task = asyncio.create_task(self._maintenance_loop(), name="maintenance")
-        self._exit.callback(maintenance_task.cancel)
+        for loop in (self._maintenance_loop(), self._figures_loop()):
+            task = asyncio.create_task(loop)
+            self._exit.callback(task.cancel)
         settle_garbage_collector()
         self.self_metrics.reload_ok.set(1)
         self.self_metrics.reload_time.set(self.wall())
@@ -406,3 +516,52 @@ class Daemon:
 
     def metrics(self) -> bytes:
         return self.exporter.render()
+
+    def api_targets(self) -> dict[str, Any]:
+        assert self.config is not None
+        return targets_view(self.config, self.states, self.world, self.topology.children)
+
+    def api_target(self, name: str) -> dict[str, Any] | None:
+        target = self.config.target(name) if self.config is not None else None
+        if target is None or name not in self.states:
+            return None
+        return target_view(target, self.states[name], self.world, self.topology.children)
+
+    async def api_outages(self, query: Mapping[str, str]) -> dict[str, Any]:
+        """``GET /api/v1/outages?target=&since=&until=&open=``."""
+        since = _time_param(query, "since")
+        until = _time_param(query, "until")
+        open_only: bool | None = None
+        if "open" in query:
+            if query["open"] not in ("true", "false"):
+                raise BadRequest("open", f"expected true or false, got {query['open']!r}")
+            open_only = query["open"] == "true"
+        assert self.store is not None
+        outages = await self.store.outages(
+            target=query.get("target") or None, since=since, until=until, open=open_only
+        )
+        return {
+            "outages": [
+                {
+                    "target": o.target,
+                    "check": o.check,
+                    "start": rfc3339(o.start),
+                    "end": rfc3339(o.end),
+                    "cause": o.cause,
+                    "reason": o.reason,
+                    "message": o.message,
+                }
+                for o in outages
+            ]
+        }
+
+
+def _time_param(query: Mapping[str, str], name: str) -> float | None:
+    if not query.get(name):
+        return None
+    try:
+        return parse_rfc3339(query[name])
+    except ValueError as exc:
+        raise BadRequest(
+            name, f"expected an RFC 3339 time such as 2026-11-01T00:00:00Z ({exc})"
+        ) from None

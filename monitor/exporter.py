@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 
+from monitor.availability import Figures
 from monitor.runmetrics import RunMetrics
 from monitor.state import Health, TargetState
 from probes.base import MetricFamily, ProbeResult, Sample
@@ -246,6 +247,33 @@ class Exporter:
                 f"{format_value(round(state.since, 3))}\n"
             ]
         self.store.replace((state.name, ""), lines)
+
+    def figures(self, name: str, figures: Figures) -> None:
+        """Render a target's continuity figures (outages, downtime, availability, MTTR/MTBF)."""
+        prefix = self._prefix[name]
+        lines: dict[str, list[str]] = {
+            "continuity_outages_total": [
+                f"continuity_outages_total{{{prefix}}} {figures.outages_total}\n"
+            ],
+            "continuity_downtime_seconds_total": [
+                f"continuity_downtime_seconds_total{{{prefix}}} "
+                f"{format_value(round(figures.downtime_seconds_total, 3))}\n"
+            ],
+        }
+        ratios = [
+            f'continuity_availability_ratio{{{prefix},window="{window}"}} {format_value(value)}\n'
+            for window, value in figures.availability.items()
+            if value is not None
+        ]
+        if ratios:
+            lines["continuity_availability_ratio"] = ratios
+        for family, value in (
+            ("continuity_mttr_seconds", figures.mttr_seconds),
+            ("continuity_mtbf_seconds", figures.mtbf_seconds),
+        ):
+            if value is not None:
+                lines[family] = [f'{family}{{{prefix},window="30d"}} {format_value(value)}\n']
+        self.store.replace((name, "#figures"), lines)
 
     def render(self) -> bytes:
         return self.store.render() + self.self_metrics.render()

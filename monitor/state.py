@@ -386,6 +386,8 @@ def _outage_cause(
     state: TargetState, health: Health, held: bool, parent: str | None, world: World
 ) -> str | None:
     """Why the target is out (its open outage's cause), or None when it is not."""
+    if state.own is Health.UNKNOWN and state.outage_cause is not None and not state.recheck:
+        return state.outage_cause  # restarted with an open outage: wait for a hard state
     if health is Health.UNREACHABLE and parent is not None:
         return state.outage_cause or f"parent:{parent}"
     if state.own is Health.DOWN or (state.recheck and state.outage_cause):

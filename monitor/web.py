@@ -9,7 +9,9 @@ running config stays).
 
 from __future__ import annotations
 
-from typing import Protocol
+import json
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -25,6 +27,33 @@ class Backend(Protocol):
     def metrics(self) -> bytes: ...
 
     async def reload(self) -> tuple[bool, str]: ...
+
+    def api_targets(self) -> dict[str, Any]: ...
+
+    def api_target(self, name: str) -> dict[str, Any] | None: ...
+
+    async def api_outages(self, query: Mapping[str, str]) -> dict[str, Any]: ...
+
+
+class BadRequest(ValueError):
+    """A request the API refuses: the message names the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def json_response(document: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        text=json.dumps(document, ensure_ascii=False) + "\n",
+        status=status,
+        content_type="application/json",
+    )
+
+
+def bad_request(exc: BadRequest) -> web.Response:
+    return json_response({"error": exc.message, "field": exc.field}, status=400)
 
 
 def make_app(backend: Backend) -> web.Application:
@@ -48,7 +77,25 @@ def make_app(backend: Backend) -> web.Application:
     async def method_not_allowed(_: web.Request) -> web.Response:
         return web.Response(status=405, text="use POST\n", headers={"Allow": "POST"})
 
+    async def api_targets(_: web.Request) -> web.Response:
+        return json_response(backend.api_targets())
+
+    async def api_target(request: web.Request) -> web.Response:
+        found = backend.api_target(request.match_info["name"])
+        if found is None:
+            return json_response({"error": "no such target"}, status=404)
+        return json_response(found)
+
+    async def api_outages(request: web.Request) -> web.Response:
+        try:
+            return json_response(await backend.api_outages(request.query))
+        except BadRequest as exc:
+            return bad_request(exc)
+
     app = web.Application(client_max_size=64 * 1024)
+    app.router.add_get("/api/v1/targets", api_targets)
+    app.router.add_get("/api/v1/targets/{name}", api_target)
+    app.router.add_get("/api/v1/outages", api_outages)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)

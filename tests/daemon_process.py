@@ -8,6 +8,7 @@ log for assertions. Everything it does is bounded in time.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -56,13 +57,18 @@ class DaemonProcess:
     """The daemon under test, as a subprocess."""
 
     def __init__(
-        self, config_text: str, directory: Path, *, extra_args: tuple[str, ...] = ()
+        self,
+        config_text: str,
+        directory: Path,
+        *,
+        extra_args: tuple[str, ...] = (),
+        log_name: str = "daemon.log",
     ) -> None:
         self.directory = directory
         self.config = directory / "config.toml"
         self.config.write_text(config_text)
         self.port = free_port()
-        self.log_path = directory / "daemon.log"
+        self.log_path = directory / log_name
         self.extra_args = extra_args
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -105,6 +111,18 @@ class DaemonProcess:
                 pass
             time.sleep(0.05)
         raise AssertionError(f"daemon not ready after {timeout} s:\n{self.log()}")
+
+    def json(self, path: str) -> object:
+        status, text = self.get(path)
+        assert status == 200, (status, text)
+        return json.loads(text)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+        self._log.close()
 
     def get(self, path: str) -> tuple[int, str]:
         return self.request("GET", path)

@@ -1,0 +1,101 @@
+"""Outage history end to end: the API, availability series, and surviving kill -9."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from tests import netns
+from tests.daemon_process import DaemonProcess
+
+CONFIG = """
+[monitor]
+instance = "continuity"
+
+[defaults]
+checks = ["icmp"]
+interval = "1s"
+timeout = "1s"
+fall = 2
+rise = 1
+
+[defaults.icmp]
+count = 1
+
+[[targets]]
+name = "site"
+address = "{site}"
+labels = {{ province = "Quang Ngai" }}
+location = {{ address = "Binh Son", contact = "+84 255 000 000" }}
+
+[[targets]]
+name = "lo"
+address = "127.0.0.1"
+"""
+
+
+def outages(daemon: DaemonProcess, query: str = "") -> list[dict[str, Any]]:
+    found = daemon.json(f"/api/v1/outages{query}")
+    assert isinstance(found, dict)
+    return list(found["outages"])
+
+
+def test_outage_survives_kill_9_as_one_row_then_closes(tmp_path: Path) -> None:
+    netns.require()
+    with netns.netns_host() as host:
+        config = CONFIG.format(site=host.v4)
+        first = DaemonProcess(config, tmp_path, log_name="first.log").start()
+        try:
+            first.wait_for("continuity_target_up", 1, timeout=6, target="site")
+            host.cut()
+            first.wait_for("continuity_target_up", 0, timeout=6, target="site")
+            (opened,) = outages(first, "?open=true")
+            assert opened["target"] == "site" and opened["end"] is None
+            assert opened["cause"] == "check:icmp"
+            time.sleep(1.2)  # let a transaction or heartbeat record that we saw it
+        finally:
+            first.kill()
+        second = DaemonProcess(config, tmp_path, log_name="second.log").start()
+        try:
+            time.sleep(3)  # several failed runs after the restart
+            still = outages(second, "?target=site")
+            assert still == [opened]  # one row, still open, same start
+            assert "site target_down" not in second.log()  # already announced before the kill
+            host.restore()
+            second.wait_for("continuity_target_up", 1, timeout=6, target="site")
+            time.sleep(0.3)
+            (closed,) = outages(second, "?target=site")
+            assert closed["start"] == opened["start"] and closed["end"] is not None
+            assert outages(second, "?open=true") == []
+        finally:
+            second.stop()
+
+
+def test_api_targets_outages_and_figures(tmp_path: Path) -> None:
+    with DaemonProcess(CONFIG.format(site="127.0.0.9"), tmp_path) as daemon:
+        daemon.wait_for("continuity_target_up", 1, timeout=6, target="site")
+        listing = daemon.json("/api/v1/targets")
+        assert isinstance(listing, dict) and listing["isolated"] is False
+        names = [t["name"] for t in listing["targets"]]
+        assert names == ["site", "lo"]
+        site = daemon.json("/api/v1/targets/site")
+        assert isinstance(site, dict)
+        assert site["state"] == "up" and site["labels"] == {"province": "Quang Ngai"}
+        assert site["location"] == {"address": "Binh Son", "contact": "+84 255 000 000"}
+        assert site["checks"][0]["check"] == "icmp" and site["checks"][0]["last"]["ok"] is True
+        assert site["since"].endswith("Z")
+        assert daemon.get("/api/v1/targets/nope")[0] == 404
+        status, body = daemon.get("/api/v1/outages?since=yesterday")
+        assert status == 400 and '"field": "since"' in body
+        status, body = daemon.get("/api/v1/outages?open=maybe")
+        assert status == 400 and '"field": "open"' in body
+        assert (
+            outages(daemon, "?since=2026-01-01T00:00:00Z&until=2099-01-01T00:00:00%2B07:00") == []
+        )
+        deadline = time.monotonic() + 20
+        while daemon.value("continuity_availability_ratio", target="site", window="1h") is None:
+            assert time.monotonic() < deadline, "no availability series"
+            time.sleep(0.5)
+        assert daemon.value("continuity_availability_ratio", target="site", window="1h") == 1.0
+        assert daemon.value("continuity_outages_total", target="site") == 0
