@@ -15,6 +15,7 @@ held, so it is rebuilt when the rule side re-submits after a restart.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -28,9 +29,9 @@ from alerts.channels.base import (
     ChannelError,
     ChannelKind,
     ChannelSettings,
+    HttpUrlSecret,
     PermanentError,
     TransientError,
-    http_url,
     readable_file,
 )
 from alerts.channels.webhook import classify_status, tls_context, transport_error
@@ -48,7 +49,7 @@ class AlertmanagerSettings(ChannelSettings):
     """``[channels.NAME]`` with ``type = "alertmanager"``."""
 
     type: Literal["alertmanager"]
-    urls: Annotated[list[Annotated[str, AfterValidator(http_url)]], Field(min_length=1)]
+    urls: Annotated[list[HttpUrlSecret], Field(min_length=1)]
     resend_interval: Duration = 60.0
     bearer_token: SecretStr | None = None
     username: str | None = None
@@ -100,13 +101,9 @@ class AlertmanagerChannel:
         self._resender: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Self:
-        auth = None
-        if self.settings.username is not None and self.settings.password is not None:
-            auth = aiohttp.BasicAuth(self.settings.username, self.settings.password.reveal())
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(ssl=tls_context(self.settings.ca_file)),
             timeout=aiohttp.ClientTimeout(total=self.settings.timeout),
-            auth=auth,
         )
         self._resender = asyncio.create_task(self._resend_loop(), name=f"am-{self.context.name}")
         return self
@@ -144,7 +141,8 @@ class AlertmanagerChannel:
         now = self.clock.wall()
         body = json.dumps([am_alert(a, now=now, valid_for=valid_for) for a in alerts]).encode()
         outcomes = await asyncio.gather(
-            *(self._post_one(url, body) for url in self.settings.urls), return_exceptions=True
+            *(self._post_one(url.reveal(), body) for url in self.settings.urls),
+            return_exceptions=True,
         )
         errors = [o for o in outcomes if isinstance(o, BaseException)]
         if len(errors) < len(outcomes):
@@ -163,6 +161,9 @@ class AlertmanagerChannel:
         headers = {"Content-Type": "application/json"}
         if self.settings.bearer_token is not None:
             headers["Authorization"] = f"Bearer {self.settings.bearer_token.reveal()}"
+        elif self.settings.username is not None and self.settings.password is not None:
+            pair = f"{self.settings.username}:{self.settings.password.reveal()}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         try:
             async with self._session.post(url, data=body, headers=headers) as response:
                 await response.read()

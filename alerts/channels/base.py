@@ -21,10 +21,12 @@ import urllib.parse
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Annotated, Any, Protocol, runtime_checkable
+
+from pydantic import PlainValidator
 
 from alerts.model import Notification, TargetStatus
-from probes.base import Duration, StrictModel
+from probes.base import Duration, Secret, StrictModel, resolve_secret
 
 
 class ChannelError(Exception):
@@ -107,6 +109,32 @@ def where(url: str) -> str:
         host = f"[{host}]"
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{host}{port}"
+
+
+class UrlSecret(Secret):
+    """A URL that may carry a token in its path or query (Slack-style webhooks):
+    resolved like any secret (``env:``, ``file:`` or literal) and printed as its
+    safe part only, ``https://hooks.example:443/<secret>``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        safe = where(self.reveal())
+        parts = urllib.parse.urlsplit(self.reveal())
+        return f"{safe}/<secret>" if parts.path.strip("/") or parts.query else safe
+
+    __str__ = __repr__
+
+
+def http_url_secret(value: object) -> UrlSecret:
+    """Validator of :data:`HttpUrlSecret`: resolve the reference, then check the URL."""
+    secret = resolve_secret(value)
+    url = http_url(secret.reveal())
+    return UrlSecret(url, "url")
+
+
+HttpUrlSecret = Annotated[UrlSecret, PlainValidator(http_url_secret)]
+"""An http(s) URL config value that never prints its path or query."""
 
 
 def readable_file(value: str | None) -> str | None:

@@ -25,9 +25,9 @@ from alerts.channels.base import (
     ChannelContext,
     ChannelKind,
     ChannelSettings,
+    HttpUrlSecret,
     PermanentError,
     TransientError,
-    http_url,
     readable_file,
     where,
 )
@@ -47,7 +47,7 @@ class WebhookSettings(ChannelSettings):
     """``[channels.NAME]`` with ``type = "webhook"``."""
 
     type: Literal["webhook"]
-    url: Annotated[str, AfterValidator(http_url)]
+    url: HttpUrlSecret
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     secret: SecretStr | None = None
     signature_header: str = "X-Continuity-Signature"
@@ -141,7 +141,7 @@ class WebhookChannel:
             body = self.body(notification)
         except RenderError as exc:
             raise PermanentError(str(exc)) from None
-        url = self.settings.url
+        url = self.settings.url.reveal()
         try:
             async with self._session.post(url, data=body, headers=self.headers(body)) as response:
                 await response.read()
