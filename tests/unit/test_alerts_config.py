@@ -389,3 +389,15 @@ def test_json_template_with_tojson() -> None:
         "text": 'a"b\\c',
         "n": 1,
     }
+
+
+def test_webhook_url_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_HOOK_URL", "https://hooks.example/services/T0/B0/XYZ?token=abc")
+    channels, _, issues = load('[channels.hook]\ntype = "webhook"\nurl = "env:TEST_HOOK_URL"\n')
+    assert issues == []
+    hook = channels["hook"]
+    assert hook.url.reveal() == "https://hooks.example/services/T0/B0/XYZ?token=abc"
+    assert str(hook.url) == "https://hooks.example/<secret>"
+    assert "XYZ" not in repr(hook) and "abc" not in repr(hook)
+    _, _, issues = load('[channels.am]\ntype = "alertmanager"\nurls = ["http://127.0.0.1:9093"]\n')
+    assert issues == []
