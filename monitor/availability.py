@@ -398,3 +398,29 @@ def _open_downtime(
         return overlap(down, span.start, now)
     # A long outage: its start lies before the figures' horizon.
     return measure(history.observed(monitor, span.start, now, count_maintenance))
+
+
+def window_sums(
+    history: TargetHistory,
+    monitor: MonitorHistory,
+    now: float,
+    windows: Mapping[str, float],
+    *,
+    count_maintenance: bool = False,
+) -> dict[str, tuple[float, float]]:
+    """(downtime, observed) seconds of a target in each window ending at ``now``.
+
+    Sums, not ratios, so that several targets can be pooled (an SLO over a
+    set of sites weighs each by the time it was observed).
+    """
+    lo = now - max(windows.values())
+    seen = history.observed(monitor, lo, now, count_maintenance)
+    recent = [s for s in history.spans if s.end is None or s.end > lo]
+    down = intersect(
+        normalize((max(s.start, lo), min(now if s.end is None else s.end, now)) for s in recent),
+        seen,
+    )
+    return {
+        name: (overlap(down, now - width, now), overlap(seen, now - width, now))
+        for name, width in windows.items()
+    }

@@ -29,6 +29,7 @@ from pydantic import AfterValidator, Field, ValidationError, create_model
 import probes
 from monitor.config_errors import ConfigError, ConfigIssue, issues_from_validation, join_path
 from monitor.maintenance import MaintenanceWindow
+from monitor.slo import SloConfig
 from monitor.sources import Origin, RawConfig, SourceError, read_config
 from probes.base import CheckSettings, Duration, ProbeKind, StrictModel, float_range, int_range
 
@@ -140,6 +141,7 @@ class MonitorSection(StrictModel):
     language: Literal["en", "vi"] = "en"
     canaries: list[str] = Field(default_factory=list)
     count_maintenance: bool = False
+    slo_interval: Duration = 30.0
     retention: Duration = 400 * 86400.0
     isolation_ratio: float_range(0.0, 1.0) = 0.5  # type: ignore[valid-type]
     isolation_min_targets: int_range(1, 1_000_000) = 10  # type: ignore[valid-type]
@@ -184,6 +186,7 @@ class Config:
     sections: Mapping[str, Any] = field(default_factory=dict)
     """Top-level tables owned by probe kinds (``snmp_modules``, ``traps``), validated."""
     maintenance: tuple[MaintenanceWindow, ...] = ()
+    slos: tuple[SloConfig, ...] = ()
 
     @property
     def state_dir(self) -> Path:
@@ -264,6 +267,7 @@ def _build_models(kinds: Mapping[str, ProbeKind]) -> _Models:
         templates=(dict[str, dict[str, Any]], {}),
         targets=(list[dict[str, Any]], []),
         maintenance=(list[MaintenanceWindow], []),
+        slo=(list[SloConfig], []),
         **sections,
     )
     return _Models(defaults, template, target, document)
@@ -329,6 +333,8 @@ class _Resolver:
             raise ConfigError(self.issues)
         maintenance = tuple(document.maintenance) if document is not None else ()
         self._check_maintenance(maintenance, {t.name for t, _ in targets})
+        slos = tuple(document.slo) if document is not None else ()
+        self._check_slos(slos, {t.name for t, _ in targets})
         if self.issues:
             raise ConfigError(self.issues)
         return Config(
@@ -337,6 +343,7 @@ class _Resolver:
             path=self.path,
             sections=self.sections,
             maintenance=maintenance,
+            slos=slos,
         )
 
     # -- helpers -----------------------------------------------------------
@@ -601,6 +608,22 @@ class _Resolver:
                             f"maintenance[{index}].targets[{t_index}]", f"unknown target {name!r}"
                         )
                     )
+
+    def _check_slos(self, slos: tuple[SloConfig, ...], names: set[str]) -> None:
+        seen: dict[str, int] = {}
+        for index, slo in enumerate(slos):
+            if slo.name in seen:
+                self.issues.append(
+                    ConfigIssue(
+                        f"slo[{index}].name",
+                        f"duplicate SLO name {slo.name!r} (also at slo[{seen[slo.name]}])",
+                    )
+                )
+            seen.setdefault(slo.name, index)
+            for t_index, name in enumerate(slo.targets):
+                if name not in names:
+                    path = f"slo[{index}].targets[{t_index}]"
+                    self.issues.append(ConfigIssue(path, f"unknown target {name!r}"))
 
     def _check_concurrency_kinds(self, monitor: MonitorSection) -> None:
         for kind in monitor.kind_concurrency:

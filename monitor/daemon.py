@@ -25,6 +25,7 @@ from monitor.config import Config, ConfigError, Target, load_config, split_host_
 from monitor.exporter import Exporter, SelfMetrics
 from monitor.maintenance import active, windows_by_target
 from monitor.scheduler import Job, Scheduler
+from monitor.slo import pool, status
 from monitor.state import (
     Changes,
     CheckPolicy,
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 SHUTDOWN_TIMEOUT = 4.0
 MAINTENANCE_PERIOD = 5.0  # seconds between checks of maintenance windows
 FIGURES_PERIOD = 15.0  # seconds to refresh every target's availability figures
+SLO_PERIOD = 30.0  # seconds between SLO evaluations
 GC_THRESHOLD_GEN0 = 10_000
 GC_FULL_PERIOD = 1800.0  # seconds; SIGTERM must finish well within 5 s
 
@@ -143,6 +145,7 @@ class Daemon:
         self._observed: set[str] = set()
         self._isolated_at: float | None = None
         self._maintenance_since: dict[str, float] = {}
+        self._slo_alerts: dict[str, tuple[bool, bool]] = {}
         self.ready = False
 
     # -- configuration -----------------------------------------------------
@@ -192,6 +195,10 @@ class Daemon:
         """Make the running daemon match ``config``; keeps unchanged targets' state."""
         old = {t.name: t for t in self.config.targets} if self.config else {}
         new = {t.name: t for t in config.targets}
+        for slo in self.config.slos if self.config else ():
+            if slo.name not in {s.name for s in config.slos}:
+                self.exporter.remove_slo(slo.name)
+                self._slo_alerts.pop(slo.name, None)
         for name in old.keys() - new.keys():
             self.states.pop(name, None)
             self.policies.pop(name, None)
@@ -365,12 +372,47 @@ class Daemon:
             self._isolated_at = None
         elif event.kind.startswith("target_"):
             store.state_changed(name, event.kind.removeprefix("target_"), event.at)
-        if event.kind.startswith(("target_", "monitor_")):
+        if event.kind.startswith(("target_", "monitor_", "slo_")):
             store.record_event(
                 event.kind, name, event.at, event.check, event.message or event.cause
             )
         if name in self.states and event.kind.startswith("outage_"):
             self.exporter.figures(name, store.figures(name, self.wall()))
+
+    def evaluate_slos(self) -> None:
+        """Budgets and burn rates of every SLO; burn alerts as events on each change."""
+        if self.config is None or self.store is None:
+            return
+        now = self.wall()
+        for slo in self.config.slos:
+            members = [t.name for t in self.config.targets if slo.selects(t.name, t.labels)]
+            windows = slo.windows()
+            pooled = pool(self.store.window_sums(name, now, windows) for name in members)
+            current = status(slo, pooled)
+            self.exporter.slo(slo.name, slo.objective, current)
+            before = self._slo_alerts.get(slo.name, (False, False))
+            for speed, was, now_on in (
+                ("fast", before[0], current.fast),
+                ("slow", before[1], current.slow),
+            ):
+                if was != now_on:
+                    kind = f"slo_burn_{speed}" + ("" if now_on else "_ended")
+                    rate = current.burn.get("1h" if speed == "fast" else "6h")
+                    event = Event(
+                        kind,
+                        "",
+                        now,
+                        cause=f"slo:{slo.name}",
+                        message=f"SLO {slo.name}: burn rate {rate or 0:.1f}",
+                    )
+                    self._log_event(event)
+                    self._record(event)
+            self._slo_alerts[slo.name] = (current.fast, current.slow)
+
+    async def _slo_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.monitor.slo_interval if self.config else SLO_PERIOD)
+            self.evaluate_slos()
 
     async def _figures_loop(self) -> None:
         """Refresh every target's figures once per period, a slice at a time.
@@ -471,7 +513,7 @@ class Daemon:
         gc_task = asyncio.create_task(collect_garbage_periodically(), name="gc")
         self._exit.callback(gc_task.cancel)
         started, _, _ = self._apply(config)
-        for loop in (self._maintenance_loop(), self._figures_loop()):
+        for loop in (self._maintenance_loop(), self._figures_loop(), self._slo_loop()):
             task = asyncio.create_task(loop)
             self._exit.callback(task.cancel)
         settle_garbage_collector()

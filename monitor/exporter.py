@@ -22,6 +22,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 from monitor.availability import Figures
 from monitor.runmetrics import RunMetrics
+from monitor.slo import SloStatus
 from monitor.state import Health, TargetState
 from probes.base import MetricFamily, ProbeResult, Sample
 
@@ -53,6 +54,17 @@ CORE_FAMILIES: tuple[MetricFamily, ...] = (
         "gauge",
         "1 with the reason code of the check's last failure; absent while it succeeds.",
     ),
+    MetricFamily(
+        "continuity_slo_error_budget_remaining_ratio",
+        "gauge",
+        "Share of the SLO's error budget left over its window (negative when overspent).",
+    ),
+    MetricFamily(
+        "continuity_slo_burn_rate",
+        "gauge",
+        "Error ratio over the window divided by the error budget (1 spends it exactly).",
+    ),
+    MetricFamily("continuity_slo_objective_ratio", "gauge", "The SLO's objective."),
     MetricFamily(
         "continuity_check_last_run_timestamp_seconds",
         "gauge",
@@ -274,6 +286,29 @@ class Exporter:
             if value is not None:
                 lines[family] = [f'{family}{{{prefix},window="30d"}} {format_value(value)}\n']
         self.store.replace((name, "#figures"), lines)
+
+    def slo(self, name: str, objective: float, status: SloStatus) -> None:
+        """Render one SLO's budget and burn rates (series labelled ``slo``, no target)."""
+        label = f'slo="{escape_label_value(name)}"'
+        lines: dict[str, list[str]] = {
+            "continuity_slo_objective_ratio": [
+                f"continuity_slo_objective_ratio{{{label}}} {format_value(objective)}\n"
+            ],
+            "continuity_slo_burn_rate": [
+                f'continuity_slo_burn_rate{{{label},window="{w}"}} {format_value(v)}\n'
+                for w, v in status.burn.items()
+                if v is not None
+            ],
+        }
+        if status.budget_remaining is not None:
+            lines["continuity_slo_error_budget_remaining_ratio"] = [
+                f"continuity_slo_error_budget_remaining_ratio{{{label}}} "
+                f"{format_value(status.budget_remaining)}\n"
+            ]
+        self.store.replace(("", f"slo:{name}"), {k: v for k, v in lines.items() if v})
+
+    def remove_slo(self, name: str) -> None:
+        self.store.replace(("", f"slo:{name}"), {})
 
     def render(self) -> bytes:
         return self.store.render() + self.self_metrics.render()

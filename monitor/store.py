@@ -94,6 +94,7 @@ from monitor.availability import (
     Figures,
     MonitorHistory,
     TargetHistory,
+    window_sums,
 )
 from monitor.availability import figures as compute_figures
 from monitor.state import Health
@@ -897,6 +898,17 @@ class Store:
             return replace(result, downtime_seconds_total=reported)
         self._reported_downtime[target] = result.downtime_seconds_total
         return result
+
+    def window_sums(
+        self, target: str, now: float, windows: Mapping[str, float]
+    ) -> dict[str, tuple[float, float]]:
+        """(downtime, observed) seconds per window, for pooling targets (SLOs)."""
+        history = self._targets.get(target)
+        if history is None:
+            return {name: (0.0, 0.0) for name in windows}
+        return window_sums(
+            history, self._monitor, now, windows, count_maintenance=self._count_maintenance
+        )
 
     async def outages(
         self,

@@ -99,3 +99,38 @@ def test_api_targets_outages_and_figures(tmp_path: Path) -> None:
             time.sleep(0.5)
         assert daemon.value("continuity_availability_ratio", target="site", window="1h") == 1.0
         assert daemon.value("continuity_outages_total", target="site") == 0
+
+
+SLO = """
+[[slo]]
+name = "sites"
+targets = ["site"]
+objective = 0.999
+"""
+
+
+def test_slo_burn_is_exported_and_raised_as_an_event(tmp_path: Path) -> None:
+    netns.require()
+    with netns.netns_host() as host:
+        config = (
+            CONFIG.format(site=host.v4).replace(
+                'instance = "continuity"', 'instance = "continuity"\nslo_interval = "1s"'
+            )
+            + SLO
+        )
+        with DaemonProcess(config, tmp_path) as daemon:
+            daemon.wait_for("continuity_target_up", 1, timeout=6, target="site")
+            deadline = time.monotonic() + 10
+            while daemon.value("continuity_slo_error_budget_remaining_ratio", slo="sites") != 1.0:
+                assert time.monotonic() < deadline, "no SLO budget series"
+                time.sleep(0.3)
+            host.cut()
+            daemon.wait_for("continuity_target_up", 0, timeout=6, target="site")
+            deadline = time.monotonic() + 10
+            while "slo_burn_fast" not in daemon.log():
+                assert time.monotonic() < deadline, daemon.log()
+                time.sleep(0.3)
+            burn = daemon.value("continuity_slo_burn_rate", slo="sites", window="5m")
+            assert burn is not None and burn > 14.4
+            assert daemon.value("continuity_slo_objective_ratio", slo="sites") == 0.999
+        assert daemon.log().count("slo_burn_fast") == 1
