@@ -425,6 +425,8 @@ class BlackHole:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
+        self.accepted = 0
+        self.closed_by_peer = 0
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._hold, "127.0.0.1", 0)
@@ -432,8 +434,10 @@ class BlackHole:
 
     async def _hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.append(writer)
+        self.accepted += 1
         with contextlib.suppress(ConnectionError):
             await reader.read()  # until the client gives up
+            self.closed_by_peer += 1
 
     async def stop(self) -> None:
         for writer in self._writers:

@@ -236,8 +236,15 @@ class MqttChannel:
     async def _session(self) -> None:
         client = self._connect(**self._client_kwargs())
         client.pending_calls_threshold = PENDING_CALLS_THRESHOLD
-        async with asyncio.timeout(self.settings.timeout):
-            await client.__aenter__()
+        paho = getattr(client, "_client", None)
+        if paho is not None:  # paho's TCP connect (in a thread) must not outlast our timeout
+            paho.connect_timeout = self.settings.timeout
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                await client.__aenter__()
+        except BaseException:
+            _drop_socket(client)
+            raise
         try:
             status = self._status_topic()
             if status is not None:
@@ -364,6 +371,21 @@ class MqttChannel:
                 return
         if payload == "":
             self._states.pop(target, None)
+
+
+def _drop_socket(client: aiomqtt.Client) -> None:
+    """Close the socket of a connection attempt that failed or timed out.
+
+    aiomqtt 2.x leaves a connection that never got its CONNACK open, with its
+    reader on the event loop: against a broker that accepts TCP and then says
+    nothing, every reconnect would leak a socket. paho's own reset closes it
+    and tells aiomqtt to drop the reader. (Private API, pinned by aiomqtt<3.)
+    """
+    paho = getattr(client, "_client", None)
+    reset = getattr(paho, "_reset_sockets", None)
+    if reset is not None:
+        with contextlib.suppress(Exception):
+            reset()
 
 
 def open_mqtt(settings: MqttSettings, context: ChannelContext) -> MqttChannel:

@@ -21,7 +21,14 @@ import pytest
 from alerts.channels.base import ChannelContext, TransientError
 from alerts.channels.mqtt import MqttChannel, MqttSettings
 from alerts.model import Alert, Notification, Site, TargetStatus
-from tests.peers import Mosquitto, mosquitto_fixture, mosquitto_missing  # noqa: F401 (fixture)
+from tests.peers import (  # noqa: F401 (fixtures)
+    BlackHole,
+    Mosquitto,
+    black_hole_fixture,
+    mosquitto_fixture,
+    mosquitto_missing,
+    until,
+)
 
 pytestmark = pytest.mark.skipif(mosquitto_missing() is not None, reason=mosquitto_missing() or "")
 
@@ -228,3 +235,20 @@ async def test_cpu_per_qos1_publish(
             f"\nMQTT channel: {per_publish * 1e6:.0f} us CPU per QoS 1 alert publish (render + JSON + publish)"
         )
     assert per_publish < 0.01
+
+
+async def test_silent_broker_attempts_do_not_leak_sockets(black_hole: BlackHole) -> None:
+    """A broker that accepts TCP and never sends CONNACK: each timed-out attempt is closed."""
+    s = MqttSettings.model_validate(
+        {
+            "type": "mqtt",
+            "url": f"mqtt://127.0.0.1:{black_hole.port}",
+            "timeout": "200ms",
+            "reconnect_initial": "50ms",
+            "reconnect_max": "50ms",
+        }
+    )
+    async with MqttChannel(s, ChannelContext("noc")):
+        await until(lambda: black_hole.accepted >= 4, timeout=10, what="reconnect attempts")
+        await asyncio.sleep(0.1)
+        assert black_hole.accepted - black_hole.closed_by_peer <= 1  # only the current attempt
