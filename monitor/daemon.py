@@ -14,6 +14,7 @@ import gc
 import logging
 import signal
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,7 +24,8 @@ import probes
 from monitor.api import parse_rfc3339, rfc3339, target_view, targets_view
 from monitor.config import Config, ConfigError, Target, load_config, split_host_port
 from monitor.exporter import Exporter, SelfMetrics
-from monitor.maintenance import active, windows_by_target
+from monitor.maintenance import MaintenanceWindow, active, windows_by_target
+from monitor.maintenance_api import parse_window, window_view
 from monitor.scheduler import Job, Scheduler
 from monitor.slo import pool, status
 from monitor.state import (
@@ -145,6 +147,8 @@ class Daemon:
         self._observed: set[str] = set()
         self._isolated_at: float | None = None
         self._maintenance_since: dict[str, float] = {}
+        self._api_windows: dict[str, MaintenanceWindow] = {}
+        self._api_meta: dict[str, dict[str, Any]] = {}
         self._slo_alerts: dict[str, tuple[bool, bool]] = {}
         self.ready = False
 
@@ -223,9 +227,7 @@ class Daemon:
             flap_high=monitor.flap_high,
             flap_low=monitor.flap_low,
         )
-        self._maintenance_index = windows_by_target(
-            config.maintenance, ((t.name, t.labels) for t in config.targets)
-        )
+        self._index_maintenance(config)
         failing = sum(1 for s in self.states.values() if s.failing)
         self.world = World(self.world.isolated, self.world.isolated_since, failing, len(new))
         self.self_metrics.targets.set(len(config.targets))
@@ -301,11 +303,21 @@ class Daemon:
         for probe_event in result.events:
             log.info("%s %s: %s", name, probe_event.kind, probe_event.message)
 
+    def _windows(self) -> list[MaintenanceWindow]:
+        config_windows = list(self.config.maintenance) if self.config else []
+        return config_windows + list(self._api_windows.values())
+
+    def _index_maintenance(self, config: Config) -> None:
+        self._maintenance_index = windows_by_target(
+            [*config.maintenance, *self._api_windows.values()],
+            ((t.name, t.labels) for t in config.targets),
+        )
+
     def check_maintenance(self) -> None:
         """Open and close maintenance windows whose time has come (time-driven)."""
         if self.config is None:
             return
-        now, windows, zone = self.wall(), self.config.maintenance, self.config.monitor.timezone
+        now, windows, zone = self.wall(), self._windows(), self.config.monitor.timezone
         for name, state in list(self.states.items()):
             indexes = self._maintenance_index.get(name, ())
             on = any(active(windows[i], now, zone) for i in indexes)
@@ -487,6 +499,7 @@ class Daemon:
 
     async def _start(self, config: Config) -> None:
         self.store = await self._open_store(config)
+        await self._load_api_windows()
         self._unreconciled = set(self.store.snapshot.open_outages)
         self._exit.push_async_callback(self._close_probers)
         try:
@@ -568,6 +581,64 @@ class Daemon:
         if target is None or name not in self.states:
             return None
         return target_view(target, self.states[name], self.world, self.topology.children)
+
+    def api_maintenance(self) -> dict[str, Any]:
+        """``GET /api/v1/maintenance``: config windows and those made through the API."""
+        assert self.config is not None
+        now, zone = self.wall(), self.config.monitor.timezone
+        out = [
+            window_view(f"config:{i}", "config", w, active(w, now, zone), {})
+            for i, w in enumerate(self.config.maintenance)
+        ]
+        out += [
+            window_view(wid, "api", w, active(w, now, zone), self._api_meta.get(wid, {}))
+            for wid, w in self._api_windows.items()
+        ]
+        return {"windows": out}
+
+    def api_add_maintenance(self, body: Any) -> dict[str, Any]:
+        """``POST /api/v1/maintenance``: a one-off window, persisted; applies at once."""
+        assert self.config is not None and self.store is not None
+        now = self.wall()
+        window, meta = parse_window(body, now, {t.name for t in self.config.targets})
+        window_id = uuid.uuid4().hex[:12]
+        self._api_windows[window_id] = window
+        self._api_meta[window_id] = meta
+        self.store.add_window(
+            window_id,
+            window.model_dump_json(),
+            created=now,
+            created_by=meta["created_by"],
+            comment=window.comment,
+        )
+        self._index_maintenance(self.config)
+        self.check_maintenance()
+        return window_view(
+            window_id, "api", window, active(window, now, self.config.monitor.timezone), meta
+        )
+
+    def api_remove_maintenance(self, window_id: str) -> bool:
+        """``DELETE /api/v1/maintenance/{id}``: end an API-made window now."""
+        if window_id not in self._api_windows or self.config is None or self.store is None:
+            return False
+        del self._api_windows[window_id]
+        self._api_meta.pop(window_id, None)
+        self.store.remove_window(window_id)
+        self._index_maintenance(self.config)
+        self.check_maintenance()
+        return True
+
+    async def _load_api_windows(self) -> None:
+        assert self.store is not None
+        for stored in await self.store.windows():
+            try:
+                self._api_windows[stored.id] = MaintenanceWindow.model_validate_json(
+                    stored.definition
+                )
+            except ValueError:
+                log.warning("ignoring stored maintenance window %s: no longer valid", stored.id)
+                continue
+            self._api_meta[stored.id] = {"created_by": stored.created_by, "created": stored.created}
 
     async def api_outages(self, query: Mapping[str, str]) -> dict[str, Any]:
         """``GET /api/v1/outages?target=&since=&until=&open=``."""

@@ -156,6 +156,16 @@ class Outage:
     message: str
 
 
+class StoredWindow(NamedTuple):
+    """A maintenance window made through the API."""
+
+    id: str
+    definition: str
+    created: float
+    created_by: str
+    comment: str
+
+
 class PersistedState(NamedTuple):
     """A target's last state as written by :meth:`Store.state_changed`."""
 
@@ -242,7 +252,23 @@ def _v2_continuity(db: sqlite3.Connection) -> None:
         db.execute(sql)
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_history, _v2_continuity)
+def _v3_runtime_windows(db: sqlite3.Connection) -> None:
+    """Maintenance windows created through the API (config windows live in the config)."""
+    db.execute(
+        """CREATE TABLE maintenance_windows (
+            id TEXT PRIMARY KEY,
+            definition TEXT NOT NULL,
+            created REAL NOT NULL,
+            created_by TEXT NOT NULL,
+            comment TEXT NOT NULL)"""
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _v1_history,
+    _v2_continuity,
+    _v3_runtime_windows,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -657,6 +683,11 @@ _UPSERT_MAINTENANCE = (
     'INSERT INTO maintenance_periods (target, start, "end") VALUES (?, ?, ?) '
     'ON CONFLICT (target, start) DO UPDATE SET "end" = excluded."end"'
 )
+_INSERT_WINDOW = (
+    "INSERT OR REPLACE INTO maintenance_windows (id, definition, created, created_by, comment) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
+_DELETE_WINDOW = "DELETE FROM maintenance_windows WHERE id = ?"
 _UPSERT_ISOLATION = (
     'INSERT INTO isolation_periods (start, "end") VALUES (?, ?) '
     'ON CONFLICT (start) DO UPDATE SET "end" = excluded."end"'
@@ -910,6 +941,21 @@ class Store:
             history, self._monitor, now, windows, count_maintenance=self._count_maintenance
         )
 
+    def add_window(
+        self, window_id: str, definition: str, *, created: float, created_by: str, comment: str
+    ) -> None:
+        """Persist a maintenance window made through the API (``definition`` is JSON)."""
+        self._put((_INSERT_WINDOW, (window_id, definition, created, created_by, comment)))
+
+    def remove_window(self, window_id: str) -> None:
+        self._put((_DELETE_WINDOW, (window_id,)))
+
+    async def windows(self) -> list[StoredWindow]:
+        """The API-made maintenance windows, oldest first."""
+        await self.flush()
+        assert self._reader is not None
+        return await asyncio.to_thread(self._reader.windows)
+
     async def outages(
         self,
         *,
@@ -992,6 +1038,14 @@ class Reader:
         with self._lock:
             rows = self._db.execute(sql, params).fetchall()
         return [Outage(*row) for row in rows]
+
+    def windows(self) -> list[StoredWindow]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, definition, created, created_by, comment FROM maintenance_windows "
+                "ORDER BY created, id"
+            ).fetchall()
+        return [StoredWindow(*row) for row in rows]
 
     def figures(self, now: float, *, count_maintenance: bool = False) -> dict[str, Figures]:
         """Every target's figures at ``now`` (loads the history; for reports, not scrapes).

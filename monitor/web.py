@@ -34,6 +34,12 @@ class Backend(Protocol):
 
     async def api_outages(self, query: Mapping[str, str]) -> dict[str, Any]: ...
 
+    def api_maintenance(self) -> dict[str, Any]: ...
+
+    def api_add_maintenance(self, body: Any) -> dict[str, Any]: ...
+
+    def api_remove_maintenance(self, window_id: str) -> bool: ...
+
 
 class BadRequest(ValueError):
     """A request the API refuses: the message names the field."""
@@ -92,7 +98,28 @@ def make_app(backend: Backend) -> web.Application:
         except BadRequest as exc:
             return bad_request(exc)
 
+    async def list_maintenance(_: web.Request) -> web.Response:
+        return json_response(backend.api_maintenance())
+
+    async def add_maintenance(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return bad_request(BadRequest("body", "expected a JSON object"))
+        try:
+            return json_response(backend.api_add_maintenance(body), status=201)
+        except BadRequest as exc:
+            return bad_request(exc)
+
+    async def remove_maintenance(request: web.Request) -> web.Response:
+        if backend.api_remove_maintenance(request.match_info["id"]):
+            return web.Response(status=204)
+        return json_response({"error": "no such maintenance window made through the API"}, 404)
+
     app = web.Application(client_max_size=64 * 1024)
+    app.router.add_get("/api/v1/maintenance", list_maintenance)
+    app.router.add_post("/api/v1/maintenance", add_maintenance)
+    app.router.add_delete("/api/v1/maintenance/{id}", remove_maintenance)
     app.router.add_get("/api/v1/targets", api_targets)
     app.router.add_get("/api/v1/targets/{name}", api_target)
     app.router.add_get("/api/v1/outages", api_outages)

@@ -127,8 +127,10 @@ class DaemonProcess:
     def get(self, path: str) -> tuple[int, str]:
         return self.request("GET", path)
 
-    def request(self, method: str, path: str) -> tuple[int, str]:
-        req = urllib.request.Request(self.url + path, method=method)
+    def request(self, method: str, path: str, body: object = None) -> tuple[int, str]:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {} if body is None else {"Content-Type": "application/json"}
+        req = urllib.request.Request(self.url + path, method=method, data=data, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 return resp.status, resp.read().decode()
