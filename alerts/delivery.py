@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,10 @@ class Delivery:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
+        if self._outbox is not None:
+            # Alerts still in group_wait exist only in memory: store them now,
+            # the next start (or the new Delivery after a reload) sends them.
+            self._store(self.router.flush_pending(self.clock.wall()))
         await self._stack.aclose()
 
     async def _open_channel(self, name: str, settings: ChannelSettings) -> Channel:
@@ -156,6 +161,12 @@ class Delivery:
             if isinstance(channel, StateSink):
                 channel.publish_state(status)
 
+    def forget_state(self, target: str) -> None:
+        """A target left the config: clear its published state."""
+        for channel in self.channels.values():
+            if isinstance(channel, StateSink):
+                channel.forget_state(target)
+
     def active(self) -> list[Alert]:
         """Firing alerts known to routing."""
         return self.router.active()
@@ -169,7 +180,18 @@ class Delivery:
             channel = self.channels.get(n.channel)
             if isinstance(channel, Observer):
                 channel.observe(n)
-        self.outbox.enqueue(notifications)
+        try:
+            self.outbox.enqueue(notifications)
+        except sqlite3.Error as exc:
+            # Disk full or a broken database must not take the result path down
+            # with it; the operator hears of it here and through the metrics.
+            self.metrics.count_store_error(len(notifications))
+            log.error(
+                "could not store %d notification(s) in the outbox %s: %s",
+                len(notifications),
+                self.database,
+                exc,
+            )
 
     async def _run_timer(self) -> None:
         """Run routing's delayed work when it falls due."""

@@ -9,7 +9,9 @@ Per channel: ``continuity_notifications_pending``,
 ``continuity_notifications_sent_total``, ``continuity_notifications_failed_total``
 (failed attempts, by ``kind``: transient or permanent), and
 ``continuity_notifications_dead_total`` (given up: TTL or permanent error;
-handed to the route's fallback channel if it has one).
+handed to the route's fallback channel if it has one), and
+``continuity_notifications_store_errors_total`` (could not be written to the
+outbox at all).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class DeliveryMetrics(Collector):
         self.sent: dict[str, int] = {}
         self.failed: dict[tuple[str, str], int] = {}
         self.dead: dict[str, int] = {}
+        self.store_errors = 0
 
     def declare(self, channel: str) -> None:
         """Make a channel's series exist (at 0) before anything happens on it."""
@@ -53,6 +56,9 @@ class DeliveryMetrics(Collector):
 
     def count_dead(self, channel: str) -> None:
         self.dead[channel] = self.dead.get(channel, 0) + 1
+
+    def count_store_error(self, notifications: int) -> None:
+        self.store_errors += notifications
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         pending = GaugeMetricFamily(
@@ -94,3 +100,9 @@ class DeliveryMetrics(Collector):
         for channel, count in sorted(self.dead.items()):
             dead.add_metric([channel], count)
         yield dead
+        lost = CounterMetricFamily(
+            "continuity_notifications_store_errors",
+            "Notifications that could not be written to the outbox (disk full, broken database).",
+        )
+        lost.add_metric([], self.store_errors)
+        yield lost

@@ -154,6 +154,15 @@ class Router:
         out.extend(self._escalate(now))
         return out
 
+    def flush_pending(self, now: float) -> list[Notification]:
+        """Everything still waiting in group_wait, at once (before a shutdown or
+        reload, so that nothing waits only in memory)."""
+        out: list[Notification] = []
+        for group in list(self._groups.values()):
+            if group.flush_at is not None:
+                out.extend(self._flush(group, now))
+        return out
+
     def next_deadline(self) -> float | None:
         """When :meth:`tick` next has something to do, or None."""
         times: list[float] = []

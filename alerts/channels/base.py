@@ -68,6 +68,8 @@ class StateSink(Protocol):
 
     def publish_state(self, status: TargetStatus) -> None: ...
 
+    def forget_state(self, target: str) -> None: ...
+
 
 @runtime_checkable
 class Observer(Protocol):

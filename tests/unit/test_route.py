@@ -5,6 +5,7 @@ timer that drives routing inside :class:`alerts.delivery.Delivery`)."""
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
@@ -416,3 +417,51 @@ async def test_submit_of_unrouted_alert_warns(
     delivery.router.routes = ()
     assert delivery.submit(alert("a")) == []
     assert "matches no route" in caplog.text
+
+
+def test_flush_pending_sends_what_waits() -> None:
+    r = router({"channels": ["p"], "group_wait": "30s"})
+    assert r.receive(alert("a"), T0) == []
+    assert show(r.flush_pending(T0 + 1)) == ["p new a:firing"]
+    assert r.tick(T0 + 30) == []
+
+
+async def test_closing_delivery_stores_alerts_still_in_group_wait(tmp_path: Path) -> None:
+    clock = FakeClock(start=0.0, wall_offset=T0)
+    recorder = Recorder()
+
+    @contextlib.asynccontextmanager
+    async def open_record(settings: Any, context: ChannelContext) -> AsyncIterator[Recorder]:
+        yield recorder
+
+    alerts = AlertsSection.model_validate({"routes": [{"channels": ["rec"], "group_wait": "1m"}]})
+    delivery = Delivery(
+        channels={"rec": RecordSettings(type="record")},
+        alerts=alerts,
+        database=tmp_path / "outbox.db",
+        clock=clock,
+        kinds={"record": ChannelKind("record", RecordSettings, open_record)},
+    )
+    async with delivery:
+        delivery.submit(alert("a"))
+    with contextlib.closing(sqlite3.connect(tmp_path / "outbox.db")) as db:
+        rows = db.execute("SELECT channel, state FROM outbox").fetchall()
+    assert rows == [("rec", "pending")]  # the next start sends it
+    assert recorder.sent == []
+
+
+async def test_a_failing_outbox_does_not_break_submit(
+    timed: tuple[Delivery, Recorder, FakeClock],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    delivery, _, _ = timed
+
+    def full(notifications: Any) -> list[Notification]:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(delivery.outbox, "enqueue", full)
+    delivery.router.routes = compile_routes([RouteConfig.model_validate({"channels": ["rec"]})])
+    assert len(delivery.submit(alert("a"))) == 1
+    assert "could not store 1 notification(s)" in caplog.text
+    assert delivery.metrics.store_errors == 1
