@@ -94,11 +94,33 @@ async def collect_garbage_periodically(period: float = GC_FULL_PERIOD) -> None:
 
 def jobs_for(config: Config) -> list[Job]:
     """Every (target, check) pair of a config as scheduler jobs."""
+    depths = dependency_depths({t.name: t.parents for t in config.targets})
     return [
-        Job(ProbeTarget(t.name, t.address), check.kind, check.settings)
+        Job(ProbeTarget(t.name, t.address), check.kind, check.settings, depths.get(t.name, 0))
         for t in config.targets
         for check in t.checks
     ]
+
+
+def dependency_depths(parents: Mapping[str, tuple[str, ...]]) -> dict[str, int]:
+    """0 for targets without parents, else one more than their deepest parent.
+
+    The config refuses cycles, so this terminates; iterative for deep chains.
+    """
+    depths: dict[str, int] = {}
+    for root in parents:
+        stack = [root]
+        while stack:
+            name = stack[-1]
+            pending = [p for p in parents.get(name, ()) if p not in depths and p in parents]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            depths[name] = 1 + max(
+                (depths[p] for p in parents.get(name, ()) if p in depths), default=-1
+            )
+    return depths
 
 
 def policies_for(target: Target) -> dict[str, CheckPolicy]:

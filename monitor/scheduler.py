@@ -96,9 +96,12 @@ class Clock(Protocol):
         """UNIX time, for results."""
         ...
 
-    async def sleep_until(self, when: float, waiter: asyncio.Future[None] | None = None) -> None:
+    async def sleep_until(
+        self, when: float, waiter: asyncio.Future[None] | None = None, priority: int = 0
+    ) -> None:
         """Return at ``when`` (monotonic) or soon after; or as soon as ``waiter``
-        (if given) is resolved by someone else."""
+        (if given) is resolved by someone else. Sleepers due at the same time
+        wake in ``priority`` order (lowest first)."""
         ...
 
 
@@ -115,7 +118,7 @@ class LoopClock:
         # get_running_loop() makes a getpid() system call on Python 3.11; the
         # clock is read several times per run, so look the loop up once.
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._sleepers: dict[float, list[asyncio.Future[None]]] = {}
+        self._sleepers: dict[float, list[tuple[int, asyncio.Future[None]]]] = {}
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
@@ -128,7 +131,9 @@ class LoopClock:
     def wall(self) -> float:
         return time.time()
 
-    async def sleep_until(self, when: float, waiter: asyncio.Future[None] | None = None) -> None:
+    async def sleep_until(
+        self, when: float, waiter: asyncio.Future[None] | None = None, priority: int = 0
+    ) -> None:
         loop = self._running_loop()
         if when <= loop.time():
             await asyncio.sleep(0)
@@ -138,11 +143,13 @@ class LoopClock:
             sleepers = self._sleepers[when] = []
             loop.call_at(when, self._wake, when)
         future = waiter if waiter is not None else loop.create_future()
-        sleepers.append(future)
+        sleepers.append((priority, future))
         await future
 
     def _wake(self, when: float) -> None:
-        for future in self._sleepers.pop(when, ()):
+        sleepers = self._sleepers.pop(when, [])
+        sleepers.sort(key=lambda item: item[0])  # stable: parents first, then arrival order
+        for _, future in sleepers:
             if not future.done():  # a cancelled sleeper (reload) is skipped
                 future.set_result(None)
 
@@ -154,6 +161,9 @@ class Job:
     target: ProbeTarget
     kind: str
     settings: CheckSettings
+    depth: int = 0
+    """How many parents deep the target sits: when a parent and its child are
+    due at the same moment, the parent is polled first."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -275,7 +285,7 @@ class Scheduler:
         while True:
             waker: asyncio.Future[None] = loop.create_future()
             self._wakers[job.key] = waker
-            await self._clock.sleep_until(scheduled, waker)
+            await self._clock.sleep_until(scheduled, waker, job.depth)
             if waker.done():  # woken early by trigger(): run now, keep the grid
                 scheduled = min(scheduled, self._clock.now())
             result = await self._run_limited(job, scheduled)

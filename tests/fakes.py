@@ -22,7 +22,7 @@ class FakeClock:
     def __init__(self, start: float = 1000.0, wall_offset: float = 1_700_000_000.0) -> None:
         self.t = start
         self.wall_offset = wall_offset
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._sleepers: list[tuple[float, int, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
 
     def now(self) -> float:
@@ -31,12 +31,14 @@ class FakeClock:
     def wall(self) -> float:
         return self.t + self.wall_offset
 
-    async def sleep_until(self, when: float, waiter: asyncio.Future[None] | None = None) -> None:
+    async def sleep_until(
+        self, when: float, waiter: asyncio.Future[None] | None = None, priority: int = 0
+    ) -> None:
         if when <= self.t:
             await asyncio.sleep(0)
             return
         future = waiter if waiter is not None else asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (when, next(self._seq), future))
+        heapq.heappush(self._sleepers, (when, priority, next(self._seq), future))
         await future
 
     async def advance(self, seconds: float) -> None:
@@ -44,7 +46,7 @@ class FakeClock:
         end = self.t + seconds
         await settle()  # tasks created just before must reach their first sleep
         while self._sleepers and self._sleepers[0][0] <= end:
-            when, _, future = heapq.heappop(self._sleepers)
+            when, _, _, future = heapq.heappop(self._sleepers)
             self.t = max(self.t, when)
             if not future.done():
                 future.set_result(None)

@@ -218,3 +218,58 @@ def test_ticks_align_run_times() -> None:
         when = first_run((f"t{i}", "icmp"), 10.0, 1234.567, tick=0.05)
         assert 1234.567 <= when < 1244.617
         assert abs(when / 0.05 - round(when / 0.05)) < 1e-6
+
+
+async def test_a_failing_check_runs_at_its_down_interval_until_it_recovers() -> None:
+    clock = FakeClock()
+    prober = ScriptedProber(clock)
+    sched, _, _ = make(clock, prober)
+    sched.sync([job("a", interval=30, timeout=5)])
+    sched.set_fast(("a", "fake"), True)  # as the daemon does when a result fails
+    while not prober.calls:
+        await clock.advance(1)
+    await clock.advance(21)
+    starts = [c["at"] for c in prober.calls]
+    assert starts[1] - starts[0] == pytest.approx(10)  # interval / 3
+    assert starts[2] - starts[1] == pytest.approx(10)
+    sched.set_fast(("a", "fake"), False)
+    await clock.advance(40)
+    starts = [c["at"] for c in prober.calls]
+    assert starts[-1] - starts[-2] == pytest.approx(30)
+    await sched.stop()
+
+
+async def test_trigger_runs_a_target_now_and_keeps_its_grid() -> None:
+    clock = FakeClock()
+    prober = ScriptedProber(clock)
+    sched, _, _ = make(clock, prober)
+    sched.sync([job("a", interval=60, timeout=5), job("b", interval=60, timeout=5)])
+    await clock.advance(61)
+    before = len(prober.calls)
+    assert sched.trigger("a") == 1
+    await settle()
+    assert len(prober.calls) == before + 1 and prober.calls[-1]["target"] == "a"
+    assert prober.calls[-1]["at"] == clock.now()
+    assert sched.trigger("nope") == 0
+    await sched.stop()
+
+
+async def test_parents_are_polled_before_children_due_at_the_same_time() -> None:
+    clock = FakeClock()
+    prober = ScriptedProber(clock)
+    sched, _, _ = make(clock, prober, tick=10.0)  # a coarse tick puts every first run together
+    sched.sync(
+        [
+            Job(
+                ProbeTarget(n, "127.0.0.1"),
+                "fake",
+                CheckSettings(interval="10s", timeout="5s"),
+                depth,
+            )
+            for n, depth in (("site-1", 1), ("edge", 2), ("core", 0), ("site-2", 1))
+        ]
+    )
+    await clock.advance(20)
+    first_round = [c["target"] for c in prober.calls[:4]]
+    assert first_round == ["core", "site-1", "site-2", "edge"]
+    await sched.stop()

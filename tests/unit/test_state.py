@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.daemon import dependency_depths
 from monitor.state import (
     CheckPolicy,
     CheckState,
@@ -25,17 +26,32 @@ from monitor.state import (
 )
 from tests.fakes import result
 
-U, D, K, R, F, M = (Health.UP, Health.DOWN, Health.UNKNOWN, Health.UNREACHABLE, Health.FLAPPING,
-                    Health.MAINTENANCE)
+U, D, K, R, F, M = (
+    Health.UP,
+    Health.DOWN,
+    Health.UNKNOWN,
+    Health.UNREACHABLE,
+    Health.FLAPPING,
+    Health.MAINTENANCE,
+)
 
 
 class Sim:
     """A small world driven by hand: one icmp check per target, 10 s per round."""
 
-    def __init__(self, parents: dict[str, list[str]], *, canaries: Iterable[str] = (), fall: int = 3,
-                 rise: int = 2, min_targets: int = 10, ratio: float = 0.5) -> None:
-        self.topo = Topology.build(parents, canaries=canaries, isolation_min_targets=min_targets,
-                                   isolation_ratio=ratio)
+    def __init__(
+        self,
+        parents: dict[str, list[str]],
+        *,
+        canaries: Iterable[str] = (),
+        fall: int = 3,
+        rise: int = 2,
+        min_targets: int = 10,
+        ratio: float = 0.5,
+    ) -> None:
+        self.topo = Topology.build(
+            parents, canaries=canaries, isolation_min_targets=min_targets, isolation_ratio=ratio
+        )
         self.states = {name: TargetState(name) for name in parents}
         self.world = World(total=len(parents))
         self.policies = {"icmp": CheckPolicy(fall=fall, rise=rise)}
@@ -44,9 +60,17 @@ class Sim:
         self.now = 100.0
 
     def feed(self, name: str, ok: bool, maintenance: bool = False) -> None:
-        changes = step(self.states, self.world, self.topo, name, check="icmp",
-                       result=result(ok, started=self.now), now=self.now + 0.5,
-                       policies=self.policies, maintenance=maintenance)
+        changes = step(
+            self.states,
+            self.world,
+            self.topo,
+            name,
+            check="icmp",
+            result=result(ok, started=self.now),
+            now=self.now + 0.5,
+            policies=self.policies,
+            maintenance=maintenance,
+        )
         self._apply(changes)
 
     def _apply(self, changes: object) -> None:
@@ -67,11 +91,16 @@ class Sim:
         return {n: s.health for n, s in self.states.items()}
 
     def kinds(self, target: str | None = None, prefix: str = "target_") -> list[str]:
-        return [e.kind for e in self.events if e.kind.startswith(prefix) and target in (None, e.target)]
+        return [
+            e.kind for e in self.events if e.kind.startswith(prefix) and target in (None, e.target)
+        ]
 
     def outages(self, target: str) -> list[tuple[str, float, str]]:
-        return [(e.kind, e.at, e.cause) for e in self.events
-                if e.target == target and e.kind.startswith("outage_")]
+        return [
+            (e.kind, e.at, e.cause)
+            for e in self.events
+            if e.target == target and e.kind.startswith("outage_")
+        ]
 
 
 @pytest.mark.parametrize(
@@ -112,7 +141,7 @@ def test_down_and_outage_are_backdated_to_the_first_failed_run() -> None:
     sim.round({"t": True})  # at 100
     for _ in range(3):
         sim.round({"t": False})  # at 110, 120, 130
-    down = [e for e in sim.events if e.kind == "target_down"][0]
+    down = next(e for e in sim.events if e.kind == "target_down")
     assert down.at == 110 and down.previous is U and down.reason == "timeout"
     assert sim.outages("t") == [("outage_started", 110, "check:icmp")]
     sim.round({"t": True})
@@ -168,7 +197,9 @@ def test_a_child_still_down_after_the_recheck_is_down_in_its_own_right() -> None
     sim.feed("site-b", True)
     assert sim.health() == {"router": U, "site-a": D, "site-b": U}
     assert sim.kinds("site-a") == ["target_up", "target_unreachable", "target_down"]
-    assert sim.outages("site-a") == [("outage_started", 110, "parent:router")]  # one outage, continued
+    assert sim.outages("site-a") == [
+        ("outage_started", 110, "parent:router")
+    ]  # one outage, continued
 
 
 def test_redundant_parents_one_up_means_the_child_is_really_down() -> None:
@@ -236,7 +267,7 @@ def test_flapping_is_entered_and_left_with_one_announcement_each() -> None:
         sim.round({"t": i % 2 == 0})
     assert sim.states["t"].flapping and sim.health()["t"] is F
     flapping_at = sim.kinds("t").index("target_flapping")
-    assert sim.kinds("t")[flapping_at + 1:] == []  # no per-transition announcements while flapping
+    assert sim.kinds("t")[flapping_at + 1 :] == []  # no per-transition announcements while flapping
     for _ in range(25):
         sim.round({"t": True})
     assert not sim.states["t"].flapping and sim.kinds("t")[-2:] == ["target_flapping", "target_up"]
@@ -244,8 +275,13 @@ def test_flapping_is_entered_and_left_with_one_announcement_each() -> None:
 
 @pytest.mark.parametrize(
     ("bits", "count", "expected"),
-    [(0, 21, 0.0), (0b1, 1, 0.0), ((1 << 21) - 1, 21, 0.0), (0b10101010101010101010, 21, 1.0),
-     (0b1, 21, 1.2 / 20)],
+    [
+        (0, 21, 0.0),
+        (0b1, 1, 0.0),
+        ((1 << 21) - 1, 21, 0.0),
+        (0b10101010101010101010, 21, 1.0),
+        (0b1, 21, 1.2 / 20),
+    ],
 )
 def test_flap_ratio(bits: int, count: int, expected: float) -> None:
     assert flap_ratio(bits, count) == pytest.approx(expected)
@@ -283,21 +319,30 @@ def test_check_state_keeps_last_result() -> None:
         ({"icmp": D}, set(), D),  # no critical check: all count
     ],
 )
-def test_target_health_from_checks(checks: dict[str, Health], critical: set[str], expected: Health) -> None:
+def test_target_health_from_checks(
+    checks: dict[str, Health], critical: set[str], expected: Health
+) -> None:
     states = {k: CheckState(hard=h) for k, h in checks.items()}
     policies = {k: CheckPolicy(critical=k in critical) for k in checks}
     assert target_health(states, policies) is expected
 
 
 def test_prune_drops_removed_checks() -> None:
-    state = TargetState("t", health=D, since=1, own=D,
-                        checks={"icmp": CheckState(hard=U), "snmp": CheckState(hard=D)})
+    state = TargetState(
+        "t",
+        health=D,
+        since=1,
+        own=D,
+        checks={"icmp": CheckState(hard=U), "snmp": CheckState(hard=D)},
+    )
     pruned = prune(state, {"icmp"}, {"icmp": CheckPolicy()})
     assert set(pruned.checks) == {"icmp"} and pruned.own is U
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["router", "site-a", "site-b"]), st.booleans()), max_size=80))
+@given(
+    st.lists(st.tuples(st.sampled_from(["router", "site-a", "site-b"]), st.booleans()), max_size=80)
+)
 def test_outages_never_overlap_and_close_once(feed: list[tuple[str, bool]]) -> None:
     sim = Sim(ROUTER)
     for name, ok in feed:
@@ -307,7 +352,8 @@ def test_outages_never_overlap_and_close_once(feed: list[tuple[str, bool]]) -> N
         outages = sim.outages(target)
         kinds = [k for k, _, _ in outages]
         assert kinds == ["outage_started", "outage_ended"] * (len(kinds) // 2) + (
-            ["outage_started"] if len(kinds) % 2 else [])
+            ["outage_started"] if len(kinds) % 2 else []
+        )
         for (_, start, _), (_, end, _) in zip(outages[::2], outages[1::2], strict=False):
             assert end >= start
         open_now = sim.states[target].outage_cause is not None
@@ -315,5 +361,23 @@ def test_outages_never_overlap_and_close_once(feed: list[tuple[str, bool]]) -> N
         # never a DOWN announcement for a site while its router was announced DOWN
     for i, event in enumerate(sim.events):
         if event.kind == "target_down" and event.target != "router":
-            router_down = [e for e in sim.events[:i] if e.target == "router" and e.kind.startswith("target_")]
+            router_down = [
+                e for e in sim.events[:i] if e.target == "router" and e.kind.startswith("target_")
+            ]
             assert not router_down or router_down[-1].kind != "target_down"
+
+
+@pytest.mark.parametrize(
+    ("parents", "expected"),
+    [
+        ({"a": ()}, {"a": 0}),
+        ({"a": (), "b": ("a",), "c": ("b",)}, {"a": 0, "b": 1, "c": 2}),
+        ({"a": (), "b": (), "c": ("a", "b"), "d": ("c", "a")}, {"a": 0, "b": 0, "c": 1, "d": 2}),
+        (
+            {f"t{i}": ((f"t{i - 1}",) if i else ()) for i in range(3000)},
+            {f"t{i}": i for i in range(3000)},
+        ),
+    ],
+)
+def test_dependency_depths(parents: dict[str, tuple[str, ...]], expected: dict[str, int]) -> None:
+    assert dependency_depths(parents) == expected
