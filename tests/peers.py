@@ -106,18 +106,26 @@ class Mosquitto:
     ``stop()`` then ``start()`` brings it back on the same port."""
 
     def __init__(
-        self, workdir: Path, users: dict[str, str] | None = None, *, persistent: bool = False
+        self,
+        workdir: Path,
+        users: dict[str, str] | None = None,
+        *,
+        persistent: bool = False,
+        tls: tuple[Path, Path, Path] | None = None,
+        require_certificate: bool = False,
     ) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.users = users or {}
         self.persistent = persistent  # sessions and queued messages survive a stop/start
+        self.tls = tls  # (CA, server certificate, server key) PEM files: an mqtts listener
+        self.require_certificate = require_certificate
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / "mosquitto.log"
 
     @property
     def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.port}"
 
     def _write_config(self) -> Path:
         lines = [
@@ -129,6 +137,10 @@ class Mosquitto:
             "log_type warning",
             "log_type notice",
         ]
+        if self.tls is not None:
+            ca, cert, key = self.tls
+            lines += [f"cafile {ca}", f"certfile {cert}", f"keyfile {key}"]
+            lines.append(f"require_certificate {'true' if self.require_certificate else 'false'}")
         if os.geteuid() == 0:
             lines.append("user root")  # files here are private to us; do not drop to 'mosquitto'
         if self.users:

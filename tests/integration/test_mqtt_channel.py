@@ -17,6 +17,7 @@ from typing import Any
 
 import aiomqtt
 import pytest
+import trustme
 
 from alerts.channels.base import ChannelContext, TransientError
 from alerts.channels.mqtt import MqttChannel, MqttSettings
@@ -252,3 +253,46 @@ async def test_silent_broker_attempts_do_not_leak_sockets(black_hole: BlackHole)
         await until(lambda: black_hole.accepted >= 4, timeout=10, what="reconnect attempts")
         await asyncio.sleep(0.1)
         assert black_hole.accepted - black_hole.closed_by_peer <= 1  # only the current attempt
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files."""
+    directory = tmp_path_factory.mktemp("pki")
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1")
+    client = ca.issue_cert("continuity-monitor")
+    files = {
+        name: directory / f"{name}.pem"
+        for name in ("ca", "server", "server_key", "client", "client_key")
+    }
+    ca.cert_pem.write_to_path(str(files["ca"]))
+    server.cert_chain_pems[0].write_to_path(str(files["server"]))
+    server.private_key_pem.write_to_path(str(files["server_key"]))
+    client.cert_chain_pems[0].write_to_path(str(files["client"]))
+    client.private_key_pem.write_to_path(str(files["client_key"]))
+    return files
+
+
+async def test_mqtts_with_ca_and_client_certificate(tmp_path: Path, pki: dict[str, Path]) -> None:
+    tls = (pki["ca"], pki["server"], pki["server_key"])
+    with Mosquitto(tmp_path, tls=tls, require_certificate=True) as broker:
+        assert broker.url.startswith("mqtts://")
+        extra = {
+            "ca_file": str(pki["ca"]),
+            "cert_file": str(pki["client"]),
+            "key_file": str(pki["client_key"]),
+        }
+        async with channel(broker, **extra) as ch:
+            await ch.send(notification())
+
+
+async def test_mqtts_without_client_certificate_is_refused(
+    tmp_path: Path, pki: dict[str, Path]
+) -> None:
+    tls = (pki["ca"], pki["server"], pki["server_key"])
+    with Mosquitto(tmp_path, tls=tls, require_certificate=True) as broker:
+        s = settings(broker, ca_file=str(pki["ca"]), timeout="500ms")
+        async with MqttChannel(s, ChannelContext("noc")) as ch:
+            with pytest.raises(TransientError, match="not connected"):
+                await ch.send(notification())

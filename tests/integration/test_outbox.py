@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -294,6 +295,11 @@ async def test_metrics_exposition(tmp_path: Path) -> None:
     assert 'continuity_notifications_failed_total{channel="noc",kind="transient"} 1.0' in text
     assert 'continuity_notifications_failed_total{channel="noc",kind="permanent"} 0.0' in text
     assert 'continuity_notifications_dead_total{channel="noc"} 0.0' in text
+    if shutil.which("promtool"):
+        check = subprocess.run(
+            ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
 
 
 async def test_pending_survives_a_clean_restart(tmp_path: Path) -> None:
