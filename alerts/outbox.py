@@ -280,7 +280,9 @@ class Outbox:
             if row.next_attempt_at > self.clock.wall():
                 await sleep_wall(self.clock, row.next_attempt_at)
                 continue
-            if self.clock.wall() - row.created_at >= policy.ttl:
+            # At least one attempt first: after a long downtime the channel may
+            # well be up again, and the fallback is for channels that failed.
+            if row.attempts and self.clock.wall() - row.created_at >= policy.ttl:
                 last = row.last_error or "no attempt made"
                 self._give_up(row, f"not delivered within its TTL ({last})")
                 continue

@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from alerts.channels.base import ChannelContext, PermanentError, TransientError
 from alerts.channels.mqtt import MqttChannel, MqttSettings
 from alerts.channels.webhook import WebhookChannel, WebhookSettings
+from alerts.clock import LoopClock
 from alerts.config import AlertsSection
 from alerts.delivery import Delivery
 from alerts.metrics import DeliveryMetrics
@@ -131,6 +132,7 @@ HOLDER = """
 import asyncio, sys
 from alerts.channels.base import ChannelContext
 from alerts.channels.webhook import WebhookChannel, WebhookSettings
+from alerts.clock import LoopClock
 from alerts.model import Alert, Notification
 from alerts.outbox import DeliveryPolicy, Outbox
 
@@ -369,3 +371,20 @@ async def test_resubmission_after_restart_is_not_sent_twice(tmp_path: Path) -> N
             d.submit(a)
             await asyncio.sleep(0.3)
     assert len(peer.requests) == 1
+
+
+class EarlierClock(LoopClock):
+    """Wall time two hours ago: rows stored with it look old to the next run."""
+
+    def wall(self) -> float:
+        return time.time() - 7200
+
+
+async def test_a_row_past_its_ttl_after_downtime_still_gets_one_attempt(tmp_path: Path) -> None:
+    async with Outbox(tmp_path / "o.db", {}, clock=EarlierClock()) as outbox:
+        outbox.enqueue([notification("a", fallback="b")])  # no worker for 'c' in this run
+    up, backup = Scripted(), Scripted()
+    async with Outbox(tmp_path / "o.db", {"c": up, "b": backup}, {"c": FAST, "b": FAST}) as outbox:
+        await until(lambda: len(up.sent) == 1)
+        assert [r.state for r in outbox.rows()] == ["sent"]
+    assert backup.sent == []
