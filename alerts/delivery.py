@@ -10,6 +10,14 @@ is sent on the caller's path; the workers send.
 
 Target states for MQTT retained topics go through :meth:`publish_state`;
 acknowledgements (which stop escalation) through :meth:`acknowledge`.
+
+Restarts and reloads: routing state (groups, repeat and escalation timers)
+lives in memory; the outbox is durable and remembers every dedup key for
+``[alerts] retention``. Closing a Delivery stores what still waits in
+group_wait. After a restart, or when a reload replaces the Delivery, submit
+the alerts still firing again (with their original ``starts_at``, e.g. from
+``old.active()`` or the outage history): routing rebuilds its state, and the
+outbox drops the notifications it already holds, so nobody is paged twice.
 """
 
 from __future__ import annotations
