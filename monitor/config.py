@@ -31,7 +31,15 @@ from monitor.config_errors import ConfigError, ConfigIssue, issues_from_validati
 from monitor.maintenance import MaintenanceWindow
 from monitor.slo import SloConfig
 from monitor.sources import Origin, RawConfig, SourceError, read_config
-from probes.base import CheckSettings, Duration, ProbeKind, StrictModel, float_range, int_range
+from probes.base import (
+    CheckSettings,
+    Duration,
+    ListenerKind,
+    ProbeKind,
+    StrictModel,
+    float_range,
+    int_range,
+)
 
 __all__ = [
     "Check",
@@ -214,7 +222,7 @@ class _Models:
     document: type[StrictModel]
 
 
-def _build_models(kinds: Mapping[str, ProbeKind]) -> _Models:
+def _build_models(kinds: Mapping[str, ProbeKind], listeners: Mapping[str, ListenerKind]) -> _Models:
     """Raw models: shape and types of each table, per-kind tables kept as dicts.
 
     Per-kind tables are validated later, after layering, by the kind's own
@@ -258,6 +266,7 @@ def _build_models(kinds: Mapping[str, ProbeKind]) -> _Models:
         for kind in kinds.values()
         for name, model in kind.sections.items()
     }
+    sections.update({lk.section: (lk.model | None, None) for lk in listeners.values()})
     document = create_model(
         "Document",
         __base__=StrictModel,
@@ -278,14 +287,20 @@ def _build_models(kinds: Mapping[str, ProbeKind]) -> _Models:
 # --------------------------------------------------------------------------
 
 
-def load_config(path: str | Path, kinds: Mapping[str, ProbeKind] | None = None) -> Config:
+def load_config(
+    path: str | Path,
+    kinds: Mapping[str, ProbeKind] | None = None,
+    listeners: Mapping[str, ListenerKind] | None = None,
+) -> Config:
     """Read, validate and resolve a config file. Raises :class:`ConfigError`."""
     path = Path(path)
     try:
         raw = read_config(path)
     except SourceError as exc:
         raise ConfigError([ConfigIssue("", str(exc))]) from None
-    return _Resolver(raw, kinds if kinds is not None else probes.KINDS, path).resolve()
+    kinds = kinds if kinds is not None else probes.KINDS
+    listeners = listeners if listeners is not None else probes.LISTENERS
+    return _Resolver(raw, kinds, listeners, path).resolve()
 
 
 @dataclass
@@ -299,21 +314,28 @@ class _Layer:
 class _Resolver:
     """Turns a :class:`RawConfig` into a :class:`Config`, collecting every issue."""
 
-    def __init__(self, raw: RawConfig, kinds: Mapping[str, ProbeKind], path: Path) -> None:
+    def __init__(
+        self,
+        raw: RawConfig,
+        kinds: Mapping[str, ProbeKind],
+        listeners: Mapping[str, ListenerKind],
+        path: Path,
+    ) -> None:
         self.raw = raw
         self.kinds = kinds
+        self.listeners = listeners
         self.path = path
-        self.models = _build_models(kinds)
+        self.models = _build_models(kinds, listeners)
         self.issues: list[ConfigIssue] = list(raw.issues)
         self.sections: dict[str, Any] = {}
 
     def resolve(self) -> Config:
         document = self._validate(self.models.document, self.raw.document, "")
         monitor = document.monitor if document is not None else MonitorSection()
+        owned = [n for kind in self.kinds.values() for n in kind.sections]
+        owned += [lk.section for lk in self.listeners.values()]
         self.sections = {
-            name: getattr(document, name, None) if document is not None else None
-            for kind in self.kinds.values()
-            for name in kind.sections
+            name: getattr(document, name, None) if document is not None else None for name in owned
         }
         defaults = self._validate(
             self.models.defaults, self.raw.document.get("defaults", {}), "defaults"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import ipaddress
 import logging
 import signal
 import time
@@ -43,7 +44,16 @@ from monitor.state import (
 from monitor.store import FAMILIES as STORE_FAMILIES
 from monitor.store import Store, StoreError, database_path
 from monitor.web import BadRequest, WebServer
-from probes.base import ProbeContext, ProbeKind, Prober, ProbeResult, ProbeSetupError, ProbeTarget
+from probes.base import (
+    ListenerKind,
+    ProbeContext,
+    ProbeEvent,
+    ProbeKind,
+    Prober,
+    ProbeResult,
+    ProbeSetupError,
+    ProbeTarget,
+)
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +112,14 @@ def jobs_for(config: Config) -> list[Job]:
     ]
 
 
+def _normal_address(address: str) -> str:
+    """An IP address in its canonical spelling (so ``::1`` matches ``0:0::1``); names as given."""
+    try:
+        return str(ipaddress.ip_address(address.strip("[]")))
+    except ValueError:
+        return address.lower()
+
+
 def dependency_depths(parents: Mapping[str, tuple[str, ...]]) -> dict[str, int]:
     """0 for targets without parents, else one more than their deepest parent.
 
@@ -141,11 +159,13 @@ class Daemon:
         overrides: Overrides | None = None,
         *,
         kinds: Mapping[str, ProbeKind] | None = None,
+        listeners: Mapping[str, ListenerKind] | None = None,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.config_path = config_path
         self.overrides = overrides or Overrides()
         self.kinds = kinds if kinds is not None else probes.KINDS
+        self.listeners = listeners if listeners is not None else probes.LISTENERS
         self.wall = wall
         self.self_metrics = SelfMetrics()
         self.exporter = Exporter(
@@ -160,6 +180,8 @@ class Daemon:
         self.policies: dict[str, dict[str, CheckPolicy]] = {}
         self.probers: dict[str, Prober] = {}
         self._prober_stacks: dict[str, tuple[contextlib.AsyncExitStack, dict[str, Any]]] = {}
+        self._listener_stacks: dict[str, tuple[contextlib.AsyncExitStack, Any]] = {}
+        self._by_address: dict[str, list[str]] = {}
         self._exit = contextlib.AsyncExitStack()
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -177,7 +199,7 @@ class Daemon:
     # -- configuration -----------------------------------------------------
 
     def _load(self) -> Config:
-        config = load_config(self.config_path, self.kinds)
+        config = load_config(self.config_path, self.kinds, self.listeners)
         monitor = config.monitor
         if self.overrides.listen:
             monitor = monitor.model_copy(update={"listen": self.overrides.listen})
@@ -210,6 +232,54 @@ class Daemon:
             self.probers[kind] = prober
         if self.scheduler is not None:
             self.scheduler.set_probers(self.probers)
+
+    async def _open_listeners(self, config: Config) -> None:
+        """Open listeners (traps) whose section is configured; reopen on change, close if gone."""
+        for name, spec in self.listeners.items():
+            section = config.sections.get(spec.section)
+            current = self._listener_stacks.get(name)
+            if current is not None and current[1] == section:
+                continue
+            if current is not None:
+                await current[0].aclose()
+                del self._listener_stacks[name]
+            if section is None:
+                continue
+            stack = contextlib.AsyncExitStack()
+            context = ProbeContext(
+                sections={spec.section: section},
+                instance=config.monitor.instance,
+                emit=self.emitted,
+            )
+            try:
+                await stack.enter_async_context(spec.open(context))
+            except BaseException:
+                await stack.aclose()
+                raise
+            self._listener_stacks[name] = (stack, section)
+
+    async def _close_listeners(self) -> None:
+        for stack, _ in self._listener_stacks.values():
+            await stack.aclose()
+        self._listener_stacks.clear()
+
+    def emitted(self, agent: str, event: ProbeEvent) -> None:
+        """An event that arrived between runs (a trap): its target learns of it now."""
+        targets = self._by_address.get(_normal_address(agent), ())
+        if not targets:
+            log.debug("event %s from %s matches no target", event.kind, agent)
+            return
+        for name in targets:
+            self._probe_event(name, event)
+            if self.scheduler is not None:
+                self.scheduler.trigger(name)  # confirm by polling now, not at the next interval
+
+    def _probe_event(self, name: str, event: ProbeEvent) -> None:
+        """A device-level event (reboot, interface, power, certificate) of a target."""
+        labels = ",".join(f"{k}={v}" for k, v in event.labels)
+        log.info("%s %s%s: %s", name, event.kind, f" [{labels}]" if labels else "", event.message)
+        if self.store is not None:
+            self.store.record_event(event.kind, name, self.wall(), None, event.message or labels)
 
     async def _close_probers(self) -> None:
         for stack, _ in self._prober_stacks.values():
@@ -250,6 +320,9 @@ class Daemon:
             flap_low=monitor.flap_low,
         )
         self._index_maintenance(config)
+        self._by_address = {}
+        for target in config.targets:
+            self._by_address.setdefault(_normal_address(target.address), []).append(target.name)
         failing = sum(1 for s in self.states.values() if s.failing)
         self.world = World(self.world.isolated, self.world.isolated_since, failing, len(new))
         self.self_metrics.targets.set(len(config.targets))
@@ -279,7 +352,8 @@ class Daemon:
             try:
                 config = self._load()
                 await self._open_probers(config)
-            except (ConfigError, ProbeSetupError) as exc:
+                await self._open_listeners(config)
+            except (ConfigError, ProbeSetupError, OSError) as exc:
                 self.self_metrics.reload_ok.set(0)
                 log.error("reload rejected, keeping the running config:\n%s", exc)
                 return False, str(exc)
@@ -323,7 +397,7 @@ class Daemon:
         if self.scheduler is not None:
             self.scheduler.set_fast(job.key, not result.ok)
         for probe_event in result.events:
-            log.info("%s %s: %s", name, probe_event.kind, probe_event.message)
+            self._probe_event(name, probe_event)
 
     def _windows(self) -> list[MaintenanceWindow]:
         config_windows = list(self.config.maintenance) if self.config else []
@@ -524,10 +598,14 @@ class Daemon:
         await self._load_api_windows()
         self._unreconciled = set(self.store.snapshot.open_outages)
         self._exit.push_async_callback(self._close_probers)
+        self._exit.push_async_callback(self._close_listeners)
         try:
             await self._open_probers(config)
+            await self._open_listeners(config)
         except ProbeSetupError as exc:
             raise StartupError(str(exc)) from None
+        except OSError as exc:
+            raise StartupError(f"cannot start a listener: {exc.strerror or exc}") from None
         self.scheduler = Scheduler(
             self.probers,
             self.on_result,

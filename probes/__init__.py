@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from probes import dns, http, icmp, snmp, tcp
-from probes.base import ProbeKind
+from probes.base import ListenerKind, ProbeKind
 
 KINDS: Mapping[str, ProbeKind] = {
     kind.name: kind
@@ -17,3 +17,7 @@ KINDS: Mapping[str, ProbeKind] = {
         dns.KIND,
     )
 }
+
+# Things that receive rather than poll (SNMP traps): one line each.
+_LISTENERS: tuple[ListenerKind, ...] = ()
+LISTENERS: Mapping[str, ListenerKind] = {listener.name: listener for listener in _LISTENERS}

@@ -271,17 +271,41 @@ class Prober(Protocol):
     ) -> ProbeResult: ...
 
 
+def _drop_event(agent: str, event: ProbeEvent) -> None:
+    """The default sink: nothing listens."""
+
+
 @dataclass(frozen=True)
 class ProbeContext:
-    """What a prober is opened with: the validated top-level config sections its
-    kind owns (e.g. ``snmp_modules``), keyed by section name, and the
-    monitor's instance name."""
+    """What a prober or listener is opened with: the validated top-level config
+    sections its kind owns (e.g. ``snmp_modules``), keyed by section name, the
+    monitor's instance name, and ``emit(agent_address, event)`` for events
+    that arrive between runs (SNMP traps); the daemon maps the agent address
+    to its target."""
 
     sections: Mapping[str, Any] = field(default_factory=dict)
     instance: str = "continuity-monitor"
+    emit: Callable[[str, ProbeEvent], None] = _drop_event
 
 
 ProberFactory = Callable[[ProbeContext], AbstractAsyncContextManager[Prober]]
+
+
+@dataclass(frozen=True)
+class ListenerKind:
+    """A registry entry for something that receives rather than polls (traps).
+
+    The daemon opens it (``open(context)``, an async context manager) while
+    its config ``section`` is present; it reports through ``context.emit``.
+    """
+
+    name: str
+    section: str
+    model: type[BaseModel]
+    open: Callable[[ProbeContext], AbstractAsyncContextManager[object]]
+    families: tuple[MetricFamily, ...] = ()
+
+
 SettingsCheck = Callable[[Any, Mapping[str, Any]], list[tuple[tuple[str | int, ...], str]]]
 
 
