@@ -659,13 +659,17 @@ async def main_async(args: argparse.Namespace) -> None:
                 show(figures)
                 runs.append(figures)
         sim = await realism(workdir, args.sim_devices, exporter)
-    print("\nmedians over runs:")
+    print("\nmedians over runs (of each run's per-poll figure; runs with no polls left out):")
     medians = []
     for i, first in enumerate(runs[0]):
-        cpu = statistics.median(r[i].cpu for r in runs)
-        polls = statistics.median(r[i].polls for r in runs)
-        agent = statistics.median((r[i].agent_cpu or 0.0) for r in runs)
-        medians.append(Figure(first.name, cpu, polls, agent, first.note))
+        valid = [r[i] for r in runs if r[i].polls]
+        if not valid:
+            continue
+        ms = statistics.median(f.ms_per_poll for f in valid)
+        agent_ms = statistics.median(f.agent_ms_per_poll for f in valid)
+        polls = statistics.median(f.polls for f in valid)
+        note = f"{len(valid)}/{len(runs)} runs" + (f", {first.note}" if first.note else "")
+        medians.append(Figure(first.name, ms * polls / 1000, polls, agent_ms * polls / 1000, note))
     show(medians)
     by_n: dict[str, float] = {f.name: f.ms_per_poll for f in medians}
     for devices in args.devices:

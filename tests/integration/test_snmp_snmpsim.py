@@ -72,6 +72,11 @@ def sim(
     for name, lines in recordings.items():
         agent.put(name, lines)
     agent.put("ups", (DATA / "ups-online.snmprec").read_text().splitlines())
+    sensors = read_recording(recording("network/firewall/paloalto-pa-5000"))
+    agent.put(
+        "paloalto",
+        cut_recording(sensors, ("1.3.6.1.2.1.1", "1.3.6.1.2.1.47.1.1.1.1.7", "1.3.6.1.2.1.99")),
+    )
     with agent:
         agent.start("cisco")
         yield agent
@@ -128,6 +133,26 @@ async def test_recorded_devices(
         assert hc_in[names[idx]] == float(value)
     uptime = column(lines, "1.3.6.1.2.1.1.3")["0"][1]
     assert result.values["uptime_seconds"] == int(uptime) / 100
+
+
+async def test_entity_sensors(sim: SnmpsimAgent, prober: SnmpProber) -> None:
+    result = await poll(
+        prober, "pa-5000", settings(sim.port, "paloalto", modules=["system", "entity_sensor"])
+    )
+    assert result.ok, result.message
+    temperatures = {
+        dict(s.labels)["sensor"]: s.value
+        for s in by_name(result, "continuity_snmp_sensor_temperature_celsius")
+    }
+    assert temperatures == {
+        "Temperature @ 10G Phys [U171]": 23.0,
+        "Temperature @ Jaguar [U172]": 34.0,
+        "Temperature @ Tiger [U173]": 26.0,
+        "Temperature @ Dune [U174]": 24.0,
+    }
+    assert not by_name(
+        result, "continuity_snmp_sensor_voltage_volts"
+    )  # fans (rpm) are not exported
 
 
 async def test_interface_selection(sim: SnmpsimAgent, prober: SnmpProber) -> None:
@@ -350,5 +375,5 @@ async def test_misbehaving_agent(
         transport.close()
     assert result.reason == reason, result.message
     assert len(per_interface(result, "continuity_snmp_interface_oper_status")) == interfaces
-    # sysName and friends are noSuchInstance here: reported, not crashed on.
+    # sysName and friends are noSuchInstance here: left out, not crashed on.
     assert result.values["uptime_seconds"] == 123.45
