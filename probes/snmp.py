@@ -146,7 +146,9 @@ class SnmpSettings(CheckSettings):
     user: str | None = None
     auth_protocol: Literal["md5", "sha", "sha224", "sha256", "sha384", "sha512"] | None = None
     auth_key: UsmKey | None = None
-    priv_protocol: Literal["des", "3des", "aes", "aes128", "aes192", "aes256"] | None = None
+    priv_protocol: (
+        Literal["des", "3des", "aes", "aes128", "aes192", "aes256", "aes192b", "aes256b"] | None
+    ) = None
     priv_key: UsmKey | None = None
     context: str = ""
     interfaces_include: Regex | None = None

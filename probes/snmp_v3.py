@@ -38,6 +38,8 @@ from pysnmp.hlapi.v3arch.asyncio import (
     get_cmd,
     next_cmd,
     usm3DESEDEPrivProtocol,
+    usmAesBlumenthalCfb192Protocol,
+    usmAesBlumenthalCfb256Protocol,
     usmAesCfb128Protocol,
     usmAesCfb192Protocol,
     usmAesCfb256Protocol,
@@ -72,8 +74,12 @@ PRIV_PROTOCOLS: Final[dict[str, Any]] = {
     "3des": usm3DESEDEPrivProtocol,
     "aes": usmAesCfb128Protocol,
     "aes128": usmAesCfb128Protocol,
+    # aes192/aes256 extend the key as Cisco does (Reeder; net-snmp "AES-192-C"),
+    # the "b" variants as draft-blumenthal (net-snmp "AES-192").
     "aes192": usmAesCfb192Protocol,
     "aes256": usmAesCfb256Protocol,
+    "aes192b": usmAesBlumenthalCfb192Protocol,
+    "aes256b": usmAesBlumenthalCfb256Protocol,
 }
 
 _REASONS: Final[tuple[tuple[type[errind.ErrorIndication], str], ...]] = (

@@ -24,6 +24,10 @@ USERS = (
     V3User("sha256aes", "SHA-256", "authkey-256", "AES", "privkey-aes"),
     V3User("sha512aes", "SHA-512", "authkey-512", "AES", "privkey-aes"),
     V3User("authonly", "SHA", "authkey-only", None),
+    V3User("sha224aes192b", "SHA-224", "authkey-224", "AES-192", "privkey-aes192"),
+    V3User("sha384aes256b", "SHA-384", "authkey-384", "AES-256", "privkey-aes256"),
+    V3User("sha256aes256c", "SHA-256", "authkey-256c", "AES-256-C", "privkey-aes256c"),
+    V3User("md5aes192c", "MD5", "authkey-md5c", "AES-192-C", "privkey-aes192c"),
 )
 
 
@@ -127,6 +131,10 @@ async def test_second_poll_uses_cached_names(agent: SnmpdAgent, prober: SnmpProb
         ("sha256aes", "sha256", "authkey-256", "aes", "privkey-aes"),
         ("sha512aes", "sha512", "authkey-512", "aes128", "privkey-aes"),
         ("authonly", "sha", "authkey-only", None, None),
+        ("sha224aes192b", "sha224", "authkey-224", "aes192b", "privkey-aes192"),
+        ("sha384aes256b", "sha384", "authkey-384", "aes256b", "privkey-aes256"),
+        ("sha256aes256c", "sha256", "authkey-256c", "aes256", "privkey-aes256c"),
+        ("md5aes192c", "md5", "authkey-md5c", "aes192", "privkey-aes192c"),
     ],
 )
 async def test_v3(

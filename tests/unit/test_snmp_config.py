@@ -193,7 +193,7 @@ INVALID = [
         'priv_protocol = "aes512", priv_key = "privkey-456" }\n',
         [
             "targets[0].snmp.priv_protocol: must be one of 'des', '3des', 'aes', 'aes128', "
-            "'aes192' or 'aes256', got 'aes512'"
+            "'aes192', 'aes256', 'aes192b' or 'aes256b', got 'aes512'"
         ],
     ),
     (
