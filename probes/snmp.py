@@ -560,7 +560,7 @@ class SnmpProber:
             return scalars
         fetched = Fetched(scalars=scalars)
         self._uptime(fetched, memory, out)
-        stale = self._lookups_stale(fetched, memory)
+        stale = self._lookups_stale(fetched, memory, plan.cached)
         columns = plan.columns + (plan.cached if stale else [])
         if columns:
             fetched.columns = await walk_columns(client, columns, settings.max_repetitions, out)
@@ -637,12 +637,14 @@ class SnmpProber:
         out.sample("continuity_snmp_uptime_seconds", ticks / 100.0)
         out.values["uptime_seconds"] = ticks / 100.0
 
-    def _lookups_stale(self, fetched: Fetched, memory: TargetMemory) -> bool:
+    def _lookups_stale(self, fetched: Fetched, memory: TargetMemory, cached: list[bytes]) -> bool:
         marker = mods.number(fetched.scalars.get(mods.IF_TABLE_LAST_CHANGE))
         changed = marker != memory.if_table_last_change
         memory.if_table_last_change = marker
         too_old = self._clock() - memory.lookups_at > mods.LOOKUP_MAX_AGE
-        return changed or too_old or not memory.lookups
+        # A module added to the check since the last walk has no lookups yet.
+        missing = any(oid not in memory.lookups for oid in cached)
+        return changed or too_old or missing
 
     def _cache_lookups(
         self, plan: Plan, fetched: Fetched, memory: TargetMemory, stale: bool
