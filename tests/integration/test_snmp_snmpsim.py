@@ -291,10 +291,14 @@ class ScriptedAgent(asyncio.DatagramProtocol):
         *,
         end_after: tuple[int, ...] | None = None,
         repeat: tuple[int, ...] | None = None,
+        drop: int = 0,
+        stray: bool = False,
     ) -> None:
         self.rows = sorted((c.oid_to_ber(oid), tag, value) for oid, (tag, value) in table.items())
         self.end_after = c.oid_to_ber(end_after) if end_after else None
         self.repeat = c.oid_to_ber(repeat) if repeat else None
+        self.drop = drop  # requests to ignore first (the client must retry)
+        self.stray = stray  # answer from another socket first (must be ignored)
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: Any) -> None:
@@ -311,6 +315,9 @@ class ScriptedAgent(asyncio.DatagramProtocol):
         return (oid, c.END_OF_MIB_VIEW, None)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
+        if self.drop:
+            self.drop -= 1
+            return
         request = c.decode_message(data)
         assert isinstance(request, c.Message)
         asked = [oid for oid, _t, _v in request.varbinds]
@@ -358,8 +365,16 @@ async def scripted(
         ({}, "ok", 8),
         ({"end_after": (1, 3, 6, 1, 2, 1, 2, 2, 1, 8, 3)}, "bad_value", 3),
         ({"repeat": (1, 3, 6, 1, 2, 1, 2, 2, 1, 7, 5)}, "bad_value", 5),
+        ({"drop": 1}, "ok", 8),
+        ({"stray": True}, "ok", 8),
     ],
-    ids=["clean", "end-of-mib-view-mid-table", "repeated-oid"],
+    ids=[
+        "clean",
+        "end-of-mib-view-mid-table",
+        "repeated-oid",
+        "first-request-lost-then-retried",
+        "stray-datagram-ignored",
+    ],
 )
 async def test_misbehaving_agent(
     prober: SnmpProber, faults: dict[str, Any], reason: str, interfaces: int
@@ -377,3 +392,14 @@ async def test_misbehaving_agent(
     assert len(per_interface(result, "continuity_snmp_interface_oper_status")) == interfaces
     # sysName and friends are noSuchInstance here: left out, not crashed on.
     assert result.values["uptime_seconds"] == 123.45
+
+
+async def test_lost_request_without_retries_is_a_timeout(prober: SnmpProber) -> None:
+    transport, port = await scripted(if_table(2), drop=1)
+    try:
+        s = settings(port, "public", modules=["system"], retries=0, timeout="0.5s")
+        result = await poll(prober, "no-retry", s)
+    finally:
+        transport.close()
+    assert (result.ok, result.reason) == (False, "timeout")
+    assert 0.45 <= result.duration < 0.8
