@@ -23,11 +23,13 @@ from pydantic import (
     Tag,
     TypeAdapter,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
 from alerts.channels import KINDS
 from alerts.channels.base import ChannelSettings
+from alerts.rules import BUILTIN_DEFAULTS, BuiltinSetting, ThresholdRule
 from monitor.config_errors import ConfigIssue, describe, join_path
 from probes.base import Duration, StrictModel, parse_duration
 
@@ -131,6 +133,33 @@ class AlertsSection(StrictModel):
     routes: list[RouteConfig] = Field(default_factory=list)
     retention: Duration = 7 * 86400.0
     """How long delivered and dead notifications stay in the outbox (dedup memory)."""
+    builtin: dict[str, BuiltinSetting] = Field(default_factory=dict)
+    """Switch built-in alerts on or off, or change their severity (``[alerts.builtin.NAME]``)."""
+    rules: list[ThresholdRule] = Field(default_factory=list)
+    """Threshold rules on check values (``[[alerts.rules]]``)."""
+    point_resolve_after: Duration = 900.0
+    """When a point event's alert (DeviceRebooted) resolves by itself."""
+
+    @field_validator("builtin")
+    @classmethod
+    def _known_builtins(cls, value: dict[str, BuiltinSetting]) -> dict[str, BuiltinSetting]:
+        unknown = sorted(set(value) - set(BUILTIN_DEFAULTS))
+        if unknown:
+            known = ", ".join(BUILTIN_DEFAULTS)
+            raise ValueError(f"unknown built-in alert {unknown[0]!r} (known: {known})")
+        return value
+
+    @field_validator("rules")
+    @classmethod
+    def _rule_names(cls, value: list[ThresholdRule]) -> list[ThresholdRule]:
+        seen: set[str] = set()
+        for rule in value:
+            if rule.name in BUILTIN_DEFAULTS:
+                raise ValueError(f"rule name {rule.name!r} is a built-in alert; choose another")
+            if rule.name in seen:
+                raise ValueError(f"rule name {rule.name!r} is used twice")
+            seen.add(rule.name)
+        return value
 
 
 def alerts_language(alerts: AlertsSection, monitor_language: str) -> str:

@@ -27,6 +27,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationError, create_model
 
 import probes
+from alerts.channels.base import ChannelSettings
+from alerts.config import AlertsSection, validate_alerting
 from monitor.config_errors import ConfigError, ConfigIssue, issues_from_validation, join_path
 from monitor.maintenance import MaintenanceWindow
 from monitor.slo import SloConfig
@@ -195,6 +197,8 @@ class Config:
     """Top-level tables owned by probe kinds (``snmp_modules``, ``traps``), validated."""
     maintenance: tuple[MaintenanceWindow, ...] = ()
     slos: tuple[SloConfig, ...] = ()
+    channels: Mapping[str, ChannelSettings] = field(default_factory=dict)
+    alerts: AlertsSection = field(default_factory=AlertsSection)
 
     @property
     def state_dir(self) -> Path:
@@ -277,6 +281,8 @@ def _build_models(kinds: Mapping[str, ProbeKind], listeners: Mapping[str, Listen
         targets=(list[dict[str, Any]], []),
         maintenance=(list[MaintenanceWindow], []),
         slo=(list[SloConfig], []),
+        channels=(dict[str, Any], {}),
+        alerts=(dict[str, Any], {}),
         **sections,
     )
     return _Models(defaults, template, target, document)
@@ -357,6 +363,10 @@ class _Resolver:
         self._check_maintenance(maintenance, {t.name for t, _ in targets})
         slos = tuple(document.slo) if document is not None else ()
         self._check_slos(slos, {t.name for t, _ in targets})
+        channels, alerts, alert_issues = validate_alerting(
+            self.raw.document.get("channels", {}), self.raw.document.get("alerts", {})
+        )
+        self.issues.extend(alert_issues)
         if self.issues:
             raise ConfigError(self.issues)
         return Config(
@@ -366,6 +376,8 @@ class _Resolver:
             sections=self.sections,
             maintenance=maintenance,
             slos=slos,
+            channels=channels,
+            alerts=alerts or AlertsSection(),
         )
 
     # -- helpers -----------------------------------------------------------

@@ -22,6 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import probes
+from alerts.delivery import DeliverySetupError
+from alerts.metrics import DeliveryMetrics
+from alerts.model import Alert
+from monitor.alerting import Alerting
 from monitor.api import parse_rfc3339, rfc3339, target_view, targets_view
 from monitor.config import Config, ConfigError, Target, load_config, split_host_port
 from monitor.exporter import Exporter, SelfMetrics
@@ -61,6 +65,7 @@ SHUTDOWN_TIMEOUT = 4.0
 MAINTENANCE_PERIOD = 5.0  # seconds between checks of maintenance windows
 FIGURES_PERIOD = 15.0  # seconds to refresh every target's availability figures
 SLO_PERIOD = 30.0  # seconds between SLO evaluations
+ALERTS_PERIOD = 1.0  # seconds between alert timers (point alerts, ended mutes)
 GC_THRESHOLD_GEN0 = 10_000
 GC_FULL_PERIOD = 1800.0  # seconds; SIGTERM must finish well within 5 s
 
@@ -187,6 +192,9 @@ class Daemon:
         self._reload_lock = asyncio.Lock()
         self.scheduler: Scheduler | None = None
         self.store: Store | None = None
+        self.alerting: Alerting | None = None
+        self.delivery_metrics = DeliveryMetrics(wall)
+        self.self_metrics.registry.register(self.delivery_metrics)
         self._unreconciled: set[str] = set()  # open outages from the previous run, undecided
         self._observed: set[str] = set()
         self._isolated_at: float | None = None
@@ -280,6 +288,8 @@ class Daemon:
         log.info("%s %s%s: %s", name, event.kind, f" [{labels}]" if labels else "", event.message)
         if self.store is not None:
             self.store.record_event(event.kind, name, self.wall(), None, event.message or labels)
+        if self.alerting is not None:
+            self.alerting.device_event(name, event)
 
     async def _close_probers(self) -> None:
         for stack, _ in self._prober_stacks.values():
@@ -329,6 +339,29 @@ class Daemon:
         assert self.scheduler is not None
         return self.scheduler.sync(jobs_for(config))
 
+    async def _apply_alerting(self, config: Config) -> None:
+        if self.alerting is None:
+            return
+        try:
+            await self.alerting.apply(config)
+        except DeliverySetupError as exc:
+            raise StartupError(f"cannot start alert delivery: {exc}") from None
+
+    def _mute_reason(self, alert: Alert) -> str | None:
+        """Muting the daemon knows of: the target's maintenance and the monitor's isolation."""
+        state = self.states.get(alert.target) if alert.target else None
+        if state is not None and state.maintenance:
+            return "maintenance"
+        if self.world.isolated and alert.name != "MonitorIsolated":
+            return "isolated"
+        return None
+
+    async def _alerts_loop(self) -> None:
+        while True:
+            await asyncio.sleep(ALERTS_PERIOD)
+            if self.alerting is not None:
+                self.alerting.tick()
+
     def _seed(self, name: str) -> TargetState:
         """A target's state at start: what the previous run announced, and its open outage."""
         if self.store is None:
@@ -361,6 +394,7 @@ class Daemon:
             if config.monitor.listen != self.config.monitor.listen:
                 log.warning("monitor.listen changed; it takes effect at the next restart")
             started, stopped, kept = self._apply(config)
+            await self._apply_alerting(config)
             settle_garbage_collector()
             self.self_metrics.reload_ok.set(1)
             self.self_metrics.reload_time.set(self.wall())
@@ -394,6 +428,8 @@ class Daemon:
         )
         self.exporter.check_result(name, job.kind, result)
         self._apply_changes(changes)
+        if self.alerting is not None:
+            self.alerting.check_result(name, job.kind, result)
         if self.scheduler is not None:
             self.scheduler.set_fast(job.key, not result.ok)
         for probe_event in result.events:
@@ -443,6 +479,8 @@ class Daemon:
             self.states[name] = state
             if old is None or old.health is not state.health or old.since != state.since:
                 self.exporter.target_state(state)
+                if self.alerting is not None:
+                    self.alerting.state_changed(state)
             if name in self._unreconciled and state.own is Health.DOWN and self.store:
                 self._unreconciled.discard(name)
                 self.store.reconcile(name, Health.DOWN)  # the same outage row continues
@@ -451,6 +489,10 @@ class Daemon:
         for event in changes.events:
             self._log_event(event)
             self._record(event)
+            if self.alerting is not None and not event.kind.startswith(("check_", "outage_")):
+                self.alerting.state_event(
+                    event.kind, event.target, event.at, event.message, event.cause
+                )
         if self.scheduler is not None:
             for name in changes.recheck:
                 self.scheduler.trigger(name)
@@ -515,6 +557,8 @@ class Daemon:
                     )
                     self._log_event(event)
                     self._record(event)
+                    if self.alerting is not None:
+                        self.alerting.state_event(event.kind, "", now, event.message, event.cause)
             self._slo_alerts[slo.name] = (current.fast, current.slow)
 
     async def _slo_loop(self) -> None:
@@ -596,6 +640,14 @@ class Daemon:
     async def _start(self, config: Config) -> None:
         self.store = await self._open_store(config)
         await self._load_api_windows()
+        self.alerting = Alerting(
+            store=self.store,
+            database=config.state_dir / "outbox.sqlite3",
+            wall=self.wall,
+            metrics=self.delivery_metrics,
+            mute_context=self._mute_reason,
+        )
+        self._exit.push_async_callback(self.alerting.close)
         self._unreconciled = set(self.store.snapshot.open_outages)
         self._exit.push_async_callback(self._close_probers)
         self._exit.push_async_callback(self._close_listeners)
@@ -626,7 +678,15 @@ class Daemon:
         gc_task = asyncio.create_task(collect_garbage_periodically(), name="gc")
         self._exit.callback(gc_task.cancel)
         started, _, _ = self._apply(config)
-        for loop in (self._maintenance_loop(), self._figures_loop(), self._slo_loop()):
+        await self._apply_alerting(config)
+        await self.alerting.restore(self.states)
+        loops = (
+            self._maintenance_loop(),
+            self._figures_loop(),
+            self._slo_loop(),
+            self._alerts_loop(),
+        )
+        for loop in loops:
             task = asyncio.create_task(loop)
             self._exit.callback(task.cancel)
         settle_garbage_collector()
@@ -681,6 +741,24 @@ class Daemon:
         if target is None or name not in self.states:
             return None
         return target_view(target, self.states[name], self.world, self.topology.children)
+
+    def api_alerts(self) -> dict[str, Any]:
+        assert self.alerting is not None
+        return self.alerting.alerts_view()
+
+    def api_ack(self, fingerprint: str) -> bool:
+        return self.alerting is not None and self.alerting.acknowledge(fingerprint)
+
+    def api_silences(self) -> dict[str, Any]:
+        assert self.alerting is not None
+        return self.alerting.silences_view()
+
+    def api_add_silence(self, body: Any) -> dict[str, Any]:
+        assert self.alerting is not None
+        return self.alerting.add_silence(body)
+
+    def api_remove_silence(self, silence_id: str) -> bool:
+        return self.alerting is not None and self.alerting.remove_silence(silence_id)
 
     def api_maintenance(self) -> dict[str, Any]:
         """``GET /api/v1/maintenance``: config windows and those made through the API."""

@@ -156,6 +156,11 @@ class Outage:
     message: str
 
 
+class StoredSilence(NamedTuple):
+    id: str
+    definition: str
+
+
 class StoredWindow(NamedTuple):
     """A maintenance window made through the API."""
 
@@ -264,10 +269,20 @@ def _v3_runtime_windows(db: sqlite3.Connection) -> None:
     )
 
 
+def _v4_silences(db: sqlite3.Connection) -> None:
+    """Alert silences made through the API."""
+    db.execute(
+        """CREATE TABLE silences (
+            id TEXT PRIMARY KEY,
+            definition TEXT NOT NULL)"""
+    )
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v1_history,
     _v2_continuity,
     _v3_runtime_windows,
+    _v4_silences,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -950,6 +965,23 @@ class Store:
     def remove_window(self, window_id: str) -> None:
         self._put((_DELETE_WINDOW, (window_id,)))
 
+    def add_silence(self, silence_id: str, definition: str) -> None:
+        """Persist an alert silence (``definition`` is JSON)."""
+        self._put(
+            (
+                "INSERT OR REPLACE INTO silences (id, definition) VALUES (?, ?)",
+                (silence_id, definition),
+            )
+        )
+
+    def remove_silence(self, silence_id: str) -> None:
+        self._put(("DELETE FROM silences WHERE id = ?", (silence_id,)))
+
+    async def silences(self) -> list[StoredSilence]:
+        await self.flush()
+        assert self._reader is not None
+        return await asyncio.to_thread(self._reader.silences)
+
     async def windows(self) -> list[StoredWindow]:
         """The API-made maintenance windows, oldest first."""
         await self.flush()
@@ -1038,6 +1070,11 @@ class Reader:
         with self._lock:
             rows = self._db.execute(sql, params).fetchall()
         return [Outage(*row) for row in rows]
+
+    def silences(self) -> list[StoredSilence]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, definition FROM silences ORDER BY id").fetchall()
+        return [StoredSilence(*row) for row in rows]
 
     def windows(self) -> list[StoredWindow]:
         with self._lock:

@@ -36,6 +36,16 @@ class Backend(Protocol):
 
     def api_maintenance(self) -> dict[str, Any]: ...
 
+    def api_alerts(self) -> dict[str, Any]: ...
+
+    def api_ack(self, fingerprint: str) -> bool: ...
+
+    def api_silences(self) -> dict[str, Any]: ...
+
+    def api_add_silence(self, body: Any) -> dict[str, Any]: ...
+
+    def api_remove_silence(self, silence_id: str) -> bool: ...
+
     def api_add_maintenance(self, body: Any) -> dict[str, Any]: ...
 
     def api_remove_maintenance(self, window_id: str) -> bool: ...
@@ -62,72 +72,115 @@ def bad_request(exc: BadRequest) -> web.Response:
     return json_response({"error": exc.message, "field": exc.field}, status=400)
 
 
-def make_app(backend: Backend) -> web.Application:
-    """The aiohttp application; separate from the server so tests can mount it."""
+class _Handlers:
+    """One method per endpoint; each turns the backend's answer into a response."""
 
-    async def metrics(_: web.Request) -> web.Response:
-        return web.Response(body=backend.metrics(), headers={"Content-Type": METRICS_CONTENT_TYPE})
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
 
-    async def healthy(_: web.Request) -> web.Response:
+    async def metrics(self, _: web.Request) -> web.Response:
+        body = self.backend.metrics()
+        return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+    async def healthy(self, _: web.Request) -> web.Response:
         return web.Response(text="OK\n")
 
-    async def ready(_: web.Request) -> web.Response:
-        if backend.ready:
+    async def ready(self, _: web.Request) -> web.Response:
+        if self.backend.ready:
             return web.Response(text="Ready\n")
         return web.Response(status=503, text="Not ready\n")
 
-    async def reload(_: web.Request) -> web.Response:
-        ok, message = await backend.reload()
+    async def reload(self, _: web.Request) -> web.Response:
+        ok, message = await self.backend.reload()
         return web.Response(status=200 if ok else 400, text=message + "\n")
 
-    async def method_not_allowed(_: web.Request) -> web.Response:
+    async def post_only(self, _: web.Request) -> web.Response:
         return web.Response(status=405, text="use POST\n", headers={"Allow": "POST"})
 
-    async def api_targets(_: web.Request) -> web.Response:
-        return json_response(backend.api_targets())
+    async def targets(self, _: web.Request) -> web.Response:
+        return json_response(self.backend.api_targets())
 
-    async def api_target(request: web.Request) -> web.Response:
-        found = backend.api_target(request.match_info["name"])
+    async def target(self, request: web.Request) -> web.Response:
+        found = self.backend.api_target(request.match_info["name"])
         if found is None:
             return json_response({"error": "no such target"}, status=404)
         return json_response(found)
 
-    async def api_outages(request: web.Request) -> web.Response:
+    async def outages(self, request: web.Request) -> web.Response:
         try:
-            return json_response(await backend.api_outages(request.query))
+            return json_response(await self.backend.api_outages(request.query))
         except BadRequest as exc:
             return bad_request(exc)
 
-    async def list_maintenance(_: web.Request) -> web.Response:
-        return json_response(backend.api_maintenance())
+    async def maintenance(self, _: web.Request) -> web.Response:
+        return json_response(self.backend.api_maintenance())
 
-    async def add_maintenance(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            return bad_request(BadRequest("body", "expected a JSON object"))
-        try:
-            return json_response(backend.api_add_maintenance(body), status=201)
-        except BadRequest as exc:
-            return bad_request(exc)
+    async def add_maintenance(self, request: web.Request) -> web.Response:
+        return await _create(request, self.backend.api_add_maintenance)
 
-    async def remove_maintenance(request: web.Request) -> web.Response:
-        if backend.api_remove_maintenance(request.match_info["id"]):
-            return web.Response(status=204)
-        return json_response({"error": "no such maintenance window made through the API"}, 404)
+    async def remove_maintenance(self, request: web.Request) -> web.Response:
+        return _deleted(
+            self.backend.api_remove_maintenance(request.match_info["id"]),
+            "no such maintenance window made through the API",
+        )
 
+    async def alerts(self, _: web.Request) -> web.Response:
+        return json_response(self.backend.api_alerts())
+
+    async def ack(self, request: web.Request) -> web.Response:
+        fingerprint = request.match_info["fingerprint"]
+        if self.backend.api_ack(fingerprint):
+            return json_response({"acknowledged": fingerprint})
+        return json_response({"error": "no such firing alert"}, status=404)
+
+    async def silences(self, _: web.Request) -> web.Response:
+        return json_response(self.backend.api_silences())
+
+    async def add_silence(self, request: web.Request) -> web.Response:
+        return await _create(request, self.backend.api_add_silence)
+
+    async def remove_silence(self, request: web.Request) -> web.Response:
+        return _deleted(
+            self.backend.api_remove_silence(request.match_info["id"]), "no such silence"
+        )
+
+
+async def _create(request: web.Request, create: Any) -> web.Response:
+    """A POST that makes something from a JSON body: 201, or 400 naming the field."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return bad_request(BadRequest("body", "expected a JSON object"))
+    try:
+        return json_response(create(body), status=201)
+    except BadRequest as exc:
+        return bad_request(exc)
+
+
+def _deleted(found: bool, missing: str) -> web.Response:
+    return web.Response(status=204) if found else json_response({"error": missing}, status=404)
+
+
+def make_app(backend: Backend) -> web.Application:
+    """The aiohttp application; separate from the server so tests can mount it."""
+    h = _Handlers(backend)
     app = web.Application(client_max_size=64 * 1024)
-    app.router.add_get("/api/v1/maintenance", list_maintenance)
-    app.router.add_post("/api/v1/maintenance", add_maintenance)
-    app.router.add_delete("/api/v1/maintenance/{id}", remove_maintenance)
-    app.router.add_get("/api/v1/targets", api_targets)
-    app.router.add_get("/api/v1/targets/{name}", api_target)
-    app.router.add_get("/api/v1/outages", api_outages)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/-/healthy", healthy)
-    app.router.add_get("/-/ready", ready)
-    app.router.add_post("/-/reload", reload)
-    app.router.add_get("/-/reload", method_not_allowed)
+    app.router.add_get("/metrics", h.metrics)
+    app.router.add_get("/-/healthy", h.healthy)
+    app.router.add_get("/-/ready", h.ready)
+    app.router.add_post("/-/reload", h.reload)
+    app.router.add_get("/-/reload", h.post_only)
+    app.router.add_get("/api/v1/targets", h.targets)
+    app.router.add_get("/api/v1/targets/{name}", h.target)
+    app.router.add_get("/api/v1/outages", h.outages)
+    app.router.add_get("/api/v1/maintenance", h.maintenance)
+    app.router.add_post("/api/v1/maintenance", h.add_maintenance)
+    app.router.add_delete("/api/v1/maintenance/{id}", h.remove_maintenance)
+    app.router.add_get("/api/v1/alerts", h.alerts)
+    app.router.add_post("/api/v1/alerts/{fingerprint}/ack", h.ack)
+    app.router.add_get("/api/v1/silences", h.silences)
+    app.router.add_post("/api/v1/silences", h.add_silence)
+    app.router.add_delete("/api/v1/silences/{id}", h.remove_silence)
     return app
 
 

@@ -1,0 +1,436 @@
+"""Alert rules: which alerts fire and resolve, from state events, device events and values.
+
+Pure logic with time passed in; the daemon feeds it and hands what it returns
+to :class:`alerts.delivery.Delivery`. Three sources:
+
+- **Announced state events** of the continuity model: ``target_down`` fires
+  ``TargetDown``, any other announcement of that target resolves it;
+  likewise ``TargetUnreachable`` (off by default), ``TargetFlapping``,
+  ``MonitorIsolated`` and the SLO burn alerts.
+- **Device events** from probes and traps: ``InterfaceDown`` (resolved by
+  ``InterfaceUp``), ``OnBattery`` and ``BatteryLow`` (resolved by
+  ``PowerRestored``), ``DeviceRebooted`` (a point event, resolved after
+  ``point_resolve_after``) and ``CertificateExpiring`` (a condition reported
+  on every run while it holds; resolved by a run of that check without it).
+- **Threshold rules** (``[[alerts.rules]]``) on a check's named values, with
+  ``for`` (how long it must hold) and ``keep_for`` (how long it keeps firing
+  after it stops holding, against flapping thresholds).
+
+Every alert carries ``alertname``, ``target``, ``severity``, ``monitor`` (the
+instance), the target's own labels, and ``check``/``interface``/``slo`` where
+they identify it; its identity is that label set. Muting is decided by
+:mod:`alerts.mute`; a resolve is always passed on for an alert whose firing
+was passed on.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import Field, field_validator, model_validator
+
+from alerts.model import Alert, Site
+from probes.base import Duration, StrictModel
+
+Severity = Literal["critical", "warning", "info"]
+
+BUILTIN_DEFAULTS: dict[str, tuple[bool, Severity]] = {
+    "TargetDown": (True, "critical"),
+    "TargetUnreachable": (False, "info"),
+    "TargetFlapping": (True, "warning"),
+    "DeviceRebooted": (True, "warning"),
+    "InterfaceDown": (True, "warning"),
+    "OnBattery": (True, "warning"),
+    "BatteryLow": (True, "critical"),
+    "CertificateExpiring": (True, "warning"),
+    "SLOBurnFast": (True, "critical"),
+    "SLOBurnSlow": (True, "warning"),
+    "MonitorIsolated": (True, "critical"),
+}
+
+_STATE_ALERTS = {
+    "target_down": "TargetDown",
+    "target_unreachable": "TargetUnreachable",
+    "target_flapping": "TargetFlapping",
+}
+_POINT_EVENTS = {"DeviceRebooted"}
+_LEVEL_EVENTS = {"CertificateExpiring"}
+_RESOLVED_BY = {"InterfaceUp": ("InterfaceDown",), "PowerRestored": ("OnBattery", "BatteryLow")}
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "above": operator.gt,
+    "below": operator.lt,
+}
+
+
+class BuiltinSetting(StrictModel):
+    """``[alerts.builtin.NAME]``: switch a built-in alert on or off, or change its severity."""
+
+    enabled: bool = True
+    severity: Severity | None = None
+
+
+def _template_env() -> ImmutableSandboxedEnvironment:
+    return ImmutableSandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
+
+
+class ThresholdRule(StrictModel):
+    """One ``[[alerts.rules]]`` table."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    match: dict[str, str] = Field(default_factory=dict)
+    metric: str
+    above: float | None = None
+    below: float | None = None
+    for_: Duration | None = Field(None, alias="for")
+    keep_for: Duration | None = None
+    severity: Severity = "warning"
+    summary: str = "{{ name }} on {{ target }}: {{ metric }} is {{ value }}"
+    runbook: str = ""
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, value: str) -> str:
+        kind, _, name = value.partition(".")
+        if not kind or not name:
+            raise ValueError(
+                f"expected CHECK.VALUE such as 'icmp.packet_loss_ratio', got {value!r}"
+            )
+        return value
+
+    @field_validator("summary", "runbook")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        try:
+            render(
+                value,
+                {
+                    "name": "Sample",
+                    "target": "t",
+                    "metric": "icmp.x",
+                    "value": 1.0,
+                    "threshold": 0.5,
+                    "labels": {},
+                },
+            )
+        except TemplateError as exc:
+            raise ValueError(f"template does not render: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> ThresholdRule:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("give exactly one of above or below")
+        return self
+
+    @property
+    def check(self) -> str:
+        return self.metric.partition(".")[0]
+
+    @property
+    def value_name(self) -> str:
+        return self.metric.partition(".")[2]
+
+    def holds(self, value: float) -> bool:
+        if self.above is not None:
+            return _OPERATORS["above"](value, self.above)
+        assert self.below is not None
+        return _OPERATORS["below"](value, self.below)
+
+
+def render(template: str, variables: Mapping[str, object]) -> str:
+    """A summary/runbook template in Jinja2's immutable sandbox (no ``eval`` of config)."""
+    return _template_env().from_string(template).render(**variables)
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """What a rule needs to know about a target to label an alert."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    site: Site | None = None
+
+
+@dataclass
+class _Pending:
+    since: float
+    value: float
+
+
+class RuleBook:
+    """Active alerts and threshold bookkeeping; feed it events and results."""
+
+    def __init__(
+        self,
+        *,
+        instance: str,
+        builtin: Mapping[str, BuiltinSetting] | None = None,
+        rules: tuple[ThresholdRule, ...] = (),
+        point_resolve_after: float = 900.0,
+    ) -> None:
+        self.instance = instance
+        self.builtin = dict(builtin or {})
+        self.rules = rules
+        self.point_resolve_after = point_resolve_after
+        self.active: dict[str, Alert] = {}  # fingerprint -> firing alert
+        self._points: dict[str, float] = {}  # fingerprint -> resolve at
+        self._pending: dict[tuple[str, str], _Pending] = {}  # (rule, target) -> holding since
+        self._clearing: dict[tuple[str, str], float] = {}  # (rule, target) -> stopped holding at
+        self._levels: set[tuple[str, str]] = set()  # (target, check) with a level alert firing
+
+    # -- what each alert looks like --------------------------------------------
+
+    def enabled(self, name: str) -> Severity | None:
+        """The severity of a built-in alert, or None when it is switched off."""
+        on, severity = BUILTIN_DEFAULTS[name]
+        setting = self.builtin.get(name)
+        if setting is not None:
+            on, severity = setting.enabled, setting.severity or severity
+        return severity if on else None
+
+    def _alert(
+        self,
+        name: str,
+        severity: str,
+        target: TargetInfo | None,
+        at: float,
+        *,
+        extra: Mapping[str, str] | None = None,
+        summary: str = "",
+        description: str = "",
+        runbook: str = "",
+    ) -> Alert:
+        labels = {**(target.labels if target else {}), **(extra or {})}
+        labels.update(alertname=name, severity=severity, monitor=self.instance)
+        if target is not None:
+            labels["target"] = target.name
+        annotations = {
+            k: v
+            for k, v in (
+                ("summary", summary),
+                ("description", description),
+                ("runbook_url", runbook),
+            )
+            if v
+        }
+        return Alert(
+            labels=labels,
+            starts_at=at,
+            annotations=annotations,
+            site=target.site if target else None,
+        )
+
+    def _fire(self, alert: Alert) -> list[Alert]:
+        if alert.fingerprint in self.active:
+            return []  # already firing: one alert per real problem
+        self.active[alert.fingerprint] = alert
+        if alert.name in _LEVEL_EVENTS:
+            self._levels.add((alert.target, alert.labels.get("check", "")))
+        return [alert]
+
+    def _resolve(self, match: Callable[[Alert], bool], at: float) -> list[Alert]:
+        out = []
+        for fp, alert in list(self.active.items()):
+            if match(alert):
+                del self.active[fp]
+                self._points.pop(fp, None)
+                out.append(alert.resolved(max(at, alert.starts_at)))
+        return out
+
+    # -- inputs ----------------------------------------------------------------
+
+    def state_event(
+        self, kind: str, target: TargetInfo | None, at: float, *, message: str = "", cause: str = ""
+    ) -> list[Alert]:
+        """An announced transition of the continuity model (or a monitor/SLO event)."""
+        if kind.startswith("target_") and target is not None:
+            return self._target_transition(kind, target, at, message, cause)
+        if kind in ("monitor_isolated", "monitor_isolation_ended"):
+            on = kind == "monitor_isolated"
+            return self._toggle(
+                "MonitorIsolated", on, target=None, at=at, extra={}, message=message
+            )
+        if kind.startswith("slo_burn_"):
+            speed = "Fast" if "_fast" in kind else "Slow"
+            slo = {"slo": cause.removeprefix("slo:")}
+            on = not kind.endswith("_ended")
+            return self._toggle(
+                f"SLOBurn{speed}", on, target=None, at=at, extra=slo, message=message
+            )
+        return []
+
+    def _target_transition(
+        self, kind: str, target: TargetInfo, at: float, message: str, cause: str
+    ) -> list[Alert]:
+        out = self._resolve(
+            lambda a: (
+                a.target == target.name
+                and a.name in _STATE_ALERTS.values()
+                and _STATE_ALERTS.get(kind) != a.name
+            ),
+            at,
+        )
+        name = _STATE_ALERTS.get(kind)
+        severity = self.enabled(name) if name else None
+        if name and severity:
+            description = f"{message} ({cause})" if cause else message
+            out += self._fire(
+                self._alert(
+                    name,
+                    severity,
+                    target,
+                    at,
+                    summary=f"{target.name}: {kind.removeprefix('target_')}",
+                    description=description,
+                )
+            )
+        return out
+
+    def _toggle(
+        self,
+        name: str,
+        on: bool,
+        *,
+        target: TargetInfo | None,
+        at: float,
+        extra: Mapping[str, str],
+        message: str,
+    ) -> list[Alert]:
+        if not on:
+            return self._resolve(
+                lambda a: a.name == name and all(a.labels.get(k) == v for k, v in extra.items()), at
+            )
+        severity = self.enabled(name)
+        if severity is None:
+            return []
+        return self._fire(
+            self._alert(
+                name, severity, target, at, extra=extra, summary=message, description=message
+            )
+        )
+
+    def device_event(
+        self, kind: str, target: TargetInfo, at: float, labels: Mapping[str, str], message: str
+    ) -> list[Alert]:
+        """An event a probe or a trap reported for a target."""
+        if kind in _RESOLVED_BY:
+            names = _RESOLVED_BY[kind]
+            return self._resolve(
+                lambda a: (
+                    a.target == target.name
+                    and a.name in names
+                    and all(a.labels.get(k) == v for k, v in labels.items() if k == "interface")
+                ),
+                at,
+            )
+        if kind not in BUILTIN_DEFAULTS:
+            return []
+        severity = self.enabled(kind)
+        if severity is None:
+            return []
+        alert = self._alert(
+            kind,
+            severity,
+            target,
+            at,
+            extra=dict(labels),
+            summary=f"{target.name}: {kind}",
+            description=message,
+        )
+        fired = self._fire(alert)
+        if fired and kind in _POINT_EVENTS:
+            self._points[alert.fingerprint] = at + self.point_resolve_after
+        return fired
+
+    def check_result(
+        self,
+        target: TargetInfo,
+        check: str,
+        values: Mapping[str, float],
+        event_kinds: frozenset[str],
+        at: float,
+    ) -> list[Alert]:
+        """A run's values (threshold rules) and its level events (certificate expiry)."""
+        out: list[Alert] = []
+        gone = _LEVEL_EVENTS - event_kinds
+        if gone and (target.name, check) in self._levels:
+            self._levels.discard((target.name, check))
+
+            def ended(alert: Alert) -> bool:
+                return (
+                    alert.target == target.name
+                    and alert.name in gone
+                    and alert.labels.get("check") == check
+                )
+
+            out += self._resolve(ended, at)
+        for rule in self.rules:
+            if rule.check == check and _selects(rule.match, target):
+                value = values.get(rule.value_name)
+                if value is not None:
+                    out += self._threshold(rule, target, value, at)
+        return out
+
+    def _threshold(
+        self, rule: ThresholdRule, target: TargetInfo, value: float, at: float
+    ) -> list[Alert]:
+        key = (rule.name, target.name)
+        if rule.holds(value):
+            self._clearing.pop(key, None)
+            pending = self._pending.setdefault(key, _Pending(at, value))
+            pending.value = value
+            if at - pending.since >= (rule.for_ or 0.0):
+                variables = {
+                    "name": rule.name,
+                    "target": target.name,
+                    "metric": rule.metric,
+                    "value": value,
+                    "threshold": rule.above if rule.above is not None else rule.below,
+                    "labels": dict(target.labels),
+                }
+                return self._fire(
+                    self._alert(
+                        rule.name,
+                        rule.severity,
+                        target,
+                        pending.since,
+                        extra={"check": rule.check},
+                        summary=render(rule.summary, variables),
+                        runbook=render(rule.runbook, variables),
+                    )
+                )
+            return []
+        self._pending.pop(key, None)
+        stopped = self._clearing.setdefault(key, at)
+        if at - stopped >= (rule.keep_for or 0.0):
+            self._clearing.pop(key, None)
+            return self._resolve(lambda a: a.name == rule.name and a.target == target.name, at)
+        return []
+
+    def sweep(self, now: float) -> list[Alert]:
+        """Time-driven resolves: point events whose time is up."""
+        due = [fp for fp, until in self._points.items() if until <= now]
+        return self._resolve(lambda a: a.fingerprint in due, now) if due else []
+
+    def forget_target(self, name: str, at: float) -> list[Alert]:
+        """A target left the config: resolve what it had firing."""
+        for key in [k for k in self._pending if k[1] == name]:
+            del self._pending[key]
+        return self._resolve(lambda a: a.target == name, at)
+
+    def restore(self, alerts: list[Alert]) -> None:
+        """After a restart: alerts the outbox knows to be firing are active again."""
+        for alert in alerts:
+            if alert.ends_at is None:
+                self.active[alert.fingerprint] = replace(alert)
+
+
+def _selects(match: Mapping[str, str], target: TargetInfo) -> bool:
+    return all(
+        target.labels.get(k) == v or (k == "target" and target.name == v) for k, v in match.items()
+    )
