@@ -896,9 +896,9 @@ def _families() -> tuple[MetricFamily, ...]:
             "Outbound packets discarded (ifOutDiscards).",
         ),
         (
-            "continuity_snmp_interface_speed_bits_per_second",
+            "continuity_snmp_interface_speed_bytes_per_second",
             g,
-            "Interface speed (ifHighSpeed, else ifSpeed).",
+            "Interface speed in bytes/s (ifHighSpeed x 125000, else ifSpeed / 8).",
         ),
         (
             "continuity_snmp_interface_last_change_seconds",

@@ -553,7 +553,9 @@ class _IfFigures:
                 (metric, fetched.column(oid)) for metric, oid in (*octets, *IF_COUNTERS)
             ),
             speed=fetched.column(IF_HIGH_SPEED if hc else IF_SPEED),
-            speed_scale=1_000_000.0 if hc else 1.0,  # ifHighSpeed is in Mbit/s
+            # ifHighSpeed is in Mbit/s, ifSpeed in bit/s; exported in bytes/s
+            # (the base unit, and what rate() of the octet counters gives).
+            speed_scale=125_000.0 if hc else 0.125,
             last_change=fetched.column(IF_LAST_CHANGE),
         )
 
@@ -565,7 +567,9 @@ class _IfFigures:
         speed = number(self.speed.get(suffix))
         if speed is not None:
             out.sample(
-                "continuity_snmp_interface_speed_bits_per_second", speed * self.speed_scale, *labels
+                "continuity_snmp_interface_speed_bytes_per_second",
+                speed * self.speed_scale,
+                *labels,
             )
         changed = number(self.last_change.get(suffix))
         if changed is not None:
