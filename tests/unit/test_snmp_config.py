@@ -7,6 +7,8 @@ TimeTicks wrap, interface selection), which need no agent.
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -384,6 +386,21 @@ def test_metric_families() -> None:
         ),
     )
     assert user_module_families(None) == ()
+
+
+@pytest.mark.skipif(
+    shutil.which("promtool") is None, reason="needs promtool (Debian package prometheus)"
+)
+def test_metric_names_pass_promtool() -> None:
+    text = "".join(
+        f"# HELP {f.name} {f.help}\n# TYPE {f.name} {'gauge' if f.type == 'info' else f.type}\n"
+        f'{f.name}{{target="x"}} 1\n'
+        for f in KIND.families
+    )
+    check = subprocess.run(
+        ["promtool", "check", "metrics"], input=text.encode(), capture_output=True, timeout=30
+    )
+    assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
 
 
 # --------------------------------------------------------------------------
