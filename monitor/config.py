@@ -77,6 +77,18 @@ RESERVED_LABELS = frozenset(
         "quantile",
         "severity",
         "alertname",
+        "monitor",
+        # labels of the probes' own series
+        "line",
+        "cpu",
+        "storage",
+        "sensor",
+        "status",
+        "sys_name",
+        "sys_descr",
+        "sys_object_id",
+        "tls_version",
+        "slo",
     }
 )
 

@@ -330,6 +330,8 @@ class Daemon:
             flap_low=monitor.flap_low,
         )
         self._index_maintenance(config)
+        for spec in self.kinds.values():
+            self.exporter.declare(spec.section_families(config.sections))
         self._by_address = {}
         for target in config.targets:
             self._by_address.setdefault(_normal_address(target.address), []).append(target.name)

@@ -128,7 +128,17 @@ class SeriesStore:
         for name in previous - lines.keys():
             self._families[name].series.pop(key, None)
         for name, text in lines.items():
-            self._families[name].series[key] = "".join(text).encode()
+            family = self._families.get(name)
+            if family is None:  # a probe reported a family nobody declared: still valid text
+                self.declare(
+                    MetricFamily(
+                        name,
+                        "counter" if name.endswith("_total") else "gauge",
+                        "Reported by a probe (undeclared family).",
+                    )
+                )
+                family = self._families[name]
+            family.series[key] = "".join(text).encode()
         self._owned[key] = set(lines)
 
     def remove_target(self, target: str) -> None:

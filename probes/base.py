@@ -315,6 +315,10 @@ def _no_check(
     return []
 
 
+def _no_families(sections: Mapping[str, Any]) -> tuple[MetricFamily, ...]:
+    return ()
+
+
 @dataclass(frozen=True)
 class ProbeKind:
     """A registry entry: everything ``monitor/`` needs to know about a kind.
@@ -333,3 +337,5 @@ class ProbeKind:
     description: str = ""
     sections: Mapping[str, type[BaseModel]] = field(default_factory=dict)
     check: SettingsCheck = _no_check
+    section_families: Callable[[Mapping[str, Any]], tuple[MetricFamily, ...]] = _no_families
+    """Metric families that depend on the kind's sections (SNMP user modules)."""

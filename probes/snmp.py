@@ -947,4 +947,5 @@ KIND = ProbeKind(
     ),
     sections={"snmp_modules": SnmpModulesSection},
     check=check_settings,
+    section_families=lambda sections: user_module_families(sections.get("snmp_modules")),
 )

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitor.config import load_config
 from monitor.exporter import Exporter, SelfMetrics, SeriesStore, escape_label_value, format_value
 from monitor.state import Health, TargetState
+from probes import KINDS
 from probes.base import MetricFamily, ProbeResult, Sample
 
 RTT = MetricFamily("continuity_icmp_rtt_seconds", "gauge", "RTT.")
@@ -142,3 +145,26 @@ def test_self_metrics_use_a_private_registry() -> None:
     text = metrics.render().decode()
     assert "continuity_scheduler_lag_seconds_bucket" in text and "continuity_build_info" in text
     assert REGISTRY.get_sample_value("continuity_config_last_reload_successful") is None
+
+
+def test_an_undeclared_family_is_declared_on_the_fly_and_stays_valid() -> None:
+    exporter = Exporter([], SelfMetrics())
+    exporter.set_target("a", {})
+    result = ProbeResult(
+        True, "ok", "", 1.0, 0.1, samples=(Sample("continuity_snmp_custom_total", 5.0),)
+    )
+    exporter.check_result("a", "snmp", result)
+    text = exporter.render().decode()
+    assert "# TYPE continuity_snmp_custom_total counter" in text
+    assert families(exporter.render())["continuity_snmp_custom_total"] == [({"target": "a"}, 5.0)]
+
+
+def test_snmp_user_module_families_come_from_the_config_sections(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[snmp_modules.temp]\noid = "1.3.6.1.4.1.9999.1"\ntype = "gauge"\n'
+        '[defaults]\nchecks = ["icmp"]\n[[targets]]\nname = "a"\naddress = "127.0.0.1"\n'
+    )
+    config = load_config(path)
+    declared = [f.name for f in KINDS["snmp"].section_families(config.sections)]
+    assert declared and all(name.startswith("continuity_snmp_") for name in declared)
