@@ -107,7 +107,9 @@ async def test_v1_walks_with_getnext_and_32_bit_counters(
     assert set(interfaces(r1)) == set(interfaces(r2))
     assert interfaces(r1, "continuity_snmp_interface_in_octets_total")["lo"] > 0
     # v1 reads ifSpeed (bits/s), v2c ifHighSpeed (Mbit/s): the same figure here.
-    assert interfaces(r1, "continuity_snmp_interface_speed_bytes_per_second")["lo"] == pytest.approx(
+    assert interfaces(r1, "continuity_snmp_interface_speed_bytes_per_second")[
+        "lo"
+    ] == pytest.approx(
         interfaces(r2, "continuity_snmp_interface_speed_bytes_per_second")["lo"], rel=0.01
     )
 
