@@ -153,7 +153,7 @@ def test_invalid_config_at_start_is_one_clear_message(tmp_path: Path) -> None:
 
 def test_check_config_accepts_the_shipped_config() -> None:
     done = run_cli("check-config", "--config", str(REPO / "config.toml"))
-    assert done.returncode == 0 and "OK: 4 targets, 4 checks" in done.stdout
+    assert done.returncode == 0 and "OK: 5 targets, 5 checks" in done.stdout
 
 
 def test_toml_syntax_error_names_the_line(tmp_path: Path) -> None:

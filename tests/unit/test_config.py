@@ -422,3 +422,36 @@ def test_secrets_resolve_and_never_print(tmp_path: Path) -> None:
         resolve_secret("env:NOPE", {})
     with pytest.raises(ValueError, match="cannot read secret file"):
         resolve_secret(f"file:{tmp_path / 'missing'}")
+
+
+def test_the_commented_examples_in_config_toml_are_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reference examples must not rot: uncomment them and load the result."""
+    text = (Path(__file__).parents[2] / "config.toml").read_text()
+    head, _, examples = text.partition("# --- More examples")
+    lines = [
+        line[2:] if line.startswith("# ") else ("" if line == "#" else line)
+        for line in examples.splitlines()[1:]
+    ]
+    for name in ("auth.key", "priv.key", "mqtt.pass"):
+        (tmp_path / name).write_text("s3cret-value\n")
+    body = "\n".join(lines).replace("file:/etc/continuity/", f"file:{tmp_path}/")
+    for var in ("SNMP_COMMUNITY", "SNMP_TRAP_COMMUNITY", "PAGER_HMAC"):
+        monkeypatch.setenv(var, "s3cret-value")
+    path = tmp_path / "config.toml"
+    path.write_text(head + body)
+    config = load_config(path)
+    assert {
+        "qng-core-1",
+        "bts-binh-son-02",
+        "post-tracking-api",
+        "post-office-smtp",
+        "post-dns",
+    } <= {t.name for t in config.targets}
+    assert (
+        config.slos
+        and config.maintenance
+        and config.alerts.rules
+        and set(config.channels) == {"noc-mqtt", "oncall", "am"}
+    )
