@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from probes import dns, http, icmp, snmp, tcp
+from probes import dns, http, icmp, snmp, tcp, traps
 from probes.base import ListenerKind, ProbeKind
 
 KINDS: Mapping[str, ProbeKind] = {
@@ -19,5 +19,5 @@ KINDS: Mapping[str, ProbeKind] = {
 }
 
 # Things that receive rather than poll (SNMP traps): one line each.
-_LISTENERS: tuple[ListenerKind, ...] = ()
+_LISTENERS: tuple[ListenerKind, ...] = (traps.LISTENER,)
 LISTENERS: Mapping[str, ListenerKind] = {listener.name: listener for listener in _LISTENERS}

@@ -1,0 +1,959 @@
+"""SNMP trap and inform receiver: the ``[traps]`` listener.
+
+One UDP socket (``[traps] listen``, 0.0.0.0:162 by default) receives v1 and
+v2c traps, v2c informs, and v3 traps and informs. Each notification that
+means something for continuity becomes the same :class:`~probes.base.ProbeEvent`
+polling produces (``InterfaceDown``/``InterfaceUp``, ``DeviceRebooted``,
+``OnBattery``/``BatteryLow``/``PowerRestored``) and is handed to
+``context.emit(agent_address, event)`` at once, so a link-down is known
+before the next poll; the daemon maps the agent address to its targets.
+
+Two paths share the socket:
+
+* v1/v2c go through the sans-IO codec (:mod:`probes.snmp_codec`,
+  :mod:`probes.snmp_trap_codec`): a few microseconds per trap. A v2c inform
+  is acknowledged with a Response built by the codec.
+* v3 goes through pysnmp's USM and notification receiver (keys, HMAC,
+  AES/DES, engine-ID discovery and time windows for informs), fed with our
+  datagrams and answering through our socket. pysnmp is imported, in a
+  thread, only when ``users`` are configured. Our cleartext look at the v3
+  header first rejects unknown users and engine IDs without pysnmp's cost.
+
+v3 keys are localised to the authoritative engine: for an inform that is
+ours (``engine_id``, by default derived from the monitor's instance name so
+it survives restarts); for a trap it is the sender's, so each user lists the
+``engine_ids`` of the devices that send it v3 traps (as net-snmp's
+``createUser -e``).
+
+Every datagram is counted once by result (:data:`RESULTS`) in plain dicts and
+exported by :class:`TrapCounters` (a prometheus-client collector) as
+``continuity_snmp_traps_total{result=...}``. Rejected datagrams are logged at
+most ``log_rate`` times a minute. A flood cannot starve the event loop:
+asyncio reads one datagram per loop iteration, the work per datagram is
+bounded and never awaits, and above ``max_per_second`` datagrams are dropped
+before decoding (``rate_limited``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib
+import ipaddress
+import logging
+import os
+import socket
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Annotated, Any, Final, Literal
+
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from probes.base import (
+    ListenerKind,
+    ProbeContext,
+    ProbeEvent,
+    SecretStr,
+    StrictModel,
+    int_range,
+)
+from probes.snmp_codec import (
+    INFORM,
+    OCTET_STRING,
+    TRAP_V2,
+    VERSION_1,
+    VERSION_2C,
+    SnmpCodecError,
+    VarBind,
+    decode_arcs,
+    decode_message,
+    oid_to_ber,
+)
+from probes.snmp_trap_codec import (
+    VERSION_3,
+    Notification,
+    decode_v3_header,
+    inform_response,
+    notification_from_varbinds,
+    notification_of,
+    peek_version,
+)
+
+__all__ = [
+    "LISTENER",
+    "RESULTS",
+    "TrapCounters",
+    "TrapListener",
+    "TrapUser",
+    "TrapsSection",
+    "classify",
+    "default_engine_id",
+    "open_listener",
+]
+
+log = logging.getLogger(__name__)
+
+RESULTS: Final = (
+    "accepted",
+    "informational",
+    "bad_community",
+    "unknown_user",
+    "unknown_engine_id",
+    "auth_failure",
+    "decrypt_error",
+    "not_in_time_window",
+    "discovery",
+    "unsupported_pdu",
+    "malformed",
+    "rate_limited",
+)
+"""Every result a received datagram is counted under (a bounded label set).
+
+``accepted``: became an event. ``informational``: a valid notification that
+changes nothing (authenticationFailure, a UPS test, an unknown enterprise
+trap, a repeated upsTrapOnBattery). ``discovery``: the first, empty step of
+a v3 inform (engine-ID discovery), answered with a Report.
+"""
+
+RECEIVE_BUFFER: Final = 4 * 1024 * 1024
+"""Socket receive buffer asked for, so a burst of traps (a site losing power)
+waits in the kernel instead of being dropped."""
+_SO_RCVBUFFORCE: Final = getattr(socket, "SO_RCVBUFFORCE", 33)
+_ON_BATTERY_HOLD: Final = 300.0
+"""upsTrapOnBattery repeats every minute while on battery (RFC 1628): repeats
+within this many seconds of the previous one from the agent are informational."""
+_MAX_REMEMBERED_AGENTS: Final = 10_000
+
+# ==========================================================================
+# Settings
+# ==========================================================================
+
+AuthProtocol = Literal["md5", "sha", "sha224", "sha256", "sha384", "sha512"]
+PrivProtocol = Literal["des", "3des", "aes", "aes128", "aes192", "aes256", "aes192b", "aes256b"]
+"""The names SNMP polling uses (``probes.snmp``), so one user is written alike in both."""
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """``"0.0.0.0:162"`` / ``"[::]:162"`` -> (IP literal, port). Raises ValueError."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not port_text.isdigit() or not host:
+        raise ValueError(f"expected HOST:PORT such as '0.0.0.0:162', got {value!r}")
+    port = int(port_text)
+    if port > 65535:
+        raise ValueError(f"port must be between 0 and 65535, got {port}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"write IPv6 addresses in brackets, e.g. '[::]:162', got {value!r}")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(
+            f"the host must be an IP address such as 0.0.0.0 or [::], got {host!r}"
+        ) from None
+    return host, port
+
+
+def _listen(value: str) -> str:
+    split_listen(value)
+    return value
+
+
+def _engine_id(value: str) -> str:
+    text = value[2:] if value[:2].lower() == "0x" else value
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    if not 5 <= len(raw) <= 32:
+        raise ValueError(
+            "expected an SNMP engine ID of 5 to 32 octets in hex such as "
+            f"'0x80001f8880c71100000a1b2c3d', got {value!r}"
+        )
+    return raw.hex()
+
+
+def _key_length(value: Any) -> Any:
+    if len(value.reveal()) < 8:
+        raise ValueError(
+            f"must be at least 8 characters long (RFC 3414), got {len(value.reveal())}"
+        )
+    return value
+
+
+def _user_name(value: str) -> str:
+    if not 1 <= len(value.encode()) <= 32:
+        raise ValueError(f"must be 1 to 32 octets long (RFC 3414), got {value!r}")
+    return value
+
+
+ListenAddress = Annotated[str, AfterValidator(_listen)]
+EngineId = Annotated[str, AfterValidator(_engine_id)]
+"""An engine ID in hex (``0x`` optional), stored as lowercase hex without ``0x``."""
+UsmKey = Annotated[SecretStr, AfterValidator(_key_length)]
+UserName = Annotated[str, AfterValidator(_user_name)]
+
+
+Problems = list[tuple[tuple[str | int, ...], str]]
+
+
+def _raise_at(title: str, problems: Problems) -> None:
+    """Report cross-field problems at the keys to edit, not at the enclosing table."""
+    if problems:
+        raise ValidationError.from_exception_data(
+            title,
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError("value_error", "{error}", {"error": message}),
+                    loc=loc,
+                    input=None,
+                )
+                for loc, message in problems
+            ],
+        )
+
+
+class TrapUser(StrictModel):
+    """A v3 user whose traps and informs are accepted (authNoPriv or authPriv only)."""
+
+    user: UserName
+    auth_protocol: AuthProtocol | None = None
+    auth_key: UsmKey | None = None
+    priv_protocol: PrivProtocol | None = None
+    priv_key: UsmKey | None = None
+    engine_ids: list[EngineId] = Field(default_factory=list)
+    """Engine IDs of the devices sending this user *traps* (informs use ours)."""
+
+    @model_validator(mode="after")
+    def _security_level(self) -> TrapUser:
+        problems: Problems = []
+        private = self.priv_protocol is not None or self.priv_key is not None
+        if self.auth_key is None:
+            problems.append(
+                (
+                    ("auth_key",),
+                    "required with priv_protocol: USM has no privacy without authentication"
+                    if private
+                    else "required: unauthenticated (noAuthNoPriv) v3 traps are not accepted",
+                )
+            )
+        if self.auth_protocol is None and self.auth_key is not None:
+            problems.append((("auth_protocol",), "required when auth_key is set"))
+        if self.priv_protocol is not None and self.priv_key is None:
+            problems.append((("priv_key",), "required when priv_protocol is set"))
+        if self.priv_key is not None and self.priv_protocol is None:
+            problems.append((("priv_protocol",), "required when priv_key is set"))
+        _raise_at("TrapUser", problems)
+        return self
+
+
+class TrapsSection(StrictModel):
+    """The top-level ``[traps]`` table; its presence turns the receiver on."""
+
+    listen: ListenAddress = "0.0.0.0:162"
+    communities: list[SecretStr] = Field(default_factory=list)
+    """v1/v2c communities accepted; others are counted as ``bad_community``."""
+    users: list[TrapUser] = Field(default_factory=list)
+    engine_id: EngineId | None = None
+    """Our engine ID (informs are localised to it); default: from monitor.instance."""
+    max_per_second: int_range(1, 1_000_000) = 2000  # type: ignore[valid-type]
+    """Datagrams handled per second (bursts of as many); the rest is dropped."""
+    log_rate: int_range(0, 10_000) = 10  # type: ignore[valid-type]
+    """Log lines per minute about rejected datagrams (the counters count all)."""
+
+    @model_validator(mode="after")
+    def _accepts_something(self) -> TrapsSection:
+        problems: Problems = []
+        if not self.communities and not self.users:
+            problems.append(
+                (("communities",), "list at least one community or v3 user: nothing is accepted")
+            )
+        seen: set[str] = set()
+        for index, user in enumerate(self.users):
+            if user.user in seen:
+                problems.append((("users", index, "user"), f"user {user.user!r} is listed twice"))
+            seen.add(user.user)
+        _raise_at("TrapsSection", problems)
+        return self
+
+
+def default_engine_id(instance: str) -> bytes:
+    """A stable engine ID for informs: pysnmp's enterprise (20408), format 5, 12 octets.
+
+    Derived from the instance name so a restart keeps it (senders cache it)
+    and two instances differ.
+    """
+    digest = hashlib.sha256(f"continuity-monitor traps {instance}".encode()).digest()
+    return b"\x80\x00\x4f\xb8\x05" + digest[:12]
+
+
+# ==========================================================================
+# Counting and limiting
+# ==========================================================================
+
+
+class TrapCounters(Collector):
+    """Datagram counts by result; register it in a registry to export them."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = dict.fromkeys(RESULTS, 0)
+
+    def count(self, result: str) -> None:
+        self.counts[result] += 1
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "continuity_snmp_traps",
+            "SNMP traps and informs received, by result "
+            "(accepted ones became events; the rest were ignored).",
+            labels=["result"],
+        )
+        for result, count in self.counts.items():
+            family.add_metric([result], count)
+        yield family
+
+
+class TokenBucket:
+    """At most ``rate`` takes per second, in bursts of up to ``rate``."""
+
+    def __init__(self, rate: float, clock: Callable[[], float]) -> None:
+        self._rate = rate
+        self._clock = clock
+        self._tokens = rate
+        self._at = clock()
+
+    def take(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self._rate, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+
+class LogLimiter:
+    """Up to ``per_minute`` lines a minute; says how many were held back."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float]) -> None:
+        self._limit = per_minute
+        self._clock = clock
+        self._window = clock()
+        self._used = 0
+        self._held = 0
+
+    def allow(self) -> bool:
+        now = self._clock()
+        if now - self._window >= 60.0:
+            if self._held:
+                log.warning(
+                    "%d more rejected SNMP datagrams were not logged in the last minute",
+                    self._held,
+                )
+            self._window, self._used, self._held = now, 0, 0
+        if self._used < self._limit:
+            self._used += 1
+            return True
+        self._held += 1
+        return False
+
+
+# ==========================================================================
+# What a notification means: the events polling produces
+# ==========================================================================
+
+_SNMP_TRAPS: Final = (1, 3, 6, 1, 6, 3, 1, 1, 5)
+COLD_START: Final = (*_SNMP_TRAPS, 1)
+WARM_START: Final = (*_SNMP_TRAPS, 2)
+LINK_DOWN: Final = (*_SNMP_TRAPS, 3)
+LINK_UP: Final = (*_SNMP_TRAPS, 4)
+_UPS_TRAPS: Final = (1, 3, 6, 1, 2, 1, 33, 2)
+UPS_ON_BATTERY: Final = (*_UPS_TRAPS, 1)
+UPS_ALARM_ADDED: Final = (*_UPS_TRAPS, 3)
+UPS_ALARM_REMOVED: Final = (*_UPS_TRAPS, 4)
+
+_IF_INDEX: Final = oid_to_ber("1.3.6.1.2.1.2.2.1.1")
+_IF_DESCR: Final = oid_to_ber("1.3.6.1.2.1.2.2.1.2")
+_IF_ADMIN: Final = oid_to_ber("1.3.6.1.2.1.2.2.1.7")
+_IF_OPER: Final = oid_to_ber("1.3.6.1.2.1.2.2.1.8")
+_IF_NAME: Final = oid_to_ber("1.3.6.1.2.1.31.1.1.1.1")
+_IF_ALIAS: Final = oid_to_ber("1.3.6.1.2.1.31.1.1.1.18")
+_IF_COLUMNS: Final = (_IF_INDEX, _IF_DESCR, _IF_ADMIN, _IF_OPER, _IF_NAME, _IF_ALIAS)
+_UPS_MINUTES_REMAINING: Final = oid_to_ber("1.3.6.1.2.1.33.1.2.3.0")
+_UPS_SECONDS_ON_BATTERY: Final = oid_to_ber("1.3.6.1.2.1.33.1.2.2.0")
+_UPS_ALARM_DESCR: Final = oid_to_ber("1.3.6.1.2.1.33.1.6.2.1.2")
+_UPS_WELL_KNOWN: Final = (1, 3, 6, 1, 2, 1, 33, 1, 6, 3)
+_ALARM_ON_BATTERY: Final = (*_UPS_WELL_KNOWN, 2)
+_ALARM_LOW_BATTERY: Final = (*_UPS_WELL_KNOWN, 3)
+_ALARM_DEPLETED_BATTERY: Final = (*_UPS_WELL_KNOWN, 4)
+
+
+def _text(tag: int, value: object) -> str:
+    if tag == OCTET_STRING and isinstance(value, bytes):
+        return value.decode("utf-8", "replace").rstrip("\x00")
+    return ""
+
+
+def _instance(oid: bytes, column: bytes) -> str | None:
+    """The index after ``column`` in ``oid`` (``"3"`` for ifDescr.3), if inside it."""
+    if len(oid) <= len(column) or not oid.startswith(column):
+        return None
+    try:
+        return ".".join(str(arc) for arc in decode_arcs(oid[len(column) :]))
+    except SnmpCodecError:
+        return None
+
+
+def _reboot(notification: Notification, name: str) -> ProbeEvent:
+    values = {}
+    if notification.uptime is not None:
+        values["uptime_seconds"] = notification.uptime / 100.0
+    return ProbeEvent("DeviceRebooted", f"device restarted ({name} trap)", values=values)
+
+
+def _link(notification: Notification, up: bool) -> ProbeEvent:
+    """InterfaceUp/Down labelled like polling: ifName, else ifDescr, else ifIndex."""
+    found: dict[bytes, str] = {}
+    index: str | None = None
+    for oid, tag, value in notification.varbinds:
+        for column in _IF_COLUMNS:
+            suffix = _instance(oid, column)
+            if suffix is None:
+                continue
+            index = index or suffix
+            found[column] = _text(tag, value)
+    name = found.get(_IF_NAME) or found.get(_IF_DESCR) or index or "unknown"
+    labels: tuple[tuple[str, str], ...] = (("interface", name),)
+    if found.get(_IF_ALIAS):
+        labels += (("alias", found[_IF_ALIAS]),)
+    values = {"if_index": float(index)} if index and index.isdigit() else {}
+    state = "up" if up else "down"
+    trap = "linkUp" if up else "linkDown"
+    return ProbeEvent(
+        "InterfaceUp" if up else "InterfaceDown",
+        f"interface {name} is {state} ({trap} trap)",
+        labels=labels,
+        values=values,
+    )
+
+
+def _ups_figures(notification: Notification) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    for oid, _tag, value in notification.varbinds:
+        if not isinstance(value, int):
+            continue
+        if oid == _UPS_MINUTES_REMAINING:
+            figures["battery_runtime_seconds"] = value * 60.0
+        elif oid == _UPS_SECONDS_ON_BATTERY:
+            figures["seconds_on_battery"] = float(value)
+    return figures
+
+
+def _battery_left(figures: Mapping[str, float]) -> str:
+    runtime = figures.get("battery_runtime_seconds")
+    return f", {runtime / 60:.0f} min of battery left" if runtime is not None else ""
+
+
+def _on_battery(notification: Notification) -> ProbeEvent:
+    figures = _ups_figures(notification)
+    return ProbeEvent(
+        "OnBattery",
+        f"UPS is running on battery{_battery_left(figures)} (upsTrapOnBattery)",
+        values=figures,
+    )
+
+
+def _ups_alarm(notification: Notification, added: bool) -> ProbeEvent | None:
+    """upsTrapAlarmEntryAdded/Removed for the battery alarms; other alarms inform only."""
+    alarm = next(
+        (
+            value
+            for oid, _tag, value in notification.varbinds
+            if oid.startswith(_UPS_ALARM_DESCR) and isinstance(value, tuple)
+        ),
+        None,
+    )
+    figures = _ups_figures(notification)
+    left = _battery_left(figures)
+    if alarm == _ALARM_ON_BATTERY:
+        if added:
+            return ProbeEvent(
+                "OnBattery", f"UPS is running on battery{left} (alarm)", values=figures
+            )
+        return ProbeEvent(
+            "PowerRestored", "UPS input power is back (alarm cleared)", values=figures
+        )
+    if added and alarm in (_ALARM_LOW_BATTERY, _ALARM_DEPLETED_BATTERY):
+        return ProbeEvent("BatteryLow", f"UPS battery is low{left} (alarm)", values=figures)
+    return None
+
+
+_HANDLERS: Final[dict[tuple[int, ...], Callable[[Notification], ProbeEvent | None]]] = {
+    COLD_START: lambda n: _reboot(n, "coldStart"),
+    WARM_START: lambda n: _reboot(n, "warmStart"),
+    LINK_DOWN: lambda n: _link(n, up=False),
+    LINK_UP: lambda n: _link(n, up=True),
+    UPS_ON_BATTERY: _on_battery,
+    UPS_ALARM_ADDED: lambda n: _ups_alarm(n, added=True),
+    UPS_ALARM_REMOVED: lambda n: _ups_alarm(n, added=False),
+}
+
+
+def classify(notification: Notification) -> ProbeEvent | None:
+    """The event a notification means, or ``None`` for an informational one.
+
+    A v1 enterprise trap arrives as ``enterprise.0.specific`` (RFC 3584);
+    the UPS-MIB's SMIv2 names have no ``.0``, so both spellings match.
+    """
+    oid = notification.trap_oid
+    handler = _HANDLERS.get(oid)
+    if handler is None and len(oid) > 2 and oid[-2] == 0:
+        handler = _HANDLERS.get((*oid[:-2], oid[-1]))
+    return handler(notification) if handler is not None else None
+
+
+# ==========================================================================
+# v3: pysnmp's USM and notification receiver on our socket
+# ==========================================================================
+
+
+@dataclass
+class _Outcome:
+    """What pysnmp made of one datagram (set by its callbacks while it runs)."""
+
+    result: str | None = None
+    varbinds: list[VarBind] | None = None
+    inform: bool = False
+
+
+_USM_FAILURES: Final = (
+    ("UnknownEngineID", "discovery"),
+    ("NotInTimeWindow", "not_in_time_window"),
+    ("UnknownSecurityName", "unknown_user"),
+    ("UnknownUserName", "unknown_user"),
+    ("WrongDigest", "auth_failure"),
+    ("AuthenticationFailure", "auth_failure"),
+    ("AuthenticationError", "auth_failure"),
+    ("UnsupportedSecurityLevel", "auth_failure"),
+    ("DecryptionError", "decrypt_error"),
+)
+
+
+class _UsmReceiver:
+    """One pysnmp ``SnmpEngine`` with our users, fed datagram by datagram.
+
+    Built in a worker thread (importing pysnmp and localising keys take
+    about a second), then attached to the loop and our transport: pysnmp's
+    Reports and inform Responses leave through our socket.
+    """
+
+    def __init__(self, users: Sequence[TrapUser], engine_id: bytes) -> None:
+        self._m = {
+            name: importlib.import_module(f"pysnmp.{name}")
+            for name in (
+                "entity.engine",
+                "entity.config",
+                "entity.rfc3413.ntfrcv",
+                "carrier.asyncio.dgram.udp",
+                "carrier.asyncio.dgram.udp6",
+                "carrier.asyncio.dispatch",
+                "proto.api.v2c",
+            )
+        }
+        self._protocols = importlib.import_module("probes.snmp_v3")
+        self.engine: Any = self._m["entity.engine"].SnmpEngine()
+        self._set_engine_id(engine_id)
+        for user in users:
+            self._add_user(user)
+        self._m["entity.rfc3413.ntfrcv"].NotificationReceiver(self.engine, self._notification)
+        self.engine.observer.register_observer(
+            self._failure, "rfc3412.prepareDataElements:sm-failure"
+        )
+        self.engine.observer.register_observer(self._request, "rfc3412.receiveMessage:request")
+        self._outcome = _Outcome()
+        self._adapter: Any = None
+        self._address_type: Any = None
+
+    def _set_engine_id(self, engine_id: bytes) -> None:
+        # Not SnmpEngine(snmpEngineID=...): that also keeps a boots counter in
+        # a predictable /tmp directory, which a root daemon should not write.
+        builder = self.engine.get_mib_builder()
+        (symbol,) = builder.import_symbols("__SNMP-FRAMEWORK-MIB", "snmpEngineID")
+        symbol.syntax = symbol.syntax.clone(engine_id)
+        self.engine.snmpEngineID = symbol.syntax
+
+    def _add_user(self, user: TrapUser) -> None:
+        auth = self._protocols.AUTH_PROTOCOLS[user.auth_protocol]
+        priv = (
+            self._protocols.PRIV_PROTOCOLS[user.priv_protocol]
+            if user.priv_protocol
+            else self._m["entity.config"].USM_PRIV_NONE
+        )
+        auth_key = user.auth_key.reveal() if user.auth_key is not None else None
+        priv_key = user.priv_key.reveal() if user.priv_key is not None else None
+        octets = self._m["proto.api.v2c"].OctetString
+        # Once for our engine (informs), once per sender engine (traps).
+        for engine in (None, *(octets(bytes.fromhex(e)) for e in user.engine_ids)):
+            self._m["entity.config"].add_v3_user(
+                self.engine, user.user, auth, auth_key, priv, priv_key, securityEngineId=engine
+            )
+
+    def attach(self, transport: asyncio.DatagramTransport, family: int) -> None:
+        """Give pysnmp a dispatcher on this loop and a carrier that is our socket."""
+        loop = asyncio.get_running_loop()
+        carrier = self._m[
+            "carrier.asyncio.dgram.udp6"
+            if family == socket.AF_INET6
+            else "carrier.asyncio.dgram.udp"
+        ]
+        dispatcher = self._m["carrier.asyncio.dispatch"].AsyncioDispatcher(loop=loop)
+        self.engine.register_transport_dispatcher(dispatcher)
+        adapter = (
+            carrier.Udp6AsyncioTransport(loop=loop)
+            if family == socket.AF_INET6
+            else carrier.UdpAsyncioTransport(loop=loop)
+        )
+        adapter.transport = transport  # sends go out through our socket
+        self._m["entity.config"].add_transport(self.engine, carrier.DOMAIN_NAME, adapter)
+        self._adapter = adapter
+        self._address_type = adapter.ADDRESS_TYPE
+
+    def close(self) -> None:
+        dispatcher = self.engine.transport_dispatcher
+        if self._adapter is not None:
+            self._adapter.transport = None  # the socket is ours to close, not pysnmp's
+        if dispatcher is not None:
+            dispatcher.close_dispatcher()
+
+    def feed(self, data: bytes, address: Any) -> _Outcome:
+        """Run one datagram through pysnmp, synchronously; its callbacks fill the outcome."""
+        self._outcome = outcome = _Outcome()
+        # The dispatcher's receive callback: parse, USM, then our callbacks.
+        self._adapter._callback_function(self._adapter, self._address_type(address), data)
+        return outcome
+
+    # -- pysnmp callbacks (called inside feed) -------------------------------
+
+    def _request(self, _engine: Any, _point: str, variables: Any, _ctx: Any) -> None:
+        pdu = variables.get("pdu")
+        inform = self._m["proto.api.v2c"].InformRequestPDU.tagSet
+        self._outcome.inform = pdu is not None and pdu.tagSet == inform
+
+    def _failure(self, _engine: Any, _point: str, variables: Any, _ctx: Any) -> None:
+        status = variables.get("statusInformation") or {}
+        indication = type(status.get("errorIndication")).__name__
+        self._outcome.result = next(
+            (result for name, result in _USM_FAILURES if name == indication), "malformed"
+        )
+
+    def _notification(
+        self,
+        _engine: Any,
+        _ref: Any,
+        _context_engine: Any,
+        _context: Any,
+        varbinds: Any,
+        _cb_ctx: Any,
+    ) -> None:
+        self._outcome.result = "accepted"
+        self._outcome.varbinds = [_varbind(name, value) for name, value in varbinds]
+
+
+def _varbind(name: Any, value: Any) -> VarBind:
+    """A pysnmp (name, value) as the codec's ``(oid_bytes, tag, value)``."""
+    oid = oid_to_ber(tuple(name))
+    tag_object = value.tagSet[0]
+    tag = tag_object.tagClass | tag_object.tagFormat | tag_object.tagId
+    if tag in (0x05, 0x80, 0x81, 0x82):
+        return oid, tag, None
+    if tag in (0x04, 0x40, 0x44):
+        return oid, tag, bytes(value.asOctets())
+    if tag == 0x06:
+        return oid, tag, tuple(value)
+    return oid, tag, int(value)
+
+
+# ==========================================================================
+# The listener
+# ==========================================================================
+
+SockAddr = tuple[Any, ...]
+Emit = Callable[[str, ProbeEvent], None]
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    """Hands each datagram to the listener; never awaits."""
+
+    def __init__(self, listener: TrapListener) -> None:
+        self._listener = listener
+
+    def datagram_received(self, data: bytes, addr: SockAddr) -> None:
+        self._listener.handle(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP errors for Reports/Responses to a sender that went away.
+        log.debug("traps socket: %s", exc)
+
+
+class TrapListener:
+    """The receiver: ``async with TrapListener(section, emit) as listener: ...``.
+
+    ``handle(data, address)`` is the whole per-datagram path (the socket
+    calls it; tests and benchmarks may too) and returns the result counted.
+    ``collector`` exports the counts; ``address`` is the bound (host, port).
+    """
+
+    def __init__(
+        self,
+        section: TrapsSection,
+        emit: Emit,
+        *,
+        instance: str = "continuity-monitor",
+        clock: Callable[[], float] = time.monotonic,
+        counters: TrapCounters | None = None,
+    ) -> None:
+        self.section = section
+        self._emit = emit
+        self._clock = clock
+        self.collector = counters if counters is not None else TrapCounters()
+        self._bucket = TokenBucket(section.max_per_second, clock)
+        self._log_limit = LogLimiter(section.log_rate, clock)
+        self._communities = frozenset(c.reveal().encode() for c in section.communities)
+        self.engine_id = (
+            bytes.fromhex(section.engine_id) if section.engine_id else default_engine_id(instance)
+        )
+        self._users = {
+            u.user.encode(): frozenset(bytes.fromhex(e) for e in u.engine_ids)
+            for u in section.users
+        }
+        self._on_battery: OrderedDict[str, float] = OrderedDict()
+        self._transport: asyncio.DatagramTransport | None = None
+        self._usm: _UsmReceiver | None = None
+        self.address: tuple[str, int] = split_listen(section.listen)
+
+    # -- lifecycle ----------------------------------------------------------
+
+    async def __aenter__(self) -> TrapListener:
+        host, port = split_listen(self.section.listen)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = self._bind(family, host, port)
+        try:
+            loop = asyncio.get_running_loop()
+            if self.section.users:
+                self._usm = await loop.run_in_executor(
+                    None, _UsmReceiver, self.section.users, self.engine_id
+                )
+            transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
+        except BaseException:
+            sock.close()
+            raise
+        self._transport = transport
+        if self._usm is not None:
+            self._usm.attach(transport, family)
+        self.address = sock.getsockname()[:2]
+        log.info("receiving SNMP traps on %s", self.section.listen)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._usm is not None:
+            self._usm.close()
+            self._usm = None
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    def _bind(self, family: int, host: str, port: int) -> socket.socket:
+        """The socket, bound; a failure is an OSError whose text names the key."""
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            _grow_receive_buffer(sock)
+            sock.setblocking(False)
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            hint = (
+                " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+                if exc.errno in (1, 13) and port < 1024
+                else ""
+            )
+            raise OSError(
+                exc.errno, f"traps.listen {self.section.listen}: {reason}{hint}"
+            ) from None
+        return sock
+
+    # -- the per-datagram path -----------------------------------------------
+
+    def handle(self, data: bytes, address: SockAddr) -> str:
+        """Count, decode, check, answer (informs), classify and emit one datagram."""
+        if not self._bucket.take():
+            return self._reject("rate_limited", address, "above traps.max_per_second")
+        version = peek_version(data)
+        if version in (VERSION_1, VERSION_2C):
+            return self._community(data, address)
+        if version == VERSION_3:
+            return self._usm_message(data, address)
+        return self._reject("malformed", address, "not an SNMP message")
+
+    def _community(self, data: bytes, address: SockAddr) -> str:
+        try:
+            message = decode_message(data)
+            if message.community not in self._communities:
+                return self._reject("bad_community", address, "unknown community")
+            notification = notification_of(message)
+        except SnmpCodecError as exc:
+            return self._reject("malformed", address, str(exc))
+        if notification is None:
+            return self._reject("unsupported_pdu", address, "not a trap or inform")
+        if notification.is_inform:
+            self._acknowledge(message.community, notification.request_id, message.varbinds, address)
+        return self._deliver(notification, address)
+
+    def _acknowledge(
+        self, community: bytes, request_id: int, varbinds: Sequence[VarBind], address: SockAddr
+    ) -> None:
+        try:
+            response = inform_response(community, request_id, varbinds)
+        except SnmpCodecError as exc:  # a value we decode but cannot re-encode
+            self._log(address, f"cannot acknowledge inform: {exc}")
+            return
+        if self._transport is not None:
+            self._transport.sendto(response, address)
+
+    def _usm_message(self, data: bytes, address: SockAddr) -> str:
+        try:
+            header = decode_v3_header(data)
+        except SnmpCodecError as exc:
+            return self._reject("malformed", address, f"v3: {exc}")
+        # An empty user or engine ID is the discovery step of an inform.
+        if header.user:
+            engines = self._users.get(header.user)
+            if engines is None:
+                return self._reject("unknown_user", address, f"v3 user {_show(header.user)}")
+            if (
+                header.engine_id
+                and header.engine_id != self.engine_id
+                and (header.engine_id not in engines)
+            ):
+                return self._reject(
+                    "unknown_engine_id",
+                    address,
+                    f"engine ID {header.engine_id.hex()} is not in the engine_ids "
+                    f"of v3 user {_show(header.user)}",
+                )
+        if self._usm is None:
+            return self._reject("unknown_user", address, "no v3 users are configured")
+        return self._through_pysnmp(data, address)
+
+    def _through_pysnmp(self, data: bytes, address: SockAddr) -> str:
+        assert self._usm is not None
+        try:
+            outcome = self._usm.feed(data, address)
+        except Exception as exc:  # hostile input must not take the receiver down
+            return self._reject("malformed", address, f"v3: {type(exc).__name__}: {exc}")
+        if outcome.result == "discovery":
+            self.collector.count("discovery")
+            return "discovery"
+        if outcome.result != "accepted" or outcome.varbinds is None:
+            return self._reject(outcome.result or "malformed", address, "v3 message refused")
+        try:
+            notification = notification_from_varbinds(
+                VERSION_3, INFORM if outcome.inform else TRAP_V2, outcome.varbinds
+            )
+        except SnmpCodecError as exc:
+            return self._reject("malformed", address, f"v3: {exc}")
+        return self._deliver(notification, address)
+
+    def _deliver(self, notification: Notification, address: SockAddr) -> str:
+        agent = notification.agent_address or _source_ip(address)
+        event = classify(notification)
+        if event is not None and event.kind in ("OnBattery", "PowerRestored"):
+            event = self._power_change(agent, event)
+        if event is None:
+            self.collector.count("informational")
+            log.debug("informational trap %s from %s", _oid_text(notification.trap_oid), agent)
+            return "informational"
+        self.collector.count("accepted")
+        self._emit(agent, event)
+        return "accepted"
+
+    def _power_change(self, agent: str, event: ProbeEvent) -> ProbeEvent | None:
+        """upsTrapOnBattery repeats each minute while on battery: report it once."""
+        now = self._clock()
+        if event.kind == "PowerRestored":
+            self._on_battery.pop(agent, None)
+            return event
+        last = self._on_battery.pop(agent, None)
+        self._on_battery[agent] = now
+        while len(self._on_battery) > _MAX_REMEMBERED_AGENTS:
+            self._on_battery.popitem(last=False)
+        if last is not None and now - last < _ON_BATTERY_HOLD:
+            return None
+        return event
+
+    def _reject(self, result: str, address: SockAddr, why: str) -> str:
+        self.collector.count(result)
+        self._log(address, f"{result}: {why}")
+        return result
+
+    def _log(self, address: SockAddr, text: str) -> None:
+        if self._log_limit.allow():
+            log.warning("SNMP datagram from %s ignored: %s", _source_ip(address), text)
+
+
+def _grow_receive_buffer(sock: socket.socket) -> None:
+    # SO_RCVBUFFORCE passes rmem_max as root; otherwise take what is allowed.
+    for option in (_SO_RCVBUFFORCE, socket.SO_RCVBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, RECEIVE_BUFFER)
+            return
+        except OSError:
+            continue
+
+
+def _source_ip(address: SockAddr) -> str:
+    """The sender's IP as text; an IPv4-mapped IPv6 address as plain IPv4."""
+    host = str(address[0])
+    if host.startswith("::ffff:"):
+        try:
+            mapped = ipaddress.IPv6Address(host).ipv4_mapped
+        except ValueError:
+            return host
+        return str(mapped) if mapped is not None else host
+    return host
+
+
+def _show(user: bytes) -> str:
+    return repr(user.decode("utf-8", "replace"))
+
+
+def _oid_text(oid: tuple[int, ...]) -> str:
+    return ".".join(str(arc) for arc in oid)
+
+
+# ==========================================================================
+# Registry entry
+# ==========================================================================
+
+
+def open_listener(context: ProbeContext) -> TrapListener:
+    """The listener's factory: the ``[traps]`` section, the daemon's emit and instance."""
+    section = context.sections["traps"]
+    assert isinstance(section, TrapsSection)
+    return TrapListener(section, context.emit, instance=context.instance)
+
+
+LISTENER: Final = ListenerKind(
+    name="traps", section="traps", model=TrapsSection, open=open_listener
+)
