@@ -20,9 +20,19 @@ from typing import TextIO
 from monitor.config import ConfigError, load_config
 from monitor.daemon import Daemon, Overrides, StartupError
 from monitor.probe_once import CheckOutcome, run_once
+from monitor.shard import Shard, parse_shard, select
 from probes.base import ProbeSetupError
 
 log = logging.getLogger("continuity-monitor")
+
+SHARD_HELP = "monitor only shard I of N (from 0) of the targets; overrides monitor.shard"
+
+
+def _shard_arg(text: str) -> Shard:
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--listen", metavar="HOST:PORT", help="override monitor.listen")
     run.add_argument("--state-dir", metavar="DIR", help="override monitor.state_dir")
+    run.add_argument("--shard", metavar="I/N", type=_shard_arg, help=SHARD_HELP)
 
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("--config", type=Path, default=Path("config.toml"))
@@ -52,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--config", type=Path, default=Path("config.toml"))
     probe.add_argument("targets", nargs="*", metavar="TARGET", help="target names (default: all)")
     probe.add_argument("--format", choices=["text", "json"], default="text")
+    probe.add_argument("--shard", metavar="I/N", type=_shard_arg, help=SHARD_HELP)
     return parser
 
 
@@ -76,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    daemon = Daemon(args.config, Overrides(listen=args.listen, state_dir=args.state_dir))
+    overrides = Overrides(listen=args.listen, state_dir=args.state_dir, shard=args.shard)
+    daemon = Daemon(args.config, overrides)
     asyncio.run(daemon.run())
     return 0
 
@@ -102,10 +115,17 @@ def _probe(args: argparse.Namespace, out: TextIO) -> int:
         config = load_config(args.config)
     except ConfigError as exc:
         raise StartupError(f"invalid configuration {args.config}:\n{exc}") from None
+    whole = config
+    shard = args.shard or (parse_shard(config.monitor.shard) if config.monitor.shard else None)
+    if shard is not None:
+        config = select(config, shard).config
     names = list(args.targets) or [t.name for t in config.targets]
-    unknown = [n for n in names if config.target(n) is None]
+    unknown = [n for n in names if whole.target(n) is None]
     if unknown:
         raise StartupError("unknown target(s): " + ", ".join(unknown))
+    elsewhere = [n for n in names if config.target(n) is None]
+    if elsewhere:
+        raise StartupError(f"not in shard {shard}: " + ", ".join(elsewhere))
     targets = [t for n in names if (t := config.target(n)) is not None]
     try:
         outcomes = asyncio.run(run_once(config, targets))

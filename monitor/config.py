@@ -31,6 +31,7 @@ from alerts.channels.base import ChannelSettings
 from alerts.config import AlertsSection, validate_alerting
 from monitor.config_errors import ConfigError, ConfigIssue, issues_from_validation, join_path
 from monitor.maintenance import MaintenanceWindow
+from monitor.shard import parse_shard
 from monitor.slo import SloConfig
 from monitor.sources import Origin, RawConfig, SourceError, read_config
 from probes.base import (
@@ -124,6 +125,11 @@ def _timezone(value: str) -> str:
     return value
 
 
+def _shard(value: str) -> str:
+    parse_shard(value)  # raises ValueError with the reason
+    return value
+
+
 def _target_name(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
@@ -171,6 +177,8 @@ class MonitorSection(StrictModel):
     flap_low: float_range(0.0, 1.0) = 0.20  # type: ignore[valid-type]
     max_concurrency: int_range(1, 100_000) = 5000  # type: ignore[valid-type]
     kind_concurrency: dict[str, int_range(1, 100_000)] = Field(default_factory=dict)  # type: ignore[valid-type]
+    shard: Annotated[str, AfterValidator(_shard)] | None = None
+    """``"i/n"``: monitor only shard i of n of the targets (monitor.shard)."""
 
 
 @dataclass(frozen=True, slots=True)

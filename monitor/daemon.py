@@ -32,6 +32,7 @@ from monitor.exporter import Exporter, SelfMetrics
 from monitor.maintenance import MaintenanceWindow, active, windows_by_target
 from monitor.maintenance_api import parse_window, window_view
 from monitor.scheduler import Job, Scheduler
+from monitor.shard import Shard, parse_shard, select
 from monitor.slo import pool, status
 from monitor.state import (
     Changes,
@@ -76,6 +77,7 @@ class Overrides:
 
     listen: str | None = None
     state_dir: str | None = None
+    shard: Shard | None = None
 
 
 class StartupError(Exception):
@@ -115,6 +117,28 @@ def jobs_for(config: Config) -> list[Job]:
         for t in config.targets
         for check in t.checks
     ]
+
+
+def _shard_selection(config: Config, shard: Shard) -> Config:
+    """This shard's part of ``config``, saying what the split cut."""
+    selection = select(config, shard)
+    log.info(
+        "shard %s: %d of %d targets (canaries included)",
+        shard,
+        len(selection.config.targets),
+        selection.total,
+    )
+    if selection.cut_links:
+        child, parent = selection.cut_links[0]
+        log.warning(
+            "shard %s: %d parent links lead to other shards (e.g. %s -> %s); those children "
+            "go DOWN rather than UNREACHABLE when that parent fails (give them one shard_key)",
+            shard,
+            len(selection.cut_links),
+            child,
+            parent,
+        )
+    return selection.config
 
 
 def _normal_address(address: str) -> str:
@@ -213,7 +237,10 @@ class Daemon:
             monitor = monitor.model_copy(update={"listen": self.overrides.listen})
         if self.overrides.state_dir:
             monitor = monitor.model_copy(update={"state_dir": self.overrides.state_dir})
-        return replace(config, monitor=monitor)
+        config = replace(config, monitor=monitor)
+        # Here rather than at start, so that every reload keeps only this shard's targets.
+        shard = self.overrides.shard or (parse_shard(monitor.shard) if monitor.shard else None)
+        return config if shard is None else _shard_selection(config, shard)
 
     async def _open_probers(self, config: Config) -> None:
         """Open the prober of every kind the config uses.
