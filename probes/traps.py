@@ -45,7 +45,7 @@ import os
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Annotated, Any, Final, Literal
@@ -65,19 +65,18 @@ from probes.base import (
 )
 from probes.snmp_codec import (
     INFORM,
-    OCTET_STRING,
     TRAP_V2,
     VERSION_1,
     VERSION_2C,
     SnmpCodecError,
     VarBind,
-    decode_arcs,
     decode_message,
     oid_to_ber,
 )
 from probes.snmp_trap_codec import (
     VERSION_3,
     Notification,
+    classify,
     decode_v3_header,
     inform_response,
     notification_from_varbinds,
@@ -92,7 +91,6 @@ __all__ = [
     "TrapListener",
     "TrapUser",
     "TrapsSection",
-    "classify",
     "default_engine_id",
     "open_listener",
 ]
@@ -365,160 +363,6 @@ class LogLimiter:
 
 
 # ==========================================================================
-# What a notification means: the events polling produces
-# ==========================================================================
-
-_SNMP_TRAPS: Final = (1, 3, 6, 1, 6, 3, 1, 1, 5)
-COLD_START: Final = (*_SNMP_TRAPS, 1)
-WARM_START: Final = (*_SNMP_TRAPS, 2)
-LINK_DOWN: Final = (*_SNMP_TRAPS, 3)
-LINK_UP: Final = (*_SNMP_TRAPS, 4)
-_UPS_TRAPS: Final = (1, 3, 6, 1, 2, 1, 33, 2)
-UPS_ON_BATTERY: Final = (*_UPS_TRAPS, 1)
-UPS_ALARM_ADDED: Final = (*_UPS_TRAPS, 3)
-UPS_ALARM_REMOVED: Final = (*_UPS_TRAPS, 4)
-
-_IF_INDEX: Final = oid_to_ber("1.3.6.1.2.1.2.2.1.1")
-_IF_DESCR: Final = oid_to_ber("1.3.6.1.2.1.2.2.1.2")
-_IF_ADMIN: Final = oid_to_ber("1.3.6.1.2.1.2.2.1.7")
-_IF_OPER: Final = oid_to_ber("1.3.6.1.2.1.2.2.1.8")
-_IF_NAME: Final = oid_to_ber("1.3.6.1.2.1.31.1.1.1.1")
-_IF_ALIAS: Final = oid_to_ber("1.3.6.1.2.1.31.1.1.1.18")
-_IF_COLUMNS: Final = (_IF_INDEX, _IF_DESCR, _IF_ADMIN, _IF_OPER, _IF_NAME, _IF_ALIAS)
-_UPS_MINUTES_REMAINING: Final = oid_to_ber("1.3.6.1.2.1.33.1.2.3.0")
-_UPS_SECONDS_ON_BATTERY: Final = oid_to_ber("1.3.6.1.2.1.33.1.2.2.0")
-_UPS_ALARM_DESCR: Final = oid_to_ber("1.3.6.1.2.1.33.1.6.2.1.2")
-_UPS_WELL_KNOWN: Final = (1, 3, 6, 1, 2, 1, 33, 1, 6, 3)
-_ALARM_ON_BATTERY: Final = (*_UPS_WELL_KNOWN, 2)
-_ALARM_LOW_BATTERY: Final = (*_UPS_WELL_KNOWN, 3)
-_ALARM_DEPLETED_BATTERY: Final = (*_UPS_WELL_KNOWN, 4)
-
-
-def _text(tag: int, value: object) -> str:
-    if tag == OCTET_STRING and isinstance(value, bytes):
-        return value.decode("utf-8", "replace").rstrip("\x00")
-    return ""
-
-
-def _instance(oid: bytes, column: bytes) -> str | None:
-    """The index after ``column`` in ``oid`` (``"3"`` for ifDescr.3), if inside it."""
-    if len(oid) <= len(column) or not oid.startswith(column):
-        return None
-    try:
-        return ".".join(str(arc) for arc in decode_arcs(oid[len(column) :]))
-    except SnmpCodecError:
-        return None
-
-
-def _reboot(notification: Notification, name: str) -> ProbeEvent:
-    values = {}
-    if notification.uptime is not None:
-        values["uptime_seconds"] = notification.uptime / 100.0
-    return ProbeEvent("DeviceRebooted", f"device restarted ({name} trap)", values=values)
-
-
-def _link(notification: Notification, up: bool) -> ProbeEvent:
-    """InterfaceUp/Down labelled like polling: ifName, else ifDescr, else ifIndex."""
-    found: dict[bytes, str] = {}
-    index: str | None = None
-    for oid, tag, value in notification.varbinds:
-        for column in _IF_COLUMNS:
-            suffix = _instance(oid, column)
-            if suffix is None:
-                continue
-            index = index or suffix
-            found[column] = _text(tag, value)
-    name = found.get(_IF_NAME) or found.get(_IF_DESCR) or index or "unknown"
-    labels: tuple[tuple[str, str], ...] = (("interface", name),)
-    if found.get(_IF_ALIAS):
-        labels += (("alias", found[_IF_ALIAS]),)
-    values = {"if_index": float(index)} if index and index.isdigit() else {}
-    state = "up" if up else "down"
-    trap = "linkUp" if up else "linkDown"
-    return ProbeEvent(
-        "InterfaceUp" if up else "InterfaceDown",
-        f"interface {name} is {state} ({trap} trap)",
-        labels=labels,
-        values=values,
-    )
-
-
-def _ups_figures(notification: Notification) -> dict[str, float]:
-    figures: dict[str, float] = {}
-    for oid, _tag, value in notification.varbinds:
-        if not isinstance(value, int):
-            continue
-        if oid == _UPS_MINUTES_REMAINING:
-            figures["battery_runtime_seconds"] = value * 60.0
-        elif oid == _UPS_SECONDS_ON_BATTERY:
-            figures["seconds_on_battery"] = float(value)
-    return figures
-
-
-def _battery_left(figures: Mapping[str, float]) -> str:
-    runtime = figures.get("battery_runtime_seconds")
-    return f", {runtime / 60:.0f} min of battery left" if runtime is not None else ""
-
-
-def _on_battery(notification: Notification) -> ProbeEvent:
-    figures = _ups_figures(notification)
-    return ProbeEvent(
-        "OnBattery",
-        f"UPS is running on battery{_battery_left(figures)} (upsTrapOnBattery)",
-        values=figures,
-    )
-
-
-def _ups_alarm(notification: Notification, added: bool) -> ProbeEvent | None:
-    """upsTrapAlarmEntryAdded/Removed for the battery alarms; other alarms inform only."""
-    alarm = next(
-        (
-            value
-            for oid, _tag, value in notification.varbinds
-            if oid.startswith(_UPS_ALARM_DESCR) and isinstance(value, tuple)
-        ),
-        None,
-    )
-    figures = _ups_figures(notification)
-    left = _battery_left(figures)
-    if alarm == _ALARM_ON_BATTERY:
-        if added:
-            return ProbeEvent(
-                "OnBattery", f"UPS is running on battery{left} (alarm)", values=figures
-            )
-        return ProbeEvent(
-            "PowerRestored", "UPS input power is back (alarm cleared)", values=figures
-        )
-    if added and alarm in (_ALARM_LOW_BATTERY, _ALARM_DEPLETED_BATTERY):
-        return ProbeEvent("BatteryLow", f"UPS battery is low{left} (alarm)", values=figures)
-    return None
-
-
-_HANDLERS: Final[dict[tuple[int, ...], Callable[[Notification], ProbeEvent | None]]] = {
-    COLD_START: lambda n: _reboot(n, "coldStart"),
-    WARM_START: lambda n: _reboot(n, "warmStart"),
-    LINK_DOWN: lambda n: _link(n, up=False),
-    LINK_UP: lambda n: _link(n, up=True),
-    UPS_ON_BATTERY: _on_battery,
-    UPS_ALARM_ADDED: lambda n: _ups_alarm(n, added=True),
-    UPS_ALARM_REMOVED: lambda n: _ups_alarm(n, added=False),
-}
-
-
-def classify(notification: Notification) -> ProbeEvent | None:
-    """The event a notification means, or ``None`` for an informational one.
-
-    A v1 enterprise trap arrives as ``enterprise.0.specific`` (RFC 3584);
-    the UPS-MIB's SMIv2 names have no ``.0``, so both spellings match.
-    """
-    oid = notification.trap_oid
-    handler = _HANDLERS.get(oid)
-    if handler is None and len(oid) > 2 and oid[-2] == 0:
-        handler = _HANDLERS.get((*oid[:-2], oid[-1]))
-    return handler(notification) if handler is not None else None
-
-
-# ==========================================================================
 # v3: pysnmp's USM and notification receiver on our socket
 # ==========================================================================
 
@@ -532,7 +376,7 @@ class _Outcome:
     inform: bool = False
 
 
-_USM_FAILURES: Final = (
+_USM_FAILURES: Final = (  # pysnmp.proto.errind class names -> our results
     ("UnknownEngineID", "discovery"),
     ("NotInTimeWindow", "not_in_time_window"),
     ("UnknownSecurityName", "unknown_user"),
@@ -564,8 +408,11 @@ class _UsmReceiver:
                 "carrier.asyncio.dgram.udp6",
                 "carrier.asyncio.dispatch",
                 "proto.api.v2c",
+                "proto.errind",
             )
         }
+        errind = self._m["proto.errind"]
+        self._failures = tuple((getattr(errind, name), result) for name, result in _USM_FAILURES)
         self._protocols = importlib.import_module("probes.snmp_v3")
         self.engine: Any = self._m["entity.engine"].SnmpEngine()
         self._set_engine_id(engine_id)
@@ -647,9 +494,10 @@ class _UsmReceiver:
 
     def _failure(self, _engine: Any, _point: str, variables: Any, _ctx: Any) -> None:
         status = variables.get("statusInformation") or {}
-        indication = type(status.get("errorIndication")).__name__
+        indication = status.get("errorIndication")
         self._outcome.result = next(
-            (result for name, result in _USM_FAILURES if name == indication), "malformed"
+            (result for kind, result in self._failures if isinstance(indication, kind)),
+            "malformed",
         )
 
     def _notification(
