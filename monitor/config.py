@@ -31,6 +31,7 @@ from alerts.channels.base import ChannelSettings
 from alerts.config import AlertsSection, validate_alerting
 from monitor.config_errors import ConfigError, ConfigIssue, issues_from_validation, join_path
 from monitor.maintenance import MaintenanceWindow
+from monitor.security import WebSection
 from monitor.shard import parse_shard
 from monitor.slo import SloConfig
 from monitor.sources import Origin, RawConfig, SourceError, read_config
@@ -219,6 +220,7 @@ class Config:
     slos: tuple[SloConfig, ...] = ()
     channels: Mapping[str, ChannelSettings] = field(default_factory=dict)
     alerts: AlertsSection = field(default_factory=AlertsSection)
+    web: WebSection = field(default_factory=WebSection)
 
     @property
     def state_dir(self) -> Path:
@@ -301,6 +303,7 @@ def _build_models(kinds: Mapping[str, ProbeKind], listeners: Mapping[str, Listen
         targets=(list[dict[str, Any]], []),
         maintenance=(list[MaintenanceWindow], []),
         slo=(list[SloConfig], []),
+        web=(WebSection, WebSection()),
         channels=(dict[str, Any], {}),
         alerts=(dict[str, Any], {}),
         **sections,
@@ -398,6 +401,7 @@ class _Resolver:
             slos=slos,
             channels=channels,
             alerts=alerts or AlertsSection(),
+            web=document.web if document is not None else WebSection(),
         )
 
     # -- helpers -----------------------------------------------------------

@@ -32,6 +32,7 @@ from monitor.exporter import Exporter, SelfMetrics
 from monitor.maintenance import MaintenanceWindow, active, windows_by_target
 from monitor.maintenance_api import parse_window, window_view
 from monitor.scheduler import Job, Scheduler
+from monitor.security import AccessControl, tls_context
 from monitor.shard import Shard, parse_shard, select
 from monitor.slo import pool, status
 from monitor.state import (
@@ -217,6 +218,7 @@ class Daemon:
         self.scheduler: Scheduler | None = None
         self.store: Store | None = None
         self.alerting: Alerting | None = None
+        self.access: AccessControl | None = None
         self.delivery_metrics = DeliveryMetrics(wall)
         self.self_metrics.registry.register(self.delivery_metrics)
         self._unreconciled: set[str] = set()  # open outages from the previous run, undecided
@@ -422,6 +424,11 @@ class Daemon:
             assert self.config is not None
             if config.monitor.listen != self.config.monitor.listen:
                 log.warning("monitor.listen changed; it takes effect at the next restart")
+            tls = (config.web.tls_cert_file, config.web.tls_key_file)
+            if tls != (self.config.web.tls_cert_file, self.config.web.tls_key_file):
+                log.warning("[web] TLS files changed; they take effect at the next restart")
+            if self.access is not None:
+                self.access.update(config.web)
             started, stopped, kept = self._apply(config)
             await self._apply_alerting(config)
             settle_garbage_collector()
@@ -695,9 +702,10 @@ class Daemon:
             kind_concurrency=config.monitor.kind_concurrency,
         )
         host, port = split_host_port(config.monitor.listen)
-        self.web = WebServer(self)
+        self.access = AccessControl(config.web)
+        self.web = WebServer(self, self.access)
         try:
-            await self.web.start(host, port)
+            await self.web.start(host, port, tls_context(config.web))
         except OSError as exc:
             raise StartupError(
                 f"cannot listen on {config.monitor.listen}: {exc.strerror or exc}"

@@ -10,10 +10,13 @@ running config stays).
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from aiohttp import web
+
+from monitor.security import AccessControl
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -161,10 +164,11 @@ def _deleted(found: bool, missing: str) -> web.Response:
     return web.Response(status=204) if found else json_response({"error": missing}, status=404)
 
 
-def make_app(backend: Backend) -> web.Application:
+def make_app(backend: Backend, access: AccessControl | None = None) -> web.Application:
     """The aiohttp application; separate from the server so tests can mount it."""
     h = _Handlers(backend)
-    app = web.Application(client_max_size=64 * 1024)
+    middlewares = [access.middleware] if access is not None else []
+    app = web.Application(client_max_size=64 * 1024, middlewares=middlewares)
     app.router.add_get("/metrics", h.metrics)
     app.router.add_get("/-/healthy", h.healthy)
     app.router.add_get("/-/ready", h.ready)
@@ -187,12 +191,14 @@ def make_app(backend: Backend) -> web.Application:
 class WebServer:
     """Runs :func:`make_app` on one address; started and stopped by the daemon."""
 
-    def __init__(self, backend: Backend) -> None:
-        self._runner = web.AppRunner(make_app(backend), access_log=None, handle_signals=False)
+    def __init__(self, backend: Backend, access: AccessControl) -> None:
+        self._runner = web.AppRunner(
+            make_app(backend, access), access_log=None, handle_signals=False
+        )
 
-    async def start(self, host: str, port: int) -> None:
+    async def start(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host or None, port, reuse_address=True)
+        site = web.TCPSite(self._runner, host or None, port, reuse_address=True, ssl_context=tls)
         try:
             await site.start()
         except OSError:

@@ -23,6 +23,7 @@ from types import TracebackType
 from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[1]
+API_TOKEN = "test-token-0123456789"
 
 
 def free_port() -> int:
@@ -66,6 +67,9 @@ class DaemonProcess:
     ) -> None:
         self.directory = directory
         self.config = directory / "config.toml"
+        if "[web]" not in config_text:
+            # Mutating endpoints need a bearer token; tests use this one unless they set [web].
+            config_text += f'\n[web]\napi_token = "{API_TOKEN}"\n'
         self.config.write_text(config_text)
         self.port = free_port()
         self.log_path = directory / log_name
@@ -127,9 +131,21 @@ class DaemonProcess:
     def get(self, path: str) -> tuple[int, str]:
         return self.request("GET", path)
 
-    def request(self, method: str, path: str, body: object = None) -> tuple[int, str]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        *,
+        token: str | None = API_TOKEN,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, str]:
         data = None if body is None else json.dumps(body).encode()
-        headers = {} if body is None else {"Content-Type": "application/json"}
+        headers = dict(headers or {})
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        if token is not None and method != "GET":
+            headers["Authorization"] = f"Bearer {token}"
         req = urllib.request.Request(self.url + path, method=method, data=data, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:

@@ -103,7 +103,9 @@ def test_invalid_reload_keeps_the_running_config(tmp_path: Path) -> None:
     with DaemonProcess(LOOPBACK, tmp_path) as daemon:
         daemon.wait_for("continuity_target_up", 1, timeout=5, target="lo-6")
         good = daemon.config.read_text()
-        daemon.config.write_text(good + "icmp = { count = 0 }\n")
+        daemon.config.write_text(
+            good.replace('address = "::1"', 'address = "::1"\nicmp = { count = 0 }')
+        )
         status, body = daemon.request("POST", "/-/reload")
         assert status == 400
         assert "targets[2].icmp.count: must be between 1 and 100, got 0" in body
