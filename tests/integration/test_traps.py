@@ -585,7 +585,8 @@ _OPEN: list[Any] = []
 
 
 async def _open_receiver(tmp_path: Path) -> Receiver:
-    section = TrapsSection.model_validate(SECTION)
+    # Every mutated v3 message should reach pysnmp: no v3 budget in the way.
+    section = TrapsSection.model_validate({**SECTION, "max_v3_per_second": 100_000})
     events: list[tuple[str, ProbeEvent]] = []
     listener = TrapListener(section, lambda a, e: events.append((a, e)), instance="fuzz")
     await listener.__aenter__()
@@ -624,6 +625,22 @@ async def test_rate_limit_drops_above_max_per_second() -> None:
     results = [listener.handle(trap, ("127.0.0.1", 40000)) for _ in range(10)]
     assert results.count("accepted") == 5
     assert len(events) == 55
+
+
+async def test_v3_has_its_own_smaller_budget(receiver: Receiver) -> None:
+    """v3 messages cost pysnmp about a millisecond each: at most max_v3_per_second."""
+    clock = FakeClock()
+    section = TrapsSection.model_validate({**SECTION, "max_v3_per_second": 5})
+    events: list[tuple[str, ProbeEvent]] = []
+    v3 = await capture_v3_trap(receiver)
+    async with TrapListener(section, lambda a, e: events.append((a, e)), clock=clock) as listener:
+        results = [listener.handle(v3, ("127.0.0.1", 40000)) for _ in range(8)]
+        # Cheap rejections (an unknown user) do not use the v3 budget.
+        stranger = v3.replace(b"noc", b"xyz")
+        assert listener.handle(stranger, ("127.0.0.1", 40000)) == "unknown_user"
+        assert listener.handle(v2c_trap(), ("127.0.0.1", 40000)) == "accepted"
+    assert results == ["accepted"] * 5 + ["rate_limited"] * 3
+    assert len(events) == 6
 
 
 FLOODER = """

@@ -206,6 +206,11 @@ INVALID = [
         ["traps.max_per_second: must be between 1 and 1000000, got 0"],
     ),
     (
+        "max-v3-per-second-zero",
+        '[traps]\ncommunities = ["public"]\nmax_v3_per_second = 0\n',
+        ["traps.max_v3_per_second: must be between 1 and 100000, got 0"],
+    ),
+    (
         "log-rate-negative",
         '[traps]\ncommunities = ["public"]\nlog_rate = -1\n',
         ["traps.log_rate: must be between 0 and 10000, got -1"],
@@ -285,7 +290,7 @@ def test_valid_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert noc.priv_key is not None and noc.priv_key.reveal() == "privkey-456"
     assert noc.engine_ids == ["8000000001020304"]
     assert "authkey" not in repr(section) and "from-env" not in repr(section)
-    assert (section.max_per_second, section.log_rate) == (2000, 10)
+    assert (section.max_per_second, section.max_v3_per_second, section.log_rate) == (2000, 200, 10)
 
 
 def test_defaults() -> None:
