@@ -9,8 +9,8 @@ silence its alerts or open maintenance without a credential.
   refused (403) and reloads go through SIGHUP only.
 - **Read** endpoints need HTTP basic auth when ``basic_auth_users`` is set
   (bcrypt hashes, as Prometheus exporters' web config has them); ``/metrics``
-  too when ``protect_metrics = true``. ``/-/healthy`` stays open for load
-  balancers and supervisors.
+  too when ``protect_metrics = true``. ``/-/healthy`` and ``/-/ready`` stay
+  open for load balancers and supervisors (they reveal nothing).
 - Secrets are compared in constant time; a verified basic-auth password is
   remembered (as a SHA-256 digest) for a few minutes so that a scrape every
   15 s does not pay for a bcrypt check each time.
@@ -37,7 +37,7 @@ from pydantic import Field, field_validator, model_validator
 from probes.base import SecretStr, StrictModel
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-OPEN_PATHS = frozenset({"/-/healthy"})
+OPEN_PATHS = frozenset({"/-/healthy", "/-/ready"})
 BASIC_AUTH_CACHE_SECONDS = 300.0
 _BCRYPT = re.compile(r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$")
 
