@@ -1,4 +1,4 @@
-"""``continuity-monitor`` command line: run, check-config, probe.
+"""``continuity-monitor`` command line: run, check-config, probe, report.
 
 Every expected failure (bad config, port in use, no ICMP permission) ends
 with one clear message on stderr and a non-zero exit code, never a
@@ -20,6 +20,8 @@ from typing import TextIO
 from monitor.config import ConfigError, load_config
 from monitor.daemon import Daemon, Overrides, StartupError
 from monitor.probe_once import CheckOutcome, run_once
+from monitor.report import FORMATS, Options
+from monitor.report import run as run_report
 from monitor.shard import Shard, parse_shard, select
 from probes.base import ProbeSetupError
 
@@ -64,6 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("targets", nargs="*", metavar="TARGET", help="target names (default: all)")
     probe.add_argument("--format", choices=["text", "json"], default="text")
     probe.add_argument("--shard", metavar="I/N", type=_shard_arg, help=SHARD_HELP)
+
+    report = sub.add_parser("report", help="availability report over a period, from the history")
+    report.add_argument("--config", type=Path, default=Path("config.toml"))
+    report.add_argument("--state-dir", metavar="DIR", help="override monitor.state_dir")
+    report.add_argument("--since", required=True, help="YYYY-MM-DD (midnight) or RFC 3339")
+    report.add_argument("--until", required=True, help="YYYY-MM-DD or RFC 3339, not included")
+    report.add_argument(
+        "--group-by", metavar="operator|province|site|label:NAME", help="default: no groups"
+    )
+    report.add_argument("--format", choices=FORMATS, default="md", help="default: md")
+    report.add_argument("--output", type=Path, metavar="FILE", help="default: stdout")
     return parser
 
 
@@ -79,6 +92,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "check-config":
             return _check_config(args.config, sys.stdout, sys.stderr)
+        if args.command == "report":
+            options = Options(
+                config=args.config,
+                since=args.since,
+                until=args.until,
+                state_dir=args.state_dir,
+                group_by=args.group_by,
+                format=args.format,
+                output=args.output,
+            )
+            return run_report(options, stdout=sys.stdout, stderr=sys.stderr)
         return _probe(args, sys.stdout)
     except StartupError as exc:
         print(f"continuity-monitor: {exc}", file=sys.stderr)

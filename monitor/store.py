@@ -1012,6 +1012,29 @@ class Store:
 # --------------------------------------------------------------------------
 
 
+_OVERLAPPING = 'WHERE start < ? AND ("end" IS NULL OR "end" > ? OR start >= ?) '
+"""Outages overlapping ``[since, until)`` as :meth:`Reader.outages` selects them.
+
+Parameters: until, since, since.
+"""
+
+
+class PeriodRows(NamedTuple):
+    """What :meth:`Reader.period_rows` reads, all from one snapshot of the database."""
+
+    outages: list[Outage]
+    """Outages overlapping the period (as :meth:`Reader.outages` selects them), by target, start."""
+    observation: list[tuple[float, float]]
+    """Every observation period of the monitor."""
+    isolation: list[tuple[float, float | None]]
+    """Every isolation period (``None``: still open)."""
+    first_observed: dict[str, float]
+    """Each target's first observation."""
+    maintenance: list[tuple[str, float, float | None]]
+    """Maintenance periods (target, start, end) that end after the earliest outage
+    start or the period's start, whichever is first; by target, start."""
+
+
 class Reader:
     """A read-only connection, safe while the daemon writes (also from another process).
 
@@ -1096,6 +1119,52 @@ class Reader:
             name: compute_figures(history, monitor, now, count_maintenance=count_maintenance)
             for name, history in targets.items()
         }
+
+    def period_rows(
+        self,
+        since: float,
+        until: float,
+        *,
+        batch: int = 10_000,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> PeriodRows:
+        """The rows a report over ``[since, until)`` needs, in one read transaction.
+
+        One snapshot, so a daemon writing meanwhile cannot make the outages
+        disagree with the observation periods. ``progress(done, total)`` is
+        called as outage rows arrive, ``batch`` at a time.
+        """
+        params = (until, since, since)
+        with self._lock, _transaction(self._db, "BEGIN"):
+            total = self._db.execute(
+                'SELECT count(*) FROM outages WHERE start < ? AND ("end" IS NULL OR "end" > ? '
+                "OR start >= ?)",
+                params,
+            )
+            count = int(total.fetchone()[0])
+            cursor = self._db.execute(
+                _SELECT_OUTAGES + _OVERLAPPING + "ORDER BY target, start", params
+            )
+            outages: list[Outage] = []
+            while rows := cursor.fetchmany(batch):
+                outages.extend(Outage(*row) for row in rows)
+                if progress is not None:
+                    progress(len(outages), count)
+            # Outages that began before `since` need the maintenance of their whole span.
+            lo = min([since, *(o.start for o in outages)])
+            maintenance = self._db.execute(
+                'SELECT target, start, "end" FROM maintenance_periods '
+                'WHERE "end" IS NULL OR "end" > ? ORDER BY target, start',
+                (lo,),
+            ).fetchall()
+            observation = self._db.execute(
+                'SELECT start, "end" FROM observation_periods ORDER BY start'
+            ).fetchall()
+            isolation = self._db.execute(
+                'SELECT start, "end" FROM isolation_periods ORDER BY start'
+            ).fetchall()
+            first = dict(self._db.execute("SELECT target, first_observed FROM targets"))
+        return PeriodRows(outages, observation, isolation, first, maintenance)
 
 
 def open_readonly(path: Path) -> Reader:

@@ -1,0 +1,546 @@
+"""The availability report as Markdown, CSV, HTML or JSON.
+
+Formatting only: the figures come from :mod:`monitor.report`. Times are shown
+in the report's time zone (``[monitor] timezone``), except in JSON where they
+are RFC 3339 in UTC like the API's. HTML goes through an autoescaping Jinja2
+template (``templates/report.html.j2``) with an inline SVG bar chart per group
+(no JavaScript) and print styles for A4; JSON through ``json.dumps``; CSV
+through the ``csv`` module (one row per group and per target, figures only:
+the outage list is in the other forms).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from monitor.api import rfc3339
+
+if TYPE_CHECKING:  # the report module imports this one to render
+    from monitor.report import Figures, GroupReport, OutageLine, Report, TargetReport
+
+TEMPLATES = Path(__file__).parent / "templates"
+CHART_TARGETS = 25
+"""Most targets in one group's chart (the least available ones)."""
+
+
+def render(report: Report, fmt: str) -> str:
+    """The report in ``fmt`` (md, csv, html, json)."""
+    renderers: dict[str, Callable[[Report], str]] = {
+        "md": markdown,
+        "csv": csv_text,
+        "html": html,
+        "json": json_text,
+    }
+    return renderers[fmt](report)
+
+
+# --------------------------------------------------------------------------
+# Numbers and times for people
+# --------------------------------------------------------------------------
+
+
+def duration(seconds: float | None) -> str:
+    """``3h 07m 12s``, ``2d 04h 10m``: at most three units, the largest first."""
+    if seconds is None:
+        return "-"
+    total = round(seconds)
+    if total < 60:
+        return f"{total}s"
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02d}h {minutes:02d}m"
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    return f"{minutes}m {secs:02d}s"
+
+
+def percent(ratio: float | None) -> str:
+    """``99.953%``, truncated rather than rounded so that only 1.0 shows as 100.000%."""
+    if ratio is None:
+        return "no data"
+    # The small epsilon keeps float noise (0.99995 stored as 0.999949999...) from losing a digit.
+    return f"{math.floor(ratio * 100_000 + 1e-6) / 1000:.3f}%"
+
+
+def when(timestamp: float | None, zone: ZoneInfo) -> str:
+    if timestamp is None:
+        return "-"
+    return datetime.fromtimestamp(timestamp, zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def maintenance_mode(report: Report) -> str:
+    """Which mode the downtime columns use, in words."""
+    if report.count_maintenance:
+        return "maintenance counted ([monitor] count_maintenance = true)"
+    return "maintenance excluded ([monitor] count_maintenance = false)"
+
+
+def outage_notes(line: OutageLine, report: Report) -> list[str]:
+    """What a reader needs to know about an outage besides its times."""
+    period = report.period
+    notes: list[str] = []
+    if line.start < period.since:
+        notes.append("began before the period")
+    if line.end is None:
+        notes.append("still open")
+    elif line.end > period.until:
+        notes.append("ended after the period")
+    counted = line.downtime(report.count_maintenance)
+    in_maintenance = line.downtime_with_maintenance - line.downtime_without_maintenance
+    # The span inside the period as far as the history reaches, against what was observed.
+    reach = period.until if report.observed_until is None else report.observed_until
+    end = min(period.until, reach, math.inf if line.end is None else line.end)
+    unobserved = max(0.0, end - max(line.start, period.since)) - line.downtime_with_maintenance
+    if line.downtime_with_maintenance <= 0:
+        notes.append("not observed (monitor stopped or isolated): not counted")
+    elif counted <= 0:
+        notes.append("in maintenance: not counted")
+    else:
+        if in_maintenance > 0 and not report.count_maintenance:
+            notes.append(f"{duration(in_maintenance)} in maintenance")
+        if unobserved >= 0.5:  # what rounds to 0s is float noise
+            notes.append(f"{duration(unobserved)} not observed")
+    return notes
+
+
+def longest_parts(figures: Figures, zone: ZoneInfo, *, with_target: bool) -> tuple[str, str]:
+    """The longest outage's downtime, and which one it was (target and start)."""
+    line = figures.longest
+    if line is None:
+        return ("-", "")
+    where = f"{line.target}, " if with_target else ""
+    return (duration(figures.longest_seconds), f"{where}{when(line.start, zone)}")
+
+
+def longest_text(figures: Figures, zone: ZoneInfo, *, with_target: bool) -> str:
+    length, which = longest_parts(figures, zone, with_target=with_target)
+    return f"{length} ({which})" if which else length
+
+
+def notice_not_in_config(report: Report) -> str | None:
+    count = len(report.not_in_config)
+    if not count:
+        return None
+    if count == 1:
+        some, they, their = "1 target with outages in the period is", "it is", "its"
+    else:
+        some, they, their = f"{count} targets with outages in the period are", "they are", "their"
+    return (
+        f"{some} in the history but no longer in the configuration: {they} listed under "
+        '"(not in config)". The history does not record when a target was removed, so '
+        f"{their} observed time runs to the end of the period and {their} availability "
+        "may be overstated."
+    )
+
+
+DEFINITIONS = (
+    "Observed time: when the monitor ran, minus its isolation periods, from the target's "
+    "first observation on, minus maintenance unless it is counted.",
+    "Downtime: the part of the outages in observed time inside the period (an outage "
+    "crossing a boundary counts only its part inside).",
+    "Availability: 1 - downtime / observed time; groups pool their targets (summed downtime "
+    "over summed observed time). With maintenance: maintenance time is observed and an "
+    "outage in it is downtime; without: maintenance time is left out.",
+    "Outages: outages with downtime that started in the period.",
+    "MTTR: mean downtime of the outages that ended in the period, each whole.",
+    "MTBF: observed up time in the period / outages.",
+    "Longest outage: the most downtime inside the period.",
+)
+
+
+# --------------------------------------------------------------------------
+# Markdown
+# --------------------------------------------------------------------------
+
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\|*`<>[]"} | {"\n": " ", "\r": " "})
+
+
+def _md(text: str) -> str:
+    """A table cell: pipes, newlines and markup characters made literal."""
+    return text.translate(_MD_SPECIAL)
+
+
+def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines.extend("| " + " | ".join(_md(cell) for cell in row) + " |" for row in rows)
+    return lines
+
+
+FIGURE_HEADER = (
+    "Avail. without maint.",
+    "Avail. with maint.",
+    "Outages",
+    "Downtime",
+    "MTTR",
+    "MTBF",
+    "Longest outage",
+)
+
+
+def _figure_cells(
+    report: Report, item: GroupReport | TargetReport, *, with_target: bool
+) -> list[str]:
+    main = item.figures(report.count_maintenance)
+    return [
+        percent(item.without_maintenance.availability),
+        percent(item.with_maintenance.availability),
+        str(main.outages),
+        duration(main.downtime_seconds),
+        duration(main.mttr_seconds),
+        duration(main.mtbf_seconds),
+        longest_text(main, report.period.zone, with_target=with_target),
+    ]
+
+
+def _md_heading(report: Report) -> list[str]:
+    zone = report.period.zone
+    period = report.period
+    lines = [
+        f"# Availability report: {when(period.since, zone)} to {when(period.until, zone)}",
+        "",
+        f"- Instance: {_md(report.instance)}",
+        f"- Period: [{when(period.since, zone)}, {when(period.until, zone)}) "
+        f"{period.timezone}, {duration(period.seconds)}",
+        f"- Grouped by: {report.group_by.describe() or 'nothing (all targets)'}",
+    ]
+    if report.observed_until is not None:
+        lines.append(f"- History observed until: {when(report.observed_until, zone)}")
+    lines += [
+        f"- Outages, downtime, MTTR, MTBF, longest outage: {maintenance_mode(report)}",
+        f"- Generated: {when(report.generated, zone)}",
+    ]
+    notice = notice_not_in_config(report)
+    if notice:
+        lines += ["", f"> Note: {notice}"]
+    return lines
+
+
+def _md_group(report: Report, group: GroupReport) -> list[str]:
+    zone = report.period.zone
+    lines = ["", f"## {_md(group.name)}", ""]
+    lines += _md_table(
+        ("Target", "Observed", *FIGURE_HEADER),
+        (
+            [
+                t.name,
+                duration(t.figures(report.count_maintenance).observed_seconds),
+                *_figure_cells(report, t, with_target=False),
+            ]
+            for t in group.targets
+        ),
+    )
+    outages = group.outages
+    lines += ["", f"### Outages: {_md(group.name)}", ""]
+    if not outages:
+        return [*lines, "None in the period."]
+    lines += _md_table(
+        (
+            "Target",
+            "Start",
+            "End",
+            "Downtime in period",
+            "Check",
+            "Cause",
+            "Reason",
+            "Message",
+            "Notes",
+        ),
+        (
+            [
+                o.target,
+                when(o.start, zone),
+                when(o.end, zone) if o.end is not None else "open",
+                duration(o.downtime(report.count_maintenance)),
+                o.check or "-",
+                o.cause,
+                o.reason,
+                o.message,
+                "; ".join(outage_notes(o, report)),
+            ]
+            for o in outages
+        ),
+    )
+    return lines
+
+
+def markdown(report: Report) -> str:
+    lines = _md_heading(report)
+    lines += ["", "## Summary", ""]
+    rows = [
+        [g.name, str(len(g.targets)), *_figure_cells(report, g, with_target=True)]
+        for g in report.groups
+    ]
+    rows.append(
+        [
+            "Total",
+            str(len(report.total.targets)),
+            *_figure_cells(report, report.total, with_target=True),
+        ]
+    )
+    lines += _md_table(("Group", "Targets", *FIGURE_HEADER), rows)
+    for group in report.groups:
+        lines += _md_group(report, group)
+    lines += ["", "## Definitions", ""]
+    lines += [f"- {text}" for text in DEFINITIONS]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------
+# CSV
+# --------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    "row",
+    "group",
+    "target",
+    "in_config",
+    "observed_seconds",
+    "availability_without_maintenance",
+    "availability_with_maintenance",
+    "outages",
+    "downtime_seconds",
+    "mttr_seconds",
+    "mtbf_seconds",
+    "longest_outage_seconds",
+    "longest_outage_target",
+    "longest_outage_start",
+)
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
+
+
+def _csv_row(report: Report, kind: str, group: str, item: GroupReport | TargetReport) -> list[str]:
+    main = item.figures(report.count_maintenance)
+    in_config = getattr(item, "in_config", None)
+    longest = main.longest
+    return [
+        kind,
+        group,
+        item.name if kind == "target" else "",
+        "" if in_config is None else str(in_config).lower(),
+        _number(main.observed_seconds),
+        _number(item.without_maintenance.availability),
+        _number(item.with_maintenance.availability),
+        str(main.outages),
+        _number(main.downtime_seconds),
+        _number(main.mttr_seconds),
+        _number(main.mtbf_seconds),
+        _number(main.longest_seconds) if longest else "",
+        longest.target if longest else "",
+        datetime.fromtimestamp(longest.start, report.period.zone).isoformat() if longest else "",
+    ]
+
+
+def csv_text(report: Report) -> str:
+    """One row per group and per target, then the total; seconds and ratios as numbers."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for group in report.groups:
+        writer.writerow(_csv_row(report, "group", group.name, group))
+        for target in group.targets:
+            writer.writerow(_csv_row(report, "target", group.name, target))
+    writer.writerow(_csv_row(report, "total", "", report.total))
+    return out.getvalue()
+
+
+# --------------------------------------------------------------------------
+# JSON
+# --------------------------------------------------------------------------
+
+
+def _outage_json(line: OutageLine, report: Report) -> dict[str, Any]:
+    return {
+        "target": line.target,
+        "check": line.check,
+        "start": rfc3339(line.start),
+        "end": rfc3339(line.end),
+        "cause": line.cause,
+        "reason": line.reason,
+        "message": line.message,
+        "downtime_with_maintenance_seconds": line.downtime_with_maintenance,
+        "downtime_without_maintenance_seconds": line.downtime_without_maintenance,
+        "notes": outage_notes(line, report),
+    }
+
+
+def _figures_json(figures: Figures) -> dict[str, Any]:
+    longest = figures.longest
+    return {
+        "observed_seconds": figures.observed_seconds,
+        "downtime_seconds": figures.downtime_seconds,
+        "availability_ratio": figures.availability,
+        "outages": figures.outages,
+        "mttr_seconds": figures.mttr_seconds,
+        "mtbf_seconds": figures.mtbf_seconds,
+        "longest_outage": None
+        if longest is None
+        else {
+            "target": longest.target,
+            "start": rfc3339(longest.start),
+            "downtime_seconds": figures.longest_seconds,
+        },
+    }
+
+
+def _both_json(item: GroupReport | TargetReport) -> dict[str, Any]:
+    return {
+        "with_maintenance": _figures_json(item.with_maintenance),
+        "without_maintenance": _figures_json(item.without_maintenance),
+    }
+
+
+def _target_json(target: TargetReport, report: Report) -> dict[str, Any]:
+    return {
+        "name": target.name,
+        "labels": dict(target.labels),
+        "in_config": target.in_config,
+        "figures": _both_json(target),
+        "outages": [_outage_json(o, report) for o in target.outages],
+    }
+
+
+def json_text(report: Report) -> str:
+    """Both maintenance modes in full; times RFC 3339 UTC; seconds and ratios unrounded."""
+    document = {
+        "instance": report.instance,
+        "since": rfc3339(report.period.since),
+        "until": rfc3339(report.period.until),
+        "timezone": report.period.timezone,
+        "generated": rfc3339(report.generated),
+        "history_observed_until": rfc3339(report.observed_until),
+        "group_by": report.group_by.describe(),
+        "count_maintenance": report.count_maintenance,
+        "not_in_config": list(report.not_in_config),
+        "total": _both_json(report.total),
+        "groups": [
+            {
+                "name": g.name,
+                "figures": _both_json(g),
+                "targets": [_target_json(t, report) for t in g.targets],
+            }
+            for g in report.groups
+        ],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+# --------------------------------------------------------------------------
+# HTML
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One row of a chart, in SVG user units."""
+
+    label: str
+    title: str
+    y: float
+    width: float | None
+    """None: no data."""
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """A horizontal bar chart of availability, drawn by the template as SVG."""
+
+    bars: tuple[Bar, ...]
+    ticks: tuple[tuple[float, str], ...]
+    """(x, label) of the axis ticks."""
+    caption: str
+    height: float
+    width: float = 720
+    label_width: float = 190
+    plot_width: float = 440
+    row: float = 18
+    top: float = 4
+
+
+AXIS_FLOORS = (0.999, 0.99, 0.9, 0.0)
+"""Where the axis may begin: the highest one below every bar, so small differences show."""
+
+
+def _axis_floor(values: Iterable[float]) -> float:
+    lowest = min(values, default=1.0)
+    return next(f for f in AXIS_FLOORS if f < lowest or f == 0.0)
+
+
+def _short(name: str, limit: int = 28) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "\u2026"
+
+
+def chart(report: Report, group: GroupReport) -> Chart:
+    """The group's targets by availability, least available first (at most CHART_TARGETS)."""
+    mode = report.count_maintenance
+
+    def key(t: TargetReport) -> tuple[float, str]:
+        ratio = t.figures(mode).availability
+        return (2.0 if ratio is None else ratio, t.name)
+
+    shown = sorted(group.targets, key=key)[:CHART_TARGETS]
+    floor = _axis_floor(r for t in shown if (r := t.figures(mode).availability) is not None)
+    base = Chart((), (), "", 0)
+    bars = []
+    for i, target in enumerate(shown):
+        ratio = target.figures(mode).availability
+        width = None if ratio is None else (ratio - floor) / (1.0 - floor) * base.plot_width
+        bars.append(
+            Bar(_short(target.name), target.name, base.top + i * base.row, width, percent(ratio))
+        )
+    ticks = tuple(
+        (base.plot_width * k / 4, f"{(floor + (1.0 - floor) * k / 4) * 100:g}%") for k in range(5)
+    )
+    what = "maintenance counted" if mode else "maintenance excluded"
+    caption = f"Availability ({what}), axis from {floor * 100:g}% to 100%"
+    if len(group.targets) > len(shown):
+        caption += f"; the {len(shown)} least available of {len(group.targets)} targets"
+    height = base.top + len(shown) * base.row + 22
+    return Chart(tuple(bars), ticks, caption, height)
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def html(report: Report) -> str:
+    zone = report.period.zone
+    template = _environment().get_template("report.html.j2")
+    return template.render(
+        report=report,
+        zone=zone,
+        charts={g.name: chart(report, g) for g in report.groups},
+        notice=notice_not_in_config(report),
+        mode=maintenance_mode(report),
+        definitions=DEFINITIONS,
+        figure_header=FIGURE_HEADER,
+        numbers=lambda item: _figure_cells(report, item, with_target=False)[:-1],
+        longest=lambda item, with_target: longest_parts(
+            item.figures(report.count_maintenance), zone, with_target=with_target
+        ),
+        when=lambda ts: when(ts, zone),
+        duration=duration,
+        notes=lambda line: outage_notes(line, report),
+    )
