@@ -10,9 +10,17 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config import load_config
-from monitor.exporter import Exporter, SelfMetrics, SeriesStore, escape_label_value, format_value
+from monitor.exporter import (
+    CORE_FAMILIES,
+    Exporter,
+    SelfMetrics,
+    SeriesStore,
+    escape_label_value,
+    format_value,
+)
 from monitor.state import Health, TargetState
-from probes import KINDS
+from monitor.store import FAMILIES as STORE_FAMILIES
+from probes import KINDS, LISTENERS
 from probes.base import MetricFamily, ProbeResult, Sample
 
 RTT = MetricFamily("continuity_icmp_rtt_seconds", "gauge", "RTT.")
@@ -168,3 +176,12 @@ def test_snmp_user_module_families_come_from_the_config_sections(tmp_path: Path)
     config = load_config(path)
     declared = [f.name for f in KINDS["snmp"].section_families(config.sections)]
     assert declared and all(name.startswith("continuity_snmp_") for name in declared)
+
+
+def test_readme_lists_every_metric_family() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    names = [f.name for f in CORE_FAMILIES] + [f.name for f in STORE_FAMILIES]
+    names += [f.name for kind in KINDS.values() for f in kind.families]
+    names += [f.name for listener in LISTENERS.values() for f in listener.families]
+    missing = [n for n in names if f"`{n}" not in readme]
+    assert missing == []
