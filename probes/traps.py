@@ -440,19 +440,32 @@ class _UsmReceiver:
         self.engine.snmpEngineID = symbol.syntax
 
     def _add_user(self, user: TrapUser) -> None:
+        config = self._m["entity.config"]
         auth = self._protocols.AUTH_PROTOCOLS[user.auth_protocol]
         priv = (
             self._protocols.PRIV_PROTOCOLS[user.priv_protocol]
             if user.priv_protocol
-            else self._m["entity.config"].USM_PRIV_NONE
+            else config.USM_PRIV_NONE
         )
-        auth_key = user.auth_key.reveal() if user.auth_key is not None else None
-        priv_key = user.priv_key.reveal() if user.priv_key is not None else None
+        # Hash each pass phrase once (a megabyte of hashing, RFC 3414 A.2) and
+        # let pysnmp only localise the master keys to each engine ID.
+        auth_key = user.auth_key.reveal().encode() if user.auth_key is not None else b""
+        priv_key = user.priv_key.reveal().encode() if user.priv_key is not None else b""
+        auth_master = config.AUTH_SERVICES[auth].hash_passphrase(auth_key)
+        priv_master = config.PRIV_SERVICES[priv].hash_passphrase(auth, priv_key)
         octets = self._m["proto.api.v2c"].OctetString
         # Once for our engine (informs), once per sender engine (traps).
         for engine in (None, *(octets(bytes.fromhex(e)) for e in user.engine_ids)):
-            self._m["entity.config"].add_v3_user(
-                self.engine, user.user, auth, auth_key, priv, priv_key, securityEngineId=engine
+            config.add_v3_user(
+                self.engine,
+                user.user,
+                auth,
+                auth_master,
+                priv,
+                priv_master,
+                securityEngineId=engine,
+                authKeyType=config.USM_KEY_TYPE_MASTER,
+                privKeyType=config.USM_KEY_TYPE_MASTER,
             )
 
     def attach(self, transport: asyncio.DatagramTransport, family: int) -> None:

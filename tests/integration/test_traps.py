@@ -666,14 +666,13 @@ async def test_flood_never_starves_the_event_loop() -> None:
         flooder = await asyncio.create_subprocess_exec(
             sys.executable, "-c", FLOODER, str(port), "200000"
         )
-        worst, ticks = 0.0, 0
+        lags: list[float] = []
         try:
             async with asyncio.timeout(25):
                 while flooder.returncode is None:
                     before = loop.time()
                     await asyncio.sleep(0.01)
-                    worst = max(worst, loop.time() - before - 0.01)
-                    ticks += 1
+                    lags.append(loop.time() - before - 0.01)
         finally:
             if flooder.returncode is None:
                 flooder.kill()
@@ -686,8 +685,12 @@ async def test_flood_never_starves_the_event_loop() -> None:
             while not events:
                 await asyncio.sleep(0.01)
     counts = listener.collector.counts
-    assert worst < 0.1, f"the loop stalled {worst * 1000:.0f} ms"
-    assert ticks > 10
+    # The loop kept ticking on time; the bounds leave room for a busy CI host
+    # (measured here: median 0.06 ms, worst 6-46 ms on two cores).
+    lags.sort()
+    assert len(lags) > 10
+    assert lags[len(lags) // 2] < 0.005, f"median loop lag {lags[len(lags) // 2] * 1000:.1f} ms"
+    assert lags[-1] < 0.5, f"the loop stalled {lags[-1] * 1000:.0f} ms"
     assert received > 2000
     assert counts["rate_limited"] > 0
     assert len(events) == 1
