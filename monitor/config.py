@@ -495,10 +495,11 @@ class _Resolver:
                 _Layer(_common_raw(table), origin.path()),
                 _Layer(table.get(kind) or {}, origin.path((kind,))),
             ]
-            check = self._check(kind, layers, origin)
-            if check is None:
-                return None
-            checks.append(check)
+            check = self._check(kind, layers, origin, model.address)
+            if check is not None:
+                checks.append(check)
+        if len(checks) != len(kinds):
+            return None  # every failing check was reported; none of them stops the others
         return Target(
             name=model.name,
             address=model.address,
@@ -586,9 +587,15 @@ class _Resolver:
         ok = isinstance(checks, list) and all(isinstance(c, str) for c in checks)
         return checks if ok else None
 
-    def _check(self, kind: str, layers: list[_Layer], origin: Origin) -> Check | None:
+    def _check(self, kind: str, layers: list[_Layer], origin: Origin, address: str) -> Check | None:
         settings = self._check_settings(kind, layers, origin.path((kind,)))
         if settings is None:
+            return None
+        problem = self.kinds[kind].check_address(address, settings)
+        if problem is not None:
+            self.issues.append(
+                ConfigIssue(origin.path(("address",)), f"{problem} (for the {kind} check)")
+            )
             return None
         problems = self.kinds[kind].check(settings, self.sections)
         for loc, message in problems:

@@ -10,6 +10,7 @@ globals, so several daemons or tests can run side by side.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -319,6 +320,27 @@ def _no_families(sections: Mapping[str, Any]) -> tuple[MetricFamily, ...]:
     return ()
 
 
+def _any_address(address: str, settings: Any) -> str | None:
+    return None
+
+
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+
+
+def host_problem(host: str) -> str | None:
+    """Why ``host`` is neither an IP address nor a DNS name, or None if it is one."""
+    candidate = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(candidate.split("%", 1)[0])
+        return None
+    except ValueError:
+        pass
+    name = candidate.rstrip(".")
+    if not name or len(name) > 253 or not all(_HOST_LABEL.match(p) for p in name.split(".")):
+        return f"expected an IP address or a host name, got {host!r}"
+    return None
+
+
 @dataclass(frozen=True)
 class ProbeKind:
     """A registry entry: everything ``monitor/`` needs to know about a kind.
@@ -339,3 +361,5 @@ class ProbeKind:
     check: SettingsCheck = _no_check
     section_families: Callable[[Mapping[str, Any]], tuple[MetricFamily, ...]] = _no_families
     """Metric families that depend on the kind's sections (SNMP user modules)."""
+    check_address: Callable[[str, Any], str | None] = _any_address
+    """Why a target's ``address`` cannot work for this kind (a bad URL, not a host), or None."""

@@ -53,6 +53,7 @@ from probes.base import (
     ProbeResult,
     ProbeTarget,
     Sample,
+    host_problem,
     int_range,
 )
 from probes.tcp import Resolver, host_of, system_resolver
@@ -431,6 +432,17 @@ def open_prober(context: ProbeContext) -> DnsProber:
     return DnsProber()
 
 
+def _address_problem(address: str, settings: DnsSettings) -> str | None:
+    """The target's address is the server to ask unless ``server`` is set."""
+    if settings.server is not None:
+        return None
+    try:
+        host, _ = parse_server(address)
+    except ValueError as exc:
+        return str(exc)
+    return host_problem(host)
+
+
 KIND = ProbeKind(
     name="dns",
     settings=DnsSettings,
@@ -448,4 +460,5 @@ KIND = ProbeKind(
     ),
     description="DNS queries (A, AAAA, CNAME, MX, TXT, SOA, NS, SRV, PTR) with rcode and "
     "answer checks, UDP with TCP fallback.",
+    check_address=_address_problem,
 )

@@ -1012,6 +1012,17 @@ def open_prober(context: ProbeContext) -> HttpProber:
     return HttpProber()
 
 
+def _address_problem(address: str, settings: HttpSettings) -> str | None:
+    """The target's address is the URL unless ``url`` is set."""
+    if settings.url is not None:
+        return None
+    try:
+        parse_url(address)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 KIND = ProbeKind(
     name="http",
     settings=HttpSettings,
@@ -1029,4 +1040,5 @@ KIND = ProbeKind(
         *TLS_FAMILIES,
     ),
     description="HTTP(S) requests with status, body, JSON and TLS certificate checks.",
+    check_address=_address_problem,
 )

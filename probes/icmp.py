@@ -33,6 +33,7 @@ from probes.base import (
     Sample,
     float_range,
     format_duration,
+    host_problem,
     int_range,
 )
 from probes.icmp_engine import (
@@ -406,4 +407,5 @@ KIND = ProbeKind(
         MetricFamily(LOSS_METRIC, "gauge", "Share of ICMP echoes of the last run left unanswered."),
     ),
     description="ICMP echo (ping) over IPv4 and IPv6: RTT min/avg/max, jitter and packet loss.",
+    check_address=lambda address, settings: host_problem(address),
 )

@@ -42,6 +42,7 @@ from probes.base import (
     ProbeTarget,
     Sample,
     SecretStr,
+    host_problem,
     int_range,
 )
 from probes.snmp_codec import (
@@ -948,4 +949,5 @@ KIND = ProbeKind(
     sections={"snmp_modules": SnmpModulesSection},
     check=check_settings,
     section_families=lambda sections: user_module_families(sections.get("snmp_modules")),
+    check_address=lambda address, settings: host_problem(address),
 )

@@ -41,6 +41,7 @@ from probes.base import (
     ProbeResult,
     ProbeTarget,
     Sample,
+    host_problem,
     int_range,
 )
 from probes.tls import (
@@ -433,4 +434,5 @@ KIND = ProbeKind(
         *TLS_FAMILIES,
     ),
     description="TCP connect with optional TLS, send and expect (banners, line protocols).",
+    check_address=lambda address, settings: host_problem(host_of(address)),
 )

@@ -225,6 +225,21 @@ INVALID = [
     ),
     ("include-missing", 'include = ["sites.csv"]\n', ["include[0]: file not found: sites.csv"]),
     (
+        "address-not-a-host",
+        '[[targets]]\nname = "a"\naddress = "not a host!"\n',
+        [
+            "targets[0].address: expected an IP address or a host name, got 'not a host!' (for the icmp check)"
+        ],
+    ),
+    (
+        "address-not-a-url",
+        '[[targets]]\nname = "a"\naddress = "ftp://x/"\nchecks = ["icmp", "http"]\n',
+        [
+            "targets[0].address: expected an IP address or a host name, got 'ftp://x/' (for the icmp check)",
+            "targets[0].address: unsupported scheme 'ftp' in 'ftp://x/' (use http or https) (for the http check)",
+        ],
+    ),
+    (
         "kind-concurrency-unknown",
         "[monitor.kind_concurrency]\ngopher = 5\n",
         ["monitor.kind_concurrency.gopher: unknown check kind 'gopher'"],
