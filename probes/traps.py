@@ -621,7 +621,11 @@ class TrapListener:
             raise
         self._transport = transport
         if self._usm is not None:
-            self._usm.attach(transport, family)
+            try:
+                self._usm.attach(transport, family)
+            except BaseException:
+                await self.__aexit__(None, None, None)
+                raise
         self.address = sock.getsockname()[:2]
         log.info("receiving SNMP traps on %s", self.section.listen)
         return self

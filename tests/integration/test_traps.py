@@ -37,6 +37,7 @@ from probes.snmp_codec import (
     encode_message,
     oid_to_ber,
 )
+from probes.snmp_trap_codec import decode_v3_header
 from probes.traps import RESULTS, TrapListener, TrapsSection
 
 SNMPTRAP = shutil.which("snmptrap")
@@ -641,6 +642,35 @@ async def test_v3_has_its_own_smaller_budget(receiver: Receiver) -> None:
         assert listener.handle(v2c_trap(), ("127.0.0.1", 40000)) == "accepted"
     assert results == ["accepted"] * 5 + ["rate_limited"] * 3
     assert len(events) == 6
+
+
+def test_rejections_are_logged_at_most_log_rate_a_minute(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = FakeClock()
+    section = TrapsSection.model_validate({**SECTION, "users": [], "log_rate": 3})
+    listener = TrapListener(section, lambda a, e: None, clock=clock)
+    bad = v2c_trap().replace(b"public", b"secret")
+    with caplog.at_level("WARNING", logger="probes.traps"):
+        for _ in range(5):
+            listener.handle(bad, ("127.0.0.1", 40000))
+        clock.now += 61
+        listener.handle(bad, ("127.0.0.2", 40000))
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines == [
+        *["SNMP datagram from 127.0.0.1 ignored: bad_community: unknown community"] * 3,
+        "2 more rejected SNMP datagrams were not logged in the last minute",
+        "SNMP datagram from 127.0.0.2 ignored: bad_community: unknown community",
+    ]
+    assert "secret" not in caplog.text  # a wrong community may be a mistyped real one
+    assert listener.collector.counts["bad_community"] == 6
+
+
+async def test_v3_header_of_a_real_trap(receiver: Receiver) -> None:
+    header = decode_v3_header(await capture_v3_trap(receiver))
+    assert header.engine_id == bytes.fromhex(SENDER_ENGINE[2:])
+    assert header.user == b"noc"
+    assert header.authenticated and header.flags & 0x02  # authPriv
 
 
 FLOODER = """
