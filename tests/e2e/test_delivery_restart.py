@@ -1,0 +1,92 @@
+"""Nothing lost: notifications pending when the daemon is SIGKILLed go out after the restart."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from tests import netns
+from tests.daemon_process import DaemonProcess, free_port
+
+CONFIG = """
+[monitor]
+instance = "restart"
+
+[defaults]
+checks = ["icmp"]
+interval = "1s"
+timeout = "1s"
+fall = 2
+rise = 2
+
+[defaults.icmp]
+count = 1
+
+[[targets]]
+name = "site"
+address = "{site}"
+
+[channels.hook]
+type = "webhook"
+url = "http://127.0.0.1:{port}/hook"
+timeout = "1s"
+
+[[alerts.routes]]
+channels = ["hook"]
+"""
+
+
+class Receiver(ThreadingHTTPServer):
+    """A webhook receiver that records what it is sent."""
+
+    def __init__(self, port: int) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                receiver.bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", port), Handler)
+
+
+def test_pending_notifications_survive_kill_9(tmp_path: Path) -> None:
+    netns.require()
+    port = free_port()  # nobody listens there yet: the webhook fails and keeps retrying
+    with netns.netns_host() as host:
+        config = CONFIG.format(site=host.v4, port=port)
+        first = DaemonProcess(config, tmp_path, log_name="first.log").start()
+        try:
+            first.wait_for("continuity_target_up", 1, timeout=6, target="site")
+            host.cut_peer()
+            first.wait_for("continuity_target_up", 0, timeout=6, target="site")
+            first.wait_for("continuity_notifications_pending", 1, timeout=6, channel="hook")
+        finally:
+            first.kill()
+        receiver = Receiver(port)
+        thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+        thread.start()
+        try:
+            with DaemonProcess(config, tmp_path, log_name="second.log") as second:
+                deadline = time.monotonic() + 20
+                while not receiver.bodies:
+                    assert time.monotonic() < deadline, second.log()
+                    time.sleep(0.1)
+                second.wait_for("continuity_notifications_pending", 0, timeout=10, channel="hook")
+                time.sleep(1.5)  # a duplicate would arrive now
+        finally:
+            receiver.shutdown()
+    firing = [b for b in receiver.bodies if b.get("status") == "firing"]
+    assert len(firing) == 1, receiver.bodies
+    text = json.dumps(firing[0])
+    assert "TargetDown" in text and '"site"' in text
