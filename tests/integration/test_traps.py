@@ -34,6 +34,7 @@ from probes.snmp_codec import (
     TIMETICKS,
     TRAP_V2,
     VERSION_2C,
+    VarBind,
     encode_message,
     oid_to_ber,
 )
@@ -48,10 +49,10 @@ pytestmark = pytest.mark.skipif(
 
 SENDER_ENGINE = "0x8000000001020304"
 """The engine ID snmptrap claims for v3 traps (informs discover ours)."""
-V3_AUTH_PRIV = ("-u", "noc", "-l", "authPriv", "-a", "SHA", "-A", "authkey-123")
+V3_AUTH_PRIV: tuple[str, ...] = ("-u", "noc", "-l", "authPriv", "-a", "SHA", "-A", "authkey-123")
 V3_AUTH_PRIV += ("-x", "AES", "-X", "privkey-456")
 V3_AUTH_ONLY = ("-u", "watch", "-l", "authNoPriv", "-a", "SHA-256", "-A", "authkey-789")
-WRONG_AUTH = ("-u", "noc", "-l", "authPriv", "-a", "SHA", "-A", "wrong-auth-key")
+WRONG_AUTH: tuple[str, ...] = ("-u", "noc", "-l", "authPriv", "-a", "SHA", "-A", "wrong-auth-key")
 WRONG_AUTH += ("-x", "AES", "-X", "privkey-456")
 INTRUDER = ("-u", "intruder", "-l", "authNoPriv", "-a", "SHA", "-A", "authkey-123")
 
@@ -499,7 +500,7 @@ async def test_wrong_credentials_are_counted_without_event(
 
 
 def v2c_trap() -> bytes:
-    varbinds = [
+    varbinds: list[VarBind] = [
         (oid_to_ber("1.3.6.1.2.1.1.3.0"), TIMETICKS, 4242),
         (oid_to_ber("1.3.6.1.6.3.1.1.4.1.0"), OID, (1, 3, 6, 1, 6, 3, 1, 1, 5, 3)),
         (oid_to_ber("1.3.6.1.2.1.2.2.1.1.2"), INTEGER, 2),
