@@ -125,7 +125,9 @@ class Delivery:
 
     async def _open_channel(self, name: str, settings: ChannelSettings) -> Channel:
         kind = self.kinds[str(getattr(settings, "type", ""))]
-        context = ChannelContext(name, self.instance, self.language, self.timezone)
+        context = ChannelContext(
+            name, self.instance, self.language, self.timezone, acknowledge=self.acknowledge
+        )
         try:
             channel: Any = await self._stack.enter_async_context(kind.open(settings, context))
         except (OSError, ValueError) as exc:

@@ -88,6 +88,8 @@ class ChannelContext:
     instance: str = "continuity-monitor"
     language: str = "en"
     timezone: str = "UTC"
+    acknowledge: Callable[[str], bool] | None = None
+    """Acknowledge a firing alert by fingerprint (commands arriving over a channel)."""
 
 
 ChannelOpener = Callable[[Any, ChannelContext], AbstractAsyncContextManager[Channel]]

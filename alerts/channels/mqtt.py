@@ -13,7 +13,11 @@ with backoff. On it:
   after a reconnect (the broker may have restarted without persistence);
 * ``status_topic`` (default ``continuity/monitor/{instance}``) holds a
   retained ``online`` while connected and ``offline`` as the last will, so
-  subscribers learn when the monitor itself is gone.
+  subscribers learn when the monitor itself is gone;
+* ``command_topic`` (default ``continuity/commands/{instance}/ack``) takes
+  acknowledgements: a message whose payload is an alert's fingerprint (or
+  ``{"fingerprint": "..."}``) stops that alert's repeats and escalation. Who
+  may publish there is the broker's ACL to decide.
 
 Topic placeholders are checked at load; values are made safe for one topic
 level (``/``, ``+`` and ``#`` become ``_``). aiomqtt warns when more than
@@ -107,6 +111,9 @@ class MqttSettings(ChannelSettings):
     status_topic: Annotated[str | None, AfterValidator(_topic_checker(STATUS_FIELDS))] = (
         "continuity/monitor/{instance}"
     )
+    command_topic: Annotated[str | None, AfterValidator(_topic_checker(STATUS_FIELDS))] = (
+        "continuity/commands/{instance}/ack"
+    )
     publish_states: bool = True
     ca_file: Annotated[str | None, AfterValidator(readable_file)] = None
     cert_file: Annotated[str | None, AfterValidator(readable_file)] = None
@@ -135,6 +142,18 @@ class MqttSettings(ChannelSettings):
     @property
     def tls(self) -> bool:
         return urllib.parse.urlsplit(self.url).scheme == "mqtts"
+
+
+def _fingerprint_of(raw: bytes) -> str | None:
+    """A fingerprint from an acknowledgement payload: bare hex or JSON."""
+    text = raw.decode("utf-8", "replace").strip()
+    if text.startswith("{"):
+        try:
+            value = json.loads(text).get("fingerprint")
+        except (ValueError, AttributeError):
+            return None
+        text = value if isinstance(value, str) else ""
+    return text if text and len(text) <= 64 and all(c in string.hexdigits for c in text) else None
 
 
 def topic_for(template: str, values: Mapping[str, str]) -> str:
@@ -197,6 +216,31 @@ class MqttChannel:
             return None
         return topic_for(template, {"instance": self.context.instance})
 
+    def _command_topic(self) -> str | None:
+        template = self.settings.command_topic
+        if template is None or self.context.acknowledge is None:
+            return None
+        return topic_for(template, {"instance": self.context.instance})
+
+    def _command(self, message: aiomqtt.Message) -> None:
+        """An acknowledgement from the command topic; anything else is ignored (and logged)."""
+        if self.context.acknowledge is None or str(message.topic) != self._command_topic():
+            return
+        raw = (
+            message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+        )
+        fingerprint = _fingerprint_of(raw)
+        if fingerprint is None:
+            log.warning("channel %s: ignoring a malformed acknowledgement", self.context.name)
+            return
+        found = self.context.acknowledge(fingerprint)
+        log.info(
+            "channel %s: acknowledgement of %s over MQTT (%s)",
+            self.context.name,
+            fingerprint,
+            "done" if found else "no such firing alert",
+        )
+
     def _client_kwargs(self) -> dict[str, Any]:
         s = self.settings
         host, port = s.host_port
@@ -254,10 +298,13 @@ class MqttChannel:
             self._dirty_event.set()
             self._client = client
             self._connected.set()
+            commands = self._command_topic()
+            if commands is not None:
+                await client.subscribe(commands, qos=1)
             states = asyncio.create_task(self._publish_states(client))
             try:
-                async for _ in client.messages:  # ends with MqttError when the link drops
-                    pass
+                async for message in client.messages:  # ends with MqttError when the link drops
+                    self._command(message)
             finally:
                 states.cancel()
                 with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):

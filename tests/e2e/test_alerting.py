@@ -165,6 +165,31 @@ def test_cut_target_pages_then_resolves_within_bounds(tmp_path: Path, peers: Any
                     am_alert["labels"]["target"] == "bts-1"
                     and am_alert["labels"]["site"] == "BS-01"
                 )
+                (active,) = daemon.json("/api/v1/alerts")["alerts"]  # type: ignore[index]
+                subprocess.run(
+                    [
+                        "mosquitto_pub",
+                        "-h",
+                        "127.0.0.1",
+                        "-p",
+                        str(broker.port),
+                        "-q",
+                        "1",
+                        "-t",
+                        "continuity/commands/e2e-alerts/ack",
+                        "-m",
+                        active["fingerprint"],
+                    ],
+                    check=True,
+                    timeout=10,
+                )
+                deadline = time.monotonic() + 5
+                while (
+                    f"acknowledgement of {active['fingerprint']} over MQTT (done)"
+                    not in daemon.log()
+                ):
+                    assert time.monotonic() < deadline, daemon.log()
+                    time.sleep(0.1)
                 state = sub.wait(
                     lambda t, p: t == "continuity/state/bts-1" and p.get("state") == "down", 5
                 )
