@@ -316,6 +316,33 @@ def _no_check(
     return []
 
 
+def compile_pattern(value: object) -> re.Pattern[str]:
+    """A regular expression compiled at config load: a bad one is a config error there."""
+    if isinstance(value, re.Pattern):
+        return value
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected a regular expression, got {value!r}")
+    try:
+        return re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression {value!r}: {exc}") from None
+
+
+Pattern = Annotated[re.Pattern[str], PlainValidator(compile_pattern)]
+"""A config field holding a regular expression, compiled once."""
+
+
+def source_address(value: str) -> str:
+    """A local address to send from: an IP address of this host, normalised."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"expected an IP address of this host, got {value!r}") from None
+
+
+SourceAddress = Annotated[str, AfterValidator(source_address)]
+
+
 def _no_families(sections: Mapping[str, Any]) -> tuple[MetricFamily, ...]:
     return ()
 

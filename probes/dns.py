@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import re
 import socket
 import time
 from collections.abc import Sequence
@@ -48,11 +47,13 @@ from pydantic import AfterValidator, PlainValidator, model_validator
 from probes.base import (
     CheckSettings,
     MetricFamily,
+    Pattern,
     ProbeContext,
     ProbeKind,
     ProbeResult,
     ProbeTarget,
     Sample,
+    SourceAddress,
     host_problem,
     int_range,
 )
@@ -156,24 +157,6 @@ def _rcodes(value: object) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _regex(value: object) -> re.Pattern[str]:
-    if isinstance(value, re.Pattern):
-        return value
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"expected a regular expression, got {value!r}")
-    try:
-        return re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"not a valid regular expression {value!r}: {exc}") from None
-
-
-def _source_address(value: str) -> str:
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        raise ValueError(f"expected an IP address of this host, got {value!r}") from None
-
-
 class DnsSettings(CheckSettings):
     """``dns = { name = "tracking.example.vn", type = "A", expect_answer_regex = "^203\\." }``."""
 
@@ -183,10 +166,10 @@ class DnsSettings(CheckSettings):
     port: int_range(1, 65535) = 53  # type: ignore[valid-type]
     transport: Literal["udp", "tcp"] = "udp"
     expect_rcode: Annotated[tuple[str, ...], PlainValidator(_rcodes)] = ("NOERROR",)
-    expect_answer_regex: Annotated[re.Pattern[str], PlainValidator(_regex)] | None = None
+    expect_answer_regex: Pattern | None = None
     min_answers: int_range(0, 1000) | None = None  # type: ignore[valid-type]
     recursion_desired: bool = True
-    source_address: Annotated[str, AfterValidator(_source_address)] | None = None
+    source_address: SourceAddress | None = None
 
     @model_validator(mode="after")
     def _ptr_name(self) -> DnsSettings:

@@ -39,7 +39,6 @@ import base64
 import contextvars
 import errno
 import functools
-import ipaddress
 import json
 import math
 import re
@@ -67,6 +66,7 @@ from probes.base import (
     ProbeTarget,
     Sample,
     SecretStr,
+    SourceAddress,
     StrictModel,
     int_range,
 )
@@ -279,13 +279,6 @@ def _headers(value: object) -> dict[str, str]:
     return dict(value)
 
 
-def _source_address(value: str) -> str:
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        raise ValueError(f"expected an IP address of this host, got {value!r}") from None
-
-
 class BasicAuth(StrictModel):
     """``basic_auth = { username = "noc", password = "env:PORTAL_PASS" }``."""
 
@@ -319,7 +312,7 @@ with warnings.catch_warnings():
         bearer_token: SecretStr | None = None
         keepalive: bool = True
         family: Literal["auto", "ipv4", "ipv6"] = "auto"
-        source_address: Annotated[str, AfterValidator(_source_address)] | None = None
+        source_address: SourceAddress | None = None
 
         @model_validator(mode="after")
         def _consistent(self) -> HttpSettings:

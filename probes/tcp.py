@@ -28,19 +28,21 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Final, Literal
+from typing import Any, Final, Literal
 
-from pydantic import AfterValidator, PlainValidator, model_validator
+from pydantic import model_validator
 from yarl import URL
 
 from probes.base import (
     MetricFamily,
+    Pattern,
     ProbeContext,
     ProbeEvent,
     ProbeKind,
     ProbeResult,
     ProbeTarget,
     Sample,
+    SourceAddress,
     host_problem,
     int_range,
 )
@@ -90,34 +92,16 @@ _FAMILIES: Final = {"auto": socket.AF_UNSPEC, "ipv4": socket.AF_INET, "ipv6": so
 _EXCERPT: Final = 80
 
 
-def _regex(value: object) -> re.Pattern[str]:
-    if isinstance(value, re.Pattern):
-        return value
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"expected a regular expression such as '^220', got {value!r}")
-    try:
-        return re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"not a valid regular expression {value!r}: {exc}") from None
-
-
-def _source_address(value: str) -> str:
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        raise ValueError(f"expected an IP address of this host, got {value!r}") from None
-
-
 class TcpSettings(TlsCheckSettings):
     """``tcp = { port = 25, tls = false, send = "EHLO monitor\\r\\n", expect = "^220" }``."""
 
     port: int_range(1, 65535)  # type: ignore[valid-type]
     tls: bool = False
     send: str | None = None
-    expect: Annotated[re.Pattern[str], PlainValidator(_regex)] | None = None
+    expect: Pattern | None = None
     max_read_bytes: int_range(1, 1 << 20) = 4096  # type: ignore[valid-type]
     family: Literal["auto", "ipv4", "ipv6"] = "auto"
-    source_address: Annotated[str, AfterValidator(_source_address)] | None = None
+    source_address: SourceAddress | None = None
 
     @model_validator(mode="after")
     def _tls_keys_need_tls(self) -> TcpSettings:
