@@ -630,7 +630,7 @@ async def test_rate_limit_drops_above_max_per_second() -> None:
 
 
 async def test_v3_has_its_own_smaller_budget(receiver: Receiver) -> None:
-    """v3 messages cost pysnmp about a millisecond each: at most max_v3_per_second."""
+    """v3 messages cost pysnmp ten times a v2c trap: at most max_v3_per_second."""
     clock = FakeClock()
     section = TrapsSection.model_validate({**SECTION, "max_v3_per_second": 5})
     events: list[tuple[str, ProbeEvent]] = []

@@ -290,7 +290,7 @@ def test_valid_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert noc.priv_key is not None and noc.priv_key.reveal() == "privkey-456"
     assert noc.engine_ids == ["8000000001020304"]
     assert "authkey" not in repr(section) and "from-env" not in repr(section)
-    assert (section.max_per_second, section.max_v3_per_second, section.log_rate) == (2000, 200, 10)
+    assert (section.max_per_second, section.max_v3_per_second, section.log_rate) == (2000, 1000, 10)
 
 
 def test_defaults() -> None:
