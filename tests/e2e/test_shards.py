@@ -1,21 +1,38 @@
-"""Sharding end to end: three daemons with ``--shard i/3`` on one config.
+"""Several instances end to end: shards, and two vantage points behind an Alertmanager cluster.
 
-Each exports only its share, together they export every target once (the
-canary, on purpose, on all three), trees of parents and children stay on one
-shard, and a SIGHUP reload keeps the split for the targets it adds.
+* Three daemons with ``--shard i/3`` on one config: each exports only its
+  share, together they export every target once (the canary, on purpose, on
+  all three), trees of parents and children stay on one shard, and a SIGHUP
+  reload keeps the split for the targets it adds.
+* Two daemons with different instance names watch the same target and post
+  to both members of a real Alertmanager cluster grouped as in
+  deploy/alertmanager/alertmanager.yml: on-call gets one page naming both
+  vantage points and one "resolved", never a notification twice.
+* The example configs under deploy/ pass promtool and amtool.
 """
 
 from __future__ import annotations
 
+import http.server
+import json
+import shutil
 import signal
+import socketserver
+import subprocess
+import threading
 import time
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from monitor.config import load_config
 from monitor.shard import Shard, select
-from tests.daemon_process import DaemonProcess
+from tests.daemon_process import REPO, DaemonProcess, free_port
+from tests.peers import ALERTMANAGER
 
 SHARDS = 3
 HEAD = """
@@ -136,3 +153,226 @@ def test_three_shards_export_only_their_share_and_together_everything(tmp_path: 
         shares = [wait_for_share(d, e) for d, e in zip(daemons, expected, strict=True)]
         assert shares == expected
         check_partition(shares, {t.name for t in load_config(daemons[0].config).targets})
+
+
+# -- two vantage points through an Alertmanager cluster ---------------------------
+
+VANTAGE = """
+[monitor]
+instance = "{instance}"
+
+[defaults]
+checks = ["tcp"]
+interval = "1s"
+timeout = "1s"
+fall = 2
+rise = 2
+
+[[targets]]
+name = "svc"
+address = "127.0.0.1"
+tcp = {{ port = {port} }}
+labels = {{ site = "QNG-POST" }}
+
+[channels.am]
+type = "alertmanager"
+urls = {urls}
+
+[[alerts.routes]]
+match = {{ severity = "critical" }}
+channels = ["am"]
+"""
+
+
+class Webhook:
+    """Records the JSON bodies POSTed to it (Alertmanager's webhook receiver)."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        received = self.bodies
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def __enter__(self) -> Webhook:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Listener:
+    """A TCP service on loopback that accepts and closes (the target coming back)."""
+
+    def __init__(self, port: int) -> None:
+        self.server = socketserver.ThreadingTCPServer(
+            ("127.0.0.1", port), socketserver.BaseRequestHandler
+        )
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@contextmanager
+def alertmanager_cluster(tmp_path: Path, receiver: str, size: int = 2) -> Iterator[list[str]]:
+    """``size`` Alertmanagers gossiping on loopback; yields their URLs."""
+    config = tmp_path / "alertmanager.yml"
+    # JSON is YAML. The route is the one of deploy/alertmanager/alertmanager.yml with
+    # short timers: group_wait longer than the vantage points' spread of detections.
+    config.write_text(
+        json.dumps(
+            {
+                "route": {
+                    "receiver": "hook",
+                    "group_by": ["alertname", "target"],
+                    "group_wait": "6s",
+                    "group_interval": "10s",
+                    "repeat_interval": "1h",
+                },
+                "receivers": [
+                    {"name": "hook", "webhook_configs": [{"url": receiver, "send_resolved": True}]}
+                ],
+            }
+        )
+    )
+    web = [free_port() for _ in range(size)]
+    gossip = [free_port() for _ in range(size)]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for i in range(size):
+            storage = tmp_path / f"am-{i}"
+            storage.mkdir()
+            peers = [f"--cluster.peer=127.0.0.1:{p}" for j, p in enumerate(gossip) if j != i]
+            log = (tmp_path / f"am-{i}.log").open("wb")
+            procs.append(
+                subprocess.Popen(
+                    [
+                        ALERTMANAGER,
+                        f"--config.file={config}",
+                        f"--storage.path={storage}",
+                        f"--web.listen-address=127.0.0.1:{web[i]}",
+                        f"--cluster.listen-address=127.0.0.1:{gossip[i]}",
+                        f"--cluster.advertise-address=127.0.0.1:{gossip[i]}",
+                        "--cluster.peer-timeout=3s",
+                        "--cluster.settle-timeout=3s",
+                        "--cluster.pushpull-interval=2s",
+                        "--log.level=warn",
+                        *peers,
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+            log.close()
+        urls = [f"http://127.0.0.1:{p}" for p in web]
+        for url in urls:
+            wait_until(lambda url=url: cluster_size(url) == size, 20, f"cluster at {url}")
+        yield urls
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+def cluster_size(url: str) -> int:
+    try:
+        with urllib.request.urlopen(f"{url}/api/v2/status", timeout=2) as response:
+            status = json.load(response)
+    except OSError:
+        return 0
+    return len(status.get("cluster", {}).get("peers", []))
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{what} not reached within {timeout} s")
+
+
+def summary(body: dict[str, Any]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A notification as (status, ((monitor, alert status), ...)), for comparisons."""
+    alerts = sorted((a["labels"]["monitor"], a["status"]) for a in body["alerts"])
+    return body["status"], tuple(alerts)
+
+
+def test_two_vantage_points_page_once_through_an_alertmanager_cluster(tmp_path: Path) -> None:
+    """Two monitors (different instance names) see the same target go down and come
+    back; each posts to both members of an Alertmanager cluster. On-call gets one
+    page listing both vantage points, and the cluster never sends one twice."""
+    if shutil.which(ALERTMANAGER) is None:
+        pytest.skip("needs prometheus-alertmanager (Debian package; make system-deps)")
+    port = free_port()  # nothing listens: the target is down from the start
+    with Webhook() as hook, alertmanager_cluster(tmp_path, hook.url) as urls:
+        daemons = []
+        with ExitStack() as stack:
+            for name in ("noc-hn-1", "noc-dn-1"):
+                directory = tmp_path / name
+                directory.mkdir()
+                text = VANTAGE.format(instance=name, port=port, urls=json.dumps(urls))
+                daemons.append(stack.enter_context(DaemonProcess(text, directory)))
+            wait_until(lambda: bool(hook.bodies), 30, "the first notification")
+            time.sleep(8)  # past the second member's peer timeout: it must not send too
+            firing = [summary(b) for b in hook.bodies]
+            assert firing == [("firing", (("noc-dn-1", "firing"), ("noc-hn-1", "firing")))]
+            assert hook.bodies[0]["groupLabels"] == {"alertname": "TargetDown", "target": "svc"}
+
+            service = Listener(port)
+            try:
+                wait_until(
+                    lambda: any(summary(b)[0] == "resolved" for b in hook.bodies),
+                    30,
+                    "the resolved notification",
+                )
+                time.sleep(5)
+            finally:
+                service.close()
+        notes = [summary(b) for b in hook.bodies]
+        assert notes[-1] == ("resolved", (("noc-dn-1", "resolved"), ("noc-hn-1", "resolved")))
+        assert len(notes) == len(set(notes)), f"a notification was sent twice: {notes}"
+
+
+# -- the example configurations under deploy/ -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "path"),
+    [
+        ("promtool", ("check", "config"), "deploy/prometheus/shards.yml"),
+        ("amtool", ("check-config",), "deploy/alertmanager/alertmanager.yml"),
+    ],
+)
+def test_example_configs_are_valid(tool: str, args: tuple[str, ...], path: str) -> None:
+    if shutil.which(tool) is None:
+        pytest.skip(f"needs {tool} (Debian packages prometheus, prometheus-alertmanager)")
+    proc = subprocess.run(
+        [tool, *args, path], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SUCCESS" in proc.stdout
