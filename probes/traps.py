@@ -39,6 +39,7 @@ check cost pysnmp ten times what a v2c trap costs us (about 0.2 ms against
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import importlib
 import ipaddress
@@ -129,6 +130,7 @@ _ON_BATTERY_HOLD: Final = 300.0
 """upsTrapOnBattery repeats every minute while on battery (RFC 1628): repeats
 within this many seconds of the previous one from the agent are informational."""
 _MAX_REMEMBERED_AGENTS: Final = 10_000
+_CLOSE_TIMEOUT: Final = 2.0
 
 # ==========================================================================
 # Settings
@@ -557,6 +559,11 @@ class _Protocol(asyncio.DatagramProtocol):
 
     def __init__(self, listener: TrapListener) -> None:
         self._listener = listener
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
 
     def datagram_received(self, data: bytes, addr: SockAddr) -> None:
         self._listener.handle(data, addr)
@@ -600,6 +607,7 @@ class TrapListener:
         }
         self._on_battery: OrderedDict[str, float] = OrderedDict()
         self._transport: asyncio.DatagramTransport | None = None
+        self._protocol: _Protocol | None = None
         self._usm: _UsmReceiver | None = None
         self.address: tuple[str, int] = split_listen(section.listen)
 
@@ -615,11 +623,13 @@ class TrapListener:
                 self._usm = await loop.run_in_executor(
                     None, _UsmReceiver, self.section.users, self.engine_id
                 )
-            transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
+            transport, protocol = await loop.create_datagram_endpoint(
+                lambda: _Protocol(self), sock=sock
+            )
         except BaseException:
             sock.close()
             raise
-        self._transport = transport
+        self._transport, self._protocol = transport, protocol
         if self._usm is not None:
             try:
                 self._usm.attach(transport, family)
@@ -642,6 +652,12 @@ class TrapListener:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+        if self._protocol is not None:
+            # asyncio closes the socket on the next loop turn; a reload binds
+            # the same port right after this returns, so wait for it.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._protocol.closed), _CLOSE_TIMEOUT)
+            self._protocol = None
 
     def _bind(self, family: int, host: str, port: int) -> socket.socket:
         """The socket, bound; a failure is an OSError whose text names the key."""

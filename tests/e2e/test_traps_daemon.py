@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -106,3 +107,23 @@ def test_a_taken_trap_port_is_one_startup_error(tmp_path: Path) -> None:
     assert code != 0
     assert f"cannot start a listener: traps.listen 127.0.0.1:{port}: Address already in use" in log
     assert "Traceback" not in log
+
+
+def test_reload_reopens_the_listener_with_the_new_section(tmp_path: Path) -> None:
+    port = free_udp_port()
+    config = CONFIG.format(port=port)
+    with DaemonProcess(config, tmp_path) as daemon:
+        target = f"127.0.0.1:{port}"
+        daemon.config.write_text(
+            daemon.config.read_text().replace(
+                'communities = ["public"]', 'communities = ["rotated"]'
+            )
+        )
+        daemon.signal(signal.SIGHUP)
+        wait_for_log(daemon, "reloaded:")
+        snmptrap(tmp_path, "-v", "2c", "-c", "public", target, "", *IF_DOWN)
+        wait_for_log(daemon, "ignored: bad_community")
+        snmptrap(tmp_path, "-v", "2c", "-c", "rotated", target, "", *IF_DOWN)
+        log = wait_for_log(daemon, "core InterfaceDown [interface=eth1]")
+    assert log.count("receiving SNMP traps on") == 2
+    assert "Traceback" not in daemon.log()

@@ -759,6 +759,15 @@ async def test_bind_failure_names_the_key(receiver: Receiver) -> None:
     assert info.value.strerror == f"traps.listen {taken}: Address already in use"
 
 
+async def test_the_port_is_free_again_when_close_returns() -> None:
+    """A reload closes the old listener and binds the same port at once."""
+    async with TrapListener(TrapsSection.model_validate(SECTION), lambda a, e: None) as first:
+        port = first.address[1]
+    same_port = TrapsSection.model_validate({**SECTION, "listen": f"127.0.0.1:{port}"})
+    async with TrapListener(same_port, lambda a, e: None) as second:
+        assert second.address == ("127.0.0.1", port)
+
+
 async def test_v3_without_users_is_counted_as_unknown_user(tmp_path: Path) -> None:
     section = TrapsSection.model_validate({**SECTION, "users": []})
     events: list[tuple[str, ProbeEvent]] = []
