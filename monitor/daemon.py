@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import ipaddress
 import logging
@@ -286,19 +287,28 @@ class Daemon:
             context = ProbeContext(
                 sections={spec.section: section},
                 instance=config.monitor.instance,
-                emit=self.emitted,
+                emit=functools.partial(self._emitted_by, name),
             )
             try:
-                await stack.enter_async_context(spec.open(context))
+                listener = await stack.enter_async_context(spec.open(context))
             except BaseException:
                 await stack.aclose()
                 raise
+            collector = getattr(listener, "collector", None)
+            if collector is not None:  # its own counters (e.g. traps by result)
+                self.self_metrics.registry.register(collector)
+                stack.callback(self.self_metrics.registry.unregister, collector)
             self._listener_stacks[name] = (stack, section)
 
     async def _close_listeners(self) -> None:
         for stack, _ in self._listener_stacks.values():
             await stack.aclose()
         self._listener_stacks.clear()
+
+    def _emitted_by(self, listener: str, agent: str, event: ProbeEvent) -> None:
+        if not self._by_address.get(_normal_address(agent)):
+            self.self_metrics.runs.count_unmatched(listener)
+        self.emitted(agent, event)
 
     def emitted(self, agent: str, event: ProbeEvent) -> None:
         """An event that arrived between runs (a trap): its target learns of it now."""

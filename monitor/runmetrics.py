@@ -34,6 +34,7 @@ class RunMetrics(Collector):
         self._skipped: dict[str, int] = {}
         self._in_flight: dict[str, int] = {}
         self._runs: dict[tuple[str, str], int] = {}
+        self._unmatched: dict[str, int] = {}
 
     def observe_lag(self, kind: str, seconds: float) -> None:
         hist = self._lag.get(kind)
@@ -51,6 +52,10 @@ class RunMetrics(Collector):
     def count_run(self, kind: str, ok: bool) -> None:
         key = (kind, "success" if ok else "failure")
         self._runs[key] = self._runs.get(key, 0) + 1
+
+    def count_unmatched(self, listener: str) -> None:
+        """An event a listener received from an address that is no configured target."""
+        self._unmatched[listener] = self._unmatched.get(listener, 0) + 1
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
         lag = HistogramMetricFamily(
@@ -85,6 +90,14 @@ class RunMetrics(Collector):
         for (kind, outcome), count in sorted(self._runs.items()):
             runs.add_metric([kind, outcome], count)
         yield runs
+        unmatched = CounterMetricFamily(
+            "continuity_listener_unmatched_events",
+            "Events (SNMP traps) from addresses that are no configured target.",
+            labels=["listener"],
+        )
+        for listener, count in sorted(self._unmatched.items()):
+            unmatched.add_metric([listener], count)
+        yield unmatched
 
 
 def _bound(value: float) -> str:

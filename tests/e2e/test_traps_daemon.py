@@ -89,6 +89,9 @@ def test_link_down_trap_is_an_event_of_its_target(tmp_path: Path) -> None:
             daemon, "core InterfaceDown [interface=eth1]: interface eth1 is down (linkDown trap)"
         )
         assert time.monotonic() - started < 5
+        assert daemon.value("continuity_snmp_traps_total", result="accepted") == 2
+        assert daemon.value("continuity_snmp_traps_total", result="bad_community") == 1
+        assert daemon.value("continuity_listener_unmatched_events_total", listener="traps") == 1
     assert "eth9" not in log  # the unknown agent's trap reached no target
     assert log.count("core InterfaceDown [") == 1
     assert "Traceback" not in daemon.log()
