@@ -116,18 +116,20 @@ def outage_notes(line: OutageLine, report: Report) -> list[str]:
     return notes
 
 
-def longest_parts(figures: Figures, zone: ZoneInfo, *, with_target: bool) -> tuple[str, str]:
-    """The longest outage's downtime, and which one it was (target and start)."""
+def longest_parts(figures: Figures, zone: ZoneInfo, *, with_target: bool) -> tuple[str, str, str]:
+    """The longest outage's downtime, its target (if asked for) and its start."""
     line = figures.longest
     if line is None:
-        return ("-", "")
-    where = f"{line.target}, " if with_target else ""
-    return (duration(figures.longest_seconds), f"{where}{when(line.start, zone)}")
+        return ("-", "", "")
+    target = line.target if with_target else ""
+    return (duration(figures.longest_seconds), target, when(line.start, zone))
 
 
 def longest_text(figures: Figures, zone: ZoneInfo, *, with_target: bool) -> str:
-    length, which = longest_parts(figures, zone, with_target=with_target)
-    return f"{length} ({which})" if which else length
+    length, target, start = longest_parts(figures, zone, with_target=with_target)
+    if not start:
+        return length
+    return f"{length} ({target}, {start})" if target else f"{length} ({start})"
 
 
 def notice_not_in_config(report: Report) -> str | None:
