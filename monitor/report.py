@@ -254,6 +254,8 @@ def pool(figures: Iterable[Figures]) -> Figures:
 
 @dataclass(frozen=True, slots=True)
 class TargetReport:
+    """One target: its figures in both maintenance modes and its outages in the period."""
+
     name: str
     labels: Mapping[str, str]
     in_config: bool
@@ -267,6 +269,8 @@ class TargetReport:
 
 @dataclass(frozen=True, slots=True)
 class GroupReport:
+    """A group of targets, sorted by name, and their pooled figures."""
+
     name: str
     targets: tuple[TargetReport, ...]
     with_maintenance: Figures
@@ -532,7 +536,7 @@ def build_report(
 # --------------------------------------------------------------------------
 
 PROGRESS_ROWS = 50_000
-"""Outage rows from which the progress bar shows at once."""
+"""Above this many outage rows in the period, the progress bar shows at once."""
 PROGRESS_DELAY = 1.0
 """Seconds after which the progress bar shows anyway (a slow disk, a busy database)."""
 
@@ -568,7 +572,7 @@ class Progress:
 
     def rows(self, done: int, total: int) -> None:
         """Outage rows read from the database."""
-        self._large = self._large or total >= self._min_rows
+        self._large = self._large or total > self._min_rows
         self._draw("reading outages", done, total)
 
     def targets(self, done: int, total: int) -> None:
