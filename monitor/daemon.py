@@ -28,6 +28,7 @@ from alerts.metrics import DeliveryMetrics
 from alerts.model import Alert
 from monitor.alerting import Alerting
 from monitor.api import parse_rfc3339, rfc3339, target_view, targets_view
+from monitor.availability import Figures
 from monitor.config import Config, ConfigError, Target, load_config, split_host_port
 from monitor.exporter import Exporter, SelfMetrics
 from monitor.maintenance import MaintenanceWindow, active, windows_by_target
@@ -788,6 +789,17 @@ class Daemon:
         if target is None or name not in self.states:
             return None
         return target_view(target, self.states[name], self.world, self.topology.children)
+
+    def api_figures(self, name: str) -> Figures | None:
+        """A target's continuity figures now (the status page's availability, MTTR, MTBF)."""
+        if self.store is None or name not in self.states:
+            return None
+        return self.store.figures(name, self.wall())
+
+    def page_state(self) -> tuple[Config, Mapping[str, TargetState], World]:
+        """The config and live states, read (never changed) by the status page."""
+        assert self.config is not None
+        return self.config, self.states, self.world
 
     def api_alerts(self) -> dict[str, Any]:
         assert self.alerting is not None

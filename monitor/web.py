@@ -12,11 +12,17 @@ from __future__ import annotations
 import json
 import ssl
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
 from monitor.security import AccessControl
+from monitor.status_page import add_status_routes
+
+if TYPE_CHECKING:
+    from monitor.availability import Figures
+    from monitor.config import Config
+    from monitor.state import TargetState, World
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -52,6 +58,10 @@ class Backend(Protocol):
     def api_add_maintenance(self, body: Any) -> dict[str, Any]: ...
 
     def api_remove_maintenance(self, window_id: str) -> bool: ...
+
+    def api_figures(self, name: str) -> Figures | None: ...
+
+    def page_state(self) -> tuple[Config, Mapping[str, TargetState], World]: ...
 
 
 class BadRequest(ValueError):
@@ -185,6 +195,7 @@ def make_app(backend: Backend, access: AccessControl | None = None) -> web.Appli
     app.router.add_get("/api/v1/silences", h.silences)
     app.router.add_post("/api/v1/silences", h.add_silence)
     app.router.add_delete("/api/v1/silences/{id}", h.remove_silence)
+    add_status_routes(app, backend)
     return app
 
 

@@ -1,0 +1,248 @@
+// The overview: live updates from /status/summary, search and state filters.
+//
+// The server renders every row once; this script finds them by target name
+// and updates their cells in place. It asks only for rows changed after the
+// generation it has (?after=G), so a refresh of ten thousand quiet targets
+// carries a few hundred bytes. Filters live in the URL (?q=&hide=) so a
+// filtered view can be bookmarked or put on a wall screen.
+
+import { page, t, format, formatDuration, setBadge, el, makeBadge, poll } from './common.js';
+
+const STATES = [...document.querySelectorAll('#filters input')].map((input) => input.value);
+const rows = new Map(); // target name -> its row and cells
+const groups = []; // sites and provinces, with the rows they hold
+
+const search = document.getElementById('search');
+const shownText = document.getElementById('shown');
+const nothing = document.getElementById('nothing');
+let generation = page.generation;
+let clockOffset = page.now - Date.now() / 1000; // the server's clock minus ours, in seconds
+
+/** Lower case without Vietnamese diacritics, so "quang ngai" finds "Quảng Ngãi". */
+function fold(text) {
+  return text.normalize('NFD').replace(/[\u0300-\u036f]/g, '').replace(/[đĐ]/g, 'd').toLowerCase();
+}
+
+function indexRows() {
+  for (const province of document.querySelectorAll('#groups details.province')) {
+    const provinceGroup = { element: province, tally: province.querySelector('summary [data-tally]'), rows: [] };
+    const provinceName = province.querySelector('summary h2').textContent;
+    for (const site of province.querySelectorAll('tbody.site')) {
+      const siteGroup = { element: site, tally: site.querySelector('[data-tally]'), rows: [] };
+      const siteName = site.querySelector('.site-name').textContent;
+      for (const tr of site.querySelectorAll('tr.t')) {
+        const cells = tr.cells;
+        const name = cells[1].firstElementChild.textContent;
+        const row = {
+          tr,
+          name,
+          state: tr.dataset.state,
+          since: tr.dataset.since ? Number(tr.dataset.since) : null,
+          badge: cells[0].firstElementChild,
+          time: cells[3].querySelector('time'),
+          duration: cells[3].querySelector('.dur'),
+          a24: cells[4],
+          a30: cells[5],
+          reason: cells[6],
+          key: fold([name, cells[2].textContent, siteName, provinceName].join(' ')),
+          reasonKey: fold(cells[6].textContent),
+        };
+        rows.set(name, row);
+        siteGroup.rows.push(row);
+        provinceGroup.rows.push(row);
+      }
+      groups.push(siteGroup);
+    }
+    groups.push(provinceGroup);
+  }
+}
+
+function setText(element, text) {
+  if (element.textContent !== text) element.textContent = text;
+}
+
+function setLevel(cell, level, text) {
+  setText(cell, text);
+  cell.classList.remove('good', 'fair', 'poor', 'none');
+  cell.classList.add(level);
+}
+
+function updateRow(row, item) {
+  if (row.state !== item.state) {
+    row.state = item.state;
+    row.tr.dataset.state = item.state;
+    setBadge(row.badge, item.state, t[`state.${item.state}`] ?? item.state);
+  }
+  row.since = item.since;
+  setText(row.time, item.since_text);
+  setLevel(row.a24, item.a24_level, item.a24);
+  setLevel(row.a30, item.a30_level, item.a30);
+  if (row.reason.textContent !== item.reason) {
+    row.reason.textContent = item.reason;
+    row.reasonKey = fold(item.reason);
+  }
+}
+
+function bannerItem(outage) {
+  const item = el('li');
+  const link = el('a', outage.name);
+  link.href = outage.href;
+  item.append(makeBadge(outage.state, outage.state_text), ' ', link, ' ', el('span', outage.reason, 'why'), ' ', el('time', outage.since_text));
+  return item;
+}
+
+function alertItem(alert) {
+  const item = el('li', null, `sev-${alert.severity}${alert.muted ? ' muted' : ''}`);
+  item.append(el('span', alert.severity, 'severity'), ' ', el('strong', alert.alertname));
+  if (alert.target) {
+    const link = el('a', alert.target);
+    link.href = alert.href;
+    item.append(' ', link);
+  }
+  item.append(' ', el('span', alert.summary, 'why'), ' ', el('time', alert.since_text));
+  if (alert.muted) item.append(' ', el('span', t.muted, 'tag'));
+  return item;
+}
+
+function updateBox(kind, items, total, build) {
+  document.getElementById(`${kind}-box`).hidden = total === 0;
+  document.getElementById(`${kind}-count`).textContent = String(total);
+  document.getElementById(`${kind}-list`).replaceChildren(...items.map(build));
+  const more = document.getElementById(`${kind}-more`);
+  more.hidden = total <= items.length;
+  more.textContent = format(t.and_more, { count: total - items.length });
+}
+
+function updateBanner(summary) {
+  const busy = summary.outages_total + summary.alerts_total > 0;
+  const banner = document.getElementById('banner');
+  banner.classList.toggle('alarm', busy);
+  banner.classList.toggle('clear', !busy);
+  document.getElementById('all-clear').hidden = busy;
+  document.getElementById('isolated').hidden = !summary.isolated;
+  updateBox('outages', summary.outages, summary.outages_total, bannerItem);
+  updateBox('alerts', summary.alerts, summary.alerts_total, alertItem);
+}
+
+/** "for 3 h 5 min" of every row, by the server's clock (this machine's may be off). */
+function updateDurations() {
+  const now = Date.now() / 1000 + clockOffset;
+  for (const row of rows.values()) {
+    setText(row.duration, row.since === null ? '' : formatDuration(now - row.since));
+  }
+}
+
+function apply(summary) {
+  if (summary.epoch !== page.epoch || summary.layout !== page.layout) {
+    // The daemon restarted or a reload changed the targets: draw the page anew.
+    window.location.reload();
+    return;
+  }
+  clockOffset = summary.now - Date.now() / 1000;
+  generation = summary.generation;
+  for (const item of summary.targets) {
+    const row = rows.get(item.name);
+    if (row) updateRow(row, item);
+  }
+  updateDurations();
+  for (const state of STATES) {
+    const count = summary.counts[state] ?? 0;
+    const counter = document.getElementById(`count-${state}`);
+    counter.textContent = String(count);
+    counter.parentElement.classList.toggle('zero', count === 0);
+  }
+  updateBanner(summary);
+  if (summary.targets.length) applyFilter(); // states or reasons changed: so may what is shown
+}
+
+function tally(counts) {
+  return STATES.filter((state) => counts[state]).map((state) => {
+    const mini = el('span', String(counts[state]), `mini s-${state}`);
+    mini.title = t[`state.${state}`];
+    return mini;
+  });
+}
+
+function updateGroups() {
+  for (const group of groups) {
+    const counts = {};
+    let visible = 0;
+    for (const row of group.rows) {
+      counts[row.state] = (counts[row.state] ?? 0) + 1;
+      if (!row.tr.hidden) visible += 1;
+    }
+    group.element.hidden = visible === 0;
+    const key = JSON.stringify(counts);
+    if (group.tallyKey !== key) {
+      group.tallyKey = key;
+      group.tally.replaceChildren(...tally(counts));
+    }
+  }
+}
+
+function enabledStates() {
+  return new Set([...document.querySelectorAll('#filters input:checked')].map((input) => input.value));
+}
+
+function applyFilter() {
+  const query = fold(search.value.trim());
+  const enabled = enabledStates();
+  let shown = 0;
+  for (const row of rows.values()) {
+    const visible = enabled.has(row.state) && (!query || row.key.includes(query) || row.reasonKey.includes(query));
+    if (row.tr.hidden === visible) row.tr.hidden = !visible;
+    if (visible) shown += 1;
+  }
+  updateGroups();
+  shownText.textContent = format(t.shown, { shown, total: rows.size });
+  nothing.hidden = shown > 0;
+  for (const chip of document.querySelectorAll('#filters label')) {
+    chip.classList.toggle('off', !enabled.has(chip.dataset.state));
+  }
+  saveFilter(search.value.trim(), enabled);
+}
+
+function saveFilter(query, enabled) {
+  const params = new URLSearchParams();
+  if (query) params.set('q', query);
+  const hidden = STATES.filter((state) => !enabled.has(state));
+  if (hidden.length) params.set('hide', hidden.join(','));
+  const url = params.toString() ? `?${params}` : window.location.pathname;
+  window.history.replaceState(null, '', url);
+}
+
+function loadFilter() {
+  const params = new URLSearchParams(window.location.search);
+  search.value = params.get('q') ?? '';
+  const hidden = new Set((params.get('hide') ?? '').split(','));
+  for (const input of document.querySelectorAll('#filters input')) input.checked = !hidden.has(input.value);
+}
+
+function setStates(predicate) {
+  for (const input of document.querySelectorAll('#filters input')) input.checked = predicate(input.value);
+  applyFilter();
+}
+
+function wire() {
+  let pending = null;
+  search.addEventListener('input', () => {
+    clearTimeout(pending);
+    pending = setTimeout(applyFilter, 120); // one pass after typing pauses, not per key
+  });
+  document.getElementById('filters').addEventListener('change', applyFilter);
+  document.getElementById('problems').addEventListener('click', () => setStates((s) => page.problem_states.includes(s)));
+  document.getElementById('show-all').addEventListener('click', () => setStates(() => true));
+  document.addEventListener('keydown', (event) => {
+    if (event.key === '/' && document.activeElement !== search) {
+      event.preventDefault();
+      search.focus();
+    }
+  });
+}
+
+indexRows();
+loadFilter();
+wire();
+applyFilter();
+updateDurations();
+poll(() => `/status/summary?after=${generation}`, apply);
