@@ -780,12 +780,15 @@ class Store:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         self._monitor.set_period(self._started, self._clock())
-        if self._writer is not None:
-            await self._writer.stop()  # its last transaction advances the period
-            self._writer = None
+        # The reader goes first: SQLite checkpoints the WAL into the database
+        # file when the last connection closes, so that is the writer, and the
+        # file stays whole on its own (a copy without -wal/-shm loses nothing).
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        if self._writer is not None:
+            await self._writer.stop()  # its last transaction advances the period
+            self._writer = None
 
     async def _beat(self) -> None:
         while True:
