@@ -24,6 +24,7 @@ the rest is one pass over the API's target views.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import date as date_type
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -368,7 +369,7 @@ class Lines:
         targets = [t for t in config.targets if t.name in states]
         self._check_layout(config, targets)
         generation = self.generation + 1
-        context = (loc.today, loc.language, world.isolated)
+        context = (loc.today, loc.language, loc.zone.key, world.isolated)
         old, lines, changed = self.lines, {}, False
         for target in targets:
             state, pair = states[target.name], ratios.get(target.name, NO_RATIOS)
@@ -431,9 +432,11 @@ class Lines:
         return Line(state, pair, context, key, row, generation)
 
     def _check_layout(self, config: Config, targets: Sequence[Target]) -> None:
+        """A new layout when a reload changed the targets, their groups or the page's language."""
         if config is self._config:
             return
         places = [(t.name, t.labels.get("province", ""), t.labels.get("site", "")) for t in targets]
+        places.append(("", config.monitor.language, config.monitor.timezone))
         if places != self._places:
             self.layout += 1
             self._places = places
@@ -656,20 +659,28 @@ def map_link(location: Mapping[str, Any] | None) -> str:
 
 
 class _Availability:
-    """Availability 24 h and 30 d of every target, reused for :data:`FIGURES_TTL` seconds."""
+    """Availability 24 h and 30 d of every target, reused for :data:`FIGURES_TTL` seconds.
+
+    A target whose outage opened or closed since its figures were computed
+    gets new ones at once, so a row never shows DOWN beside a stale 100 %.
+    """
 
     def __init__(self, backend: Backend, clock: Clock) -> None:
         self.backend = backend
         self.clock = clock
         self._ratios: dict[str, Ratios] = {}
+        self._outages: dict[str, float | None] = {}  # outage start the ratios were computed at
         self._at = -math.inf
 
-    def of(self, names: Iterable[str]) -> dict[str, Ratios]:
+    def of(self, states: Mapping[str, TargetState], names: Iterable[str]) -> dict[str, Ratios]:
         now = self.clock()
-        wanted = list(names)
-        if now - self._at > FIGURES_TTL or any(n not in self._ratios for n in wanted):
-            self._ratios = {name: self._compute(name) for name in wanted}
-            self._at = now
+        if now - self._at > FIGURES_TTL:
+            self._ratios, self._outages, self._at = {}, {}, now
+        for name in names:
+            outage = states[name].outage_start
+            if name not in self._ratios or self._outages[name] != outage:
+                self._ratios[name] = self._compute(name)
+                self._outages[name] = outage
         return self._ratios
 
     def _compute(self, name: str) -> Ratios:
@@ -748,7 +759,7 @@ class StatusPage:
 
     def overview(self, loc: Locale) -> Overview:
         config, states, world = self.backend.page_state()
-        ratios = self.availability.of(t.name for t in config.targets if t.name in states)
+        ratios = self.availability.of(states, (t.name for t in config.targets if t.name in states))
         lines = self.lines.update(config, states, world, ratios, loc)
         rows = [line.row for line in lines]
         return Overview(
@@ -895,6 +906,42 @@ class StatusPage:
         return _json({"generated_text": loc.time(loc.now), **self._head(found, loc)})
 
 
+class StaticFiles:
+    """The page's CSS, scripts and icon: read once, served with an ETag.
+
+    Only the files present at start are served (no path from a request ever
+    reaches the file system), and browsers revalidate each time (``no-cache``
+    with a cheap 304), so a page loaded after an upgrade never runs old scripts.
+    """
+
+    TYPES: ClassVar[dict[str, str]] = {
+        ".css": "text/css",
+        ".js": "text/javascript",
+        ".svg": "image/svg+xml",
+    }
+
+    def __init__(self, directory: Path) -> None:
+        self.files: dict[str, tuple[bytes, str, str]] = {}
+        for path in sorted(directory.iterdir()):
+            kind = self.TYPES.get(path.suffix)
+            if kind is not None and path.is_file():
+                body = path.read_bytes()
+                etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+                self.files[path.name] = (body, kind, etag)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        found = self.files.get(request.match_info["file"])
+        if found is None:
+            raise web.HTTPNotFound()
+        body, kind, etag = found
+        headers = {"ETag": etag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers=headers)
+        response = web.Response(body=body, content_type=kind, charset="utf-8", headers=headers)
+        response.enable_compression()
+        return response
+
+
 def _int_param(text: str | None) -> int:
     """A generation from the query; anything else means "send everything"."""
     try:
@@ -908,7 +955,7 @@ def _json(document: Mapping[str, Any], status: int = 200) -> web.Response:
         text=json.dumps(document, ensure_ascii=False, separators=(",", ":")),
         status=status,
         content_type="application/json",
-        headers={"Cache-Control": "no-store"},
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
     )
     response.enable_compression()  # only when the client accepts it; 10k rows shrink 25 times
     return response
@@ -921,4 +968,4 @@ def add_status_routes(app: web.Application, backend: Backend, clock: Clock = tim
     app.router.add_get("/targets/{name}", page.target)
     app.router.add_get("/status/summary", page.summary)
     app.router.add_get("/status/targets/{name}", page.target_summary)
-    app.router.add_static("/static/", STATIC_DIR)
+    app.router.add_get("/static/{file}", StaticFiles(STATIC_DIR).handle)

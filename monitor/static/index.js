@@ -87,20 +87,21 @@ function bannerItem(outage) {
   const item = el('li');
   const link = el('a', outage.name);
   link.href = outage.href;
-  item.append(makeBadge(outage.state, outage.state_text), ' ', link, ' ', el('span', outage.reason, 'why'), ' ', el('time', outage.since_text));
+  item.append(el('time', outage.since_text), ' ', makeBadge(outage.state, outage.state_text), ' ', link, ' ', el('span', outage.reason, 'why'));
   return item;
 }
 
 function alertItem(alert) {
   const item = el('li', null, `sev-${alert.severity}${alert.muted ? ' muted' : ''}`);
-  item.append(el('span', alert.severity, 'severity'), ' ', el('strong', alert.alertname));
+  const what = el('span', null, 'what');
+  what.append(el('strong', alert.alertname));
   if (alert.target) {
     const link = el('a', alert.target);
     link.href = alert.href;
-    item.append(' ', link);
+    what.append(' ', link);
   }
-  item.append(' ', el('span', alert.summary, 'why'), ' ', el('time', alert.since_text));
-  if (alert.muted) item.append(' ', el('span', t.muted, 'tag'));
+  if (alert.muted) what.append(' ', el('span', t.muted, 'tag'));
+  item.append(el('time', alert.since_text), ' ', el('span', alert.severity, 'severity'), ' ', what, ' ', el('span', alert.summary, 'why'));
   return item;
 }
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -323,6 +325,22 @@ def test_vietnamese_page(tmp_path: Path, browser: BrowserContext) -> None:
         page.goto(vi.url + "/targets/qng-core-1")
         assert "Xem bản đồ" in page.inner_text("main")
         screenshot(page, "status-target-vi")
+
+
+def test_static_files_are_the_daemons_own(daemon: DaemonProcess) -> None:
+    for name, kind in (("status.css", "text/css"), ("index.js", "text/javascript")):
+        with urllib.request.urlopen(f"{daemon.url}/static/{name}", timeout=5) as response:
+            assert response.headers["Content-Type"].startswith(kind)
+            assert response.headers["Cache-Control"] == "no-cache"
+            etag = response.headers["ETag"]
+        request = urllib.request.Request(
+            f"{daemon.url}/static/{name}", headers={"If-None-Match": etag}
+        )
+        with pytest.raises(urllib.error.HTTPError) as not_modified:
+            urllib.request.urlopen(request, timeout=5)
+        assert not_modified.value.code == 304
+    for path in ("/static/nope.js", "/static/..%2Fstatus_page.py", "/static/%2e%2e/i18n.py"):
+        assert daemon.get(path)[0] == 404, path
 
 
 def test_every_text_has_both_languages() -> None:
