@@ -68,6 +68,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
     # Banner.
     "outages.active": ("Active outages", "Sự cố đang diễn ra"),
     "alerts.active": ("Active alerts", "Cảnh báo đang hoạt động"),
+    "alerts.none": ("No active alert.", "Không có cảnh báo nào đang hoạt động."),
     "all_clear": (
         "No active outages or alerts.",
         "Không có sự cố hay cảnh báo nào đang diễn ra.",

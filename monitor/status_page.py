@@ -519,6 +519,7 @@ def banner_alerts(alerts: Sequence[Mapping[str, Any]], loc: Locale) -> list[dict
                 "summary": annotations.get("summary") or annotations.get("description") or "",
                 "since_text": loc.time(_timestamp(alert["starts_at"])),
                 "muted": bool(alert["muted"]),
+                "notified": bool(alert.get("notified")),
             }
         )
     return out
@@ -873,6 +874,11 @@ class StatusPage:
                 for s in silences
             ],
             "windows": windows,
+            "alerts": [
+                alert
+                for alert in banner_alerts(self.backend.api_alerts()["alerts"], loc)
+                if alert["target"] == name
+            ],
             "client": {"page": "target", "name": name},
         }
 

@@ -268,6 +268,8 @@ def test_target_page_shows_checks_outages_dependencies_location_and_mutes(
     assert re.search(r"\d+\.\d ms", check.inner_text())
     outage = page.locator("table.outages tbody tr").first
     assert "ongoing" in outage.inner_text() and "check:tcp" in outage.inner_text()
+    alerts = page.locator("section.card", has_text="Active alerts")
+    assert "TargetDown" in alerts.inner_text() and "muted" in alerts.inner_text()
     silence = page.locator("section.card", has_text="Silences")
     assert "vendor is on it" in silence.inner_text()
     assert 'target="post-tracking-api"' in silence.inner_text()
