@@ -94,6 +94,11 @@ MUTATIONS = [
     ("continuity-alerts.yml", "for: 2m", "for: 0m"),
     ("continuity-alerts.yml", "> 600", "> 60"),
     (
+        "continuity-alerts.yml",
+        "unless continuity_scheduler_skipped_runs_total offset 10m",
+        "unless continuity_scheduler_skipped_runs_total",
+    ),
+    (
         "continuity-recording.yml",
         '{state="unreachable"} == 1) * 4',
         '{state="unreachable"} == 1) * 5',
