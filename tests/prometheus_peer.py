@@ -8,7 +8,8 @@ answers, and stops it on exit, also when the test failed.
 
 The HTTP API helpers raise :class:`PrometheusError` with Prometheus' own
 message for a bad query, so a test failure names the broken expression.
-Everything is bounded in time; only loopback is contacted.
+Everything is bounded in time; only loopback is contacted. Skip a test with
+``prometheus_missing()`` when the Debian package is not there.
 """
 
 from __future__ import annotations
@@ -21,12 +22,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-
-import pytest
 
 from tests.daemon_process import free_port
 
@@ -230,13 +229,3 @@ def _results(data: dict[str, Any]) -> list[dict[str, Any]]:
         return [{"metric": {}, "value": data["result"]}]
     result: list[dict[str, Any]] = data["result"]
     return result
-
-
-@pytest.fixture
-def prometheus_workdir(tmp_path: Path) -> Iterator[Path]:
-    """A directory for a :class:`PrometheusPeer`; skips when Prometheus is missing."""
-    if (reason := prometheus_missing()) is not None:
-        pytest.skip(reason)
-    workdir = tmp_path / "prometheus"
-    workdir.mkdir()
-    yield workdir
