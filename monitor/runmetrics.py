@@ -40,6 +40,8 @@ class RunMetrics(Collector):
         hist = self._lag.get(kind)
         if hist is None:
             hist = self._lag[kind] = _Histogram()
+            # Exported from 0, so that increase() sees the first skipped runs too.
+            self._skipped.setdefault(kind, 0)
         hist.counts[bisect.bisect_left(LAG_BUCKETS, seconds)] += 1
         hist.total += seconds
 

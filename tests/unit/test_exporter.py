@@ -185,3 +185,9 @@ def test_readme_lists_every_metric_family() -> None:
     names += [f.name for listener in LISTENERS.values() for f in listener.families]
     missing = [n for n in names if f"`{n}" not in readme]
     assert missing == []
+
+
+def test_skipped_runs_are_exported_from_zero() -> None:
+    metrics = SelfMetrics()
+    metrics.observe_lag("icmp", 0.001)
+    assert 'continuity_scheduler_skipped_runs_total{kind="icmp"} 0.0' in metrics.render().decode()
