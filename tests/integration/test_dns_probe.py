@@ -372,8 +372,8 @@ async def test_target_address_that_is_not_a_server(prober: DnsProber) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("10.0.0.53", ("10.0.0.53", None)),
-        ("10.0.0.53:5353", ("10.0.0.53", 5353)),
+        ("10.80.0.53", ("10.80.0.53", None)),
+        ("10.80.0.53:5353", ("10.80.0.53", 5353)),
         ("::1", ("::1", None)),
         ("[::1]", ("::1", None)),
         ("[::1]:5353", ("::1", 5353)),

@@ -260,7 +260,7 @@ async def test_tls_to_a_plain_server(prober: TcpProber, start: Start) -> None:
 @pytest.mark.parametrize(
     ("address", "host"),
     [
-        ("10.0.0.1", "10.0.0.1"),
+        ("10.80.0.1", "10.80.0.1"),
         ("[::1]", "::1"),
         ("gw.example.vn", "gw.example.vn"),
         ("https://portal.example.vn:8443/x", "portal.example.vn"),

@@ -17,8 +17,8 @@ from probes.http import HttpSettings
 from probes.tcp import TcpSettings
 
 HTTP = '[[targets]]\nname = "portal"\naddress = "https://portal.example.vn/health"\nchecks = ["http"]\n'
-TCP = '[[targets]]\nname = "smtp"\naddress = "10.0.0.25"\nchecks = ["tcp"]\n'
-DNS = '[[targets]]\nname = "resolver"\naddress = "10.0.0.53"\nchecks = ["icmp", "dns"]\n'
+TCP = '[[targets]]\nname = "smtp"\naddress = "10.80.0.25"\nchecks = ["tcp"]\n'
+DNS = '[[targets]]\nname = "resolver"\naddress = "10.80.0.53"\nchecks = ["icmp", "dns"]\n'
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -92,9 +92,9 @@ INVALID = [
     ),
     (
         "http-url-port",
-        HTTP + 'http = { url = "http://10.0.0.1:70000/" }\n',
+        HTTP + 'http = { url = "http://10.80.0.1:70000/" }\n',
         [
-            "targets[0].http.url: 'http://10.0.0.1:70000/' is not a valid URL: "
+            "targets[0].http.url: 'http://10.80.0.1:70000/' is not a valid URL: "
             "Port out of range 0-65535"
         ],
     ),
@@ -216,7 +216,7 @@ INVALID = [
     (
         "http-in-template",
         '[templates.api]\nchecks = ["http"]\nhttp = { expect_status = "9xx" }\n'
-        '[[targets]]\nname = "a"\naddress = "http://10.0.0.1/"\ntemplate = "api"\n',
+        '[[targets]]\nname = "a"\naddress = "http://10.80.0.1/"\ntemplate = "api"\n',
         [
             "templates.api.http.expect_status: expected a status code, a range such as "
             "'200-299' or a class such as '2xx', got '9xx'"
@@ -287,8 +287,8 @@ INVALID = [
     ),
     (
         "dns-server-port",
-        DNS + 'dns = { name = "example.vn", server = "10.0.0.53:99999" }\n',
-        ["targets[0].dns.server: port must be between 1 and 65535 in '10.0.0.53:99999'"],
+        DNS + 'dns = { name = "example.vn", server = "10.80.0.53:99999" }\n',
+        ["targets[0].dns.server: port must be between 1 and 65535 in '10.80.0.53:99999'"],
     ),
     (
         "dns-server-bracket",
@@ -363,13 +363,13 @@ def test_valid_endpoint_config_and_defaults(tmp_path: Path) -> None:
 
             [[targets]]
             name = "smtp"
-            address = "10.0.0.25"
+            address = "10.80.0.25"
             checks = ["tcp"]
             tcp = { port = 25, expect = "^220" }
 
             [[targets]]
             name = "resolver"
-            address = "10.0.0.53"
+            address = "10.80.0.53"
             checks = ["icmp", "dns"]
             dns = { name = "tracking.example.vn" }
             """,

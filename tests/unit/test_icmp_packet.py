@@ -191,18 +191,18 @@ V4_RAW_CASES = [
     ),
     (
         "time exceeded quoting only 8 bytes of our echo (RFC 792)",
-        ipv4("10.9.9.9", "10.80.7.1", v4_error(11, 0, ipv4("10.80.7.1", DST, ECHO_REQ)[:28])),
+        ipv4("10.80.9.9", "10.80.7.1", v4_error(11, 0, ipv4("10.80.7.1", DST, ECHO_REQ)[:28])),
         pkt.EchoError(0x1234, 7, "ttl_exceeded", 11, 0, DST),
     ),
     (
         "error quoting half the cookie",
-        ipv4("10.9.9.9", "10.80.7.1", v4_error(3, 13, ipv4("10.80.7.1", DST, ECHO_REQ)[:32])),
+        ipv4("10.80.9.9", "10.80.7.1", v4_error(3, 13, ipv4("10.80.7.1", DST, ECHO_REQ)[:32])),
         pkt.EchoError(0x1234, 7, "unreachable", 3, 13, DST),
     ),
     (
         "error quoting an inner header with options",
         ipv4(
-            "10.9.9.9",
+            "10.80.9.9",
             "10.80.7.1",
             v4_error(3, 0, ipv4("10.80.7.1", DST, ECHO_REQ, options=bytes(8))),
         ),
@@ -211,7 +211,7 @@ V4_RAW_CASES = [
     (
         "error quoting another process's echo",
         ipv4(
-            "10.9.9.9",
+            "10.80.9.9",
             "10.80.7.1",
             v4_error(3, 1, ipv4("10.80.7.1", DST, icmp(8, 0, 0x1234, 7, OTHER_COOKIE))),
         ),
@@ -219,22 +219,22 @@ V4_RAW_CASES = [
     ),
     (
         "error quoting UDP",
-        ipv4("10.9.9.9", "10.80.7.1", v4_error(3, 3, ipv4("10.80.7.1", DST, bytes(16), proto=17))),
+        ipv4("10.80.9.9", "10.80.7.1", v4_error(3, 3, ipv4("10.80.7.1", DST, bytes(16), proto=17))),
         None,
     ),
     (
         "error quoting an echo reply",
-        ipv4("10.9.9.9", "10.80.7.1", v4_error(3, 1, ipv4("10.80.7.1", DST, REPLY))),
+        ipv4("10.80.9.9", "10.80.7.1", v4_error(3, 1, ipv4("10.80.7.1", DST, REPLY))),
         None,
     ),
     (
         "error with the quoted ICMP header cut",
-        ipv4("10.9.9.9", "10.80.7.1", v4_error(3, 1, ipv4("10.80.7.1", DST, ECHO_REQ)[:26])),
+        ipv4("10.80.9.9", "10.80.7.1", v4_error(3, 1, ipv4("10.80.7.1", DST, ECHO_REQ)[:26])),
         None,
     ),
     (
         "error with the quoted IP header cut",
-        ipv4("10.9.9.9", "10.80.7.1", v4_error(3, 1, ipv4("10.80.7.1", DST, ECHO_REQ)[:12])),
+        ipv4("10.80.9.9", "10.80.7.1", v4_error(3, 1, ipv4("10.80.7.1", DST, ECHO_REQ)[:12])),
         None,
     ),
 ]
