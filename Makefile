@@ -41,5 +41,11 @@ bench-icmp: system-deps $(STAMP)
 bench-snmp: system-deps $(STAMP)
 	$(PY) -m bench.snmp
 
+# Soak and fault lab (root; 30 minutes by default): make soak SOAK_MINUTES=10
+SOAK_MINUTES ?= 30
+.PHONY: soak
+soak: system-deps $(STAMP)
+	$(PY) -m bench.soak --minutes $(SOAK_MINUTES)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -326,11 +326,15 @@ def daemon_pid(proc: subprocess.Popen[bytes]) -> int:
 
 
 def stop(proc: subprocess.Popen[bytes], pid: int) -> int:
+    """SIGTERM to the daemon; on a timeout SIGKILL to it and to its wrapper (a
+    killed strace would leave its tracee running)."""
     if proc.poll() is None:
         os.kill(pid, signal.SIGTERM)
         try:
             proc.wait(15)
         except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
             proc.kill()
             proc.wait(5)
     return proc.returncode
