@@ -53,6 +53,12 @@ CHROMIUM_ARGS = [
     "--disable-client-side-phishing-detection",
     "--no-pings",
     "--metrics-recording-only",
+    # Debian's wrapper adds --enable-remote-extensions, and the browser still looks up
+    # update and account hosts: no name resolves, and anything not on loopback goes
+    # to a closed loopback port, so not even a DNS query leaves the machine.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
+    "--proxy-server=127.0.0.1:9",
+    "--dns-prefetch-disable",
 ]
 LAUNCH_TIMEOUT_MS = 30_000
 ACTION_TIMEOUT_MS = 10_000
