@@ -5,10 +5,12 @@
 and, when it is not up, why; a banner on top lists open outages and active
 alerts. ``/targets/{name}`` shows one target in full: checks and their last
 results, recent outages, parents and children, location, silences and
-maintenance windows. ``/status/summary`` is what the page's script fetches
-every few seconds to update itself in place: one small object per target,
-texts already formatted in the page's language, so the script only places
-text (``textContent``) and never parses HTML.
+maintenance windows. The page's script refreshes both every few seconds
+without reloading: ``/status/summary?after=G`` returns the counts, the
+banner and only the rows changed after generation ``G`` (see :class:`Lines`),
+``/status/targets/{name}`` one target's state and checks; texts come already
+formatted in the page's language, so the script only places text
+(``textContent``) and never parses HTML.
 
 HTML comes only from the autoescaping Jinja2 environment made in
 :func:`add_status_routes` (one per application, so per daemon); JSON only
@@ -16,10 +18,12 @@ from ``json.dumps``. Everything the page loads (CSS, script, icon) is served
 from ``/static/`` by the daemon itself, and a Content-Security-Policy forbids
 anything else, so the page works on a NOC network without Internet access.
 
-Cost at ten thousand targets: availability comes from the store's in-memory
-figures, which cost about 5 µs per target, so it is cached for
-:data:`FIGURES_TTL` seconds (the exporter refreshes its series as often);
-the rest is one pass over the API's target views.
+Cost at ten thousand targets (measured on the daemon with 10k loopback
+targets): a row is rebuilt and re-rendered only when what it shows changed,
+so a first paint costs about 0.1 s when rows are known and 0.5 s when all
+changed, and a refresh of a quiet network a few hundred bytes. Availability
+comes from the store's in-memory figures (about 5 µs a target), reused for
+:data:`FIGURES_TTL` seconds as the exporter does.
 """
 
 from __future__ import annotations
