@@ -99,7 +99,11 @@ class DaemonProcess:
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )
         if wait_ready:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except BaseException:
+                self.stop()  # never leave a daemon behind when a test fails early
+                raise
         return self
 
     def wait_ready(self, timeout: float = 20) -> None:
