@@ -16,7 +16,6 @@ import ipaddress
 import logging
 import signal
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,8 +30,7 @@ from monitor.api import parse_rfc3339, rfc3339, target_view, targets_view
 from monitor.availability import Figures
 from monitor.config import Config, ConfigError, Target, load_config, split_host_port
 from monitor.exporter import Exporter, SelfMetrics
-from monitor.maintenance import MaintenanceWindow, active, windows_by_target
-from monitor.maintenance_api import parse_window, window_view
+from monitor.maintenance_book import MaintenanceBook
 from monitor.scheduler import Job, Scheduler
 from monitor.security import AccessControl, tls_context
 from monitor.shard import Shard, parse_shard, select
@@ -208,7 +206,6 @@ class Daemon:
         self.states: dict[str, TargetState] = {}
         self.world = World()
         self.topology = Topology()
-        self._maintenance_index: dict[str, tuple[int, ...]] = {}
         self.policies: dict[str, dict[str, CheckPolicy]] = {}
         self.probers: dict[str, Prober] = {}
         self._prober_stacks: dict[str, tuple[contextlib.AsyncExitStack, dict[str, Any]]] = {}
@@ -226,9 +223,7 @@ class Daemon:
         self._unreconciled: set[str] = set()  # open outages from the previous run, undecided
         self._observed: set[str] = set()
         self._isolated_at: float | None = None
-        self._maintenance_since: dict[str, float] = {}
-        self._api_windows: dict[str, MaintenanceWindow] = {}
-        self._api_meta: dict[str, dict[str, Any]] = {}
+        self.maintenance: MaintenanceBook | None = None
         self._slo_alerts: dict[str, tuple[bool, bool]] = {}
         self.ready = False
 
@@ -369,7 +364,8 @@ class Daemon:
             flap_high=monitor.flap_high,
             flap_low=monitor.flap_low,
         )
-        self._index_maintenance(config)
+        if self.maintenance is not None:
+            self.maintenance.configure(config)
         for spec in self.kinds.values():
             self.exporter.declare(spec.section_families(config.sections))
         self._by_address = {}
@@ -482,38 +478,17 @@ class Daemon:
         for probe_event in result.events:
             self._probe_event(name, probe_event)
 
-    def _windows(self) -> list[MaintenanceWindow]:
-        config_windows = list(self.config.maintenance) if self.config else []
-        return config_windows + list(self._api_windows.values())
-
-    def _index_maintenance(self, config: Config) -> None:
-        self._maintenance_index = windows_by_target(
-            [*config.maintenance, *self._api_windows.values()],
-            ((t.name, t.labels) for t in config.targets),
-        )
-
     def check_maintenance(self) -> None:
         """Open and close maintenance windows whose time has come (time-driven)."""
-        if self.config is None:
+        if self.maintenance is None:
             return
-        now, windows, zone = self.wall(), self._windows(), self.config.monitor.timezone
-        for name, state in list(self.states.items()):
-            indexes = self._maintenance_index.get(name, ())
-            on = any(active(windows[i], now, zone) for i in indexes)
-            if on != state.maintenance:
-                self._apply_changes(
-                    set_maintenance(self.states, self.world, self.topology, name, on=on, now=now)
-                )
-                self._record_maintenance(name, on, now)
-
-    def _record_maintenance(self, name: str, on: bool, now: float) -> None:
-        if self.store is None:
-            return
-        if on:
-            self._maintenance_since[name] = now
-            self.store.maintenance(name, now, None)
-        else:
-            self.store.maintenance(name, self._maintenance_since.pop(name, now), now)
+        current = {name: state.maintenance for name, state in self.states.items()}
+        for name, on in self.maintenance.flips(current):
+            now = self.wall()
+            self._apply_changes(
+                set_maintenance(self.states, self.world, self.topology, name, on=on, now=now)
+            )
+            self.maintenance.record(name, on, now)
 
     async def _maintenance_loop(self) -> None:
         while True:
@@ -686,7 +661,8 @@ class Daemon:
 
     async def _start(self, config: Config) -> None:
         self.store = await self._open_store(config)
-        await self._load_api_windows()
+        self.maintenance = MaintenanceBook(self.store, self.wall)
+        await self.maintenance.load()
         self.alerting = Alerting(
             store=self.store,
             database=config.state_dir / "outbox.sqlite3",
@@ -820,62 +796,20 @@ class Daemon:
         return self.alerting is not None and self.alerting.remove_silence(silence_id)
 
     def api_maintenance(self) -> dict[str, Any]:
-        """``GET /api/v1/maintenance``: config windows and those made through the API."""
-        assert self.config is not None
-        now, zone = self.wall(), self.config.monitor.timezone
-        out = [
-            window_view(f"config:{i}", "config", w, active(w, now, zone), {})
-            for i, w in enumerate(self.config.maintenance)
-        ]
-        out += [
-            window_view(wid, "api", w, active(w, now, zone), self._api_meta.get(wid, {}))
-            for wid, w in self._api_windows.items()
-        ]
-        return {"windows": out}
+        assert self.maintenance is not None
+        return self.maintenance.view()
 
     def api_add_maintenance(self, body: Any) -> dict[str, Any]:
-        """``POST /api/v1/maintenance``: a one-off window, persisted; applies at once."""
-        assert self.config is not None and self.store is not None
-        now = self.wall()
-        window, meta = parse_window(body, now, {t.name for t in self.config.targets})
-        window_id = uuid.uuid4().hex[:12]
-        self._api_windows[window_id] = window
-        self._api_meta[window_id] = meta
-        self.store.add_window(
-            window_id,
-            window.model_dump_json(),
-            created=now,
-            created_by=meta["created_by"],
-            comment=window.comment,
-        )
-        self._index_maintenance(self.config)
-        self.check_maintenance()
-        return window_view(
-            window_id, "api", window, active(window, now, self.config.monitor.timezone), meta
-        )
+        assert self.maintenance is not None
+        created = self.maintenance.add(body)
+        self.check_maintenance()  # it applies at once
+        return created
 
     def api_remove_maintenance(self, window_id: str) -> bool:
-        """``DELETE /api/v1/maintenance/{id}``: end an API-made window now."""
-        if window_id not in self._api_windows or self.config is None or self.store is None:
+        if self.maintenance is None or not self.maintenance.remove(window_id):
             return False
-        del self._api_windows[window_id]
-        self._api_meta.pop(window_id, None)
-        self.store.remove_window(window_id)
-        self._index_maintenance(self.config)
         self.check_maintenance()
         return True
-
-    async def _load_api_windows(self) -> None:
-        assert self.store is not None
-        for stored in await self.store.windows():
-            try:
-                self._api_windows[stored.id] = MaintenanceWindow.model_validate_json(
-                    stored.definition
-                )
-            except ValueError:
-                log.warning("ignoring stored maintenance window %s: no longer valid", stored.id)
-                continue
-            self._api_meta[stored.id] = {"created_by": stored.created_by, "created": stored.created}
 
     async def api_outages(self, query: Mapping[str, str]) -> dict[str, Any]:
         """``GET /api/v1/outages?target=&since=&until=&open=``."""
