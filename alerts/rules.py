@@ -183,6 +183,23 @@ class RuleBook:
         self._clearing: dict[tuple[str, str], float] = {}  # (rule, target) -> stopped holding at
         self._levels: set[tuple[str, str]] = set()  # (target, check) with a level alert firing
 
+    def reconfigure(
+        self,
+        *,
+        instance: str,
+        builtin: Mapping[str, BuiltinSetting],
+        rules: tuple[ThresholdRule, ...],
+        point_resolve_after: float,
+    ) -> None:
+        """A reload: new settings, same active alerts and timers (a reload is no recovery)."""
+        self.instance = instance
+        self.builtin = dict(builtin)
+        self.rules = rules
+        self.point_resolve_after = point_resolve_after
+        names = {rule.name for rule in rules}
+        for key in [k for k in self._pending if k[0] not in names]:
+            del self._pending[key]  # a rule that is gone holds nothing back any more
+
     # -- what each alert looks like --------------------------------------------
 
     def enabled(self, name: str) -> Severity | None:

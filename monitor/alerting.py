@@ -80,14 +80,12 @@ class Alerting:
     async def apply(self, config: Config) -> None:
         """Adopt a (new) config: targets, rules, and delivery if channels or routes changed."""
         monitor, section = config.monitor, config.alerts
-        active = dict(self.rules.active)
-        self.rules = RuleBook(
+        self.rules.reconfigure(
             instance=monitor.instance,
             builtin=section.builtin,
             rules=tuple(section.rules),
             point_resolve_after=section.point_resolve_after,
         )
-        self.rules.active.update(active)
         new_targets = {t.name: target_info(t) for t in config.targets}
         now = self.wall()
         for gone in self._targets.keys() - new_targets.keys():

@@ -271,3 +271,12 @@ def test_rule_config_errors(tmp_path: Path, text: str, expected: list[str]) -> N
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert [str(i) for i in info.value.issues] == expected
+
+
+def test_reconfigure_keeps_active_alerts_and_their_timers() -> None:
+    rules = book(point_resolve_after=900)
+    rules.device_event("DeviceRebooted", BTS, 100, {}, "")
+    rules.state_event("target_down", BTS, 100)
+    rules.reconfigure(instance="noc-2", builtin={}, rules=(), point_resolve_after=60)
+    assert len(rules.active) == 2
+    assert names(rules.sweep(1000)) == [("DeviceRebooted", "resolved")]  # the old schedule holds
