@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 CONFIG ?= config.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit system-deps bench bench-icmp bench-snmp clean
+.PHONY: run test lint typecheck unit system-deps bench bench-icmp bench-snmp bench-http clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,13 +33,16 @@ test: system-deps $(STAMP) lint
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
-bench: bench-icmp bench-snmp
+bench: bench-icmp bench-snmp bench-http
 
 bench-icmp: system-deps $(STAMP)
 	$(PY) -m bench.icmp
 
 bench-snmp: system-deps $(STAMP)
 	$(PY) -m bench.snmp
+
+bench-http: system-deps $(STAMP)
+	$(PY) -m bench.http
 
 # Soak and fault lab (root; 30 minutes by default): make soak SOAK_MINUTES=10
 SOAK_MINUTES ?= 30
