@@ -53,6 +53,7 @@ ANNOUNCED = frozenset(
 
 FLAP_WINDOW = 21  # results, i.e. 20 transitions
 FLAP_MIN_RESULTS = FLAP_WINDOW  # judge flapping only on a full window
+_FLAP_MASK = (1 << FLAP_WINDOW) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,15 +469,14 @@ def step(
         }
     own = target_health(checks, policies)
     failing = raw_failing(checks, policies)
-    bits = ((state.flap_bits << 1) | int(failing)) & ((1 << FLAP_WINDOW) - 1)
+    bits = ((state.flap_bits << 1) | int(failing)) & _FLAP_MASK
     count = min(state.flap_count + 1, FLAP_WINDOW)
-    ratio = flap_ratio(bits, count)
-    if count < FLAP_MIN_RESULTS:
-        flapping = False
+    if count < FLAP_MIN_RESULTS or (bits in (0, _FLAP_MASK) and not state.flapping):
+        flapping = False  # steady (the usual case): no need to weigh the changes
     elif state.flapping:
-        flapping = ratio >= topo.flap_low
+        flapping = flap_ratio(bits, count) >= topo.flap_low
     else:
-        flapping = ratio > topo.flap_high
+        flapping = flap_ratio(bits, count) > topo.flap_high
     new = TargetState(
         name,
         state.health,
