@@ -9,8 +9,9 @@ plus a few seconds, then measures over ``--window`` seconds:
 
 - daemon CPU (utime+stime from /proc) per echo sent in the window,
 - RSS, scheduler lag p50/p99 (from its own histogram, window deltas),
-- the loop time of one ``/metrics`` scrape (median of 5; the client's wall
-  time, which includes the server's render and the transfer),
+- the loop time of one ``/metrics`` scrape (median of 5, as the daemon reports it in
+  ``continuity_metrics_render_seconds``: assembling the text; the transfer
+  then runs without blocking the loop),
 
 and runs ``fping -q -C 3 -i 1 -f LIST`` over the same addresses, taking its
 CPU from the child's rusage. Every run is bounded in time. Prints a table of
@@ -106,6 +107,13 @@ def lag_buckets(text: str) -> tuple[dict[float, float], float]:
     return buckets, runs
 
 
+def _render_seconds(text: str) -> float:
+    for line in text.splitlines():
+        if line.startswith("continuity_metrics_render_seconds "):
+            return float(line.split()[1])
+    return float("nan")
+
+
 def quantile(q: float, before: dict[float, float], after: dict[float, float]) -> float:
     """Quantile q of the window's observations, interpolated inside its bucket
     (what PromQL's histogram_quantile does)."""
@@ -167,7 +175,11 @@ def run_daemon(addrs: list[str], window: float, workdir: Path) -> DaemonFigures:
         b0, runs0 = lag_buckets(text0)
         b1, runs1 = lag_buckets(text1)
         echoes = (runs1 - runs0) * ECHOES
-        scrapes = [scrape(port)[1] for _ in range(5)]
+        scrapes = []
+        for _ in range(6):  # each scrape reports the loop time of the one before
+            text, _ = scrape(port)
+            scrapes.append(_render_seconds(text))
+        scrapes = scrapes[1:]
         del t0, t1
         return DaemonFigures(
             cpu_per_echo_us=(cpu1 - cpu0) / echoes * 1e6 if echoes else float("nan"),

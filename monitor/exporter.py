@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import platform
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -182,6 +183,11 @@ class SelfMetrics:
             registry=r,
         )
         self.targets = Gauge("continuity_targets", "Targets configured.", registry=r)
+        self.render_seconds = Gauge(
+            "continuity_metrics_render_seconds",
+            "Event-loop time the previous /metrics response took to assemble.",
+            registry=r,
+        )
         self.runs = RunMetrics()
         r.register(self.runs)
 
@@ -321,7 +327,11 @@ class Exporter:
         self.store.replace(("", f"slo:{name}"), {})
 
     def render(self) -> bytes:
-        return self.store.render() + self.self_metrics.render()
+        started = time.perf_counter()
+        body = self.store.render() + self.self_metrics.render()
+        # Reported by the next scrape: this one's own text is already assembled.
+        self.self_metrics.render_seconds.set(time.perf_counter() - started)
+        return body
 
 
 def _sample_line(prefix: str, sample: Sample) -> str:
