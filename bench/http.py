@@ -36,14 +36,12 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -51,8 +49,9 @@ import aiohttp
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.common import cpu_seconds, free_port, process
+
 REPO = Path(__file__).resolve().parents[1]
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 BLACKBOX = "prometheus-blackbox-exporter"
 BLACKBOX_CONFIG = """
 modules:
@@ -93,37 +92,6 @@ async def serve(ports: int, stop_after: float) -> None:
 # --------------------------------------------------------------------------
 # Processes and measurements
 # --------------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def process(command: Sequence[str], log: Path, **kw: object) -> Iterator[subprocess.Popen[bytes]]:
-    """A child process, stopped (SIGTERM, then SIGKILL) when the block ends."""
-    with log.open("ab") as out:
-        proc = subprocess.Popen(  # type: ignore[call-overload]
-            list(command), stdout=out, stderr=subprocess.STDOUT, cwd=REPO, **kw
-        )
-        try:
-            yield proc
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
 
 
 def ensure_blackbox() -> str:

@@ -21,11 +21,9 @@ medians over ``--runs`` runs.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,8 +35,9 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.common import cpu_seconds, free_port
+
 REPO = Path(__file__).resolve().parents[1]
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 INTERVAL = 10.0
 ECHOES = 3
 
@@ -72,11 +71,6 @@ packet_interval = "1s"
 """
     body = "".join(f'[[targets]]\nname = "t{i}"\naddress = "{a}"\n' for i, a in enumerate(addrs))
     return head + body
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def rss_mb(pid: int) -> float:
@@ -144,7 +138,7 @@ class DaemonFigures:
 def run_daemon(addrs: list[str], window: float, workdir: Path) -> DaemonFigures:
     config = workdir / "bench.toml"
     config.write_text(config_text(addrs))
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -213,12 +207,6 @@ def run_fping(addrs: list[str], workdir: Path) -> float:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return cpu / (len(addrs) * ECHOES) * 1e6
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:

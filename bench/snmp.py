@@ -48,8 +48,6 @@ import os
 import pstats
 import resource
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -61,6 +59,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.common import cpu_seconds, free_port, process
 from probes.base import ProbeTarget
 from probes.snmp import SnmpProber, SnmpSettings
 from tests import netns
@@ -74,43 +73,11 @@ from tests.snmp_agents import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 EXPORTER = "prometheus-snmp-exporter"
 EXPORTER_CONFIG = Path("/work/shared/bench-data/snmp_exporter-if_mib-v0.21.0.yml")
 START_TIMEOUT = 30.0
 IF_SUBTREES = ("1.3.6.1.2.1.2", "1.3.6.1.2.1.31.1.1")
 V3_USER = V3User("bench", "SHA", "authkey-bench", "AES", "privkey-bench")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def process(command: Sequence[str], log: Path, **kw: object) -> Iterator[subprocess.Popen[bytes]]:
-    """A child process, stopped (SIGTERM, then SIGKILL) when the block ends."""
-    with log.open("ab") as out:
-        proc = subprocess.Popen(  # type: ignore[call-overload]
-            list(command), stdout=out, stderr=subprocess.STDOUT, cwd=REPO, **kw
-        )
-        try:
-            yield proc
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
 
 
 # --------------------------------------------------------------------------

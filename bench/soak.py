@@ -62,7 +62,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -74,6 +73,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.common import free_port
 from bench.icmp import addresses, quantile
 from monitor.api import parse_rfc3339
 from tests import netns
@@ -514,12 +514,6 @@ class Lab:
     def active_fingerprints(self) -> set[str]:
         active = json.loads(get(self.port, "/api/v1/alerts")).get("alerts", [])
         return {str(a.get("fingerprint")) for a in active}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run(plan: Plan, workdir: Path) -> tuple[Record, dict[str, Any]]:

@@ -24,6 +24,7 @@ import dns.name
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
+import dns.reversename
 import dns.rrset
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -42,7 +43,7 @@ ZONE: dict[tuple[str, str], list[str]] = {
     ("test.", "SOA"): ["ns.test. hostmaster.test. 2024010101 3600 600 86400 60"],
     ("test.", "NS"): ["ns.test."],
     ("_sip._udp.test.", "SRV"): ["10 60 5060 sip.test."],
-    ("1.0.0.127.in-addr.arpa.", "PTR"): ["localhost."],
+    (dns.reversename.from_address("127.0.0.1").to_text(), "PTR"): ["localhost."],
     # 40 x ~40 bytes: far over the 512 bytes of a plain UDP answer.
     ("big.test.", "TXT"): [f'"record number {i:02d} of a large set of text"' for i in range(40)],
 }
