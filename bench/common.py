@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+import aiohttp
 
 REPO = Path(__file__).resolve().parents[1]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -25,6 +29,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def wait_http(
+    session: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes], timeout: float
+) -> None:
+    """Until ``url`` answers 200; fails early if ``proc`` (which serves it) exits."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
+        with contextlib.suppress(aiohttp.ClientError, OSError):
+            async with session.get(url) as resp:
+                if resp.status == 200:
+                    return
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} not ready after {timeout:g} s")
 
 
 @contextlib.contextmanager

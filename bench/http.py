@@ -49,7 +49,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.common import cpu_seconds, free_port, process
+from bench.common import cpu_seconds, free_port, process, wait_http
 
 REPO = Path(__file__).resolve().parents[1]
 BLACKBOX = "prometheus-blackbox-exporter"
@@ -131,21 +131,6 @@ def daemon_config(urls: Sequence[str], interval: float, *, keepalive: bool) -> s
     for n, url in enumerate(urls):
         lines += ["[[targets]]", f'name = "ep-{n:05d}"', f'address = "{url}"', ""]
     return "\n".join(lines)
-
-
-async def wait_http(
-    session: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes]
-) -> None:
-    end = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
-        with contextlib.suppress(aiohttp.ClientError, OSError):
-            async with session.get(url) as resp:
-                if resp.status == 200:
-                    return
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"{url} not ready after {START_TIMEOUT:g} s")
 
 
 async def daemon_checks(session: aiohttp.ClientSession, base: str) -> tuple[float, float]:
@@ -292,8 +277,8 @@ async def measure(
             connector=connector, timeout=aiohttp.ClientTimeout(total=10)
         ) as session:
             for proc, base in daemons.values():
-                await wait_http(session, f"{base}/-/ready", proc)
-            await wait_http(session, f"{bb_base}/-/healthy", bb)
+                await wait_http(session, f"{base}/-/ready", proc, START_TIMEOUT)
+            await wait_http(session, f"{bb_base}/-/healthy", bb, START_TIMEOUT)
             stop = asyncio.Event()
             driver = Driver(bb_base, urls, interval)
             background = [

@@ -59,7 +59,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.common import cpu_seconds, free_port, process
+from bench.common import cpu_seconds, free_port, process, wait_http
 from probes.base import ProbeTarget
 from probes.snmp import SnmpProber, SnmpSettings
 from tests import netns
@@ -159,21 +159,6 @@ def daemon_config(count: int, address: str, port: int, interval: float, *, v3: b
     for n in range(count):
         lines += ["[[targets]]", f'name = "dev-{n:05d}"', f'address = "{address}"', ""]
     return "\n".join(lines)
-
-
-async def wait_http(
-    session: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes]
-) -> None:
-    end = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
-        with contextlib.suppress(aiohttp.ClientError, OSError):
-            async with session.get(url) as resp:
-                if resp.status == 200:
-                    return
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"{url} not ready after {START_TIMEOUT:g} s")
 
 
 async def daemon_polls(session: aiohttp.ClientSession, base: str) -> tuple[float, float]:
@@ -331,8 +316,8 @@ async def measure(
             connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=30)
         ) as session:
             for proc, base, _tool in daemons.values():
-                await wait_http(session, f"{base}/-/ready", proc)
-            await wait_http(session, f"{ex_base}/", ex)
+                await wait_http(session, f"{base}/-/ready", proc, START_TIMEOUT)
+            await wait_http(session, f"{ex_base}/", ex, START_TIMEOUT)
             stop = asyncio.Event()
             driver = ExporterDriver(ex_base, lab.address("exporter"), devices, interval)
             background = asyncio.create_task(driver.run(session, stop))
@@ -532,7 +517,7 @@ async def realism(workdir: Path, devices: int, exporter: str) -> list[Figure]:
         ) as ex:
             base = f"http://127.0.0.1:{ex_port}"
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-                await wait_http(session, f"{base}/", ex)
+                await wait_http(session, f"{base}/", ex, START_TIMEOUT)
                 url = f"{base}/snmp?module=if_mib&target=127.0.0.1:{sim.port}"
                 # snmp_exporter 0.21 has one community per module (public):
                 # serve the recording under that name too.

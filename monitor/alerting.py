@@ -35,7 +35,7 @@ from monitor.api import parse_rfc3339, rfc3339
 from monitor.config import Config, Target
 from monitor.state import Health, TargetState
 from monitor.store import Store
-from monitor.web import BadRequest
+from monitor.web import BadRequest, body_time
 from probes.base import ProbeEvent, ProbeResult
 
 log = logging.getLogger(__name__)
@@ -249,10 +249,10 @@ def parse_silence(body: Any, now: float, silence_id: str) -> Silence:
         if key not in _SILENCE_FIELDS:
             raise BadRequest(str(key), "unknown field")
     matchers = _matchers(body.get("matchers"))
-    starts = _time(body, "starts_at", now)
+    starts = body_time(body, "starts_at", now)
     if "ends_at" not in body:
         raise BadRequest("ends_at", "required (an RFC 3339 time)")
-    ends = _time(body, "ends_at", now)
+    ends = body_time(body, "ends_at", now)
     if ends <= now:
         raise BadRequest("ends_at", "must be in the future")
     if ends <= starts:
@@ -289,18 +289,6 @@ def _matchers(raw: Any) -> tuple[Matcher, ...]:
                 ) from None
         out.append(Matcher(item["name"], item["value"], regex))
     return tuple(out)
-
-
-def _time(body: Mapping[str, Any], field: str, default: float) -> float:
-    value = body.get(field)
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        raise BadRequest(field, "expected an RFC 3339 time string")
-    try:
-        return parse_rfc3339(value)
-    except ValueError as exc:
-        raise BadRequest(field, f"expected an RFC 3339 time ({exc})") from None
 
 
 def _silence_view(silence: Silence) -> dict[str, Any]:

@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from monitor.api import parse_rfc3339, rfc3339
+from monitor.api import rfc3339
 from monitor.maintenance import MaintenanceWindow
-from monitor.web import BadRequest
+from monitor.web import BadRequest, body_time
 
 _FIELDS = {"targets", "match", "start", "end", "comment", "created_by"}
 
@@ -29,10 +29,10 @@ def parse_window(
     for key in body:
         if key not in _FIELDS:
             raise BadRequest(str(key), "unknown field")
-    start = _time(body, "start", now)
+    start = body_time(body, "start", now)
     if "end" not in body:
         raise BadRequest("end", "required (an RFC 3339 time)")
-    end = _time(body, "end", now)
+    end = body_time(body, "end", now)
     if end <= now:
         raise BadRequest("end", "must be in the future")
     if end <= start:
@@ -61,20 +61,6 @@ def parse_window(
         field = ".".join(str(p) for p in first["loc"]) or "body"
         raise BadRequest(field, str(first["msg"]).removeprefix("Value error, ")) from None
     return window, {"created_by": created_by, "created": now}
-
-
-def _time(body: Mapping[str, Any], field: str, default: float) -> float:
-    value = body.get(field)
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        raise BadRequest(field, "expected an RFC 3339 time string")
-    try:
-        return parse_rfc3339(value)
-    except ValueError as exc:
-        raise BadRequest(
-            field, f"expected an RFC 3339 time such as 2026-12-01T02:00:00+07:00 ({exc})"
-        ) from None
 
 
 def window_view(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
+from monitor.api import parse_rfc3339
 from monitor.security import AccessControl
 from monitor.status_page import add_status_routes
 
@@ -71,6 +72,21 @@ class BadRequest(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+def body_time(body: Mapping[str, Any], field: str, default: float) -> float:
+    """An optional RFC 3339 time in a JSON body as UNIX seconds; 400 naming the field."""
+    value = body.get(field)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise BadRequest(field, "expected an RFC 3339 time string")
+    try:
+        return parse_rfc3339(value)
+    except ValueError as exc:
+        raise BadRequest(
+            field, f"expected an RFC 3339 time such as 2026-12-01T02:00:00+07:00 ({exc})"
+        ) from None
 
 
 def json_response(document: Any, status: int = 200) -> web.Response:
