@@ -29,7 +29,7 @@ a target's own checks are hard DOWN or it is UNREACHABLE (cause
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from probes.base import ProbeResult
@@ -96,6 +96,7 @@ class TargetState:
     maintenance: bool = False
     outage_start: float | None = None
     outage_cause: str | None = None
+    flap_calm: int = 0  # results in a row below the low flapping threshold, while flapping
 
     @property
     def failing(self) -> bool:
@@ -135,6 +136,8 @@ class Topology:
     isolation_min_targets: int = 10
     flap_high: float = 0.30
     flap_low: float = 0.20
+    isolation_min_failing: int = 5
+    isolation_require_ratio: bool = False
 
     @classmethod
     def build(
@@ -146,6 +149,8 @@ class Topology:
         isolation_min_targets: int = 10,
         flap_high: float = 0.30,
         flap_low: float = 0.20,
+        isolation_min_failing: int = 5,
+        isolation_require_ratio: bool = False,
     ) -> Topology:
         children: dict[str, list[str]] = {}
         for child, ps in parents.items():
@@ -159,6 +164,8 @@ class Topology:
             isolation_min_targets=isolation_min_targets,
             flap_high=flap_high,
             flap_low=flap_low,
+            isolation_min_failing=isolation_min_failing,
+            isolation_require_ratio=isolation_require_ratio,
         )
 
 
@@ -170,6 +177,8 @@ class World:
     isolated_since: float | None = None
     failing: int = 0
     total: int = 0
+    roots: int = 0  # failing targets that are not behind a failing parent (root causes)
+    roots_at: float = float("-inf")  # when ``roots`` was last counted (at most once a second)
 
 
 @dataclass
@@ -325,6 +334,13 @@ def _settle(ctx: _Step, state: TargetState, trigger: ProbeResult | None = None) 
     """Recompute health, announcement and outage of one target; record events."""
     now, changes, world = ctx.now, ctx.changes, ctx.world
     health, held, parent = effective(state, ctx.states, ctx.topo, world)
+    if state.held and not held and health is Health.DOWN and trigger is None:
+        # What held the announcement (a failing parent or canary) has settled in
+        # the target's favour: its failures may have been the parent's blip. It is
+        # probed again and announced only if it still fails.
+        state = replace(state, recheck=True)
+        changes.recheck.add(state.name)
+        health, held, parent = effective(state, ctx.states, ctx.topo, world)
     since = state.since
     if health is not state.health:
         since = now
@@ -380,6 +396,7 @@ def _settle(ctx: _Step, state: TargetState, trigger: ProbeResult | None = None) 
         state.maintenance,
         outage_start,
         outage_cause,
+        state.flap_calm,
     )
 
 
@@ -450,7 +467,15 @@ def step(
             )
         )
     checks = {**state.checks, check: after}
-    if recheck and not result.ok:
+    if recheck and result.ok:
+        # The re-check passed: the other checks' failures were the parent's (or the
+        # monitor's) too. They start afresh; their own next runs (triggered with
+        # this one) decide, needing a full ``fall`` to go DOWN again.
+        checks = {
+            k: (CheckState(last=c.last) if k != check and c.hard is Health.DOWN else c)
+            for k, c in checks.items()
+        }
+    elif recheck and not result.ok:
         # The re-check failed: its own checks are down in their own right.
         checks = {
             k: (
@@ -471,10 +496,17 @@ def step(
     failing = raw_failing(checks, policies)
     bits = ((state.flap_bits << 1) | int(failing)) & _FLAP_MASK
     count = min(state.flap_count + 1, FLAP_WINDOW)
+    calm = 0
     if count < FLAP_MIN_RESULTS or (bits in (0, _FLAP_MASK) and not state.flapping):
         flapping = False  # steady (the usual case): no need to weigh the changes
     elif state.flapping:
-        flapping = flap_ratio(bits, count) >= topo.flap_low
+        # Leaving needs the low threshold held for a whole window, so that steady
+        # loss hovering around the thresholds keeps one flapping episode open
+        # instead of entering and leaving it (and paging) every few runs.
+        calm = state.flap_calm + 1 if flap_ratio(bits, count) < topo.flap_low else 0
+        flapping = calm < FLAP_WINDOW
+        if not flapping:
+            calm = 0
     else:
         flapping = flap_ratio(bits, count) > topo.flap_high
     new = TargetState(
@@ -493,6 +525,7 @@ def step(
         maintenance,
         state.outage_start,
         state.outage_cause,
+        calm,
     )
     view = _Overlay(states, changes.states)
     changes.states[name] = new
@@ -502,10 +535,16 @@ def step(
     changes.world = new_world
     ctx = _Step(view, topo, new_world, now, changes)
     if new_world.isolated is not world.isolated:
+        leaving = not new_world.isolated
         for other in states:
             if other != name:
-                changes.states[other] = _settle(ctx, states[other])
-        if not new_world.isolated:  # leaving isolation re-checks everything
+                peer = states[other]
+                if leaving and (peer.own is Health.DOWN or peer.failing):
+                    # What failed while the monitor was cut off is probed again
+                    # before anyone hears of it: it may have recovered meanwhile.
+                    peer = replace(peer, recheck=True)
+                changes.states[other] = _settle(ctx, peer)
+        if leaving:  # leaving isolation re-checks everything
             changes.recheck.update(t for t in states if t != name)
     settled = _settle(ctx, new, result)
     changes.states[name] = settled
@@ -516,42 +555,121 @@ def step(
 def _count_failing(world: World, was: bool, now_failing: bool) -> World:
     if was == now_failing:
         return world
-    return World(
-        world.isolated,
-        world.isolated_since,
-        world.failing + (1 if now_failing else -1),
-        world.total,
-    )
+    return replace(world, failing=world.failing + (1 if now_failing else -1))
 
 
 def _isolation(
     world: World, states: Mapping[str, TargetState], topo: Topology, now: float, changes: Changes
 ) -> World:
-    """Enter or leave isolation; exactly one event each way."""
+    """Enter or leave isolation; exactly one event each way.
+
+    With canaries configured, the monitor is cut off only when every canary is
+    DOWN: healthy canaries veto the ratio rule (a regional outage is not the
+    monitor's own fault). The ratio rule decides when no canaries are
+    configured, or as an extra condition with ``isolation_require_ratio``; it
+    counts root causes (failing targets not behind a failing parent), never
+    their consequences, and needs at least ``isolation_min_failing`` of them.
+    """
+    down_canaries = _down_canaries(states, topo)
+    world = _count_roots(world, states, topo, now)
     if topo.canaries:
-        canary_states = [states.get(c) for c in topo.canaries]
-        cut_off = all(s is not None and s.own is Health.DOWN for s in canary_states)
+        cut_off = len(down_canaries) == len(topo.canaries)
+        if cut_off and topo.isolation_require_ratio:
+            cut_off = _ratio_rule(world, topo)
     else:
-        cut_off = False
-    enough = world.total >= topo.isolation_min_targets
-    ratio = world.failing / world.total if world.total else 0.0
-    if enough and ratio > topo.isolation_ratio:
-        cut_off = True
+        cut_off = _ratio_rule(world, topo)
     if cut_off and not world.isolated:
         changes.events.append(
             Event(
                 "monitor_isolated",
                 "",
                 now,
-                message=f"{world.failing}/{world.total} targets failing",
+                message=_isolation_message(world, states, topo, down_canaries),
             )
         )
-        return World(True, now, world.failing, world.total)
-    # Leave with hysteresis on the ratio rule: below the ratio and no canary rule holding.
+        return replace(world, isolated=True, isolated_since=now)
     if world.isolated and not cut_off:
         changes.events.append(Event("monitor_isolation_ended", "", now))
-        return World(False, None, world.failing, world.total)
+        return replace(world, isolated=False, isolated_since=None)
     return world
+
+
+def _down_canaries(states: Mapping[str, TargetState], topo: Topology) -> list[str]:
+    out = []
+    for name in topo.canaries:
+        state = states.get(name)
+        if state is not None and state.own is Health.DOWN:
+            out.append(name)
+    return out
+
+
+def _ratio_rule(world: World, topo: Topology) -> bool:
+    if world.total < topo.isolation_min_targets or world.roots < topo.isolation_min_failing:
+        return False
+    return world.roots / world.total > topo.isolation_ratio
+
+
+def _count_roots(
+    world: World, states: Mapping[str, TargetState], topo: Topology, now: float
+) -> World:
+    """Recount root causes when the cheap bound says the ratio rule might hold.
+
+    Root causes are at most the failing targets, so while few targets fail
+    (the usual case) nothing is walked. Otherwise the count is refreshed at
+    most once a second: a walk over every target per result would cost
+    quadratic time in a mass outage, exactly when the loop is busiest.
+    """
+    possible = (
+        world.total >= topo.isolation_min_targets
+        and world.failing >= topo.isolation_min_failing
+        and world.failing / max(world.total, 1) > topo.isolation_ratio
+    )
+    if not possible and not world.isolated:
+        return world if world.roots == 0 else replace(world, roots=0, roots_at=now)
+    if now - world.roots_at < 1.0:
+        # Between counts, root causes can only have become fewer than the failing.
+        return world if world.roots <= world.failing else replace(world, roots=world.failing)
+    return replace(world, roots=len(root_causes(states, topo)), roots_at=now)
+
+
+def root_causes(states: Mapping[str, TargetState], topo: Topology) -> list[str]:
+    """Failing targets none of whose parents is failing or down: the real problems."""
+    out = []
+    for name in states:
+        state = states[name]
+        if (state.failing or state.own is Health.DOWN) and not behind_failure(name, states, topo):
+            out.append(name)
+    return out
+
+
+def behind_failure(name: str, states: Mapping[str, TargetState], topo: Topology) -> bool:
+    """Whether every parent of ``name`` is failing, DOWN or UNREACHABLE (a consequence)."""
+    parents = topo.parents.get(name, ())
+    if not parents:
+        return False
+    for parent in parents:
+        state = states.get(parent)
+        if state is None or not (
+            state.failing or state.health in (Health.DOWN, Health.UNREACHABLE)
+        ):
+            return False
+    return True
+
+
+def _isolation_message(
+    world: World, states: Mapping[str, TargetState], topo: Topology, down_canaries: list[str]
+) -> str:
+    """Names what failed: the canaries, the counts, the first failing root causes."""
+    parts = []
+    if down_canaries:
+        parts.append(f"canaries down: {', '.join(down_canaries)}")
+    roots = [r for r in root_causes(states, topo) if r not in topo.canaries]
+    shown = ", ".join(roots[:5]) + (", ..." if len(roots) > 5 else "")
+    parts.append(
+        f"{world.failing}/{world.total} targets failing, {len(roots)} on their own"
+        + (f": {shown}" if roots else "")
+    )
+    return "; ".join(parts)
 
 
 def _cascade(ctx: _Step, new: TargetState, old: TargetState) -> None:
@@ -581,23 +699,7 @@ def _cascade(ctx: _Step, new: TargetState, old: TargetState) -> None:
 
 
 def _with_recheck(state: TargetState) -> TargetState:
-    return TargetState(
-        state.name,
-        state.health,
-        state.since,
-        state.checks,
-        state.own,
-        state.announced,
-        state.announced_since,
-        state.held,
-        True,
-        state.flapping,
-        state.flap_bits,
-        state.flap_count,
-        state.maintenance,
-        state.outage_start,
-        state.outage_cause,
-    )
+    return replace(state, recheck=True)
 
 
 def set_maintenance(
@@ -614,23 +716,13 @@ def set_maintenance(
     state = states[name]
     if state.maintenance == on:
         return changes
-    flipped = TargetState(
-        name,
-        state.health,
-        state.since,
-        state.checks,
-        state.own,
-        state.announced,
-        state.announced_since,
-        state.held,
-        state.recheck,
-        state.flapping,
-        state.flap_bits,
-        state.flap_count,
-        on,
-        state.outage_start,
-        state.outage_cause,
-    )
+    flipped = replace(state, maintenance=on)
+    if not on:
+        # Judged afresh after planned work: what failed during the window must
+        # fail a full ``fall`` again before anyone is paged, and a target that
+        # is recovering comes back with its first success (no fire-then-resolve).
+        checks = {k: CheckState(last=c.last) for k, c in state.checks.items()}
+        flipped = replace(flipped, checks=checks, own=Health.UNKNOWN, held=False, recheck=False)
     ctx = _Step(_Overlay(states, changes.states), topo, world, now, changes)
     settled = _settle(ctx, flipped)
     changes.states[name] = settled
@@ -663,20 +755,4 @@ def prune(state: TargetState, checks: set[str], policies: Mapping[str, CheckPoli
     if kept.keys() == state.checks.keys():
         return state
     own = target_health(kept, policies)
-    return TargetState(
-        state.name,
-        state.health,
-        state.since,
-        kept,
-        own,
-        state.announced,
-        state.announced_since,
-        state.held,
-        state.recheck,
-        state.flapping,
-        state.flap_bits,
-        state.flap_count,
-        state.maintenance,
-        state.outage_start,
-        state.outage_cause,
-    )
+    return replace(state, checks=kept, own=own)

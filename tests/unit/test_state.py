@@ -226,8 +226,145 @@ def test_child_alert_waits_while_the_parent_is_only_failing() -> None:
     assert slow.states["site"].health is D and slow.states["site"].held
     assert "target_down" not in slow.kinds("site")
     slow.policies = {"icmp": CheckPolicy(fall=3, rise=1)}
-    slow.feed("router", True)  # the router was fine after all: the child's DOWN is announced
+    slow.feed("router", True)  # the router was fine after all: the child is re-checked first
+    assert slow.kinds("site") == ["target_up"] and "site" in slow.rechecks
+    slow.feed("site", False)  # still failing on its own: now it is announced
     assert slow.kinds("site") == ["target_up", "target_down"]
+
+
+def test_a_parent_blip_shorter_than_fall_pages_no_child() -> None:
+    sim = Sim({"router": [], "s1": ["router"], "s2": ["router"]}, fall=3, rise=2)
+    sim.round({"router": True, "s1": True, "s2": True})
+    sim.feed("router", False)
+    for _ in range(3):  # the children are polled faster and reach their fall first
+        sim.feed("s1", False)
+        sim.feed("s2", False)
+    sim.feed("router", False)
+    assert sim.states["s1"].own is D and sim.states["s1"].held
+    sim.feed("router", True)  # the blip is over before the router's fall
+    sim.feed("s1", True)
+    sim.feed("s2", True)
+    assert "target_down" not in sim.kinds()
+    assert sim.health() == {"router": U, "s1": U, "s2": U}
+
+
+def test_parent_blip_then_child_really_down_is_paged_after_its_recheck() -> None:
+    sim = Sim({"router": [], "s1": ["router"]}, fall=2, rise=2)
+    sim.round({"router": True, "s1": True})
+    sim.feed("router", False)
+    sim.feed("s1", False)
+    sim.feed("s1", False)
+    assert sim.states["s1"].held
+    sim.feed("router", True)
+    assert sim.kinds("s1") == ["target_up"] and sim.states["s1"].recheck
+    sim.feed("s1", False)
+    assert sim.kinds("s1") == ["target_up", "target_down"]
+
+
+def test_leaving_isolation_does_not_announce_what_recovered_meanwhile() -> None:
+    names = {"gw": [], "router": [], "t1": []}
+    sim = Sim(names, canaries=["gw"], fall=2, rise=3)
+    sim.round(dict.fromkeys(names, True))
+    for _ in range(3):
+        sim.round(dict.fromkeys(names, False))
+    assert sim.world.isolated
+    # The link is repaired: the canary answers first and ends the isolation while
+    # the router's check (rise 3) has not confirmed its recovery yet.
+    for _ in range(4):
+        sim.round({"gw": True, "router": True, "t1": True}, order=["gw", "router", "t1"])
+    assert not sim.world.isolated
+    assert "target_down" not in sim.kinds("router") + sim.kinds("t1")  # the canary's is muted
+
+
+def test_leaving_isolation_announces_what_is_still_down_after_its_recheck() -> None:
+    names = {"gw": [], "t1": [], "t2": []}
+    sim = Sim(names, canaries=["gw"], fall=2)
+    sim.round(dict.fromkeys(names, True))
+    for _ in range(3):
+        sim.round(dict.fromkeys(names, False))
+    sim.feed("gw", True)
+    sim.feed("gw", True)
+    assert not sim.world.isolated and sim.states["t1"].recheck
+    sim.feed("t1", False)
+    sim.feed("t2", True)
+    assert sim.kinds("t1") == ["target_up", "target_down"]
+    assert sim.kinds("t2") == ["target_up"]
+
+
+def test_healthy_canaries_veto_the_ratio_rule() -> None:
+    names = {"gw": [], **{f"t{i}": [] for i in range(12)}}
+    sim = Sim(names, canaries=["gw"], min_targets=5, ratio=0.5)
+    sim.round(dict.fromkeys(names, True))
+    for _ in range(3):
+        sim.round({"gw": True, **{f"t{i}": False for i in range(12)}})
+    assert not sim.world.isolated
+    assert sim.kinds(prefix="monitor_") == []
+    assert sim.kinds().count("target_down") == 12
+
+
+def test_the_ratio_rule_counts_root_causes_not_consequences() -> None:
+    names = {"rtr": [], **{f"s{i}": ["rtr"] for i in range(8)}, "a": [], "b": []}
+    sim = Sim(names, min_targets=5, ratio=0.5)
+    sim.round(dict.fromkeys(names, True))
+    for _ in range(3):  # 9 of 11 failing, but only the router (and nothing else) on its own
+        sim.round({**dict.fromkeys(names, False), "a": True, "b": True})
+    assert not sim.world.isolated
+    assert [e.target for e in sim.events if e.kind == "target_down"] == ["rtr"]
+
+
+def test_isolation_message_names_the_canaries() -> None:
+    names = {"gw1": [], "gw2": [], "t1": []}
+    sim = Sim(names, canaries=["gw1", "gw2"])
+    sim.round(dict.fromkeys(names, True))
+    for _ in range(3):
+        sim.round(dict.fromkeys(names, False))
+    isolated = [e for e in sim.events if e.kind == "monitor_isolated"]
+    assert len(isolated) == 1
+    assert isolated[0].message.startswith("canaries down: gw1, gw2; 3/3 targets failing")
+
+
+def test_maintenance_end_judges_a_still_down_target_afresh() -> None:
+    sim = Sim({"rtr": []}, fall=3, rise=2)
+    sim.round({"rtr": True})
+    sim.maintenance("rtr", True)
+    for _ in range(4):
+        sim.feed("rtr", False, maintenance=True)
+    sim.maintenance("rtr", False)
+    assert sim.states["rtr"].own is K
+    sim.feed("rtr", False)
+    sim.feed("rtr", False)
+    assert "target_down" not in sim.kinds("rtr")
+    sim.feed("rtr", False)
+    assert sim.kinds("rtr")[-1] == "target_down"
+
+
+def test_maintenance_end_of_a_recovering_target_announces_no_down() -> None:
+    sim = Sim({"rtr": []}, fall=3, rise=3)
+    sim.round({"rtr": True})
+    sim.maintenance("rtr", True)
+    for ok in (False, False, False, False, True):
+        sim.feed("rtr", ok, maintenance=True)
+    sim.maintenance("rtr", False)
+    sim.feed("rtr", True)
+    assert sim.kinds("rtr") == ["target_up", "target_maintenance", "target_up"]
+
+
+def test_flapping_is_left_only_after_a_calm_window() -> None:
+    sim = Sim({"t": []}, fall=3, rise=2)
+    sim.round({"t": True})
+    pattern = [True, False, True, True, False] * 12  # ~40 % changes, then calmer
+    for ok in pattern:
+        sim.feed("t", ok)
+    assert sim.states["t"].flapping
+    entered = sim.kinds("t").count("target_flapping")
+    assert entered == 1
+    for ok in [True] * 20:
+        sim.feed("t", ok)
+    assert sim.states["t"].flapping  # not yet a whole calm window
+    for ok in [True] * 25:
+        sim.feed("t", ok)
+    assert not sim.states["t"].flapping
+    assert sim.kinds("t").count("target_flapping") == 1
 
 
 def test_canaries_down_isolate_the_monitor_once() -> None:
@@ -268,7 +405,7 @@ def test_flapping_is_entered_and_left_with_one_announcement_each() -> None:
     assert sim.states["t"].flapping and sim.health()["t"] is F
     flapping_at = sim.kinds("t").index("target_flapping")
     assert sim.kinds("t")[flapping_at + 1 :] == []  # no per-transition announcements while flapping
-    for _ in range(25):
+    for _ in range(45):
         sim.round({"t": True})
     assert not sim.states["t"].flapping and sim.kinds("t")[-2:] == ["target_flapping", "target_up"]
 
@@ -299,6 +436,10 @@ def test_maintenance_measures_but_does_not_announce_down() -> None:
     assert sim.health()["t"] is M and sim.kinds("t") == ["target_up", "target_maintenance"]
     assert [k for k, _, _ in sim.outages("t")] == ["outage_started"]  # recorded, excluded later
     sim.maintenance("t", False)
+    # Judged afresh: UNKNOWN until its checks settle again, then DOWN after a full fall.
+    assert sim.health()["t"] is K and sim.kinds("t")[-1] == "target_maintenance"
+    for _ in range(3):
+        sim.feed("t", False)
     assert sim.health()["t"] is D and sim.kinds("t")[-1] == "target_down"
 
 
