@@ -192,6 +192,9 @@ class TargetStatus:
     message: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
     site: Site | None = None
+    role: str = "ok"  # ok, root_cause or consequence (monitor.policy)
+    root_cause: str | None = None
+    muted: str | None = None
 
     def to_dict(self, instance: str) -> dict[str, Any]:
         return {
@@ -204,4 +207,7 @@ class TargetStatus:
             "message": self.message,
             "labels": dict(self.labels),
             "site": self.site.to_dict() if self.site else None,
+            "role": self.role,
+            "root_cause": self.root_cause,
+            "muted": self.muted,
         }

@@ -3,10 +3,18 @@
 Pure logic with time passed in; the daemon feeds it and hands what it returns
 to :class:`alerts.delivery.Delivery`. Three sources:
 
-- **Announced state events** of the continuity model: ``target_down`` fires
-  ``TargetDown``, any other announcement of that target resolves it;
-  likewise ``TargetUnreachable`` (off by default), ``TargetFlapping``,
-  ``MonitorIsolated`` and the SLO burn alerts.
+- **Announced state events** of the continuity model, as *episodes*: an
+  alert fires when its condition is announced and stays firing, whatever the
+  target's state does inside the episode, until the condition is really
+  gone. ``TargetDown`` fires on ``target_down`` and resolves only on
+  ``target_up``: DOWN -> UNREACHABLE -> DOWN, DOWN -> FLAPPING and maintenance
+  are the same outage. ``TargetUnreachable`` (off by default) and
+  ``TargetFlapping`` fire only when no ``TargetDown`` episode is open, and
+  resolve on ``target_up`` or when a DOWN page replaces them.
+  ``MonitorIsolated``, ``MonitorDegraded`` and the SLO burn alerts follow
+  their events. A new episode of the same alert never reuses an old one's
+  identity (its ``starts_at``, and so its dedup key, is later than the last
+  episode's end).
 - **Device events** from probes and traps: ``InterfaceDown`` (resolved by
   ``InterfaceUp``), ``OnBattery`` and ``BatteryLow`` (resolved by
   ``PowerRestored``), ``DeviceRebooted`` (a point event, resolved after
@@ -51,12 +59,26 @@ BUILTIN_DEFAULTS: dict[str, tuple[bool, Severity]] = {
     "SLOBurnFast": (True, "critical"),
     "SLOBurnSlow": (True, "warning"),
     "MonitorIsolated": (True, "critical"),
+    "MonitorDegraded": (True, "critical"),
 }
 
 _STATE_ALERTS = {
     "target_down": "TargetDown",
     "target_unreachable": "TargetUnreachable",
     "target_flapping": "TargetFlapping",
+}
+# Which open state alerts an announcement ends (the episode's condition is gone
+# or a DOWN page replaces it); an announcement not listed ends none.
+_ENDS = {
+    "target_up": frozenset({"TargetDown", "TargetUnreachable", "TargetFlapping"}),
+    "target_down": frozenset({"TargetUnreachable", "TargetFlapping"}),
+    "target_flapping": frozenset({"TargetUnreachable"}),
+}
+_MONITOR_TOGGLES = {
+    "monitor_isolated": ("MonitorIsolated", True),
+    "monitor_isolation_ended": ("MonitorIsolated", False),
+    "monitor_degraded": ("MonitorDegraded", True),
+    "monitor_degraded_ended": ("MonitorDegraded", False),
 }
 _POINT_EVENTS = {"DeviceRebooted"}
 _LEVEL_EVENTS = {"CertificateExpiring"}
@@ -154,6 +176,8 @@ class TargetInfo:
     name: str
     labels: Mapping[str, str] = field(default_factory=dict)
     site: Site | None = None
+    address: str = ""
+    url: str = ""  # the target's page, for people and ``generator_url``
 
 
 @dataclass
@@ -182,6 +206,7 @@ class RuleBook:
         self._pending: dict[tuple[str, str], _Pending] = {}  # (rule, target) -> holding since
         self._clearing: dict[tuple[str, str], float] = {}  # (rule, target) -> stopped holding at
         self._levels: set[tuple[str, str]] = set()  # (target, check) with a level alert firing
+        self._ended: dict[str, float] = {}  # fingerprint -> when its last episode ended
 
     def reconfigure(
         self,
@@ -221,6 +246,7 @@ class RuleBook:
         summary: str = "",
         description: str = "",
         runbook: str = "",
+        consequences: str = "",
     ) -> Alert:
         labels = {**(target.labels if target else {}), **(extra or {})}
         labels.update(alertname=name, severity=severity, monitor=self.instance)
@@ -232,6 +258,8 @@ class RuleBook:
                 ("summary", summary),
                 ("description", description),
                 ("runbook_url", runbook),
+                ("address", target.address if target else ""),
+                ("consequences", consequences),
             )
             if v
         }
@@ -240,12 +268,18 @@ class RuleBook:
             starts_at=at,
             annotations=annotations,
             site=target.site if target else None,
+            generator_url=target.url if target else "",
         )
 
     def _fire(self, alert: Alert) -> list[Alert]:
-        if alert.fingerprint in self.active:
+        fp = alert.fingerprint
+        if fp in self.active:
             return []  # already firing: one alert per real problem
-        self.active[alert.fingerprint] = alert
+        ended = self._ended.get(fp)
+        if ended is not None and alert.starts_at <= ended:
+            # A new episode: never the identity (and dedup key) of the one that ended.
+            alert = replace(alert, starts_at=ended + 0.001)
+        self.active[fp] = alert
         if alert.name in _LEVEL_EVENTS:
             self._levels.add((alert.target, alert.labels.get("check", "")))
         return [alert]
@@ -256,22 +290,34 @@ class RuleBook:
             if match(alert):
                 del self.active[fp]
                 self._points.pop(fp, None)
-                out.append(alert.resolved(max(at, alert.starts_at)))
+                end = max(at, alert.starts_at)
+                self._ended[fp] = end
+                out.append(alert.resolved(end))
         return out
+
+    def firing(self, name: str, target: str) -> bool:
+        """Whether an episode of alert ``name`` is open for ``target``."""
+        return any(a.name == name and a.target == target for a in self.active.values())
 
     # -- inputs ----------------------------------------------------------------
 
     def state_event(
-        self, kind: str, target: TargetInfo | None, at: float, *, message: str = "", cause: str = ""
+        self,
+        kind: str,
+        target: TargetInfo | None,
+        at: float,
+        *,
+        message: str = "",
+        cause: str = "",
+        consequences: str = "",
     ) -> list[Alert]:
         """An announced transition of the continuity model (or a monitor/SLO event)."""
         if kind.startswith("target_") and target is not None:
-            return self._target_transition(kind, target, at, message, cause)
-        if kind in ("monitor_isolated", "monitor_isolation_ended"):
-            on = kind == "monitor_isolated"
-            return self._toggle(
-                "MonitorIsolated", on, target=None, at=at, extra={}, message=message
-            )
+            description = f"{message} ({cause})" if cause else message
+            return self._target_transition(kind, target, at, description, consequences)
+        if kind in _MONITOR_TOGGLES:
+            name, on = _MONITOR_TOGGLES[kind]
+            return self._toggle(name, on, target=None, at=at, extra={}, message=message)
         if kind.startswith("slo_burn_"):
             speed = "Fast" if "_fast" in kind else "Slow"
             slo = {"slo": cause.removeprefix("slo:")}
@@ -282,20 +328,15 @@ class RuleBook:
         return []
 
     def _target_transition(
-        self, kind: str, target: TargetInfo, at: float, message: str, cause: str
+        self, kind: str, target: TargetInfo, at: float, description: str, consequences: str
     ) -> list[Alert]:
-        out = self._resolve(
-            lambda a: (
-                a.target == target.name
-                and a.name in _STATE_ALERTS.values()
-                and _STATE_ALERTS.get(kind) != a.name
-            ),
-            at,
-        )
+        ends = _ENDS.get(kind, frozenset())
+        out = self._resolve(lambda a: a.target == target.name and a.name in ends, at)
         name = _STATE_ALERTS.get(kind)
-        severity = self.enabled(name) if name else None
-        if name and severity:
-            description = f"{message} ({cause})" if cause else message
+        if name is None or (name != "TargetDown" and self.firing("TargetDown", target.name)):
+            return out  # inside an open DOWN episode: nothing new to say
+        severity = self.enabled(name)
+        if severity:
             out += self._fire(
                 self._alert(
                     name,
@@ -304,6 +345,7 @@ class RuleBook:
                     at,
                     summary=f"{target.name}: {kind.removeprefix('target_')}",
                     description=description,
+                    consequences=consequences,
                 )
             )
         return out

@@ -28,12 +28,14 @@ from typing import Any
 from alerts.config import alerts_language
 from alerts.delivery import Delivery
 from alerts.metrics import DeliveryMetrics
-from alerts.model import Alert, Site, TargetStatus
+from alerts.model import Alert, TargetStatus
 from alerts.mute import Gate, Matcher, Silence
-from alerts.rules import RuleBook, TargetInfo
+from alerts.rules import RuleBook
+from monitor.alert_flow import AlertFlow
 from monitor.api import parse_rfc3339, rfc3339
-from monitor.config import Config, Target
-from monitor.state import Health, TargetState
+from monitor.config import Config
+from monitor.policy import Policy
+from monitor.state import Event, EventKind, Health, TargetState
 from monitor.store import Store
 from monitor.web import BadRequest, body_time
 from probes.base import ProbeEvent, ProbeResult
@@ -43,16 +45,8 @@ log = logging.getLogger(__name__)
 ANNOUNCED_ALERTS = (Health.DOWN, Health.UNREACHABLE, Health.FLAPPING)
 
 
-def target_info(target: Target) -> TargetInfo:
-    location = target.location
-    site = None
-    if location is not None:
-        site = Site(location.address, location.lat, location.lon, location.contact)
-    return TargetInfo(target.name, dict(target.labels), site)
-
-
 class Alerting:
-    """Rules, muting and delivery for one daemon."""
+    """Rules, muting and delivery for one daemon (the pipeline's alert sink)."""
 
     def __init__(
         self,
@@ -67,35 +61,32 @@ class Alerting:
         self.database = database
         self.wall = wall
         self.metrics = metrics
-        self.mute_context = mute_context
-        self.gate = Gate()
-        self.rules = RuleBook(instance="continuity-monitor")
+        self.flow = AlertFlow(wall=wall, mute=mute_context)
         self.delivery: Delivery | None = None
         self._delivery_stack = contextlib.AsyncExitStack()
         self._delivery_config: tuple[Any, ...] | None = None
-        self._targets: dict[str, TargetInfo] = {}
+
+    @property
+    def gate(self) -> Gate:
+        return self.flow.gate
+
+    @property
+    def rules(self) -> RuleBook:
+        return self.flow.rules
 
     # -- lifecycle -----------------------------------------------------------
 
     async def apply(self, config: Config) -> None:
         """Adopt a (new) config: targets, rules, and delivery if channels or routes changed."""
-        monitor, section = config.monitor, config.alerts
-        self.rules.reconfigure(
-            instance=monitor.instance,
-            builtin=section.builtin,
-            rules=tuple(section.rules),
-            point_resolve_after=section.point_resolve_after,
-        )
-        new_targets = {t.name: target_info(t) for t in config.targets}
-        now = self.wall()
-        for gone in self._targets.keys() - new_targets.keys():
-            self._submit(self.rules.forget_target(gone, now))
-            if self.delivery is not None:
-                self.delivery.forget_state(gone)
-        self._targets = new_targets
+        gone = self.flow.targets.keys() - {t.name for t in config.targets}
+        self._send(self.flow.configure(config))
+        if self.delivery is not None:
+            for name in gone:
+                self.delivery.forget_state(name)
+        monitor = config.monitor
         wanted = (
             dict(config.channels),
-            section,
+            config.alerts,
             monitor.instance,
             monitor.language,
             monitor.timezone,
@@ -134,42 +125,36 @@ class Alerting:
                 self.gate.silences[row.id] = _silence_from_json(row.id, row.definition)
             except (ValueError, KeyError):
                 log.warning("ignoring stored silence %s: unreadable", row.id)
-        for name, state in states.items():
-            if state.announced in ANNOUNCED_ALERTS and name in self._targets:
-                at = state.announced_since if state.announced_since is not None else self.wall()
-                kind = f"target_{state.announced.value}"
-                self._submit(self.rules.state_event(kind, self._targets[name], at))
+        announced = {
+            name: (
+                EventKind.announcing(state.announced),
+                state.announced_since if state.announced_since is not None else self.wall(),
+            )
+            for name, state in states.items()
+            if state.announced in ANNOUNCED_ALERTS
+        }
+        self._send(self.flow.restore(announced))
 
-    # -- inputs --------------------------------------------------------------
+    # -- inputs (the pipeline's AlertSink) -------------------------------------
 
-    def state_event(self, kind: str, target: str, at: float, message: str, cause: str) -> None:
-        info = self._targets.get(target) if target else None
-        if target and info is None:
-            return
-        self._submit(self.rules.state_event(kind, info, at, message=message, cause=cause))
+    def state_event(self, event: Event, policy: Policy) -> None:
+        self._send(self.flow.state_event(event, policy))
 
     def device_event(self, target: str, event: ProbeEvent) -> None:
-        info = self._targets.get(target)
-        if info is not None:
-            labels = dict(event.labels)
-            self._submit(
-                self.rules.device_event(event.kind, info, self.wall(), labels, event.message)
-            )
+        self._send(self.flow.device_event(target, event))
 
     def check_result(self, target: str, kind: str, result: ProbeResult) -> None:
-        info = self._targets.get(target)
-        if info is not None:
-            kinds = frozenset(e.kind for e in result.events)
-            self._submit(self.rules.check_result(info, kind, result.values, kinds, self.wall()))
+        self._send(self.flow.check_result(target, kind, result))
 
-    def state_changed(self, state: TargetState) -> None:
-        """Retained per-target state topics (MQTT) follow every change."""
-        info = self._targets.get(state.name)
+    def state_changed(self, state: TargetState, policy: Policy) -> None:
+        """Retained per-target state topics (MQTT) follow every change, with the policy's word."""
+        info = self.flow.targets.get(state.name)
         if self.delivery is None or info is None:
             return
         last = next(
             (c.last for c in state.checks.values() if c.last is not None and not c.last.ok), None
         )
+        verdict = policy.verdict(state.name)
         self.delivery.publish_state(
             TargetStatus(
                 target=state.name,
@@ -179,20 +164,17 @@ class Alerting:
                 message=last.message if last else "",
                 labels=info.labels,
                 site=info.site,
+                role=verdict.role.value,
+                root_cause=verdict.root,
+                muted=verdict.muted,
             )
         )
 
     def tick(self) -> None:
         """Time-driven work: point alerts that resolve, mutes that end, silences that expire."""
-        now = self.wall()
-        self._submit(self.rules.sweep(now))
-        for gone in self.gate.expire(now):
+        for gone in self.gate.expire(self.wall()):
             self.store.remove_silence(gone)
-        self._send(self.gate.release(now, self.mute_context))
-
-    def _submit(self, alerts: list[Alert]) -> None:
-        if alerts:
-            self._send(self.gate.offer(alerts, self.wall(), self.mute_context))
+        self._send(self.flow.tick())
 
     def _send(self, alerts: list[Alert]) -> None:
         for alert in alerts:
@@ -211,7 +193,7 @@ class Alerting:
                     "labels": dict(alert.labels),
                     "annotations": dict(alert.annotations),
                     "starts_at": rfc3339(alert.starts_at),
-                    "muted": self.gate.muted(alert, now, self.mute_context),
+                    "muted": self.gate.muted(alert, now, self.flow.mute),
                     "notified": alert.fingerprint in self.gate.notified,
                 }
                 for alert in self.rules.active.values()

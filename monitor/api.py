@@ -5,11 +5,11 @@ Times are RFC 3339 in UTC; every JSON document goes through ``json.dumps``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from monitor.config import Config, Target
+from monitor.policy import Policy, Role
 from monitor.state import Health, TargetState, World
 
 
@@ -36,24 +36,34 @@ def api_state(state: TargetState, world: World) -> str:
     return state.health.value
 
 
-def target_view(
-    target: Target, state: TargetState, world: World, children: Mapping[str, tuple[str, ...]]
-) -> dict[str, Any]:
-    """One target as ``GET /api/v1/targets/{name}`` returns it."""
+def target_view(target: Target, policy: Policy) -> dict[str, Any]:
+    """One target as ``GET /api/v1/targets/{name}`` returns it.
+
+    ``role`` (ok, root_cause, consequence), ``root_cause`` (for a consequence)
+    and ``muted`` (why its alerts are held back) come from the suppression
+    policy, as everywhere else; ``consequences`` lists what is out because of it.
+    """
+    state = policy.states[target.name]
+    verdict = policy.verdict(target.name)
     return {
         "name": target.name,
         "address": target.address,
-        "state": api_state(state, world),
+        "state": api_state(state, policy.world),
         "since": rfc3339(state.since),
         "announced": state.announced.value,
         "flapping": state.flapping,
         "maintenance": state.maintenance,
+        "maintenance_via": policy.maintenance.get(target.name),
+        "role": verdict.role.value,
+        "root_cause": verdict.root,
+        "muted": verdict.muted,
+        "consequences": policy.consequences(target.name) if verdict.role is Role.ROOT_CAUSE else [],
         "outage": None
         if state.outage_cause is None
         else {"start": rfc3339(state.outage_start), "cause": state.outage_cause},
         "checks": [_check_view(kind, state) for kind in (c.kind for c in target.checks)],
         "parents": list(target.parents),
-        "children": list(children.get(target.name, ())),
+        "children": list(policy.topo.children.get(target.name, ())),
         "labels": dict(target.labels),
         "location": target.location.model_dump(exclude_none=True) if target.location else None,
     }
@@ -79,18 +89,9 @@ def _check_view(kind: str, state: TargetState) -> dict[str, Any]:
     }
 
 
-def targets_view(
-    config: Config,
-    states: Mapping[str, TargetState],
-    world: World,
-    children: Mapping[str, tuple[str, ...]],
-) -> dict[str, Any]:
+def targets_view(config: Config, policy: Policy) -> dict[str, Any]:
     """``GET /api/v1/targets``."""
     return {
-        "isolated": world.isolated,
-        "targets": [
-            target_view(t, states[t.name], world, children)
-            for t in config.targets
-            if t.name in states
-        ],
+        "isolated": policy.world.isolated,
+        "targets": [target_view(t, policy) for t in config.targets if t.name in policy.states],
     }

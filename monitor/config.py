@@ -174,6 +174,12 @@ class MonitorSection(StrictModel):
     retention: Duration = 400 * 86400.0
     isolation_ratio: float_range(0.0, 1.0) = 0.5  # type: ignore[valid-type]
     isolation_min_targets: int_range(1, 1_000_000) = 10  # type: ignore[valid-type]
+    isolation_min_failing: int_range(1, 1_000_000) = 5  # type: ignore[valid-type]
+    """The ratio rule needs at least this many root causes failing at once."""
+    isolation_require_ratio: bool = False
+    """With canaries: isolated only if every canary fails *and* the ratio rule holds."""
+    external_url: str = ""
+    """Where people reach this daemon's pages (links in alerts, ``generator_url``)."""
     flap_high: float_range(0.0, 1.0) = 0.30  # type: ignore[valid-type]
     flap_low: float_range(0.0, 1.0) = 0.20  # type: ignore[valid-type]
     max_concurrency: int_range(1, 100_000) = 5000  # type: ignore[valid-type]

@@ -28,25 +28,15 @@ from alerts.model import Alert
 from monitor.alerting import Alerting
 from monitor.api import parse_rfc3339, rfc3339, target_view, targets_view
 from monitor.availability import Figures
-from monitor.config import Config, ConfigError, Target, load_config, split_host_port
+from monitor.config import Config, ConfigError, load_config, split_host_port
 from monitor.exporter import Exporter, SelfMetrics
 from monitor.maintenance_book import MaintenanceBook
+from monitor.pipeline import Pipeline
 from monitor.scheduler import Job, Scheduler
 from monitor.security import AccessControl, tls_context
 from monitor.shard import Shard, parse_shard, select
 from monitor.slo import pool, status
-from monitor.state import (
-    Changes,
-    CheckPolicy,
-    Event,
-    Health,
-    TargetState,
-    Topology,
-    World,
-    prune,
-    set_maintenance,
-    step,
-)
+from monitor.state import Event, EventKind, Health, TargetState, World
 from monitor.store import FAMILIES as STORE_FAMILIES
 from monitor.store import Store, StoreError, database_path
 from monitor.web import BadRequest, WebServer
@@ -171,15 +161,6 @@ def dependency_depths(parents: Mapping[str, tuple[str, ...]]) -> dict[str, int]:
     return depths
 
 
-def policies_for(target: Target) -> dict[str, CheckPolicy]:
-    return {
-        c.kind: CheckPolicy(
-            fall=c.settings.fall, rise=c.settings.rise, critical=c.settings.critical
-        )
-        for c in target.checks
-    }
-
-
 class Daemon:
     """One monitoring process. ``await Daemon(...).run()`` until SIGTERM."""
 
@@ -203,10 +184,7 @@ class Daemon:
             self.self_metrics,
         )
         self.config: Config | None = None
-        self.states: dict[str, TargetState] = {}
-        self.world = World()
-        self.topology = Topology()
-        self.policies: dict[str, dict[str, CheckPolicy]] = {}
+        self.pipeline = Pipeline(wall=wall, exporter=self.exporter, figures=self._refresh_figures)
         self.probers: dict[str, Prober] = {}
         self._prober_stacks: dict[str, tuple[contextlib.AsyncExitStack, dict[str, Any]]] = {}
         self._listener_stacks: dict[str, tuple[contextlib.AsyncExitStack, Any]] = {}
@@ -220,9 +198,6 @@ class Daemon:
         self.access: AccessControl | None = None
         self.delivery_metrics = DeliveryMetrics(wall)
         self.self_metrics.registry.register(self.delivery_metrics)
-        self._unreconciled: set[str] = set()  # open outages from the previous run, undecided
-        self._observed: set[str] = set()
-        self._isolated_at: float | None = None
         self.maintenance: MaintenanceBook | None = None
         self._slo_alerts: dict[str, tuple[bool, bool]] = {}
         self.ready = False
@@ -313,18 +288,9 @@ class Daemon:
             log.debug("event %s from %s matches no target", event.kind, agent)
             return
         for name in targets:
-            self._probe_event(name, event)
+            self.pipeline.probe_event(name, event)
             if self.scheduler is not None:
                 self.scheduler.trigger(name)  # confirm by polling now, not at the next interval
-
-    def _probe_event(self, name: str, event: ProbeEvent) -> None:
-        """A device-level event (reboot, interface, power, certificate) of a target."""
-        labels = ",".join(f"{k}={v}" for k, v in event.labels)
-        log.info("%s %s%s: %s", name, event.kind, f" [{labels}]" if labels else "", event.message)
-        if self.store is not None:
-            self.store.record_event(event.kind, name, self.wall(), None, event.message or labels)
-        if self.alerting is not None:
-            self.alerting.device_event(name, event)
 
     async def _close_probers(self) -> None:
         for stack, _ in self._prober_stacks.values():
@@ -334,36 +300,12 @@ class Daemon:
 
     def _apply(self, config: Config) -> tuple[int, int, int]:
         """Make the running daemon match ``config``; keeps unchanged targets' state."""
-        old = {t.name: t for t in self.config.targets} if self.config else {}
-        new = {t.name: t for t in config.targets}
         for slo in self.config.slos if self.config else ():
             if slo.name not in {s.name for s in config.slos}:
                 self.exporter.remove_slo(slo.name)
                 self._slo_alerts.pop(slo.name, None)
-        for name in old.keys() - new.keys():
-            self.states.pop(name, None)
-            self.policies.pop(name, None)
-            self.exporter.remove_target(name)
-        for name, target in new.items():
-            policies = policies_for(target)
-            self.policies[name] = policies
-            if old.get(name) != target:
-                self.exporter.set_target(name, target.labels)
-            state = self.states.get(name) or self._seed(name)
-            state = prune(state, {c.kind for c in target.checks}, policies)
-            self.states[name] = state
-            if old.get(name) != target:
-                self.exporter.target_state(state)
+        self.pipeline.configure(config, self._seed)
         self.config = config
-        monitor = config.monitor
-        self.topology = Topology.build(
-            {t.name: t.parents for t in config.targets},
-            canaries=monitor.canaries,
-            isolation_ratio=monitor.isolation_ratio,
-            isolation_min_targets=monitor.isolation_min_targets,
-            flap_high=monitor.flap_high,
-            flap_low=monitor.flap_low,
-        )
         if self.maintenance is not None:
             self.maintenance.configure(config)
         for spec in self.kinds.values():
@@ -371,8 +313,6 @@ class Daemon:
         self._by_address = {}
         for target in config.targets:
             self._by_address.setdefault(_normal_address(target.address), []).append(target.name)
-        failing = sum(1 for s in self.states.values() if s.failing)
-        self.world = World(self.world.isolated, self.world.isolated_since, failing, len(new))
         self.self_metrics.targets.set(len(config.targets))
         assert self.scheduler is not None
         return self.scheduler.sync(jobs_for(config))
@@ -386,17 +326,13 @@ class Daemon:
             raise StartupError(f"cannot start alert delivery: {exc}") from None
 
     def _mute_reason(self, alert: Alert) -> str | None:
-        """Muting the daemon knows of: the target's maintenance and the monitor's isolation."""
-        state = self.states.get(alert.target) if alert.target else None
-        if state is not None and state.maintenance:
-            return "maintenance"
-        if self.world.isolated and alert.name != "MonitorIsolated":
-            return "isolated"
-        return None
+        """Why an alert is held back now: the suppression policy over the tree."""
+        return self.pipeline.policy().alert_mute(alert.name, alert.target)
 
     async def _alerts_loop(self) -> None:
         while True:
             await asyncio.sleep(ALERTS_PERIOD)
+            self.pipeline.tick()
             if self.alerting is not None:
                 self.alerting.tick()
 
@@ -457,105 +393,30 @@ class Daemon:
     # -- results -----------------------------------------------------------
 
     def on_result(self, job: Job, result: ProbeResult) -> None:
-        """The one path every result takes: state, then series, then events."""
-        name = job.target.name
-        if name not in self.states:  # target removed by a reload while its run was in flight
-            return
-        if name not in self._observed and self.store is not None:
-            self._observed.add(name)
-            self.store.first_observed(name, result.started)
-        changes = step(
-            self.states,
-            self.world,
-            self.topology,
-            name,
-            check=job.kind,
-            result=result,
-            now=self.wall(),
-            policies=self.policies[name],
-            maintenance=self.states[name].maintenance,
-        )
-        self.exporter.check_result(name, job.kind, result)
-        self._apply_changes(changes)
-        if self.alerting is not None:
-            self.alerting.check_result(name, job.kind, result)
-        if self.scheduler is not None:
-            self.scheduler.set_fast(job.key, not result.ok)
-        for probe_event in result.events:
-            self._probe_event(name, probe_event)
+        """The scheduler's callback: every result goes through the pipeline."""
+        self.pipeline.on_result(job.target.name, job.kind, result)
 
     def check_maintenance(self) -> None:
         """Open and close maintenance windows whose time has come (time-driven)."""
         if self.maintenance is None:
             return
-        current = {name: state.maintenance for name, state in self.states.items()}
-        for name, on in self.maintenance.flips(current):
-            now = self.wall()
-            self._apply_changes(
-                set_maintenance(self.states, self.world, self.topology, name, on=on, now=now)
-            )
-            self.maintenance.record(name, on, now)
+        covering = self.maintenance.covering(self.pipeline.topology)
+        current = self.pipeline.maintenance
+        flips = [
+            (name, True, owner) for name, owner in covering.items() if current.get(name) != owner
+        ]
+        flips += [(name, False, name) for name in current if name not in covering]
+        for name, on in self.pipeline.set_maintenance(flips):
+            self.maintenance.record(name, on, self.wall())
 
     async def _maintenance_loop(self) -> None:
         while True:
             self.check_maintenance()
             await asyncio.sleep(MAINTENANCE_PERIOD)
 
-    def _apply_changes(self, changes: Changes) -> None:
-        for name, state in changes.states.items():
-            old = self.states.get(name)
-            self.states[name] = state
-            if old is None or old.health is not state.health or old.since != state.since:
-                self.exporter.target_state(state)
-                if self.alerting is not None:
-                    self.alerting.state_changed(state)
-            if name in self._unreconciled and state.own is Health.DOWN and self.store:
-                self._unreconciled.discard(name)
-                self.store.reconcile(name, Health.DOWN)  # the same outage row continues
-        if changes.world is not None:
-            self.world = changes.world
-        for event in changes.events:
-            self._log_event(event)
-            self._record(event)
-            if self.alerting is not None and not event.kind.startswith(("check_", "outage_")):
-                self.alerting.state_event(
-                    event.kind, event.target, event.at, event.message, event.cause
-                )
-        if self.scheduler is not None:
-            for name in changes.recheck:
-                self.scheduler.trigger(name)
-
-    def _record(self, event: Event) -> None:
-        """Write an event's consequences to the history and refresh the figures it moves."""
-        store = self.store
-        if store is None or event.kind.startswith("check_"):
-            return
-        name = event.target
-        if event.kind == "outage_started":
-            store.outage_started(
-                name, None, event.at, cause=event.cause, reason=event.reason, message=event.message
-            )
-        elif event.kind == "outage_ended":
-            closed = None
-            if name in self._unreconciled:
-                self._unreconciled.discard(name)
-                closed = store.reconcile(name, Health.UP)  # closed at the last observed time
-            if closed is None:
-                store.outage_ended(name, event.at)
-        elif event.kind == "monitor_isolated":
-            self._isolated_at = event.at
-            store.isolation(event.at, None)
-        elif event.kind == "monitor_isolation_ended" and self._isolated_at is not None:
-            store.isolation(self._isolated_at, event.at)
-            self._isolated_at = None
-        elif event.kind.startswith("target_"):
-            store.state_changed(name, event.kind.removeprefix("target_"), event.at)
-        if event.kind.startswith(("target_", "monitor_", "slo_")):
-            store.record_event(
-                event.kind, name, event.at, event.check, event.message or event.cause
-            )
-        if name in self.states and event.kind.startswith("outage_"):
-            self.exporter.figures(name, store.figures(name, self.wall()))
+    def _refresh_figures(self, name: str) -> None:
+        if self.store is not None:
+            self.exporter.figures(name, self.store.figures(name, self.wall()))
 
     def evaluate_slos(self) -> None:
         """Budgets and burn rates of every SLO; burn alerts as events on each change."""
@@ -577,16 +438,13 @@ class Daemon:
                     kind = f"slo_burn_{speed}" + ("" if now_on else "_ended")
                     rate = current.burn.get("1h" if speed == "fast" else "6h")
                     event = Event(
-                        kind,
+                        EventKind(kind),
                         "",
                         now,
                         cause=f"slo:{slo.name}",
                         message=f"SLO {slo.name}: burn rate {rate or 0:.1f}",
                     )
-                    self._log_event(event)
-                    self._record(event)
-                    if self.alerting is not None:
-                        self.alerting.state_event(event.kind, "", now, event.message, event.cause)
+                    self.pipeline.monitor_event(event)
             self._slo_alerts[slo.name] = (current.fast, current.slow)
 
     async def _slo_loop(self) -> None:
@@ -601,38 +459,15 @@ class Daemon:
         work keeps each loop turn short at ten thousand targets.
         """
         while True:
-            names = list(self.states)
+            names = list(self.pipeline.states)
             slices = max(1, int(FIGURES_PERIOD))
             size = max(1, -(-len(names) // slices))
             for start in range(0, max(len(names), 1), size):
                 store, now = self.store, self.wall()
                 for name in names[start : start + size]:
-                    if store is not None and name in self.states:
+                    if store is not None and name in self.pipeline.states:
                         self.exporter.figures(name, store.figures(name, now))
                 await asyncio.sleep(FIGURES_PERIOD / slices)
-
-    @staticmethod
-    def _log_event(event: Event) -> None:
-        if event.kind.startswith("check_"):
-            level = logging.DEBUG  # the target's announcement says it for operators
-        elif event.kind in ("target_down", "monitor_isolated") or (
-            event.kind == "target_unreachable"
-        ):
-            level = logging.WARNING
-        else:
-            level = logging.INFO
-        detail = f" cause={event.cause}" if event.cause else ""
-        previous = f" (was {event.previous.value})" if event.previous is not Health.UNKNOWN else ""
-        log.log(
-            level,
-            "%s %s%s%s%s: %s",
-            event.target or "monitor",
-            event.kind,
-            f" [{event.check}]" if event.check else "",
-            previous,
-            detail,
-            event.message or event.reason,
-        )
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -677,7 +512,9 @@ class Daemon:
             mute_context=self._mute_reason,
         )
         self._exit.push_async_callback(self.alerting.close)
-        self._unreconciled = set(self.store.snapshot.open_outages)
+        self.pipeline.history = self.store
+        self.pipeline.alerts = self.alerting
+        self.pipeline.unreconciled = set(self.store.snapshot.open_outages)
         self._exit.push_async_callback(self._close_probers)
         self._exit.push_async_callback(self._close_listeners)
         try:
@@ -694,6 +531,7 @@ class Daemon:
             max_concurrency=config.monitor.max_concurrency,
             kind_concurrency=config.monitor.kind_concurrency,
         )
+        self.pipeline.scheduler = self.scheduler
         host, port = split_host_port(config.monitor.listen)
         self.access = AccessControl(config.web)
         self.web = WebServer(self, self.access)
@@ -709,7 +547,7 @@ class Daemon:
         self._exit.callback(gc_task.cancel)
         started, _, _ = self._apply(config)
         await self._apply_alerting(config)
-        await self.alerting.restore(self.states)
+        await self.alerting.restore(self.pipeline.states)
         loops = (
             self._maintenance_loop(),
             self._figures_loop(),
@@ -764,24 +602,24 @@ class Daemon:
 
     def api_targets(self) -> dict[str, Any]:
         assert self.config is not None
-        return targets_view(self.config, self.states, self.world, self.topology.children)
+        return targets_view(self.config, self.pipeline.policy())
 
     def api_target(self, name: str) -> dict[str, Any] | None:
         target = self.config.target(name) if self.config is not None else None
-        if target is None or name not in self.states:
+        if target is None or name not in self.pipeline.states:
             return None
-        return target_view(target, self.states[name], self.world, self.topology.children)
+        return target_view(target, self.pipeline.policy())
 
     def api_figures(self, name: str) -> Figures | None:
         """A target's continuity figures now (the status page's availability, MTTR, MTBF)."""
-        if self.store is None or name not in self.states:
+        if self.store is None or name not in self.pipeline.states:
             return None
         return self.store.figures(name, self.wall())
 
     def page_state(self) -> tuple[Config, Mapping[str, TargetState], World]:
         """The config and live states, read (never changed) by the status page."""
         assert self.config is not None
-        return self.config, self.states, self.world
+        return self.config, self.pipeline.states, self.pipeline.world
 
     def api_alerts(self) -> dict[str, Any]:
         assert self.alerting is not None

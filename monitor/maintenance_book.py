@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from monitor.config import Config
 from monitor.maintenance import MaintenanceWindow, active, windows_by_target
 from monitor.maintenance_api import parse_window, window_view
+from monitor.state import Topology
 from monitor.store import Store
 
 log = logging.getLogger(__name__)
@@ -54,17 +55,32 @@ class MaintenanceBook:
         config_windows = list(self.config.maintenance) if self.config else []
         return config_windows + list(self._api.values())
 
-    def flips(self, current: Mapping[str, bool]) -> list[tuple[str, bool]]:
-        """(target, now in maintenance) for every target whose status must change now."""
+    def covering(self, topology: Topology) -> dict[str, str]:
+        """Every target in maintenance now, with the target whose window covers it.
+
+        A window on a target covers its whole dependency subtree for as long as
+        it lasts: a site behind a router under planned work is in maintenance
+        "via" the router. A target with its own window is its own owner; where
+        several windows cover one, its own wins, else the nearest ancestor's.
+        """
         if self.config is None:
-            return []
+            return {}
         now, windows, zone = self.wall(), self._windows(), self.config.monitor.timezone
-        out = []
-        for name, was in current.items():
-            on = any(active(windows[i], now, zone) for i in self._index.get(name, ()))
-            if on != was:
-                out.append((name, on))
-        return out
+        owners = [
+            name
+            for name, indexes in self._index.items()
+            if any(active(windows[i], now, zone) for i in indexes)
+        ]
+        covered = {owner: owner for owner in owners}
+        for owner in owners:  # breadth first: the nearest owner claims a descendant first
+            queue = list(topology.children.get(owner, ()))
+            while queue:
+                child = queue.pop(0)
+                if child in covered:
+                    continue
+                covered[child] = owner
+                queue.extend(topology.children.get(child, ()))
+        return covered
 
     def record(self, name: str, on: bool, now: float) -> None:
         """A target entered or left maintenance: a period in the history."""
@@ -91,7 +107,7 @@ class MaintenanceBook:
         return {"windows": out}
 
     def add(self, body: Any) -> dict[str, Any]:
-        """``POST /api/v1/maintenance``: a one-off window, persisted (call ``flips`` next)."""
+        """``POST /api/v1/maintenance``: a one-off window, persisted (call ``covering`` next)."""
         assert self.config is not None
         now = self.wall()
         window, meta = parse_window(body, now, {t.name for t in self.config.targets})
@@ -110,7 +126,7 @@ class MaintenanceBook:
         return window_view(window_id, "api", window, active(window, now, zone), meta)
 
     def remove(self, window_id: str) -> bool:
-        """``DELETE /api/v1/maintenance/{id}``: end an API-made window (call ``flips`` next)."""
+        """``DELETE /api/v1/maintenance/{id}``: end an API-made window (call ``covering`` next)."""
         if window_id not in self._api or self.config is None:
             return False
         del self._api[window_id]

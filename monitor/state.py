@@ -46,6 +46,38 @@ class Health(StrEnum):
     UNKNOWN = "unknown"
 
 
+class EventKind(StrEnum):
+    """What an :class:`Event` says; values are what logs, history and alerts use."""
+
+    CHECK_UP = "check_up"
+    CHECK_DOWN = "check_down"
+    TARGET_UP = "target_up"
+    TARGET_DOWN = "target_down"
+    TARGET_UNREACHABLE = "target_unreachable"
+    TARGET_FLAPPING = "target_flapping"
+    TARGET_MAINTENANCE = "target_maintenance"
+    OUTAGE_STARTED = "outage_started"
+    OUTAGE_ENDED = "outage_ended"
+    MONITOR_ISOLATED = "monitor_isolated"
+    MONITOR_ISOLATION_ENDED = "monitor_isolation_ended"
+    MONITOR_DEGRADED = "monitor_degraded"
+    MONITOR_DEGRADED_ENDED = "monitor_degraded_ended"
+    SLO_BURN_FAST = "slo_burn_fast"
+    SLO_BURN_FAST_ENDED = "slo_burn_fast_ended"
+    SLO_BURN_SLOW = "slo_burn_slow"
+    SLO_BURN_SLOW_ENDED = "slo_burn_slow_ended"
+
+    @property
+    def family(self) -> str:
+        """``check``, ``target``, ``outage``, ``monitor`` or ``slo``: who consumes it."""
+        return self.value.partition("_")[0]
+
+    @classmethod
+    def announcing(cls, health: Health) -> EventKind:
+        """The announcement of a target's new state."""
+        return cls("target_" + health.value)
+
+
 # States that are announced to people (alerts); UNKNOWN never is.
 ANNOUNCED = frozenset(
     {Health.UP, Health.DOWN, Health.UNREACHABLE, Health.FLAPPING, Health.MAINTENANCE}
@@ -115,7 +147,7 @@ class Event:
     ``monitor_isolation_ended`` (``target`` is empty).
     """
 
-    kind: str
+    kind: EventKind
     target: str
     at: float
     check: str | None = None
@@ -352,7 +384,7 @@ def _settle(ctx: _Step, state: TargetState, trigger: ProbeResult | None = None) 
     if not held and health in ANNOUNCED and health is not announced:
         changes.events.append(
             Event(
-                f"target_{health.value}",
+                EventKind.announcing(health),
                 state.name,
                 since if since is not None else now,
                 previous=announced,
@@ -369,7 +401,7 @@ def _settle(ctx: _Step, state: TargetState, trigger: ProbeResult | None = None) 
         outage_cause = wanted
         changes.events.append(
             Event(
-                "outage_started",
+                EventKind.OUTAGE_STARTED,
                 state.name,
                 outage_start,
                 cause=wanted,
@@ -378,7 +410,7 @@ def _settle(ctx: _Step, state: TargetState, trigger: ProbeResult | None = None) 
             )
         )
     elif wanted is None and outage_cause is not None and not held:
-        changes.events.append(Event("outage_ended", state.name, now, cause=outage_cause))
+        changes.events.append(Event(EventKind.OUTAGE_ENDED, state.name, now, cause=outage_cause))
         outage_start, outage_cause = None, None
     return TargetState(
         state.name,
@@ -457,7 +489,7 @@ def step(
     if after.hard is not before.hard and after.hard in (Health.UP, Health.DOWN):
         changes.events.append(
             Event(
-                f"check_{after.hard.value}",
+                EventKind.CHECK_UP if after.hard is Health.UP else EventKind.CHECK_DOWN,
                 name,
                 after.since if after.since is not None else now,
                 check,
@@ -581,7 +613,7 @@ def _isolation(
     if cut_off and not world.isolated:
         changes.events.append(
             Event(
-                "monitor_isolated",
+                EventKind.MONITOR_ISOLATED,
                 "",
                 now,
                 message=_isolation_message(world, states, topo, down_canaries),
@@ -589,7 +621,7 @@ def _isolation(
         )
         return replace(world, isolated=True, isolated_since=now)
     if world.isolated and not cut_off:
-        changes.events.append(Event("monitor_isolation_ended", "", now))
+        changes.events.append(Event(EventKind.MONITOR_ISOLATION_ENDED, "", now))
         return replace(world, isolated=False, isolated_since=None)
     return world
 

@@ -22,7 +22,7 @@ def book(**kw: object) -> RuleBook:
     return RuleBook(instance="noc-1", **kw)  # type: ignore[arg-type]
 
 
-def test_target_down_fires_once_and_any_other_announcement_resolves_it() -> None:
+def test_target_down_fires_once_and_only_up_resolves_it() -> None:
     rules = book()
     assert names(rules.state_event("target_up", BTS, 1)) == []
     (down,) = rules.state_event("target_down", BTS, 10, message="0/1 replies")
@@ -40,22 +40,36 @@ def test_target_down_fires_once_and_any_other_announcement_resolves_it() -> None
     assert (resolved.fingerprint, resolved.ends_at) == (down.fingerprint, 20)
 
 
+F, R = "firing", "resolved"
+
+
 @pytest.mark.parametrize(
     ("sequence", "expected"),
     [
+        # Inside a DOWN episode nothing resolves it but the target being up.
+        (["target_down", "target_unreachable"], [("TargetDown", F)]),
+        (["target_down", "target_unreachable", "target_down"], [("TargetDown", F)]),
         (
-            ["target_down", "target_unreachable"],
-            [("TargetDown", "firing"), ("TargetDown", "resolved")],
+            ["target_down", "target_unreachable", "target_up"],
+            [("TargetDown", F), ("TargetDown", R)],
         ),
+        (["target_down", "target_maintenance"], [("TargetDown", F)]),
+        (["target_down", "target_flapping"], [("TargetDown", F)]),  # no second page
         (
-            ["target_down", "target_maintenance"],
-            [("TargetDown", "firing"), ("TargetDown", "resolved")],
+            ["target_down", "target_flapping", "target_up"],
+            [("TargetDown", F), ("TargetDown", R)],
         ),
         (
             ["target_flapping", "target_up"],
-            [("TargetFlapping", "firing"), ("TargetFlapping", "resolved")],
+            [("TargetFlapping", F), ("TargetFlapping", R)],
+        ),
+        # A DOWN page replaces a flapping one.
+        (
+            ["target_flapping", "target_down"],
+            [("TargetFlapping", F), ("TargetFlapping", R), ("TargetDown", F)],
         ),
         (["target_unreachable", "target_up"], []),  # off by default
+        (["target_maintenance", "target_up"], []),
     ],
 )
 def test_state_sequences(sequence: list[str], expected: list[tuple[str, str]]) -> None:
@@ -254,7 +268,7 @@ def test_gate_never_sends_a_resolve_for_an_unsent_firing() -> None:
             [
                 "alerts.builtin: unknown built-in alert 'TargetDwn' (known: TargetDown, TargetUnreachable, "
                 "TargetFlapping, DeviceRebooted, InterfaceDown, OnBattery, BatteryLow, CertificateExpiring, "
-                "SLOBurnFast, SLOBurnSlow, MonitorIsolated)"
+                "SLOBurnFast, SLOBurnSlow, MonitorIsolated, MonitorDegraded)"
             ],
         ),
         (
@@ -280,3 +294,36 @@ def test_reconfigure_keeps_active_alerts_and_their_timers() -> None:
     rules.reconfigure(instance="noc-2", builtin={}, rules=(), point_resolve_after=60)
     assert len(rules.active) == 2
     assert names(rules.sweep(1000)) == [("DeviceRebooted", "resolved")]  # the old schedule holds
+
+
+def test_a_new_episode_never_reuses_the_identity_of_the_last_one() -> None:
+    rules = book()
+    (first,) = rules.state_event("target_down", BTS, 10)
+    (ended,) = rules.state_event("target_up", BTS, 20)
+    # Re-announced with a start inside the old episode (e.g. backdated to its first failure).
+    (second,) = rules.state_event("target_down", BTS, 15)
+    assert second.starts_at > ended.ends_at  # type: ignore[operator]
+    assert len({first.key, ended.key, second.key}) == 3
+
+
+def test_the_down_page_carries_address_consequences_and_link() -> None:
+    info = TargetInfo("rtr", {"kind": "router"}, None, "10.66.2.1", "https://noc/targets/rtr")
+    (down,) = book().state_event(
+        "target_down",
+        info,
+        1.0,
+        message="0/3 replies from 10.66.2.1 within 3 s",
+        consequences="2 targets behind it unreachable: a, b",
+    )
+    assert down.annotations["description"] == "0/3 replies from 10.66.2.1 within 3 s"
+    assert down.annotations["address"] == "10.66.2.1"
+    assert down.annotations["consequences"] == "2 targets behind it unreachable: a, b"
+    assert down.generator_url == "https://noc/targets/rtr"
+
+
+def test_monitor_degraded_fires_and_resolves() -> None:
+    rules = book()
+    (fired,) = rules.state_event("monitor_degraded", None, 1.0, message="no sockets")
+    assert (fired.name, fired.status) == ("MonitorDegraded", "firing")
+    (resolved,) = rules.state_event("monitor_degraded_ended", None, 70.0)
+    assert resolved.status == "resolved"
