@@ -139,6 +139,9 @@ class AlertsSection(StrictModel):
     """Threshold rules on check values (``[[alerts.rules]]``)."""
     point_resolve_after: Duration = 900.0
     """When a point event's alert (DeviceRebooted) resolves by itself."""
+    flapping_keep_for: Duration = 300.0
+    """How long TargetFlapping keeps firing after the target stopped flapping: flapping
+    again within it continues the same episode (no second page)."""
 
     @field_validator("builtin")
     @classmethod

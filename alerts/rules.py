@@ -9,8 +9,11 @@ to :class:`alerts.delivery.Delivery`. Three sources:
   gone. ``TargetDown`` fires on ``target_down`` and resolves only on
   ``target_up``: DOWN -> UNREACHABLE -> DOWN, DOWN -> FLAPPING and maintenance
   are the same outage. ``TargetUnreachable`` (off by default) and
-  ``TargetFlapping`` fire only when no ``TargetDown`` episode is open, and
-  resolve on ``target_up`` or when a DOWN page replaces them.
+  ``TargetFlapping`` fire only when no ``TargetDown`` episode is open;
+  ``TargetUnreachable`` resolves on ``target_up`` or when a DOWN page replaces
+  it; ``TargetFlapping`` resolves ``flapping_keep_for`` after the target
+  stopped flapping, and flapping again (or a DOWN, which pages on its own)
+  inside that time continues the same episode.
   ``MonitorIsolated``, ``MonitorDegraded`` and the SLO burn alerts follow
   their events. A new episode of the same alert never reuses an old one's
   identity (its ``starts_at``, and so its dedup key, is later than the last
@@ -71,7 +74,7 @@ _STATE_ALERTS = {
 # or a DOWN page replaces it); an announcement not listed ends none.
 _ENDS = {
     "target_up": frozenset({"TargetDown", "TargetUnreachable", "TargetFlapping"}),
-    "target_down": frozenset({"TargetUnreachable", "TargetFlapping"}),
+    "target_down": frozenset({"TargetUnreachable"}),
     "target_flapping": frozenset({"TargetUnreachable"}),
 }
 _MONITOR_TOGGLES = {
@@ -196,17 +199,20 @@ class RuleBook:
         builtin: Mapping[str, BuiltinSetting] | None = None,
         rules: tuple[ThresholdRule, ...] = (),
         point_resolve_after: float = 900.0,
+        flapping_keep_for: float = 300.0,
     ) -> None:
         self.instance = instance
         self.builtin = dict(builtin or {})
         self.rules = rules
         self.point_resolve_after = point_resolve_after
+        self.flapping_keep_for = flapping_keep_for
         self.active: dict[str, Alert] = {}  # fingerprint -> firing alert
         self._points: dict[str, float] = {}  # fingerprint -> resolve at
         self._pending: dict[tuple[str, str], _Pending] = {}  # (rule, target) -> holding since
         self._clearing: dict[tuple[str, str], float] = {}  # (rule, target) -> stopped holding at
         self._levels: set[tuple[str, str]] = set()  # (target, check) with a level alert firing
         self._ended: dict[str, float] = {}  # fingerprint -> when its last episode ended
+        self._calming: dict[str, tuple[float, float]] = {}  # flapping fp -> (left at, due)
 
     def reconfigure(
         self,
@@ -215,12 +221,14 @@ class RuleBook:
         builtin: Mapping[str, BuiltinSetting],
         rules: tuple[ThresholdRule, ...],
         point_resolve_after: float,
+        flapping_keep_for: float = 300.0,
     ) -> None:
         """A reload: new settings, same active alerts and timers (a reload is no recovery)."""
         self.instance = instance
         self.builtin = dict(builtin)
         self.rules = rules
         self.point_resolve_after = point_resolve_after
+        self.flapping_keep_for = flapping_keep_for
         names = {rule.name for rule in rules}
         for key in [k for k in self._pending if k[0] not in names]:
             del self._pending[key]  # a rule that is gone holds nothing back any more
@@ -290,6 +298,7 @@ class RuleBook:
             if match(alert):
                 del self.active[fp]
                 self._points.pop(fp, None)
+                self._calming.pop(fp, None)
                 end = max(at, alert.starts_at)
                 self._ended[fp] = end
                 out.append(alert.resolved(end))
@@ -331,6 +340,13 @@ class RuleBook:
         self, kind: str, target: TargetInfo, at: float, description: str, consequences: str
     ) -> list[Alert]:
         ends = _ENDS.get(kind, frozenset())
+        if kind == "target_up":
+            ends = ends - {"TargetFlapping"}
+            self._calm_down(target.name, at)
+        elif kind != "target_down":  # a DOWN inside a flapping episode leaves it open
+            self._calming = {
+                fp: v for fp, v in self._calming.items() if self.active[fp].target != target.name
+            }
         out = self._resolve(lambda a: a.target == target.name and a.name in ends, at)
         name = _STATE_ALERTS.get(kind)
         if name is None or (name != "TargetDown" and self.firing("TargetDown", target.name)):
@@ -349,6 +365,13 @@ class RuleBook:
                 )
             )
         return out
+
+    def _calm_down(self, target: str, at: float) -> None:
+        """The target stopped flapping: its alert resolves after ``flapping_keep_for``
+        unless it flaps again meanwhile (the same episode, no second page)."""
+        for fp, alert in self.active.items():
+            if alert.target == target and alert.name == "TargetFlapping":
+                self._calming.setdefault(fp, (at, at + self.flapping_keep_for))
 
     def _toggle(
         self,
@@ -474,7 +497,11 @@ class RuleBook:
     def sweep(self, now: float) -> list[Alert]:
         """Time-driven resolves: point events whose time is up."""
         due = [fp for fp, until in self._points.items() if until <= now]
-        return self._resolve(lambda a: a.fingerprint in due, now) if due else []
+        out = self._resolve(lambda a: a.fingerprint in due, now) if due else []
+        for fp, (left, until) in list(self._calming.items()):
+            if until <= now:
+                out += self._resolve(_fingerprint_is(fp), left)
+        return out
 
     def forget_target(self, name: str, at: float) -> list[Alert]:
         """A target left the config: resolve what it had firing."""
@@ -487,6 +514,10 @@ class RuleBook:
         for alert in alerts:
             if alert.ends_at is None:
                 self.active[alert.fingerprint] = replace(alert)
+
+
+def _fingerprint_is(fp: str) -> Callable[[Alert], bool]:
+    return lambda alert: alert.fingerprint == fp
 
 
 def _selects(match: Mapping[str, str], target: TargetInfo) -> bool:

@@ -61,6 +61,7 @@ class AlertFlow:
             builtin=section.builtin,
             rules=tuple(section.rules),
             point_resolve_after=section.point_resolve_after,
+            flapping_keep_for=section.flapping_keep_for,
         )
         url = config.monitor.external_url
         new = {t.name: target_info(t, url) for t in config.targets}

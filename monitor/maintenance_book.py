@@ -17,6 +17,7 @@ from typing import Any
 from monitor.config import Config
 from monitor.maintenance import MaintenanceWindow, active, windows_by_target
 from monitor.maintenance_api import parse_window, window_view
+from monitor.policy import subtree_owners
 from monitor.state import Topology
 from monitor.store import Store
 
@@ -71,16 +72,7 @@ class MaintenanceBook:
             for name, indexes in self._index.items()
             if any(active(windows[i], now, zone) for i in indexes)
         ]
-        covered = {owner: owner for owner in owners}
-        for owner in owners:  # breadth first: the nearest owner claims a descendant first
-            queue = list(topology.children.get(owner, ()))
-            while queue:
-                child = queue.pop(0)
-                if child in covered:
-                    continue
-                covered[child] = owner
-                queue.extend(topology.children.get(child, ()))
-        return covered
+        return subtree_owners(owners, topology.children)
 
     def record(self, name: str, on: bool, now: float) -> None:
         """A target entered or left maintenance: a period in the history."""

@@ -19,7 +19,7 @@ Pure: it reads the states it is given and never changes them; no clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -30,6 +30,28 @@ STATE_ALERTS = frozenset({"TargetDown", "TargetUnreachable", "TargetFlapping"})
 MONITOR_ALERTS = frozenset({"MonitorIsolated", "MonitorDegraded"})
 """Alerts about the monitor itself: never muted by isolation."""
 _OUT = (Health.DOWN, Health.UNREACHABLE)
+
+
+def subtree_owners(
+    owners: Iterable[str], children: Mapping[str, tuple[str, ...]]
+) -> dict[str, str]:
+    """Each owner and every target below it, mapped to the owner that covers it.
+
+    How a maintenance window on a router covers the sites behind it. An owner
+    is its own owner; a target below several owners is claimed by the first
+    listed (breadth first within each subtree).
+    """
+    owners = list(owners)
+    covered = {owner: owner for owner in owners}
+    for owner in owners:
+        queue = list(children.get(owner, ()))
+        while queue:
+            child = queue.pop(0)
+            if child in covered:
+                continue
+            covered[child] = owner
+            queue.extend(children.get(child, ()))
+    return covered
 
 
 class Role(StrEnum):
@@ -136,7 +158,7 @@ class Policy:
         state = self.states.get(name)
         if owner is not None or (state is not None and state.maintenance):
             return "maintenance" if owner in (None, name) else f"maintenance via {owner}"
-        if self.world.isolated and name not in self.topo.canaries:
+        if self.world.isolated:  # MonitorIsolated names the canaries; nothing else pages
             return "isolated"
         if state is not None and state.recheck:
             return "recheck"
@@ -150,9 +172,21 @@ class Policy:
         if target not in self.states:
             return None
         reason = self.target_mute(target)
-        if reason is not None or alert_name in STATE_ALERTS:
+        if reason is not None:
             return reason
+        if alert_name == "TargetFlapping":
+            return self._flapping_behind(target)
+        if alert_name in STATE_ALERTS:
+            return None
         return self._folded(target)
+
+    def _flapping_behind(self, target: str) -> str | None:
+        """A target that flaps because a parent flaps or fails is not a problem of its own."""
+        for parent in self.topo.parents.get(target, ()):
+            state = self.states.get(parent)
+            if state is not None and (state.flapping or self._out(parent)):
+                return f"consequence of {parent}"
+        return None
 
     def _folded(self, target: str) -> str | None:
         """Why another alert about a target is held: its state already tells the story."""

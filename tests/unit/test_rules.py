@@ -59,15 +59,10 @@ F, R = "firing", "resolved"
             ["target_down", "target_flapping", "target_up"],
             [("TargetDown", F), ("TargetDown", R)],
         ),
-        (
-            ["target_flapping", "target_up"],
-            [("TargetFlapping", F), ("TargetFlapping", R)],
-        ),
-        # A DOWN page replaces a flapping one.
-        (
-            ["target_flapping", "target_down"],
-            [("TargetFlapping", F), ("TargetFlapping", R), ("TargetDown", F)],
-        ),
+        # Flapping resolves only after flapping_keep_for (see the sweep test).
+        (["target_flapping", "target_up"], [("TargetFlapping", F)]),
+        # A DOWN pages on its own; the flapping episode stays open.
+        (["target_flapping", "target_down"], [("TargetFlapping", F), ("TargetDown", F)]),
         (["target_unreachable", "target_up"], []),  # off by default
         (["target_maintenance", "target_up"], []),
     ],
@@ -327,3 +322,14 @@ def test_monitor_degraded_fires_and_resolves() -> None:
     assert (fired.name, fired.status) == ("MonitorDegraded", "firing")
     (resolved,) = rules.state_event("monitor_degraded_ended", None, 70.0)
     assert resolved.status == "resolved"
+
+
+def test_flapping_resolves_after_keep_for_unless_it_flaps_again() -> None:
+    rules = book(flapping_keep_for=300.0)
+    (fired,) = rules.state_event("target_flapping", BTS, 0.0)
+    assert rules.state_event("target_up", BTS, 100.0) == []
+    assert rules.sweep(350.0) == []
+    assert rules.state_event("target_flapping", BTS, 360.0) == []  # same episode
+    assert rules.state_event("target_up", BTS, 400.0) == []
+    (resolved,) = rules.sweep(700.0)
+    assert (resolved.fingerprint, resolved.ends_at) == (fired.fingerprint, 400.0)
