@@ -254,7 +254,7 @@ class RuleBook:
         summary: str = "",
         description: str = "",
         runbook: str = "",
-        consequences: str = "",
+        consequences: Mapping[str, str] | None = None,
     ) -> Alert:
         labels = {**(target.labels if target else {}), **(extra or {})}
         labels.update(alertname=name, severity=severity, monitor=self.instance)
@@ -267,7 +267,7 @@ class RuleBook:
                 ("description", description),
                 ("runbook_url", runbook),
                 ("address", target.address if target else ""),
-                ("consequences", consequences),
+                *(consequences or {}).items(),
             )
             if v
         }
@@ -319,11 +319,17 @@ class RuleBook:
         message: str = "",
         cause: str = "",
         consequences: str = "",
+        affected: int = 0,
     ) -> list[Alert]:
-        """An announced transition of the continuity model (or a monitor/SLO event)."""
+        """An announced transition of the continuity model (or a monitor/SLO event).
+
+        ``consequences`` names the first targets out behind a DOWN root cause and
+        ``affected`` counts them all; both go into the page's annotations.
+        """
         if kind.startswith("target_") and target is not None:
             description = f"{message} ({cause})" if cause else message
-            return self._target_transition(kind, target, at, description, consequences)
+            extra = {"consequences": consequences, "affected": str(affected)} if affected else {}
+            return self._target_transition(kind, target, at, description, extra)
         if kind in _MONITOR_TOGGLES:
             name, on = _MONITOR_TOGGLES[kind]
             return self._toggle(name, on, target=None, at=at, extra={}, message=message)
@@ -337,7 +343,12 @@ class RuleBook:
         return []
 
     def _target_transition(
-        self, kind: str, target: TargetInfo, at: float, description: str, consequences: str
+        self,
+        kind: str,
+        target: TargetInfo,
+        at: float,
+        description: str,
+        consequences: Mapping[str, str],
     ) -> list[Alert]:
         ends = _ENDS.get(kind, frozenset())
         if kind == "target_up":

@@ -12,8 +12,11 @@ escape).
 The context a template sees (see :func:`context`): ``status``, ``state``
 (the localized word), ``reason``, ``instance``, ``count``, ``group``,
 ``alerts`` (each with ``name``, ``target``, ``severity``, ``state``,
-``cause``, ``since``, ``ended``, ``duration``, ``address``, ``coordinates``,
-``lat``, ``lon``, ``contact``, ``runbook``, ``labels``, ``annotations``),
+``cause`` (the real reason), ``since``, ``ended``, ``duration``, ``address``
+(the site's), ``coordinates``, ``lat``, ``lon``, ``contact``, ``runbook``,
+``target_address``, ``affected`` (how many targets are out behind it),
+``consequences`` (their first names), ``link`` (the target's page under
+``[monitor] external_url``), ``labels``, ``annotations``),
 ``alert`` (the first one), ``firing`` and ``resolved`` (the alerts of each
 status) and ``dedup_key``.
 """
@@ -67,6 +70,10 @@ _TEXT = {
 {{ a.state }}: {{ a.name }} on {{ a.target }} ({{ a.severity }})
 {% if a.cause %}Cause: {{ a.cause }}
 {% endif %}
+{% if a.target_address %}Address: {{ a.target_address }}
+{% endif %}
+{% if a.affected %}Affected: {{ a.affected }} behind it unreachable: {{ a.consequences }}
+{% endif %}
 Since: {{ a.since }}
 {% if a.ended %}Ended: {{ a.ended }} (lasted {{ a.duration }})
 {% endif %}
@@ -78,6 +85,8 @@ Since: {{ a.since }}
 {% endif %}
 {% if a.runbook %}Runbook: {{ a.runbook }}
 {% endif %}
+{% if a.link %}Details: {{ a.link }}
+{% endif %}
 
 {% endfor %}
 -- continuity-monitor {{ instance }}
@@ -86,6 +95,10 @@ Since: {{ a.since }}
 {% for a in alerts %}
 {{ a.state }}: {{ a.name }} tại {{ a.target }} (mức {{ a.severity }})
 {% if a.cause %}Nguyên nhân: {{ a.cause }}
+{% endif %}
+{% if a.target_address %}Địa chỉ thiết bị: {{ a.target_address }}
+{% endif %}
+{% if a.affected %}Ảnh hưởng: {{ a.affected }} điểm phía sau mất liên lạc: {{ a.consequences }}
 {% endif %}
 Bắt đầu lúc: {{ a.since }}
 {% if a.ended %}Kết thúc lúc: {{ a.ended }} (kéo dài {{ a.duration }})
@@ -97,6 +110,8 @@ Bắt đầu lúc: {{ a.since }}
 {% if a.contact %}Liên hệ: {{ a.contact }}
 {% endif %}
 {% if a.runbook %}Hướng dẫn xử lý: {{ a.runbook }}
+{% endif %}
+{% if a.link %}Chi tiết: {{ a.link }}
 {% endif %}
 
 {% endfor %}
@@ -170,7 +185,9 @@ def alert_view(alert: Alert, language: str, timezone: str) -> dict[str, Any]:
         "severity": words.get(alert.severity, alert.severity),
         "status": alert.status,
         "state": words[alert.status],
-        "cause": annotations.get("summary") or annotations.get("description") or "",
+        # The real reason first ("0/3 replies from 10.66.2.2 within 3 s"); a rule's
+        # rendered summary where there is no description.
+        "cause": annotations.get("description") or annotations.get("summary") or "",
         "description": annotations.get("description", ""),
         "since": format_time(alert.starts_at, timezone, language),
         "ended": format_time(alert.ends_at, timezone, language),
@@ -183,6 +200,10 @@ def alert_view(alert: Alert, language: str, timezone: str) -> dict[str, Any]:
         "coordinates": _coordinates(alert.site),
         "contact": site.contact,
         "runbook": annotations.get("runbook_url") or annotations.get("runbook"),
+        "target_address": annotations.get("address", ""),
+        "affected": int(annotations.get("affected") or 0),
+        "consequences": annotations.get("consequences", ""),
+        "link": alert.generator_url,
         "labels": dict(alert.labels),
         "annotations": annotations,
         "fingerprint": alert.fingerprint,

@@ -33,14 +33,10 @@ def target_info(target: Target, external_url: str = "") -> TargetInfo:
     return TargetInfo(target.name, dict(target.labels), site, target.address, url)
 
 
-def consequences_line(names: list[str]) -> str:
-    """``5 targets behind it unreachable: a, b, c, d, e, ...`` (empty when none)."""
-    if not names:
-        return ""
-    shown = ", ".join(names[:CONSEQUENCES_SHOWN])
+def consequences_names(names: list[str]) -> str:
+    """The first names of what is out behind a root cause (``a, b, c, ...``)."""
     more = ", ..." if len(names) > CONSEQUENCES_SHOWN else ""
-    noun = "target" if len(names) == 1 else "targets"
-    return f"{len(names)} {noun} behind it unreachable: {shown}{more}"
+    return ", ".join(names[:CONSEQUENCES_SHOWN]) + more
 
 
 class AlertFlow:
@@ -76,9 +72,9 @@ class AlertFlow:
         info = self.targets.get(event.target) if event.target else None
         if event.target and info is None:
             return []
-        consequences = ""
+        consequences: list[str] = []
         if event.kind is EventKind.TARGET_DOWN:
-            consequences = consequences_line(policy.consequences(event.target))
+            consequences = policy.consequences(event.target)
         return self.offer(
             self.rules.state_event(
                 event.kind,
@@ -86,7 +82,8 @@ class AlertFlow:
                 event.at,
                 message=event.message,
                 cause=event.cause,
-                consequences=consequences,
+                consequences=consequences_names(consequences),
+                affected=len(consequences),
             )
         )
 

@@ -157,7 +157,8 @@ def test_router_cut_pages_the_router_once_with_its_consequences() -> None:
     h.advance(INTERVAL + D + TIMEOUT + 1)
     (page,) = h.pages()
     assert page.alert.target == "rtr"
-    assert page.alert.annotations["consequences"] == ("3 targets behind it unreachable: s1, s2, s3")
+    assert page.alert.annotations["consequences"] == "s1, s2, s3"
+    assert page.alert.annotations["affected"] == "3"
     h.cut.discard("rtr")
     h.advance(10)
     assert h.whats() == [("TargetDown", "rtr", "firing"), ("TargetDown", "rtr", "resolved")]

@@ -308,11 +308,12 @@ def test_the_down_page_carries_address_consequences_and_link() -> None:
         info,
         1.0,
         message="0/3 replies from 10.66.2.1 within 3 s",
-        consequences="2 targets behind it unreachable: a, b",
+        consequences="a, b",
+        affected=2,
     )
     assert down.annotations["description"] == "0/3 replies from 10.66.2.1 within 3 s"
     assert down.annotations["address"] == "10.66.2.1"
-    assert down.annotations["consequences"] == "2 targets behind it unreachable: a, b"
+    assert (down.annotations["consequences"], down.annotations["affected"]) == ("a, b", "2")
     assert down.generator_url == "https://noc/targets/rtr"
 
 
