@@ -181,7 +181,11 @@ class Policy:
         return self._folded(target)
 
     def _flapping_behind(self, target: str) -> str | None:
-        """A target that flaps because a parent flaps or fails is not a problem of its own."""
+        """A target that flaps because a parent flaps or fails is not a problem of its own;
+        one that no longer flaps (its alert only waits out ``flapping_keep_for``) is not
+        worth a late page either."""
+        if not self.states[target].flapping:
+            return "no longer flapping"
         for parent in self.topo.parents.get(target, ()):
             state = self.states.get(parent)
             if state is not None and (state.flapping or self._out(parent)):

@@ -123,17 +123,13 @@ class TargetState:
     held: bool = False  # an announcement waits for a parent, a canary or a re-check
     recheck: bool = False  # waiting for the first result after its parent recovered
     flapping: bool = False
-    flap_bits: int = 0  # raw outcomes, newest in bit 0 (1 = failed)
+    flap_bits: int = 0  # own outcomes, newest in bit 0 (1 = failed; see ``step``)
     flap_count: int = 0
     maintenance: bool = False
     outage_start: float | None = None
     outage_cause: str | None = None
     flap_calm: int = 0  # results in a row below the low flapping threshold, while flapping
-
-    @property
-    def failing(self) -> bool:
-        """Whether its latest result (any critical check) failed."""
-        return bool(self.flap_count) and bool(self.flap_bits & 1)
+    failing: bool = False  # whether its latest result (any critical check) failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,6 +425,7 @@ def _settle(ctx: _Step, state: TargetState, trigger: ProbeResult | None = None) 
         outage_start,
         outage_cause,
         state.flap_calm,
+        state.failing,
     )
 
 
@@ -526,7 +523,13 @@ def step(
         }
     own = target_health(checks, policies)
     failing = raw_failing(checks, policies)
-    bits = ((state.flap_bits << 1) | int(failing)) & _FLAP_MASK
+    # A result taken while every parent is failing or down says nothing about the
+    # target's own stability: it repeats the last own outcome in the flapping window,
+    # so a router going up and down does not make each site behind it "flap" too.
+    own_bit = failing
+    if failing != bool(state.flap_bits & 1) and behind_failure(name, states, topo):
+        own_bit = bool(state.flap_bits & 1)
+    bits = ((state.flap_bits << 1) | int(own_bit)) & _FLAP_MASK
     count = min(state.flap_count + 1, FLAP_WINDOW)
     calm = 0
     if count < FLAP_MIN_RESULTS or (bits in (0, _FLAP_MASK) and not state.flapping):
@@ -558,6 +561,7 @@ def step(
         state.outage_start,
         state.outage_cause,
         calm,
+        failing,
     )
     view = _Overlay(states, changes.states)
     changes.states[name] = new
