@@ -523,27 +523,7 @@ def step(
         }
     own = target_health(checks, policies)
     failing = raw_failing(checks, policies)
-    # A result taken while every parent is failing or down says nothing about the
-    # target's own stability: it repeats the last own outcome in the flapping window,
-    # so a router going up and down does not make each site behind it "flap" too.
-    own_bit = failing
-    if failing != bool(state.flap_bits & 1) and behind_failure(name, states, topo):
-        own_bit = bool(state.flap_bits & 1)
-    bits = ((state.flap_bits << 1) | int(own_bit)) & _FLAP_MASK
-    count = min(state.flap_count + 1, FLAP_WINDOW)
-    calm = 0
-    if count < FLAP_MIN_RESULTS or (bits in (0, _FLAP_MASK) and not state.flapping):
-        flapping = False  # steady (the usual case): no need to weigh the changes
-    elif state.flapping:
-        # Leaving needs the low threshold held for a whole window, so that steady
-        # loss hovering around the thresholds keeps one flapping episode open
-        # instead of entering and leaving it (and paging) every few runs.
-        calm = state.flap_calm + 1 if flap_ratio(bits, count) < topo.flap_low else 0
-        flapping = calm < FLAP_WINDOW
-        if not flapping:
-            calm = 0
-    else:
-        flapping = flap_ratio(bits, count) > topo.flap_high
+    bits, count, flapping, calm = _flap(state, failing, states, topo)
     new = TargetState(
         name,
         state.health,
@@ -586,6 +566,34 @@ def step(
     changes.states[name] = settled
     _cascade(ctx, settled, state)
     return changes
+
+
+def _flap(
+    state: TargetState, failing: bool, states: Mapping[str, TargetState], topo: Topology
+) -> tuple[int, int, bool, int]:
+    """The flapping window after one more outcome: (bits, count, flapping, calm)."""
+    # A result taken while every parent is failing or down says nothing about the
+    # target's own stability: it repeats the last own outcome in the flapping window,
+    # so a router going up and down does not make each site behind it "flap" too.
+    own_bit = failing
+    if failing != bool(state.flap_bits & 1) and behind_failure(state.name, states, topo):
+        own_bit = bool(state.flap_bits & 1)
+    bits = ((state.flap_bits << 1) | int(own_bit)) & _FLAP_MASK
+    count = min(state.flap_count + 1, FLAP_WINDOW)
+    calm = 0
+    if count < FLAP_MIN_RESULTS or (bits in (0, _FLAP_MASK) and not state.flapping):
+        flapping = False  # steady (the usual case): no need to weigh the changes
+    elif state.flapping:
+        # Leaving needs the low threshold held for a whole window, so that steady
+        # loss hovering around the thresholds keeps one flapping episode open
+        # instead of entering and leaving it (and paging) every few runs.
+        calm = state.flap_calm + 1 if flap_ratio(bits, count) < topo.flap_low else 0
+        flapping = calm < FLAP_WINDOW
+        if not flapping:
+            calm = 0
+    else:
+        flapping = flap_ratio(bits, count) > topo.flap_high
+    return bits, count, flapping, calm
 
 
 def _count_failing(world: World, was: bool, now_failing: bool) -> World:
