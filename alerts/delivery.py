@@ -50,6 +50,10 @@ from alerts.route import Router, compile_routes
 log = logging.getLogger(__name__)
 
 
+CLOSED_EPISODES_KEPT = 100_000
+"""Resolved episodes remembered to refuse a late firing of one (oldest forgotten first)."""
+
+
 class DeliverySetupError(Exception):
     """A channel cannot be opened at all (say, an unreadable CA file); for the operator."""
 
@@ -87,6 +91,7 @@ class Delivery:
         self._outbox: Outbox | None = None
         self._timer: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._closed: dict[str, None] = {}  # resolved episodes, oldest first
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -147,6 +152,8 @@ class Delivery:
         Returns the notifications produced now (more may follow from the
         timer: group_wait, repeats, escalation).
         """
+        if self._closed_episode(alert):
+            return []
         if not self.router.routes_for(alert):
             log.warning(
                 "alert %s %s matches no route in [[alerts.routes]]; nobody is told",
@@ -158,6 +165,31 @@ class Delivery:
         self._store(notifications)
         self._wake.set()  # the routing deadline may have moved
         return notifications
+
+    def _closed_episode(self, alert: Alert) -> bool:
+        """Refuse, loudly, a firing alert for an episode whose resolve was already sent.
+
+        Its notifications would carry the dedup keys of that episode, which the
+        outbox drops without a word: the page would be lost. The rule side gives
+        every new episode a new identity, so this only catches a bug, and says so.
+        """
+        episode = alert.key.rpartition(":")[0]
+        if alert.ends_at is not None:
+            self._closed[episode] = None
+            while len(self._closed) > CLOSED_EPISODES_KEPT:
+                del self._closed[next(iter(self._closed))]
+            return False
+        if episode not in self._closed:
+            return False
+        self.metrics.count_refused("closed_episode")
+        log.error(
+            "refusing alert %s %s: its episode (%s) was already resolved; a new episode "
+            "needs a new start time, or this page would be dropped as a duplicate",
+            alert.name,
+            dict(alert.labels),
+            episode,
+        )
+        return True
 
     def acknowledge(self, fingerprint: str) -> bool:
         """Stop escalation of a firing alert; False if no such alert is firing."""

@@ -11,7 +11,8 @@ Per channel: ``continuity_notifications_pending``,
 ``continuity_notifications_dead_total`` (given up: TTL or permanent error;
 handed to the route's fallback channel if it has one), and
 ``continuity_notifications_store_errors_total`` (could not be written to the
-outbox at all).
+outbox at all), and ``continuity_notifications_refused_total{reason}`` (alerts
+refused before routing, e.g. a firing for an episode already resolved).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class DeliveryMetrics(Collector):
         self.failed: dict[tuple[str, str], int] = {}
         self.dead: dict[str, int] = {}
         self.store_errors = 0
+        self.refused: dict[str, int] = {"closed_episode": 0}
 
     def declare(self, channel: str) -> None:
         """Make a channel's series exist (at 0) before anything happens on it."""
@@ -56,6 +58,9 @@ class DeliveryMetrics(Collector):
 
     def count_dead(self, channel: str) -> None:
         self.dead[channel] = self.dead.get(channel, 0) + 1
+
+    def count_refused(self, reason: str) -> None:
+        self.refused[reason] = self.refused.get(reason, 0) + 1
 
     def count_store_error(self, notifications: int) -> None:
         self.store_errors += notifications
@@ -106,3 +111,12 @@ class DeliveryMetrics(Collector):
         )
         lost.add_metric([], self.store_errors)
         yield lost
+        refused = CounterMetricFamily(
+            "continuity_notifications_refused",
+            "Alerts refused before routing (closed_episode: a firing for an episode "
+            "already resolved, which the outbox would have dropped as a duplicate).",
+            labels=["reason"],
+        )
+        for reason, count in sorted(self.refused.items()):
+            refused.add_metric([reason], count)
+        yield refused

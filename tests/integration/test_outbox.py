@@ -336,13 +336,19 @@ async def test_retention_deletes_old_done_rows(tmp_path: Path) -> None:
 
 
 @contextlib.asynccontextmanager
-async def delivery(tmp_path: Path, url: str, **route: Any) -> AsyncIterator[Delivery]:
+async def delivery(
+    tmp_path: Path, url: str, metrics: DeliveryMetrics | None = None, **route: Any
+) -> AsyncIterator[Delivery]:
     channels = {
         "hook": WebhookSettings.model_validate({"type": "webhook", "url": url, "timeout": "1s"}),
     }
     alerts = AlertsSection.model_validate({"routes": [{"channels": ["hook"], **route}]})
     async with Delivery(
-        channels=channels, alerts=alerts, database=tmp_path / "o.db", instance="noc-1"
+        channels=channels,
+        alerts=alerts,
+        database=tmp_path / "o.db",
+        instance="noc-1",
+        metrics=metrics or DeliveryMetrics(time.time),
     ) as d:
         yield d
 
@@ -371,6 +377,22 @@ async def test_resubmission_after_restart_is_not_sent_twice(tmp_path: Path) -> N
             d.submit(a)
             await asyncio.sleep(0.3)
     assert len(peer.requests) == 1
+
+
+async def test_a_firing_for_a_resolved_episode_is_refused_loudly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    metrics = DeliveryMetrics(time.time)
+    a = Alert({"alertname": "TargetDown", "target": "bts-1"}, time.time())
+    async with http_receiver() as peer:
+        async with delivery(tmp_path, f"{peer.url}/hook", metrics=metrics) as d:
+            d.submit(a)
+            d.submit(a.resolved(time.time()))
+            await peer.wait(2)
+            assert d.submit(a) == []  # same episode again: it would be dropped as a duplicate
+    assert metrics.refused == {"closed_episode": 1}
+    assert "was already resolved" in caplog.text
+    assert [r.json()["status"] for r in peer.requests] == ["firing", "resolved"]
 
 
 class EarlierClock(LoopClock):
