@@ -226,6 +226,17 @@ def test_silence_holds_the_page_until_it_is_removed(tmp_path: Path, peers: Any) 
                     "POST",
                     "/api/v1/silences",
                     {
+                        "matchers": [{"name": "target", "value": "bts-9"}],
+                        "ends_at": "2099-01-01T00:00:00Z",
+                        "created_by": "noc",
+                    },
+                )
+                assert status == 400 and "unknown target 'bts-9'" in body, body
+                assert daemon.json("/api/v1/silences") == {"silences": []}
+                status, body = daemon.request(
+                    "POST",
+                    "/api/v1/silences",
+                    {
                         "matchers": [{"name": "site", "value": "BS-0[0-9]", "isRegex": True}],
                         "ends_at": "2099-01-01T00:00:00Z",
                         "created_by": "noc",
