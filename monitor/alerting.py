@@ -210,11 +210,9 @@ class Alerting:
         silence = parse_silence(body, self.wall(), uuid.uuid4().hex[:12])
         for index, matcher in enumerate(silence.matchers):
             # A silence for a target that does not exist mutes nothing: a typo, refused.
-            if matcher.name == "target" and not matcher.regex:
-                if matcher.value not in self.flow.targets:
-                    raise BadRequest(
-                        f"matchers[{index}].value", f"unknown target {matcher.value!r}"
-                    )
+            unknown = matcher.value not in self.flow.targets
+            if matcher.name == "target" and not matcher.regex and unknown:
+                raise BadRequest(f"matchers[{index}].value", f"unknown target {matcher.value!r}")
         self.gate.silences[silence.id] = silence
         self.store.add_silence(silence.id, json.dumps(_silence_view(silence)))
         return _silence_view(silence)

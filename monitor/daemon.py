@@ -16,7 +16,7 @@ import ipaddress
 import logging
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,10 @@ class Overrides:
     listen: str | None = None
     state_dir: str | None = None
     shard: Shard | None = None
+
+
+class _Stopping(Exception):
+    """Raised by the stop waiter to end the task group of periodic loops."""
 
 
 class StartupError(Exception):
@@ -480,11 +484,38 @@ class Daemon:
         try:
             async with self._exit:
                 await self._start(config)
-                await self._stop.wait()
+                try:
+                    async with asyncio.TaskGroup() as loops:
+                        for name, loop in self._loops():
+                            loops.create_task(loop, name=name)
+                        loops.create_task(self._until_stopped(), name="stop")
+                except* _Stopping:
+                    pass
+                except* Exception as failed:
+                    # A periodic loop that raises is a bug: stop the daemon loudly (the
+                    # service manager restarts it) rather than limp on without it.
+                    for error in failed.exceptions:
+                        log.critical("a periodic task failed; stopping", exc_info=error)
+                    await self._shutdown()
+                    raise
                 log.info("shutting down")
                 await self._shutdown()
         finally:
             self.ready = False
+
+    def _loops(self) -> list[tuple[str, Coroutine[Any, Any, None]]]:
+        """The daemon's periodic work, run together in one task group."""
+        return [
+            ("maintenance", self._maintenance_loop()),
+            ("figures", self._figures_loop()),
+            ("slo", self._slo_loop()),
+            ("alerts", self._alerts_loop()),
+            ("gc", collect_garbage_periodically()),
+        ]
+
+    async def _until_stopped(self) -> None:
+        await self._stop.wait()
+        raise _Stopping
 
     async def _open_store(self, config: Config) -> Store:
         state_dir = config.state_dir
@@ -543,20 +574,9 @@ class Daemon:
             ) from None
         self._exit.push_async_callback(self.web.stop)
         self._install_signals()
-        gc_task = asyncio.create_task(collect_garbage_periodically(), name="gc")
-        self._exit.callback(gc_task.cancel)
         started, _, _ = self._apply(config)
         await self._apply_alerting(config)
         await self.alerting.restore(self.pipeline.states)
-        loops = (
-            self._maintenance_loop(),
-            self._figures_loop(),
-            self._slo_loop(),
-            self._alerts_loop(),
-        )
-        for loop in loops:
-            task = asyncio.create_task(loop)
-            self._exit.callback(task.cancel)
         settle_garbage_collector()
         self.self_metrics.reload_ok.set(1)
         self.self_metrics.reload_time.set(self.wall())
