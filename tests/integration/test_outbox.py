@@ -384,12 +384,14 @@ async def test_a_firing_for_a_resolved_episode_is_refused_loudly(
 ) -> None:
     metrics = DeliveryMetrics(time.time)
     a = Alert({"alertname": "TargetDown", "target": "bts-1"}, time.time())
-    async with http_receiver() as peer:
-        async with delivery(tmp_path, f"{peer.url}/hook", metrics=metrics) as d:
-            d.submit(a)
-            d.submit(a.resolved(time.time()))
-            await peer.wait(2)
-            assert d.submit(a) == []  # same episode again: it would be dropped as a duplicate
+    async with (
+        http_receiver() as peer,
+        delivery(tmp_path, f"{peer.url}/hook", metrics=metrics) as d,
+    ):
+        d.submit(a)
+        d.submit(a.resolved(time.time()))
+        await peer.wait(2)
+        assert d.submit(a) == []  # same episode again: it would be dropped as a duplicate
     assert metrics.refused == {"closed_episode": 1}
     assert "was already resolved" in caplog.text
     assert [r.json()["status"] for r in peer.requests] == ["firing", "resolved"]
