@@ -419,7 +419,7 @@ class _UsmReceiver:
         }
         errind = self._m["proto.errind"]
         self._failures = tuple((getattr(errind, name), result) for name, result in _USM_FAILURES)
-        self._protocols = importlib.import_module("probes.snmp_v3")
+        self._protocols = importlib.import_module("probes.snmp_pysnmp_usm")
         self.engine: Any = self._m["entity.engine"].SnmpEngine()
         self._set_engine_id(engine_id)
         for user in users:
