@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -476,7 +477,7 @@ def decode_scoped_pdu(data: bytes) -> tuple[bytes, bytes, Pdu]:
     return data[c_start:c_stop], data[n_start:n_stop], pdu
 
 
-def report_counter(varbinds: list[VarBind]) -> str | None:
+def report_counter(varbinds: Sequence[VarBind]) -> str | None:
     """The usmStats counter a Report names (``usmStatsWrongDigests`` ...), if any."""
     for oid, _tag, _value in varbinds:
         if oid.startswith(_STATS_PREFIX) and len(oid) >= len(_STATS_PREFIX) + 1:
