@@ -87,6 +87,7 @@ REASONS: Final = (
     "timeout",
     "dns",
     "send_error",
+    "local_resources",
     "unknown_user",
     "auth",
     "decrypt",

@@ -256,7 +256,7 @@ class V3Client:
             deadline=self._deadline,
         )
         answer = await probe.get([_SYS_UPTIME])
-        if isinstance(answer, Failure) and answer.reason in ("timeout", "send_error"):
+        if isinstance(answer, Failure) and answer.reason in ("timeout", "send_error", "local_resources"):
             return timed_out
         if isinstance(answer, Failure) and answer.reason in ("auth", "unknown_user"):
             return answer
