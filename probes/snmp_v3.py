@@ -82,6 +82,7 @@ _RESENDS: Final = 2
 """Requests sent again after a resynchronisation or a new engine ID, per call."""
 _SYS_UPTIME: Final = oid_to_ber("1.3.6.1.2.1.1.3.0")
 _TIME_MAX: Final = (1 << 31) - 1
+_UNANSWERED: Final = frozenset({"timeout", "send_error", "local_resources"})
 
 
 @dataclass(slots=True)
@@ -256,7 +257,7 @@ class V3Client:
             deadline=self._deadline,
         )
         answer = await probe.get([_SYS_UPTIME])
-        if isinstance(answer, Failure) and answer.reason in ("timeout", "send_error", "local_resources"):
+        if isinstance(answer, Failure) and answer.reason in _UNANSWERED:
             return timed_out
         if isinstance(answer, Failure) and answer.reason in ("auth", "unknown_user"):
             return answer
