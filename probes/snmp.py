@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import re
 import socket
 import time
@@ -69,6 +70,8 @@ from probes.snmp_modules import (
     SnmpModulesSection,
 )
 from probes.snmp_v3 import V3Session
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "KIND",
@@ -540,6 +543,13 @@ class SnmpProber:
         out = Output()
         failure = await self._poll(client, settings, memory, out)
         duration = loop.time() - begin
+        if out.unknowns:
+            # Out-of-range values are the agent saying "unknown": counted and
+            # logged here, never exported nor turned into events.
+            out.values["unknown_values"] = float(len(out.unknowns))
+            log.debug(
+                "%s: values outside their MIB range: %s", target.name, ", ".join(out.unknowns)
+            )
         if failure is not None:
             return self._failed(memory, failure, started, duration)
         return _result(target, memory, out, started, duration)
