@@ -59,6 +59,7 @@ from probes.snmp_codec import (
 )
 from probes.snmp_codec import ERROR_NAMES as _ERROR_NAMES
 from probes.snmp_codec import Message as _Message
+from probes.snmp_credentials import AuthProtocol, PrivProtocol, UserName, UsmKey
 from probes.snmp_engine import Failure, Reply, SnmpUdpEngine, SockAddr
 from probes.snmp_modules import (
     BUILTIN_MODULES,
@@ -124,16 +125,7 @@ def _regex(value: str) -> str:
     return value
 
 
-def _key_length(value: Any) -> Any:
-    if len(value.reveal()) < 8:
-        raise ValueError(
-            f"must be at least 8 characters long (RFC 3414), got {len(value.reveal())}"
-        )
-    return value
-
-
 Regex = Annotated[str, AfterValidator(_regex)]
-UsmKey = Annotated[SecretStr, AfterValidator(_key_length)]
 
 
 class SnmpSettings(CheckSettings):
@@ -145,12 +137,10 @@ class SnmpSettings(CheckSettings):
     retries: int_range(0, 10) = 1  # type: ignore[valid-type]
     max_repetitions: int_range(1, 200) = 25  # type: ignore[valid-type]
     modules: list[str] = Field(default_factory=lambda: ["system"])
-    user: str | None = None
-    auth_protocol: Literal["md5", "sha", "sha224", "sha256", "sha384", "sha512"] | None = None
+    user: UserName | None = None
+    auth_protocol: AuthProtocol | None = None
     auth_key: UsmKey | None = None
-    priv_protocol: (
-        Literal["des", "3des", "aes", "aes128", "aes192", "aes256", "aes192b", "aes256b"] | None
-    ) = None
+    priv_protocol: PrivProtocol | None = None
     priv_key: UsmKey | None = None
     context: str = ""
     interfaces_include: Regex | None = None

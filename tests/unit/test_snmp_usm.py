@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from hypothesis import given, settings
@@ -33,6 +33,7 @@ from probes.snmp_codec import (
     encode_request_pdu,
     oid_to_ber,
 )
+from probes.snmp_credentials import AuthProtocol, PrivProtocol
 from probes.snmp_pysnmp_usm import AUTH_PROTOCOLS, PRIV_PROTOCOLS
 
 ENGINE_ID = bytes.fromhex("80001f888012345678abcdef00")
@@ -170,6 +171,11 @@ def test_whole_message_and_mac_match_pysnmp(auth: str, priv: str | None) -> None
     assert usm.verify(keys, signed, offset, decoded.usm.auth_params)
     tampered = signed[:-1] + bytes((signed[-1] ^ 1,))
     assert not usm.verify(keys, tampered, offset, usm.decode_v3(tampered).usm.auth_params)
+
+
+def test_settings_offer_exactly_the_protocols_implemented() -> None:
+    assert set(get_args(AuthProtocol)) == set(usm.AUTH) == set(AUTH_PROTOCOLS)
+    assert set(get_args(PrivProtocol)) == set(usm.PRIV) == set(PRIV_PROTOCOLS)
 
 
 def test_report_counter_names_usm_stats() -> None:
