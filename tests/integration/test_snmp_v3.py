@@ -115,6 +115,26 @@ async def test_resynchronises_after_the_agent_restarts(
         assert [e.kind for e in after.events] == ["DeviceRebooted"]
 
 
+@pytest.mark.skipif(snmpd_missing() is not None, reason=snmpd_missing() or "")
+async def test_a_replaced_unit_with_a_new_engine_id_is_rediscovered(
+    tmp_path: Path, prober: SnmpProber
+) -> None:
+    """Same address, new engine ID: the agent reports usmStatsUnknownEngineIDs naming it."""
+    user = V3User("noc", "SHA", "authkey-123", "AES", "privkey-456")
+    extra = {"priv_protocol": "aes128", "priv_key": "privkey-456"}
+    with SnmpdAgent(tmp_path / "snmpd", users=(user,)) as agent:
+        first = await poll(prober, "unit", settings(agent.port, **extra))
+        assert first.ok, first.message
+        old_id = prober.memory("unit").engine_id
+        agent.extra_config = "engineID replacement-unit"  # the later line wins
+        agent.restart()
+        second = await poll(prober, "unit", settings(agent.port, **extra))
+        assert second.ok, second.message
+        new_id = prober.memory("unit").engine_id
+        assert old_id and new_id and new_id != old_id
+        assert "replacement-unit" in new_id
+
+
 # --------------------------------------------------------------------------
 # A v3 agent of our own: discovery answered, then a chosen Report every time
 # --------------------------------------------------------------------------
