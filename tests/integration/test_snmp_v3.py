@@ -23,21 +23,28 @@ from probes.snmp import SnmpProber, SnmpSettings
 from probes.snmp_codec import (
     COUNTER32,
     REPORT,
+    RESPONSE,
+    TIMETICKS,
     encode_message,
     oid_to_ber,
 )
 from probes.snmp_usm import (
     AUTH,
     FLAG_AUTH,
+    FLAG_PRIV,
+    PRIV,
     LocalKeys,
     UsmParams,
     authenticate,
     decode_scoped_pdu,
     decode_v3,
+    decrypt,
     encode_scoped_pdu,
     encode_v3,
+    encrypt,
     hash_passphrase,
     localize,
+    localize_priv,
 )
 from tests.snmp_agents import SnmpdAgent, V3User, snmpd_missing
 
@@ -208,6 +215,100 @@ async def test_time_window_reports_that_never_settle_are_security(
     # Discovery, then: resent twice after authenticated Reports; not resent after an
     # unauthenticated one (it could be forged).
     assert agent.requests == (1 + 3 if authenticated else 1 + 1)
+
+
+class ManglingAgent(asyncio.DatagramProtocol):
+    """An authPriv (SHA/AES-128) agent whose answers are spoiled in one chosen way.
+
+    Discovery is answered properly; every Response is then built, encrypted
+    and authenticated correctly and mangled per ``mode`` on its way out.
+    """
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.transport: asyncio.DatagramTransport | None = None
+        master = hash_passphrase(b"authkey-123", "sha1")
+        priv_master = hash_passphrase(b"privkey-456", "sha1")
+        self.keys = LocalKeys.build(
+            AUTH["sha"],
+            localize(master, ENGINE_ID, "sha1"),
+            PRIV["aes128"],
+            localize_priv(PRIV["aes128"], priv_master, ENGINE_ID, "sha1"),
+        )
+        other = localize_priv(
+            PRIV["aes128"], hash_passphrase(b"other-key", "sha1"), ENGINE_ID, "sha1"
+        )
+        self.wrong = LocalKeys.build(self.keys.auth, self.keys.auth_key, PRIV["aes128"], other)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        request = decode_v3(data)
+        assert self.transport is not None
+        if not request.usm.engine_id:  # discovery
+            report = encode_message(
+                1, b"", REPORT, 0, [(oid_to_ber("1.3.6.1.6.3.15.1.1.4.0"), COUNTER32, 1)]
+            )
+            scoped = encode_scoped_pdu(ENGINE_ID, b"", report[report.index(bytes((REPORT,))) :])
+            usm = UsmParams(ENGINE_ID, 5, 100, b"", b"", b"")
+            self.transport.sendto(encode_v3(request.msg_id, 65507, 0, usm, scoped)[0], addr)
+            return
+        params = request.usm
+        plain = decrypt(self.keys, params.boots, params.time, params.priv_params, request.data)
+        _e, _c, (_k, request_id, _s, _i, varbinds) = decode_scoped_pdu(plain)
+        answer = [(oid, TIMETICKS, 12345) for oid, _tag, _value in varbinds]
+        response = encode_message(1, b"", RESPONSE, request_id, answer)
+        scoped = encode_scoped_pdu(ENGINE_ID, b"", response[response.index(bytes((RESPONSE,))) :])
+        self.transport.sendto(self._mangle(request.msg_id, params.user, scoped), addr)
+
+    def _mangle(self, msg_id: int, user: bytes, scoped: bytes) -> bytes:
+        if self.mode == "garbage":
+            return bytes(range(7, 90))
+        if self.mode == "unauthenticated":
+            usm = UsmParams(ENGINE_ID, 5, 100, user, b"", b"")
+            return encode_v3(msg_id, 65507, 0, usm, scoped)[0]
+        keys = self.wrong if self.mode == "wrong-priv-key" else self.keys
+        data, salt = encrypt(keys, 5, 100, 77, scoped)
+        usm = UsmParams(ENGINE_ID, 5, 100, user, b"", salt)
+        message, offset = encode_v3(msg_id, 65507, FLAG_AUTH | FLAG_PRIV, usm, data, mac_length=12)
+        signed = authenticate(self.keys, message, offset)
+        if self.mode == "flip-mac":
+            return signed[:offset] + bytes((signed[offset] ^ 1,)) + signed[offset + 1 :]
+        if self.mode == "flip-ciphertext":
+            return signed[:-1] + bytes((signed[-1] ^ 1,))
+        if self.mode == "truncated":
+            return signed[:-5]
+        return signed
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        ("intact", "ok"),
+        ("flip-mac", "auth"),
+        ("flip-ciphertext", "auth"),
+        ("wrong-priv-key", "decrypt"),
+        ("unauthenticated", "security"),
+        ("truncated", "timeout"),  # not even routable: dropped like any stray datagram
+        ("garbage", "timeout"),
+    ],
+)
+async def test_spoiled_answers_are_reasons_not_exceptions(
+    prober: SnmpProber, mode: str, reason: str
+) -> None:
+    loop = asyncio.get_running_loop()
+    transport, _agent = await loop.create_datagram_endpoint(
+        lambda: ManglingAgent(mode), local_addr=("127.0.0.1", 0)
+    )
+    try:
+        port = transport.get_extra_info("sockname")[1]
+        s = settings(port, priv_protocol="aes128", priv_key="privkey-456", timeout="1s")
+        result = await poll(prober, f"spoiled-{mode}", s)
+    finally:
+        transport.close()
+    assert result.reason == reason, result.message
+    assert result.ok == (reason == "ok")
 
 
 # --------------------------------------------------------------------------
