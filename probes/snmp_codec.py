@@ -610,7 +610,7 @@ def peek_request_id(data: bytes) -> int | None:
     before decryption). The engine routes datagrams with this before anyone
     decodes the varbinds.
     """
-    if data[4:5] == b"\x03" or data[5:6] == b"\x03" or data[6:7] == b"\x03":
+    if _V3_VERSION in data[2:11]:
         msg_id = _peek_v3_msg_id(data)
         if msg_id is not None:
             return msg_id
@@ -621,6 +621,10 @@ def peek_request_id(data: bytes) -> int | None:
         return _int_at(data, start, stop, "request-id")[0]
     except SnmpCodecError:
         return None
+
+
+_V3_VERSION: Final = b"\x02\x01\x03"
+"""msgVersion INTEGER 3, right after the message's SEQUENCE header (2 to 6 octets)."""
 
 
 def _peek_v3_msg_id(data: bytes) -> int | None:

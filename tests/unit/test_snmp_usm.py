@@ -32,6 +32,7 @@ from probes.snmp_codec import (
     encode_message,
     encode_request_pdu,
     oid_to_ber,
+    peek_request_id,
 )
 from probes.snmp_credentials import AuthProtocol, PrivProtocol
 from probes.snmp_pysnmp_usm import AUTH_PROTOCOLS, PRIV_PROTOCOLS
@@ -269,3 +270,13 @@ def test_des_needs_whole_blocks() -> None:
         usm.decrypt(keys, 1, 2, bytes(8), b"\x00" * 13)
     with pytest.raises(SnmpCodecError):
         usm.decrypt(keys, 1, 2, bytes(7), b"\x00" * 16)
+
+
+@pytest.mark.parametrize("padding", [0, 200, 70000])
+def test_the_engine_routes_v3_answers_by_msg_id(padding: int) -> None:
+    """The shared UDP engine matches v3 answers by msgID, whatever the length form."""
+    params = usm.UsmParams(ENGINE_ID, 1, 2, b"u" * 32, b"", b"")
+    scoped = usm.encode_scoped_pdu(ENGINE_ID, b"x" * padding, our_scoped_pdu(5))
+    message, _offset = usm.encode_v3(123456789, 65507, 0, params, scoped)
+    assert peek_request_id(message) == 123456789
+    assert peek_request_id(message[:-1]) is None
