@@ -4,8 +4,8 @@ One poll of a device is: one GET of every scalar the modules need (sysUpTime
 always, for reboot detection), then column walks (GETBULK on v2c/v3,
 GETNEXT on v1) of the table columns they need, then pure parsing by
 :mod:`probes.snmp_modules`. v1/v2c go through our own codec and the shared
-UDP engine (:mod:`probes.snmp_codec`, :mod:`probes.snmp_engine`); v3 through
-pysnmp with one shared engine (:mod:`probes.snmp_v3`, imported on first use).
+UDP engine (:mod:`probes.snmp_codec`, :mod:`probes.snmp_engine`); v3 with the
+USM of :mod:`probes.snmp_usm` over the same engine (:mod:`probes.snmp_v3`).
 
 Per-target memory (last uptime, engine boots, reboot count, cached
 index -> name columns, last oper status, flap counts, UPS state) lives on
@@ -19,14 +19,14 @@ a counter reset, so no negative rates appear and nothing here adjusts them.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import ipaddress
+import logging
 import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, Protocol
+from typing import Annotated, Any, Final, Literal, Protocol
 
 from pydantic import AfterValidator, Field
 
@@ -59,6 +59,7 @@ from probes.snmp_codec import (
 )
 from probes.snmp_codec import ERROR_NAMES as _ERROR_NAMES
 from probes.snmp_codec import Message as _Message
+from probes.snmp_credentials import AuthProtocol, PrivProtocol, UserName, UsmKey
 from probes.snmp_engine import Failure, Reply, SnmpUdpEngine, SockAddr
 from probes.snmp_modules import (
     BUILTIN_MODULES,
@@ -69,9 +70,9 @@ from probes.snmp_modules import (
     Plan,
     SnmpModulesSection,
 )
+from probes.snmp_v3 import V3Session
 
-if TYPE_CHECKING:
-    from probes.snmp_v3 import V3Session
+log = logging.getLogger(__name__)
 
 __all__ = [
     "KIND",
@@ -90,6 +91,7 @@ REASONS: Final = (
     "timeout",
     "dns",
     "send_error",
+    "local_resources",
     "unknown_user",
     "auth",
     "decrypt",
@@ -123,16 +125,7 @@ def _regex(value: str) -> str:
     return value
 
 
-def _key_length(value: Any) -> Any:
-    if len(value.reveal()) < 8:
-        raise ValueError(
-            f"must be at least 8 characters long (RFC 3414), got {len(value.reveal())}"
-        )
-    return value
-
-
 Regex = Annotated[str, AfterValidator(_regex)]
-UsmKey = Annotated[SecretStr, AfterValidator(_key_length)]
 
 
 class SnmpSettings(CheckSettings):
@@ -144,12 +137,10 @@ class SnmpSettings(CheckSettings):
     retries: int_range(0, 10) = 1  # type: ignore[valid-type]
     max_repetitions: int_range(1, 200) = 25  # type: ignore[valid-type]
     modules: list[str] = Field(default_factory=lambda: ["system"])
-    user: str | None = None
-    auth_protocol: Literal["md5", "sha", "sha224", "sha256", "sha384", "sha512"] | None = None
+    user: UserName | None = None
+    auth_protocol: AuthProtocol | None = None
     auth_key: UsmKey | None = None
-    priv_protocol: (
-        Literal["des", "3des", "aes", "aes128", "aes192", "aes256", "aes192b", "aes256b"] | None
-    ) = None
+    priv_protocol: PrivProtocol | None = None
     priv_key: UsmKey | None = None
     context: str = ""
     interfaces_include: Regex | None = None
@@ -212,7 +203,7 @@ def _user_modules(section: Any) -> Mapping[str, mods.UserModule]:
 
 
 # ==========================================================================
-# Clients: the same small interface over our codec (v1/v2c) and pysnmp (v3)
+# Clients: the same small interface over our codec (v1/v2c) and USM (v3)
 # ==========================================================================
 
 
@@ -512,8 +503,7 @@ class SnmpProber:
         self._resolver = resolver
         self._clock = clock
         self._engine = SnmpUdpEngine()
-        self._v3: V3Session | None = None
-        self._v3_lock = asyncio.Lock()
+        self._v3 = V3Session(self._engine)
         self._memory: dict[str, TargetMemory] = {}
 
     async def __aenter__(self) -> SnmpProber:
@@ -522,9 +512,6 @@ class SnmpProber:
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._engine.close()
-        if self._v3 is not None:
-            self._v3.close()
-            self._v3 = None
 
     def memory(self, target: str) -> TargetMemory:
         """The per-target memory (tests and benchmarks read it)."""
@@ -546,6 +533,13 @@ class SnmpProber:
         out = Output()
         failure = await self._poll(client, settings, memory, out)
         duration = loop.time() - begin
+        if out.unknowns:
+            # Out-of-range values are the agent saying "unknown": counted and
+            # logged here, never exported nor turned into events.
+            out.values["unknown_values"] = float(len(out.unknowns))
+            log.debug(
+                "%s: values outside their MIB range: %s", target.name, ", ".join(out.unknowns)
+            )
         if failure is not None:
             return self._failed(memory, failure, started, duration)
         return _result(target, memory, out, started, duration)
@@ -692,8 +686,7 @@ class SnmpProber:
         retries = settings.retries
         try_timeout = settings.timeout / (retries + 1)
         if settings.version == "3":
-            session = await self._v3_session()
-            return session.client(
+            return self._v3.client(
                 _credentials(settings),
                 family,
                 sockaddr,
@@ -712,18 +705,6 @@ class SnmpProber:
             try_timeout=try_timeout,
             deadline=deadline,
         )
-
-    async def _v3_session(self) -> V3Session:
-        # pysnmp is imported on first v3 use (a v2c-only daemon never pays for
-        # it), in a thread: the import takes about a second, which would
-        # stall every other probe on the loop.
-        async with self._v3_lock:
-            if self._v3 is None:
-                loop = asyncio.get_running_loop()
-                module = await loop.run_in_executor(None, importlib.import_module, "probes.snmp_v3")
-                self._v3 = module.V3Session()
-        assert self._v3 is not None
-        return self._v3
 
     async def _resolve(
         self, host: str, port: int, deadline: float

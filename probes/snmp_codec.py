@@ -55,15 +55,21 @@ __all__ = [
     "TRAP_V2",
     "VERSION_1",
     "VERSION_2C",
+    "VERSION_3",
     "Message",
     "SnmpCodecError",
     "TrapV1",
     "Value",
     "VarBind",
+    "ber_header",
+    "ber_integer",
+    "ber_tlv",
     "ber_to_oid",
     "decode_message",
+    "decode_pdu",
     "encode_message",
     "encode_request",
+    "encode_request_pdu",
     "encode_trap_v1",
     "format_oid",
     "oid_after",
@@ -101,6 +107,7 @@ REPORT: Final = 0xA8
 
 VERSION_1: Final = 0
 VERSION_2C: Final = 1
+VERSION_3: Final = 3
 
 _PDU_TAGS: Final = frozenset({GET, GETNEXT, RESPONSE, SET, GETBULK, INFORM, TRAP_V2, REPORT})
 _INT_TAGS: Final = frozenset({INTEGER, COUNTER32, GAUGE32, TIMETICKS, COUNTER64})
@@ -318,6 +325,12 @@ def _integer(value: int) -> bytes:
     return cached if cached is not None else _tlv(INTEGER, _int_content(value))
 
 
+ber_tlv: Final = _tlv
+"""``ber_tlv(tag, content)``: one definite-length TLV (for the v3 message layer)."""
+ber_integer: Final = _integer
+"""``ber_integer(n)``: an INTEGER TLV in minimal two's complement."""
+
+
 def encode_value(tag: int, value: Value) -> bytes:
     """One value as a complete TLV; checks that the Python value fits the tag."""
     if tag in _INT_TAGS:
@@ -344,6 +357,24 @@ def encode_value(tag: int, value: Value) -> bytes:
     raise SnmpCodecError(f"unsupported value tag 0x{tag:02x}")
 
 
+def encode_request_pdu(
+    pdu_type: int,
+    request_id: int,
+    oids: Iterable[bytes],
+    *,
+    non_repeaters: int = 0,
+    max_repetitions: int = 0,
+) -> bytes:
+    """The PDU TLV of a Get/GetNext/GetBulk request (the scoped PDU's data in v3)."""
+    varbinds = b"".join(_tlv(SEQUENCE, _tlv(OID, oid) + _NULL_VALUE) for oid in oids)
+    if pdu_type == GETBULK:
+        status, index = non_repeaters, max_repetitions
+    else:
+        status = index = 0
+    pdu = _integer(request_id) + _integer(status) + _integer(index) + _tlv(SEQUENCE, varbinds)
+    return _tlv(pdu_type, pdu)
+
+
 def _message(version: int, community: bytes, pdu: bytes) -> bytes:
     return _tlv(SEQUENCE, _integer(version) + _tlv(OCTET_STRING, community) + pdu)
 
@@ -362,13 +393,14 @@ def encode_request(
 
     The hot path of polling: one join per varbind and a few small concatenations.
     """
-    varbinds = b"".join(_tlv(SEQUENCE, _tlv(OID, oid) + _NULL_VALUE) for oid in oids)
-    if pdu_type == GETBULK:
-        status, index = non_repeaters, max_repetitions
-    else:
-        status = index = 0
-    pdu = _integer(request_id) + _integer(status) + _integer(index) + _tlv(SEQUENCE, varbinds)
-    return _message(version, community, _tlv(pdu_type, pdu))
+    pdu = encode_request_pdu(
+        pdu_type,
+        request_id,
+        oids,
+        non_repeaters=non_repeaters,
+        max_repetitions=max_repetitions,
+    )
+    return _message(version, community, pdu)
 
 
 def encode_message(
@@ -436,6 +468,10 @@ def _header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
     if stop > end:
         raise SnmpCodecError("length runs past the end of the enclosing value")
     return tag, pos, stop
+
+
+ber_header: Final = _header
+"""``ber_header(data, pos, end)`` -> ``(tag, content_start, content_end)``, bounds-checked."""
 
 
 def _expect(data: bytes, pos: int, end: int, tag: int, what: str) -> tuple[int, int]:
@@ -529,6 +565,28 @@ def decode_message(data: bytes) -> Message | TrapV1:
     return Message(version, community, pdu_type, request_id, error_status, error_index, varbinds)
 
 
+def decode_pdu(data: bytes, pos: int, end: int) -> tuple[int, int, int, int, list[VarBind]]:
+    """A request-shaped PDU TLV at ``pos`` filling ``[pos, end)`` exactly.
+
+    Returns ``(pdu_type, request_id, error_status, error_index, varbinds)``;
+    raises :class:`SnmpCodecError` only (the v3 layer decodes scoped PDUs with it).
+    """
+    try:
+        pdu_type, start, stop = _header(data, pos, end)
+        if stop != end:
+            raise SnmpCodecError("trailing bytes after the PDU")
+        if pdu_type not in _PDU_TAGS:
+            raise SnmpCodecError(f"unknown PDU type 0x{pdu_type:02x}")
+        request_id, pos = _int_at(data, start, stop, "request-id")
+        error_status, pos = _int_at(data, pos, stop, "error-status")
+        error_index, pos = _int_at(data, pos, stop, "error-index")
+        return pdu_type, request_id, error_status, error_index, _varbinds(data, pos, stop)
+    except SnmpCodecError:
+        raise
+    except (ValueError, TypeError, IndexError, OverflowError) as exc:  # pragma: no cover
+        raise SnmpCodecError(f"malformed PDU: {exc}") from None
+
+
 def _trap_v1(data: bytes, community: bytes, start: int, stop: int) -> TrapV1:
     e_start, e_stop = _expect(data, start, stop, OID, "enterprise")
     enterprise = ber_to_oid(data[e_start:e_stop])
@@ -547,12 +605,39 @@ def _trap_v1(data: bytes, community: bytes, start: int, stop: int) -> TrapV1:
 def peek_request_id(data: bytes) -> int | None:
     """The request-id of a v1/v2c response-like message, cheaply; ``None`` if not one.
 
-    The engine routes datagrams with this before anyone decodes the varbinds.
+    For an SNMPv3 message it is the msgID (the v3 client sends the same number
+    as msgID and request-id: the request-id of an encrypted PDU cannot be read
+    before decryption). The engine routes datagrams with this before anyone
+    decodes the varbinds.
     """
+    if _V3_VERSION in data[2:11]:
+        msg_id = _peek_v3_msg_id(data)
+        if msg_id is not None:
+            return msg_id
     try:
         _version, _community, pdu_type, start, stop = _preamble(data)
         if pdu_type not in _PDU_TAGS:
             return None
         return _int_at(data, start, stop, "request-id")[0]
+    except SnmpCodecError:
+        return None
+
+
+_V3_VERSION: Final = b"\x02\x01\x03"
+"""msgVersion INTEGER 3, right after the message's SEQUENCE header (2 to 6 octets)."""
+
+
+def _peek_v3_msg_id(data: bytes) -> int | None:
+    """msgID of an SNMPv3 message (RFC 3412 msgGlobalData), or ``None``."""
+    try:
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        end = len(data)
+        start, stop = _expect(data, 0, end, SEQUENCE, "message")
+        version, pos = _int_at(data, start, stop, "version")
+        if version != VERSION_3:
+            return None
+        g_start, g_stop = _expect(data, pos, stop, SEQUENCE, "msgGlobalData")
+        return _int_at(data, g_start, g_stop, "msgID")[0]
     except SnmpCodecError:
         return None

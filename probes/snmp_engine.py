@@ -17,6 +17,7 @@ conditions: :meth:`SnmpUdpEngine.request` returns the response bytes or an
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import socket
@@ -34,13 +35,19 @@ RECEIVE_BUFFER: Final = 8 * 1024 * 1024
 """Bytes of socket receive buffer asked for (past rmem_max when root)."""
 _SO_RCVBUFFORCE: Final = getattr(socket, "SO_RCVBUFFORCE", 33)
 _ID_SPACE: Final = 1 << 31
+_LOCAL_SHORTAGE: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+"""Errors that say this host ran out of something (descriptors, buffers), not the network."""
 
 SockAddr = tuple[str, int] | tuple[str, int, int, int]
 
 
 @dataclass(frozen=True, slots=True)
 class Failure:
-    """Why a request got no response: ``reason`` is ``timeout`` or ``send_error``."""
+    """Why a request got no response: ``timeout``, ``send_error`` or ``local_resources``.
+
+    ``local_resources``: this host could not open a socket (out of file
+    descriptors or buffers), which says nothing about the device.
+    """
 
     reason: str
     message: str
@@ -171,7 +178,8 @@ class SnmpUdpEngine:
         try:
             transport = await self._transport(family)
         except OSError as exc:
-            return Failure("send_error", f"cannot open a UDP socket: {exc.strerror or exc}")
+            reason = "local_resources" if exc.errno in _LOCAL_SHORTAGE else "send_error"
+            return Failure(reason, f"cannot open a UDP socket: {exc.strerror or exc}")
         request_id = self._allocate_id()
         pending = _Pending(loop.create_future(), addr, build(request_id), retries + 1, try_timeout)
         self._pending[request_id] = pending
@@ -195,7 +203,8 @@ class SnmpUdpEngine:
         try:
             transport.sendto(pending.payload, pending.addr)
         except OSError as exc:
-            self._settle(pending, Failure("send_error", f"sendto failed: {exc.strerror or exc}"))
+            reason = "local_resources" if exc.errno in _LOCAL_SHORTAGE else "send_error"
+            self._settle(pending, Failure(reason, f"sendto failed: {exc.strerror or exc}"))
             return
         assert self._loop is not None
         pending.timer = self._loop.call_later(

@@ -209,6 +209,10 @@ class UserModule(StrictModel):
     lookup: Lookup | None = None
     scale: float = 1.0
     help: str = ""
+    min: int | None = None
+    """Lowest valid raw value (the MIB's range); values outside are unknown: no sample."""
+    max: int | None = None
+    """Highest valid raw value; e.g. ``min = 0`` drops an agent's -1 for "unknown"."""
 
     @model_validator(mode="after")
     def _lookup_needs_index(self) -> UserModule:
@@ -216,6 +220,8 @@ class UserModule(StrictModel):
             raise ValueError("lookup needs index labels: a scalar has no index to look up")
         if self.lookup is not None and self.lookup.label in self.index:
             raise ValueError(f"lookup label {self.lookup.label!r} is also an index label")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is above max ({self.max})")
         return self
 
 
@@ -311,12 +317,17 @@ class Output:
     values: dict[str, float] = field(default_factory=dict)
     events: list[ProbeEvent] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)
+    unknowns: list[str] = field(default_factory=list)
+    """Values outside their MIB range (``what=value``): not exported, no event."""
 
     def sample(self, name: str, value: float, *labels: tuple[str, str]) -> None:
         self.samples.append(Sample(name, float(value), labels))
 
     def problem(self, reason: str, message: str) -> None:
         self.problems.append((reason, message))
+
+    def unknown(self, what: str, value: int) -> None:
+        self.unknowns.append(f"{what}={value}")
 
 
 @dataclass
@@ -371,6 +382,30 @@ def check_type(
         out.problem("bad_value", f"{what} is {type_name(cell[0])}, expected a number")
         return False
     return True
+
+
+Valid = tuple[int, int]
+"""An inclusive ``(low, high)`` range of a MIB object's valid values."""
+_INT32_MAX: Final = (1 << 31) - 1
+NON_NEGATIVE: Final[Valid] = (0, _INT32_MAX)
+POSITIVE: Final[Valid] = (1, _INT32_MAX)
+
+
+def ranged(out: Output, cell: Cell | None, what: str, valid: Valid) -> int | None:
+    """``number(cell)`` when it is inside the MIB's ``valid`` range, else ``None``.
+
+    A value outside it is *unknown*, not a figure: agents answer -1 (or its
+    unsigned twin 4294967295) for "cannot estimate". It is recorded on
+    ``out.unknowns`` (counted and logged at debug by the prober) and never
+    exported nor turned into an event.
+    """
+    value = number(cell)
+    if value is None:
+        return None
+    if not valid[0] <= value <= valid[1]:
+        out.unknown(what, value)
+        return None
+    return value
 
 
 def index_text(suffix: bytes) -> str:
@@ -430,6 +465,8 @@ IF_COUNTERS: Final = (
 )
 _OPER_UP: Final = frozenset({1, 5})  # up, dormant (dial-on-demand links idle by design)
 _ADMIN_UP: Final = 1
+_ADMIN_VALID: Final[Valid] = (1, 3)  # up, down, testing
+_OPER_VALID: Final[Valid] = (1, 7)  # up .. lowerLayerDown
 
 
 @dataclass(frozen=True)
@@ -478,10 +515,13 @@ def parse_if_mib(
         index = index_text(suffix)
         name = text(names.get(suffix)) or text(descrs.get(suffix)) or index
         alias = text(aliases.get(suffix)) or ""
-        admin_code = number(admin.get(suffix))
-        oper_code = number(oper.get(suffix))
+        admin_cell, oper_cell = admin.get(suffix), oper.get(suffix)
+        admin_code = ranged(out, admin_cell, f"ifAdminStatus.{index}", _ADMIN_VALID)
+        oper_code = ranged(out, oper_cell, f"ifOperStatus.{index}", _OPER_VALID)
         if admin_code is None or oper_code is None:
-            incomplete.append(name)
+            if number(admin_cell) is None or number(oper_cell) is None:
+                incomplete.append(name)
+            # else: a status outside the MIB's codes is unknown: no status, no flap.
             continue
         admin_up = admin_code == _ADMIN_UP
         if not select.selects(name, alias, admin_up):
@@ -591,6 +631,12 @@ UPS_SCALARS: Final = (
 UPS_COLUMNS: Final = (UPS_INPUT_VOLTAGE, UPS_OUTPUT_LOAD)
 BATTERY_STATUS: Final = {1: "unknown", 2: "normal", 3: "low", 4: "depleted"}
 _OUTPUT_ON_BATTERY: Final = 5
+# Valid ranges from RFC 1628: upsOutputSource other(1)..reducer(7), the
+# estimates PositiveInteger minutes and 0..100 percent, the load 0..200 %.
+_SOURCE_VALID: Final[Valid] = (1, 7)
+_STATUS_VALID: Final[Valid] = (1, 4)
+_CHARGE_VALID: Final[Valid] = (0, 100)
+_LOAD_VALID: Final[Valid] = (0, 200)
 
 
 def parse_ups(fetched: Fetched, out: Output, memory: ModuleMemory, min_runtime: float) -> None:
@@ -604,10 +650,12 @@ def parse_ups(fetched: Fetched, out: Output, memory: ModuleMemory, min_runtime: 
         if not out.problems:
             out.problem("no_such_object", "the agent has no UPS-MIB (upsOutputSource)")
         return
-    on_battery = _on_battery(number(source_cell), number(scalars.get(UPS_SECONDS_ON_BATTERY)))
+    seconds = ranged(out, scalars.get(UPS_SECONDS_ON_BATTERY), "upsSecondsOnBattery", NON_NEGATIVE)
+    source = ranged(out, source_cell, "upsOutputSource", _SOURCE_VALID)
+    on_battery = _on_battery(source, seconds)
     out.sample("continuity_ups_on_battery", float(on_battery))
     out.values["ups_on_battery"] = float(on_battery)
-    status = number(status_cell)
+    status = ranged(out, status_cell, "upsBatteryStatus", _STATUS_VALID)
     if status is not None:
         for code, label in BATTERY_STATUS.items():
             out.sample("continuity_ups_battery_status", float(code == status), ("status", label))
@@ -615,15 +663,17 @@ def parse_ups(fetched: Fetched, out: Output, memory: ModuleMemory, min_runtime: 
     runtime = None
     minutes = scalars.get(UPS_MINUTES_REMAINING)
     if check_type(out, minutes, "upsEstimatedMinutesRemaining"):
-        runtime = float(number(minutes) or 0) * 60.0
-        out.sample("continuity_ups_battery_runtime_seconds", runtime)
-        out.values["ups_battery_runtime_seconds"] = runtime
+        value = ranged(out, minutes, "upsEstimatedMinutesRemaining", POSITIVE)
+        if value is not None:
+            runtime = value * 60.0
+            out.sample("continuity_ups_battery_runtime_seconds", runtime)
+            out.values["ups_battery_runtime_seconds"] = runtime
     charge = scalars.get(UPS_CHARGE_REMAINING)
     if check_type(out, charge, "upsEstimatedChargeRemaining"):
-        ratio = float(number(charge) or 0) / 100.0
-        out.sample("continuity_ups_battery_charge_ratio", ratio)
-        out.values["ups_battery_charge_ratio"] = ratio
-    seconds = number(scalars.get(UPS_SECONDS_ON_BATTERY))
+        percent = ranged(out, charge, "upsEstimatedChargeRemaining", _CHARGE_VALID)
+        if percent is not None:
+            out.sample("continuity_ups_battery_charge_ratio", percent / 100.0)
+            out.values["ups_battery_charge_ratio"] = percent / 100.0
     if seconds is not None:
         out.sample("continuity_ups_seconds_on_battery", float(seconds))
     _ups_lines(fetched, out)
@@ -640,13 +690,13 @@ def _on_battery(source: int | None, seconds_on_battery: int | None) -> bool:
 def _ups_lines(fetched: Fetched, out: Output) -> None:
     voltages: list[float] = []
     for suffix, cell in sorted(fetched.column(UPS_INPUT_VOLTAGE).items()):
-        value = number(cell)
+        value = ranged(out, cell, f"upsInputVoltage.{index_text(suffix)}", NON_NEGATIVE)
         if value is not None:
             voltages.append(float(value))
             out.sample("continuity_ups_input_voltage_volts", value, ("line", index_text(suffix)))
     loads: list[float] = []
     for suffix, cell in sorted(fetched.column(UPS_OUTPUT_LOAD).items()):
-        value = number(cell)
+        value = ranged(out, cell, f"upsOutputPercentLoad.{index_text(suffix)}", _LOAD_VALID)
         if value is not None:
             loads.append(value / 100.0)
             out.sample(
@@ -681,6 +731,7 @@ def _ups_events(
 # ==========================================================================
 
 HOST_COLUMNS: Final = (HR_PROCESSOR_LOAD, HR_STORAGE_UNITS, HR_STORAGE_SIZE, HR_STORAGE_USED)
+_PERCENT: Final[Valid] = (0, 100)
 HOST_CACHED: Final = (HR_STORAGE_DESCR,)
 
 
@@ -688,7 +739,7 @@ def parse_host(fetched: Fetched, out: Output) -> None:
     """HOST-RESOURCES CPU load per processor and storage size/used in bytes."""
     loads = []
     for suffix, cell in sorted(fetched.column(HR_PROCESSOR_LOAD).items()):
-        value = number(cell)
+        value = ranged(out, cell, f"hrProcessorLoad.{index_text(suffix)}", _PERCENT)
         if value is not None:
             loads.append(value / 100.0)
             out.sample("continuity_snmp_cpu_load_ratio", value / 100.0, ("cpu", index_text(suffix)))
@@ -698,8 +749,11 @@ def parse_host(fetched: Fetched, out: Output) -> None:
     units = fetched.column(HR_STORAGE_UNITS)
     seen: dict[str, bytes] = {}
     for suffix, cell in sorted(fetched.column(HR_STORAGE_SIZE).items()):
-        size, used = number(cell), number(fetched.column(HR_STORAGE_USED).get(suffix))
-        unit = number(units.get(suffix))
+        row = index_text(suffix)
+        size = ranged(out, cell, f"hrStorageSize.{row}", NON_NEGATIVE)
+        used_cell = fetched.column(HR_STORAGE_USED).get(suffix)
+        used = ranged(out, used_cell, f"hrStorageUsed.{row}", NON_NEGATIVE)
+        unit = ranged(out, units.get(suffix), f"hrStorageAllocationUnits.{row}", POSITIVE)
         if size is None or unit is None:
             continue
         name = unique_label(text(descrs.get(suffix)) or index_text(suffix), suffix, seen)
@@ -731,6 +785,12 @@ _SENSOR_METRICS: Final = {
 }
 _SCALE_UNITS: Final = 9  # entPhySensorScale: units(9); each step is 10^3
 _SENSOR_OK: Final = 1
+# ENTITY-SENSOR-MIB (RFC 3433) ranges.
+_SENSOR_TYPE_VALID: Final[Valid] = (1, 12)
+_SENSOR_SCALE_VALID: Final[Valid] = (1, 17)
+_SENSOR_PRECISION_VALID: Final[Valid] = (-8, 9)
+_SENSOR_VALUE_VALID: Final[Valid] = (-1_000_000_000, 1_000_000_000)
+_SENSOR_STATUS_VALID: Final[Valid] = (1, 3)
 
 
 def parse_entity_sensor(fetched: Fetched, out: Output) -> None:
@@ -742,12 +802,32 @@ def parse_entity_sensor(fetched: Fetched, out: Output) -> None:
     statuses = fetched.column(ENT_SENSOR_STATUS)
     seen: dict[str, bytes] = {}
     for suffix, cell in sorted(fetched.column(ENT_SENSOR_TYPE).items()):
-        metric = _SENSOR_METRICS.get(number(cell) or 0)
-        raw = number(values.get(suffix))
-        if metric is None or raw is None or number(statuses.get(suffix)) not in (None, _SENSOR_OK):
+        row = index_text(suffix)
+        metric = _SENSOR_METRICS.get(
+            ranged(out, cell, f"entPhySensorType.{row}", _SENSOR_TYPE_VALID) or 0
+        )
+        if metric is None:
             continue
-        scale = number(scales.get(suffix)) or _SCALE_UNITS
-        precision = number(precisions.get(suffix)) or 0
+        raw = ranged(out, values.get(suffix), f"entPhySensorValue.{row}", _SENSOR_VALUE_VALID)
+        status_cell = statuses.get(suffix)
+        status = ranged(out, status_cell, f"entPhySensorOperStatus.{row}", _SENSOR_STATUS_VALID)
+        if (
+            raw is None
+            or status not in (None, _SENSOR_OK)
+            or (status is None and number(status_cell) is not None)
+        ):
+            continue
+        scale_cell, precision_cell = scales.get(suffix), precisions.get(suffix)
+        scale = ranged(out, scale_cell, f"entPhySensorScale.{row}", _SENSOR_SCALE_VALID)
+        precision = ranged(
+            out, precision_cell, f"entPhySensorPrecision.{row}", _SENSOR_PRECISION_VALID
+        )
+        if (scale is None and number(scale_cell) is not None) or (
+            precision is None and number(precision_cell) is not None
+        ):
+            continue  # an unknown scale or precision makes the reading unknown
+        scale = scale or _SCALE_UNITS
+        precision = precision or 0
         value = raw * 10.0 ** (3 * (scale - _SCALE_UNITS) - precision)
         name = unique_label(text(names.get(suffix)) or index_text(suffix), suffix, seen)
         out.sample(metric, value, ("sensor", name))
@@ -820,6 +900,12 @@ def _user_sample(
     value = number(cell)
     if value is None:
         out.problem("bad_value", f"module {name}: {type_name(cell[0])} is not a number")
+        return
+    if (module.min is not None and value < module.min) or (
+        module.max is not None and value > module.max
+    ):
+        shown = ",".join(v for _l, v in labels)
+        out.unknown(f"{name}{'{' + shown + '}' if shown else ''}", value)
         return
     out.sample(metric, value * module.scale, *labels)
 

@@ -1,145 +1,167 @@
-"""SNMPv3 requests through pysnmp 7 (asyncio), with one shared ``SnmpEngine``.
+"""SNMPv3 polling over the shared UDP engine: USM users, engine discovery, time windows.
 
-v3 needs USM (key localisation, HMAC, DES/AES, engine discovery, time
-windows): that is pysnmp's job here, not ours. This module adapts pysnmp's
-high-level commands to the small client interface the prober walks with
-(``get``/``next``/``bulk`` returning :class:`~probes.snmp_engine.Reply` or a
-:class:`~probes.snmp_engine.Failure`) and converts pysnmp's values into the
-codec's compact ``(oid_bytes, tag, value)`` varbinds, so the modules parse
-v1/v2c and v3 answers with the same code.
+The v3 client offers the same small interface as the v1/v2c one
+(``get``/``next``/``bulk`` returning :class:`~probes.snmp_engine.Reply` or
+:class:`~probes.snmp_engine.Failure`): messages are built and read by
+:mod:`probes.snmp_usm` around the PDUs of :mod:`probes.snmp_codec`, and they
+travel over the same :class:`~probes.snmp_engine.SnmpUdpEngine` socket as
+v1/v2c, matched by msgID (the client uses one number as msgID and
+request-id).
 
-USM failures become distinct reasons: ``unknown_user`` (the agent does not
-know the user), ``auth`` (wrong digest: wrong auth key or protocol),
-``decrypt`` (the agent could not decrypt: wrong priv key or protocol),
-``security`` (other USM reports), ``timeout``.
+Per agent address the session remembers the authoritative engine (ID,
+boots, time and when they were learnt): the first request to an agent is a
+discovery probe (empty engine ID, answered with a ``usmStatsUnknownEngineIDs``
+Report carrying the agent's engine ID and clock). A ``usmStatsNotInTimeWindows``
+Report (an agent reboot, a clock step) resynchronises from the Report's
+authenticated clock and the request is sent again; a ``usmStatsUnknownEngineIDs``
+Report for a known agent (a replaced unit) starts again with the engine ID it
+names. Localized keys are kept per (credentials, engine ID); the megabyte of
+password hashing per pass phrase runs once, in a worker thread.
 
-pysnmp's high-level API keys USM users by user name, so the prober keeps
-one ``SnmpEngine`` per distinct credential set (usually one for the whole
-network) rather than strictly one per process.
+USM failures become distinct reasons: ``unknown_user`` (usmStatsUnknownUserNames),
+``auth`` (usmStatsWrongDigests, or a response failing our check),
+``decrypt`` (usmStatsDecryptionErrors, an undecryptable response, or the
+silent authPriv case below), ``security`` (unsupported security level, still
+out of the time window after resynchronising, other Reports), ``timeout``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import Sequence
-from typing import Any, Final
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Final
 
-from pysnmp.error import PySnmpError
-from pysnmp.hlapi.v3arch.asyncio import (
-    ContextData,
-    ObjectIdentity,
-    ObjectType,
-    SnmpEngine,
-    Udp6TransportTarget,
-    UdpTransportTarget,
-    UsmUserData,
-    bulk_cmd,
-    get_cmd,
-    next_cmd,
-    usm3DESEDEPrivProtocol,
-    usmAesBlumenthalCfb192Protocol,
-    usmAesBlumenthalCfb256Protocol,
-    usmAesCfb128Protocol,
-    usmAesCfb192Protocol,
-    usmAesCfb256Protocol,
-    usmDESPrivProtocol,
-    usmHMAC128SHA224AuthProtocol,
-    usmHMAC192SHA256AuthProtocol,
-    usmHMAC256SHA384AuthProtocol,
-    usmHMAC384SHA512AuthProtocol,
-    usmHMACMD5AuthProtocol,
-    usmHMACSHAAuthProtocol,
-    usmNoAuthProtocol,
-    usmNoPrivProtocol,
+from probes.snmp_codec import (
+    GET,
+    GETBULK,
+    GETNEXT,
+    REPORT,
+    RESPONSE,
+    SnmpCodecError,
+    VarBind,
+    encode_request_pdu,
+    oid_to_ber,
 )
-from pysnmp.proto import errind
-from pysnmp.proto.error import StatusInformation
-
-from probes.snmp_codec import VarBind, ber_to_oid, oid_to_ber
-from probes.snmp_engine import Failure, Reply, SockAddr
-
-__all__ = ["AUTH_PROTOCOLS", "PRIV_PROTOCOLS", "Credentials", "V3Client", "V3Session"]
-
-AUTH_PROTOCOLS: Final[dict[str, Any]] = {
-    "md5": usmHMACMD5AuthProtocol,
-    "sha": usmHMACSHAAuthProtocol,
-    "sha224": usmHMAC128SHA224AuthProtocol,
-    "sha256": usmHMAC192SHA256AuthProtocol,
-    "sha384": usmHMAC256SHA384AuthProtocol,
-    "sha512": usmHMAC384SHA512AuthProtocol,
-}
-PRIV_PROTOCOLS: Final[dict[str, Any]] = {
-    "des": usmDESPrivProtocol,
-    "3des": usm3DESEDEPrivProtocol,
-    "aes": usmAesCfb128Protocol,
-    "aes128": usmAesCfb128Protocol,
-    # aes192/aes256 extend the key as Cisco does (Reeder; net-snmp "AES-192-C"),
-    # the "b" variants as draft-blumenthal (net-snmp "AES-192").
-    "aes192": usmAesCfb192Protocol,
-    "aes256": usmAesCfb256Protocol,
-    "aes192b": usmAesBlumenthalCfb192Protocol,
-    "aes256b": usmAesBlumenthalCfb256Protocol,
-}
-
-_REASONS: Final[tuple[tuple[type[errind.ErrorIndication], str], ...]] = (
-    (errind.UnknownUserName, "unknown_user"),
-    (errind.UnknownSecurityName, "unknown_user"),
-    (errind.WrongDigest, "auth"),
-    (errind.AuthenticationError, "auth"),
-    (errind.AuthenticationFailure, "auth"),
-    (errind.DecryptionError, "decrypt"),
-    (errind.RequestTimedOut, "timeout"),
+from probes.snmp_engine import Failure, Reply, SnmpUdpEngine, SockAddr
+from probes.snmp_usm import (
+    AUTH,
+    FLAG_AUTH,
+    FLAG_PRIV,
+    FLAG_REPORTABLE,
+    PRIV,
+    LocalKeys,
+    Pdu,
+    UsmParams,
+    V3Message,
+    authenticate,
+    decode_scoped_pdu,
+    decode_v3,
+    decrypt,
+    encode_scoped_pdu,
+    encode_v3,
+    encrypt,
+    hash_passphrase,
+    localize,
+    localize_priv,
+    report_counter,
+    verify,
 )
+
+__all__ = ["MAX_MESSAGE_SIZE", "Credentials", "V3Client", "V3Session"]
 
 Credentials = tuple[str, str | None, str | None, str | None, str | None, str]
 """(user, auth protocol, auth key, priv protocol, priv key, context)."""
 
+MAX_MESSAGE_SIZE: Final = 65507
+"""msgMaxSize we announce: the largest UDP payload over IPv4."""
 _DIAGNOSIS_SHARE: Final = 0.4
 """Share of a poll's time kept back to diagnose an unanswered authPriv request."""
+_RESENDS: Final = 2
+"""Requests sent again after a resynchronisation or a new engine ID, per call."""
 _SYS_UPTIME: Final = oid_to_ber("1.3.6.1.2.1.1.3.0")
+_TIME_MAX: Final = (1 << 31) - 1
+_UNANSWERED: Final = frozenset({"timeout", "send_error", "local_resources"})
+
+
+@dataclass(slots=True)
+class _Peer:
+    """An agent's authoritative engine as last learnt: ID, boots, time and when."""
+
+    engine_id: bytes
+    boots: int
+    time: int
+    at: float
+
+    def clock(self, now: float) -> tuple[int, int]:
+        return self.boots, min(self.time + int(now - self.at), _TIME_MAX)
+
+    def sync(self, usm: UsmParams, now: float) -> None:
+        self.boots, self.time, self.at = usm.boots, usm.time, now
+
+
+class _Resend:
+    """A Report asked for the request again (new clock or new engine ID)."""
+
+
+_RESEND: Final = _Resend()
 
 
 class V3Session:
-    """Owns the prober's pysnmp engines and hands out per-poll clients.
+    """The prober's v3 state: engines per agent address, keys per engine, the salt counter."""
 
-    One ``SnmpEngine`` per distinct credential set (in practice one or a
-    few): pysnmp's high-level API keys USM users by user name alone, so two
-    key sets for the same name in one engine would replace each other while
-    requests are in flight.
-    """
+    def __init__(self, engine: SnmpUdpEngine, *, salt: int | None = None) -> None:
+        self._engine = engine
+        self._masters: dict[tuple[str, str], bytes] = {}
+        self._keys: dict[tuple[Credentials, bytes], LocalKeys] = {}
+        self._peers: dict[tuple[str, int], _Peer] = {}
+        self._salt = salt if salt is not None else int.from_bytes(os.urandom(8), "big")
 
-    def __init__(self) -> None:
-        self._engines: dict[Credentials, tuple[SnmpEngine, UsmUserData]] = {}
+    @property
+    def engine(self) -> SnmpUdpEngine:
+        return self._engine
 
-    def close(self) -> None:
-        """Close pysnmp's transports (each engine's dispatcher owns its sockets)."""
-        for engine, _user in self._engines.values():
-            dispatcher = engine.transport_dispatcher
-            if dispatcher is not None:
-                dispatcher.close_dispatcher()
-        self._engines.clear()
+    def next_salt(self) -> int:
+        """A fresh privacy salt (a 64-bit counter from a random start, RFC 3826 3.1.2.1)."""
+        self._salt = (self._salt + 1) & 0xFFFFFFFFFFFFFFFF
+        return self._salt
 
-    def reset(self, credentials: Credentials) -> None:
-        """Forget an engine's discovered peers (engine IDs, boots, time) by replacing it."""
-        entry = self._engines.pop(credentials, None)
-        if entry is not None and entry[0].transport_dispatcher is not None:
-            entry[0].transport_dispatcher.close_dispatcher()
+    def peer(self, addr: SockAddr) -> _Peer | None:
+        return self._peers.get((addr[0], addr[1]))
 
-    def engine(self, credentials: Credentials) -> tuple[SnmpEngine, UsmUserData]:
-        cached = self._engines.get(credentials)
+    def set_peer(self, addr: SockAddr, peer: _Peer) -> None:
+        self._peers[(addr[0], addr[1])] = peer
+
+    async def keys(self, credentials: Credentials, engine_id: bytes) -> LocalKeys:
+        """The user's keys localized to ``engine_id`` (built off the loop the first time)."""
+        cached = self._keys.get((credentials, engine_id))
         if cached is not None:
             return cached
-        user, auth_proto, auth_key, priv_proto, priv_key, _context = credentials
-        data = UsmUserData(
-            user,
-            authKey=auth_key,
-            privKey=priv_key,
-            authProtocol=AUTH_PROTOCOLS[auth_proto] if auth_proto else usmNoAuthProtocol,
-            privProtocol=PRIV_PROTOCOLS[priv_proto] if priv_proto else usmNoPrivProtocol,
-        )
-        self._engines[credentials] = (SnmpEngine(), data)
-        return self._engines[credentials]
+        loop = asyncio.get_running_loop()
+        keys = await loop.run_in_executor(None, self._localize, credentials, engine_id)
+        self._keys[(credentials, engine_id)] = keys
+        return keys
+
+    def _master(self, hash_name: str, passphrase: str) -> bytes:
+        master = self._masters.get((hash_name, passphrase))
+        if master is None:
+            master = hash_passphrase(passphrase.encode(), hash_name)
+            self._masters[(hash_name, passphrase)] = master
+        return master
+
+    def _localize(self, credentials: Credentials, engine_id: bytes) -> LocalKeys:
+        _user, auth_name, auth_key, priv_name, priv_key, _context = credentials
+        if auth_name is None or auth_key is None:
+            return LocalKeys.build(None, b"")
+        auth = AUTH[auth_name]
+        auth_local = localize(self._master(auth.hash_name, auth_key), engine_id, auth.hash_name)
+        if priv_name is None or priv_key is None:
+            return LocalKeys.build(auth, auth_local)
+        priv = PRIV[priv_name]
+        priv_master = self._master(auth.hash_name, priv_key)
+        priv_local = localize_priv(priv, priv_master, engine_id, auth.hash_name)
+        return LocalKeys.build(auth, auth_local, priv, priv_local)
 
     def client(
         self,
@@ -188,58 +210,41 @@ class V3Client:
     ) -> None:
         self._session = session
         self._credentials = credentials
-        self._engine, self._user = session.engine(credentials)
-        self._context = ContextData(contextName=credentials[5].encode())
+        self._user = credentials[0].encode()
+        self._context = credentials[5].encode()
         self._family = family
         self._addr = addr
         self._retries = retries
         self._try_timeout = try_timeout
         self._deadline = deadline
         self._answered = False
-        self._transport: UdpTransportTarget | Udp6TransportTarget | None = None
-
-    async def _target(self, per_try: float) -> UdpTransportTarget | Udp6TransportTarget:
-        if self._transport is None:
-            kind = Udp6TransportTarget if self._family == socket.AF_INET6 else UdpTransportTarget
-            self._transport = await kind.create(
-                (self._addr[0], self._addr[1]), timeout=per_try, retries=self._retries
-            )
-        return self._transport
+        flags = FLAG_REPORTABLE
+        if credentials[1] is not None:
+            flags |= FLAG_AUTH
+            if credentials[3] is not None:
+                flags |= FLAG_PRIV
+        self._flags = flags
 
     async def get(self, oids: Sequence[bytes]) -> Reply | Failure:
-        return await self._first_or_call(get_cmd, oids)
+        return await self._first_or_call(GET, oids, 0)
 
     async def next(self, oids: Sequence[bytes]) -> Reply | Failure:
-        return await self._first_or_call(next_cmd, oids)
+        return await self._first_or_call(GETNEXT, oids, 0)
 
     async def bulk(self, oids: Sequence[bytes], max_repetitions: int) -> Reply | Failure:
-        return await self._first_or_call(bulk_cmd, oids, 0, max_repetitions)
+        return await self._first_or_call(GETBULK, oids, max_repetitions)
 
     async def _first_or_call(
-        self, command: Any, oids: Sequence[bytes], *bulk: int
+        self, pdu_type: int, oids: Sequence[bytes], reps: int
     ) -> Reply | Failure:
-        private = self._credentials[3] is not None
-        if self._answered or not private:
-            return await self._call(command, oids, bulk, self._deadline)
+        if self._answered or not self._flags & FLAG_PRIV:
+            return await self._call(pdu_type, oids, reps, self._deadline)
         loop = asyncio.get_running_loop()
         reserve = (self._deadline - loop.time()) * _DIAGNOSIS_SHARE
-        reply = await self._call(command, oids, bulk, self._deadline - reserve)
+        reply = await self._call(pdu_type, oids, reps, self._deadline - reserve)
         if not (isinstance(reply, Failure) and reply.reason == "timeout"):
             return reply
-        diagnosis = await self._diagnose(reply)
-        if diagnosis.reason != "decrypt":
-            return diagnosis
-        # The agent is up and knows us. pysnmp does not recover by itself
-        # when a device comes back with a new engine ID (a reboot without
-        # persistent storage, a replaced unit): start this user's engine
-        # afresh and try once more before blaming the priv key.
-        self._session.reset(self._credentials)
-        self._engine, self._user = self._session.engine(self._credentials)
-        self._transport = None
-        retried = await self._call(command, oids, bulk, self._deadline)
-        return (
-            diagnosis if isinstance(retried, Failure) and retried.reason == "timeout" else retried
-        )
+        return await self._diagnose(reply)
 
     async def _diagnose(self, timed_out: Failure) -> Failure:
         user, auth_proto, auth_key, _pp, _pk, context = self._credentials
@@ -252,7 +257,7 @@ class V3Client:
             deadline=self._deadline,
         )
         answer = await probe.get([_SYS_UPTIME])
-        if isinstance(answer, Failure) and answer.reason in ("timeout", "send_error"):
+        if isinstance(answer, Failure) and answer.reason in _UNANSWERED:
             return timed_out
         if isinstance(answer, Failure) and answer.reason in ("auth", "unknown_user"):
             return answer
@@ -262,56 +267,214 @@ class V3Client:
             "wrong priv_key or priv_protocol",
         )
 
+    # -- one request --------------------------------------------------------
+
     async def _call(
-        self, command: Any, oids: Sequence[bytes], bulk: tuple[int, ...], deadline: float
+        self, pdu_type: int, oids: Sequence[bytes], reps: int, deadline: float
     ) -> Reply | Failure:
+        peer = self._session.peer(self._addr)
+        if peer is None:
+            discovered = await self._discover(deadline)
+            if isinstance(discovered, Failure):
+                return discovered
+            peer = discovered
+        for _ in range(_RESENDS + 1):
+            keys = await self._session.keys(self._credentials, peer.engine_id)
+            outcome = await self._exchange(pdu_type, oids, reps, deadline, peer=peer, keys=keys)
+            if not isinstance(outcome, _Resend):
+                if isinstance(outcome, Reply):
+                    self._answered = True
+                return outcome
+            peer = self._session.peer(self._addr) or peer
+        return Failure(
+            "security",
+            "the agent keeps reporting usmStatsNotInTimeWindows / usmStatsUnknownEngineIDs "
+            "after resynchronising",
+        )
+
+    async def _exchange(
+        self,
+        pdu_type: int,
+        oids: Sequence[bytes],
+        reps: int,
+        deadline: float,
+        *,
+        peer: _Peer,
+        keys: LocalKeys,
+    ) -> Reply | Failure | _Resend:
         loop = asyncio.get_running_loop()
-        if loop.time() >= deadline:
-            return Failure("timeout", "no time left before the deadline")
-        objects = [ObjectType(ObjectIdentity(ber_to_oid(oid))) for oid in oids]
+        boots, time = peer.clock(loop.time())
+        sent: list[int] = []
+
+        def build(request_id: int) -> bytes:
+            sent.append(request_id)
+            pdu = encode_request_pdu(pdu_type, request_id, oids, max_repetitions=reps)
+            scoped = encode_scoped_pdu(peer.engine_id, self._context, pdu)
+            return self._seal(request_id, peer.engine_id, boots, time, keys=keys, scoped=scoped)
+
+        raw = await self._request(build, deadline)
+        if isinstance(raw, Failure):
+            return raw
+        return self._read(raw, keys, peer, sent[0])
+
+    def _seal(
+        self,
+        msg_id: int,
+        engine_id: bytes,
+        boots: int,
+        time: int,
+        *,
+        keys: LocalKeys,
+        scoped: bytes,
+    ) -> bytes:
+        """The whole request message: encrypted and authenticated as the flags say."""
+        flags = self._flags
+        priv_params = b""
+        data = scoped
+        if flags & FLAG_PRIV:
+            data, priv_params = encrypt(keys, boots, time, self._session.next_salt(), scoped)
+        auth = keys.auth if flags & FLAG_AUTH else None
+        mac_length = auth.mac_length if auth is not None else 0
+        usm = UsmParams(engine_id, boots, time, self._user, b"", priv_params)
+        message, offset = encode_v3(
+            msg_id, MAX_MESSAGE_SIZE, flags, usm, data, mac_length=mac_length
+        )
+        return authenticate(keys, message, offset) if auth is not None else message
+
+    async def _request(self, build: Callable[[int], bytes], deadline: float) -> bytes | Failure:
+        return await self._session.engine.request(
+            self._family,
+            self._addr,
+            build,
+            retries=self._retries,
+            try_timeout=self._try_timeout,
+            deadline=deadline,
+        )
+
+    async def _discover(self, deadline: float) -> _Peer | Failure:
+        """Learn the agent's engine ID and clock with an empty-engine-ID probe (RFC 3414 4)."""
+
+        def build(request_id: int) -> bytes:
+            scoped = encode_scoped_pdu(b"", b"", encode_request_pdu(GET, request_id, ()))
+            usm = UsmParams(b"", 0, 0, b"", b"", b"")
+            return encode_v3(request_id, MAX_MESSAGE_SIZE, FLAG_REPORTABLE, usm, scoped)[0]
+
+        raw = await self._request(build, deadline)
+        if isinstance(raw, Failure):
+            return raw
         try:
-            async with asyncio.timeout_at(deadline):
-                target = await self._target(min(self._try_timeout, deadline - loop.time()))
-                indication, status, index, varbinds = await command(
-                    self._engine,
-                    self._user,
-                    target,
-                    self._context,
-                    *bulk,
-                    *objects,
-                    lookupMib=False,
+            message = decode_v3(raw)
+        except SnmpCodecError as exc:
+            return Failure("decode_error", f"malformed answer to engine discovery: {exc}")
+        if not message.usm.engine_id:
+            return Failure("security", "the agent's discovery answer names no engine ID")
+        peer = _Peer(
+            message.usm.engine_id,
+            message.usm.boots,
+            message.usm.time,
+            asyncio.get_running_loop().time(),
+        )
+        self._session.set_peer(self._addr, peer)
+        return peer
+
+    # -- reading the answer ---------------------------------------------------
+
+    def _read(
+        self, raw: bytes, keys: LocalKeys, peer: _Peer, request_id: int
+    ) -> Reply | Failure | _Resend:
+        try:
+            message = decode_v3(raw)
+        except SnmpCodecError as exc:
+            return Failure("decode_error", f"malformed response: {exc}")
+        authenticated = self._authentic(raw, message, keys)
+        if isinstance(authenticated, Failure):
+            return authenticated
+        pdu = self._open(message, keys)
+        if isinstance(pdu, Failure):
+            return pdu
+        pdu_type, response_id, status, index, varbinds = pdu
+        if pdu_type == REPORT:
+            return self._report(message, varbinds, authenticated, peer)
+        wrong = self._unacceptable(pdu_type, response_id == request_id, authenticated)
+        if wrong is not None:
+            return wrong
+        if authenticated:
+            peer.sync(message.usm, asyncio.get_running_loop().time())
+        return Reply(status, index, varbinds)
+
+    def _unacceptable(self, pdu_type: int, same_id: bool, authenticated: bool) -> Failure | None:
+        if pdu_type != RESPONSE or not same_id:
+            return Failure("decode_error", "the agent answered with something else than a Response")
+        if self._flags & FLAG_AUTH and not authenticated:
+            return Failure("security", "an unauthenticated response to an authenticated request")
+        return None
+
+    def _authentic(self, raw: bytes, message: V3Message, keys: LocalKeys) -> bool | Failure:
+        """Whether the answer is authenticated (and its MAC right); a failure if it is wrong."""
+        if not message.flags & FLAG_AUTH:
+            return False
+        if keys.auth is None or message.usm.user != self._user:
+            return Failure("security", "an authenticated answer for another user")
+        if not verify(keys, raw, message.usm.auth_offset, message.usm.auth_params):
+            return Failure(
+                "auth", "the response failed authentication: wrong auth_key or auth_protocol"
+            )
+        return True
+
+    @staticmethod
+    def _open(message: V3Message, keys: LocalKeys) -> Pdu | Failure:
+        private = bool(message.flags & FLAG_PRIV)
+        try:
+            plaintext = message.data
+            if private:
+                if keys.priv is None:
+                    return Failure("security", "an encrypted answer to a request without privacy")
+                usm = message.usm
+                plaintext = decrypt(keys, usm.boots, usm.time, usm.priv_params, message.data)
+            _engine, _context, pdu = decode_scoped_pdu(plaintext)
+        except SnmpCodecError as exc:
+            if private:
+                return Failure(
+                    "decrypt",
+                    f"cannot decrypt the response ({exc}): wrong priv_key or priv_protocol",
                 )
-        except TimeoutError:
-            return Failure("timeout", "no response before the deadline")
-        except OSError as exc:
-            return Failure("send_error", f"cannot send: {exc.strerror or exc}")
-        except (StatusInformation, PySnmpError) as exc:
-            # pysnmp raises some USM conditions instead of returning them.
-            indication = exc["errorIndication"] if isinstance(exc, StatusInformation) else exc
-            return Failure(_reason(indication), str(indication))
-        if indication:
-            return Failure(_reason(indication), str(indication))
-        self._answered = True
-        return Reply(int(status), int(index), [_varbind(vb) for vb in varbinds])
+            return Failure("decode_error", f"malformed scoped PDU: {exc}")
+        return pdu
+
+    def _report(
+        self, message: V3Message, varbinds: list[VarBind], authenticated: bool, peer: _Peer
+    ) -> Failure | _Resend:
+        counter = report_counter(varbinds)
+        user = self._credentials[0]
+        now = asyncio.get_running_loop().time()
+        if counter == "usmStatsNotInTimeWindows" and (authenticated or not self._flags & FLAG_AUTH):
+            peer.sync(message.usm, now)
+            return _RESEND
+        if counter == "usmStatsUnknownEngineIDs" and message.usm.engine_id not in (
+            b"",
+            peer.engine_id,
+        ):
+            usm = message.usm
+            self._session.set_peer(self._addr, _Peer(usm.engine_id, usm.boots, usm.time, now))
+            return _RESEND
+        reason, text = _REPORTS.get(counter or "", ("security", "the agent sent a Report"))
+        return Failure(reason, f"{text} for user {user!r} ({counter or 'no usmStats varbind'})")
 
 
-def _reason(indication: Any) -> str:
-    for kind, reason in _REASONS:
-        if isinstance(indication, kind):
-            return reason
-    return "security"
-
-
-def _varbind(object_type: Any) -> VarBind:
-    """A pysnmp ObjectType as the codec's ``(oid_bytes, tag, value)``."""
-    name, value = object_type[0], object_type[1]
-    oid = oid_to_ber(tuple(name))
-    tag_object = value.tagSet[0]
-    tag = tag_object.tagClass | tag_object.tagFormat | tag_object.tagId
-    if tag in (0x05, 0x80, 0x81, 0x82):
-        return oid, tag, None
-    if tag in (0x04, 0x40, 0x44):
-        return oid, tag, value.asOctets()
-    if tag == 0x06:
-        return oid, tag, tuple(value)
-    return oid, tag, int(value)
+_REPORTS: Final[dict[str, tuple[str, str]]] = {
+    "usmStatsUnknownUserNames": ("unknown_user", "the agent does not know the user"),
+    "usmStatsWrongDigests": ("auth", "wrong digest: wrong auth_key or auth_protocol"),
+    "usmStatsDecryptionErrors": (
+        "decrypt",
+        "the agent could not decrypt the request: wrong priv_key or priv_protocol",
+    ),
+    "usmStatsUnsupportedSecLevels": (
+        "security",
+        "the agent does not support this security level",
+    ),
+    "usmStatsNotInTimeWindows": (
+        "security",
+        "not in the agent's time window (an unauthenticated Report cannot resynchronise)",
+    ),
+    "usmStatsUnknownEngineIDs": ("security", "the agent does not know its own engine ID"),
+}

@@ -51,7 +51,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final
 
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
@@ -76,6 +76,7 @@ from probes.snmp_codec import (
     decode_message,
     oid_to_ber,
 )
+from probes.snmp_credentials import AuthProtocol, PrivProtocol, UserName, UsmKey
 from probes.snmp_trap_codec import (
     VERSION_3,
     Notification,
@@ -136,10 +137,6 @@ _CLOSE_TIMEOUT: Final = 2.0
 # Settings
 # ==========================================================================
 
-AuthProtocol = Literal["md5", "sha", "sha224", "sha256", "sha384", "sha512"]
-PrivProtocol = Literal["des", "3des", "aes", "aes128", "aes192", "aes256", "aes192b", "aes256b"]
-"""The names SNMP polling uses (``probes.snmp``), so one user is written alike in both."""
-
 
 def split_listen(value: str) -> tuple[str, int]:
     """``"0.0.0.0:162"`` / ``"[::]:162"`` -> (IP literal, port). Raises ValueError."""
@@ -181,25 +178,9 @@ def _engine_id(value: str) -> str:
     return raw.hex()
 
 
-def _key_length(value: Any) -> Any:
-    if len(value.reveal()) < 8:
-        raise ValueError(
-            f"must be at least 8 characters long (RFC 3414), got {len(value.reveal())}"
-        )
-    return value
-
-
-def _user_name(value: str) -> str:
-    if not 1 <= len(value.encode()) <= 32:
-        raise ValueError(f"must be 1 to 32 octets long (RFC 3414), got {value!r}")
-    return value
-
-
 ListenAddress = Annotated[str, AfterValidator(_listen)]
 EngineId = Annotated[str, AfterValidator(_engine_id)]
 """An engine ID in hex (``0x`` optional), stored as lowercase hex without ``0x``."""
-UsmKey = Annotated[SecretStr, AfterValidator(_key_length)]
-UserName = Annotated[str, AfterValidator(_user_name)]
 
 
 Problems = list[tuple[tuple[str | int, ...], str]]
@@ -419,7 +400,7 @@ class _UsmReceiver:
         }
         errind = self._m["proto.errind"]
         self._failures = tuple((getattr(errind, name), result) for name, result in _USM_FAILURES)
-        self._protocols = importlib.import_module("probes.snmp_v3")
+        self._protocols = importlib.import_module("probes.snmp_pysnmp_usm")
         self.engine: Any = self._m["entity.engine"].SnmpEngine()
         self._set_engine_id(engine_id)
         for user in users:

@@ -142,6 +142,9 @@ class SnmpdAgent:
     address: str = "127.0.0.1"
     wrapper: tuple[str, ...] = ()
     """A command prefix, e.g. ``("ip", "netns", "exec", NAME)`` (it must exec snmpd)."""
+    keep_boots: bool = False
+    """Read snmpd's persistent file on start, so snmpEngineBoots counts restarts as on
+    a real device (``-C`` otherwise skips it and boots stays 1)."""
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -180,6 +183,10 @@ class SnmpdAgent:
             "MIBS": "",
             "MIBDIRS": str(self.workdir),
         }
+        configs = [str(self.config)]
+        persistent = self.workdir / "persist" / "snmpd.conf"
+        if self.keep_boots and persistent.exists():
+            configs.append(str(persistent))
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [
@@ -188,7 +195,7 @@ class SnmpdAgent:
                     "-f",
                     "-C",
                     "-c",
-                    str(self.config),
+                    ",".join(configs),
                     "-Lf",
                     str(self.log),
                     "-p",

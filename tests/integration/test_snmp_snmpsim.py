@@ -255,6 +255,44 @@ async def test_ups_on_battery_low_and_restored(sim: SnmpsimAgent) -> None:
     assert low["ups_battery_status"] == 3.0
 
 
+async def test_unknown_ups_estimates_are_not_values(sim: SnmpsimAgent) -> None:
+    """A GSE200M-like UPS on mains answers -1 (unknown) for runtime, charge and load.
+
+    Out of the RFC 1628 ranges: no runtime/charge/load series, no BatteryLow,
+    the rest of the UPS still read; a valid recording still gives them all.
+    """
+    unknown = (DATA / "ups-unknown-estimates.snmprec").read_text().splitlines()
+    online = (DATA / "ups-online.snmprec").read_text().splitlines()
+    s = settings(sim.port, "ups", modules=["system", "ups"], battery_min_runtime="15m")
+    results: dict[str, ProbeResult] = {}
+    try:
+        async with SnmpProber() as prober:
+            for name, lines in (("unknown", unknown), ("online", online)):
+                swap(sim, "ups", lines)
+                results[name] = await poll(prober, f"ups-{name}", s)
+    finally:
+        sim.stop()
+        sim.put("ups", online)
+        sim.start("cisco")
+    gse, valid = results["unknown"], results["online"]
+    assert gse.ok, gse.message
+    assert gse.events == ()
+    names = {sample.name for sample in gse.samples}
+    for missing in (
+        "continuity_ups_battery_runtime_seconds",
+        "continuity_ups_battery_charge_ratio",
+        "continuity_ups_output_load_ratio",
+    ):
+        assert missing not in names
+        assert missing in {sample.name for sample in valid.samples}
+    assert by_name(gse, "continuity_ups_on_battery")[0].value == 0.0
+    assert by_name(gse, "continuity_ups_input_voltage_volts")[0].value == 229.0
+    assert "ups_battery_runtime_seconds" not in gse.values
+    assert gse.values["unknown_values"] == 3.0
+    assert valid.values["ups_battery_runtime_seconds"] == 52 * 60
+    assert "unknown_values" not in valid.values
+
+
 async def test_wrong_types_are_parsed_as_far_as_valid(
     sim: SnmpsimAgent, recordings: dict[str, list[str]], prober: SnmpProber
 ) -> None:

@@ -1,0 +1,83 @@
+"""The daemon, as a process, polling a UPS that answers -1 (unknown) beside one that is low.
+
+Issue 11 item 8: a Huawei GSE200M on mains answers -1 for
+upsEstimatedMinutesRemaining and upsEstimatedChargeRemaining. Out of the
+RFC 1628 ranges, they are unknown: no runtime or charge series and no
+BatteryLow alert, while a UPS whose battery really is low (a valid
+recording, same snmpsim) still gets its series and its BatteryLow.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.daemon_process import DaemonProcess
+from tests.snmp_agents import SnmpsimAgent, snmpsim_missing
+
+pytestmark = pytest.mark.skipif(snmpsim_missing() is not None, reason=snmpsim_missing() or "")
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "snmp"
+
+CONFIG = """
+[defaults]
+interval = "1s"
+timeout = "1s"
+
+[[targets]]
+name = "ups-gse"
+address = "127.0.0.1"
+checks = ["snmp"]
+snmp = {{ community = "gse", port = {port}, modules = ["system", "ups"] }}
+
+[[targets]]
+name = "ups-low"
+address = "127.0.0.1"
+checks = ["snmp"]
+snmp = {{ community = "low", port = {port}, modules = ["system", "ups"] }}
+"""
+
+
+def alerts_by_target(daemon: DaemonProcess) -> dict[str, set[str]]:
+    """alertname values of the active alerts, per target."""
+    view = daemon.json("/api/v1/alerts")
+    assert isinstance(view, dict)
+    out: dict[str, set[str]] = {}
+    for alert in view["alerts"]:
+        labels = alert["labels"]
+        out.setdefault(labels.get("target", ""), set()).add(labels["alertname"])
+    return out
+
+
+def battery_low_targets(daemon: DaemonProcess) -> set[str]:
+    return {t for t, names in alerts_by_target(daemon).items() if "BatteryLow" in names}
+
+
+def test_unknown_estimates_give_no_series_and_no_battery_low(tmp_path: Path) -> None:
+    with SnmpsimAgent(tmp_path / "snmpsim") as sim:
+        sim.put("gse", (DATA / "ups-unknown-estimates.snmprec").read_text().splitlines())
+        sim.put("low", (DATA / "ups-low-battery.snmprec").read_text().splitlines())
+        sim.start(wait_community="gse")
+        daemon = DaemonProcess(CONFIG.format(port=sim.port), tmp_path).start()
+        try:
+            daemon.wait_for("continuity_ups_on_battery", 0.0, timeout=20, target="ups-gse")
+            daemon.wait_for("continuity_ups_on_battery", 1.0, timeout=20, target="ups-low")
+            end = time.monotonic() + 20
+            while time.monotonic() < end and battery_low_targets(daemon) != {"ups-low"}:
+                time.sleep(0.1)
+            assert battery_low_targets(daemon) == {"ups-low"}
+            time.sleep(2.5)  # a few more polls of the unknown UPS: still nothing
+            assert battery_low_targets(daemon) == {"ups-low"}
+            assert "ups-gse" not in alerts_by_target(daemon)  # no alert of any kind
+            metrics = daemon.metrics()
+        finally:
+            daemon.stop()
+
+    def targets(name: str) -> set[str]:
+        return {labels.get("target", "") for labels, _value in metrics.get(name, [])}
+
+    for name in ("continuity_ups_battery_runtime_seconds", "continuity_ups_battery_charge_ratio"):
+        assert targets(name) == {"ups-low"}, name
+    assert targets("continuity_ups_input_voltage_volts") == {"ups-gse", "ups-low"}
