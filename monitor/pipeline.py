@@ -284,6 +284,8 @@ class Pipeline:
                 self.history.reconcile(name, Health.DOWN)  # the same outage row continues
         if changes.world is not None:
             self.world = changes.world
+        if not changed and not changes.events and not changes.recheck:
+            return  # the usual result: nothing moved
         policy = self.policy()
         for state in changed:
             if self.exporter is not None:
