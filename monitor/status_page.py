@@ -540,7 +540,8 @@ class Incident:
 def incidents(lines: Iterable[Line], policy: Policy) -> list[Incident]:
     """What is wrong now, one incident per root cause, the oldest first.
 
-    A target takes part when it has an open outage or a problem state. The
+    A target takes part when it has an open outage or a problem state, and
+    is not in maintenance (its own window or an ancestor's). The
     policy says whether it is a root cause or hangs on one; a consequence is
     folded under its root cause (nearest first), never listed on its own, so a
     cut router with five sites behind it is one incident of six targets.
@@ -549,8 +550,10 @@ def incidents(lines: Iterable[Line], policy: Policy) -> list[Incident]:
     rows = {line.row.name: line.row for line in lines}
     folded: dict[str, list[Row]] = {}
     for row in rows.values():
-        if row.outage_start is None and row.state not in PROBLEM_STATES:
-            continue
+        if row.state == "maintenance" or (
+            row.outage_start is None and row.state not in PROBLEM_STATES
+        ):
+            continue  # planned work is no incident, even with an outage still open
         role, root = policy.role(row.name)
         if role is Role.CONSEQUENCE and root is not None and root in rows:
             folded.setdefault(root, []).append(row)

@@ -130,8 +130,18 @@ def behind(name: str, parent: str, at: float) -> TargetState:
     )
 
 
-def in_maintenance(name: str) -> TargetState:
-    return TargetState(name, Health.MAINTENANCE, NOW - 60, own=Health.UP, maintenance=True)
+def in_maintenance(name: str, own: Health = Health.UP) -> TargetState:
+    # A window opened on a failing target leaves its outage open (the report measures it).
+    outage = (NOW - 120, "check:icmp") if own is Health.DOWN else (None, None)
+    return TargetState(
+        name,
+        Health.MAINTENANCE,
+        NOW - 60,
+        own=own,
+        maintenance=True,
+        outage_start=outage[0],
+        outage_cause=outage[1],
+    )
 
 
 def policy_for(config: Config, states: dict[str, TargetState], **maintenance: str) -> Policy:
@@ -217,7 +227,10 @@ def test_banner_counts_incidents_and_affected_targets_apart(config: Config) -> N
 
 
 def test_a_site_in_maintenance_through_its_router_says_via(config: Config) -> None:
-    states = {"rtr-2": in_maintenance("rtr-2"), "behind-2": in_maintenance("behind-2")}
+    states = {
+        "rtr-2": in_maintenance("rtr-2", own=Health.DOWN),
+        "behind-2": in_maintenance("behind-2"),
+    }
     policy = policy_for(config, states, **{"rtr-2": "rtr-2", "behind-2": "rtr-2"})
     lines, _ = overview(config, policy)
     assert lines.lines["behind-2"].row.reason == "in maintenance (via rtr-2)"
