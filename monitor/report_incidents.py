@@ -96,14 +96,18 @@ def group_incidents(lines: Iterable[OutageLine]) -> list[Incident]:
 
 def _root_of(line: OutageLine, by_target: dict[str, list[OutageLine]]) -> tuple[OutageLine, int]:
     """The root cause's outage of a line and how many parents up it is (0: itself)."""
-    current, depth, seen = line, 0, {id(line)}
+    path, seen = [line], {id(line)}
     while True:
+        current = path[-1]
         parent = parent_of(current)
         found = _overlapping(current, by_target.get(parent, ())) if parent else None
-        if found is None or id(found) in seen:
-            return current, depth
+        if found is None:
+            return current, len(path) - 1
+        if id(found) in seen:  # causes in a circle (a reload moved parents): the earliest leads
+            root = min(path, key=lambda item: (item.start, item.target))
+            return root, len(path) - 1
         seen.add(id(found))
-        current, depth = found, depth + 1
+        path.append(found)
 
 
 def _overlapping(line: OutageLine, candidates: Sequence[OutageLine]) -> OutageLine | None:
