@@ -145,6 +145,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
     # Incidents: a root cause and the targets out because of it (issue 12).
     "incidents.active": ("Ongoing incidents", "Sự cố đang diễn ra"),
     "incidents.affected": ("{count} targets affected", "{count} đối tượng bị ảnh hưởng"),
+    "incidents.affected_one": ("1 target affected", "1 đối tượng bị ảnh hưởng"),
     "incident.behind": (
         "{count} targets behind it unreachable: {names}",
         "{count} đối tượng phía sau không truy cập được: {names}",

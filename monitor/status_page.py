@@ -2,10 +2,14 @@
 
 ``/`` lists every target grouped by province and site (the ``province`` and
 ``site`` labels) with its state, since when, availability over 24 h and 30 d
-and, when it is not up, why; a banner on top lists open outages and active
-alerts. ``/targets/{name}`` shows one target in full: checks and their last
-results, recent outages, parents and children, location, silences and
-maintenance windows. The page's script refreshes both every few seconds
+and, when it is not up, why; a banner on top lists the ongoing incidents (one
+per root cause, the targets out because of it folded under it in a
+``<details>``, see :func:`incidents`) and the active alerts.
+``/targets/{name}`` shows one target in full: its part in an incident (role,
+root cause, consequences, why its alerts are held back), checks and their
+last results, recent outages, parents and children, location, the silences
+and maintenance windows that apply to it (asked of the daemon, which matches
+them where alerting does). The page's script refreshes both every few seconds
 without reloading: ``/status/summary?after=G`` returns the counts, the
 banner and only the rows changed after generation ``G`` (see :class:`Lines`),
 ``/status/targets/{name}`` one target's state and checks; texts come already
@@ -805,6 +809,9 @@ class Overview:
             "incidents": [incident_view(i, loc) for i in self.incidents[:BANNER_LIMIT]],
             "incidents_total": len(self.incidents),
             "affected_total": self.affected,
+            "affected_text": loc.t[
+                "incidents.affected_one" if self.affected == 1 else "incidents.affected"
+            ].format(count=self.affected),
             "alerts": self.alerts[:BANNER_LIMIT],
             "alerts_total": len(self.alerts),
         }

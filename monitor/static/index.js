@@ -171,7 +171,7 @@ function updateBanner(summary) {
   document.getElementById('all-clear').hidden = busy;
   document.getElementById('isolated').hidden = !summary.isolated;
   updateBox('incidents', summary.incidents, summary.incidents_total, incidentItem);
-  setText(document.getElementById('affected'), format(t['incidents.affected'], { count: summary.affected_total }));
+  setText(document.getElementById('affected'), summary.affected_text);
   updateBox('alerts', summary.alerts, summary.alerts_total, alertItem);
 }
 
