@@ -74,6 +74,8 @@ RECENT_OUTAGES = 20
 STATES = ("down", "unreachable", "flapping", "isolated", "unknown", "maintenance", "up")
 """Every state the API can show, worst first (the order of filters and counts)."""
 PROBLEM_STATES = frozenset({"down", "unreachable", "flapping", "isolated"})
+INCIDENT_STATES = frozenset({"down", "unreachable", "flapping"})
+"""States that make an incident without an open outage (isolation is the banner's notice)."""
 
 # Only what the daemon serves itself; inline scripts and styles are refused too.
 CONTENT_SECURITY_POLICY = (
@@ -555,7 +557,7 @@ def incidents(lines: Iterable[Line], policy: Policy) -> list[Incident]:
     folded: dict[str, list[Row]] = {}
     for row in rows.values():
         if row.state == "maintenance" or (
-            row.outage_start is None and row.state not in PROBLEM_STATES
+            row.outage_start is None and row.state not in INCIDENT_STATES
         ):
             continue  # planned work is no incident, even with an outage still open
         role, root = policy.role(row.name)

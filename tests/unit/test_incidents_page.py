@@ -8,6 +8,7 @@ place silences are matched for a target (:meth:`alerts.mute.Silence.may_cover`).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -144,9 +145,11 @@ def in_maintenance(name: str, own: Health = Health.UP) -> TargetState:
     )
 
 
-def policy_for(config: Config, states: dict[str, TargetState], **maintenance: str) -> Policy:
+def policy_for(
+    config: Config, states: dict[str, TargetState], isolated: bool = False, **maintenance: str
+) -> Policy:
     full = {t.name: states.get(t.name, up(t.name)) for t in config.targets}
-    return Policy(full, topology_for(config), World(), maintenance)
+    return Policy(full, topology_for(config), World(isolated=isolated), maintenance)
 
 
 def overview(config: Config, policy: Policy) -> tuple[Lines, Locale]:
@@ -200,6 +203,17 @@ def test_incidents_fold_consequences_under_their_root_cause(
     lines, _ = overview(config, policy)
     found = incidents(lines.lines.values(), policy)
     assert [(i.root.name, [c.name for c in i.consequences]) for i in found] == expected
+
+
+def test_while_isolated_failing_targets_make_no_incident(config: Config) -> None:
+    """The isolation notice says it; no outage is opened, so nothing is counted as one."""
+    cut_off = replace(
+        down("bts-9", NOW - 5), health=Health.UNKNOWN, outage_start=None, outage_cause=None
+    )
+    policy = policy_for(config, {"bts-9": cut_off}, isolated=True)
+    lines, _ = overview(config, policy)
+    assert lines.lines["bts-9"].row.state == "isolated"
+    assert incidents(lines.lines.values(), policy) == []
 
 
 def test_banner_counts_incidents_and_affected_targets_apart(config: Config) -> None:
