@@ -633,6 +633,17 @@ def banner_alerts(alerts: Sequence[Mapping[str, Any]], loc: Locale) -> list[dict
 # -- the target page ---------------------------------------------------------------
 
 
+def incident_key(view: Mapping[str, Any]) -> str:
+    """What the target page's incident card shows, as a short key.
+
+    The page's script compares it on each refresh and draws the page anew
+    when it changed (the card appears, goes or lists other targets): rare, so
+    the card is drawn by the template alone.
+    """
+    parts = [view["role"], view["root_cause"] or "", view["muted"] or "", *view["consequences"]]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
 def muted_text(muted: str | None, t: Mapping[str, str]) -> str:
     """Why the policy holds back a target's alerts, in words (empty when it does not)."""
     if muted is None:
@@ -971,7 +982,7 @@ class StatusPage:
                 for alert in banner_alerts(self.backend.api_alerts()["alerts"], loc)
                 if alert["target"] == name
             ],
-            "client": {"page": "target", "name": name},
+            "client": {"page": "target", "name": name, "incident": incident_key(target)},
         }
 
     @staticmethod
@@ -1026,7 +1037,13 @@ class StatusPage:
         found = self.backend.api_target(request.match_info["name"])
         if found is None:
             return _json({"error": "no such target"}, status=404)
-        return _json({"generated_text": loc.time(loc.now), **self._head(found, loc)})
+        return _json(
+            {
+                "generated_text": loc.time(loc.now),
+                "incident": incident_key(found),
+                **self._head(found, loc),
+            }
+        )
 
 
 class StaticFiles:

@@ -472,6 +472,10 @@ def test_a_cut_router_is_one_incident_with_its_sites_folded_under_it(
             wait_refreshed(page)
             assert page.locator("#incidents-box").is_hidden()
             page.evaluate("window.sameDocument = true")  # gone if the page were loaded anew
+            site_page = browser.new_page()
+            site_page.goto(daemon.url + "/targets/dp-bts-02")
+            wait_refreshed(site_page)
+            assert site_page.locator("#incident").count() == 0  # up: no part in an incident
 
             router.cut()
             page.wait_for_function(
@@ -491,6 +495,9 @@ def test_a_cut_router_is_one_incident_with_its_sites_folded_under_it(
             assert page.locator("#affected").inner_text() == "4 targets affected"
             consequences = items.locator(".consequence-list")
             assert consequences.is_hidden()  # folded until someone opens it
+            # The open target page follows: its root cause appears without a click.
+            site_page.wait_for_selector("#root-cause >> text=dp-rtr", timeout=REFRESH_WAIT_MS)
+            site_page.close()
 
             summary.locator(".behind").click()
             assert consequences.is_visible()
