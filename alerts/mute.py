@@ -14,7 +14,7 @@ regular expression), an end time, who made it and why. Pure; time passed in.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from alerts.model import Alert
@@ -50,6 +50,26 @@ class Silence:
             and bool(self.matchers)
             and all(m.matches(alert.labels) for m in self.matchers)
         )
+
+    def may_cover(self, target: str, labels: Mapping[str, str]) -> bool:
+        """Whether it can hold back alerts about ``target`` (with its labels).
+
+        The same matching as :meth:`covers`, on the labels every alert about
+        the target carries (``target`` and the target's own labels). Matchers
+        on labels only alerts carry (``alertname``, ``check``) cannot be judged
+        without an alert: they neither select nor exclude; a silence with none
+        on the target's labels is not the target's.
+        """
+        known = {**labels, "target": target}
+        relevant = [m for m in self.matchers if m.name in known]
+        return bool(relevant) and all(m.matches(known) for m in relevant)
+
+
+def silences_for(
+    silences: Iterable[Silence], target: str, labels: Mapping[str, str]
+) -> list[Silence]:
+    """The silences that may hold back alerts about a target (the target page lists them)."""
+    return [s for s in silences if s.may_cover(target, labels)]
 
 
 MuteReason = Callable[[Alert], str | None]

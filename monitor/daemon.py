@@ -25,6 +25,7 @@ import probes
 from alerts.delivery import DeliverySetupError
 from alerts.metrics import DeliveryMetrics
 from alerts.model import Alert
+from alerts.mute import silences_for
 from monitor.alerting import Alerting
 from monitor.api import parse_rfc3339, rfc3339, target_view, targets_view
 from monitor.availability import Figures
@@ -32,11 +33,12 @@ from monitor.config import Config, ConfigError, load_config, split_host_port
 from monitor.exporter import Exporter, SelfMetrics
 from monitor.maintenance_book import MaintenanceBook
 from monitor.pipeline import Pipeline
+from monitor.policy import Policy, ancestors
 from monitor.scheduler import Job, Scheduler
 from monitor.security import AccessControl, tls_context
 from monitor.shard import Shard, parse_shard, select
 from monitor.slo import pool, status
-from monitor.state import Event, EventKind, Health, TargetState, World
+from monitor.state import Event, EventKind, Health, TargetState
 from monitor.store import FAMILIES as STORE_FAMILIES
 from monitor.store import Store, StoreError, database_path
 from monitor.web import BadRequest, WebServer
@@ -636,10 +638,30 @@ class Daemon:
             return None
         return self.store.figures(name, self.wall())
 
-    def page_state(self) -> tuple[Config, Mapping[str, TargetState], World]:
-        """The config and live states, read (never changed) by the status page."""
+    def page_state(self) -> tuple[Config, Policy]:
+        """The config and the policy over the live states, read (never changed) by the page."""
         assert self.config is not None
-        return self.config, self.pipeline.states, self.pipeline.world
+        return self.config, self.pipeline.policy()
+
+    def target_mutes(self, name: str) -> dict[str, Any]:
+        """The silences and maintenance windows that apply to a target (the target page's).
+
+        Matched where the alerting side matches: silences by
+        :meth:`alerts.mute.Silence.may_cover`, windows on the target or any
+        ancestor (a window covers its subtree) by the maintenance book.
+        """
+        target = self.config.target(name) if self.config is not None else None
+        if target is None or self.alerting is None or self.maintenance is None:
+            return {"silences": [], "windows": []}
+        gate = self.alerting.gate
+        ids = {s.id for s in silences_for(gate.silences.values(), name, target.labels)}
+        silences = [s for s in self.alerting.silences_view()["silences"] if s["id"] in ids]
+        owners = [name, *ancestors(name, self.pipeline.topology.parents)]
+        windows = [
+            {**view, "via": None if owner == name else owner}
+            for owner, view in self.maintenance.windows_for(owners)
+        ]
+        return {"silences": silences, "windows": windows}
 
     def api_alerts(self) -> dict[str, Any]:
         assert self.alerting is not None

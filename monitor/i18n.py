@@ -142,6 +142,45 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "unit.min": ("min", "phút"),
     "unit.h": ("h", "giờ"),
     "unit.d": ("d", "ngày"),
+    # Incidents: a root cause and the targets out because of it (issue 12).
+    "incidents.active": ("Ongoing incidents", "Sự cố đang diễn ra"),
+    "incidents.affected": ("{count} targets affected", "{count} đối tượng bị ảnh hưởng"),
+    "incidents.affected_one": ("1 target affected", "1 đối tượng bị ảnh hưởng"),
+    "incident.behind": (
+        "{count} targets behind it unreachable: {names}",
+        "{count} đối tượng phía sau không truy cập được: {names}",
+    ),
+    "incident.behind_one": (
+        "1 target behind it unreachable: {names}",
+        "1 đối tượng phía sau không truy cập được: {names}",
+    ),
+    "incident.show": ("show the targets behind it", "xem các đối tượng phía sau"),
+    "reason.maintenance_via": ("in maintenance (via {parent})", "đang bảo trì (qua {parent})"),
+    "incident": ("Incident", "Sự cố"),
+    "role.root_cause": ("Root cause: it fails on its own.", "Nguyên nhân gốc: tự nó bị lỗi."),
+    "role.root_cause_one": (
+        "Root cause: 1 target is out because of it.",
+        "Nguyên nhân gốc: 1 đối tượng bị ảnh hưởng vì nó.",
+    ),
+    "role.root_cause_of": (
+        "Root cause: {count} targets are out because of it.",
+        "Nguyên nhân gốc: {count} đối tượng bị ảnh hưởng vì nó.",
+    ),
+    "role.consequence": (
+        "Consequence: out because a target it depends on is out.",
+        "Hệ quả: không truy cập được vì thiết bị nó phụ thuộc bị lỗi.",
+    ),
+    "root_cause": ("Root cause", "Nguyên nhân gốc"),
+    "consequences": ("Out because of it", "Bị ảnh hưởng vì nó"),
+    "muted.why": ("Alerts held back", "Cảnh báo đang bị giữ lại"),
+    "muted.maintenance": ("in a maintenance window", "đang trong lịch bảo trì"),
+    "muted.maintenance_via": ("in maintenance (via {parent})", "đang bảo trì (qua {parent})"),
+    "muted.isolated": ("the monitor is cut off", "máy giám sát bị cô lập"),
+    "muted.recheck": (
+        "re-checking after its parent recovered",
+        "đang kiểm tra lại sau khi thiết bị cha phục hồi",
+    ),
+    "via": ("via {parent}", "qua {parent}"),
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from monitor.config import Config
@@ -73,6 +73,25 @@ class MaintenanceBook:
             if any(active(windows[i], now, zone) for i in indexes)
         ]
         return subtree_owners(owners, topology.children)
+
+    def windows_for(self, owners: Iterable[str]) -> list[tuple[str, dict[str, Any]]]:
+        """The windows (active or not) naming any of ``owners``, with the owner each names.
+
+        ``owners`` is a target followed by its ancestors (nearest first): every
+        window that covers the target, its own and those inherited through the
+        dependency tree, each once and with the nearest owner it names.
+        """
+        if self.config is None:
+            return []
+        views = self.view()["windows"]  # in the order of _windows(): config, then API
+        out: list[tuple[str, dict[str, Any]]] = []
+        listed: set[int] = set()
+        for owner in owners:
+            for index in self._index.get(owner, ()):
+                if index not in listed:
+                    listed.add(index)
+                    out.append((owner, views[index]))
+        return out
 
     def record(self, name: str, on: bool, now: float) -> None:
         """A target entered or left maintenance: a period in the history."""

@@ -54,6 +54,25 @@ def subtree_owners(
     return covered
 
 
+def ancestors(name: str, parents: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """Every target ``name`` depends on, nearest first (breadth first, each once).
+
+    The targets whose maintenance window covers ``name`` too (a window covers
+    its subtree), so the target page lists "via" windows from this.
+    """
+    out: list[str] = []
+    seen = {name}
+    queue = list(parents.get(name, ()))
+    while queue:
+        parent = queue.pop(0)
+        if parent in seen:
+            continue
+        seen.add(parent)
+        out.append(parent)
+        queue.extend(parents.get(parent, ()))
+    return out
+
+
 class Role(StrEnum):
     """A target's part in what is going on; values are API and page words."""
 

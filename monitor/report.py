@@ -39,6 +39,14 @@ the number of outages (above); ``None`` if none started.
 
 *Longest outage*: the one with the most downtime inside the period.
 
+*Incidents*: the outages grouped by root cause (see
+:mod:`monitor.report_incidents`): one router cut is one incident with the
+router's outage as its root cause and the outages of the targets behind it
+(cause ``parent:NAME``) as its consequences, dated from the root cause's
+start. The report counts incidents and the targets they affected apart from
+outages, which stay per target: a cut router with five sites behind it is
+1 incident, 6 targets affected, and 6 outages in the targets' own figures.
+
 *Groups* pool their targets: availability is the summed downtime over the
 summed observed time (not the mean of ratios), MTTR the mean over all their
 repaired outages, MTBF the summed up time over all their outages.
@@ -71,6 +79,7 @@ from zoneinfo import ZoneInfo
 from monitor.api import parse_rfc3339
 from monitor.availability import Interval, clip, intersect, measure, normalize, subtract
 from monitor.config import Config, ConfigError, load_config
+from monitor.report_incidents import Incident, IncidentCounts, count, group_incidents
 from monitor.report_render import render
 from monitor.shard import parse_shard, select
 from monitor.store import Outage, PeriodRows, StoreError, database_path, open_readonly
@@ -301,6 +310,13 @@ class Report:
     total: GroupReport
     not_in_config: tuple[str, ...] = field(default=())
     """Targets grouped under :data:`NOT_IN_CONFIG`."""
+    incidents: tuple[Incident, ...] = field(default=())
+    """Every listed outage, grouped by root cause (:mod:`monitor.report_incidents`)."""
+
+    def incident_counts(self, group: GroupReport | None = None) -> IncidentCounts:
+        """Counted incidents and affected targets, of a group or (None) of every target."""
+        names = None if group is None else {t.name for t in group.targets}
+        return count(self.incidents, self.period, self.count_maintenance, names, names)
 
 
 def _outage_order(line: OutageLine) -> tuple[float, str]:
@@ -517,6 +533,7 @@ def build_report(
         if progress is not None:
             progress(done, len(names))
     groups = tuple(_group(n, members[n]) for n in sorted(members, key=_group_order))
+    total = _group("total", [t for g in groups for t in g.targets])
     last = max((end for _, end in rows.observation), default=None)
     return Report(
         period=period,
@@ -526,8 +543,9 @@ def build_report(
         observed_until=last if last is not None and last < period.until else None,
         generated=generated,
         groups=groups,
-        total=_group("total", [t for g in groups for t in g.targets]),
+        total=total,
         not_in_config=tuple(n for n in names if n not in targets),
+        incidents=tuple(group_incidents(o for t in total.targets for o in t.outages)),
     )
 
 

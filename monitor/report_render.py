@@ -28,6 +28,7 @@ from monitor.api import rfc3339
 
 if TYPE_CHECKING:  # the report module imports this one to render
     from monitor.report import Figures, GroupReport, OutageLine, Report, TargetReport
+    from monitor.report_incidents import Incident
 
 TEMPLATES = Path(__file__).parent / "templates"
 CHART_TARGETS = 25
@@ -160,7 +161,52 @@ DEFINITIONS = (
     "MTTR: mean downtime of the outages that ended in the period, each whole.",
     "MTBF: observed up time in the period / outages.",
     "Longest outage: the most downtime inside the period.",
+    "Incident: one root cause's outage with the outages of the targets out because of it "
+    "(cause parent:NAME, through any number of levels), dated from the root cause's start; "
+    "counted when it started in the period with downtime. Affected targets: the distinct "
+    "targets of the counted incidents. A cut router with five sites behind it is 1 incident "
+    "and 6 targets affected, while each target's own figures still count its outage.",
 )
+
+
+# --------------------------------------------------------------------------
+# Incidents (shared by the forms)
+# --------------------------------------------------------------------------
+
+
+def incidents_text(report: Report, group: GroupReport | None = None) -> str:
+    """``1 incident, 6 targets affected``."""
+    counted = report.incident_counts(group)
+    noun = "incident" if counted.incidents == 1 else "incidents"
+    targets = "target" if counted.affected == 1 else "targets"
+    return f"{counted.incidents} {noun}, {counted.affected} {targets} affected"
+
+
+def incident_title(incident: Incident, report: Report) -> str:
+    """``dp-rtr (check:icmp): 5 targets behind it unreachable``."""
+    root, behind = incident.root, len(incident.targets) - 1
+    text = f"{root.target} ({root.cause})"
+    if behind:
+        text += f": {behind} target{'s' if behind != 1 else ''} behind it unreachable"
+    if not incident.counts(report.period, report.count_maintenance):
+        text += (
+            " [not counted: "
+            + (
+                "began before the period"
+                if root.start < report.period.since
+                else "no downtime counted"
+            )
+            + "]"
+        )
+    return text
+
+
+def consequence_text(line: OutageLine, report: Report) -> str:
+    """A consequence under its incident: its cause, end and downtime in the period."""
+    zone = report.period.zone
+    end = when(line.end, zone) if line.end is not None else "open"
+    downtime = duration(line.downtime(report.count_maintenance))
+    return f"{line.target} ({line.cause}), until {end}, {downtime} in period"
 
 
 # --------------------------------------------------------------------------
@@ -278,21 +324,46 @@ def _md_group(report: Report, group: GroupReport) -> list[str]:
     return lines
 
 
+INCIDENT_HEADER = ("Incidents", "Targets affected")
+
+
+def _md_incidents(report: Report) -> list[str]:
+    """Each incident on a line, its consequences listed under it."""
+    zone = report.period.zone
+    lines = ["", "## Incidents", "", incidents_text(report) + ".", ""]
+    if not report.incidents:
+        return [*lines, "None in the period."]
+    for incident in report.incidents:
+        end = when(incident.root.end, zone) if incident.root.end is not None else "open"
+        lines.append(
+            f"- {when(incident.start, zone)} to {end}: {_md(incident_title(incident, report))}"
+        )
+        lines += [f"  - {_md(consequence_text(c, report))}" for c in incident.consequences]
+    return lines
+
+
 def markdown(report: Report) -> str:
     lines = _md_heading(report)
     lines += ["", "## Summary", ""]
     rows = [
-        [g.name, str(len(g.targets)), *_figure_cells(report, g, with_target=True)]
+        [
+            g.name,
+            str(len(g.targets)),
+            *map(str, report.incident_counts(g)),
+            *_figure_cells(report, g, with_target=True),
+        ]
         for g in report.groups
     ]
     rows.append(
         [
             "Total",
             str(len(report.total.targets)),
+            *map(str, report.incident_counts()),
             *_figure_cells(report, report.total, with_target=True),
         ]
     )
-    lines += _md_table(("Group", "Targets", *FIGURE_HEADER), rows)
+    lines += _md_table(("Group", "Targets", *INCIDENT_HEADER, *FIGURE_HEADER), rows)
+    lines += _md_incidents(report)
     for group in report.groups:
         lines += _md_group(report, group)
     lines += ["", "## Definitions", ""]
@@ -319,6 +390,8 @@ CSV_COLUMNS = (
     "longest_outage_seconds",
     "longest_outage_target",
     "longest_outage_start",
+    "incidents",
+    "affected_targets",
 )
 
 
@@ -326,7 +399,14 @@ def _number(value: float | None) -> str:
     return "" if value is None else repr(float(value))
 
 
-def _csv_row(report: Report, kind: str, group: str, item: GroupReport | TargetReport) -> list[str]:
+def _csv_row(
+    report: Report,
+    kind: str,
+    group: str,
+    item: GroupReport | TargetReport,
+    incidents: Sequence[int] = (),
+) -> list[str]:
+    """``incidents``: counted incidents and affected targets (groups and the total)."""
     main = item.figures(report.count_maintenance)
     in_config = getattr(item, "in_config", None)
     longest = main.longest
@@ -345,6 +425,7 @@ def _csv_row(report: Report, kind: str, group: str, item: GroupReport | TargetRe
         _number(main.longest_seconds) if longest else "",
         longest.target if longest else "",
         datetime.fromtimestamp(longest.start, report.period.zone).isoformat() if longest else "",
+        *([str(n) for n in incidents] or ["", ""]),
     ]
 
 
@@ -354,10 +435,11 @@ def csv_text(report: Report) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for group in report.groups:
-        writer.writerow(_csv_row(report, "group", group.name, group))
+        counted = report.incident_counts(group)
+        writer.writerow(_csv_row(report, "group", group.name, group, counted))
         for target in group.targets:
             writer.writerow(_csv_row(report, "target", group.name, target))
-    writer.writerow(_csv_row(report, "total", "", report.total))
+    writer.writerow(_csv_row(report, "total", "", report.total, report.incident_counts()))
     return out.getvalue()
 
 
@@ -417,6 +499,28 @@ def _target_json(target: TargetReport, report: Report) -> dict[str, Any]:
     }
 
 
+def _counts_json(counted: tuple[int, int]) -> dict[str, int]:
+    return {"incidents_counted": counted[0], "affected_targets": counted[1]}
+
+
+def _incident_json(incident: Incident, report: Report) -> dict[str, Any]:
+    """An incident: its root cause's outage and its consequences, dated from the root's start."""
+    return {
+        "start": rfc3339(incident.start),
+        "root_cause": _outage_json(incident.root, report),
+        "affected_targets": incident.targets,
+        "counted": incident.counts(report.period, report.count_maintenance),
+        "consequences": [
+            {
+                **_outage_json(c, report),
+                "start": rfc3339(incident.start),
+                "recorded_start": rfc3339(c.start),
+            }
+            for c in incident.consequences
+        ],
+    }
+
+
 def json_text(report: Report) -> str:
     """Both maintenance modes in full; times RFC 3339 UTC; seconds and ratios unrounded."""
     document = {
@@ -430,10 +534,13 @@ def json_text(report: Report) -> str:
         "count_maintenance": report.count_maintenance,
         "not_in_config": list(report.not_in_config),
         "total": _both_json(report.total),
+        **_counts_json(report.incident_counts()),
+        "incidents": [_incident_json(i, report) for i in report.incidents],
         "groups": [
             {
                 "name": g.name,
                 "figures": _both_json(g),
+                **_counts_json(report.incident_counts(g)),
                 "targets": [_target_json(t, report) for t in g.targets],
             }
             for g in report.groups
@@ -545,4 +652,8 @@ def html(report: Report) -> str:
         when=lambda ts: when(ts, zone),
         duration=duration,
         notes=lambda line: outage_notes(line, report),
+        incident_counts=report.incident_counts,
+        incidents_text=incidents_text(report),
+        incident_title=lambda incident: incident_title(incident, report),
+        consequence_text=lambda line: consequence_text(line, report),
     )

@@ -2,10 +2,14 @@
 
 ``/`` lists every target grouped by province and site (the ``province`` and
 ``site`` labels) with its state, since when, availability over 24 h and 30 d
-and, when it is not up, why; a banner on top lists open outages and active
-alerts. ``/targets/{name}`` shows one target in full: checks and their last
-results, recent outages, parents and children, location, silences and
-maintenance windows. The page's script refreshes both every few seconds
+and, when it is not up, why; a banner on top lists the ongoing incidents (one
+per root cause, the targets out because of it folded under it in a
+``<details>``, see :func:`incidents`) and the active alerts.
+``/targets/{name}`` shows one target in full: its part in an incident (role,
+root cause, consequences, why its alerts are held back), checks and their
+last results, recent outages, parents and children, location, the silences
+and maintenance windows that apply to it (asked of the daemon, which matches
+them where alerting does). The page's script refreshes both every few seconds
 without reloading: ``/status/summary?after=G`` returns the counts, the
 banner and only the rows changed after generation ``G`` (see :class:`Lines`),
 ``/status/targets/{name}`` one target's state and checks; texts come already
@@ -31,7 +35,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -49,6 +52,7 @@ from markupsafe import Markup
 
 from monitor.api import api_state, parse_rfc3339
 from monitor.i18n import texts
+from monitor.policy import Policy, Role
 
 if TYPE_CHECKING:  # monitor.web mounts this module's routes, so it cannot be imported here
     from monitor.availability import Figures
@@ -62,12 +66,16 @@ TEMPLATE_DIR = PACKAGE_DIR / "templates"
 
 REFRESH_SECONDS = 5.0  # how often the page's script fetches the summary
 FIGURES_TTL = 15.0  # seconds availability figures are reused (as in the exporter)
-BANNER_LIMIT = 50  # outages and alerts listed in the banner; the rest are counted
+BANNER_LIMIT = 50  # incidents and alerts listed in the banner; the rest are counted
+CONSEQUENCES_LISTED = 50  # consequences listed under one incident; the rest are counted
+FIRST_NAMES = 3  # consequences named in an incident's one-line summary
 RECENT_OUTAGES = 20
 
 STATES = ("down", "unreachable", "flapping", "isolated", "unknown", "maintenance", "up")
 """Every state the API can show, worst first (the order of filters and counts)."""
 PROBLEM_STATES = frozenset({"down", "unreachable", "flapping", "isolated"})
+INCIDENT_STATES = frozenset({"down", "unreachable", "flapping"})
+"""States that make an incident without an open outage (isolation is the banner's notice)."""
 
 # Only what the daemon serves itself; inline scripts and styles are refused too.
 CONTENT_SECURITY_POLICY = (
@@ -211,13 +219,20 @@ _FALLBACK_REASONS = {
 
 
 def reason_text(
-    state: str, cause: str | None, failures: Sequence[Failure], t: Mapping[str, str]
+    state: str,
+    cause: str | None,
+    failures: Sequence[Failure],
+    t: Mapping[str, str],
+    via: str | None = None,
 ) -> str:
-    """Why a target is not up, in words; empty while it is up."""
+    """Why a target is not up, in words; empty while it is up.
+
+    ``via``: the ancestor whose maintenance window covers the target, if not its own.
+    """
     if state == "up":
         return ""
     if state == "maintenance":
-        return t["reason.maintenance"]
+        return t["reason.maintenance_via"].format(parent=via) if via else t["reason.maintenance"]
     if cause and cause.startswith("parent:"):
         return t["reason.parent"].format(parent=cause.removeprefix("parent:"))
     if failures:
@@ -253,7 +268,14 @@ def view_failures(view: Mapping[str, Any]) -> list[Failure]:
 
 def view_reason(view: Mapping[str, Any], t: Mapping[str, str]) -> str:
     outage = view["outage"]
-    return reason_text(view["state"], outage["cause"] if outage else None, view_failures(view), t)
+    via = view["maintenance_via"]
+    return reason_text(
+        view["state"],
+        outage["cause"] if outage else None,
+        view_failures(view),
+        t,
+        via if via != view["name"] else None,
+    )
 
 
 # -- the overview ------------------------------------------------------------------
@@ -298,13 +320,22 @@ class Row:
 
 
 def make_row(
-    target: Target, state: TargetState, shown: str, ratios: tuple[str, str, str, str], loc: Locale
+    target: Target,
+    state: TargetState,
+    shown: str,
+    ratios: tuple[str, str, str, str],
+    loc: Locale,
+    *,
+    via: str | None = None,
 ) -> Row:
-    """``ratios``: availability 24 h text and level, then 30 d text and level."""
+    """``ratios``: availability 24 h text and level, then 30 d text and level.
+
+    ``via``: the ancestor whose maintenance window covers the target, if not its own.
+    """
     reason = (
         ""
         if shown == "up"
-        else reason_text(shown, state.outage_cause, state_failures(target, state), loc.t)
+        else reason_text(shown, state.outage_cause, state_failures(target, state), loc.t, via)
     )
     return Row(
         name=target.name,
@@ -334,6 +365,7 @@ class Line:
     """A row with what the cache knows about it."""
 
     state: TargetState  # the (immutable) state it was last checked against
+    via: str | None  # the ancestor whose maintenance window covers it (changes alone)
     ratios: Ratios
     context: tuple[Any, ...]
     key: tuple[Any, ...]  # everything the row shows
@@ -363,13 +395,9 @@ class Lines:
         self._places: list[tuple[str, str, str]] = []
 
     def update(
-        self,
-        config: Config,
-        states: Mapping[str, TargetState],
-        world: World,
-        ratios: Mapping[str, Ratios],
-        loc: Locale,
+        self, config: Config, policy: Policy, ratios: Mapping[str, Ratios], loc: Locale
     ) -> list[Line]:
+        states, world = policy.states, policy.world
         targets = [t for t in config.targets if t.name in states]
         self._check_layout(config, targets)
         generation = self.generation + 1
@@ -377,16 +405,22 @@ class Lines:
         old, lines, changed = self.lines, {}, False
         for target in targets:
             state, pair = states[target.name], ratios.get(target.name, NO_RATIOS)
+            owner = policy.maintenance.get(target.name)
+            via = owner if owner != target.name else None
             line = old.get(target.name)
             # States are immutable and replaced on every result: the same object
             # with the same figures and context shows the same row (the usual case).
             if line is None or not (
-                line.state is state and line.ratios == pair and line.context == context
+                line.state is state
+                and line.via == via
+                and line.ratios == pair
+                and line.context == context
             ):
                 line = self._line(
                     target,
                     state,
                     pair,
+                    via=via,
                     context=context,
                     world=world,
                     loc=loc,
@@ -406,6 +440,7 @@ class Lines:
         state: TargetState,
         pair: Ratios,
         *,
+        via: str | None,
         context: tuple[Any, ...],
         world: World,
         loc: Locale,
@@ -427,13 +462,14 @@ class Lines:
             state.outage_start,
             shown_ratios,
             context,
+            via,
             None if shown == "up" else tuple(state_failures(target, state)),
         )
         if line is not None and line.key == key:
-            line.state, line.ratios, line.context = state, pair, context
+            line.state, line.via, line.ratios, line.context = state, via, pair, context
             return line
-        row = make_row(target, state, shown, shown_ratios, loc)
-        return Line(state, pair, context, key, row, generation)
+        row = make_row(target, state, shown, shown_ratios, loc, via=via)
+        return Line(state, via, pair, context, key, row, generation)
 
     def _check_layout(self, config: Config, targets: Sequence[Target]) -> None:
         """A new layout when a reload changed the targets, their groups or the page's language."""
@@ -485,23 +521,88 @@ def counts(rows: Iterable[Row]) -> dict[str, int]:
     return out
 
 
-def banner_outages(rows: Iterable[Row], loc: Locale) -> list[dict[str, str]]:
-    """Targets with an open outage, the longest first."""
-    open_rows = sorted(
-        (row for row in rows if row.outage_start is not None),
-        key=lambda row: row.outage_start or 0.0,
-    )
-    return [
-        {
-            "name": row.name,
-            "href": "/targets/" + path_segment(row.name),
-            "state": row.state,
-            "state_text": loc.state(row.state),
-            "since_text": loc.time(row.outage_start),
-            "reason": row.reason,
-        }
-        for row in open_rows
-    ]
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """One root cause and the targets out because of it: one entry of the banner."""
+
+    root: Row
+    consequences: tuple[Row, ...]
+
+    @property
+    def start(self) -> float:
+        """When it began: the root cause's outage (or state) start."""
+        root = self.root
+        if root.outage_start is not None:
+            return root.outage_start
+        starts = [r.outage_start for r in self.consequences if r.outage_start is not None]
+        return min(starts, default=root.since or 0.0)
+
+    @property
+    def affected(self) -> int:
+        """Targets affected: the root cause and its consequences."""
+        return 1 + len(self.consequences)
+
+
+def incidents(lines: Iterable[Line], policy: Policy) -> list[Incident]:
+    """What is wrong now, one incident per root cause, the oldest first.
+
+    A target takes part when it has an open outage or a problem state, and
+    is not in maintenance (its own window or an ancestor's). The
+    policy says whether it is a root cause or hangs on one; a consequence is
+    folded under its root cause (nearest first), never listed on its own, so a
+    cut router with five sites behind it is one incident of six targets.
+    Anything the policy does not tie to a root cause stands alone.
+    """
+    rows = {line.row.name: line.row for line in lines}
+    folded: dict[str, list[Row]] = {}
+    for row in rows.values():
+        if row.state == "maintenance" or (
+            row.outage_start is None and row.state not in INCIDENT_STATES
+        ):
+            continue  # planned work is no incident, even with an outage still open
+        role, root = policy.role(row.name)
+        if role is Role.CONSEQUENCE and root is not None and root in rows:
+            folded.setdefault(root, []).append(row)
+        else:
+            folded.setdefault(row.name, [])
+    out = []
+    for name, members in folded.items():
+        if members:
+            nearest = {n: i for i, n in enumerate(policy.consequences(name))}
+            members.sort(key=lambda r: (nearest.get(r.name, len(nearest)), r.name))
+        out.append(Incident(rows[name], tuple(members)))
+    out.sort(key=lambda incident: (incident.start, incident.root.name))
+    return out
+
+
+def incident_view(incident: Incident, loc: Locale) -> dict[str, Any]:
+    """An incident as the banner shows it (the template and the page's script alike)."""
+    root, members = incident.root, incident.consequences
+    behind = ""
+    if members:
+        names = [row.name for row in members[:FIRST_NAMES]]
+        if len(members) > FIRST_NAMES:
+            names.append("…")
+        key = "incident.behind_one" if len(members) == 1 else "incident.behind"
+        behind = loc.t[key].format(count=len(members), names=", ".join(names))
+    return {
+        **_banner_row(root, loc),
+        "since_text": loc.time(incident.start),
+        "behind": behind,
+        "affected": incident.affected,
+        "consequences": [_banner_row(row, loc) for row in members[:CONSEQUENCES_LISTED]],
+        "more": max(0, len(members) - CONSEQUENCES_LISTED),
+    }
+
+
+def _banner_row(row: Row, loc: Locale) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "href": "/targets/" + path_segment(row.name),
+        "state": row.state,
+        "state_text": loc.state(row.state),
+        "reason": row.reason,
+    }
 
 
 def banner_alerts(alerts: Sequence[Mapping[str, Any]], loc: Locale) -> list[dict[str, Any]]:
@@ -532,33 +633,24 @@ def banner_alerts(alerts: Sequence[Mapping[str, Any]], loc: Locale) -> list[dict
 # -- the target page ---------------------------------------------------------------
 
 
-def silence_applies(silence: Mapping[str, Any], name: str, labels: Mapping[str, str]) -> bool:
-    """Whether a silence may hold back this target's alerts.
+def incident_key(view: Mapping[str, Any]) -> str:
+    """What the target page's incident card shows, as a short key.
 
-    Matchers on labels the target has (``target`` and its own labels) must
-    match; matchers on labels only alerts carry (``alertname``, ``check``)
-    cannot be judged here and are shown, not used.
+    The page's script compares it on each refresh and draws the page anew
+    when it changed (the card appears, goes or lists other targets): rare, so
+    the card is drawn by the template alone.
     """
-    known = {**labels, "target": name}
-    relevant = [m for m in silence["matchers"] if m["name"] in known]
-    return bool(relevant) and all(_matches(m, known[m["name"]]) for m in relevant)
+    parts = [view["role"], view["root_cause"] or "", view["muted"] or "", *view["consequences"]]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def _matches(matcher: Mapping[str, Any], value: str) -> bool:
-    if matcher.get("isRegex"):
-        try:
-            return re.fullmatch(matcher["value"], value) is not None
-        except re.error:
-            return False
-    return bool(matcher["value"] == value)
-
-
-def window_applies(window: Mapping[str, Any], name: str, labels: Mapping[str, str]) -> bool:
-    """The rule of :meth:`monitor.maintenance.MaintenanceWindow.selects`, on the API's view."""
-    if name in window["targets"]:
-        return True
-    match = window["match"]
-    return bool(match) and all(labels.get(k) == v for k, v in match.items())
+def muted_text(muted: str | None, t: Mapping[str, str]) -> str:
+    """Why the policy holds back a target's alerts, in words (empty when it does not)."""
+    if muted is None:
+        return ""
+    if muted.startswith("maintenance via "):
+        return t["muted.maintenance_via"].format(parent=muted.removeprefix("maintenance via "))
+    return t.get(f"muted.{muted}", muted)
 
 
 def window_text(window: Mapping[str, Any], loc: Locale) -> str:
@@ -715,8 +807,27 @@ class Overview:
     lines: list[Line]
     isolated: bool
     counts: dict[str, int]
-    outages: list[dict[str, str]]
+    incidents: list[Incident]
     alerts: list[dict[str, Any]]
+
+    @property
+    def affected(self) -> int:
+        """Targets affected by the incidents (each root cause and its consequences)."""
+        return sum(incident.affected for incident in self.incidents)
+
+    def banner(self, loc: Locale) -> dict[str, Any]:
+        """The banner's data, for the template and the summary alike."""
+        return {
+            "isolated": self.isolated,
+            "incidents": [incident_view(i, loc) for i in self.incidents[:BANNER_LIMIT]],
+            "incidents_total": len(self.incidents),
+            "affected_total": self.affected,
+            "affected_text": loc.t[
+                "incidents.affected_one" if self.affected == 1 else "incidents.affected"
+            ].format(count=self.affected),
+            "alerts": self.alerts[:BANNER_LIMIT],
+            "alerts_total": len(self.alerts),
+        }
 
 
 class StatusPage:
@@ -763,15 +874,15 @@ class StatusPage:
         return response
 
     def overview(self, loc: Locale) -> Overview:
-        config, states, world = self.backend.page_state()
+        config, policy = self.backend.page_state()
+        states = policy.states
         ratios = self.availability.of(states, (t.name for t in config.targets if t.name in states))
-        lines = self.lines.update(config, states, world, ratios, loc)
-        rows = [line.row for line in lines]
+        lines = self.lines.update(config, policy, ratios, loc)
         return Overview(
             lines=lines,
-            isolated=world.isolated,
-            counts=counts(rows),
-            outages=banner_outages(rows, loc),
+            isolated=policy.world.isolated,
+            counts=counts(line.row for line in lines),
+            incidents=incidents(lines, policy),
             alerts=banner_alerts(self.backend.api_alerts()["alerts"], loc),
         )
 
@@ -799,11 +910,7 @@ class StatusPage:
             provinces=provinces,
             total=len(data.lines),
             counts=data.counts,
-            isolated=data.isolated,
-            outages=data.outages[:BANNER_LIMIT],
-            outages_total=len(data.outages),
-            alerts=data.alerts[:BANNER_LIMIT],
-            alerts_total=len(data.alerts),
+            **data.banner(loc),
             client={
                 "page": "index",
                 "problem_states": sorted(PROBLEM_STATES),
@@ -828,14 +935,10 @@ class StatusPage:
             "generated_text": loc.time(loc.now),
             "now": loc.now,
             **self._versions(),
-            "isolated": data.isolated,
             "counts": data.counts,
             "total": len(data.lines),
             "targets": [line.row.summary() for line in data.lines if line.changed > after],
-            "outages": data.outages[:BANNER_LIMIT],
-            "outages_total": len(data.outages),
-            "alerts": data.alerts[:BANNER_LIMIT],
-            "alerts_total": len(data.alerts),
+            **data.banner(loc),
         }
         return _json(document)
 
@@ -851,18 +954,14 @@ class StatusPage:
         return self._page("target.html", loc, **context)
 
     async def detail(self, target: Mapping[str, Any], loc: Locale) -> dict[str, Any]:
-        name, labels = target["name"], target["labels"]
+        name = target["name"]
         outages = (await self.backend.api_outages({"target": name}))["outages"]
-        silences = [
-            s for s in self.backend.api_silences()["silences"] if silence_applies(s, name, labels)
-        ]
-        windows = [
-            {**w, "text": window_text(w, loc)}
-            for w in self.backend.api_maintenance()["windows"]
-            if window_applies(w, name, labels)
-        ]
+        mutes = self.backend.target_mutes(name)  # matched where the alerting side matches
+        windows = [{**w, "text": window_text(w, loc)} for w in mutes["windows"]]
+        silences = mutes["silences"]
         return {
             **self._head(target, loc),
+            **self._incident(target, loc),
             "target": target,
             "outages": outage_rows(outages, loc),
             "figures": figure_rows(self.backend.api_figures(name), loc),
@@ -883,7 +982,7 @@ class StatusPage:
                 for alert in banner_alerts(self.backend.api_alerts()["alerts"], loc)
                 if alert["target"] == name
             ],
-            "client": {"page": "target", "name": name},
+            "client": {"page": "target", "name": name, "incident": incident_key(target)},
         }
 
     @staticmethod
@@ -897,6 +996,31 @@ class StatusPage:
             "duration": "" if since is None else loc.duration(loc.now - since),
             "reason": view_reason(target, loc.t),
             "checks": check_rows(target, loc),
+        }
+
+    def _incident(self, target: Mapping[str, Any], loc: Locale) -> dict[str, Any]:
+        """The target's part in what is going on: role, root cause, consequences, mute."""
+        role, root = target["role"], target["root_cause"]
+        role_text = ""
+        if role == Role.ROOT_CAUSE:
+            count = len(target["consequences"])
+            role_text = (
+                loc.t["role.root_cause"]
+                if not count
+                else (
+                    loc.t["role.root_cause_one" if count == 1 else "role.root_cause_of"].format(
+                        count=count
+                    )
+                )
+            )
+        elif role == Role.CONSEQUENCE:
+            role_text = loc.t["role.consequence"]
+        return {
+            "role": role,
+            "role_text": role_text,
+            "root_cause": self._relatives([root], loc)[0] if root else None,
+            "consequences": self._relatives(target["consequences"], loc),
+            "muted_text": muted_text(target["muted"], loc.t),
         }
 
     def _relatives(self, names: Iterable[str], loc: Locale) -> list[dict[str, str]]:
@@ -913,7 +1037,13 @@ class StatusPage:
         found = self.backend.api_target(request.match_info["name"])
         if found is None:
             return _json({"error": "no such target"}, status=404)
-        return _json({"generated_text": loc.time(loc.now), **self._head(found, loc)})
+        return _json(
+            {
+                "generated_text": loc.time(loc.now),
+                "incident": incident_key(found),
+                **self._head(found, loc),
+            }
+        )
 
 
 class StaticFiles:

@@ -23,7 +23,7 @@ from monitor.status_page import add_status_routes
 if TYPE_CHECKING:
     from monitor.availability import Figures
     from monitor.config import Config
-    from monitor.state import TargetState, World
+    from monitor.policy import Policy
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -62,7 +62,9 @@ class Backend(Protocol):
 
     def api_figures(self, name: str) -> Figures | None: ...
 
-    def page_state(self) -> tuple[Config, Mapping[str, TargetState], World]: ...
+    def page_state(self) -> tuple[Config, Policy]: ...
+
+    def target_mutes(self, name: str) -> dict[str, Any]: ...
 
 
 class BadRequest(ValueError):

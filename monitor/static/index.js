@@ -16,11 +16,23 @@ const search = document.getElementById('search');
 const shownText = document.getElementById('shown');
 const nothing = document.getElementById('nothing');
 let generation = page.generation;
+const openIncidents = new Set(); // root causes whose consequences a person unfolded
 let clockOffset = page.now - Date.now() / 1000; // the server's clock minus ours, in seconds
 
 /** Lower case without Vietnamese diacritics, so "quang ngai" finds "Quảng Ngãi". */
 function fold(text) {
   return text.normalize('NFD').replace(/[\u0300-\u036f]/g, '').replace(/[đĐ]/g, 'd').toLowerCase();
+}
+
+/** The server-rendered incidents: remember which a person opens. */
+function indexIncidents() {
+  for (const details of document.querySelectorAll('#incidents-list details')) {
+    const name = details.parentElement.dataset.name;
+    details.addEventListener('toggle', () => {
+      if (details.open) openIncidents.add(name);
+      else openIncidents.delete(name);
+    });
+  }
 }
 
 function indexRows() {
@@ -83,11 +95,42 @@ function updateRow(row, item) {
   }
 }
 
-function bannerItem(outage) {
-  const item = el('li');
-  const link = el('a', outage.name);
-  link.href = outage.href;
-  item.append(el('time', outage.since_text), ' ', makeBadge(outage.state, outage.state_text), ' ', link, ' ', el('span', outage.reason, 'why'));
+/** The root cause's line: time, state, link, why, and what is behind it. */
+function incidentLine(incident, container) {
+  const link = el('a', incident.name);
+  link.href = incident.href;
+  container.append(el('time', incident.since_text), ' ', makeBadge(incident.state, incident.state_text), ' ', link, ' ', el('span', incident.reason, 'why'));
+  if (incident.behind) container.append(' ', el('span', incident.behind, 'behind'));
+}
+
+/** One incident: a line, or a <details> with its consequences folded under the line. */
+function incidentItem(incident) {
+  const item = el('li', null, 'incident');
+  item.dataset.name = incident.name;
+  if (!incident.consequences.length) {
+    incidentLine(incident, item);
+    return item;
+  }
+  const details = el('details', null, 'consequences');
+  details.open = openIncidents.has(incident.name); // a refresh keeps what a person opened
+  details.addEventListener('toggle', () => {
+    if (details.open) openIncidents.add(incident.name);
+    else openIncidents.delete(incident.name);
+  });
+  const summary = el('summary');
+  incidentLine(incident, summary);
+  const list = el('ul', null, 'consequence-list');
+  list.setAttribute('aria-label', t['incident.show']);
+  for (const row of incident.consequences) {
+    const link = el('a', row.name);
+    link.href = row.href;
+    const entry = el('li');
+    entry.append(makeBadge(row.state, row.state_text), ' ', link, ' ', el('span', row.reason, 'why'));
+    list.append(entry);
+  }
+  details.append(summary, list);
+  if (incident.more) details.append(el('p', format(t.and_more, { count: incident.more }), 'more'));
+  item.append(details);
   return item;
 }
 
@@ -108,20 +151,27 @@ function alertItem(alert) {
 function updateBox(kind, items, total, build) {
   document.getElementById(`${kind}-box`).hidden = total === 0;
   document.getElementById(`${kind}-count`).textContent = String(total);
-  document.getElementById(`${kind}-list`).replaceChildren(...items.map(build));
+  const key = JSON.stringify(items);
+  const list = document.getElementById(`${kind}-list`);
+  if (list.dataset.key !== key) {
+    // Rebuilt only when it changed, so a list being read or clicked stays put.
+    list.dataset.key = key;
+    list.replaceChildren(...items.map(build));
+  }
   const more = document.getElementById(`${kind}-more`);
   more.hidden = total <= items.length;
   more.textContent = format(t.and_more, { count: total - items.length });
 }
 
 function updateBanner(summary) {
-  const busy = summary.outages_total + summary.alerts_total > 0;
+  const busy = summary.incidents_total + summary.alerts_total > 0;
   const banner = document.getElementById('banner');
   banner.classList.toggle('alarm', busy);
   banner.classList.toggle('clear', !busy);
   document.getElementById('all-clear').hidden = busy;
   document.getElementById('isolated').hidden = !summary.isolated;
-  updateBox('outages', summary.outages, summary.outages_total, bannerItem);
+  updateBox('incidents', summary.incidents, summary.incidents_total, incidentItem);
+  setText(document.getElementById('affected'), summary.affected_text);
   updateBox('alerts', summary.alerts, summary.alerts_total, alertItem);
 }
 
@@ -242,6 +292,7 @@ function wire() {
 }
 
 indexRows();
+indexIncidents();
 loadFilter();
 wire();
 applyFilter();

@@ -1,4 +1,5 @@
-// One target's page: its state and checks follow /status/targets/{name} live.
+// One target's page: its state and checks follow /status/targets/{name} live;
+// when its part in an incident changes, the page is drawn anew.
 
 import { page, t, format, setBadge, setStateClass, el, poll } from './common.js';
 
@@ -26,6 +27,11 @@ function checkRow(check) {
 }
 
 function apply(target) {
+  if (target.incident !== page.incident) {
+    // Its part in an incident changed (root cause, consequences, mute): draw the page anew.
+    window.location.reload();
+    return;
+  }
   setStateClass(head, target.state);
   setBadge(badge, target.state, target.state_text);
   document.getElementById('since').textContent = target.since_text;

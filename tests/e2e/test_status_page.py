@@ -27,6 +27,7 @@ from monitor.i18n import LANGUAGES, missing_translations, texts
 from tests import netns
 from tests.browser import browser_fixture, screenshot  # noqa: F401 (fixture)
 from tests.daemon_process import DaemonProcess, free_port
+from tests.netns_topology import router_with_sites
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Locator, Page
@@ -176,8 +177,10 @@ def test_overview_groups_targets_and_shows_states_in_words(
 
     banner = page.locator("#banner")
     assert "alarm" in (banner.get_attribute("class") or "")
-    outages = page.locator("#outages-list li")
-    assert outages.count() == 1 and "post-tracking-api" in outages.inner_text()
+    incidents = page.locator("#incidents-list > li")
+    assert incidents.count() == 1 and "post-tracking-api" in incidents.inner_text()
+    assert page.locator("#incidents-count").inner_text() == "1"
+    assert page.locator("#affected").inner_text() == "1 target affected"
     alert = page.locator("#alerts-list li").filter(has_text="post-tracking-api")
     assert "TargetDown" in alert.inner_text() and "muted" in alert.inner_text()
     assert page.locator("#count-down").inner_text() == "1"
@@ -317,7 +320,7 @@ def test_vietnamese_page(tmp_path: Path, browser: BrowserContext) -> None:
         for word in ("Không thể truy cập", "Bảo trì", "Chập chờn", "Không rõ"):
             assert word in filters
         assert page.locator("#shown").inner_text() == f"Đang hiện {TOTAL}/{TOTAL} đối tượng"
-        assert (page.locator("#outages-box h2").text_content() or "").startswith(
+        assert (page.locator("#incidents-box h2").text_content() or "").startswith(
             "Sự cố đang diễn ra"
         )
         assert re.fullmatch(
@@ -400,8 +403,161 @@ def test_a_cut_target_turns_down_on_the_page_without_a_reload(
         assert target.locator(".badge").inner_text() == "Down"
         # The peer's link is down: no reply (timeout) or no neighbour (unreachable).
         assert re.match(r"icmp: (timeout|unreachable)", target.locator(".c-reason").inner_text())
-        assert "bts-cut" in page.locator("#outages-list").inner_text()
+        assert "bts-cut" in page.locator("#incidents-list").inner_text()
         assert page.locator("#count-down").inner_text() == "1"
         assert page.evaluate("window.sameDocument") is True
         screenshot(page, "status-cut-target-down")
         print(f"DOWN on the page {seen_after:.1f} s after the cut")
+
+
+# -- incidents: a root cause with its consequences folded under it --------------------
+
+ROUTER_CONFIG = """
+[monitor]
+instance = "noc-test-3"
+
+[defaults]
+checks = ["icmp"]
+interval = "1s"
+timeout = "1s"
+fall = 2
+rise = 1
+
+[defaults.icmp]
+count = 1
+
+[[targets]]
+name = "dp-rtr"
+address = "{router}"
+labels = {{ province = "Quảng Ngãi", site = "DP-CORE" }}
+
+[[targets]]
+name = "dp-bts-01"
+address = "{a}"
+parents = ["dp-rtr"]
+labels = {{ province = "Quảng Ngãi", site = "DP-01" }}
+
+[[targets]]
+name = "dp-bts-02"
+address = "{b}"
+parents = ["dp-rtr"]
+labels = {{ province = "Quảng Ngãi", site = "DP-02" }}
+
+[[targets]]
+name = "dp-bts-03"
+address = "{c}"
+parents = ["dp-rtr"]
+labels = {{ province = "Quảng Ngãi", site = "DP-03" }}
+
+[[targets]]
+name = "lo"
+address = "127.0.0.1"
+labels = {{ province = "Hà Nội", site = "HN-DC1" }}
+"""
+SITES = ["dp-bts-01", "dp-bts-02", "dp-bts-03"]
+
+
+@pytest.mark.root
+def test_a_cut_router_is_one_incident_with_its_sites_folded_under_it(
+    tmp_path: Path, browser: BrowserContext
+) -> None:
+    netns.require()
+    with router_with_sites(3) as (router, (a, b, c)):
+        config = ROUTER_CONFIG.format(router=router.v4, a=a.v4, b=b.v4, c=c.v4)
+        with DaemonProcess(config, tmp_path) as daemon:
+            for name in ("dp-rtr", *SITES):
+                daemon.wait_for("continuity_target_up", 1, timeout=10, target=name)
+            page = browser.new_page()
+            page.goto(daemon.url + "/")
+            wait_refreshed(page)
+            assert page.locator("#incidents-box").is_hidden()
+            page.evaluate("window.sameDocument = true")  # gone if the page were loaded anew
+            site_page = browser.new_page()
+            site_page.goto(daemon.url + "/targets/dp-bts-02")
+            wait_refreshed(site_page)
+            assert site_page.locator("#incident").count() == 0  # up: no part in an incident
+
+            router.cut()
+            page.wait_for_function(
+                "() => document.querySelectorAll('#incidents-list .consequence-list li')"
+                ".length === 3",
+                timeout=REFRESH_WAIT_MS,
+            )
+            # One line for the router, not four rows sorted by time.
+            items = page.locator("#incidents-list > li")
+            assert items.count() == 1
+            summary = items.locator("summary")
+            assert summary.get_by_role("link").inner_text() == "dp-rtr"
+            assert summary.locator(".badge").inner_text() == "Down"
+            summary_text = "3 targets behind it unreachable: dp-bts-01, dp-bts-02, dp-bts-03"
+            assert summary.locator(".behind").inner_text() == summary_text
+            assert page.locator("#incidents-count").inner_text() == "1"
+            assert page.locator("#affected").inner_text() == "4 targets affected"
+            consequences = items.locator(".consequence-list")
+            assert consequences.is_hidden()  # folded until someone opens it
+            # The open target page follows: its root cause appears without a click.
+            site_page.wait_for_selector("#root-cause >> text=dp-rtr", timeout=REFRESH_WAIT_MS)
+            site_page.close()
+
+            summary.locator(".behind").click()
+            assert consequences.is_visible()
+            assert consequences.get_by_role("link").all_text_contents() == SITES
+            assert consequences.locator(".badge").all_text_contents() == ["Unreachable"] * 3
+            refreshed = int(page.evaluate("Number(document.body.dataset.refreshed)"))
+            wait_refreshed(page, refreshed + 1)
+            assert consequences.is_visible()  # a refresh keeps it open
+            # The table keeps every target in its place; the count of DOWN is the router alone.
+            assert page.locator("#count-down").inner_text() == "1"
+            assert page.locator("#count-unreachable").inner_text() == "3"
+            screenshot(page, "status-incident-folded")
+
+            summary.press("Enter")  # the native <summary> folds from the keyboard too
+            assert consequences.is_hidden()
+            assert page.evaluate("window.sameDocument") is True  # all by the live updates
+
+            # Drawn by the server, the same incident reads the same.
+            page.goto(daemon.url + "/")
+            served = page.locator("#incidents-list > li")
+            assert served.count() == 1
+            assert served.locator(".behind").inner_text() == summary_text
+            assert served.locator(".consequence-list a").all_text_contents() == SITES  # folded
+
+            page.goto(daemon.url + "/targets/dp-rtr")
+            card = page.locator("#incident")
+            assert "3 targets are out because of it" in card.inner_text()
+            assert card.locator("#consequences").get_by_role("link").all_text_contents() == SITES
+            page.goto(daemon.url + "/targets/dp-bts-02")
+            root = page.locator("#root-cause")
+            assert (
+                root.get_by_role("link", name="dp-rtr").get_attribute("href") == "/targets/dp-rtr"
+            )
+            screenshot(page, "status-target-consequence")
+
+            # Planned work on the router: the sites behind it are in maintenance through it.
+            status, body = daemon.request(
+                "POST",
+                "/api/v1/maintenance",
+                {"targets": ["dp-rtr"], "end": "2099-01-01T00:00:00Z", "created_by": "noc"},
+            )
+            assert status == 201, body
+            for name in SITES:
+                daemon.wait_for(
+                    "continuity_target_state", 1, timeout=10, target=name, state="maintenance"
+                )
+            page.goto(daemon.url + "/")
+            for name in SITES:
+                assert row(page, name).locator(".c-reason").inner_text() == (
+                    "in maintenance (via dp-rtr)"
+                )
+            assert row(page, "dp-rtr").locator(".c-reason").inner_text() == (
+                "in a maintenance window"
+            )
+            assert page.locator("#incidents-box").is_hidden()  # planned work is no incident
+            screenshot(page, "status-maintenance-via")
+
+            page.goto(daemon.url + "/targets/dp-bts-01")
+            assert page.locator("#reason").inner_text() == "in maintenance (via dp-rtr)"
+            assert page.locator("#muted").inner_text() == "in maintenance (via dp-rtr)"
+            windows = page.locator("section.card", has_text="Maintenance windows")
+            assert "via dp-rtr" in windows.inner_text()
+            assert "active now" in windows.inner_text()
