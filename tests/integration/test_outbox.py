@@ -105,7 +105,7 @@ async def test_broker_outage_loses_nothing(tmp_path: Path) -> None:
             broker.stop()
             queued = [notification(f"t{i}", "noc") for i in range(5)]
             queued += [notification(f"t{i}", "noc", resolved=True) for i in range(5)]
-            assert outbox.enqueue(queued) == queued
+            assert await outbox.enqueue(queued) == queued
             await until(lambda: metrics.failed[("noc", "transient")] >= 2, what="failed attempts")
             assert metrics.pending["noc"] == 10 and metrics.sent["noc"] == 0
             broker.start()
@@ -146,7 +146,7 @@ async def main():
         for i in range(5):
             a = Alert({"alertname": "TargetDown", "target": f"t{i}"}, 1700000000.0)
             batch.append(Notification(a.key, "hook", (a,)))
-        outbox.enqueue(batch)
+        await outbox.enqueue(batch)
         print("enqueued", flush=True)
         await asyncio.sleep(60)
 
@@ -201,7 +201,9 @@ async def test_channel_down_past_ttl_goes_to_fallback(tmp_path: Path) -> None:
                 tmp_path / "o.db", channels, {"primary": short, "backup": FAST}, metrics=metrics
             ) as outbox,
         ):
-            outbox.enqueue([notification(f"t{i}", "primary", fallback="backup") for i in range(3)])
+            await outbox.enqueue(
+                [notification(f"t{i}", "primary", fallback="backup") for i in range(3)]
+            )
             requests = await peer.wait(3, timeout=10)
             await until(lambda: len(outbox.rows("backup", "sent")) == 3)
             primary = outbox.rows("primary")
@@ -224,7 +226,7 @@ async def test_permanent_error_is_dead_at_once_with_fallback(tmp_path: Path) -> 
     async with Outbox(
         tmp_path / "o.db", {"p": primary, "b": backup}, {"p": FAST, "b": FAST}
     ) as outbox:
-        outbox.enqueue([notification("a", "p", fallback="b")])
+        await outbox.enqueue([notification("a", "p", fallback="b")])
         await until(lambda: len(backup.sent) == 1)
         [dead] = outbox.rows("p")
     assert (dead.state, dead.attempts, dead.last_error) == ("dead", 0, "HTTP 400")
@@ -235,10 +237,10 @@ async def test_same_key_is_stored_once(tmp_path: Path) -> None:
     channel = Scripted(TransientError("down"), TransientError("down"))
     async with Outbox(tmp_path / "o.db", {"c": channel}, {"c": FAST}) as outbox:
         n = notification("a")
-        assert outbox.enqueue([n, n]) == [n]
-        assert outbox.enqueue([n]) == []
+        assert await outbox.enqueue([n, n]) == [n]
+        assert await outbox.enqueue([n]) == []
         await until(lambda: len(channel.sent) == 1)
-        assert outbox.enqueue([n]) == []  # delivered keys are remembered too
+        assert await outbox.enqueue([n]) == []  # delivered keys are remembered too
         await asyncio.sleep(0.2)
     assert len(channel.sent) == 1
 
@@ -246,7 +248,7 @@ async def test_same_key_is_stored_once(tmp_path: Path) -> None:
 async def test_head_of_line_order_and_backoff(tmp_path: Path) -> None:
     channel = Scripted(TransientError("down"), TransientError("down"), TransientError("down"))
     async with Outbox(tmp_path / "o.db", {"c": channel}, {"c": FAST}) as outbox:
-        outbox.enqueue([notification(f"t{i}") for i in range(4)])
+        await outbox.enqueue([notification(f"t{i}") for i in range(4)])
         await until(lambda: len(channel.sent) == 4)
         rows = outbox.rows()
     assert [n.alerts[0].target for n in channel.sent] == ["t0", "t1", "t2", "t3"]
@@ -257,7 +259,7 @@ async def test_attempt_timeout_is_enforced(tmp_path: Path) -> None:
     channel = Scripted("hang")
     policy = DeliveryPolicy(timeout=0.2, ttl=60, backoff_initial=0.05, backoff_max=0.1)
     async with Outbox(tmp_path / "o.db", {"c": channel}, {"c": policy}) as outbox:
-        outbox.enqueue([notification("a")])
+        await outbox.enqueue([notification("a")])
         await until(lambda: len(channel.sent) == 1, timeout=5)
         [row] = outbox.rows()
     assert row.last_error == "attempt timed out after 0.2s" and row.attempts == 2
@@ -268,7 +270,7 @@ async def test_a_buggy_channel_does_not_stop_its_queue(
 ) -> None:
     channel = Scripted(KeyError("bug"))
     async with Outbox(tmp_path / "o.db", {"c": channel}, {"c": FAST}) as outbox:
-        outbox.enqueue([notification("a")])
+        await outbox.enqueue([notification("a")])
         await until(lambda: len(channel.sent) == 1)
         [row] = outbox.rows()
     assert row.last_error == "unexpected error: KeyError"
@@ -285,7 +287,7 @@ async def test_metrics_exposition(tmp_path: Path) -> None:
     async with Outbox(
         tmp_path / "o.db", {"noc": channel}, {"noc": policy}, metrics=metrics
     ) as outbox:
-        outbox.enqueue([notification("a", "noc"), notification("b", "noc")])
+        await outbox.enqueue([notification("a", "noc"), notification("b", "noc")])
         await until(lambda: metrics.failed[("noc", "transient")] == 1)
         oldest = metrics.oldest["noc"]
         assert oldest is not None
@@ -312,7 +314,7 @@ async def test_metrics_exposition(tmp_path: Path) -> None:
 async def test_pending_survives_a_clean_restart(tmp_path: Path) -> None:
     down = Scripted(*[TransientError("down")] * 1000)
     async with Outbox(tmp_path / "o.db", {"c": down}, {"c": FAST}) as outbox:
-        outbox.enqueue([notification("a"), notification("b")])
+        await outbox.enqueue([notification("a"), notification("b")])
         await asyncio.sleep(0.1)
     up = Scripted()
     metrics = DeliveryMetrics(time.time)
@@ -324,11 +326,11 @@ async def test_pending_survives_a_clean_restart(tmp_path: Path) -> None:
 async def test_retention_deletes_old_done_rows(tmp_path: Path) -> None:
     channel = Scripted()
     async with Outbox(tmp_path / "o.db", {"c": channel}, {"c": FAST}) as outbox:
-        outbox.enqueue([notification("a")])
+        await outbox.enqueue([notification("a")])
         await until(lambda: len(channel.sent) == 1)
     async with Outbox(tmp_path / "o.db", {"c": channel}, {"c": FAST}, retention=0.001) as outbox:
         await asyncio.sleep(0.01)
-        outbox._housekeep()
+        await outbox.housekeep()
         assert outbox.rows() == []
 
 
@@ -353,7 +355,8 @@ async def test_delivery_submit_to_webhook(tmp_path: Path) -> None:
             {"alertname": "TargetDown", "target": "bts-1", "severity": "critical"}, time.time()
         )
         [queued] = d.submit(a)
-        assert d.outbox.rows()[0].key == queued.key  # stored before any send
+        await d.outbox.written()
+        assert d.outbox.rows()[0].key == queued.key
         assert d.active() == [a]
         d.submit(a.resolved(time.time()))
         requests = await peer.wait(2)
@@ -382,7 +385,7 @@ class EarlierClock(LoopClock):
 
 async def test_a_row_past_its_ttl_after_downtime_still_gets_one_attempt(tmp_path: Path) -> None:
     async with Outbox(tmp_path / "o.db", {}, clock=EarlierClock()) as outbox:
-        outbox.enqueue([notification("a", fallback="b")])  # no worker for 'c' in this run
+        await outbox.enqueue([notification("a", fallback="b")])  # no worker for 'c' in this run
     up, backup = Scripted(), Scripted()
     async with Outbox(tmp_path / "o.db", {"c": up, "b": backup}, {"c": FAST, "b": FAST}) as outbox:
         await until(lambda: len(up.sent) == 1)
