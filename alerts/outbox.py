@@ -217,6 +217,7 @@ class Outbox:
             metrics=self.metrics.writes,
             backoff_initial=backoff_initial,
             backoff_max=backoff_max,
+            consequence="alert delivery is unavailable until then, monitoring goes on",
         )
         self._reader: sqlite3.Connection | None = None
         self._wake = {name: asyncio.Event() for name in self.channels}

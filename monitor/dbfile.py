@@ -83,11 +83,13 @@ def transaction(db: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> Itera
     db.execute(begin)
     try:
         yield
+        db.execute("COMMIT")
     except BaseException:
-        with contextlib.suppress(sqlite3.Error):  # a failed COMMIT may have rolled back already
-            db.execute("ROLLBACK")
+        # A COMMIT that failed (disk full) may have rolled back already, or not.
+        if db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")
 
 
 def refuse_empty(path: Path) -> None:
@@ -206,39 +208,46 @@ def _existing(path: Path) -> Path:
     return path
 
 
+_ADVICE = {
+    "full": "the disk is full; free space on the file system of {dir} and start again",
+    "rofs": "the file system is read-only; remount {dir} read-write or point state_dir elsewhere",
+    "denied": "cannot write it (read-only file or directory); make {name} and {parent} "
+    "writable by user {user}",
+    "damaged": "not a SQLite database, or a damaged one (truncated?); move it aside and "
+    "restore a backup, or delete it to start afresh",
+    "io": "I/O error ({exc}); check the disk and the kernel log",
+    "locked": "locked by another process ({exc}); is another monitor running on it?",
+    "other": "{exc}; move it aside and restore a backup, or delete it to start afresh",
+}
+
+
+def _problem(directory: Path, exc: BaseException) -> str:
+    """Which of :data:`_ADVICE` applies; the file system's state first, it is the surest."""
+    code = _code(exc) if isinstance(exc, sqlite3.Error) else None
+    err = exc.errno if isinstance(exc, OSError) else None
+    checks = (
+        ("full", code == _SQLITE_FULL or err in (errno.ENOSPC, errno.EDQUOT)),
+        ("full", _disk_full(directory)),
+        ("rofs", err == errno.EROFS or _read_only_fs(directory)),
+        ("denied", code in (_SQLITE_READONLY, _SQLITE_PERM, _SQLITE_CANTOPEN)),
+        ("denied", err == errno.EACCES),
+        ("damaged", code in (_SQLITE_NOTADB, _SQLITE_CORRUPT)),
+        ("io", code == _SQLITE_IOERR or err == errno.EIO),
+        ("locked", code in (_SQLITE_BUSY, _SQLITE_LOCKED)),
+    )
+    return next((kind for kind, applies in checks if applies), "other")
+
+
 def describe(path: Path, exc: BaseException) -> str:
     """One line: the file, what is wrong with it and what to do."""
     if isinstance(exc, StoreError):
         text = str(exc)
         return text if text.startswith(str(path)) else f"{path}: {text}"
     directory = _existing(path.parent)
-    code = _code(exc) if isinstance(exc, sqlite3.Error) else None
-    err = exc.errno if isinstance(exc, OSError) else None
-    if code == _SQLITE_FULL or err in (errno.ENOSPC, errno.EDQUOT) or _disk_full(directory):
-        return (
-            f"{path}: the disk is full; free space on the file system of {directory} "
-            "and start again"
-        )
-    if _read_only_fs(directory) or err == errno.EROFS:
-        return (
-            f"{path}: the file system is read-only; remount {directory} read-write "
-            "or point state_dir elsewhere"
-        )
-    if code in (_SQLITE_READONLY, _SQLITE_PERM, _SQLITE_CANTOPEN) or err == errno.EACCES:
-        return (
-            f"{path}: cannot write it (read-only file or directory); make {path.name} and "
-            f"{path.parent} writable by user {_user()}"
-        )
-    if code in (_SQLITE_NOTADB, _SQLITE_CORRUPT):
-        return (
-            f"{path}: not a SQLite database, or a damaged one (truncated?); move it aside "
-            "and restore a backup, or delete it to start afresh"
-        )
-    if code == _SQLITE_IOERR or err == errno.EIO:
-        return f"{path}: I/O error ({exc}); check the disk and the kernel log"
-    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
-        return f"{path}: locked by another process ({exc}); is another monitor running on it?"
-    return f"{path}: {exc}; move it aside and restore a backup, or delete it to start afresh"
+    advice = _ADVICE[_problem(directory, exc)].format(
+        dir=directory, name=path.name, parent=path.parent, user=_user(), exc=exc
+    )
+    return f"{path}: {advice}"
 
 
 def _user() -> str:
@@ -338,8 +347,10 @@ class SerialWriter:
         metrics: WriteMetrics,
         backoff_initial: float = 0.5,
         backoff_max: float = 10.0,
+        consequence: str = "",
     ) -> None:
         self._opener = opener
+        self.consequence = consequence
         self.name = name
         self.path = path
         self.metrics = metrics
@@ -421,11 +432,12 @@ class SerialWriter:
         self._failing = True
         self.metrics.available[self.name] = False
         log.error(
-            "%s: cannot write: %s; %d write(s) kept in memory, retrying (every %gs at most)",
+            "%s: cannot write: %s; %d write(s) kept in memory, retrying (every %gs at most)%s",
             self.name,
             text,
             self.metrics.pending[self.name],
             self.backoff_max,
+            f"; {self.consequence}" if self.consequence else "",
         )
 
     def _done(
