@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -29,8 +30,9 @@ from alerts.config import AlertsSection
 from alerts.delivery import Delivery
 from alerts.metrics import DeliveryMetrics
 from alerts.model import Alert, Notification
-from alerts.outbox import DeliveryPolicy, Outbox
+from alerts.outbox import OUTBOX_MIGRATIONS, DeliveryPolicy, Outbox
 from tests.peers import Mosquitto, free_port, http_receiver, mosquitto_missing, until
+from tests.tmpfs import fill, free, tmpfs
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = 1_700_000_000.0
@@ -134,7 +136,7 @@ from alerts.channels.base import ChannelContext
 from alerts.channels.webhook import WebhookChannel, WebhookSettings
 from alerts.clock import LoopClock
 from alerts.model import Alert, Notification
-from alerts.outbox import DeliveryPolicy, Outbox
+from alerts.outbox import OUTBOX_MIGRATIONS, DeliveryPolicy, Outbox
 
 async def main():
     db, url = sys.argv[1], sys.argv[2]
@@ -391,3 +393,99 @@ async def test_a_row_past_its_ttl_after_downtime_still_gets_one_attempt(tmp_path
         await until(lambda: len(up.sent) == 1)
         assert [r.state for r in outbox.rows()] == ["sent"]
     assert backup.sent == []
+
+
+# -- the outbox file: migrations, a full disk, a damaged file --------------------------------
+
+OLD_SCHEMA = """
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel TEXT NOT NULL,
+    key TEXT NOT NULL,
+    body TEXT NOT NULL,
+    fallback TEXT,
+    state TEXT NOT NULL DEFAULT 'pending',
+    created_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error TEXT,
+    done_at REAL,
+    UNIQUE (channel, key)
+);
+CREATE INDEX outbox_queue ON outbox (channel, state, id);
+"""
+
+
+async def test_an_outbox_made_before_versions_is_adopted_with_its_pending_rows(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as db:  # the format of earlier releases
+        db.executescript(OLD_SCHEMA)
+        for i, state in enumerate(("sent", "pending", "pending")):
+            n = notification(f"t{i}")
+            db.execute(
+                "INSERT INTO outbox (channel, key, body, state, created_at, next_attempt_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (n.channel, n.key, n.to_json(), state, time.time(), 0.0),
+            )
+        db.commit()
+    channel = Scripted()
+    async with Outbox(path, {"c": channel}, {"c": FAST}) as outbox:
+        await until(lambda: len(channel.sent) == 2)
+        assert await outbox.enqueue([notification("t0")]) == []  # dedup memory kept
+    assert [n.alerts[0].target for n in channel.sent] == ["t1", "t2"]
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [
+            (len(OUTBOX_MIGRATIONS),)
+        ]
+
+
+async def test_on_a_full_disk_nothing_is_sent_before_it_is_stored(tmp_path: Path) -> None:
+    channel = Scripted()
+    metrics = DeliveryMetrics(time.time)
+    with tmpfs(tmp_path / "mnt", "4m") as mnt:
+        async with Outbox(
+            mnt / "outbox.sqlite3",
+            {"c": channel},
+            {"c": FAST},
+            metrics=metrics,
+            backoff_initial=0.05,
+            backoff_max=0.2,
+        ) as outbox:
+            await outbox.enqueue([notification("before")])
+            await until(lambda: len(channel.sent) == 1)
+            fill(mnt)
+            stored = outbox.enqueue([notification(f"t{i}") for i in range(3)])
+            await until(lambda: metrics.writes.failures["outbox"] >= 3, what="retried")
+            assert not stored.done()
+            assert metrics.writes.pending["outbox"] == 3
+            assert metrics.writes.available["outbox"] is False
+            assert len(channel.sent) == 1  # nothing sent that is not stored
+            free(mnt)
+            assert len(await stored) == 3
+            await until(lambda: len(channel.sent) == 4)
+            assert metrics.writes.pending["outbox"] == 0
+            assert metrics.writes.available["outbox"] is True
+            await until(lambda: len(outbox.rows(state="sent")) == 4)
+    assert [n.alerts[0].target for n in channel.sent] == ["before", "t0", "t1", "t2"]
+
+
+async def test_a_damaged_outbox_keeps_notifications_until_it_is_replaced(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    path.write_bytes(b"not a database" * 100)
+    channel = Scripted()
+    metrics = DeliveryMetrics(time.time)
+    async with Outbox(
+        path, {"c": channel}, {"c": FAST}, metrics=metrics, backoff_initial=0.05, backoff_max=0.1
+    ) as outbox:
+        stored = outbox.enqueue([notification("a")])
+        await until(lambda: metrics.writes.failures["outbox"] >= 2, what="retried")
+        assert channel.sent == [] and not stored.done()
+        assert f"{path}: not a SQLite database" in caplog.text
+        path.rename(tmp_path / "outbox.damaged")  # what the log line says to do
+        await stored
+        await until(lambda: len(channel.sent) == 1)
+    assert caplog.text.count("cannot write") == 1  # one line, not one per retry
