@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from probes.neterrors import local_failure
 from probes.snmp_codec import VarBind, peek_request_id
 
 __all__ = ["RECEIVE_BUFFER", "Failure", "Reply", "SnmpUdpEngine", "SockAddr"]
@@ -40,7 +41,7 @@ SockAddr = tuple[str, int] | tuple[str, int, int, int]
 
 @dataclass(frozen=True, slots=True)
 class Failure:
-    """Why a request got no response: ``reason`` is ``timeout`` or ``send_error``."""
+    """Why a request got no response: ``timeout``, ``send_error`` or ``local_resources``."""
 
     reason: str
     message: str
@@ -171,6 +172,9 @@ class SnmpUdpEngine:
         try:
             transport = await self._transport(family)
         except OSError as exc:
+            local = local_failure(exc, "cannot open a UDP socket")
+            if local is not None:
+                return Failure(local.reason, local.message)
             return Failure("send_error", f"cannot open a UDP socket: {exc.strerror or exc}")
         request_id = self._allocate_id()
         pending = _Pending(loop.create_future(), addr, build(request_id), retries + 1, try_timeout)
@@ -195,7 +199,13 @@ class SnmpUdpEngine:
         try:
             transport.sendto(pending.payload, pending.addr)
         except OSError as exc:
-            self._settle(pending, Failure("send_error", f"sendto failed: {exc.strerror or exc}"))
+            local = local_failure(exc, "sendto failed")
+            failure = (
+                Failure(local.reason, local.message)
+                if local is not None
+                else Failure("send_error", f"sendto failed: {exc.strerror or exc}")
+            )
+            self._settle(pending, failure)
             return
         assert self._loop is not None
         pending.timer = self._loop.call_later(
