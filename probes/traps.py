@@ -41,10 +41,11 @@ read per loop turn. The cheap checks come first: the source address
 the cleartext header, so junk and strangers never spend a budget. Then each
 source has its own budget (``max_per_source_per_second``) before the shared
 one (``max_per_second``), so one flooding device cannot crowd out the
-others. v3 messages that pass the header check cost pysnmp about 1 ms each
-whether their HMAC is good or not (measured, bench/README.md), fifty times a
-v2c trap, so they have their own, smaller budgets (``max_v3_per_second``,
-default :data:`V3_BUDGET`, a fifth of a core; ``max_v3_per_source_per_second``).
+others. v3 messages that pass the header check cost pysnmp 0.4 ms (a bad
+HMAC) to 0.8 ms (a good trap) each, twenty to forty times a v2c trap
+(measured, bench/README.md), so they have their own, smaller budgets
+(``max_v3_per_second``, default :data:`V3_BUDGET`, at most a sixth of a
+core; ``max_v3_per_source_per_second``).
 """
 
 from __future__ import annotations
@@ -147,7 +148,8 @@ _MAX_REMEMBERED_AGENTS: Final = 10_000
 _MAX_SOURCES: Final = 10_000
 """Source addresses whose budgets and verdicts are remembered (least recent forgotten)."""
 V3_BUDGET: Final = 200
-"""Default v3 messages per second: 200 x ~1 ms (measured, bad HMAC) = a fifth of a core."""
+"""Default v3 messages per second. Measured (``bench.traps_flood``): a bad HMAC costs
+pysnmp 0.4 ms, a good v3 trap 0.8 ms, so 200/s is at most a sixth of a core."""
 SO_RXQ_OVFL: Final = getattr(socket, "SO_RXQ_OVFL", 40)
 """Linux: each received datagram carries the socket's count of datagrams dropped so far."""
 _READ_BATCH: Final = 32
@@ -296,8 +298,8 @@ class TrapsSection(StrictModel):
     """The same, per source address: one flooding device cannot use the whole budget."""
     max_v3_per_second: int_range(1, 100_000) = V3_BUDGET  # type: ignore[valid-type]
     """v3 messages of a known user and engine handed to pysnmp per second, all
-    sources together. Each costs about 1 ms of CPU whether its HMAC is good or
-    not (bench/README.md), so the default keeps a flood under a fifth of a core."""
+    sources together. Each costs 0.4 ms (bad HMAC) to 0.8 ms (a good trap) of
+    CPU (bench/README.md), so the default keeps a flood under a sixth of a core."""
     max_v3_per_source_per_second: int_range(1, 100_000) = 50  # type: ignore[valid-type]
     """The same, per source address."""
     log_rate: int_range(0, 10_000) = 10  # type: ignore[valid-type]
