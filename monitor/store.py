@@ -558,20 +558,36 @@ class _Writer:
             self._db.close()
 
     def _take(self) -> list[_Item]:
-        """What is queued: one blocking get, then the rest up to MAX_BATCH.
-
-        While writes wait in the backlog the get times out after the backoff,
-        and an empty batch retries them.
-        """
-        items: list[_Item] = []
-        try:
-            items.append(self._queue.get(timeout=self._delay if self._backlog else None))
-        except queue.Empty:
-            return items
+        """What is queued: one blocking get, then the rest up to MAX_BATCH."""
+        if self._backlog:
+            return self._wait_for_retry()
+        items = [self._queue.get()]
         with contextlib.suppress(queue.Empty):
             while len(items) < MAX_BATCH:
                 items.append(self._queue.get_nowait())
         return items
+
+    def _wait_for_retry(self) -> list[_Item]:
+        """While writes wait in the backlog: gather what comes until the retry is due.
+
+        New statements join the backlog without a write being tried (that is
+        the backoff), flushes are released at once, housekeeping and
+        heartbeats are skipped. Returns what is left to handle: nothing, or
+        the STOP signal (the last try).
+        """
+        due = time.monotonic() + self._delay
+        while (remaining := due - time.monotonic()) > 0:
+            try:
+                item = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if isinstance(item, tuple):
+                self._backlog.append(item)
+            elif isinstance(item, _Flush):
+                self._release([item])
+            elif item is _Signal.STOP:
+                return [item]
+        return []
 
     def _write(self, items: list[_Item]) -> bool:
         """Write a batch in order; False once it held the STOP signal."""
