@@ -230,6 +230,7 @@ async def test_permanent_error_is_dead_at_once_with_fallback(tmp_path: Path) -> 
     ) as outbox:
         await outbox.enqueue([notification("a", "p", fallback="b")])
         await until(lambda: len(backup.sent) == 1)
+        await outbox.written()  # the marks queued before the sends returned
         [dead] = outbox.rows("p")
     assert (dead.state, dead.attempts, dead.last_error) == ("dead", 0, "HTTP 400")
     assert backup.sent[0].reason == "fallback"
@@ -252,6 +253,7 @@ async def test_head_of_line_order_and_backoff(tmp_path: Path) -> None:
     async with Outbox(tmp_path / "o.db", {"c": channel}, {"c": FAST}) as outbox:
         await outbox.enqueue([notification(f"t{i}") for i in range(4)])
         await until(lambda: len(channel.sent) == 4)
+        await outbox.written()
         rows = outbox.rows()
     assert [n.alerts[0].target for n in channel.sent] == ["t0", "t1", "t2", "t3"]
     assert [r.attempts for r in rows] == [4, 1, 1, 1]
@@ -263,6 +265,7 @@ async def test_attempt_timeout_is_enforced(tmp_path: Path) -> None:
     async with Outbox(tmp_path / "o.db", {"c": channel}, {"c": policy}) as outbox:
         await outbox.enqueue([notification("a")])
         await until(lambda: len(channel.sent) == 1, timeout=5)
+        await outbox.written()
         [row] = outbox.rows()
     assert row.last_error == "attempt timed out after 0.2s" and row.attempts == 2
 
@@ -274,6 +277,7 @@ async def test_a_buggy_channel_does_not_stop_its_queue(
     async with Outbox(tmp_path / "o.db", {"c": channel}, {"c": FAST}) as outbox:
         await outbox.enqueue([notification("a")])
         await until(lambda: len(channel.sent) == 1)
+        await outbox.written()
         [row] = outbox.rows()
     assert row.last_error == "unexpected error: KeyError"
     assert "unexpected error while sending" in caplog.text
@@ -391,6 +395,7 @@ async def test_a_row_past_its_ttl_after_downtime_still_gets_one_attempt(tmp_path
     up, backup = Scripted(), Scripted()
     async with Outbox(tmp_path / "o.db", {"c": up, "b": backup}, {"c": FAST, "b": FAST}) as outbox:
         await until(lambda: len(up.sent) == 1)
+        await outbox.written()
         assert [r.state for r in outbox.rows()] == ["sent"]
     assert backup.sent == []
 
