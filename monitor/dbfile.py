@@ -273,12 +273,17 @@ class WriteMetrics(Collector):
     def __init__(self) -> None:
         self.pending: dict[str, int] = {}
         self.failures: dict[str, int] = {}
+        self.dropped: dict[str, int] = {}
         self.available: dict[str, bool] = {}
 
     def declare(self, database: str) -> None:
         self.pending.setdefault(database, 0)
         self.failures.setdefault(database, 0)
+        self.dropped.setdefault(database, 0)
         self.available.setdefault(database, True)
+
+    def count_dropped(self, database: str, count: int = 1) -> None:
+        self.dropped[database] = self.dropped.get(database, 0) + count
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         pending = GaugeMetricFamily(
@@ -298,6 +303,15 @@ class WriteMetrics(Collector):
         for name, count in sorted(self.failures.items()):
             failures.add_metric([name], count)
         yield failures
+        dropped = CounterMetricFamily(
+            "continuity_store_dropped_writes",
+            "Writes refused for a reason retrying cannot fix (a constraint, a damaged "
+            "database) and given up; each is logged.",
+            labels=["database"],
+        )
+        for name, count in sorted(self.dropped.items()):
+            dropped.add_metric([name], count)
+        yield dropped
         available = GaugeMetricFamily(
             "continuity_store_available",
             "1 when the database's last write succeeded, 0 while it cannot be written "
@@ -447,6 +461,8 @@ class SerialWriter:
 
     def _settle(self, job: _Job[Any], result: object, exc: BaseException | None) -> None:
         self.metrics.pending[self.name] -= job.weight
+        if exc is not None and job.weight:
+            self.metrics.count_dropped(self.name, job.weight)
         if exc is None and self._failing:
             self._failing = False
             self.metrics.available[self.name] = True

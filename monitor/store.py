@@ -17,6 +17,12 @@ is WAL with ``synchronous=NORMAL``: a committed transaction survives the
 process being killed (a power cut may lose the last ones); writes still queued
 when the process dies are lost, which is milliseconds' worth.
 
+A write the disk refuses for a reason that may pass (full, I/O error,
+read-only: :func:`monitor.dbfile.retryable`) is not dropped: it stays in
+memory in order, with everything after it, and is retried with backoff until
+it is written (``continuity_store_pending_writes{database="history"}``). Only
+a write refused for good (a constraint, a bug) is dropped, logged and counted.
+
 Figures never scan the database
 -------------------------------
 At open the history is loaded once into :class:`~monitor.availability.TargetHistory`
@@ -52,8 +58,11 @@ counter keeps them; see above).
 Schema
 ------
 A ``schema_version`` table holds the version; :data:`MIGRATIONS` are applied
-in order at open, each in its own transaction. Never edit a released
-migration: append one. A database newer than this program is refused.
+in order at open, each in its own transaction, by :func:`monitor.dbfile.migrate`
+(the outbox's file uses the same machinery). Never edit a released
+migration: append one. A database newer than this program is refused. A file
+that cannot be opened (0 bytes, damaged, on a full or read-only disk) raises
+:class:`StoreError` with one line for the operator (:func:`monitor.dbfile.describe`).
 
 Retention
 ---------
@@ -652,6 +661,8 @@ class _Writer:
                     return
                 self.dropped += 1
                 log.exception("store: dropped a write that failed: %s %r", sql, params)
+                with contextlib.suppress(RuntimeError):
+                    self._loop.call_soon_threadsafe(self._metrics.count_dropped, DATABASE)
         self._written()
 
     def _keep(self, statements: list[_Statement], exc: BaseException) -> None:

@@ -352,6 +352,8 @@ async def test_a_failing_write_is_dropped_alone(db: Path, caplog: pytest.LogCapt
         store.record_event("target_up", "c", T0, None, "third")
         await store.flush()
         assert store.dropped_writes == 1
+        await asyncio.sleep(0)  # the metric is updated on the loop
+        assert store.metrics.dropped["history"] == 1
     assert rows(db, "SELECT target FROM events ORDER BY id") == [("a",), ("c",)]
     assert "dropped a write that failed" in caplog.text
 
