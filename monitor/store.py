@@ -111,6 +111,7 @@ from monitor.dbfile import (
     WriteMetrics,
     connect,
     describe,
+    refuse_empty,
     retryable,
     schema_version,
     transaction,
@@ -322,6 +323,7 @@ _connect = connect
 def _connect_readonly(path: Path) -> sqlite3.Connection:
     if not path.is_file():
         raise StoreError(f"{path}: no such database")
+    refuse_empty(path)
     uri = f"{path.resolve().as_uri()}?mode=ro"
     db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     try:
