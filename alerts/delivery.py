@@ -5,8 +5,9 @@
 one worker per channel, and a timer for routing's delayed work (group_wait,
 repeats, escalations). The rule side then calls :meth:`Delivery.submit` with
 each firing or resolved :class:`~alerts.model.Alert`: routing runs, and the
-resulting notifications are written to the outbox before returning. Nothing
-is sent on the caller's path; the workers send.
+resulting notifications are handed to the outbox, whose writer thread
+stores them; the workers send only what is stored. Nothing is sent or
+written on the caller's path.
 
 Target states for MQTT retained topics go through :meth:`publish_state`;
 acknowledgements (which stop escalation) through :meth:`acknowledge`.
@@ -26,8 +27,8 @@ import asyncio
 import contextlib
 import logging
 import random
-import sqlite3
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -222,15 +223,24 @@ class Delivery:
             channel = self.channels.get(n.channel)
             if isinstance(channel, Observer):
                 channel.observe(n)
-        try:
-            self.outbox.enqueue(notifications)
-        except sqlite3.Error as exc:
-            # Disk full or a broken database must not take the result path down
-            # with it; the operator hears of it here and through the metrics.
-            self.metrics.count_store_error(len(notifications))
+        stored = self.outbox.enqueue(notifications)
+        stored.add_done_callback(partial(self._stored, len(notifications)))
+
+    def _stored(self, count: int, future: asyncio.Future[list[Notification]]) -> None:
+        """A batch left the outbox's writer: stored, or refused for a reason retrying cannot fix.
+
+        A disk that is full or read-only does not end up here: the outbox keeps
+        the batch in memory and retries until it is written.
+        """
+        if future.cancelled():
+            self.metrics.count_store_error(count)  # still queued at shutdown (logged there)
+            return
+        exc = future.exception()
+        if exc is not None:
+            self.metrics.count_store_error(count)
             log.error(
                 "could not store %d notification(s) in the outbox %s: %s",
-                len(notifications),
+                count,
                 self.database,
                 exc,
             )

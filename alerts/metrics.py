@@ -13,6 +13,9 @@ handed to the route's fallback channel if it has one), and
 ``continuity_notifications_store_errors_total`` (could not be written to the
 outbox at all), and ``continuity_notifications_refused_total{reason}`` (alerts
 refused before routing, e.g. a firing for an episode already resolved).
+
+The outbox's writes not yet durable and failed write attempts are in
+:class:`monitor.dbfile.WriteMetrics` (``writes``), shared with the history.
 """
 
 from __future__ import annotations
@@ -22,12 +25,16 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from monitor.dbfile import WriteMetrics
+
 
 class DeliveryMetrics(Collector):
     """Counters the outbox updates; ``wall`` gives the time for the age gauge."""
 
-    def __init__(self, wall: Callable[[], float]) -> None:
+    def __init__(self, wall: Callable[[], float], writes: WriteMetrics | None = None) -> None:
         self._wall = wall
+        self.writes = writes if writes is not None else WriteMetrics()
+        """The outbox's pending writes and write failures (a collector of its own)."""
         self.pending: dict[str, int] = {}
         self.oldest: dict[str, float | None] = {}
         self.sent: dict[str, int] = {}

@@ -17,6 +17,17 @@ for an fsync on every alert during an alert storm. Delivery is at least
 once: a crash between a send and its ``sent`` mark repeats that send, and
 receivers dedup on the key.
 
+The database is used only by one writer thread (:class:`monitor.dbfile.SerialWriter`),
+never on the event loop, and it is versioned like the history
+(:data:`OUTBOX_MIGRATIONS`; an outbox file made before versions is adopted
+as version 1 with its rows). The rule is that a notification is stored
+before any attempt to send it: workers send only rows read back from the
+database. When it cannot be written (disk full, I/O error, read-only, a
+damaged file at start), notifications wait in memory in order, the write is
+retried with backoff, and they are sent once stored; meanwhile nothing is
+sent (``continuity_store_available{database="outbox"}`` is 0, one log line
+says why). Monitoring never waits for the outbox.
+
 Delivered and dead rows are kept for ``retention`` (the dedup memory and a
 record for inspection), then deleted.
 """
@@ -28,23 +39,26 @@ import contextlib
 import logging
 import random
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from alerts.channels.base import Channel, ChannelSettings, PermanentError, TransientError
 from alerts.clock import Clock, LoopClock, sleep_wall
 from alerts.metrics import DeliveryMetrics
 from alerts.model import Notification
+from monitor.dbfile import Migration, SerialWriter, connect, migrate, transaction
 
 log = logging.getLogger(__name__)
 
 RowState = Literal["pending", "sent", "dead"]
 HOUSEKEEPING_PERIOD = 3600.0
+T = TypeVar("T")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
+_SCHEMA_V1 = (
+    """CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     channel TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -57,9 +71,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error TEXT,
     done_at REAL,
     UNIQUE (channel, key)
-);
-CREATE INDEX IF NOT EXISTS outbox_queue ON outbox (channel, state, id);
-"""
+)""",
+    "CREATE INDEX IF NOT EXISTS outbox_queue ON outbox (channel, state, id)",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,21 +135,59 @@ def _row(values: tuple[object, ...]) -> Row:
     )
 
 
+def _v1_outbox(db: sqlite3.Connection) -> None:
+    """The queue. ``IF NOT EXISTS``: an outbox made before versions already has it."""
+    for sql in _SCHEMA_V1:  # not executescript: it would commit the migration's transaction
+        db.execute(sql)
+
+
+OUTBOX_MIGRATIONS: tuple[Migration, ...] = (_v1_outbox,)
+"""Versioned like the history (see :mod:`monitor.dbfile`); append, never edit."""
+DATABASE = "outbox"
+"""The ``database`` label of the write metrics."""
+
+
 def open_database(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, isolation_level=None)  # explicit transactions below
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("PRAGMA busy_timeout=5000")
-    db.executescript(_SCHEMA)
+    """Open and migrate the outbox file (in the writer thread)."""
+    db = connect(path)
+    try:
+        migrate(db, OUTBOX_MIGRATIONS, DATABASE)
+    except BaseException:
+        db.close()
+        raise
     return db
+
+
+def _counts(db: sqlite3.Connection, channels: Iterable[str]) -> dict[str, tuple[int, float | None]]:
+    """Pending count and oldest creation time per channel, for the gauges."""
+    found: dict[str, tuple[int, float | None]] = {}
+    for channel in channels:
+        count, oldest = db.execute(
+            "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE channel = ? AND state = 'pending'",
+            (channel,),
+        ).fetchone()
+        found[channel] = (int(count), oldest)
+    return found
+
+
+def _insert(db: sqlite3.Connection, n: Notification, now: float) -> bool:
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO outbox (channel, key, body, fallback, created_at, "
+        "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (n.channel, n.key, n.to_json(), n.fallback, now, now),
+    )
+    return cursor.rowcount == 1
 
 
 class Outbox:
     """SQLite-backed queue with one sending worker per channel.
 
-    ``async with Outbox(...) as outbox:`` opens the database and starts the
-    workers; leaving stops them (pending rows stay for the next start).
+    ``async with Outbox(...) as outbox:`` starts the writer thread (which opens
+    the database) and the workers; leaving writes what is queued and stops
+    them (pending rows stay for the next start). Opening never fails: a file
+    that cannot be opened or written leaves delivery unavailable (logged, and
+    ``continuity_store_available{database="outbox"}`` is 0) while monitoring
+    goes on; notifications wait in memory, in order, and the writer retries.
     """
 
     def __init__(
@@ -148,6 +200,8 @@ class Outbox:
         metrics: DeliveryMetrics | None = None,
         rng: random.Random | None = None,
         retention: float = 7 * 86400.0,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 10.0,
     ) -> None:
         self.path = Path(path)
         self.channels = dict(channels)
@@ -156,19 +210,26 @@ class Outbox:
         self.metrics = metrics or DeliveryMetrics(self.clock.wall)
         self.rng = rng or random.Random()
         self.retention = retention
-        self._db: sqlite3.Connection | None = None
+        self._writer = SerialWriter(
+            partial(open_database, self.path),
+            name=DATABASE,
+            path=self.path,
+            metrics=self.metrics.writes,
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
+            consequence="alert delivery is unavailable until then, monitoring goes on",
+        )
+        self._reader: sqlite3.Connection | None = None
         self._wake = {name: asyncio.Event() for name in self.channels}
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle -------------------------------------------------------------
 
     async def __aenter__(self) -> Outbox:
-        self._db = open_database(self.path)
-        self._housekeep()
+        self._writer.start()
         for name in self.channels:
             self.metrics.declare(name)
-            self._refresh(name)
-        self._report_orphans()
+        self._tasks.append(asyncio.create_task(self._start(), name="outbox-start"))
         for name in self.channels:
             self._tasks.append(asyncio.create_task(self._worker(name), name=f"outbox-{name}"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="outbox-housekeeping"))
@@ -181,64 +242,93 @@ class Outbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        await self._writer.stop()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
-    @property
-    def db(self) -> sqlite3.Connection:
-        assert self._db is not None, "open the outbox with 'async with' first"
-        return self._db
+    async def _start(self) -> None:
+        """Housekeeping, gauges and orphans once the database is open (it may take retries)."""
+        await self._write(self._housekeep_job)
+        counts = await self._write(partial(_counts, channels=list(self.channels)))
+        self._set_counts(counts)
+        orphans = await self._write(self._orphans_job)
+        for channel, count in orphans:
+            log.warning(
+                "%d pending notification(s) for channel %r, which is no longer configured",
+                count,
+                channel,
+            )
+
+    def _write(self, job: Callable[[sqlite3.Connection], T], weight: int = 0) -> asyncio.Future[T]:
+        return self._writer.submit(job, weight)
 
     # -- writing ---------------------------------------------------------------
 
-    def enqueue(self, notifications: Iterable[Notification]) -> list[Notification]:
-        """Store notifications (one transaction); returns those not already stored."""
-        now = self.clock.wall()
-        added: list[Notification] = []
-        with self._transaction():
-            for n in notifications:
-                if self._insert(n, now):
-                    added.append(n)
-        for channel in {n.channel for n in added}:
-            self._refresh(channel)
+    def enqueue(self, notifications: Iterable[Notification]) -> asyncio.Future[list[Notification]]:
+        """Queue notifications for storing (one transaction, in the writer thread).
+
+        Returns at once; the future gives those not already stored once the
+        transaction is durable. Nothing is sent before that: the workers only
+        send rows read back from the database. While the file cannot be
+        written they wait in memory, in order, and the write is retried.
+        """
+        batch = list(notifications)
+        future = self._write(partial(self._enqueue_job, batch, self.clock.wall()), len(batch))
+        future.add_done_callback(self._enqueued)
+        return future
+
+    def _enqueue_job(
+        self, batch: list[Notification], now: float, db: sqlite3.Connection
+    ) -> list[Notification]:
+        with transaction(db):
+            added = [n for n in batch if _insert(db, n, now)]
+        self._post_counts(db, {n.channel for n in added})
+        return added
+
+    def _enqueued(self, future: asyncio.Future[list[Notification]]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return  # the caller hears of it through the future
+        for channel in {n.channel for n in future.result()}:
             if channel in self._wake:
                 self._wake[channel].set()
             else:
                 log.error("notification for unknown channel %r kept in the outbox", channel)
-        return added
 
-    def _insert(self, n: Notification, now: float) -> bool:
-        cursor = self.db.execute(
-            "INSERT OR IGNORE INTO outbox (channel, key, body, fallback, created_at, "
-            "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (n.channel, n.key, n.to_json(), n.fallback, now, now),
-        )
-        return cursor.rowcount == 1
+    def _post_counts(self, db: sqlite3.Connection, channels: Iterable[str]) -> None:
+        """From the writer thread: refresh the pending gauges of ``channels`` on the loop."""
+        counts = _counts(db, channels)
+        if counts:
+            self._writer.call(self._set_counts, counts)
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def _set_counts(self, counts: Mapping[str, tuple[int, float | None]]) -> None:
+        for channel, (count, oldest) in counts.items():
+            self.metrics.set_pending(channel, count, oldest)
 
-    # -- reading (workers, tests, the API) ---------------------------------------
+    # -- reading (workers, tests, inspection) ----------------------------------
 
-    def head(self, channel: str) -> Row | None:
-        """The oldest pending notification of a channel."""
-        values = self.db.execute(
+    @staticmethod
+    def _head_job(channel: str, db: sqlite3.Connection) -> Row | None:
+        values = db.execute(
             f"SELECT {_COLUMNS} FROM outbox WHERE channel = ? AND state = 'pending' "  # noqa: S608
             "ORDER BY id LIMIT 1",
             (channel,),
         ).fetchone()
         return None if values is None else _row(values)
 
+    async def head(self, channel: str) -> Row | None:
+        """The oldest pending notification of a channel (read after every queued write)."""
+        return await self._write(partial(self._head_job, channel))
+
+    async def written(self) -> None:
+        """Wait until everything queued so far is stored."""
+        await self._write(lambda db: None)
+
     def rows(self, channel: str | None = None, state: RowState | None = None) -> list[Row]:
-        """Stored notifications in queue order, optionally of one channel and state."""
+        """Stored notifications in queue order, optionally of one channel and state.
+
+        For tests and inspection: a read on the calling thread, of what is committed.
+        """
         query = f"SELECT {_COLUMNS} FROM outbox WHERE 1 = 1"  # noqa: S608
         params: list[str] = []
         if channel is not None:
@@ -247,25 +337,15 @@ class Outbox:
         if state is not None:
             query += " AND state = ?"
             params.append(state)
-        return [_row(v) for v in self.db.execute(query + " ORDER BY id", params).fetchall()]
+        if self._reader is None:
+            self._reader = sqlite3.connect(self.path, isolation_level=None)
+        return [_row(v) for v in self._reader.execute(query + " ORDER BY id", params).fetchall()]
 
-    def _refresh(self, channel: str) -> None:
-        count, oldest = self.db.execute(
-            "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE channel = ? AND state = 'pending'",
-            (channel,),
-        ).fetchone()
-        self.metrics.set_pending(channel, int(count), oldest)
-
-    def _report_orphans(self) -> None:
-        for channel, count in self.db.execute(
+    def _orphans_job(self, db: sqlite3.Connection) -> list[tuple[str, int]]:
+        found = db.execute(
             "SELECT channel, COUNT(*) FROM outbox WHERE state = 'pending' GROUP BY channel"
-        ).fetchall():
-            if channel not in self.channels:
-                log.warning(
-                    "%d pending notification(s) for channel %r, which is no longer configured",
-                    count,
-                    channel,
-                )
+        ).fetchall()
+        return [(str(c), int(n)) for c, n in found if c not in self.channels]
 
     # -- the workers -----------------------------------------------------------
 
@@ -273,7 +353,7 @@ class Outbox:
         channel, policy, wake = self.channels[name], self.policies[name], self._wake[name]
         while True:
             wake.clear()
-            row = self.head(name)
+            row = await self.head(name)
             if row is None:
                 await wake.wait()
                 continue
@@ -284,7 +364,7 @@ class Outbox:
             # well be up again, and the fallback is for channels that failed.
             if row.attempts and self.clock.wall() - row.created_at >= policy.ttl:
                 last = row.last_error or "no attempt made"
-                self._give_up(row, f"not delivered within its TTL ({last})")
+                await self._give_up(row, f"not delivered within its TTL ({last})")
                 continue
             await self._attempt(channel, policy, row)
 
@@ -294,54 +374,69 @@ class Outbox:
                 await channel.send(row.notification)
         except PermanentError as exc:
             self.metrics.count_failed(row.channel, "permanent")
-            self._give_up(row, str(exc))
+            await self._give_up(row, str(exc))
         except TransientError as exc:
-            self._retry(row, policy, str(exc))
+            await self._retry(row, policy, str(exc))
         except TimeoutError:
-            self._retry(row, policy, f"attempt timed out after {policy.timeout:g}s")
+            await self._retry(row, policy, f"attempt timed out after {policy.timeout:g}s")
         except Exception as exc:
             # A bug in a channel must not stop its queue; retrying keeps the
             # notification, and the traceback tells us what to fix.
             log.exception("channel %s: unexpected error while sending", row.channel)
-            self._retry(row, policy, f"unexpected error: {type(exc).__name__}")
+            await self._retry(row, policy, f"unexpected error: {type(exc).__name__}")
         else:
-            self._mark_sent(row)
+            await self._mark_sent(row)
 
-    def _mark_sent(self, row: Row) -> None:
-        with self._transaction():
-            self.db.execute(
+    def _update_job(
+        self, row: Row, sql: str, params: tuple[object, ...], db: sqlite3.Connection
+    ) -> None:
+        with transaction(db):
+            db.execute(sql, params)
+        self._post_counts(db, (row.channel,))
+
+    async def _mark_sent(self, row: Row) -> None:
+        self.metrics.count_sent(row.channel)
+        # Waited for: the next head must not be this row again. A crash before
+        # the mark repeats the send (at least once; receivers dedup on the key).
+        await self._write(
+            partial(
+                self._update_job,
+                row,
                 "UPDATE outbox SET state = 'sent', attempts = attempts + 1, done_at = ? "
                 "WHERE id = ?",
                 (self.clock.wall(), row.id),
             )
-        self.metrics.count_sent(row.channel)
-        self._refresh(row.channel)
+        )
         if row.attempts:
             log.info(
                 "channel %s: delivered %s after %d retries", row.channel, row.key, row.attempts
             )
 
-    def _retry(self, row: Row, policy: DeliveryPolicy, error: str) -> None:
+    async def _retry(self, row: Row, policy: DeliveryPolicy, error: str) -> None:
         self.metrics.count_failed(row.channel, "transient")
         attempts = row.attempts + 1
         now = self.clock.wall()
         # Never sleep past the TTL: the worker must give up on time.
         next_at = min(now + policy.backoff(attempts, self.rng), row.created_at + policy.ttl)
-        with self._transaction():
-            self.db.execute(
+        await self._write(
+            partial(
+                self._update_job,
+                row,
                 "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?",
                 (attempts, next_at, error, row.id),
             )
+        )
         level = logging.WARNING if attempts == 1 else logging.DEBUG
         log.log(level, "channel %s: %s (attempt %d, will retry)", row.channel, error, attempts)
 
-    def _give_up(self, row: Row, error: str) -> None:
+    def _give_up_job(
+        self, row: Row, error: str, now: float, db: sqlite3.Connection
+    ) -> Notification | None:
         """Mark dead and hand a copy to the fallback channel, in one transaction."""
         fallback = row.fallback if row.fallback not in (None, row.channel) else None
-        now = self.clock.wall()
         copy: Notification | None = None
-        with self._transaction():
-            self.db.execute(
+        with transaction(db):
+            db.execute(
                 "UPDATE outbox SET state = 'dead', last_error = ?, done_at = ? WHERE id = ?",
                 (error, now, row.id),
             )
@@ -356,32 +451,36 @@ class Outbox:
                     fallback=None,
                     group=original.group,
                 )
-                if not self._insert(copy, now):
+                if not _insert(db, copy, now):
                     copy = None
+        self._post_counts(db, {row.channel} | ({copy.channel} if copy else set()))
+        return copy
+
+    async def _give_up(self, row: Row, error: str) -> None:
+        copy = await self._write(partial(self._give_up_job, row, error, self.clock.wall()))
         self.metrics.count_dead(row.channel)
-        self._refresh(row.channel)
         log.error(
             "channel %s: gave up on %s: %s%s",
             row.channel,
             row.key,
             error,
-            f"; handed to fallback channel {fallback}" if copy is not None else "",
+            f"; handed to fallback channel {copy.channel}" if copy is not None else "",
         )
-        if copy is not None:
-            self._refresh(copy.channel)
-            if copy.channel in self._wake:
-                self._wake[copy.channel].set()
+        if copy is not None and copy.channel in self._wake:
+            self._wake[copy.channel].set()
 
     # -- housekeeping ------------------------------------------------------------
 
-    def _housekeep(self) -> None:
+    def _housekeep_job(self, db: sqlite3.Connection) -> None:
         cutoff = self.clock.wall() - self.retention
-        with self._transaction():
-            self.db.execute(
-                "DELETE FROM outbox WHERE state != 'pending' AND done_at < ?", (cutoff,)
-            )
+        with transaction(db):
+            db.execute("DELETE FROM outbox WHERE state != 'pending' AND done_at < ?", (cutoff,))
+
+    async def housekeep(self) -> None:
+        """Delete delivered and dead rows older than the retention."""
+        await self._write(self._housekeep_job)
 
     async def _housekeeping(self) -> None:
         while True:
             await self.clock.sleep_until(self.clock.now() + HOUSEKEEPING_PERIOD)
-            self._housekeep()
+            await self.housekeep()

@@ -30,6 +30,8 @@ from monitor.alerting import Alerting
 from monitor.api import parse_rfc3339, rfc3339, target_view, targets_view
 from monitor.availability import Figures
 from monitor.config import Config, ConfigError, load_config, split_host_port
+from monitor.dbfile import WriteMetrics
+from monitor.dbfile import describe as describe_file_error
 from monitor.exporter import Exporter, SelfMetrics
 from monitor.maintenance_book import MaintenanceBook
 from monitor.pipeline import Pipeline
@@ -202,7 +204,9 @@ class Daemon:
         self.store: Store | None = None
         self.alerting: Alerting | None = None
         self.access: AccessControl | None = None
-        self.delivery_metrics = DeliveryMetrics(wall)
+        self.write_metrics = WriteMetrics()
+        self.self_metrics.registry.register(self.write_metrics)
+        self.delivery_metrics = DeliveryMetrics(wall, writes=self.write_metrics)
         self.self_metrics.registry.register(self.delivery_metrics)
         self.maintenance: MaintenanceBook | None = None
         self._slo_alerts: dict[str, tuple[bool, bool]] = {}
@@ -528,10 +532,13 @@ class Daemon:
                 clock=self.wall,
                 retention_days=max(1, round(config.monitor.retention / 86400)),
                 count_maintenance=config.monitor.count_maintenance,
+                metrics=self.write_metrics,
             )
             return await self._exit.enter_async_context(store)
-        except (OSError, StoreError) as exc:
-            raise StartupError(f"cannot use state directory {state_dir}: {exc}") from None
+        except OSError as exc:
+            raise StartupError(describe_file_error(state_dir, exc)) from None
+        except StoreError as exc:  # one line naming the file, what is wrong, what to do
+            raise StartupError(str(exc)) from None
 
     async def _start(self, config: Config) -> None:
         self.store = await self._open_store(config)

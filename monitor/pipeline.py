@@ -46,11 +46,10 @@ from monitor.state import (
     step,
 )
 from probes.base import ProbeEvent, ProbeResult
+from probes.neterrors import LOCAL_RESOURCES
 
 log = logging.getLogger(__name__)
 
-LOCAL_RESOURCES = "local_resources"
-"""A probe's reason when the monitor itself ran out of sockets or memory."""
 DEGRADED_CLEAR_AFTER = 60.0
 """Seconds without a ``local_resources`` result before MonitorDegraded resolves."""
 

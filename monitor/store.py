@@ -17,6 +17,12 @@ is WAL with ``synchronous=NORMAL``: a committed transaction survives the
 process being killed (a power cut may lose the last ones); writes still queued
 when the process dies are lost, which is milliseconds' worth.
 
+A write the disk refuses for a reason that may pass (full, I/O error,
+read-only: :func:`monitor.dbfile.retryable`) is not dropped: it stays in
+memory in order, with everything after it, and is retried with backoff until
+it is written (``continuity_store_pending_writes{database="history"}``). Only
+a write refused for good (a constraint, a bug) is dropped, logged and counted.
+
 Figures never scan the database
 -------------------------------
 At open the history is loaded once into :class:`~monitor.availability.TargetHistory`
@@ -52,8 +58,11 @@ counter keeps them; see above).
 Schema
 ------
 A ``schema_version`` table holds the version; :data:`MIGRATIONS` are applied
-in order at open, each in its own transaction. Never edit a released
-migration: append one. A database newer than this program is refused.
+in order at open, each in its own transaction, by :func:`monitor.dbfile.migrate`
+(the outbox's file uses the same machinery). Never edit a released
+migration: append one. A database newer than this program is refused. A file
+that cannot be opened (0 bytes, damaged, on a full or read-only disk) raises
+:class:`StoreError` with one line for the operator (:func:`monitor.dbfile.describe`).
 
 Retention
 ---------
@@ -97,16 +106,28 @@ from monitor.availability import (
     window_sums,
 )
 from monitor.availability import figures as compute_figures
+from monitor.dbfile import (
+    BUSY_TIMEOUT_MS,
+    WriteMetrics,
+    connect,
+    describe,
+    refuse_empty,
+    retryable,
+    schema_version,
+    transaction,
+)
+from monitor.dbfile import StoreError as StoreError  # noqa: PLC0414 - re-exported
+from monitor.dbfile import migrate as migrate_file
 from monitor.state import Health
 from probes.base import MetricFamily
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "history.sqlite3"
+DATABASE = "history"
+"""The ``database`` label of the write metrics."""
 MAX_BATCH = 2000
 """Most statements in one transaction; a larger queue is written in several."""
-BUSY_TIMEOUT_MS = 10_000
-WAL_SIZE_LIMIT = 64 * 1024 * 1024
 YIELD_EVERY = 100
 YIELD_SECONDS = 0.0002
 """The writer thread lets the event loop run after this many statements (see _execute)."""
@@ -137,10 +158,6 @@ FAMILIES: tuple[MetricFamily, ...] = (
     ),
 )
 """The families of :meth:`Store.figures`, for the exporter to declare."""
-
-
-class StoreError(Exception):
-    """The database cannot be used; the message is for the operator."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,46 +304,12 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-@contextlib.contextmanager
-def _transaction(db: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
-    """An explicit transaction (connections here run with ``isolation_level=None``)."""
-    db.execute(begin)
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-
-
-def schema_version(db: sqlite3.Connection) -> int:
-    """The database's schema version; 0 for an empty database."""
-    table = db.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-    ).fetchone()
-    if table is None:
-        return 0
-    row = db.execute("SELECT max(version) FROM schema_version").fetchone()
-    return int(row[0] or 0)
+_transaction = transaction
 
 
 def migrate(db: sqlite3.Connection) -> int:
-    """Bring the database to :data:`SCHEMA_VERSION`; returns the version it had."""
-    with _transaction(db):
-        found = schema_version(db)
-        if found > SCHEMA_VERSION:
-            raise StoreError(
-                f"the database has schema version {found}, newer than this program's "
-                f"{SCHEMA_VERSION}; use a newer continuity-monitor"
-            )
-        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    for version in range(found + 1, SCHEMA_VERSION + 1):
-        with _transaction(db):
-            MIGRATIONS[version - 1](db)
-            db.execute("DELETE FROM schema_version")
-            db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-        log.info("store: database migrated to schema version %d", version)
-    return found
+    """Bring the history to :data:`SCHEMA_VERSION`; returns the version it had."""
+    return migrate_file(db, MIGRATIONS, "store")
 
 
 def database_path(state_dir: Path) -> Path:
@@ -334,29 +317,13 @@ def database_path(state_dir: Path) -> Path:
     return state_dir / DB_NAME
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Used by one thread at a time: the opener, then the writer thread.
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    try:
-        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        # Takes effect only while the file has no tables, i.e. on a new database.
-        db.execute("PRAGMA auto_vacuum = INCREMENTAL")
-        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if mode != "wal":
-            raise StoreError(f"{path}: cannot use write-ahead logging (journal mode {mode})")
-        db.execute("PRAGMA synchronous = NORMAL")
-        # After a checkpoint the log shrinks back to this instead of keeping its peak size.
-        db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
-    except BaseException:
-        db.close()
-        raise
-    return db
+_connect = connect
 
 
 def _connect_readonly(path: Path) -> sqlite3.Connection:
     if not path.is_file():
         raise StoreError(f"{path}: no such database")
+    refuse_empty(path)
     uri = f"{path.resolve().as_uri()}?mode=ro"
     db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     try:
@@ -524,7 +491,16 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 
 class _Writer:
-    """Owns the write connection in one thread; executes queued items in order."""
+    """Owns the write connection in one thread; executes queued items in order.
+
+    Statements that cannot be written for a reason that may pass (disk full,
+    I/O error, read-only file system: see :func:`monitor.dbfile.retryable`)
+    are kept in memory, in order, in front of what comes next, and retried
+    with exponential backoff; ``metrics`` shows how many wait. Flushes are
+    released after each attempt, written or not, so readers never hang on a
+    full disk (they miss what waits). What still waits at stop is lost and
+    logged.
+    """
 
     def __init__(
         self,
@@ -532,15 +508,28 @@ class _Writer:
         loop: asyncio.AbstractEventLoop,
         clock: Callable[[], float],
         period_id: int,
+        *,
+        path: Path,
+        metrics: WriteMetrics,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 10.0,
     ) -> None:
         self._db = db
         self._loop = loop
         self._clock = clock
         self._period_id = period_id
+        self._path = path
+        self._metrics = metrics
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+        self._backlog: list[_Statement] = []
+        self._delay = 0.0
+        self._failing = False
         self.dropped = 0
-        """Statements that failed and were dropped (each is logged)."""
+        """Statements that failed for a lasting reason and were dropped (each is logged)."""
+        metrics.declare(DATABASE)
 
     def start(self) -> None:
         self._thread.start()
@@ -571,15 +560,45 @@ class _Writer:
                 finally:
                     self._release(items)
         finally:
+            if self._backlog:
+                log.error(
+                    "store: %d history write(s) could not be stored before shutdown: %s",
+                    len(self._backlog),
+                    "" if self._last_error is None else describe(self._path, self._last_error),
+                )
             self._db.close()
 
     def _take(self) -> list[_Item]:
         """What is queued: one blocking get, then the rest up to MAX_BATCH."""
+        if self._backlog:
+            return self._wait_for_retry()
         items = [self._queue.get()]
         with contextlib.suppress(queue.Empty):
             while len(items) < MAX_BATCH:
                 items.append(self._queue.get_nowait())
         return items
+
+    def _wait_for_retry(self) -> list[_Item]:
+        """While writes wait in the backlog: gather what comes until the retry is due.
+
+        New statements join the backlog without a write being tried (that is
+        the backoff), flushes are released at once, housekeeping and
+        heartbeats are skipped. Returns what is left to handle: nothing, or
+        the STOP signal (the last try).
+        """
+        due = time.monotonic() + self._delay
+        while (remaining := due - time.monotonic()) > 0:
+            try:
+                item = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if isinstance(item, tuple):
+                self._backlog.append(item)
+            elif isinstance(item, _Flush):
+                self._release([item])
+            elif item is _Signal.STOP:
+                return [item]
+        return []
 
     def _write(self, items: list[_Item]) -> bool:
         """Write a batch in order; False once it held the STOP signal."""
@@ -591,37 +610,98 @@ class _Writer:
             elif isinstance(item, _Job):
                 self._commit(pending)
                 pending = []
-                self._run_job(item)
+                if not self._backlog:  # housekeeping waits for the disk too
+                    self._run_job(item)
             elif item is _Signal.STOP:
                 running = False
         self._commit(pending)
         return running
 
     def _release(self, items: list[_Item]) -> None:
-        """Wake the flushes of a batch once it was written (or failed and was logged)."""
+        """Wake the flushes of a batch once it was written (or kept, or failed and was logged)."""
         for item in items:
             if isinstance(item, _Flush):
                 with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
                     self._loop.call_soon_threadsafe(_resolve, item.future)
 
+    _last_error: BaseException | None = None
+
     def _commit(self, statements: list[_Statement]) -> None:
-        """One transaction for the batch; if it fails, each statement on its own."""
+        """One transaction for the backlog and the batch; on failure, keep or drop.
+
+        A failure that may pass keeps every statement, in order, for a retry.
+        Any other is taken statement by statement: those that fail for a lasting
+        reason (a constraint, a bug) are dropped and logged, and the first
+        that fails in a way that may pass keeps itself and the rest.
+        """
+        statements = self._backlog + statements
+        self._backlog = []
         advance: _Statement = (_ADVANCE_PERIOD, (self._clock(), self._period_id))
         try:
             with _transaction(self._db):
                 self._execute(statements)
                 self._db.execute(*advance)
-        except sqlite3.Error:
+        except sqlite3.Error as exc:
+            if retryable(exc):
+                self._keep(statements, exc)
+                return
             log.exception(
                 "store: a batch of %d writes failed; retrying one by one", len(statements)
             )
-            for sql, params in (*statements, advance):
-                try:
-                    with _transaction(self._db):
-                        self._db.execute(sql, params)
-                except sqlite3.Error:
-                    self.dropped += 1
-                    log.exception("store: dropped a write that failed: %s %r", sql, params)
+            self._one_by_one([*statements, advance])
+        else:
+            self._written()
+
+    def _one_by_one(self, statements: list[_Statement]) -> None:
+        for i, (sql, params) in enumerate(statements):
+            try:
+                with _transaction(self._db):
+                    self._db.execute(sql, params)
+            except sqlite3.Error as exc:
+                if retryable(exc):
+                    self._keep([s for s in statements[i:] if s[0] != _ADVANCE_PERIOD], exc)
+                    return
+                self.dropped += 1
+                log.exception("store: dropped a write that failed: %s %r", sql, params)
+                with contextlib.suppress(RuntimeError):
+                    self._loop.call_soon_threadsafe(self._metrics.count_dropped, DATABASE)
+        self._written()
+
+    def _keep(self, statements: list[_Statement], exc: BaseException) -> None:
+        self._backlog = statements
+        self._last_error = exc
+        self._delay = min(self._backoff_max, max(self._delay * 2, self._backoff_initial))
+        text = describe(self._path, exc)
+        self._report(len(statements), failed=True, text=text)
+
+    def _written(self) -> None:
+        self._delay = 0.0
+        self._report(0, failed=False, text="")
+
+    def _report(self, pending: int, *, failed: bool, text: str) -> None:
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._update_metrics, pending, failed, text)
+
+    def _update_metrics(self, pending: int, failed: bool, text: str) -> None:
+        """On the loop: the gauges, and one log line when writing stops and when it resumes."""
+        metrics = self._metrics
+        metrics.pending[DATABASE] = pending
+        if failed:
+            metrics.failures[DATABASE] += 1
+            metrics.available[DATABASE] = False
+            if not self._failing:
+                log.error(
+                    "store: cannot write the history: %s; %d row(s) kept in memory, "
+                    "retrying (every %gs at most)",
+                    text,
+                    pending,
+                    self._backoff_max,
+                )
+            self._failing = True
+        elif self._failing:
+            self._failing = False
+            metrics.available[DATABASE] = True
+            log.warning("store: writing the history again; nothing was lost")
 
     def _execute(self, statements: list[_Statement]) -> None:
         """Run statements in order, consecutive ones with the same SQL as one executemany.
@@ -728,8 +808,13 @@ class Store:
         retention_days: int = 400,
         count_maintenance: bool = False,
         vacuum_every: float = DAY,
+        metrics: WriteMetrics | None = None,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 10.0,
     ) -> None:
         self.path = path
+        self.metrics = metrics if metrics is not None else WriteMetrics()
+        self._backoff = (backoff_initial, backoff_max)
         self._clock = clock
         self._heartbeat = heartbeat
         self._retention = retention_days * DAY
@@ -749,15 +834,32 @@ class Store:
 
     async def __aenter__(self) -> Store:
         """Open and migrate the database, load the figures, start an observation period."""
-        opened = await asyncio.to_thread(_open, self.path, self._clock, self._count_maintenance)
+        try:
+            opened = await asyncio.to_thread(_open, self.path, self._clock, self._count_maintenance)
+        except (sqlite3.Error, OSError, StoreError) as exc:
+            raise StoreError(describe(self.path, exc)) from None
         self.snapshot = opened.snapshot
         self._unreconciled = dict(opened.snapshot.open_outages)
         self._monitor, self._targets = opened.monitor, opened.targets
         self._started = opened.started
-        self._writer = _Writer(opened.db, asyncio.get_running_loop(), self._clock, opened.period_id)
+        initial, most = self._backoff
+        self._writer = _Writer(
+            opened.db,
+            asyncio.get_running_loop(),
+            self._clock,
+            opened.period_id,
+            path=self.path,
+            metrics=self.metrics,
+            backoff_initial=initial,
+            backoff_max=most,
+        )
         self._writer.start()
         try:
             self._reader = await asyncio.to_thread(Reader, self.path)
+        except (sqlite3.Error, OSError, StoreError) as exc:
+            await self._writer.stop()
+            self._writer = None
+            raise StoreError(describe(self.path, exc)) from None
         except BaseException:
             await self._writer.stop()
             self._writer = None

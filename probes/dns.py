@@ -57,6 +57,7 @@ from probes.base import (
     host_problem,
     int_range,
 )
+from probes.neterrors import LOCAL_RESOURCES, ProbeFailure, local_failure, os_text
 from probes.tcp import Resolver, host_of, system_resolver
 
 __all__ = [
@@ -78,6 +79,7 @@ REASONS: Final = (
     "rcode",
     "too_few_answers",
     "answer_mismatch",
+    LOCAL_RESOURCES,
 )
 """Every reason a DNS result can carry (a bounded label set)."""
 
@@ -199,13 +201,6 @@ def query_name(name: str, rdtype: str) -> dns.name.Name:
 # --------------------------------------------------------------------------
 
 
-class _Failure(Exception):
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(reason, message)
-        self.reason = reason
-        self.message = message
-
-
 @dataclass(frozen=True, slots=True)
 class _Answer:
     rcode: int
@@ -256,7 +251,7 @@ class DnsProber:
             answer = await _ask(qname, settings, host, port, deadline)
             lookup = loop.time() - asked
             reason, message = _verdict(settings, answer, qname, server)
-        except _Failure as failure:
+        except ProbeFailure as failure:
             reason, message = failure.reason, f"{failure.message} ({qname} {settings.type})"
             lookup = loop.time() - begin
         return _result(
@@ -283,13 +278,13 @@ class DnsProber:
         """The server's IP and port for this run."""
         if settings.server == _SYSTEM:
             if not self._system:
-                raise _Failure("server_address", "no nameserver in /etc/resolv.conf")
+                raise ProbeFailure("server_address", "no nameserver in /etc/resolv.conf")
             return self._system[0], settings.port
         text = settings.server or host_of(target.address)
         try:
             host, port = parse_server(text)
         except ValueError as exc:
-            raise _Failure("server_address", str(exc)) from None
+            raise ProbeFailure("server_address", str(exc)) from None
         port = port or settings.port
         if _is_ip(host):
             return host, port
@@ -300,14 +295,15 @@ class DnsProber:
             async with asyncio.timeout_at(deadline):
                 infos = await self._resolver(host, port, socket.AF_UNSPEC)
         except TimeoutError:
-            raise _Failure("timeout", f"resolving the server name {host!r} timed out") from None
+            raise ProbeFailure("timeout", f"resolving the server name {host!r} timed out") from None
         except (OSError, UnicodeError) as exc:
-            text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise _Failure("server_address", f"cannot resolve server {host!r}: {text}") from None
+            doing = f"cannot resolve server {host!r}"
+            local = local_failure(exc, doing)
+            raise local or ProbeFailure("server_address", f"{doing}: {os_text(exc)}") from None
         for family, sockaddr in infos:
             if family in (socket.AF_INET, socket.AF_INET6):
                 return str(sockaddr[0])
-        raise _Failure("server_address", f"server {host!r} has no IPv4 or IPv6 address")
+        raise ProbeFailure("server_address", f"server {host!r} has no IPv4 or IPv6 address")
 
 
 def _resolv_conf_nameservers() -> list[str]:
@@ -348,13 +344,15 @@ async def _ask(
                 )
     except (TimeoutError, dns.exception.Timeout):
         budget = round(deadline - started, 3)
-        raise _Failure("timeout", f"no answer from {host} within {budget:g}s") from None
+        raise ProbeFailure("timeout", f"no answer from {host} within {budget:g}s") from None
     except ConnectionRefusedError:
-        raise _Failure("connect_refused", f"{host}:{port} refused the query") from None
+        raise ProbeFailure("connect_refused", f"{host}:{port} refused the query") from None
     except OSError as exc:
-        raise _Failure("network_error", f"cannot ask {host}: {exc.strerror or exc}") from None
+        local = local_failure(exc, f"cannot ask {host}")
+        failure = local or ProbeFailure("network_error", f"cannot ask {host}: {os_text(exc)}")
+        raise failure from None
     except dns.exception.DNSException as exc:
-        raise _Failure("protocol_error", f"bad response from {host}: {exc}") from None
+        raise ProbeFailure("protocol_error", f"bad response from {host}: {exc}") from None
     records = tuple(
         rdata.to_text() for rrset in response.answer if rrset.rdtype == rdtype for rdata in rrset
     )

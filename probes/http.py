@@ -37,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextvars
-import errno
 import functools
 import json
 import math
@@ -69,6 +68,13 @@ from probes.base import (
     SourceAddress,
     StrictModel,
     int_range,
+)
+from probes.neterrors import (
+    LOCAL_RESOURCES,
+    ProbeFailure,
+    local_failure,
+    os_failure,
+    os_text,
 )
 from probes.tls import (
     TLS_FAMILIES,
@@ -113,6 +119,7 @@ REASONS: Final = (
     "disconnected",
     "protocol_error",
     "too_many_redirects",
+    LOCAL_RESOURCES,
     "status",
     "body_too_large",
     "body_mismatch",
@@ -589,17 +596,6 @@ class _Response:
     first_byte: float
 
 
-class _Failure(Exception):
-    """An expected failure on the way (caught in :meth:`HttpProber.probe`)."""
-
-    def __init__(self, reason: str, message: str, host: str = "", port: int = 0) -> None:
-        super().__init__(reason, message)
-        self.reason = reason
-        self.message = message
-        self.host = host
-        self.port = port
-
-
 class HttpProber:
     """The live ``http`` kind: ``async with HttpProber() as prober``.
 
@@ -684,11 +680,11 @@ class HttpProber:
         response: _Response | None = None
         try:
             if isinstance(url, str):
-                raise _Failure("invalid_url", url)
+                raise ProbeFailure("invalid_url", url)
             context = self._context(url, settings)
             response = await self._fetch(url, settings, context, timeline, deadline)
             reason, message = _verdict(settings, response)
-        except _Failure as failure:
+        except ProbeFailure as failure:
             reason, message = failure.reason, failure.message
             if reason in ("tls_verify", "tls_expired", "tls_hostname") and failure.host:
                 await self._remember_failed_certificate(failure, settings, deadline)
@@ -715,7 +711,7 @@ class HttpProber:
             return None
         context = self._contexts.get(settings)
         if isinstance(context, str):
-            raise _Failure("tls_config", context)
+            raise ProbeFailure("tls_config", context)
         return context
 
     async def _fetch(
@@ -732,7 +728,7 @@ class HttpProber:
             async with asyncio.timeout_at(deadline):
                 return await self._exchange(session, url, settings, context, timeline)
         except TimeoutError:
-            raise _Failure(
+            raise ProbeFailure(
                 "timeout",
                 f"no complete response within {_seconds(deadline - timeline.begin)} "
                 f"({timeline.stage})",
@@ -776,7 +772,7 @@ class HttpProber:
             )
 
     async def _remember_failed_certificate(
-        self, failure: _Failure, settings: HttpSettings, deadline: float
+        self, failure: ProbeFailure, settings: HttpSettings, deadline: float
     ) -> None:
         """After a verification failure, read the certificate without verifying it."""
         name = settings.server_name or failure.host
@@ -933,17 +929,20 @@ def _figures(
     return samples, values
 
 
-def _classify(exc: BaseException) -> _Failure:
+def _classify(exc: BaseException) -> ProbeFailure:
     """An aiohttp/OS exception as a reason and a message."""
+    local = local_failure(exc, "cannot make the request")
+    if local is not None:
+        return local
     if isinstance(exc, aiohttp.ClientConnectorError):
         return _connect_failure(exc)
     for types, reason, text in _EXCHANGE_FAILURES:
         if isinstance(exc, types):
-            return _Failure(reason, text(exc))
-    return _Failure("protocol_error", f"{type(exc).__name__}: {exc}")
+            return ProbeFailure(reason, text(exc))
+    return ProbeFailure("protocol_error", f"{type(exc).__name__}: {exc}")
 
 
-def _connect_failure(exc: aiohttp.ClientConnectorError) -> _Failure:
+def _connect_failure(exc: aiohttp.ClientConnectorError) -> ProbeFailure:
     """Failures before a request went out: DNS, TCP, TLS."""
     where = f"{exc.host}:{exc.port}"
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
@@ -952,18 +951,14 @@ def _connect_failure(exc: aiohttp.ClientConnectorError) -> _Failure:
             reason, message = verify_failure(cert_error)
         else:
             reason, message = "tls_verify", f"certificate verify failed: {cert_error}"
-        return _Failure(reason, f"{where}: {message}", exc.host, exc.port or 0)
+        return ProbeFailure(reason, f"{where}: {message}", exc.host, exc.port or 0)
     if isinstance(exc, aiohttp.ClientConnectorSSLError):
-        return _Failure("tls_error", f"TLS handshake with {where} failed: {tls_error_text(exc)}")
+        return ProbeFailure(
+            "tls_error", f"TLS handshake with {where} failed: {tls_error_text(exc)}"
+        )
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return _Failure("dns", f"cannot resolve {exc.host!r}: {_os_text(exc.os_error)}")
-    if exc.os_error.errno == errno.ECONNREFUSED:
-        return _Failure("connect_refused", f"connection to {where} refused")
-    return _Failure("connect_error", f"cannot connect to {where}: {_os_text(exc.os_error)}")
-
-
-def _os_text(exc: OSError) -> str:
-    return exc.strerror or str(exc) or type(exc).__name__
+        return ProbeFailure("dns", f"cannot resolve {exc.host!r}: {os_text(exc.os_error)}")
+    return os_failure(exc.os_error, where)
 
 
 def _redirects_text(exc: Any) -> str:
@@ -986,12 +981,12 @@ _EXCHANGE_FAILURES: Final[tuple[tuple[Any, str, Callable[[Any], str]], ...]] = (
     (
         aiohttp.ClientOSError,
         "disconnected",
-        lambda e: f"connection failed during the exchange: {_os_text(e)}",
+        lambda e: f"connection failed during the exchange: {os_text(e)}",
     ),
     (aiohttp.ClientPayloadError, "protocol_error", lambda e: f"malformed response body: {e}"),
     (aiohttp.ClientResponseError, "protocol_error", lambda e: f"malformed response: {e.message}"),
     (ssl.SSLError, "tls_error", lambda e: f"TLS error: {tls_error_text(e)}"),
-    (OSError, "connect_error", _os_text),
+    (OSError, "connect_error", os_text),
 )
 
 

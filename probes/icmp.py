@@ -45,6 +45,7 @@ from probes.icmp_engine import (
     SockAddr,
     SocketFactory,
 )
+from probes.neterrors import LOCAL_RESOURCES, local_failure
 
 __all__ = [
     "KIND",
@@ -69,6 +70,7 @@ REASONS: Final = (
     "dns",
     "address_family",
     "send_error",
+    LOCAL_RESOURCES,
 )
 """Every reason an ICMP result can carry (a bounded label set)."""
 
@@ -77,7 +79,14 @@ JITTER_METRIC: Final = "continuity_icmp_jitter_seconds"
 LOSS_METRIC: Final = "continuity_icmp_packet_loss_ratio"
 
 # When nothing came back, the most telling failure names the result.
-_FAILURE_PRIORITY: Final = ("unreachable", "ttl_exceeded", "address_family", "send_error")
+# local_resources first: the echoes never left, whatever else was seen says nothing.
+_FAILURE_PRIORITY: Final = (
+    LOCAL_RESOURCES,
+    "unreachable",
+    "ttl_exceeded",
+    "address_family",
+    "send_error",
+)
 _LITERAL_CACHE_LIMIT: Final = 65536
 _GAI_FAMILY: Final = {"auto": socket.AF_UNSPEC, "ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
 
@@ -325,7 +334,12 @@ class IcmpProber:
         except socket.gaierror as exc:
             return "dns", f"cannot resolve {host!r}: {exc.strerror or exc}"
         except (OSError, UnicodeError) as exc:
-            return "dns", f"cannot resolve {host!r}: {exc}"
+            local = local_failure(exc, f"cannot resolve {host!r}")
+            return (
+                (local.reason, local.message)
+                if local
+                else ("dns", f"cannot resolve {host!r}: {exc}")
+            )
         usable = [
             _Address(fam, sockaddr)
             for fam, sockaddr in infos

@@ -53,6 +53,7 @@ from typing import Any, Final, Literal
 
 from probes import icmp_packet as pkt
 from probes.base import ProbeSetupError
+from probes.neterrors import local_failure
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,9 @@ def icmp_filter_v6(passed: tuple[int, ...] = _V6_PASS) -> bytes:
 
 def send_failure(exc: OSError, *, v6: bool) -> tuple[str, str]:
     """Map a refused ``sendto`` to a probe reason and message."""
+    local = local_failure(exc, "send")
+    if local is not None:
+        return local.reason, local.message
     if v6 and exc.errno in _NO_V6_ERRNOS:
         return "address_family", f"no IPv6 route ({exc.strerror}); is IPv6 configured here?"
     if exc.errno in _UNREACHABLE_ERRNOS:

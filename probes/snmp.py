@@ -45,6 +45,7 @@ from probes.base import (
     host_problem,
     int_range,
 )
+from probes.neterrors import LOCAL_RESOURCES
 from probes.snmp_codec import (
     END_OF_MIB_VIEW,
     GET,
@@ -100,6 +101,7 @@ REASONS: Final = (
     "decode_error",
     "no_such_object",
     "bad_value",
+    LOCAL_RESOURCES,
 )
 """Every reason an SNMP result can carry (a bounded label set)."""
 

@@ -17,7 +17,6 @@ conditions: :meth:`SnmpUdpEngine.request` returns the response bytes or an
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import os
 import socket
@@ -25,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from probes.neterrors import local_failure
 from probes.snmp_codec import VarBind, peek_request_id
 
 __all__ = ["RECEIVE_BUFFER", "Failure", "Reply", "SnmpUdpEngine", "SockAddr"]
@@ -35,8 +35,6 @@ RECEIVE_BUFFER: Final = 8 * 1024 * 1024
 """Bytes of socket receive buffer asked for (past rmem_max when root)."""
 _SO_RCVBUFFORCE: Final = getattr(socket, "SO_RCVBUFFORCE", 33)
 _ID_SPACE: Final = 1 << 31
-_LOCAL_SHORTAGE: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
-"""Errors that say this host ran out of something (descriptors, buffers), not the network."""
 
 SockAddr = tuple[str, int] | tuple[str, int, int, int]
 
@@ -178,8 +176,10 @@ class SnmpUdpEngine:
         try:
             transport = await self._transport(family)
         except OSError as exc:
-            reason = "local_resources" if exc.errno in _LOCAL_SHORTAGE else "send_error"
-            return Failure(reason, f"cannot open a UDP socket: {exc.strerror or exc}")
+            local = local_failure(exc, "cannot open a UDP socket")
+            if local is not None:
+                return Failure(local.reason, local.message)
+            return Failure("send_error", f"cannot open a UDP socket: {exc.strerror or exc}")
         request_id = self._allocate_id()
         pending = _Pending(loop.create_future(), addr, build(request_id), retries + 1, try_timeout)
         self._pending[request_id] = pending
@@ -203,8 +203,13 @@ class SnmpUdpEngine:
         try:
             transport.sendto(pending.payload, pending.addr)
         except OSError as exc:
-            reason = "local_resources" if exc.errno in _LOCAL_SHORTAGE else "send_error"
-            self._settle(pending, Failure(reason, f"sendto failed: {exc.strerror or exc}"))
+            local = local_failure(exc, "sendto failed")
+            failure = (
+                Failure(local.reason, local.message)
+                if local is not None
+                else Failure("send_error", f"sendto failed: {exc.strerror or exc}")
+            )
+            self._settle(pending, failure)
             return
         assert self._loop is not None
         pending.timer = self._loop.call_later(

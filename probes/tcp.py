@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import ipaddress
 import re
 import socket
@@ -46,6 +45,7 @@ from probes.base import (
     host_problem,
     int_range,
 )
+from probes.neterrors import LOCAL_RESOURCES, ProbeFailure, local_failure, os_failure, os_text
 from probes.tls import (
     TLS_FAMILIES,
     PeerCertificates,
@@ -84,6 +84,7 @@ REASONS: Final = (
     "tls_error",
     "disconnected",
     "expect_mismatch",
+    LOCAL_RESOURCES,
 )
 """Every reason a TCP result can carry (a bounded label set)."""
 
@@ -153,15 +154,6 @@ def _literal_family(host: str) -> int | None:
 # --------------------------------------------------------------------------
 
 
-class _Failure(Exception):
-    """An expected failure on the way (caught in :meth:`TcpProber.probe`)."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(reason, message)
-        self.reason = reason
-        self.message = message
-
-
 @dataclass
 class _Run:
     """What one run measured so far (phases in order, certificates, bytes)."""
@@ -213,14 +205,14 @@ class TcpProber:
                     await self._converse(host, settings, run)
                 reason, message = "ok", _ok_text(host, settings, run)
             except TimeoutError:
-                raise _Failure("timeout", _timeout_text(deadline - run.begin, run)) from None
+                raise ProbeFailure("timeout", _timeout_text(deadline - run.begin, run)) from None
             except ssl.SSLCertVerificationError as exc:
                 reason, message = verify_failure(exc)
                 run.certs = await self._unverified(run.ip or host, host, settings, deadline)
-                raise _Failure(reason, f"{host}:{settings.port}: {message}") from None
+                raise ProbeFailure(reason, f"{host}:{settings.port}: {message}") from None
             except (OSError, ssl.SSLError) as exc:
                 raise _classify(exc, host, settings.port, run) from None
-        except _Failure as failure:
+        except ProbeFailure as failure:
             reason, message = failure.reason, failure.message
         run.phases["total"] = loop.time() - run.begin
         return _result(settings, run, reason, message, started)
@@ -275,19 +267,20 @@ class TcpProber:
         literal = _literal_family(host)
         if literal is not None:
             if wanted not in (socket.AF_UNSPEC, literal):
-                raise _Failure(
+                raise ProbeFailure(
                     "address_family", f"{host} does not match tcp.family {settings.family}"
                 )
             return socket.AF_UNSPEC, (host, settings.port)
         try:
             infos = await self._resolver(host, settings.port, wanted)
         except socket.gaierror as exc:
-            raise _Failure("dns", f"cannot resolve {host!r}: {exc.strerror or exc}") from None
+            raise ProbeFailure("dns", f"cannot resolve {host!r}: {exc.strerror or exc}") from None
         except (OSError, UnicodeError) as exc:
-            raise _Failure("dns", f"cannot resolve {host!r}: {exc}") from None
+            local = local_failure(exc, f"cannot resolve {host!r}")
+            raise local or ProbeFailure("dns", f"cannot resolve {host!r}: {exc}") from None
         usable = [(f, a) for f, a in infos if f in (socket.AF_INET, socket.AF_INET6)]
         if not usable:
-            raise _Failure("dns", f"{host!r} has no IPv4 or IPv6 address")
+            raise ProbeFailure("dns", f"{host!r} has no IPv4 or IPv6 address")
         return usable[0]
 
     async def _handshake(
@@ -295,7 +288,7 @@ class TcpProber:
     ) -> None:
         context = self._contexts.get(settings)
         if isinstance(context, str):
-            raise _Failure("tls_config", context)
+            raise ProbeFailure("tls_config", context)
         await writer.start_tls(context, server_hostname=settings.server_name or host)
 
     async def _unverified(
@@ -314,11 +307,11 @@ class TcpProber:
 async def _expect(
     reader: asyncio.StreamReader, pattern: re.Pattern[str], limit: int, run: _Run
 ) -> None:
-    """Read until ``pattern`` matches; ``_Failure`` on close or ``limit`` bytes."""
+    """Read until ``pattern`` matches; ``ProbeFailure`` on close or ``limit`` bytes."""
     while len(run.received) < limit:
         chunk = await reader.read(limit - len(run.received))
         if not chunk:
-            raise _Failure(
+            raise ProbeFailure(
                 "expect_mismatch",
                 f"the server closed the connection without a reply matching "
                 f"{pattern.pattern!r} (got {_excerpt(run.received)})",
@@ -326,7 +319,7 @@ async def _expect(
         run.received += chunk
         if pattern.search(run.received.decode("utf-8", errors="replace")):
             return
-    raise _Failure(
+    raise ProbeFailure(
         "expect_mismatch",
         f"no reply matching {pattern.pattern!r} in the first {limit} bytes "
         f"(got {_excerpt(run.received)})",
@@ -359,19 +352,21 @@ def _timeout_text(budget: float, run: _Run) -> str:
     return text + ")"
 
 
-def _classify(exc: BaseException, host: str, port: int, run: _Run) -> _Failure:
+def _classify(exc: BaseException, host: str, port: int, run: _Run) -> ProbeFailure:
     """An OS or TLS error as a reason; where the run was tells connect from exchange."""
     where = f"{host}:{port}"
     if isinstance(exc, ssl.SSLError):
-        return _Failure("tls_error", f"TLS handshake with {where} failed: {tls_error_text(exc)}")
-    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    if "connect" not in run.phases:
-        if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == (
-            errno.ECONNREFUSED
-        ):
-            return _Failure("connect_refused", f"connection to {where} refused")
-        return _Failure("connect_error", f"cannot connect to {where}: {text}")
-    return _Failure("disconnected", f"connection to {where} failed ({run.stage}): {text}")
+        return ProbeFailure(
+            "tls_error", f"TLS handshake with {where} failed: {tls_error_text(exc)}"
+        )
+    if "connect" not in run.phases and isinstance(exc, OSError):
+        return os_failure(exc, where)
+    local = local_failure(exc, f"connection to {where} ({run.stage})")
+    if local is not None:
+        return local
+    return ProbeFailure(
+        "disconnected", f"connection to {where} failed ({run.stage}): {os_text(exc)}"
+    )
 
 
 def _result(

@@ -27,13 +27,25 @@ it survives restarts); for a trap it is the sender's, so each user lists the
 
 Every datagram is counted once by result (:data:`RESULTS`) in plain dicts and
 exported by :class:`TrapCounters` (a prometheus-client collector) as
-``continuity_snmp_traps_total{result=...}``. Rejected datagrams are logged at
-most ``log_rate`` times a minute. A flood cannot starve the event loop:
-asyncio reads one datagram per loop iteration, the work per datagram is
-bounded and never awaits, and above ``max_per_second`` datagrams are dropped
-before decoding (``rate_limited``). v3 messages that pass the cheap header
-check cost pysnmp ten times what a v2c trap costs us (about 0.2 ms against
-20 µs), so they have their own, smaller budget (``max_v3_per_second``).
+``continuity_snmp_traps_total{result=...}``, with the datagrams the kernel
+dropped because the socket's buffer was full
+(``continuity_snmp_traps_dropped_kernel_total``, from ``SO_RXQ_OVFL``, which
+is why the socket is read with ``recvmsg`` rather than through asyncio's
+datagram transport). Rejected datagrams are logged at most ``log_rate``
+times a minute.
+
+A flood cannot starve the event loop or the honest senders. The work per
+datagram is bounded and never awaits, and at most a few dozen datagrams are
+read per loop turn. The cheap checks come first: the source address
+(``sources``), then the community (v1/v2c) or the v3 user and engine ID in
+the cleartext header, so junk and strangers never spend a budget. Then each
+source has its own budget (``max_per_source_per_second``) before the shared
+one (``max_per_second``), so one flooding device cannot crowd out the
+others. v3 messages that pass the header check cost pysnmp 0.4 ms (a bad
+HMAC) to 0.8 ms (a good trap) each, twenty to forty times a v2c trap
+(measured, bench/README.md), so they have their own, smaller budgets
+(``max_v3_per_second``, default :data:`V3_BUDGET`, at most a sixth of a
+core; ``max_v3_per_source_per_second``).
 """
 
 from __future__ import annotations
@@ -46,6 +58,7 @@ import ipaddress
 import logging
 import os
 import socket
+import struct
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -55,7 +68,7 @@ from typing import Annotated, Any, Final
 
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
-from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, IPvAnyNetwork, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from probes.base import (
@@ -103,6 +116,7 @@ log = logging.getLogger(__name__)
 
 RESULTS: Final = (
     "accepted",
+    "bad_source",
     "informational",
     "bad_community",
     "unknown_user",
@@ -117,7 +131,8 @@ RESULTS: Final = (
 )
 """Every result a received datagram is counted under (a bounded label set).
 
-``accepted``: became an event. ``informational``: a valid notification that
+``accepted``: became an event. ``bad_source``: from an address outside
+``[traps] sources``. ``informational``: a valid notification that
 changes nothing (authenticationFailure, a UPS test, an unknown enterprise
 trap, a repeated upsTrapOnBattery). ``discovery``: the first, empty step of
 a v3 inform (engine-ID discovery), answered with a Report.
@@ -131,6 +146,16 @@ _ON_BATTERY_HOLD: Final = 300.0
 """upsTrapOnBattery repeats every minute while on battery (RFC 1628): repeats
 within this many seconds of the previous one from the agent are informational."""
 _MAX_REMEMBERED_AGENTS: Final = 10_000
+_MAX_SOURCES: Final = 10_000
+"""Source addresses whose budgets and verdicts are remembered (least recent forgotten)."""
+V3_BUDGET: Final = 200
+"""Default v3 messages per second. Measured (``bench.traps_flood``): a bad HMAC costs
+pysnmp 0.4 ms, a good v3 trap 0.8 ms, so 200/s is at most a sixth of a core."""
+SO_RXQ_OVFL: Final = getattr(socket, "SO_RXQ_OVFL", 40)
+"""Linux: each received datagram carries the socket's count of datagrams dropped so far."""
+_READ_BATCH: Final = 32
+"""Datagrams read per readiness callback before the loop runs other work."""
+_MAX_DATAGRAM: Final = 65535
 _CLOSE_TIMEOUT: Final = 2.0
 
 # ==========================================================================
@@ -245,10 +270,19 @@ class TrapsSection(StrictModel):
     users: list[TrapUser] = Field(default_factory=list)
     engine_id: EngineId | None = None
     """Our engine ID (informs are localised to it); default: from monitor.instance."""
+    sources: list[IPvAnyNetwork] = Field(default_factory=list)
+    """Networks traps are accepted from (e.g. ``10.0.0.0/8``); empty: any address."""
     max_per_second: int_range(1, 1_000_000) = 2000  # type: ignore[valid-type]
-    """Datagrams handled per second (bursts of as many); the rest is dropped."""
-    max_v3_per_second: int_range(1, 100_000) = 1000  # type: ignore[valid-type]
-    """v3 messages handed to pysnmp per second (about 0.2 ms of CPU each)."""
+    """v1/v2c notifications with a good community handled per second, all sources
+    together (bursts of as many); the rest is dropped (``rate_limited``)."""
+    max_per_source_per_second: int_range(1, 1_000_000) = 500  # type: ignore[valid-type]
+    """The same, per source address: one flooding device cannot use the whole budget."""
+    max_v3_per_second: int_range(1, 100_000) = V3_BUDGET  # type: ignore[valid-type]
+    """v3 messages of a known user and engine handed to pysnmp per second, all
+    sources together. Each costs 0.4 ms (bad HMAC) to 0.8 ms (a good trap) of
+    CPU (bench/README.md), so the default keeps a flood under a sixth of a core."""
+    max_v3_per_source_per_second: int_range(1, 100_000) = 50  # type: ignore[valid-type]
+    """The same, per source address."""
     log_rate: int_range(0, 10_000) = 10  # type: ignore[valid-type]
     """Log lines per minute about rejected datagrams (the counters count all)."""
 
@@ -288,9 +322,15 @@ class TrapCounters(Collector):
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = dict.fromkeys(RESULTS, 0)
+        self.kernel_dropped = 0
+        """Datagrams the kernel dropped because the socket's buffer was full."""
 
     def count(self, result: str) -> None:
         self.counts[result] += 1
+
+    def kernel_drops(self, total: int) -> None:
+        """The socket's own count so far (``SO_RXQ_OVFL``); it only grows."""
+        self.kernel_dropped = max(self.kernel_dropped, total)
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         family = CounterMetricFamily(
@@ -302,6 +342,63 @@ class TrapCounters(Collector):
         for result, count in self.counts.items():
             family.add_metric([result], count)
         yield family
+        yield CounterMetricFamily(
+            "continuity_snmp_traps_dropped_kernel",
+            "Datagrams to the trap port the kernel dropped, its receive buffer full "
+            "(the monitor did not read fast enough).",
+            value=self.kernel_dropped,
+        )
+
+
+class SourceBudgets:
+    """A :class:`TokenBucket` per source address, so one sender cannot use all the budget.
+
+    The least recently seen sources beyond ``limit`` are forgotten (a
+    spoofed flood from many addresses is bounded by the global budget).
+    """
+
+    def __init__(self, rate: float, clock: Callable[[], float], limit: int = _MAX_SOURCES) -> None:
+        self._rate = rate
+        self._clock = clock
+        self._limit = limit
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def take(self, source: str) -> bool:
+        bucket = self._buckets.get(source)
+        if bucket is None:
+            bucket = self._buckets[source] = TokenBucket(self._rate, self._clock)
+            if len(self._buckets) > self._limit:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(source)
+        return bucket.take()
+
+
+class SourceFilter:
+    """Whether a source address is in ``[traps] sources`` (any, when the list is empty)."""
+
+    def __init__(self, networks: Sequence[Any], limit: int = _MAX_SOURCES) -> None:
+        self._networks = tuple(networks)
+        self._limit = limit
+        self._verdicts: dict[str, bool] = {}
+
+    def allows(self, source: str) -> bool:
+        if not self._networks:
+            return True
+        verdict = self._verdicts.get(source)
+        if verdict is None:
+            verdict = self._check(source)
+            if len(self._verdicts) >= self._limit:
+                self._verdicts.clear()  # a spoofed sweep: start over rather than grow
+            self._verdicts[source] = verdict
+        return verdict
+
+    def _check(self, source: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(source.split("%", 1)[0])
+        except ValueError:
+            return False
+        return any(ip.version == net.version and ip in net for net in self._networks)
 
 
 class TokenBucket:
@@ -451,7 +548,7 @@ class _UsmReceiver:
                 privKeyType=config.USM_KEY_TYPE_MASTER,
             )
 
-    def attach(self, transport: asyncio.DatagramTransport, family: int) -> None:
+    def attach(self, transport: _Socket, family: int) -> None:
         """Give pysnmp a dispatcher on this loop and a carrier that is our socket."""
         loop = asyncio.get_running_loop()
         carrier = self._m[
@@ -535,23 +632,61 @@ SockAddr = tuple[Any, ...]
 Emit = Callable[[str, ProbeEvent], None]
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    """Hands each datagram to the listener; never awaits."""
+class _Socket:
+    """The trap socket on the event loop, read with ``recvmsg`` to see the kernel's drops.
 
-    def __init__(self, listener: TrapListener) -> None:
-        self._listener = listener
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    asyncio's datagram transport does not pass ancillary data, and the count
+    of datagrams the kernel dropped (``SO_RXQ_OVFL``) comes only that way.
+    Up to :data:`_READ_BATCH` datagrams are read per readiness callback, each
+    handled at once (the work never awaits). ``sendto`` (inform responses,
+    pysnmp's Reports) never blocks: a reply the socket cannot take is dropped,
+    the sender retries.
+    """
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closed.done():
-            self.closed.set_result(None)
+    def __init__(
+        self,
+        sock: socket.socket,
+        on_datagram: Callable[[bytes, SockAddr], object],
+        on_drops: Callable[[int], None],
+    ) -> None:
+        self._sock = sock
+        self._on_datagram = on_datagram
+        self._on_drops = on_drops
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ancillary = socket.CMSG_SPACE(4)
 
-    def datagram_received(self, data: bytes, addr: SockAddr) -> None:
-        self._listener.handle(data, addr)
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self._sock.fileno(), self._readable)
 
-    def error_received(self, exc: Exception) -> None:
-        # ICMP errors for Reports/Responses to a sender that went away.
-        log.debug("traps socket: %s", exc)
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.remove_reader(self._sock.fileno())
+            self._loop = None
+        self._sock.close()
+
+    def sendto(self, data: bytes, address: SockAddr) -> None:
+        try:
+            self._sock.sendto(data, address)
+        except OSError as exc:
+            log.debug("traps socket: cannot answer %s: %s", address, exc)
+
+    def _readable(self) -> None:
+        for _ in range(_READ_BATCH):
+            try:
+                data, ancillary, _flags, address = self._sock.recvmsg(
+                    _MAX_DATAGRAM, self._ancillary
+                )
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                # ICMP errors for Reports/Responses to a sender that went away.
+                log.debug("traps socket: %s", exc)
+                return
+            for level, kind, payload in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_RXQ_OVFL and len(payload) >= 4:
+                    self._on_drops(struct.unpack("=I", payload[:4])[0])
+            self._on_datagram(data, address)
 
 
 class TrapListener:
@@ -575,8 +710,11 @@ class TrapListener:
         self._emit = emit
         self._clock = clock
         self.collector = counters if counters is not None else TrapCounters()
+        self._sources = SourceFilter(section.sources)
         self._bucket = TokenBucket(section.max_per_second, clock)
+        self._per_source = SourceBudgets(section.max_per_source_per_second, clock)
         self._v3_bucket = TokenBucket(section.max_v3_per_second, clock)
+        self._v3_per_source = SourceBudgets(section.max_v3_per_source_per_second, clock)
         self._log_limit = LogLimiter(section.log_rate, clock)
         self._communities = frozenset(c.reveal().encode() for c in section.communities)
         self.engine_id = (
@@ -587,8 +725,7 @@ class TrapListener:
             for u in section.users
         }
         self._on_battery: OrderedDict[str, float] = OrderedDict()
-        self._transport: asyncio.DatagramTransport | None = None
-        self._protocol: _Protocol | None = None
+        self._socket: _Socket | None = None
         self._usm: _UsmReceiver | None = None
         self.address: tuple[str, int] = split_listen(section.listen)
 
@@ -599,24 +736,19 @@ class TrapListener:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = self._bind(family, host, port)
         try:
-            loop = asyncio.get_running_loop()
             if self.section.users:
+                loop = asyncio.get_running_loop()
                 self._usm = await loop.run_in_executor(
                     None, _UsmReceiver, self.section.users, self.engine_id
                 )
-            transport, protocol = await loop.create_datagram_endpoint(
-                lambda: _Protocol(self), sock=sock
-            )
+            self._socket = _Socket(sock, self.handle, self.collector.kernel_drops)
+            if self._usm is not None:
+                self._usm.attach(self._socket, family)
+            self._socket.start()
         except BaseException:
+            await self.__aexit__(None, None, None)
             sock.close()
             raise
-        self._transport, self._protocol = transport, protocol
-        if self._usm is not None:
-            try:
-                self._usm.attach(transport, family)
-            except BaseException:
-                await self.__aexit__(None, None, None)
-                raise
         self.address = sock.getsockname()[:2]
         log.info("receiving SNMP traps on %s", self.section.listen)
         return self
@@ -627,24 +759,22 @@ class TrapListener:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        # Closed at once (no transport closing on a later loop turn), so a
+        # reload can bind the same port right after this returns.
         if self._usm is not None:
             self._usm.close()
             self._usm = None
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
-        if self._protocol is not None:
-            # asyncio closes the socket on the next loop turn; a reload binds
-            # the same port right after this returns, so wait for it.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._protocol.closed), _CLOSE_TIMEOUT)
-            self._protocol = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
 
     def _bind(self, family: int, host: str, port: int) -> socket.socket:
         """The socket, bound; a failure is an OSError whose text names the key."""
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             _grow_receive_buffer(sock)
+            with contextlib.suppress(OSError):  # not Linux: the drops stay uncounted
+                sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
             sock.setblocking(False)
             sock.bind((host, port))
         except OSError as exc:
@@ -663,26 +793,40 @@ class TrapListener:
     # -- the per-datagram path -----------------------------------------------
 
     def handle(self, data: bytes, address: SockAddr) -> str:
-        """Count, decode, check, answer (informs), classify and emit one datagram."""
-        if not self._bucket.take():
-            return self._reject("rate_limited", address, "above traps.max_per_second")
+        """Count, check, decode, answer (informs), classify and emit one datagram.
+
+        The cheap checks come first (source, then community or v3 user and
+        engine ID), so junk and strangers never spend the budgets; then the
+        sender's own budget and the shared one.
+        """
+        source = _source_ip(address)
+        if not self._sources.allows(source):
+            return self._reject("bad_source", address=address, why="not in traps.sources")
         version = peek_version(data)
         if version in (VERSION_1, VERSION_2C):
-            return self._community(data, address)
+            return self._community(data, address, source)
         if version == VERSION_3:
-            return self._usm_message(data, address)
-        return self._reject("malformed", address, "not an SNMP message")
+            return self._usm_message(data, address, source)
+        return self._reject("malformed", address=address, why="not an SNMP message")
 
-    def _community(self, data: bytes, address: SockAddr) -> str:
+    def _community(self, data: bytes, address: SockAddr, source: str) -> str:
         try:
             message = decode_message(data)
             if message.community not in self._communities:
-                return self._reject("bad_community", address, "unknown community")
+                return self._reject("bad_community", address=address, why="unknown community")
+            if not self._per_source.take(source):
+                return self._reject(
+                    "rate_limited", address=address, why="above traps.max_per_source_per_second"
+                )
+            if not self._bucket.take():
+                return self._reject(
+                    "rate_limited", address=address, why="above traps.max_per_second"
+                )
             notification = notification_of(message)
         except SnmpCodecError as exc:
-            return self._reject("malformed", address, str(exc))
+            return self._reject("malformed", address=address, why=str(exc))
         if notification is None:
-            return self._reject("unsupported_pdu", address, "not a trap or inform")
+            return self._reject("unsupported_pdu", address=address, why="not a trap or inform")
         if notification.is_inform:
             self._acknowledge(message.community, notification.request_id, message.varbinds, address)
         return self._deliver(notification, address)
@@ -695,53 +839,64 @@ class TrapListener:
         except SnmpCodecError as exc:  # a value we decode but cannot re-encode
             self._log(address, f"cannot acknowledge inform: {exc}")
             return
-        if self._transport is not None:
-            self._transport.sendto(response, address)
+        if self._socket is not None:
+            self._socket.sendto(response, address)
 
-    def _usm_message(self, data: bytes, address: SockAddr) -> str:
+    def _usm_message(self, data: bytes, address: SockAddr, source: str) -> str:
         try:
             header = decode_v3_header(data)
         except SnmpCodecError as exc:
-            return self._reject("malformed", address, f"v3: {exc}")
+            return self._reject("malformed", address=address, why=f"v3: {exc}")
+        refused = self._header_refusal(header.user, header.engine_id)
+        if refused is not None:
+            return self._reject(*refused, address=address)
+        if not self._v3_per_source.take(source):
+            why = "above traps.max_v3_per_source_per_second"
+            return self._reject("rate_limited", address=address, why=why)
+        if not self._v3_bucket.take():
+            return self._reject(
+                "rate_limited", address=address, why="above traps.max_v3_per_second"
+            )
+        return self._through_pysnmp(data, address)
+
+    def _header_refusal(self, user: bytes, engine_id: bytes) -> tuple[str, str] | None:
+        """(result, why) when the cleartext header alone rules the message out."""
         # An empty user or engine ID is the discovery step of an inform.
-        if header.user:
-            engines = self._users.get(header.user)
+        if user:
+            engines = self._users.get(user)
             if engines is None:
-                return self._reject("unknown_user", address, f"v3 user {_show(header.user)}")
-            if (
-                header.engine_id
-                and header.engine_id != self.engine_id
-                and (header.engine_id not in engines)
-            ):
-                return self._reject(
+                return "unknown_user", f"v3 user {_show(user)}"
+            if engine_id and engine_id != self.engine_id and engine_id not in engines:
+                return (
                     "unknown_engine_id",
-                    address,
-                    f"engine ID {header.engine_id.hex()} is not in the engine_ids "
-                    f"of v3 user {_show(header.user)}",
+                    f"engine ID {engine_id.hex()} is not in the engine_ids of v3 user "
+                    f"{_show(user)}",
                 )
         if self._usm is None:
-            return self._reject("unknown_user", address, "no v3 users are configured")
-        if not self._v3_bucket.take():
-            return self._reject("rate_limited", address, "above traps.max_v3_per_second")
-        return self._through_pysnmp(data, address)
+            return "unknown_user", "no v3 users are configured"
+        return None
 
     def _through_pysnmp(self, data: bytes, address: SockAddr) -> str:
         assert self._usm is not None
         try:
             outcome = self._usm.feed(data, address)
         except Exception as exc:  # hostile input must not take the receiver down
-            return self._reject("malformed", address, f"v3: {type(exc).__name__}: {exc}")
+            return self._reject(
+                "malformed", address=address, why=f"v3: {type(exc).__name__}: {exc}"
+            )
         if outcome.result == "discovery":
             self.collector.count("discovery")
             return "discovery"
         if outcome.result != "accepted" or outcome.varbinds is None:
-            return self._reject(outcome.result or "malformed", address, "v3 message refused")
+            return self._reject(
+                outcome.result or "malformed", address=address, why="v3 message refused"
+            )
         try:
             notification = notification_from_varbinds(
                 VERSION_3, INFORM if outcome.inform else TRAP_V2, outcome.varbinds
             )
         except SnmpCodecError as exc:
-            return self._reject("malformed", address, f"v3: {exc}")
+            return self._reject("malformed", address=address, why=f"v3: {exc}")
         return self._deliver(notification, address)
 
     def _deliver(self, notification: Notification, address: SockAddr) -> str:
@@ -771,7 +926,7 @@ class TrapListener:
             return None
         return event
 
-    def _reject(self, result: str, address: SockAddr, why: str) -> str:
+    def _reject(self, result: str, why: str, *, address: SockAddr) -> str:
         self.collector.count(result)
         self._log(address, f"{result}: {why}")
         return result

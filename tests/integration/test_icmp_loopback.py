@@ -275,6 +275,7 @@ class FlakySocket(socket.socket):
         ([errno.EHOSTUNREACH] * 6, "unreachable", 0),
         ([errno.EAGAIN] * 12, "send_error", 0),  # retried later, then given up per echo
         ([errno.ENOBUFS, errno.EAGAIN], "ok", 3),  # a brief burst: retried and sent
+        ([errno.ENOBUFS] * 12, "local_resources", 0),  # no buffer here: not the target's fault
         ([errno.EHOSTUNREACH], "ok", 3),  # a stale error from another echo: resent
         ([errno.EPERM] * 2, "ok", 2),  # one echo refused, the others answered
     ],

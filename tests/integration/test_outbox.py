@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -29,8 +30,9 @@ from alerts.config import AlertsSection
 from alerts.delivery import Delivery
 from alerts.metrics import DeliveryMetrics
 from alerts.model import Alert, Notification
-from alerts.outbox import DeliveryPolicy, Outbox
+from alerts.outbox import OUTBOX_MIGRATIONS, DeliveryPolicy, Outbox
 from tests.peers import Mosquitto, free_port, http_receiver, mosquitto_missing, until
+from tests.tmpfs import fill, free, tmpfs
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = 1_700_000_000.0
@@ -105,7 +107,7 @@ async def test_broker_outage_loses_nothing(tmp_path: Path) -> None:
             broker.stop()
             queued = [notification(f"t{i}", "noc") for i in range(5)]
             queued += [notification(f"t{i}", "noc", resolved=True) for i in range(5)]
-            assert outbox.enqueue(queued) == queued
+            assert await outbox.enqueue(queued) == queued
             await until(lambda: metrics.failed[("noc", "transient")] >= 2, what="failed attempts")
             assert metrics.pending["noc"] == 10 and metrics.sent["noc"] == 0
             broker.start()
@@ -134,7 +136,7 @@ from alerts.channels.base import ChannelContext
 from alerts.channels.webhook import WebhookChannel, WebhookSettings
 from alerts.clock import LoopClock
 from alerts.model import Alert, Notification
-from alerts.outbox import DeliveryPolicy, Outbox
+from alerts.outbox import OUTBOX_MIGRATIONS, DeliveryPolicy, Outbox
 
 async def main():
     db, url = sys.argv[1], sys.argv[2]
@@ -146,7 +148,7 @@ async def main():
         for i in range(5):
             a = Alert({"alertname": "TargetDown", "target": f"t{i}"}, 1700000000.0)
             batch.append(Notification(a.key, "hook", (a,)))
-        outbox.enqueue(batch)
+        await outbox.enqueue(batch)
         print("enqueued", flush=True)
         await asyncio.sleep(60)
 
@@ -201,7 +203,9 @@ async def test_channel_down_past_ttl_goes_to_fallback(tmp_path: Path) -> None:
                 tmp_path / "o.db", channels, {"primary": short, "backup": FAST}, metrics=metrics
             ) as outbox,
         ):
-            outbox.enqueue([notification(f"t{i}", "primary", fallback="backup") for i in range(3)])
+            await outbox.enqueue(
+                [notification(f"t{i}", "primary", fallback="backup") for i in range(3)]
+            )
             requests = await peer.wait(3, timeout=10)
             await until(lambda: len(outbox.rows("backup", "sent")) == 3)
             primary = outbox.rows("primary")
@@ -224,8 +228,9 @@ async def test_permanent_error_is_dead_at_once_with_fallback(tmp_path: Path) -> 
     async with Outbox(
         tmp_path / "o.db", {"p": primary, "b": backup}, {"p": FAST, "b": FAST}
     ) as outbox:
-        outbox.enqueue([notification("a", "p", fallback="b")])
+        await outbox.enqueue([notification("a", "p", fallback="b")])
         await until(lambda: len(backup.sent) == 1)
+        await outbox.written()  # the marks queued before the sends returned
         [dead] = outbox.rows("p")
     assert (dead.state, dead.attempts, dead.last_error) == ("dead", 0, "HTTP 400")
     assert backup.sent[0].reason == "fallback"
@@ -235,10 +240,10 @@ async def test_same_key_is_stored_once(tmp_path: Path) -> None:
     channel = Scripted(TransientError("down"), TransientError("down"))
     async with Outbox(tmp_path / "o.db", {"c": channel}, {"c": FAST}) as outbox:
         n = notification("a")
-        assert outbox.enqueue([n, n]) == [n]
-        assert outbox.enqueue([n]) == []
+        assert await outbox.enqueue([n, n]) == [n]
+        assert await outbox.enqueue([n]) == []
         await until(lambda: len(channel.sent) == 1)
-        assert outbox.enqueue([n]) == []  # delivered keys are remembered too
+        assert await outbox.enqueue([n]) == []  # delivered keys are remembered too
         await asyncio.sleep(0.2)
     assert len(channel.sent) == 1
 
@@ -246,8 +251,9 @@ async def test_same_key_is_stored_once(tmp_path: Path) -> None:
 async def test_head_of_line_order_and_backoff(tmp_path: Path) -> None:
     channel = Scripted(TransientError("down"), TransientError("down"), TransientError("down"))
     async with Outbox(tmp_path / "o.db", {"c": channel}, {"c": FAST}) as outbox:
-        outbox.enqueue([notification(f"t{i}") for i in range(4)])
+        await outbox.enqueue([notification(f"t{i}") for i in range(4)])
         await until(lambda: len(channel.sent) == 4)
+        await outbox.written()
         rows = outbox.rows()
     assert [n.alerts[0].target for n in channel.sent] == ["t0", "t1", "t2", "t3"]
     assert [r.attempts for r in rows] == [4, 1, 1, 1]
@@ -257,8 +263,9 @@ async def test_attempt_timeout_is_enforced(tmp_path: Path) -> None:
     channel = Scripted("hang")
     policy = DeliveryPolicy(timeout=0.2, ttl=60, backoff_initial=0.05, backoff_max=0.1)
     async with Outbox(tmp_path / "o.db", {"c": channel}, {"c": policy}) as outbox:
-        outbox.enqueue([notification("a")])
+        await outbox.enqueue([notification("a")])
         await until(lambda: len(channel.sent) == 1, timeout=5)
+        await outbox.written()
         [row] = outbox.rows()
     assert row.last_error == "attempt timed out after 0.2s" and row.attempts == 2
 
@@ -268,8 +275,9 @@ async def test_a_buggy_channel_does_not_stop_its_queue(
 ) -> None:
     channel = Scripted(KeyError("bug"))
     async with Outbox(tmp_path / "o.db", {"c": channel}, {"c": FAST}) as outbox:
-        outbox.enqueue([notification("a")])
+        await outbox.enqueue([notification("a")])
         await until(lambda: len(channel.sent) == 1)
+        await outbox.written()
         [row] = outbox.rows()
     assert row.last_error == "unexpected error: KeyError"
     assert "unexpected error while sending" in caplog.text
@@ -285,7 +293,7 @@ async def test_metrics_exposition(tmp_path: Path) -> None:
     async with Outbox(
         tmp_path / "o.db", {"noc": channel}, {"noc": policy}, metrics=metrics
     ) as outbox:
-        outbox.enqueue([notification("a", "noc"), notification("b", "noc")])
+        await outbox.enqueue([notification("a", "noc"), notification("b", "noc")])
         await until(lambda: metrics.failed[("noc", "transient")] == 1)
         oldest = metrics.oldest["noc"]
         assert oldest is not None
@@ -312,7 +320,7 @@ async def test_metrics_exposition(tmp_path: Path) -> None:
 async def test_pending_survives_a_clean_restart(tmp_path: Path) -> None:
     down = Scripted(*[TransientError("down")] * 1000)
     async with Outbox(tmp_path / "o.db", {"c": down}, {"c": FAST}) as outbox:
-        outbox.enqueue([notification("a"), notification("b")])
+        await outbox.enqueue([notification("a"), notification("b")])
         await asyncio.sleep(0.1)
     up = Scripted()
     metrics = DeliveryMetrics(time.time)
@@ -324,11 +332,11 @@ async def test_pending_survives_a_clean_restart(tmp_path: Path) -> None:
 async def test_retention_deletes_old_done_rows(tmp_path: Path) -> None:
     channel = Scripted()
     async with Outbox(tmp_path / "o.db", {"c": channel}, {"c": FAST}) as outbox:
-        outbox.enqueue([notification("a")])
+        await outbox.enqueue([notification("a")])
         await until(lambda: len(channel.sent) == 1)
     async with Outbox(tmp_path / "o.db", {"c": channel}, {"c": FAST}, retention=0.001) as outbox:
         await asyncio.sleep(0.01)
-        outbox._housekeep()
+        await outbox.housekeep()
         assert outbox.rows() == []
 
 
@@ -359,7 +367,8 @@ async def test_delivery_submit_to_webhook(tmp_path: Path) -> None:
             {"alertname": "TargetDown", "target": "bts-1", "severity": "critical"}, time.time()
         )
         [queued] = d.submit(a)
-        assert d.outbox.rows()[0].key == queued.key  # stored before any send
+        await d.outbox.written()
+        assert d.outbox.rows()[0].key == queued.key
         assert d.active() == [a]
         d.submit(a.resolved(time.time()))
         requests = await peer.wait(2)
@@ -406,9 +415,106 @@ class EarlierClock(LoopClock):
 
 async def test_a_row_past_its_ttl_after_downtime_still_gets_one_attempt(tmp_path: Path) -> None:
     async with Outbox(tmp_path / "o.db", {}, clock=EarlierClock()) as outbox:
-        outbox.enqueue([notification("a", fallback="b")])  # no worker for 'c' in this run
+        await outbox.enqueue([notification("a", fallback="b")])  # no worker for 'c' in this run
     up, backup = Scripted(), Scripted()
     async with Outbox(tmp_path / "o.db", {"c": up, "b": backup}, {"c": FAST, "b": FAST}) as outbox:
         await until(lambda: len(up.sent) == 1)
+        await outbox.written()
         assert [r.state for r in outbox.rows()] == ["sent"]
     assert backup.sent == []
+
+
+# -- the outbox file: migrations, a full disk, a damaged file --------------------------------
+
+OLD_SCHEMA = """
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel TEXT NOT NULL,
+    key TEXT NOT NULL,
+    body TEXT NOT NULL,
+    fallback TEXT,
+    state TEXT NOT NULL DEFAULT 'pending',
+    created_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error TEXT,
+    done_at REAL,
+    UNIQUE (channel, key)
+);
+CREATE INDEX outbox_queue ON outbox (channel, state, id);
+"""
+
+
+async def test_an_outbox_made_before_versions_is_adopted_with_its_pending_rows(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as db:  # the format of earlier releases
+        db.executescript(OLD_SCHEMA)
+        for i, state in enumerate(("sent", "pending", "pending")):
+            n = notification(f"t{i}")
+            db.execute(
+                "INSERT INTO outbox (channel, key, body, state, created_at, next_attempt_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (n.channel, n.key, n.to_json(), state, time.time(), 0.0),
+            )
+        db.commit()
+    channel = Scripted()
+    async with Outbox(path, {"c": channel}, {"c": FAST}) as outbox:
+        await until(lambda: len(channel.sent) == 2)
+        assert await outbox.enqueue([notification("t0")]) == []  # dedup memory kept
+    assert [n.alerts[0].target for n in channel.sent] == ["t1", "t2"]
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [
+            (len(OUTBOX_MIGRATIONS),)
+        ]
+
+
+async def test_on_a_full_disk_nothing_is_sent_before_it_is_stored(tmp_path: Path) -> None:
+    channel = Scripted()
+    metrics = DeliveryMetrics(time.time)
+    with tmpfs(tmp_path / "mnt", "4m") as mnt:
+        async with Outbox(
+            mnt / "outbox.sqlite3",
+            {"c": channel},
+            {"c": FAST},
+            metrics=metrics,
+            backoff_initial=0.05,
+            backoff_max=0.2,
+        ) as outbox:
+            await outbox.enqueue([notification("before")])
+            await until(lambda: len(channel.sent) == 1)
+            fill(mnt)
+            stored = outbox.enqueue([notification(f"t{i}") for i in range(3)])
+            await until(lambda: metrics.writes.failures["outbox"] >= 3, what="retried")
+            assert not stored.done()
+            assert metrics.writes.pending["outbox"] == 3
+            assert metrics.writes.available["outbox"] is False
+            assert len(channel.sent) == 1  # nothing sent that is not stored
+            free(mnt)
+            assert len(await stored) == 3
+            await until(lambda: len(channel.sent) == 4)
+            assert metrics.writes.pending["outbox"] == 0
+            assert metrics.writes.available["outbox"] is True
+            await until(lambda: len(outbox.rows(state="sent")) == 4)
+    assert [n.alerts[0].target for n in channel.sent] == ["before", "t0", "t1", "t2"]
+
+
+async def test_a_damaged_outbox_keeps_notifications_until_it_is_replaced(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    path.write_bytes(b"not a database" * 100)
+    channel = Scripted()
+    metrics = DeliveryMetrics(time.time)
+    async with Outbox(
+        path, {"c": channel}, {"c": FAST}, metrics=metrics, backoff_initial=0.05, backoff_max=0.1
+    ) as outbox:
+        stored = outbox.enqueue([notification("a")])
+        await until(lambda: metrics.writes.failures["outbox"] >= 2, what="retried")
+        assert channel.sent == [] and not stored.done()
+        assert f"{path}: not a SQLite database" in caplog.text
+        path.rename(tmp_path / "outbox.damaged")  # what the log line says to do
+        await stored
+        await until(lambda: len(channel.sent) == 1)
+    assert caplog.text.count("cannot write") == 1  # one line, not one per retry

@@ -93,6 +93,8 @@ MUTATIONS = [
     ("continuity-alerts.yml", 'window="30m"} > 6', 'window="30m"} > 1'),
     ("continuity-alerts.yml", "for: 2m", "for: 0m"),
     ("continuity-alerts.yml", "> 600", "> 60"),
+    ("continuity-alerts.yml", "continuity_store_available == 0", "continuity_store_available < 2"),
+    ("continuity-alerts.yml", "for: 3m", "for: 5m"),
     (
         "continuity-alerts.yml",
         "unless continuity_scheduler_skipped_runs_total offset 10m",

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from monitor.availability import DAY
+from monitor.dbfile import WriteMetrics
 from monitor.store import (
     FAMILIES,
     SCHEMA_VERSION,
@@ -30,7 +31,9 @@ from monitor.store import (
     open_readonly,
 )
 from tests.fakes import FakeClock
+from tests.peers import until
 from tests.store_helpers import make_v1_database, rows
+from tests.tmpfs import fill, free, tmpfs
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = 1_700_000_000.0
@@ -349,6 +352,8 @@ async def test_a_failing_write_is_dropped_alone(db: Path, caplog: pytest.LogCapt
         store.record_event("target_up", "c", T0, None, "third")
         await store.flush()
         assert store.dropped_writes == 1
+        await asyncio.sleep(0)  # the metric is updated on the loop
+        assert store.metrics.dropped["history"] == 1
     assert rows(db, "SELECT target FROM events ORDER BY id") == [("a",), ("c",)]
     assert "dropped a write that failed" in caplog.text
 
@@ -442,3 +447,32 @@ def test_families_are_the_issue_names() -> None:
         "continuity_mttr_seconds",
         "continuity_mtbf_seconds",
     ]
+
+
+async def test_a_full_disk_keeps_history_writes_in_order_until_space_returns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    metrics = WriteMetrics()
+    with tmpfs(tmp_path / "mnt", "4m") as mnt:
+        db = mnt / "history.sqlite3"
+        async with Store(
+            db, metrics=metrics, backoff_initial=0.05, backoff_max=0.2, heartbeat=3600
+        ) as store:
+            await store.flush()
+            fill(mnt)
+            assert down(store, "a", T0)
+            store.record_event("target_down", "a", T0, "icmp", "no reply")
+            store.outage_ended("a", T0 + 60)
+            store.record_event("target_up", "a", T0 + 60, "icmp", "")
+            await store.flush()  # released, not written: reads do not hang on a full disk
+            await until(lambda: metrics.failures["history"] >= 3, what="retried")
+            assert metrics.pending["history"] >= 4
+            assert metrics.available["history"] is False
+            assert store.dropped_writes == 0
+            free(mnt)
+            await until(lambda: metrics.pending["history"] == 0, what="written")
+            assert metrics.available["history"] is True
+            assert [(o.start, o.end) for o in await store.outages(target="a")] == [(T0, T0 + 60)]
+        assert rows(db, "SELECT kind FROM events ORDER BY id") == [("target_down",), ("target_up",)]
+    assert caplog.text.count("cannot write the history") == 1
+    assert "writing the history again; nothing was lost" in caplog.text

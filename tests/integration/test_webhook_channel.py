@@ -124,7 +124,7 @@ async def test_retried_through_the_outbox_until_delivered(tmp_path: Path) -> Non
                 tmp_path / "o.db", {"oncall": channel}, {"oncall": policy}, metrics=metrics
             ) as outbox,
         ):
-            outbox.enqueue([notification()])
+            await outbox.enqueue([notification()])
             requests = await peer.wait(4)
             await until(lambda: bool(outbox.rows(state="sent")))
             [row] = outbox.rows()

@@ -461,6 +461,13 @@ def test_send_failure_reasons(err: int, v6: bool, reason: str) -> None:
     assert "boom" in message
 
 
+@pytest.mark.parametrize("err", [errno.ENOBUFS, errno.ENOMEM, errno.EMFILE, errno.ENFILE])
+def test_a_send_refused_for_lack_of_local_resources_is_not_the_targets_fault(err: int) -> None:
+    got, message = send_failure(OSError(err, "boom"), v6=False)
+    assert got == "local_resources"
+    assert errno.errorcode[err] in message and "the target was not checked" in message
+
+
 def test_sequence_keys_skip_echoes_still_outstanding() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         channel = _Channel(sock, "dgram", ident_base=4242)

@@ -4,6 +4,7 @@ timer that drives routing inside :class:`alerts.delivery.Delivery`)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
@@ -17,7 +18,8 @@ from alerts.config import AlertsSection, RouteConfig
 from alerts.delivery import Delivery
 from alerts.model import Alert, Notification, Site, fingerprint, notification_key
 from alerts.route import Router, compile_routes, select_routes
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, settle
+from tests.peers import until
 
 T0 = 1_700_000_000.0
 
@@ -400,13 +402,14 @@ async def test_delivery_timer_follows_the_clock(
     await clock.advance(29)
     assert recorder.sent == []
     await clock.advance(1)
-    assert show(recorder.sent) == ["rec new a:firing"]
+    # Stored by the outbox's writer thread, then sent: real time passes.
+    await until(lambda: show(recorder.sent) == ["rec new a:firing"])
     await clock.advance(3600)
-    assert show(recorder.sent) == ["rec new a:firing", "rec repeat a:firing"]
+    await until(lambda: show(recorder.sent) == ["rec new a:firing", "rec repeat a:firing"])
     [n] = delivery.submit(alert("a", start=T0).resolved(clock.wall()))
     await clock.advance(0)
-    assert show(recorder.sent)[-1] == "rec new a:resolved"
-    assert [r.state for r in delivery.outbox.rows()] == ["sent", "sent", "sent"]
+    await until(lambda: show(recorder.sent)[-1] == "rec new a:resolved")
+    await until(lambda: [r.state for r in delivery.outbox.rows()] == ["sent", "sent", "sent"])
     assert n.key.endswith(":resolved")
 
 
@@ -457,11 +460,16 @@ async def test_a_failing_outbox_does_not_break_submit(
 ) -> None:
     delivery, _, _ = timed
 
-    def full(notifications: Any) -> list[Notification]:
-        raise sqlite3.OperationalError("database or disk is full")
+    def damaged(notifications: Any) -> asyncio.Future[list[Notification]]:
+        # What the outbox's writer gives back for a failure retrying cannot fix
+        # (a full disk is retried instead, see tests/adversarial/test_disk_full.py).
+        future: asyncio.Future[list[Notification]] = asyncio.get_running_loop().create_future()
+        future.set_exception(sqlite3.DatabaseError("database disk image is malformed"))
+        return future
 
-    monkeypatch.setattr(delivery.outbox, "enqueue", full)
+    monkeypatch.setattr(delivery.outbox, "enqueue", damaged)
     delivery.router.routes = compile_routes([RouteConfig.model_validate({"channels": ["rec"]})])
     assert len(delivery.submit(alert("a"))) == 1
+    await settle()
     assert "could not store 1 notification(s)" in caplog.text
     assert delivery.metrics.store_errors == 1

@@ -290,7 +290,9 @@ def test_valid_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert noc.priv_key is not None and noc.priv_key.reveal() == "privkey-456"
     assert noc.engine_ids == ["8000000001020304"]
     assert "authkey" not in repr(section) and "from-env" not in repr(section)
-    assert (section.max_per_second, section.max_v3_per_second, section.log_rate) == (2000, 1000, 10)
+    assert (section.max_per_second, section.max_per_source_per_second) == (2000, 500)
+    assert (section.max_v3_per_second, section.max_v3_per_source_per_second) == (200, 50)
+    assert section.sources == [] and section.log_rate == 10
 
 
 def test_defaults() -> None:
