@@ -93,6 +93,7 @@ class Harness:
         self.now = start
         self.cut: set[str] = set()  # targets whose own link is cut
         self.loss: dict[str, float] = {}  # targets whose runs fail at random, with this chance
+        self.starved: set[str] = set()  # targets whose runs find this host out of sockets
         self.random = random.Random(7)
         self.sent: list[Sent] = []
         self.results: list[tuple[float, str, bool]] = []
@@ -154,9 +155,12 @@ class Harness:
     def _run(self, key: tuple[str, str]) -> None:
         name, kind = key
         ok = self.reachable(name) and self.random.random() >= self.loss.get(name, 0.0)
+        reason = "ok" if ok else "timeout"
+        if name in self.starved:
+            ok, reason = False, "local_resources"
         result = ProbeResult(
             ok,
-            "ok" if ok else "timeout",
+            reason,
             "1/1 replies" if ok else f"0/1 replies from {name}",
             self.now,
             0.01,

@@ -319,6 +319,21 @@ def test_steady_loss_pages_flapping_once_per_host() -> None:
     assert fired == resolved
 
 
+def test_a_host_out_of_sockets_pages_monitor_degraded_not_its_targets() -> None:
+    h = settled()
+    h.starved.update({"s1", "s2", "rtr"})
+    h.cut.add("s3")  # a real outage meanwhile still pages
+    h.advance(30)
+    assert sorted(h.whats()) == [("MonitorDegraded", "", "firing"), ("TargetDown", "s3", "firing")]
+    assert h.pipeline.states["s1"].health.value == "up"
+    assert h.pipeline.states["s1"].outage_cause is None
+    h.starved.clear()
+    h.cut.clear()
+    h.advance(70)
+    assert ("MonitorDegraded", "", "resolved") in h.whats()
+    assert len(h.sent) == 4
+
+
 # -- properties over random cuts and repairs -------------------------------------------
 
 FALLS = {"rtr": 4, "s1": 2, "s2": 3, "s1a": 2}
