@@ -281,13 +281,22 @@ class Scheduler:
 
     async def _loop(self, job: Job, start: float) -> None:
         scheduled = first_run(job.key, job.settings.interval, start, self._tick)
+        previous: float | None = None  # when the last run was due
         loop = asyncio.get_running_loop()
         while True:
             waker: asyncio.Future[None] = loop.create_future()
             self._wakers[job.key] = waker
             await self._clock.sleep_until(scheduled, waker, job.depth)
-            if waker.done():  # woken early by trigger(): run now, keep the grid
-                scheduled = min(scheduled, self._clock.now())
+            if waker.done():  # woken early by trigger(): run soon, keep the grid
+                # Never sooner than down_interval after the previous run: a re-check
+                # must not squeeze failed runs closer together than the debounce
+                # (fall - 1) x down_interval that the README promises.
+                now = self._clock.now()
+                soonest = now if previous is None else previous + self._fast_interval(job)
+                scheduled = min(scheduled, max(now, soonest))
+                if scheduled > now:
+                    await self._clock.sleep_until(scheduled, None, job.depth)
+            previous = scheduled
             result = await self._run_limited(job, scheduled)
             self._deliver(job, result)
             interval = self._fast_interval(job) if job.key in self._fast else job.settings.interval
@@ -313,7 +322,8 @@ class Scheduler:
             self._fast.discard(key)
 
     def trigger(self, target: str) -> int:
-        """Run every check of ``target`` now (a parent recovered); returns how many."""
+        """Run every check of ``target`` now, or ``down_interval`` after its previous run
+        if that is later (a parent recovered, a re-check); returns how many."""
         woken = 0
         for key in self._by_target.get(target, ()):
             waker = self._wakers.get(key)

@@ -130,6 +130,9 @@ class TargetState:
     outage_cause: str | None = None
     flap_calm: int = 0  # results in a row below the low flapping threshold, while flapping
     failing: bool = False  # whether its latest result (any critical check) failed
+    failed_at: float | None = None  # when its latest failed run started
+    ok_at: float | None = None  # when its latest successful run started
+    confirmed_at: float | None = None  # when a re-check last confirmed its failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,16 +311,48 @@ def _parents_down(name: str, states: Mapping[str, TargetState], topo: Topology) 
     return parents[0]
 
 
-def _cause_unsettled(name: str, states: Mapping[str, TargetState], topo: Topology) -> bool:
-    """A parent or a canary is failing without being hard DOWN yet (or re-checking)."""
-    suspects = (*topo.parents.get(name, ()), *(c for c in topo.canaries if c != name))
-    for other in suspects:
-        state = states.get(other)
-        if state is not None and (
-            state.recheck or (state.failing and state.own is not Health.DOWN)
+def _cause_unsettled(state: TargetState, states: Mapping[str, TargetState], topo: Topology) -> bool:
+    """A parent or a canary is failing without being hard DOWN yet (or re-checking),
+    or its word on the target's failure is out of date (:func:`stale_suspects`)."""
+    for other in _suspects(state.name, topo):
+        suspect = states.get(other)
+        if suspect is not None and (
+            suspect.recheck or (suspect.failing and suspect.own is not Health.DOWN)
         ):
             return True
-    return False
+    return bool(stale_suspects(state, states, topo))
+
+
+def _suspects(name: str, topo: Topology) -> tuple[str, ...]:
+    return (*topo.parents.get(name, ()), *(c for c in topo.canaries if c != name))
+
+
+def stale_suspects(
+    state: TargetState, states: Mapping[str, TargetState], topo: Topology
+) -> list[str]:
+    """Parents or canaries that failed while the target's failure is in question and
+    have not answered since its latest failure: their last success may predate a
+    new cut.
+
+    A site whose router was cut, answered once, and was cut again between two of
+    the router's runs fails ``fall`` times in a row while the router's latest
+    run looks fine. The site's DOWN waits until these have answered again, and
+    is then re-checked once more; that re-check's failure is final.
+    """
+    if not state.failing or state.failed_at is None:
+        return []
+    # Since when the failure is in question: the target's last success, or the
+    # re-check that confirmed it after its parents answered.
+    began = max(state.ok_at or float("-inf"), state.confirmed_at or float("-inf"))
+    out = []
+    for other in _suspects(state.name, topo):
+        suspect = states.get(other)
+        if suspect is None or suspect.failed_at is None or suspect.failed_at < began:
+            continue
+        latest = max(suspect.failed_at, suspect.ok_at or suspect.failed_at)
+        if latest < state.failed_at:  # nothing heard from it since the target's failure
+            out.append(other)
+    return out
 
 
 def effective(
@@ -344,7 +379,7 @@ def _meaning_of_down(
         return Health.UNKNOWN, False, None
     if state.flapping:
         return Health.FLAPPING, False, None
-    return Health.DOWN, _cause_unsettled(state.name, states, topo), None
+    return Health.DOWN, _cause_unsettled(state, states, topo), None
 
 
 @dataclass(slots=True)
@@ -362,10 +397,11 @@ def _settle(ctx: _Step, state: TargetState, trigger: ProbeResult | None = None) 
     """Recompute health, announcement and outage of one target; record events."""
     now, changes, world = ctx.now, ctx.changes, ctx.world
     health, held, parent = effective(state, ctx.states, ctx.topo, world)
-    if state.held and not held and health is Health.DOWN and trigger is None:
+    if state.held and not held and health is Health.DOWN and (trigger is None or trigger.ok):
         # What held the announcement (a failing parent or canary) has settled in
         # the target's favour: its failures may have been the parent's blip. It is
-        # probed again and announced only if it still fails.
+        # probed again and announced only if it still fails (a failure that is
+        # itself the fresh run after the parents answered is announced at once).
         state = replace(state, recheck=True)
         changes.recheck.add(state.name)
         health, held, parent = effective(state, ctx.states, ctx.topo, world)
@@ -374,6 +410,8 @@ def _settle(ctx: _Step, state: TargetState, trigger: ProbeResult | None = None) 
         since = now
         if health in (Health.DOWN, Health.UNREACHABLE, Health.FLAPPING):
             since = _down_since(state.checks, now)
+    if held:
+        changes.recheck.update(stale_suspects(state, ctx.states, ctx.topo))
     announced, announced_since = state.announced, state.announced_since
     reason = trigger.reason if trigger else ""
     message = trigger.message if trigger else ""
@@ -426,6 +464,9 @@ def _settle(ctx: _Step, state: TargetState, trigger: ProbeResult | None = None) 
         outage_cause,
         state.flap_calm,
         state.failing,
+        state.failed_at,
+        state.ok_at,
+        state.confirmed_at,
     )
 
 
@@ -542,6 +583,9 @@ def step(
         state.outage_cause,
         calm,
         failing,
+        result.started if not result.ok else state.failed_at,
+        result.started if result.ok else state.ok_at,
+        result.started if recheck and not result.ok else state.confirmed_at,
     )
     view = _Overlay(states, changes.states)
     changes.states[name] = new
@@ -719,6 +763,8 @@ def _isolation_message(
 def _cascade(ctx: _Step, new: TargetState, old: TargetState) -> None:
     """Re-settle the targets that depend on one whose health or suspicion changed."""
     if new.health is old.health and new.failing == old.failing and new.own is old.own:
+        if new.ok_at != old.ok_at:
+            _answered(ctx, new.name)
         return
     down = (Health.DOWN, Health.UNREACHABLE)
     recovered = old.health in down and new.health not in down
@@ -740,6 +786,23 @@ def _cascade(ctx: _Step, new: TargetState, old: TargetState) -> None:
         if settled != states[child]:
             changes.states[child] = settled
             queue.extend(ctx.topo.children.get(child, ()))
+
+
+def _answered(ctx: _Step, name: str) -> None:
+    """``name`` answered again: the held targets that waited for that word are settled.
+
+    Only held ones are looked at (a router's routine success costs nothing for
+    its hundreds of sites that are fine).
+    """
+    others = ctx.topo.children.get(name, ())
+    if name in ctx.topo.canaries:
+        others = tuple(t for t in ctx.states if t != name)
+    for other in others:
+        state = ctx.states.get(other)
+        if state is not None and state.held:
+            settled = _settle(ctx, state)
+            if settled != state:
+                ctx.changes.states[other] = settled
 
 
 def _with_recheck(state: TargetState) -> TargetState:

@@ -71,7 +71,11 @@ class _Scheduler:
         count = 0
         for key in self.harness.jobs:
             if key[0] == target:
-                self.harness.due(key, self.harness.now)
+                previous = self.harness.last_run.get(key)
+                soonest = self.harness.now
+                if previous is not None:
+                    soonest = max(soonest, previous + self.harness.fast_interval(key))
+                self.harness.due(key, soonest)
                 count += 1
         return count
 
@@ -108,6 +112,7 @@ class Harness:
         self._queue: list[tuple[float, int, tuple[str, str]]] = []
         self._seq = itertools.count()
         self._next: dict[tuple[str, str], float] = {}
+        self.last_run: dict[tuple[str, str], float] = {}
         for i, key in enumerate(sorted(self.jobs)):  # spread like the scheduler's hash spread
             self.due(key, start + (i % 10) * self.jobs[key].interval / 10)
         self._next_tick = start + 1.0
@@ -167,13 +172,15 @@ class Harness:
             values={"packet_loss_ratio": 0.0 if ok else 1.0},
         )
         self.results.append((self.now, name, ok))
+        self.last_run[key] = self.now
         self.pipeline.on_result(name, kind, result)
-        settings = self.jobs[key]
         fast = key in self.scheduler.fast
-        interval = settings.interval
-        if fast:
-            interval = settings.down_interval or max(settings.interval / 3, settings.timeout)
+        interval = self.fast_interval(key) if fast else self.jobs[key].interval
         self.due(key, self.now + interval)
+
+    def fast_interval(self, key: tuple[str, str]) -> float:
+        settings = self.jobs[key]
+        return settings.down_interval or max(settings.interval / 3, settings.timeout)
 
     def set_maintenance(self, owners: list[str]) -> None:
         """Windows open on exactly ``owners`` now (each covering its subtree)."""

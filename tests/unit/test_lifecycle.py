@@ -340,8 +340,12 @@ FALLS = {"rtr": 4, "s1": 2, "s2": 3, "s1a": 2}
 TREE = tree(("rtr", []), ("s1", ["rtr"]), ("s2", ["rtr"]), ("s1a", ["s1"]), fall=FALLS)
 ANCESTORS = {"rtr": [], "s1": ["rtr"], "s2": ["rtr"], "s1a": ["s1", "rtr"]}
 
+# Every link state lasts at least rise x down_interval (2 s): a parent that is
+# cut again within about one interval of coming back can put its cut exactly
+# between its own run and a child's re-check, which sampling cannot tell from
+# the child's own failure (a known limit, in the README).
 actions = st.lists(
-    st.tuples(st.sampled_from(sorted(ANCESTORS)), st.floats(0.2, 12.0)),
+    st.tuples(st.sampled_from(sorted(ANCESTORS)), st.floats(2.0, 12.0)),
     min_size=1,
     max_size=10,
 )
