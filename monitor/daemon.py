@@ -49,7 +49,7 @@ from monitor.state import (
 )
 from monitor.store import FAMILIES as STORE_FAMILIES
 from monitor.store import Store, StoreError, database_path
-from monitor.web import BadRequest, WebServer
+from monitor.web import BadRequest, ReloadFailure, WebServer
 from probes.base import (
     ListenerKind,
     ProbeContext,
@@ -226,6 +226,7 @@ class Daemon:
         self.maintenance: MaintenanceBook | None = None
         self._slo_alerts: dict[str, tuple[bool, bool]] = {}
         self.ready = False
+        self._reload_failure: ReloadFailure | None = None
 
     # -- configuration -----------------------------------------------------
 
@@ -429,6 +430,7 @@ class Daemon:
                 await self._open_listeners(config)
             except (ConfigError, ProbeSetupError, OSError) as exc:
                 self.self_metrics.reload_ok.set(0)
+                self._reload_failure = ReloadFailure(self.wall(), tuple(str(exc).splitlines()))
                 log.error("reload rejected, keeping the running config:\n%s", exc)
                 return False, str(exc)
             assert self.config is not None
@@ -447,6 +449,7 @@ class Daemon:
             gc.freeze()
             self.self_metrics.reload_ok.set(1)
             self.self_metrics.reload_time.set(self.wall())
+            self._reload_failure = None
             message = (
                 f"reloaded: {len(config.targets)} targets; "
                 f"checks started {started}, stopped {stopped}, kept {kept}"
@@ -777,6 +780,10 @@ class Daemon:
         if self.store is None or name not in self.states:
             return None
         return self.store.figures(name, self.wall())
+
+    def reload_failure(self) -> ReloadFailure | None:
+        """The last reload's refusal, until a reload succeeds (the status page's banner)."""
+        return self._reload_failure
 
     def page_state(self) -> tuple[Config, Mapping[str, TargetState], World]:
         """The config and live states, read (never changed) by the status page."""

@@ -67,6 +67,12 @@ _TEXTS: dict[str, tuple[str, str]] = {
         "Máy giám sát dường như bị cô lập: các đối tượng lỗi được hiển thị là cô lập "
         "và không mở sự cố mới cho đến khi kết nối lại.",
     ),
+    "reload_failed": (
+        "The configuration file was refused at {time}; the monitor runs on with the "
+        "previous one until a reload succeeds:",
+        "Tệp cấu hình bị từ chối lúc {time}; máy giám sát tiếp tục chạy với cấu hình cũ "
+        "cho đến khi nạp lại thành công:",
+    ),
     # Banner.
     "outages.active": ("Active outages", "Sự cố đang diễn ra"),
     "alerts.active": ("Active alerts", "Cảnh báo đang hoạt động"),

@@ -61,6 +61,7 @@ STATIC_DIR = PACKAGE_DIR / "static"
 TEMPLATE_DIR = PACKAGE_DIR / "templates"
 
 REFRESH_SECONDS = 5.0  # how often the page's script fetches the summary
+RELOAD_ISSUES_SHOWN = 5  # problems of a refused config shown on the page (all in the log)
 FIGURES_TTL = 15.0  # seconds availability figures are reused (as in the exporter)
 BANNER_LIMIT = 50  # outages and alerts listed in the banner; the rest are counted
 RECENT_OUTAGES = 20
@@ -800,6 +801,7 @@ class StatusPage:
             total=len(data.lines),
             counts=data.counts,
             isolated=data.isolated,
+            reload=self.reload_banner(loc),
             outages=data.outages[:BANNER_LIMIT],
             outages_total=len(data.outages),
             alerts=data.alerts[:BANNER_LIMIT],
@@ -811,6 +813,17 @@ class StatusPage:
                 **self._versions(),
             },
         )
+
+    def reload_banner(self, loc: Locale) -> dict[str, Any] | None:
+        """The last refused reload (until a good one): when, and its first problems."""
+        failure = self.backend.reload_failure()
+        if failure is None:
+            return None
+        return {
+            "text": loc.t["reload_failed"].format(time=loc.full_time(failure.at)),
+            "issues": list(failure.issues[:RELOAD_ISSUES_SHOWN]),
+            "more": max(0, len(failure.issues) - RELOAD_ISSUES_SHOWN),
+        }
 
     def _versions(self) -> dict[str, Any]:
         return {
@@ -829,6 +842,7 @@ class StatusPage:
             "now": loc.now,
             **self._versions(),
             "isolated": data.isolated,
+            "reload": self.reload_banner(loc),
             "counts": data.counts,
             "total": len(data.lines),
             "targets": [line.row.summary() for line in data.lines if line.changed > after],

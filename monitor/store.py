@@ -325,7 +325,9 @@ def migrate(db: sqlite3.Connection) -> int:
             MIGRATIONS[version - 1](db)
             db.execute("DELETE FROM schema_version")
             db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-        log.info("store: database migrated to schema version %d", version)
+        log.debug("store: database migrated to schema version %d", version)
+    if found < SCHEMA_VERSION:
+        log.info("store: database at schema version %d (was %d)", SCHEMA_VERSION, found)
     return found
 
 

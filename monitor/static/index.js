@@ -114,6 +114,20 @@ function updateBox(kind, items, total, build) {
   more.textContent = format(t.and_more, { count: total - items.length });
 }
 
+/** A refused config stays on screen until a reload succeeds. */
+function updateReload(reload) {
+  document.getElementById('reload-failed').hidden = !reload;
+  if (!reload) return;
+  document.getElementById('reload-text').textContent = reload.text;
+  document.getElementById('reload-issues').replaceChildren(...reload.issues.map((issue) => {
+    const item = document.createElement('li');
+    const code = document.createElement('code');
+    code.textContent = issue;
+    item.append(code);
+    return item;
+  }));
+}
+
 function updateBanner(summary) {
   const busy = summary.outages_total + summary.alerts_total > 0;
   const banner = document.getElementById('banner');
@@ -121,6 +135,7 @@ function updateBanner(summary) {
   banner.classList.toggle('clear', !busy);
   document.getElementById('all-clear').hidden = busy;
   document.getElementById('isolated').hidden = !summary.isolated;
+  updateReload(summary.reload);
   updateBox('outages', summary.outages, summary.outages_total, bannerItem);
   updateBox('alerts', summary.alerts, summary.alerts_total, alertItem);
 }
