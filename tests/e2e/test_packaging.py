@@ -67,7 +67,8 @@ def test_the_wheel_and_sdist_carry_the_starter_files_and_the_readme(
     assert any(n.endswith(".data/data/share/doc/continuity-monitor/README.md") for n in names)
     assert "monitor/templates/index.html" in names
     assert not any(n.startswith("tests/") for n in names)
-    members = tarfile.open(sdist).getnames()
+    with tarfile.open(sdist) as archive:
+        members = archive.getnames()
     assert any(m.endswith("/README.md") for m in members)
     assert any(m.endswith("/monitor/starter/config.toml") for m in members)
 
@@ -116,8 +117,10 @@ def test_init_check_config_and_run_from_the_installed_wheel(
     port = free_port()
     log = (tmp_path / "daemon.log").open("wb")
     proc = subprocess.Popen(
-        [program, "run", "--config", etc / "config.toml", "--listen", f"127.0.0.1:{port}"]
-        + ["--state-dir", str(tmp_path / "state")],
+        [
+            *(program, "run", "--config", etc / "config.toml"),
+            *("--listen", f"127.0.0.1:{port}", "--state-dir", tmp_path / "state"),
+        ],
         cwd=tmp_path,
         stdout=log,
         stderr=subprocess.STDOUT,
