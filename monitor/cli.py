@@ -253,9 +253,8 @@ def _check_config(path: Path, out: TextIO, err: TextIO) -> int:
         config = load_config(path)
     except ConfigError as exc:
         for issue in exc.issues:
-            print(
-                f"{path}: {issue}" if not str(issue).startswith(str(path)) else str(issue), file=err
-            )
+            shown = issue.located()
+            print(shown if shown.startswith(str(path)) else f"{path}: {shown}", file=err)
         count = len(exc.issues)
         print(f"{count} error{'s' if count != 1 else ''}; the configuration is not valid", file=err)
         return 1

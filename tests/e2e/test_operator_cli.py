@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from monitor.cli import build_parser
+from probes import KINDS
 from tests.daemon_process import API_TOKEN, REPO, DaemonProcess, free_port, monitor_command
 
 CONFIG = """
@@ -223,13 +225,13 @@ def test_reload_fails_with_every_problem_and_succeeds_once_fixed(
     assert refused.returncode == 1
     assert refused.stderr == (
         "continuity-monitor: invalid configuration, the running one is kept:\n"
-        "  targets[0].icmp.count: must be between 1 and 100, got 0\n"
+        f"  {daemon.config}:15 (lo-1): icmp.count: must be between 1 and 100, got 0\n"
     )
     status, body = daemon.request("POST", "/-/reload")
     assert status == 400
     assert json.loads(body) == {
         "error": "invalid configuration, the running one is kept",
-        "issues": ["targets[0].icmp.count: must be between 1 and 100, got 0"],
+        "issues": [f"{daemon.config}:15 (lo-1): icmp.count: must be between 1 and 100, got 0"],
     }
     daemon.config.write_text(good)
     done = cli("reload", "--config", "absent.toml", env=env)
@@ -245,3 +247,55 @@ def test_a_stopped_daemon_is_named_with_its_address(tmp_path: Path) -> None:
         f"continuity-monitor: cannot reach the daemon at http://127.0.0.1:{port} "
         "([Errno 111] Connection refused); is it running? (set --url or CONTINUITY_URL)\n"
     )
+
+
+PROBE_CONFIG = """
+[[targets]]
+name = "lo-1"
+address = "127.0.0.1"
+checks = ["icmp"]
+icmp = {{ count = 2, packet_interval = "50ms" }}
+
+[[targets]]
+name = "closed"
+address = "127.0.0.1"
+checks = ["tcp"]
+tcp = {{ port = {closed} }}
+"""
+
+
+def test_probe_prints_human_units_and_a_verdict(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(PROBE_CONFIG.format(closed=free_port()))
+    ok = cli("probe", "--config", str(path), "lo-1")
+    assert ok.returncode == 0, ok.stderr
+    line, verdict = ok.stdout.splitlines()
+    assert re.fullmatch(
+        r"OK   lo-1 icmp in \d+\.\d ms \(jitter \d+\.\d\d ms, packet loss 0 %, "
+        r"packets received 2, packets sent 2, rtt avg \d+\.\d\d ms, "
+        r"rtt max \d+\.\d\d ms, rtt min \d+\.\d\d ms\)",
+        line,
+    ), line
+    assert verdict == "OK: all 1 check of 1 target passed"
+    both = cli("probe", "--config", str(path), "--log-level", "warning")
+    assert both.returncode == 1
+    lines = both.stdout.splitlines()
+    assert re.fullmatch(
+        r"FAIL closed tcp connect_refused in \d+\.\d+ ms: connection to 127\.0\.0\.1:\d+ refused"
+        r"( \(.*\))?",
+        lines[1],
+    ), lines[1]
+    assert lines[-1] == "FAILED: 1 of 2 checks of 2 targets: closed tcp (connect_refused)"
+    values = json.loads(cli("probe", "--config", str(path), "lo-1", "--format", "json").stdout)
+    assert set(values["values"]) <= KINDS["icmp"].values  # type: ignore[operator]
+
+
+def test_version_and_log_level_after_the_command() -> None:
+    version = cli("--version")
+    assert re.fullmatch(r"continuity-monitor \S+\n", version.stdout), version
+    args = build_parser().parse_args(["run", "--log-level", "debug", "--config", "x.toml"])
+    assert args.log_level == "debug"
+    args = build_parser().parse_args(["--log-level", "warning", "status"])
+    assert args.log_level == "warning"
+    bad = cli("run", "--log-level", "loud")
+    assert bad.returncode == 2 and "invalid choice: 'loud'" in bad.stderr
