@@ -1,4 +1,9 @@
-"""Texts of the status page in English and Vietnamese (``[monitor] language``).
+"""Every text a person reads, in English and Vietnamese (``[monitor] language``).
+
+The status page, alert texts (``alerts.templates``), the ``report`` and the
+CLI take their words from here: alert names as titles, severities, the
+reasons of failed checks, page furniture. Machine fields (label values,
+``alertname`` in JSON, reason codes in the API) stay as they are.
 
 One table, one row per text, so a missing translation is a visible gap in a
 row rather than a key missing from one of two dictionaries; a unit test
@@ -38,7 +43,10 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "availability.24h": ("24 h", "24 giờ"),
     "availability.7d": ("7 d", "7 ngày"),
     "availability.30d": ("30 d", "30 ngày"),
-    "reason": ("Reason", "Nguyên nhân"),
+    "availability.observed": ("since {time} ({duration})", "từ {time} ({duration})"),
+    "cause.check": ("its own checks failed", "kiểm tra của chính nó lỗi"),
+    "cause.checks": ("failed checks: {checks}", "kiểm tra lỗi: {checks}"),
+    "reason": ("Reason", "Lý do"),
     "province": ("Province", "Tỉnh"),
     "site": ("Site", "Trạm"),
     "no_province": ("No province", "Chưa có tỉnh"),
@@ -149,6 +157,103 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "unit.h": ("h", "giờ"),
     "unit.d": ("d", "ngày"),
 }
+
+
+# Alert names (the ``alertname`` label) as titles people read; rules an operator
+# names in config keep their own name.
+_TEXTS.update(
+    {
+        "alertname.TargetDown": ("Target down", "Mất kết nối"),
+        "alertname.TargetUnreachable": ("Target unreachable", "Không thể truy cập"),
+        "alertname.TargetFlapping": ("Target flapping", "Kết nối chập chờn"),
+        "alertname.MonitorIsolated": ("Monitor cut off", "Máy giám sát bị cô lập"),
+        "alertname.InterfaceDown": ("Interface down", "Cổng mạng mất kết nối"),
+        "alertname.InterfaceUp": ("Interface up again", "Cổng mạng hoạt động lại"),
+        "alertname.DeviceRebooted": ("Device restarted", "Thiết bị khởi động lại"),
+        "alertname.OnBattery": ("Running on battery", "Đang chạy bằng ắc quy"),
+        "alertname.BatteryLow": ("Battery low", "Ắc quy yếu"),
+        "alertname.PowerRestored": ("Mains power back", "Đã có điện lưới trở lại"),
+        "alertname.CertificateExpiring": ("Certificate expiring", "Chứng chỉ sắp hết hạn"),
+        "alertname.SLOBurnFast": ("Error budget burning fast", "Ngân sách lỗi tiêu hao nhanh"),
+        "alertname.SLOBurnSlow": ("Error budget burning", "Ngân sách lỗi đang tiêu hao"),
+        # Severities and notification states.
+        "severity.critical": ("critical", "nghiêm trọng"),
+        "severity.warning": ("warning", "cảnh báo"),
+        "severity.info": ("info", "thông tin"),
+        "status.firing": ("FIRING", "CẢNH BÁO"),
+        "status.resolved": ("RESOLVED", "ĐÃ KHẮC PHỤC"),
+        # Reasons of a failed check (ProbeResult.reason codes).
+        "why.ok": ("ok", "bình thường"),
+        "why.timeout": ("timeout", "hết thời gian chờ"),
+        "why.down": ("down", "mất kết nối"),
+        "why.loss": ("packet loss", "mất gói tin"),
+        "why.unreachable": ("destination unreachable", "không tới được đích"),
+        "why.ttl_exceeded": ("TTL exceeded", "vượt quá TTL"),
+        "why.address_family": ("no such address family", "không hỗ trợ họ địa chỉ"),
+        "why.send_error": ("send failed", "gửi gói tin thất bại"),
+        "why.dns": ("name lookup failed", "phân giải tên thất bại"),
+        "why.connect_refused": ("connection refused", "kết nối bị từ chối"),
+        "why.connect_error": ("cannot connect", "không kết nối được"),
+        "why.disconnected": ("connection lost", "kết nối bị ngắt"),
+        "why.network_error": ("network error", "lỗi mạng"),
+        "why.protocol_error": ("protocol error", "lỗi giao thức"),
+        "why.invalid_url": ("invalid URL", "URL không hợp lệ"),
+        "why.server_address": ("bad server address", "địa chỉ máy chủ sai"),
+        "why.tls_error": ("TLS error", "lỗi TLS"),
+        "why.tls_config": ("TLS settings", "lỗi cấu hình TLS"),
+        "why.tls_verify": ("certificate not trusted", "chứng chỉ không tin cậy"),
+        "why.tls_hostname": ("certificate name mismatch", "tên chứng chỉ không khớp"),
+        "why.tls_expired": ("certificate expired", "chứng chỉ đã hết hạn"),
+        "why.status": ("unexpected HTTP status", "mã trạng thái HTTP không mong đợi"),
+        "why.body_mismatch": ("unexpected content", "nội dung không khớp"),
+        "why.json_invalid": ("not valid JSON", "JSON không hợp lệ"),
+        "why.json_mismatch": ("unexpected JSON value", "giá trị JSON không khớp"),
+        "why.expect_mismatch": ("unexpected reply", "phản hồi không khớp"),
+        "why.rcode": ("DNS error code", "mã lỗi DNS"),
+        "why.too_few_answers": ("too few answers", "quá ít bản ghi trả lời"),
+        "why.answer_mismatch": ("unexpected answer", "bản ghi trả lời không khớp"),
+        "why.agent_error": ("SNMP agent error", "lỗi từ thiết bị SNMP"),
+        "why.no_such_object": ("no such SNMP object", "không có đối tượng SNMP"),
+        "why.bad_value": ("bad SNMP value", "giá trị SNMP sai"),
+        "why.decode_error": ("undecodable reply", "không giải mã được phản hồi"),
+        "why.auth": ("authentication failed", "xác thực thất bại"),
+        "why.unknown_user": ("unknown SNMP user", "người dùng SNMP không tồn tại"),
+        "why.decrypt": ("decryption failed", "giải mã thất bại"),
+        "why.security": ("SNMP security error", "lỗi bảo mật SNMP"),
+        "why.value_error": ("value out of range", "giá trị ngoài ngưỡng"),
+        # Measurements (ProbeResult.values) on the target page.
+        "value.packet_loss_ratio": ("packet loss", "tỷ lệ mất gói"),
+        "value.packets_sent": ("packets sent", "gói đã gửi"),
+        "value.packets_received": ("packets received", "gói đã nhận"),
+        "value.rtt_min_seconds": ("RTT min", "RTT nhỏ nhất"),
+        "value.rtt_avg_seconds": ("RTT avg", "RTT trung bình"),
+        "value.rtt_max_seconds": ("RTT max", "RTT lớn nhất"),
+        "value.jitter_seconds": ("jitter", "độ dao động trễ"),
+        "value.status_code": ("HTTP status", "mã trạng thái HTTP"),
+        "value.content_length_bytes": ("content length", "dung lượng nội dung"),
+        "value.redirects": ("redirects", "số lần chuyển hướng"),
+        "value.connection_reused": ("connection reused", "dùng lại kết nối"),
+        "value.phase_dns_seconds": ("DNS time", "thời gian phân giải tên"),
+        "value.phase_connect_seconds": ("connect time", "thời gian kết nối"),
+        "value.phase_tls_seconds": ("TLS time", "thời gian bắt tay TLS"),
+        "value.phase_first_byte_seconds": ("time to first byte", "thời gian tới byte đầu"),
+        "value.phase_total_seconds": ("total time", "tổng thời gian"),
+        "value.cert_days_left": ("certificate days left", "số ngày chứng chỉ còn hạn"),
+        "value.lookup_seconds": ("lookup time", "thời gian tra cứu"),
+        "value.answers": ("answers", "số bản ghi trả lời"),
+        "value.uptime_seconds": ("uptime", "thời gian hoạt động"),
+    }
+)
+
+
+def alert_title(alertname: str, t: Mapping[str, str]) -> str:
+    """A built-in alert's title in ``t``'s language; a rule's own name as written."""
+    return t.get(f"alertname.{alertname}", alertname)
+
+
+def reason_word(code: str, t: Mapping[str, str]) -> str:
+    """A check's reason code (``timeout``) in words; unknown codes as they are."""
+    return t.get(f"why.{code}", code.replace("_", " "))
 
 
 def texts(language: str) -> Mapping[str, str]:

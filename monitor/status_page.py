@@ -47,8 +47,10 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
+from monitor import units
 from monitor.api import api_state, parse_rfc3339
-from monitor.i18n import texts
+from monitor.availability import WINDOWS as WINDOW_SECONDS
+from monitor.i18n import alert_title, reason_word, texts
 
 if TYPE_CHECKING:  # monitor.web mounts this module's routes, so it cannot be imported here
     from monitor.availability import Figures
@@ -145,7 +147,7 @@ class Locale:
         return format_duration(seconds, self.t)
 
     def percent(self, ratio: float | None) -> str:
-        """Availability as ``99.982 %``, rounded down so any downtime shows below 100."""
+        """Availability as ``99.98 %``, rounded down so any downtime shows below 100."""
         text = self._percents.get(ratio)
         if text is None:
             text = self._percents[ratio] = format_percent(ratio, self.language)
@@ -173,8 +175,8 @@ def format_duration(seconds: float, t: Mapping[str, str]) -> str:
 def format_percent(ratio: float | None, language: str) -> str:
     if ratio is None:
         return "—"
-    value = math.floor(ratio * 100_000) / 1000
-    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    value = math.floor(ratio * 10_000 + 1e-6) / 100  # down: any downtime shows below 100
+    text = f"{value:.2f}"
     if language == "vi":
         text = text.replace(".", ",")
     return f"{text} %"
@@ -222,14 +224,15 @@ def reason_text(
     if cause and cause.startswith("parent:"):
         return t["reason.parent"].format(parent=cause.removeprefix("parent:"))
     if failures:
-        return "; ".join(_failure_text(*failure) for failure in failures)
+        return "; ".join(_failure_text(*failure, t) for failure in failures)
     fallback = _FALLBACK_REASONS.get(state)
     return t[fallback] if fallback else (cause or "")
 
 
-def _failure_text(kind: str, code: str, message: str) -> str:
-    """``icmp: timeout (no reply within 1s)``."""
-    return f"{kind}: {code} ({message})" if message and message != code else f"{kind}: {code}"
+def _failure_text(kind: str, code: str, message: str, t: Mapping[str, str]) -> str:
+    """``icmp: timeout (no reply within 1s)``, the reason in the page's language."""
+    word = reason_word(code, t)
+    return f"{kind}: {word} ({message})" if message and message != code else f"{kind}: {word}"
 
 
 def state_failures(target: Target, state: TargetState) -> list[Failure]:
@@ -517,8 +520,11 @@ def banner_alerts(alerts: Sequence[Mapping[str, Any]], loc: Locale) -> list[dict
         target = labels.get("target", "")
         out.append(
             {
-                "alertname": labels.get("alertname", ""),
+                "alertname": alert_title(labels.get("alertname", ""), loc.t),
                 "severity": labels.get("severity", ""),
+                "severity_text": loc.t.get(
+                    f"severity.{labels.get('severity', '')}", labels.get("severity", "")
+                ),
                 "target": target,
                 "href": "/targets/" + path_segment(target) if target else "",
                 "summary": annotations.get("summary") or annotations.get("description") or "",
@@ -591,29 +597,23 @@ def check_rows(target: Mapping[str, Any], loc: Locale) -> list[dict[str, Any]]:
                 "result_text": ""
                 if last is None
                 else loc.t["result.ok" if last["ok"] else "result.failed"],
-                "reason": "" if last is None or last["ok"] else last["reason"],
+                "reason": "" if last is None or last["ok"] else reason_word(last["reason"], loc.t),
                 "message": "" if last is None else last["message"],
                 "duration": "—" if last is None else f"{last['duration_seconds'] * 1000:.1f} ms",
                 "at_text": "—" if last is None else loc.time(_timestamp(last["at"])),
-                "values": "" if last is None else _values_text(last["values"]),
+                "values": "" if last is None else _values_text(last["values"], loc.t),
             }
         )
     return out
 
 
-def _values_text(values: Mapping[str, Any]) -> str:
-    return "  ".join(f"{key}={_measurement(key, value)}" for key, value in sorted(values.items()))
-
-
-def _measurement(key: str, value: Any) -> str:
-    """A probe's value as people read it: seconds in ms, ratios in percent."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return str(value)
-    if key.endswith("_seconds") and abs(value) < 10:
-        return f"{value * 1000:.3g} ms"
-    if key.endswith("_ratio"):
-        return f"{value * 100:.4g} %"
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
+def _values_text(values: Mapping[str, Any], t: Mapping[str, str]) -> str:
+    """``jitter 0.03 ms · packet loss 0 %``: a label people read, the value in its unit."""
+    return " · ".join(
+        f"{t.get('value.' + key, units.label(key))} {units.amount(key, float(value))}"
+        for key, value in sorted(values.items())
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    )
 
 
 def outage_rows(outages: Sequence[Mapping[str, Any]], loc: Locale) -> list[dict[str, str]]:
@@ -627,8 +627,8 @@ def outage_rows(outages: Sequence[Mapping[str, Any]], loc: Locale) -> list[dict[
                 "start": loc.full_time(start),
                 "end": loc.full_time(end) if end is not None else loc.t["ongoing"],
                 "duration": loc.duration((end if end is not None else loc.now) - (start or 0)),
-                "cause": outage["cause"],
-                "reason": outage["reason"],
+                "cause": cause_text(outage["cause"], loc.t),
+                "reason": reason_word(outage["reason"], loc.t) if outage["reason"] else "",
                 "message": outage["message"],
                 "open": "open" if end is None else "",
             }
@@ -641,7 +641,7 @@ def figure_rows(figures: Figures | None, loc: Locale) -> dict[str, Any]:
         return {}
     return {
         "availability": [
-            (window, loc.percent(ratio), availability_level(ratio))
+            (window_label(window, figures.observed_since, loc), loc.percent(ratio), level(ratio))
             for window, ratio in figures.availability.items()
         ],
         "outages_total": str(figures.outages_total),
@@ -649,6 +649,46 @@ def figure_rows(figures: Figures | None, loc: Locale) -> dict[str, Any]:
         "mttr": loc.duration(figures.mttr_seconds),
         "mtbf": loc.duration(figures.mtbf_seconds),
     }
+
+
+def level(ratio: float | None) -> str:
+    return availability_level(ratio)
+
+
+def window_label(window: str, observed_since: float | None, loc: Locale) -> str:
+    """``30 d``, or ``since 12:04 (6 min)`` when the history is shorter than the window."""
+    width = WINDOW_SECONDS.get(window)
+    if observed_since is not None and width is not None and loc.now - observed_since < width:
+        return loc.t["availability.observed"].format(
+            time=loc.time(observed_since), duration=loc.duration(loc.now - observed_since)
+        )
+    return loc.t.get(f"availability.{window}", window)
+
+
+def cause_text(cause: str | None, t: Mapping[str, str]) -> str:
+    """An outage's cause (``own``, ``parent:NAME``) in words."""
+    if not cause:
+        return ""
+    if cause.startswith("parent:"):
+        return t["reason.parent"].format(parent=cause.removeprefix("parent:"))
+    kind, _, checks = cause.partition(":")
+    if kind == "check":
+        return t["cause.checks"].format(checks=checks) if checks else t["cause.check"]
+    return cause
+
+
+_PHONE = re.compile(r"\+?\d[\d .()-]{4,}\d")
+
+
+def phone_number(contact: str | None) -> str | None:
+    """The number to dial in a contact text (``Kỹ thuật Đức Phổ: 0255 3 859 123``)."""
+    if not contact:
+        return None
+    found = _PHONE.search(contact)
+    if found is None:
+        return None
+    number = re.sub(r"[^\d+]", "", found.group())
+    return number if len(number.lstrip("+")) >= 5 else None
 
 
 def map_link(location: Mapping[str, Any] | None) -> str:
@@ -883,6 +923,7 @@ class StatusPage:
             "parents": self._relatives(target["parents"], loc),
             "children": self._relatives(target["children"], loc),
             "map_link": map_link(target["location"]),
+            "phone": phone_number((target["location"] or {}).get("contact")),
             "silences": [
                 {
                     **s,

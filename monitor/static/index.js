@@ -101,7 +101,7 @@ function alertItem(alert) {
     what.append(' ', link);
   }
   if (alert.muted) what.append(' ', el('span', t.muted, 'tag'));
-  item.append(el('time', alert.since_text), ' ', el('span', alert.severity, 'severity'), ' ', what, ' ', el('span', alert.summary, 'why'));
+  item.append(el('time', alert.since_text), ' ', el('span', alert.severity_text, 'severity'), ' ', what, ' ', el('span', alert.summary, 'why'));
   return item;
 }
 
