@@ -399,7 +399,9 @@ def test_a_cut_target_turns_down_on_the_page_without_a_reload(
         seen_after = time.monotonic() - cut_at
         assert target.locator(".badge").inner_text() == "Down"
         # The peer's link is down: no reply (timeout) or no neighbour (unreachable).
-        assert re.match(r"icmp: (timeout|destination unreachable)", target.locator(".c-reason").inner_text())
+        assert re.match(
+            r"icmp: (timeout|destination unreachable)", target.locator(".c-reason").inner_text()
+        )
         assert "bts-cut" in page.locator("#outages-list").inner_text()
         assert page.locator("#count-down").inner_text() == "1"
         assert page.evaluate("window.sameDocument") is True
