@@ -246,9 +246,163 @@ _TEXTS.update(
 )
 
 
+# The availability report (``continuity-monitor report``, Markdown and HTML).
+_TEXTS.update(
+    {
+        "report.title": ("Availability report", "Báo cáo độ khả dụng"),
+        "report.title_period": (
+            "Availability report: {since} to {until}",
+            "Báo cáo độ khả dụng: từ {since} đến {until}",
+        ),
+        "report.instance": ("Instance", "Máy giám sát"),
+        "report.period": ("Period", "Kỳ báo cáo"),
+        "report.end_excluded": ("the end is not included", "không tính thời điểm kết thúc"),
+        "report.grouped_by": ("Grouped by", "Nhóm theo"),
+        "report.no_grouping": ("nothing (all targets)", "không nhóm (mọi đối tượng)"),
+        "report.observed_until": ("History observed until", "Lịch sử được ghi nhận đến"),
+        "report.mode_label": (
+            "Outages, downtime, MTTR, MTBF, longest outage",
+            "Sự cố, thời gian gián đoạn, MTTR, MTBF, sự cố dài nhất",
+        ),
+        "report.mode_label_short": (
+            "Outages, downtime, MTTR, MTBF",
+            "Sự cố, thời gian gián đoạn, MTTR, MTBF",
+        ),
+        "report.generated": ("Generated", "Thời điểm lập"),
+        "report.note": ("Note", "Lưu ý"),
+        "report.mode.counted": (
+            "maintenance counted ([monitor] count_maintenance = true)",
+            "có tính thời gian bảo trì ([monitor] count_maintenance = true)",
+        ),
+        "report.mode.excluded": (
+            "maintenance excluded ([monitor] count_maintenance = false)",
+            "không tính thời gian bảo trì ([monitor] count_maintenance = false)",
+        ),
+        "report.summary": ("Summary", "Tổng hợp"),
+        "report.total": ("Total", "Tổng cộng"),
+        "report.group": ("Group", "Nhóm"),
+        "report.targets": ("Targets", "Số đối tượng"),
+        "report.target": ("Target", "Đối tượng"),
+        "report.observed": ("Observed", "Thời gian ghi nhận"),
+        "report.col.avail_without": ("Avail. without maint.", "Khả dụng (trừ bảo trì)"),
+        "report.col.avail_with": ("Avail. with maint.", "Khả dụng (gồm bảo trì)"),
+        "report.col.outages": ("Outages", "Số sự cố"),
+        "report.col.downtime": ("Downtime", "Thời gian gián đoạn"),
+        "report.col.mttr": ("MTTR", "MTTR (khắc phục TB)"),
+        "report.col.mtbf": ("MTBF", "MTBF (giữa hai sự cố TB)"),
+        "report.col.longest": ("Longest outage", "Sự cố dài nhất"),
+        "report.outages_of": ("Outages: {group}", "Sự cố: {group}"),
+        "report.none": ("None in the period.", "Không có sự cố nào trong kỳ."),
+        "report.start": ("Start", "Bắt đầu"),
+        "report.end": ("End", "Kết thúc"),
+        "report.downtime_in_period": ("Downtime in period", "Gián đoạn trong kỳ"),
+        "report.check": ("Check", "Kiểm tra"),
+        "report.cause": ("Cause", "Nguyên nhân"),
+        "report.reason": ("Reason", "Lý do"),
+        "report.reason_message": ("Reason / message", "Lý do / thông điệp"),
+        "report.message": ("Message", "Thông điệp"),
+        "report.notes": ("Notes", "Ghi chú"),
+        "report.open": ("open", "đang diễn ra"),
+        "report.no_data": ("no data", "chưa có dữ liệu"),
+        "report.definitions": ("Definitions", "Định nghĩa"),
+        "report.chart.counted": ("maintenance counted", "có tính bảo trì"),
+        "report.chart.excluded": ("maintenance excluded", "không tính bảo trì"),
+        "report.chart.caption": (
+            "Availability ({what}), axis from {floor}% to 100%",
+            "Độ khả dụng ({what}), trục từ {floor}% đến 100%",
+        ),
+        "report.chart.least": (
+            "; the {shown} least available of {total} targets",
+            "; {shown} đối tượng kém khả dụng nhất trong {total}",
+        ),
+        "report.note.before": ("began before the period", "bắt đầu trước kỳ báo cáo"),
+        "report.note.open": ("still open", "vẫn đang diễn ra"),
+        "report.note.after": ("ended after the period", "kết thúc sau kỳ báo cáo"),
+        "report.note.unobserved_all": (
+            "not observed (monitor stopped or isolated): not counted",
+            "không được ghi nhận (máy giám sát dừng hoặc bị cô lập): không tính",
+        ),
+        "report.note.maintenance_all": (
+            "in maintenance: not counted",
+            "trong lịch bảo trì: không tính",
+        ),
+        "report.note.in_maintenance": ("{duration} in maintenance", "{duration} trong bảo trì"),
+        "report.note.unobserved": ("{duration} not observed", "{duration} không được ghi nhận"),
+        "report.notice.one": (
+            "1 target with outages in the period is in the history but no longer in the "
+            'configuration: it is listed under "(not in config)". The history does not record '
+            "when a target was removed, so its observed time runs to the end of the period and "
+            "its availability may be overstated.",
+            "1 đối tượng có sự cố trong kỳ vẫn còn trong lịch sử nhưng không còn trong cấu "
+            'hình: nó được liệt kê ở mục "(not in config)". Lịch sử không ghi lại thời điểm '
+            "đối tượng bị gỡ, nên thời gian ghi nhận của nó kéo dài đến hết kỳ và độ khả dụng "
+            "có thể bị tính cao hơn thực tế.",
+        ),
+        "report.notice.many": (
+            "{count} targets with outages in the period are in the history but no longer in "
+            'the configuration: they are listed under "(not in config)". The history does not '
+            "record when a target was removed, so their observed time runs to the end of the "
+            "period and their availability may be overstated.",
+            "{count} đối tượng có sự cố trong kỳ vẫn còn trong lịch sử nhưng không còn trong "
+            'cấu hình: chúng được liệt kê ở mục "(not in config)". Lịch sử không ghi lại thời '
+            "điểm đối tượng bị gỡ, nên thời gian ghi nhận của chúng kéo dài đến hết kỳ và độ "
+            "khả dụng có thể bị tính cao hơn thực tế.",
+        ),
+        "report.def.observed": (
+            "Observed time: when the monitor ran, minus its isolation periods, from the "
+            "target's first observation on, minus maintenance unless it is counted.",
+            "Thời gian ghi nhận: khi máy giám sát chạy, trừ các khoảng bị cô lập, kể từ lần "
+            "đầu ghi nhận đối tượng, trừ thời gian bảo trì nếu không tính bảo trì.",
+        ),
+        "report.def.downtime": (
+            "Downtime: the part of the outages in observed time inside the period (an outage "
+            "crossing a boundary counts only its part inside).",
+            "Thời gian gián đoạn: phần của các sự cố nằm trong thời gian ghi nhận và trong kỳ "
+            "(sự cố vắt qua ranh giới kỳ chỉ tính phần bên trong).",
+        ),
+        "report.def.availability": (
+            "Availability: 1 - downtime / observed time; groups pool their targets (summed "
+            "downtime over summed observed time). With maintenance: maintenance time is "
+            "observed and an outage in it is downtime; without: maintenance time is left out.",
+            "Độ khả dụng: 1 - thời gian gián đoạn / thời gian ghi nhận; nhóm gộp các đối tượng "
+            "(tổng gián đoạn trên tổng thời gian ghi nhận). Gồm bảo trì: thời gian bảo trì "
+            "được ghi nhận và sự cố trong đó là gián đoạn; trừ bảo trì: bỏ thời gian bảo trì.",
+        ),
+        "report.def.outages": (
+            "Outages: outages with downtime that started in the period.",
+            "Số sự cố: các sự cố có gián đoạn, bắt đầu trong kỳ.",
+        ),
+        "report.def.mttr": (
+            "MTTR: mean downtime of the outages that ended in the period, each whole.",
+            "MTTR: thời gian gián đoạn trung bình của các sự cố kết thúc trong kỳ (tính trọn).",
+        ),
+        "report.def.mtbf": (
+            "MTBF: observed up time in the period / outages.",
+            "MTBF: thời gian hoạt động được ghi nhận trong kỳ / số sự cố.",
+        ),
+        "report.def.longest": (
+            "Longest outage: the most downtime inside the period.",
+            "Sự cố dài nhất: sự cố có thời gian gián đoạn trong kỳ lớn nhất.",
+        ),
+    }
+)
+
+
 def alert_title(alertname: str, t: Mapping[str, str]) -> str:
     """A built-in alert's title in ``t``'s language; a rule's own name as written."""
     return t.get(f"alertname.{alertname}", alertname)
+
+
+def cause_words(cause: str | None, t: Mapping[str, str]) -> str:
+    """An outage's cause (``check:icmp,http``, ``parent:NAME``) in words."""
+    if not cause:
+        return ""
+    if cause.startswith("parent:"):
+        return t["reason.parent"].format(parent=cause.removeprefix("parent:"))
+    kind, _, checks = cause.partition(":")
+    if kind == "check":
+        return t["cause.checks"].format(checks=checks) if checks else t["cause.check"]
+    return cause
 
 
 def reason_word(code: str, t: Mapping[str, str]) -> str:

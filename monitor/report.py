@@ -301,6 +301,8 @@ class Report:
     total: GroupReport
     not_in_config: tuple[str, ...] = field(default=())
     """Targets grouped under :data:`NOT_IN_CONFIG`."""
+    language: str = "en"
+    """``[monitor] language``: the language of every text people read in the report."""
 
 
 def _outage_order(line: OutageLine) -> tuple[float, str]:
@@ -489,6 +491,7 @@ def build_report(
     instance: str = "",
     generated: float = 0.0,
     progress: Callable[[int, int], None] | None = None,
+    language: str = "en",
 ) -> Report:
     """The report from the configured targets (name to labels) and the history's rows.
 
@@ -528,6 +531,7 @@ def build_report(
         groups=groups,
         total=_group("total", [t for g in groups for t in g.targets]),
         not_in_config=tuple(n for n in names if n not in targets),
+        language=language,
     )
 
 
@@ -651,6 +655,7 @@ def make_report(options: Options, progress: Progress, *, wall: Callable[[], floa
         group_by=group_by,
         count_maintenance=config.monitor.count_maintenance,
         instance=config.monitor.instance,
+        language=config.monitor.language,
         generated=wall(),
         progress=progress.targets,
     )

@@ -50,7 +50,7 @@ from markupsafe import Markup
 from monitor import units
 from monitor.api import api_state, parse_rfc3339
 from monitor.availability import WINDOWS as WINDOW_SECONDS
-from monitor.i18n import alert_title, reason_word, texts
+from monitor.i18n import alert_title, cause_words, reason_word, texts
 
 if TYPE_CHECKING:  # monitor.web mounts this module's routes, so it cannot be imported here
     from monitor.availability import Figures
@@ -627,7 +627,7 @@ def outage_rows(outages: Sequence[Mapping[str, Any]], loc: Locale) -> list[dict[
                 "start": loc.full_time(start),
                 "end": loc.full_time(end) if end is not None else loc.t["ongoing"],
                 "duration": loc.duration((end if end is not None else loc.now) - (start or 0)),
-                "cause": cause_text(outage["cause"], loc.t),
+                "cause": cause_words(outage["cause"], loc.t),
                 "reason": reason_word(outage["reason"], loc.t) if outage["reason"] else "",
                 "message": outage["message"],
                 "open": "open" if end is None else "",
@@ -663,18 +663,6 @@ def window_label(window: str, observed_since: float | None, loc: Locale) -> str:
             time=loc.time(observed_since), duration=loc.duration(loc.now - observed_since)
         )
     return loc.t.get(f"availability.{window}", window)
-
-
-def cause_text(cause: str | None, t: Mapping[str, str]) -> str:
-    """An outage's cause (``own``, ``parent:NAME``) in words."""
-    if not cause:
-        return ""
-    if cause.startswith("parent:"):
-        return t["reason.parent"].format(parent=cause.removeprefix("parent:"))
-    kind, _, checks = cause.partition(":")
-    if kind == "check":
-        return t["cause.checks"].format(checks=checks) if checks else t["cause.check"]
-    return cause
 
 
 _PHONE = re.compile(r"\+?\d[\d .()-]{4,}\d")
