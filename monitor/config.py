@@ -209,6 +209,24 @@ class MonitorSection(StrictModel):
     """``"i/n"``: monitor only shard i of n of the targets (monitor.shard)."""
 
 
+PublicField = Literal["state", "since", "availability", "reason"]
+
+
+def _public_fields() -> list[PublicField]:
+    return ["state", "since", "availability"]
+
+
+class PublicSection(StrictModel):
+    """``[public]``: an optional public page on its own listener (``monitor.public_page``)."""
+
+    listen: Annotated[str, AfterValidator(_listen)]
+    match: dict[str, str] = Field(default_factory=dict)
+    """Labels a target must all have (``target`` matches the name); empty: every target."""
+    fields: list[PublicField] = Field(default_factory=_public_fields)
+    title: str | None = None
+    refresh: Duration = 30.0
+
+
 @dataclass(frozen=True, slots=True)
 class Check:
     """One check of a target: its kind and fully merged, validated settings."""
@@ -248,6 +266,7 @@ class Config:
     channels: Mapping[str, ChannelSettings] = field(default_factory=dict)
     alerts: AlertsSection = field(default_factory=AlertsSection)
     web: WebSection = field(default_factory=WebSection)
+    public: PublicSection | None = None
 
     @property
     def state_dir(self) -> Path:
@@ -331,6 +350,7 @@ def _build_models(kinds: Mapping[str, ProbeKind], listeners: Mapping[str, Listen
         maintenance=(list[MaintenanceWindow], []),
         slo=(list[SloConfig], []),
         web=(WebSection, WebSection()),
+        public=(PublicSection | None, None),
         channels=(dict[str, Any], {}),
         alerts=(dict[str, Any], {}),
         **sections,
@@ -438,6 +458,7 @@ class _Resolver:
             channels=channels,
             alerts=alerts or AlertsSection(),
             web=document.web if document is not None else WebSection(),
+            public=document.public if document is not None else None,
         )
 
     # -- helpers -----------------------------------------------------------

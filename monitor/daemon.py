@@ -31,6 +31,7 @@ from monitor.availability import Figures
 from monitor.config import Config, ConfigError, Target, load_config, split_host_port
 from monitor.exporter import Exporter, SelfMetrics
 from monitor.maintenance_book import MaintenanceBook
+from monitor.public_page import PublicServer
 from monitor.scheduler import Job, Scheduler
 from monitor.security import AccessControl, tls_context
 from monitor.shard import Shard, parse_shard, select
@@ -707,6 +708,7 @@ class Daemon:
                 f"cannot listen on {config.monitor.listen}: {exc.strerror or exc}"
             ) from None
         self._exit.push_async_callback(self.web.stop)
+        await self._start_public(config)
         self._install_signals()
         gc_task = asyncio.create_task(collect_garbage_periodically(), name="gc")
         self._exit.callback(gc_task.cancel)
@@ -733,6 +735,20 @@ class Daemon:
             started,
             config.monitor.listen,
         )
+
+    async def _start_public(self, config: Config) -> None:
+        """The optional public page on its own listener (``[public]``; a restart moves it)."""
+        if config.public is None:
+            return
+        host, port = split_host_port(config.public.listen)
+        public = PublicServer(self)
+        try:
+            await public.start(host, port)
+        except OSError as exc:
+            raise StartupError(
+                f"cannot listen on {config.public.listen} ([public]): {exc.strerror or exc}"
+            ) from None
+        self._exit.push_async_callback(public.stop)
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()

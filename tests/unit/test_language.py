@@ -136,3 +136,20 @@ def test_status_page_headers_are_distinct_in_each_language() -> None:
         for name, keys in tables.items():
             headers = [t[k] for k in keys]
             assert len(set(headers)) == len(headers), (language, name, headers)
+
+
+def test_windows_longer_than_the_history_say_since_when() -> None:
+    from zoneinfo import ZoneInfo
+
+    from monitor.status_page import Locale, format_percent, window_label
+
+    now = 1_765_022_400.0  # 2025-12-06 12:00 UTC
+    loc = Locale("en", ZoneInfo("UTC"), now)
+    assert window_label("30d", now - 360, loc) == "since 11:54 (6 min)"
+    assert window_label("1h", now - 7200, loc) == "1 h"
+    assert window_label("30d", None, loc) == "30 d"
+    vi = Locale("vi", ZoneInfo("UTC"), now)
+    assert window_label("24h", now - 360, vi) == "từ 11:54 (6 phút)"
+    assert format_percent(0.886761, "vi") == "88,67 %"
+    assert format_percent(0.99999, "en") == "99.99 %"
+    assert format_percent(1.0, "en") == "100.00 %"
