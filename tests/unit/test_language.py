@@ -12,6 +12,7 @@ import dataclasses
 import json
 import re
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -19,7 +20,14 @@ from alerts.payload import alert_document
 from alerts.templates import Renderer, sample_notifications
 from monitor.i18n import _TEXTS, LANGUAGES, alert_title, missing_translations, reason_word, texts
 from monitor.report_render import render
-from monitor.status_page import banner_alerts, phone_number, reason_text
+from monitor.status_page import (
+    Locale,
+    banner_alerts,
+    format_percent,
+    phone_number,
+    reason_text,
+    window_label,
+)
 from tests.unit.test_report import database, make_report  # noqa: F401 (fixture)
 
 EN, VI = texts("en"), texts("vi")
@@ -139,17 +147,13 @@ def test_status_page_headers_are_distinct_in_each_language() -> None:
 
 
 def test_windows_longer_than_the_history_say_since_when() -> None:
-    from zoneinfo import ZoneInfo
-
-    from monitor.status_page import Locale, format_percent, window_label
-
     now = 1_765_022_400.0  # 2025-12-06 12:00 UTC
     loc = Locale("en", ZoneInfo("UTC"), now)
-    assert window_label("30d", now - 360, loc) == "since 11:54 (6 min)"
+    assert window_label("30d", now - 360, loc) == "since 11:54:00 (6 min)"
     assert window_label("1h", now - 7200, loc) == "1 h"
     assert window_label("30d", None, loc) == "30 d"
     vi = Locale("vi", ZoneInfo("UTC"), now)
-    assert window_label("24h", now - 360, vi) == "từ 11:54 (6 phút)"
+    assert window_label("24h", now - 360, vi) == "từ 11:54:00 (6 phút)"
     assert format_percent(0.886761, "vi") == "88,67 %"
     assert format_percent(0.99999, "en") == "99.99 %"
     assert format_percent(1.0, "en") == "100.00 %"
