@@ -207,3 +207,16 @@ def test_locator_lines(path: tuple[str | int, ...], line: int) -> None:
 def test_unclosed_array_line_ignores_closed_nested_arrays() -> None:
     assert unclosed_array_line('a = [\n  ["x", "y"],\n  [1]\n]\nb = 1\n') is None
     assert unclosed_array_line("a = 1\nb = [1,\n2\nc = 3\n") == 2
+
+
+def test_csv_inventory_errors_name_the_row_and_target(tmp_path: Path) -> None:
+    (tmp_path / "inv.csv").write_text(
+        "name,address,location.lat\nbts-a,127.0.0.1,north\nbts-b,10.1.2.300,\n"
+    )
+    (tmp_path / "config.toml").write_text('include = ["inv.csv"]\n[defaults]\nchecks = ["icmp"]\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "config.toml")
+    assert str(info.value).replace(f"{tmp_path}/", "").splitlines() == [
+        "inv.csv:2 (bts-a): location.lat: expected a number, got 'north'",
+        "inv.csv:3 (bts-b): address: '10.1.2.300' is not a valid IPv4 address",
+    ]
