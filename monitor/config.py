@@ -127,7 +127,7 @@ def numeric_host_problem(address: str) -> str | None:
     """``127.0.2.400`` or ``10.66.3.12.5`` is a typo, not a host name: refuse it at load
     rather than look it up in DNS on every run (no top-level domain is all digits)."""
     host = urlsplit(address).hostname if "://" in address else address
-    if host is None or not _NUMERIC_HOST.fullmatch(host):
+    if host is None or not host[:1].isdigit() or not _NUMERIC_HOST.fullmatch(host):
         return None
     try:
         ipaddress.IPv4Address(host)
@@ -778,17 +778,16 @@ class _Resolver:
     def _check_rule_metrics(self, alerts: AlertsSection, targets: list[Target]) -> None:
         """A rule's metric must be a value the matched targets' checks produce."""
         for index, rule in enumerate(alerts.rules):
-            matched = [t for t in targets if _selects(rule.match, t)]
+            path = f"alerts.rules[{index}].metric"
+            matched, kinds = _kinds_matched(rule.match, rule.check, targets)
             if not matched:
                 continue  # a rule for targets still to come (an empty inventory) is fine
-            path = f"alerts.rules[{index}].metric"
-            kinds = sorted({c.kind for t in matched for c in t.checks})
             if rule.check not in kinds:
                 self.issues.append(
                     ConfigIssue(
                         path,
                         f"rule {rule.name}: no target it matches has a {rule.check} check "
-                        f"(the {len(matched)} it matches have: {', '.join(kinds)})",
+                        f"(the {matched} it matches have: {', '.join(sorted(kinds))})",
                     )
                 )
                 continue
@@ -810,6 +809,22 @@ class _Resolver:
                 self.issues.append(
                     ConfigIssue(f"monitor.kind_concurrency.{kind}", f"unknown check kind {kind!r}")
                 )
+
+
+def _kinds_matched(
+    match: Mapping[str, str], wanted: str, targets: list[Target]
+) -> tuple[int, set[str]]:
+    """How many targets ``match`` selects and their check kinds; stops at the first
+    selected target that has a ``wanted`` check (the usual, valid case)."""
+    count, kinds = 0, set()
+    for target in targets:
+        if _selects(match, target):
+            count += 1
+            own = {c.kind for c in target.checks}
+            kinds |= own
+            if wanted in own:
+                break
+    return count, kinds
 
 
 def _selects(match: Mapping[str, str], target: Target) -> bool:
