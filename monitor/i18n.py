@@ -44,6 +44,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "availability.7d": ("7 d", "7 ngày"),
     "availability.30d": ("30 d", "30 ngày"),
     "availability.observed": ("since {time} ({duration})", "từ {time} ({duration})"),
+    "availability.since": ("since {time}", "từ {time}"),
     "cause.check": ("its own checks failed", "kiểm tra của chính nó lỗi"),
     "cause.checks": ("failed checks: {checks}", "kiểm tra lỗi: {checks}"),
     "reason": ("Reason", "Lý do"),

@@ -285,6 +285,8 @@ class Row:
     a30: str
     a30_level: str
     outage_start: float | None
+    a24_note: str = ""
+    a30_note: str = ""
 
     def summary(self) -> dict[str, Any]:
         """What the page's script needs to update the line."""
@@ -298,13 +300,31 @@ class Row:
             "a24_level": self.a24_level,
             "a30": self.a30,
             "a30_level": self.a30_level,
+            "a24_note": self.a24_note,
+            "a30_note": self.a30_note,
         }
 
 
+def short_history(observed_since: float | None, window: str, loc: Locale) -> str:
+    """``since 11:54`` when the history is shorter than ``window``, else empty.
+
+    Only the start is shown (not how long ago), so the row changes with the data,
+    not with the clock."""
+    width = WINDOW_SECONDS[window]
+    if observed_since is None or loc.now - observed_since >= width:
+        return ""
+    return loc.t["availability.since"].format(time=loc.time(observed_since))
+
+
 def make_row(
-    target: Target, state: TargetState, shown: str, ratios: tuple[str, str, str, str], loc: Locale
+    target: Target,
+    state: TargetState,
+    shown: str,
+    ratios: tuple[str, str, str, str, str, str],
+    loc: Locale,
 ) -> Row:
-    """``ratios``: availability 24 h text and level, then 30 d text and level."""
+    """``ratios``: availability 24 h text and level, 30 d text and level, then the notes
+    of each window whose history is shorter (``since 11:54``)."""
     reason = (
         ""
         if shown == "up"
@@ -323,14 +343,16 @@ def make_row(
         a24_level=ratios[1],
         a30=ratios[2],
         a30_level=ratios[3],
+        a24_note=ratios[4],
+        a30_note=ratios[5],
         outage_start=state.outage_start if state.outage_cause is not None else None,
     )
 
 
-Ratios = tuple[float | None, float | None]
-"""Availability over 24 h and 30 d."""
+Ratios = tuple[float | None, float | None, float | None]
+"""Availability over 24 h and 30 d, and since when the target has been observed."""
 
-NO_RATIOS: Ratios = (None, None)
+NO_RATIOS: Ratios = (None, None, None)
 
 
 @dataclass(slots=True)
@@ -423,6 +445,8 @@ class Lines:
             availability_level(pair[0]),
             loc.percent(pair[1]),
             availability_level(pair[1]),
+            short_history(pair[2], "24h", loc),
+            short_history(pair[2], "30d", loc),
         )
         key = (
             shown,
@@ -721,7 +745,11 @@ class _Availability:
         figures = self.backend.api_figures(name)
         if figures is None:
             return NO_RATIOS
-        return (figures.availability.get("24h"), figures.availability.get("30d"))
+        return (
+            figures.availability.get("24h"),
+            figures.availability.get("30d"),
+            figures.observed_since,
+        )
 
 
 def make_environment() -> jinja2.Environment:

@@ -61,8 +61,15 @@ function setText(element, text) {
   if (element.textContent !== text) element.textContent = text;
 }
 
-function setLevel(cell, level, text) {
-  setText(cell, text);
+function setLevel(cell, level, text, note) {
+  if (note) {
+    const small = el('small', note, 'note');
+    cell.replaceChildren(text, small);
+    cell.title = note;
+  } else {
+    setText(cell, text);
+    cell.removeAttribute('title');
+  }
   cell.classList.remove('good', 'fair', 'poor', 'none');
   cell.classList.add(level);
 }
@@ -75,8 +82,8 @@ function updateRow(row, item) {
   }
   row.since = item.since;
   setText(row.time, item.since_text);
-  setLevel(row.a24, item.a24_level, item.a24);
-  setLevel(row.a30, item.a30_level, item.a30);
+  setLevel(row.a24, item.a24_level, item.a24, item.a24_note);
+  setLevel(row.a30, item.a30_level, item.a30, item.a30_note);
   if (row.reason.textContent !== item.reason) {
     row.reason.textContent = item.reason;
     row.reasonKey = fold(item.reason);

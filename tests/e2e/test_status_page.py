@@ -164,9 +164,14 @@ def test_overview_groups_targets_and_shows_states_in_words(
     assert down.get_attribute("data-state") == "down"
     assert down.locator(".badge").inner_text() == "Down"  # words, not only a colour
     assert "tcp: connection refused" in down.locator(".c-reason").inner_text()
-    assert re.fullmatch(r"\d+\.\d\d %", down.locator(".c-avail").first.inner_text())
+    # a fresh daemon: both windows say since when the target is observed
+    assert re.fullmatch(
+        r"\d+\.\d\d %\nsince \d\d:\d\d:\d\d", down.locator(".c-avail").first.inner_text()
+    )
     assert row(page, "qng-core-1").locator(".badge").inner_text() == "Up"
-    assert row(page, "qng-core-1").locator(".c-avail").first.inner_text() == "100.00 %"
+    first = row(page, "qng-core-1").locator(".c-avail").first
+    assert first.inner_text().startswith("100.00 %\nsince ")
+    assert (first.get_attribute("title") or "").startswith("since ")
     maintenance = row(page, "ups-hue-1")
     assert maintenance.locator(".badge").inner_text() == "Maintenance"
     assert maintenance.locator(".c-reason").inner_text() == "in a maintenance window"
