@@ -37,6 +37,7 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from monitor.api import parse_rfc3339, rfc3339
+from monitor.i18n import cause_words, reason_word, texts
 from monitor.security import WebSection
 from probes.base import parse_duration
 
@@ -367,12 +368,18 @@ def status(client: Client, out: TextIO, show_all: bool = False) -> int:
 
 
 def _cause(target: Mapping[str, Any]) -> str:
-    if target.get("outage"):
-        return str(target["outage"]["cause"])
+    """Why a target is not up, in words (the status page's wording, in English)."""
+    words = texts("en")
     failing = [c for c in target["checks"] if c["last"] is not None and not c["last"]["ok"]]
-    return "; ".join(
-        f"{c['check']}: {c['last']['message'] or c['last']['reason']}" for c in failing
+    details = "; ".join(
+        f"{c['check']}: {reason_word(c['last']['reason'], words)}"
+        + (f" ({c['last']['message']})" if c["last"]["message"] else "")
+        for c in failing
     )
+    if target.get("outage"):
+        cause = cause_words(target["outage"]["cause"], words)
+        return f"{cause}; {details}" if details and not cause.startswith("parent") else cause
+    return details
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]], empty: str) -> str:
@@ -398,7 +405,3 @@ def _pairs(match: Mapping[str, str]) -> str:
 def _schedule(window: Mapping[str, Any]) -> str:
     schedule = window.get("schedule") or {}
     return " ".join(f"{k}={v}" for k, v in schedule.items())
-
-
-def environ() -> Mapping[str, str]:
-    return os.environ

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 
 def selected(section: PublicSection, target: Target) -> bool:
+    """Whether the public page shows ``target`` (all of ``match`` on its labels)."""
     return all(
         target.labels.get(k) == v or (k == "target" and target.name == v)
         for k, v in section.match.items()

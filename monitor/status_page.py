@@ -665,7 +665,11 @@ def figure_rows(figures: Figures | None, loc: Locale) -> dict[str, Any]:
         return {}
     return {
         "availability": [
-            (window_label(window, figures.observed_since, loc), loc.percent(ratio), level(ratio))
+            (
+                window_label(window, figures.observed_since, loc),
+                loc.percent(ratio),
+                availability_level(ratio),
+            )
             for window, ratio in figures.availability.items()
         ],
         "outages_total": str(figures.outages_total),
@@ -673,10 +677,6 @@ def figure_rows(figures: Figures | None, loc: Locale) -> dict[str, Any]:
         "mttr": loc.duration(figures.mttr_seconds),
         "mtbf": loc.duration(figures.mtbf_seconds),
     }
-
-
-def level(ratio: float | None) -> str:
-    return availability_level(ratio)
 
 
 def window_label(window: str, observed_since: float | None, loc: Locale) -> str:

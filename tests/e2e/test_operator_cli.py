@@ -136,7 +136,8 @@ def test_maintenance_add_list_end_with_the_token_from_the_config(
     lines = status.stdout.splitlines()
     assert lines[0].split() == ["TARGET", "STATE", "SINCE", "CAUSE"]
     assert any(line.split()[:2] == ["lo-1", "maintenance"] for line in lines[1:])
-    assert any(line.split()[:2] == ["closed-port", "down"] for line in lines[1:])
+    (closed,) = [line for line in lines[1:] if line.split()[:2] == ["closed-port", "down"]]
+    assert "failed checks: tcp; tcp: connection refused (connection to 127.0.0.1:" in closed
     assert lines[-1].startswith("2 targets: ")
 
     ended = cli("maintenance", "end", ident, "--config", config)
