@@ -280,6 +280,8 @@ _TEXTS.update(
             "không tính thời gian bảo trì ([monitor] count_maintenance = false)",
         ),
         "report.summary": ("Summary", "Tổng hợp"),
+        "report.not_in_config": ("(not in config)", "(không còn trong cấu hình)"),
+        "report.no_label": ("(no {label})", "(chưa có nhãn {label})"),
         "report.total": ("Total", "Tổng cộng"),
         "report.group": ("Group", "Nhóm"),
         "report.targets": ("Targets", "Số đối tượng"),
@@ -335,9 +337,9 @@ _TEXTS.update(
             "when a target was removed, so its observed time runs to the end of the period and "
             "its availability may be overstated.",
             "1 đối tượng có sự cố trong kỳ vẫn còn trong lịch sử nhưng không còn trong cấu "
-            'hình: nó được liệt kê ở mục "(not in config)". Lịch sử không ghi lại thời điểm '
-            "đối tượng bị gỡ, nên thời gian ghi nhận của nó kéo dài đến hết kỳ và độ khả dụng "
-            "có thể bị tính cao hơn thực tế.",
+            'hình: nó được liệt kê ở mục "(không còn trong cấu hình)". Lịch sử không ghi lại '
+            "thời điểm đối tượng bị gỡ, nên thời gian ghi nhận của nó kéo dài đến hết kỳ "
+            "và độ khả dụng có thể bị tính cao hơn thực tế.",
         ),
         "report.notice.many": (
             "{count} targets with outages in the period are in the history but no longer in "
@@ -345,9 +347,9 @@ _TEXTS.update(
             "record when a target was removed, so their observed time runs to the end of the "
             "period and their availability may be overstated.",
             "{count} đối tượng có sự cố trong kỳ vẫn còn trong lịch sử nhưng không còn trong "
-            'cấu hình: chúng được liệt kê ở mục "(not in config)". Lịch sử không ghi lại thời '
-            "điểm đối tượng bị gỡ, nên thời gian ghi nhận của chúng kéo dài đến hết kỳ và độ "
-            "khả dụng có thể bị tính cao hơn thực tế.",
+            'cấu hình: chúng được liệt kê ở mục "(không còn trong cấu hình)". Lịch sử không '
+            "ghi lại thời điểm đối tượng bị gỡ, nên thời gian ghi nhận của chúng kéo dài đến "
+            "hết kỳ và độ khả dụng có thể bị tính cao hơn thực tế.",
         ),
         "report.def.observed": (
             "Observed time: when the monitor ran, minus its isolation periods, from the "

@@ -162,6 +162,16 @@ def definitions(report: Report) -> list[str]:
     return [t[f"report.def.{key}"] for key in DEFINITION_KEYS]
 
 
+def group_name(report: Report, name: str) -> str:
+    """A group as people read it: ``(no province)`` and ``(not in config)`` in words."""
+    t = words(report)
+    if name == "(not in config)":
+        return t["report.not_in_config"]
+    if name.startswith("(no ") and name.endswith(")"):
+        return t["report.no_label"].format(label=name[4:-1])
+    return name
+
+
 def reason_text(report: Report, code: str) -> str:
     """A reason code: as recorded in English reports, in words in the others."""
     return code if report.language == "en" else reason_word(code, words(report))
@@ -249,7 +259,8 @@ def _md_heading(report: Report) -> list[str]:
 def _md_group(report: Report, group: GroupReport) -> list[str]:
     zone = report.period.zone
     t = words(report)
-    lines = ["", f"## {_md(group.name)}", ""]
+    shown = _md(group_name(report, group.name))
+    lines = ["", f"## {shown}", ""]
     lines += _md_table(
         (t["report.target"], t["report.observed"], *figure_header(report)),
         (
@@ -262,7 +273,7 @@ def _md_group(report: Report, group: GroupReport) -> list[str]:
         ),
     )
     outages = group.outages
-    lines += ["", "### " + t["report.outages_of"].format(group=_md(group.name)), ""]
+    lines += ["", "### " + t["report.outages_of"].format(group=shown), ""]
     if not outages:
         return [*lines, t["report.none"]]
     lines += _md_table(
@@ -303,7 +314,11 @@ def markdown(report: Report) -> str:
     t = words(report)
     lines += ["", "## " + t["report.summary"], ""]
     rows = [
-        [g.name, str(len(g.targets)), *_figure_cells(report, g, with_target=True)]
+        [
+            group_name(report, g.name),
+            str(len(g.targets)),
+            *_figure_cells(report, g, with_target=True),
+        ]
         for g in report.groups
     ]
     rows.append(
@@ -570,6 +585,7 @@ def html(report: Report) -> str:
         lang=report.language,
         reason=lambda code: reason_text(report, code),
         cause=lambda text: cause_text(report, text),
+        group_name=lambda name: group_name(report, name),
         numbers=lambda item: _figure_cells(report, item, with_target=False)[:-1],
         longest=lambda item, with_target: longest_parts(
             item.figures(report.count_maintenance), zone, with_target=with_target

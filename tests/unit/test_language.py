@@ -125,6 +125,7 @@ def test_the_vietnamese_report_has_no_english_catalogue_texts(
     assert english_left(words, ("report.", "why.", "cause.")) == []
     assert "Báo cáo độ khả dụng" in text and "Tổng cộng" in text
     assert "hết thời gian chờ" in text  # the reason code "timeout" in words
+    assert "(không còn trong cấu hình)" in text and "(not in config)" not in text
     if fmt == "html":
         assert '<html lang="vi">' in text
     english = render(make_report(database), fmt)
