@@ -13,6 +13,7 @@ import http.server
 import json
 import os
 import re
+import shlex
 import subprocess
 import threading
 import time
@@ -300,3 +301,48 @@ def test_version_and_log_level_after_the_command() -> None:
     assert args.log_level == "warning"
     bad = cli("run", "--log-level", "loud")
     assert bad.returncode == 2 and "invalid choice: 'loud'" in bad.stderr
+
+
+def test_the_units_exec_reload_line_reloads_and_fails_on_a_refused_file(tmp_path: Path) -> None:
+    """ExecReload as the unit writes it, with $MAINPID and the paths filled in."""
+    unit = (REPO / "deploy/systemd/continuity-monitor.service").read_text()
+    (line,) = [x for x in unit.splitlines() if x.startswith("ExecReload=")]
+    words = shlex.split(line.removeprefix("ExecReload="))
+    assert words[0] == "/opt/continuity-monitor/bin/continuity-monitor"
+    with DaemonProcess(LOOPBACK_NO_TOKEN, tmp_path) as daemon:
+        assert daemon.proc is not None
+        args = [str(daemon.config) if w == "/etc/continuity/config.toml" else w for w in words[1:]]
+        args = [str(daemon.proc.pid) if w == "$MAINPID" else w for w in args]
+        # no [web] api_token: the command falls back to SIGHUP and the daemon reloads
+        done = cli(*args, "--url", daemon.url)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == (
+            f"sent SIGHUP to {daemon.proc.pid}; without an API token the result is only in the log\n"
+        )
+        deadline = time.monotonic() + 10
+        while "reloaded:" not in daemon.log() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "reloaded:" in daemon.log()
+    # with [web] api_token (read from the same --config): a refused file fails the reload
+    token_dir = tmp_path / "with-token"
+    token_dir.mkdir()
+    text = LOOPBACK_NO_TOKEN + f'api_token = "{API_TOKEN}"\n'
+    with DaemonProcess(text, token_dir) as daemon:
+        assert daemon.proc is not None
+        args = [str(daemon.config) if w == "/etc/continuity/config.toml" else w for w in words[1:]]
+        args = [str(daemon.proc.pid) if w == "$MAINPID" else w for w in args]
+        daemon.config.write_text(text.replace('checks = ["icmp"]', 'checks = ["icmpp"]'))
+        refused = cli(*args, "--url", daemon.url)
+        assert refused.returncode == 1
+        assert "unknown check kind 'icmpp'" in refused.stderr
+        assert "did you mean icmp?" in refused.stderr
+
+
+LOOPBACK_NO_TOKEN = """
+[[targets]]
+name = "lo-1"
+address = "127.0.0.1"
+checks = ["icmp"]
+
+[web]
+"""
