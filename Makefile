@@ -4,8 +4,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 CONFIG ?= config.toml
 STAMP  := $(VENV)/.installed
+# `make run` needs only what running needs; tests, lint and benchmarks add the test extras.
+RUN_STAMP := $(VENV)/.installed-run
 
-.PHONY: run test lint typecheck unit system-deps bench bench-icmp bench-snmp bench-http bench-traps clean
+.PHONY: run dist test lint typecheck unit system-deps bench bench-icmp bench-snmp bench-http bench-traps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,8 +15,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
+$(RUN_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e .
+	touch $(RUN_STAMP)
+
+run: $(RUN_STAMP)
 	$(VENV)/bin/continuity-monitor run --config $(CONFIG)
+
+# A wheel and an sdist in dist/ (what `pip install` or `pipx install` takes).
+dist: $(STAMP)
+	$(PY) -m build --outdir dist .
 
 # System packages the tests use (promtool, nftables, ...); installed only when
 # missing, and only where we can (root on Debian). Elsewhere the tests that
@@ -54,4 +65,4 @@ soak: system-deps $(STAMP)
 	$(PY) -m bench.soak --minutes $(SOAK_MINUTES)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache dist build

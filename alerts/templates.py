@@ -11,7 +11,9 @@ escape).
 
 The context a template sees (see :func:`context`): ``status``, ``state``
 (the localized word), ``reason``, ``instance``, ``count``, ``group``,
-``alerts`` (each with ``name``, ``target``, ``severity``, ``state``,
+``alerts`` (each with ``name`` (the title in the channel's language),
+``alertname`` (the label, as machines see it), ``target``, ``severity``
+(localized; ``severity_code`` as in the label), ``state``,
 ``cause`` (the real reason), ``since``, ``ended``, ``duration``, ``address``
 (the site's), ``coordinates``, ``lat``, ``lon``, ``contact``, ``runbook``,
 ``target_address``, ``affected`` (how many targets are out behind it),
@@ -34,26 +36,16 @@ from jinja2 import StrictUndefined, TemplateError, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from alerts.model import Alert, Notification, Site
+from monitor.i18n import alert_title, texts
 
 Language = Literal["en", "vi"]
 Kind = Literal["text", "html", "json"]
 
-_WORDS: dict[str, dict[str, str]] = {
-    "en": {
-        "firing": "FIRING",
-        "resolved": "RESOLVED",
-        "critical": "critical",
-        "warning": "warning",
-        "info": "info",
-    },
-    "vi": {
-        "firing": "CẢNH BÁO",
-        "resolved": "ĐÃ KHẮC PHỤC",
-        "critical": "nghiêm trọng",
-        "warning": "cảnh báo",
-        "info": "thông tin",
-    },
-}
+
+def _words(language: str) -> Mapping[str, str]:
+    """The people-facing words (``monitor.i18n``): alert titles, severities, states."""
+    return texts(language)
+
 
 _TIME_FORMAT = {"en": "%Y-%m-%d %H:%M:%S %Z", "vi": "%H:%M:%S ngày %d/%m/%Y (%Z)"}
 
@@ -176,15 +168,17 @@ def _coordinates(site: Site | None) -> str | None:
 
 def alert_view(alert: Alert, language: str, timezone: str) -> dict[str, Any]:
     """What a template sees of one alert."""
-    words = _WORDS.get(language, _WORDS["en"])
+    words = _words(language)
     site = alert.site or Site()
     annotations = dict(alert.annotations)
     return {
-        "name": alert.name,
+        "name": alert_title(alert.name, words),
+        "alertname": alert.name,
         "target": alert.target,
-        "severity": words.get(alert.severity, alert.severity),
+        "severity": words.get(f"severity.{alert.severity}", alert.severity),
+        "severity_code": alert.severity,
         "status": alert.status,
-        "state": words[alert.status],
+        "state": words[f"status.{alert.status}"],
         # The real reason first ("0/3 replies from 10.66.2.2 within 3 s"); a rule's
         # rendered summary where there is no description.
         "cause": annotations.get("description") or annotations.get("summary") or "",
@@ -215,10 +209,10 @@ def context(
 ) -> dict[str, Any]:
     """The template context of a notification."""
     views = [alert_view(a, language, timezone) for a in notification.alerts]
-    words = _WORDS.get(language, _WORDS["en"])
+    words = _words(language)
     return {
         "status": notification.status,
-        "state": words[notification.status],
+        "state": words[f"status.{notification.status}"],
         "reason": notification.reason,
         "instance": instance,
         "count": len(views),

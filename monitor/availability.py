@@ -334,6 +334,9 @@ class Figures:
     """By window label (``1h``, ``24h``, ``7d``, ``30d``); None when nothing was observed."""
     mttr_seconds: float | None
     mtbf_seconds: float | None
+    observed_since: float | None = None
+    """Start of the observed history within the figures' horizon: a window longer than
+    ``now - observed_since`` covers only that much (the status page says so)."""
 
 
 def figures(
@@ -378,6 +381,7 @@ def figures(
         availability=availability,
         mttr_seconds=sum(repaired) / len(repaired) if repaired else None,
         mtbf_seconds=max(0.0, up) / failures if failures else None,
+        observed_since=seen[0][0] if seen else None,
     )
 
 

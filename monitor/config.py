@@ -23,13 +23,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, ValidationError, create_model
 
 import probes
 from alerts.channels.base import ChannelSettings
 from alerts.config import AlertsSection, validate_alerting
-from monitor.config_errors import ConfigError, ConfigIssue, issues_from_validation, join_path
+from monitor.config_errors import (
+    ConfigError,
+    ConfigIssue,
+    issues_from_validation,
+    join_path,
+    suggestion,
+)
+from monitor.config_locator import locate
 from monitor.maintenance import MaintenanceWindow
 from monitor.security import WebSection
 from monitor.shard import parse_shard
@@ -41,6 +49,7 @@ from probes.base import (
     ListenerKind,
     ProbeKind,
     StrictModel,
+    duration_at_most,
     float_range,
     int_range,
 )
@@ -111,6 +120,22 @@ def split_host_port(value: str) -> tuple[str, int]:
     return host, port
 
 
+_NUMERIC_HOST = re.compile(r"[0-9.]+")
+
+
+def numeric_host_problem(address: str) -> str | None:
+    """``127.0.2.400`` or ``10.66.3.12.5`` is a typo, not a host name: refuse it at load
+    rather than look it up in DNS on every run (no top-level domain is all digits)."""
+    host = urlsplit(address).hostname if "://" in address else address
+    if host is None or not host[:1].isdigit() or not _NUMERIC_HOST.fullmatch(host):
+        return None
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return f"{host!r} is not a valid IPv4 address"
+    return None
+
+
 def _listen(value: str) -> str:
     split_host_port(value)
     return value
@@ -170,8 +195,10 @@ class MonitorSection(StrictModel):
     language: Literal["en", "vi"] = "en"
     canaries: list[str] = Field(default_factory=list)
     count_maintenance: bool = False
-    slo_interval: Duration = 30.0
-    retention: Duration = 400 * 86400.0
+    slo_interval: duration_at_most(3600.0, "budgets and burn rates would be stale") = 30.0  # type: ignore[valid-type]
+    retention: duration_at_most(  # type: ignore[valid-type]
+        10 * 365 * 86400.0, "the history is read for reports; ten years is plenty"
+    ) = 400 * 86400.0
     isolation_ratio: float_range(0.0, 1.0) = 0.5  # type: ignore[valid-type]
     isolation_min_targets: int_range(1, 1_000_000) = 10  # type: ignore[valid-type]
     isolation_min_failing: int_range(1, 1_000_000) = 5  # type: ignore[valid-type]
@@ -186,6 +213,24 @@ class MonitorSection(StrictModel):
     kind_concurrency: dict[str, int_range(1, 100_000)] = Field(default_factory=dict)  # type: ignore[valid-type]
     shard: Annotated[str, AfterValidator(_shard)] | None = None
     """``"i/n"``: monitor only shard i of n of the targets (monitor.shard)."""
+
+
+PublicField = Literal["state", "since", "availability", "reason"]
+
+
+def _public_fields() -> list[PublicField]:
+    return ["state", "since", "availability"]
+
+
+class PublicSection(StrictModel):
+    """``[public]``: an optional public page on its own listener (``monitor.public_page``)."""
+
+    listen: Annotated[str, AfterValidator(_listen)]
+    match: dict[str, str] = Field(default_factory=dict)
+    """Labels a target must all have (``target`` matches the name); empty: every target."""
+    fields: list[PublicField] = Field(default_factory=_public_fields)
+    title: str | None = None
+    refresh: Duration = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +272,7 @@ class Config:
     channels: Mapping[str, ChannelSettings] = field(default_factory=dict)
     alerts: AlertsSection = field(default_factory=AlertsSection)
     web: WebSection = field(default_factory=WebSection)
+    public: PublicSection | None = None
 
     @property
     def state_dir(self) -> Path:
@@ -310,6 +356,7 @@ def _build_models(kinds: Mapping[str, ProbeKind], listeners: Mapping[str, Listen
         maintenance=(list[MaintenanceWindow], []),
         slo=(list[SloConfig], []),
         web=(WebSection, WebSection()),
+        public=(PublicSection | None, None),
         channels=(dict[str, Any], {}),
         alerts=(dict[str, Any], {}),
         **sections,
@@ -363,6 +410,13 @@ class _Resolver:
         self.models = _build_models(kinds, listeners)
         self.issues: list[ConfigIssue] = list(raw.issues)
         self.sections: dict[str, Any] = {}
+        # Every name written, also of targets with errors: a reference to one of them
+        # is not an "unknown target" (that would be a follow-on error).
+        self.declared = {
+            table["name"]
+            for table, _ in raw.targets
+            if isinstance(table, dict) and isinstance(table.get("name"), str)
+        }
 
     def resolve(self) -> Config:
         document = self._validate(self.models.document, self.raw.document, "")
@@ -387,7 +441,7 @@ class _Resolver:
         self._cross_check(targets, monitor)
         self._check_concurrency_kinds(monitor)
         if self.issues:
-            raise ConfigError(self.issues)
+            raise ConfigError(self._located())
         maintenance = tuple(document.maintenance) if document is not None else ()
         self._check_maintenance(maintenance, {t.name for t, _ in targets})
         slos = tuple(document.slo) if document is not None else ()
@@ -396,8 +450,10 @@ class _Resolver:
             self.raw.document.get("channels", {}), self.raw.document.get("alerts", {})
         )
         self.issues.extend(alert_issues)
+        if alerts is not None:
+            self._check_rule_metrics(alerts, [t for t, _ in targets])
         if self.issues:
-            raise ConfigError(self.issues)
+            raise ConfigError(self._located())
         return Config(
             monitor=monitor,
             targets=tuple(t for t, _ in targets),
@@ -408,9 +464,19 @@ class _Resolver:
             channels=channels,
             alerts=alerts or AlertsSection(),
             web=document.web if document is not None else WebSection(),
+            public=document.public if document is not None else None,
         )
 
     # -- helpers -----------------------------------------------------------
+
+    def _located(self) -> list[ConfigIssue]:
+        """The issues with file, line and target name (only computed on failure)."""
+        names = {
+            origin.prefix + origin.base: table["name"]
+            for table, origin in self.raw.targets
+            if isinstance(table, dict) and isinstance(table.get("name"), str)
+        }
+        return locate(self.issues, self.raw.texts, names, self.path)
 
     def _validate(
         self, model: type[StrictModel], data: Any, base: str, origin: Origin | None = None
@@ -419,7 +485,7 @@ class _Resolver:
             return model.model_validate(data)
         except ValidationError as exc:
             path_of = origin.path if origin is not None else None
-            self.issues.extend(issues_from_validation(exc, path_of, base))
+            self.issues.extend(issues_from_validation(exc, path_of, base, model))
             return None
 
     def _templates(self) -> dict[str, tuple[Any, dict[str, Any], str]]:
@@ -439,7 +505,10 @@ class _Resolver:
             table = getattr(model, kind, None)
             for key in table or {}:
                 if key not in spec.settings.model_fields:
-                    self.issues.append(ConfigIssue(join_path(where, (kind, key)), "unknown key"))
+                    hint = suggestion(key, spec.settings.model_fields)
+                    self.issues.append(
+                        ConfigIssue(join_path(where, (kind, key)), "unknown key" + hint)
+                    )
 
     def _check_kind_names(self, model: Any, where: str) -> None:
         for index, kind in enumerate(model.checks or []):
@@ -448,7 +517,8 @@ class _Resolver:
                 self.issues.append(
                     ConfigIssue(
                         join_path(where, ("checks", index)),
-                        f"unknown check kind {kind!r} (available: {known})",
+                        f"unknown check kind {kind!r} (available: {known})"
+                        + suggestion(kind, self.kinds),
                     )
                 )
 
@@ -483,6 +553,10 @@ class _Resolver:
             return None
         self._check_kind_names(model, origin.path())
         self._check_labels(model.labels, origin.path())
+        problem = numeric_host_problem(model.address)
+        if problem is not None:
+            self.issues.append(ConfigIssue(origin.path(("address",)), problem))
+            return None
         template_model = template_entry[0] if template_entry else None
         kinds = self._check_kinds(model, origin, template_model, defaults)
         if kinds is None:
@@ -522,7 +596,7 @@ class _Resolver:
         try:
             return self.models.target.model_validate(table), table
         except ValidationError as exc:
-            self.issues.extend(issues_from_validation(exc, origin.path))
+            self.issues.extend(issues_from_validation(exc, origin.path, model=self.models.target))
             bad = {e["loc"][0] for e in exc.errors() if e["loc"]}
         if not isinstance(table, dict) or not bad:
             return None, table
@@ -544,7 +618,8 @@ class _Resolver:
             self.issues.append(
                 ConfigIssue(
                     origin.path(("template",)),
-                    f"unknown template {model.template!r} (known: {known})",
+                    f"unknown template {model.template!r} (known: {known})"
+                    + suggestion(model.template, self.raw.templates),
                 )
             )
         return entry
@@ -614,10 +689,14 @@ class _Resolver:
         """Merge the layers as written and validate once, mapping errors to their layer."""
         merged: dict[str, Any] = {}
         came_from: dict[str, str] = {}
+        # A rule across keys (timeout <= interval) is reported at the most specific layer
+        # that set any of them: once at [defaults] if only [defaults] did, not per target.
+        deepest = check_path
         for layer in layers:
             for key, value in layer.values.items():
                 merged[key] = value
                 came_from[key] = join_path(layer.path, (key,))
+                deepest = layer.path
         model = self.kinds[kind].settings
         try:
             return model.model_validate(merged)
@@ -626,9 +705,9 @@ class _Resolver:
             def path_of(loc: tuple[int | str, ...]) -> str:
                 if loc and isinstance(loc[0], str) and loc[0] in came_from:
                     return join_path(came_from[loc[0]], loc[1:])
-                return join_path(check_path, loc)
+                return join_path(deepest if not loc else check_path, loc)
 
-            self.issues.extend(issues_from_validation(exc, path_of))
+            self.issues.extend(issues_from_validation(exc, path_of, model=model))
             return None
 
     def _cross_check(self, targets: list[tuple[Target, Origin]], monitor: MonitorSection) -> None:
@@ -647,9 +726,12 @@ class _Resolver:
         names = {t.name: t for t, _ in targets}
         for target, origin in targets:
             for index, parent in enumerate(target.parents):
-                if parent not in names:
+                if parent not in names and parent not in self.declared:
                     self.issues.append(
-                        ConfigIssue(origin.path(("parents", index)), f"unknown target {parent!r}")
+                        ConfigIssue(
+                            origin.path(("parents", index)),
+                            f"unknown target {parent!r}" + suggestion(parent, self.declared),
+                        )
                     )
                 elif parent == target.name:
                     self.issues.append(
@@ -665,9 +747,12 @@ class _Resolver:
                 )
             )
         for index, canary in enumerate(monitor.canaries):
-            if canary not in names:
+            if canary not in self.declared:
                 self.issues.append(
-                    ConfigIssue(f"monitor.canaries[{index}]", f"unknown target {canary!r}")
+                    ConfigIssue(
+                        f"monitor.canaries[{index}]",
+                        f"unknown target {canary!r}" + suggestion(canary, self.declared),
+                    )
                 )
 
     def _check_maintenance(self, windows: tuple[MaintenanceWindow, ...], names: set[str]) -> None:
@@ -696,12 +781,63 @@ class _Resolver:
                     path = f"slo[{index}].targets[{t_index}]"
                     self.issues.append(ConfigIssue(path, f"unknown target {name!r}"))
 
+    def _check_rule_metrics(self, alerts: AlertsSection, targets: list[Target]) -> None:
+        """A rule's metric must be a value the matched targets' checks produce."""
+        for index, rule in enumerate(alerts.rules):
+            path = f"alerts.rules[{index}].metric"
+            matched, kinds = _kinds_matched(rule.match, rule.check, targets)
+            if not matched:
+                continue  # a rule for targets still to come (an empty inventory) is fine
+            if rule.check not in kinds:
+                self.issues.append(
+                    ConfigIssue(
+                        path,
+                        f"rule {rule.name}: no target it matches has a {rule.check} check "
+                        f"(the {matched} it matches have: {', '.join(sorted(kinds))})",
+                    )
+                )
+                continue
+            known = self.kinds[rule.check].values
+            if known is None or rule.value_name in known:
+                continue
+            names = [f"{rule.check}.{v}" for v in sorted(known)]
+            self.issues.append(
+                ConfigIssue(
+                    path,
+                    f"rule {rule.name}: {rule.check} checks have no value {rule.value_name!r}; "
+                    f"they have {', '.join(names)}" + suggestion(rule.metric, names),
+                )
+            )
+
     def _check_concurrency_kinds(self, monitor: MonitorSection) -> None:
         for kind in monitor.kind_concurrency:
             if kind not in self.kinds:
                 self.issues.append(
                     ConfigIssue(f"monitor.kind_concurrency.{kind}", f"unknown check kind {kind!r}")
                 )
+
+
+def _kinds_matched(
+    match: Mapping[str, str], wanted: str, targets: list[Target]
+) -> tuple[int, set[str]]:
+    """How many targets ``match`` selects and their check kinds; stops at the first
+    selected target that has a ``wanted`` check (the usual, valid case)."""
+    count, kinds = 0, set()
+    for target in targets:
+        if _selects(match, target):
+            count += 1
+            own = {c.kind for c in target.checks}
+            kinds |= own
+            if wanted in own:
+                break
+    return count, kinds
+
+
+def _selects(match: Mapping[str, str], target: Target) -> bool:
+    """A rule's ``match`` on labels (and ``target`` on the name), as the rules apply it."""
+    return all(
+        target.labels.get(k) == v or (k == "target" and target.name == v) for k, v in match.items()
+    )
 
 
 def _first(*options: Any) -> Any:

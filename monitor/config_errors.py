@@ -9,24 +9,44 @@ replaced by ours so the messages read the same for every key.
 
 from __future__ import annotations
 
+import difflib
 import re
+import types
+import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 
 @dataclass(frozen=True, slots=True)
 class ConfigIssue:
-    """One problem in the configuration."""
+    """One problem in the configuration.
+
+    ``path`` is the dotted path (``targets[6].tempalte``); once the loader has
+    located it, ``file``/``line`` say where it is written, ``target`` names the
+    target it belongs to and ``key`` is the path inside that target.
+    """
 
     path: str
     message: str
+    file: str | None = None
+    line: int | None = None
+    target: str | None = None
+    key: str | None = None
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
+
+    def located(self) -> str:
+        """``config.toml:72 (bts-binh-son-01): tempalte: unknown key; did you mean template?``"""
+        if self.file is None or self.line is None:
+            return str(self)
+        where = f"{self.file}:{self.line}" + (f" ({self.target})" if self.target else "")
+        key = self.key if self.key is not None else self.path
+        return f"{where}: {key}: {self.message}" if key else f"{where}: {self.message}"
 
 
 class ConfigError(Exception):
@@ -34,7 +54,13 @@ class ConfigError(Exception):
 
     def __init__(self, issues: Sequence[ConfigIssue]) -> None:
         self.issues = tuple(dict.fromkeys(issues))  # drop repeats, keep order
-        super().__init__("\n".join(str(i) for i in self.issues))
+        super().__init__("\n".join(i.located() for i in self.issues))
+
+
+def suggestion(word: str, known: Iterable[str]) -> str:
+    """``"; did you mean template?"`` when a known word is close, else ``""``."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 def show(value: object) -> str:
@@ -100,10 +126,13 @@ _WITH_CONTEXT = {
 }
 
 
-def describe(err: ErrorDetails) -> str:
+def describe(err: ErrorDetails, model: type[BaseModel] | None = None) -> str:
     """One pydantic error as our message (without the path)."""
     kind = err["type"]
     shown = show(err.get("input"))
+    if kind == "extra_forbidden" and model is not None and err["loc"]:
+        known = known_keys(model, err["loc"][:-1])
+        return _SIMPLE[kind] + suggestion(str(err["loc"][-1]), known)
     if kind in _SIMPLE:
         return _SIMPLE[kind]
     if kind in _EXPECTED:
@@ -124,8 +153,42 @@ def _is_union_tag(part: int | str) -> bool:
     return isinstance(part, str) and ("[" in part or part in _UNION_TAGS)
 
 
+def known_keys(model: type[BaseModel], loc: Iterable[int | str]) -> list[str]:
+    """The keys the table at ``loc`` inside ``model`` may have (for suggestions)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int) or _is_union_tag(part):
+            continue
+        field = current.model_fields.get(part) if _is_model(current) else None
+        if field is None:
+            return []
+        current = _model_in(field.annotation)
+        if current is None:
+            return []
+    return list(current.model_fields) if _is_model(current) else []
+
+
+def _is_model(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseModel)
+
+
+def _model_in(annotation: Any) -> Any:
+    """The model class inside ``X | None``, ``list[X]``, ``Annotated[X, ...]``."""
+    if _is_model(annotation):
+        return annotation
+    for arg in typing.get_args(annotation):
+        if isinstance(arg, type | types.GenericAlias | types.UnionType) or typing.get_args(arg):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None
+
+
 def issues_from_validation(
-    exc: ValidationError, path_of: Any = None, base: str = ""
+    exc: ValidationError,
+    path_of: Any = None,
+    base: str = "",
+    model: type[BaseModel] | None = None,
 ) -> list[ConfigIssue]:
     """Convert a ValidationError; ``path_of(loc)`` may remap a loc to a path.
 
@@ -140,5 +203,5 @@ def issues_from_validation(
         if path in seen and len(loc) != len(err["loc"]):
             continue
         seen.add(path)
-        out.append(ConfigIssue(path, describe(err)))
+        out.append(ConfigIssue(path, describe(err, model)))
     return out

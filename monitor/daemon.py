@@ -36,6 +36,7 @@ from monitor.exporter import Exporter, SelfMetrics
 from monitor.maintenance_book import MaintenanceBook
 from monitor.pipeline import Pipeline
 from monitor.policy import Policy, ancestors
+from monitor.public_page import PublicServer
 from monitor.scheduler import Job, Scheduler
 from monitor.security import AccessControl, tls_context
 from monitor.shard import Shard, parse_shard, select
@@ -43,7 +44,7 @@ from monitor.slo import pool, status
 from monitor.state import Event, EventKind, Health, TargetState
 from monitor.store import FAMILIES as STORE_FAMILIES
 from monitor.store import Store, StoreError, database_path
-from monitor.web import BadRequest, WebServer
+from monitor.web import BadRequest, ReloadFailure, WebServer
 from probes.base import (
     ListenerKind,
     ProbeContext,
@@ -211,6 +212,7 @@ class Daemon:
         self.maintenance: MaintenanceBook | None = None
         self._slo_alerts: dict[str, tuple[bool, bool]] = {}
         self.ready = False
+        self._reload_failure: ReloadFailure | None = None
 
     # -- configuration -----------------------------------------------------
 
@@ -375,6 +377,7 @@ class Daemon:
                 await self._open_listeners(config)
             except (ConfigError, ProbeSetupError, OSError) as exc:
                 self.self_metrics.reload_ok.set(0)
+                self._reload_failure = ReloadFailure(self.wall(), tuple(str(exc).splitlines()))
                 log.error("reload rejected, keeping the running config:\n%s", exc)
                 return False, str(exc)
             assert self.config is not None
@@ -393,6 +396,7 @@ class Daemon:
             gc.freeze()
             self.self_metrics.reload_ok.set(1)
             self.self_metrics.reload_time.set(self.wall())
+            self._reload_failure = None
             message = (
                 f"reloaded: {len(config.targets)} targets; "
                 f"checks started {started}, stopped {stopped}, kept {kept}"
@@ -582,6 +586,7 @@ class Daemon:
                 f"cannot listen on {config.monitor.listen}: {exc.strerror or exc}"
             ) from None
         self._exit.push_async_callback(self.web.stop)
+        await self._start_public(config)
         self._install_signals()
         started, _, _ = self._apply(config)
         await self._apply_alerting(config)
@@ -597,6 +602,20 @@ class Daemon:
             started,
             config.monitor.listen,
         )
+
+    async def _start_public(self, config: Config) -> None:
+        """The optional public page on its own listener (``[public]``; a restart moves it)."""
+        if config.public is None:
+            return
+        host, port = split_host_port(config.public.listen)
+        public = PublicServer(self)
+        try:
+            await public.start(host, port)
+        except OSError as exc:
+            raise StartupError(
+                f"cannot listen on {config.public.listen} ([public]): {exc.strerror or exc}"
+            ) from None
+        self._exit.push_async_callback(public.stop)
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -644,6 +663,10 @@ class Daemon:
         if self.store is None or name not in self.pipeline.states:
             return None
         return self.store.figures(name, self.wall())
+
+    def reload_failure(self) -> ReloadFailure | None:
+        """The last reload's refusal, until a reload succeeds (the status page's banner)."""
+        return self._reload_failure
 
     def page_state(self) -> tuple[Config, Policy]:
         """The config and the policy over the live states, read (never changed) by the page."""

@@ -158,7 +158,9 @@ def migrate(db: sqlite3.Connection, migrations: tuple[Migration, ...], name: str
             migrations[version - 1](db)
             db.execute("DELETE FROM schema_version")
             db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-        log.info("%s: database migrated to schema version %d", name, version)
+        log.debug("%s: database migrated to schema version %d", name, version)
+    if found < target:  # one line at start, not one per step
+        log.info("%s: database at schema version %d (was %d)", name, target, found)
     return found
 
 

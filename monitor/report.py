@@ -318,6 +318,9 @@ class Report:
         names = None if group is None else {t.name for t in group.targets}
         return count(self.incidents, self.period, self.count_maintenance, names, names)
 
+    language: str = "en"
+    """``[monitor] language``: the language of every text people read in the report."""
+
 
 def _outage_order(line: OutageLine) -> tuple[float, str]:
     return (line.start, line.target)
@@ -505,6 +508,7 @@ def build_report(
     instance: str = "",
     generated: float = 0.0,
     progress: Callable[[int, int], None] | None = None,
+    language: str = "en",
 ) -> Report:
     """The report from the configured targets (name to labels) and the history's rows.
 
@@ -546,6 +550,7 @@ def build_report(
         total=total,
         not_in_config=tuple(n for n in names if n not in targets),
         incidents=tuple(group_incidents(o for t in total.targets for o in t.outages)),
+        language=language,
     )
 
 
@@ -669,6 +674,7 @@ def make_report(options: Options, progress: Progress, *, wall: Callable[[], floa
         group_by=group_by,
         count_maintenance=config.monitor.count_maintenance,
         instance=config.monitor.instance,
+        language=config.monitor.language,
         generated=wall(),
         progress=progress.targets,
     )

@@ -15,7 +15,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from monitor.api import rfc3339
+from monitor.i18n import cause_words, reason_word, texts
 
 if TYPE_CHECKING:  # the report module imports this one to render
     from monitor.report import Figures, GroupReport, OutageLine, Report, TargetReport
@@ -68,10 +69,15 @@ def duration(seconds: float | None) -> str:
     return f"{minutes}m {secs:02d}s"
 
 
-def percent(ratio: float | None) -> str:
+def words(report: Report) -> Mapping[str, str]:
+    """The report's texts in ``[monitor] language``."""
+    return texts(report.language)
+
+
+def percent(ratio: float | None, no_data: str = "no data") -> str:
     """``99.953%``, truncated rather than rounded so that only 1.0 shows as 100.000%."""
     if ratio is None:
-        return "no data"
+        return no_data
     # The small epsilon keeps float noise (0.99995 stored as 0.999949999...) from losing a digit.
     return f"{math.floor(ratio * 100_000 + 1e-6) / 1000:.3f}%"
 
@@ -84,21 +90,21 @@ def when(timestamp: float | None, zone: ZoneInfo) -> str:
 
 def maintenance_mode(report: Report) -> str:
     """Which mode the downtime columns use, in words."""
-    if report.count_maintenance:
-        return "maintenance counted ([monitor] count_maintenance = true)"
-    return "maintenance excluded ([monitor] count_maintenance = false)"
+    t = words(report)
+    return t["report.mode.counted" if report.count_maintenance else "report.mode.excluded"]
 
 
 def outage_notes(line: OutageLine, report: Report) -> list[str]:
     """What a reader needs to know about an outage besides its times."""
     period = report.period
+    t = words(report)
     notes: list[str] = []
     if line.start < period.since:
-        notes.append("began before the period")
+        notes.append(t["report.note.before"])
     if line.end is None:
-        notes.append("still open")
+        notes.append(t["report.note.open"])
     elif line.end > period.until:
-        notes.append("ended after the period")
+        notes.append(t["report.note.after"])
     counted = line.downtime(report.count_maintenance)
     in_maintenance = line.downtime_with_maintenance - line.downtime_without_maintenance
     # The span inside the period as far as the history reaches, against what was observed.
@@ -106,14 +112,14 @@ def outage_notes(line: OutageLine, report: Report) -> list[str]:
     end = min(period.until, reach, math.inf if line.end is None else line.end)
     unobserved = max(0.0, end - max(line.start, period.since)) - line.downtime_with_maintenance
     if line.downtime_with_maintenance <= 0:
-        notes.append("not observed (monitor stopped or isolated): not counted")
+        notes.append(t["report.note.unobserved_all"])
     elif counted <= 0:
-        notes.append("in maintenance: not counted")
+        notes.append(t["report.note.maintenance_all"])
     else:
         if in_maintenance > 0 and not report.count_maintenance:
-            notes.append(f"{duration(in_maintenance)} in maintenance")
+            notes.append(t["report.note.in_maintenance"].format(duration=duration(in_maintenance)))
         if unobserved >= 0.5:  # what rounds to 0s is float noise
-            notes.append(f"{duration(unobserved)} not observed")
+            notes.append(t["report.note.unobserved"].format(duration=duration(unobserved)))
     return notes
 
 
@@ -137,36 +143,45 @@ def notice_not_in_config(report: Report) -> str | None:
     count = len(report.not_in_config)
     if not count:
         return None
-    if count == 1:
-        some, they, their = "1 target with outages in the period is", "it is", "its"
-    else:
-        some, they, their = f"{count} targets with outages in the period are", "they are", "their"
-    return (
-        f"{some} in the history but no longer in the configuration: {they} listed under "
-        '"(not in config)". The history does not record when a target was removed, so '
-        f"{their} observed time runs to the end of the period and {their} availability "
-        "may be overstated."
-    )
+    t = words(report)
+    return t["report.notice.one" if count == 1 else "report.notice.many"].format(count=count)
 
 
-DEFINITIONS = (
-    "Observed time: when the monitor ran, minus its isolation periods, from the target's "
-    "first observation on, minus maintenance unless it is counted.",
-    "Downtime: the part of the outages in observed time inside the period (an outage "
-    "crossing a boundary counts only its part inside).",
-    "Availability: 1 - downtime / observed time; groups pool their targets (summed downtime "
-    "over summed observed time). With maintenance: maintenance time is observed and an "
-    "outage in it is downtime; without: maintenance time is left out.",
-    "Outages: outages with downtime that started in the period.",
-    "MTTR: mean downtime of the outages that ended in the period, each whole.",
-    "MTBF: observed up time in the period / outages.",
-    "Longest outage: the most downtime inside the period.",
-    "Incident: one root cause's outage with the outages of the targets out because of it "
-    "(cause parent:NAME, through any number of levels), dated from the root cause's start; "
-    "counted when it started in the period with downtime. Affected targets: the distinct "
-    "targets of the counted incidents. A cut router with five sites behind it is 1 incident "
-    "and 6 targets affected, while each target's own figures still count its outage.",
+DEFINITION_KEYS = (
+    "observed",
+    "downtime",
+    "availability",
+    "outages",
+    "mttr",
+    "mtbf",
+    "longest",
+    "incident",
 )
+
+
+def definitions(report: Report) -> list[str]:
+    t = words(report)
+    return [t[f"report.def.{key}"] for key in DEFINITION_KEYS]
+
+
+def group_name(report: Report, name: str) -> str:
+    """A group as people read it: ``(no province)`` and ``(not in config)`` in words."""
+    t = words(report)
+    if name == "(not in config)":
+        return t["report.not_in_config"]
+    if name.startswith("(no ") and name.endswith(")"):
+        return t["report.no_label"].format(label=name[4:-1])
+    return name
+
+
+def reason_text(report: Report, code: str) -> str:
+    """A reason code: as recorded in English reports, in words in the others."""
+    return code if report.language == "en" else reason_word(code, words(report))
+
+
+def cause_text(report: Report, cause: str) -> str:
+    """An outage's cause: as recorded in English reports, in words in the others."""
+    return cause if report.language == "en" else cause_words(cause, words(report))
 
 
 # --------------------------------------------------------------------------
@@ -227,24 +242,30 @@ def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]
     return lines
 
 
-FIGURE_HEADER = (
-    "Avail. without maint.",
-    "Avail. with maint.",
-    "Outages",
-    "Downtime",
-    "MTTR",
-    "MTBF",
-    "Longest outage",
+FIGURE_KEYS = (
+    "avail_without",
+    "avail_with",
+    "outages",
+    "downtime",
+    "mttr",
+    "mtbf",
+    "longest",
 )
+
+
+def figure_header(report: Report) -> tuple[str, ...]:
+    t = words(report)
+    return tuple(t[f"report.col.{key}"] for key in FIGURE_KEYS)
 
 
 def _figure_cells(
     report: Report, item: GroupReport | TargetReport, *, with_target: bool
 ) -> list[str]:
     main = item.figures(report.count_maintenance)
+    no_data = words(report)["report.no_data"]
     return [
-        percent(item.without_maintenance.availability),
-        percent(item.with_maintenance.availability),
+        percent(item.without_maintenance.availability, no_data),
+        percent(item.with_maintenance.availability, no_data),
         str(main.outages),
         duration(main.downtime_seconds),
         duration(main.mttr_seconds),
@@ -256,31 +277,34 @@ def _figure_cells(
 def _md_heading(report: Report) -> list[str]:
     zone = report.period.zone
     period = report.period
+    t = words(report)
+    since, until = when(period.since, zone), when(period.until, zone)
     lines = [
-        f"# Availability report: {when(period.since, zone)} to {when(period.until, zone)}",
+        "# " + t["report.title_period"].format(since=since, until=until),
         "",
-        f"- Instance: {_md(report.instance)}",
-        f"- Period: [{when(period.since, zone)}, {when(period.until, zone)}) "
-        f"{period.timezone}, {duration(period.seconds)}",
-        f"- Grouped by: {report.group_by.describe() or 'nothing (all targets)'}",
+        f"- {t['report.instance']}: {_md(report.instance)}",
+        f"- {t['report.period']}: [{since}, {until}) {period.timezone}, {duration(period.seconds)}",
+        f"- {t['report.grouped_by']}: {report.group_by.describe() or t['report.no_grouping']}",
     ]
     if report.observed_until is not None:
-        lines.append(f"- History observed until: {when(report.observed_until, zone)}")
+        lines.append(f"- {t['report.observed_until']}: {when(report.observed_until, zone)}")
     lines += [
-        f"- Outages, downtime, MTTR, MTBF, longest outage: {maintenance_mode(report)}",
-        f"- Generated: {when(report.generated, zone)}",
+        f"- {t['report.mode_label']}: {maintenance_mode(report)}",
+        f"- {t['report.generated']}: {when(report.generated, zone)}",
     ]
     notice = notice_not_in_config(report)
     if notice:
-        lines += ["", f"> Note: {notice}"]
+        lines += ["", f"> {t['report.note']}: {notice}"]
     return lines
 
 
 def _md_group(report: Report, group: GroupReport) -> list[str]:
     zone = report.period.zone
-    lines = ["", f"## {_md(group.name)}", ""]
+    t = words(report)
+    shown = _md(group_name(report, group.name))
+    lines = ["", f"## {shown}", ""]
     lines += _md_table(
-        ("Target", "Observed", *FIGURE_HEADER),
+        (t["report.target"], t["report.observed"], *figure_header(report)),
         (
             [
                 t.name,
@@ -291,30 +315,33 @@ def _md_group(report: Report, group: GroupReport) -> list[str]:
         ),
     )
     outages = group.outages
-    lines += ["", f"### Outages: {_md(group.name)}", ""]
+    lines += ["", "### " + t["report.outages_of"].format(group=shown), ""]
     if not outages:
-        return [*lines, "None in the period."]
+        return [*lines, t["report.none"]]
     lines += _md_table(
-        (
-            "Target",
-            "Start",
-            "End",
-            "Downtime in period",
-            "Check",
-            "Cause",
-            "Reason",
-            "Message",
-            "Notes",
+        tuple(
+            t[f"report.{key}"]
+            for key in (
+                "target",
+                "start",
+                "end",
+                "downtime_in_period",
+                "check",
+                "cause",
+                "reason",
+                "message",
+                "notes",
+            )
         ),
         (
             [
                 o.target,
                 when(o.start, zone),
-                when(o.end, zone) if o.end is not None else "open",
+                when(o.end, zone) if o.end is not None else t["report.open"],
                 duration(o.downtime(report.count_maintenance)),
                 o.check or "-",
-                o.cause,
-                o.reason,
+                cause_text(report, o.cause),
+                reason_text(report, o.reason),
                 o.message,
                 "; ".join(outage_notes(o, report)),
             ]
@@ -324,13 +351,21 @@ def _md_group(report: Report, group: GroupReport) -> list[str]:
     return lines
 
 
-INCIDENT_HEADER = ("Incidents", "Targets affected")
+def incident_header(report: Report) -> tuple[str, str]:
+    t = words(report)
+    return t["report.col.incidents"], t["report.col.affected"]
 
 
 def _md_incidents(report: Report) -> list[str]:
     """Each incident on a line, its consequences listed under it."""
     zone = report.period.zone
-    lines = ["", "## Incidents", "", incidents_text(report) + ".", ""]
+    lines = [
+        "",
+        "## " + words(report)["report.col.incidents"],
+        "",
+        incidents_text(report) + ".",
+        "",
+    ]
     if not report.incidents:
         return [*lines, "None in the period."]
     for incident in report.incidents:
@@ -344,10 +379,11 @@ def _md_incidents(report: Report) -> list[str]:
 
 def markdown(report: Report) -> str:
     lines = _md_heading(report)
-    lines += ["", "## Summary", ""]
+    t = words(report)
+    lines += ["", "## " + t["report.summary"], ""]
     rows = [
         [
-            g.name,
+            group_name(report, g.name),
             str(len(g.targets)),
             *map(str, report.incident_counts(g)),
             *_figure_cells(report, g, with_target=True),
@@ -356,18 +392,19 @@ def markdown(report: Report) -> str:
     ]
     rows.append(
         [
-            "Total",
+            t["report.total"],
             str(len(report.total.targets)),
             *map(str, report.incident_counts()),
             *_figure_cells(report, report.total, with_target=True),
         ]
     )
-    lines += _md_table(("Group", "Targets", *INCIDENT_HEADER, *FIGURE_HEADER), rows)
+    header = (t["report.group"], t["report.targets"], *incident_header(report))
+    lines += _md_table((*header, *figure_header(report)), rows)
     lines += _md_incidents(report)
     for group in report.groups:
         lines += _md_group(report, group)
-    lines += ["", "## Definitions", ""]
-    lines += [f"- {text}" for text in DEFINITIONS]
+    lines += ["", "## " + t["report.definitions"], ""]
+    lines += [f"- {text}" for text in definitions(report)]
     return "\n".join(lines) + "\n"
 
 
@@ -598,6 +635,7 @@ def _short(name: str, limit: int = 28) -> str:
 def chart(report: Report, group: GroupReport) -> Chart:
     """The group's targets by availability, least available first (at most CHART_TARGETS)."""
     mode = report.count_maintenance
+    words_ = words(report)
 
     def key(t: TargetReport) -> tuple[float, str]:
         ratio = t.figures(mode).availability
@@ -611,15 +649,21 @@ def chart(report: Report, group: GroupReport) -> Chart:
         ratio = target.figures(mode).availability
         width = None if ratio is None else (ratio - floor) / (1.0 - floor) * base.plot_width
         bars.append(
-            Bar(_short(target.name), target.name, base.top + i * base.row, width, percent(ratio))
+            Bar(
+                _short(target.name),
+                target.name,
+                base.top + i * base.row,
+                width,
+                percent(ratio, words_["report.no_data"]),
+            )
         )
     ticks = tuple(
         (base.plot_width * k / 4, f"{(floor + (1.0 - floor) * k / 4) * 100:g}%") for k in range(5)
     )
-    what = "maintenance counted" if mode else "maintenance excluded"
-    caption = f"Availability ({what}), axis from {floor * 100:g}% to 100%"
+    what = words_["report.chart.counted" if mode else "report.chart.excluded"]
+    caption = words_["report.chart.caption"].format(what=what, floor=f"{floor * 100:g}")
     if len(group.targets) > len(shown):
-        caption += f"; the {len(shown)} least available of {len(group.targets)} targets"
+        caption += words_["report.chart.least"].format(shown=len(shown), total=len(group.targets))
     height = base.top + len(shown) * base.row + 22
     return Chart(tuple(bars), ticks, caption, height)
 
@@ -643,8 +687,13 @@ def html(report: Report) -> str:
         charts={g.name: chart(report, g) for g in report.groups},
         notice=notice_not_in_config(report),
         mode=maintenance_mode(report),
-        definitions=DEFINITIONS,
-        figure_header=FIGURE_HEADER,
+        definitions=definitions(report),
+        figure_header=figure_header(report),
+        t=words(report),
+        lang=report.language,
+        reason=lambda code: reason_text(report, code),
+        cause=lambda text: cause_text(report, text),
+        group_name=lambda name: group_name(report, name),
         numbers=lambda item: _figure_cells(report, item, with_target=False)[:-1],
         longest=lambda item, with_target: longest_parts(
             item.figures(report.count_maintenance), zone, with_target=with_target

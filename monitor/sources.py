@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config_errors import ConfigIssue, join_path
+from monitor.config_locator import unclosed_array_line
 
 _CSV_LIST_SPLIT = re.compile(r"[;\s]+")
 _CSV_LOCATION_KEYS = {"address", "lat", "lon", "contact"}
@@ -52,30 +53,47 @@ class RawConfig:
     targets: list[tuple[dict[str, Any], Origin]] = field(default_factory=list)
     templates: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
     issues: list[ConfigIssue] = field(default_factory=list)
+    texts: dict[str, str] = field(default_factory=dict)
+    """Source text of each TOML file by its prefix in paths ("" for the main file),
+    for error positions (see ``monitor.config_locator``)."""
 
 
 class SourceError(Exception):
     """The main file cannot be read or parsed at all."""
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file; syntax errors carry the file, line and column."""
+def read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    """Parse a TOML file (and return its text); syntax errors carry the file and line."""
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        text = path.read_bytes().decode("utf-8")
+        return tomllib.loads(text), text
     except OSError as exc:
         raise SourceError(f"{path}: cannot read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
-        # tomllib's message already ends in "(at line L, column C)".
-        raise SourceError(f"{path}: TOML syntax error: {exc}") from None
+        raise SourceError(_syntax_error(path, text, str(exc))) from None
     except UnicodeDecodeError as exc:
         raise SourceError(f"{path}: not valid UTF-8 ({exc.reason})") from None
 
 
+_AT = re.compile(r"^(?P<what>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)$")
+
+
+def _syntax_error(path: Path, text: str, message: str) -> str:
+    """``config.toml:12: TOML syntax error: ...``; an unclosed array at the line it opened."""
+    opened = unclosed_array_line(text)
+    if opened is not None and ("Unclosed array" in message or "end of document" in message):
+        return f"{path}:{opened}: TOML syntax error: this array is not closed (missing ']')"
+    found = _AT.match(message)
+    if found:
+        what, line, column = found.group("what", "line", "column")
+        return f"{path}:{line}: TOML syntax error: {what} (column {column})"
+    return f"{path}: TOML syntax error: {message}"
+
+
 def read_config(path: Path) -> RawConfig:
     """Read the main file and resolve ``include``; collects include problems as issues."""
-    document = read_toml(path)
-    raw = RawConfig(document=document, directory=path.parent)
+    document, text = read_toml(path)
+    raw = RawConfig(document=document, directory=path.parent, texts={"": text})
     for index, table in enumerate(_as_list(document.get("targets", []))):
         raw.targets.append((table, Origin("", f"targets[{index}]")))
     for name, table in _as_dict(document.get("templates", {})).items():
@@ -126,7 +144,7 @@ def _read_included(raw: RawConfig, path: Path) -> None:
         _read_csv(raw, path, shown)
         return
     try:
-        document = read_toml(path)
+        document, raw.texts[shown] = read_toml(path)
     except SourceError as exc:
         raw.issues.append(ConfigIssue("", str(exc).replace(str(path), shown, 1)))
         return

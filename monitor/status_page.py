@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -50,8 +51,10 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
+from monitor import units
 from monitor.api import api_state, parse_rfc3339
-from monitor.i18n import texts
+from monitor.availability import WINDOWS as WINDOW_SECONDS
+from monitor.i18n import alert_title, cause_words, reason_word, texts
 from monitor.policy import Policy, Role
 
 if TYPE_CHECKING:  # monitor.web mounts this module's routes, so it cannot be imported here
@@ -65,6 +68,7 @@ STATIC_DIR = PACKAGE_DIR / "static"
 TEMPLATE_DIR = PACKAGE_DIR / "templates"
 
 REFRESH_SECONDS = 5.0  # how often the page's script fetches the summary
+RELOAD_ISSUES_SHOWN = 5  # problems of a refused config shown on the page (all in the log)
 FIGURES_TTL = 15.0  # seconds availability figures are reused (as in the exporter)
 BANNER_LIMIT = 50  # incidents and alerts listed in the banner; the rest are counted
 CONSEQUENCES_LISTED = 50  # consequences listed under one incident; the rest are counted
@@ -152,7 +156,7 @@ class Locale:
         return format_duration(seconds, self.t)
 
     def percent(self, ratio: float | None) -> str:
-        """Availability as ``99.982 %``, rounded down so any downtime shows below 100."""
+        """Availability as ``99.98 %``, rounded down so any downtime shows below 100."""
         text = self._percents.get(ratio)
         if text is None:
             text = self._percents[ratio] = format_percent(ratio, self.language)
@@ -180,8 +184,8 @@ def format_duration(seconds: float, t: Mapping[str, str]) -> str:
 def format_percent(ratio: float | None, language: str) -> str:
     if ratio is None:
         return "—"
-    value = math.floor(ratio * 100_000) / 1000
-    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    value = math.floor(ratio * 10_000 + 1e-6) / 100  # down: any downtime shows below 100
+    text = f"{value:.2f}"
     if language == "vi":
         text = text.replace(".", ",")
     return f"{text} %"
@@ -236,14 +240,15 @@ def reason_text(
     if cause and cause.startswith("parent:"):
         return t["reason.parent"].format(parent=cause.removeprefix("parent:"))
     if failures:
-        return "; ".join(_failure_text(*failure) for failure in failures)
+        return "; ".join(_failure_text(*failure, t) for failure in failures)
     fallback = _FALLBACK_REASONS.get(state)
     return t[fallback] if fallback else (cause or "")
 
 
-def _failure_text(kind: str, code: str, message: str) -> str:
-    """``icmp: timeout (no reply within 1s)``."""
-    return f"{kind}: {code} ({message})" if message and message != code else f"{kind}: {code}"
+def _failure_text(kind: str, code: str, message: str, t: Mapping[str, str]) -> str:
+    """``icmp: timeout (no reply within 1s)``, the reason in the page's language."""
+    word = reason_word(code, t)
+    return f"{kind}: {word} ({message})" if message and message != code else f"{kind}: {word}"
 
 
 def state_failures(target: Target, state: TargetState) -> list[Failure]:
@@ -303,6 +308,8 @@ class Row:
     a30: str
     a30_level: str
     outage_start: float | None
+    a24_note: str = ""
+    a30_note: str = ""
 
     def summary(self) -> dict[str, Any]:
         """What the page's script needs to update the line."""
@@ -316,19 +323,33 @@ class Row:
             "a24_level": self.a24_level,
             "a30": self.a30,
             "a30_level": self.a30_level,
+            "a24_note": self.a24_note,
+            "a30_note": self.a30_note,
         }
+
+
+def short_history(observed_since: float | None, window: str, loc: Locale) -> str:
+    """``since 11:54`` when the history is shorter than ``window``, else empty.
+
+    Only the start is shown (not how long ago), so the row changes with the data,
+    not with the clock."""
+    width = WINDOW_SECONDS[window]
+    if observed_since is None or loc.now - observed_since >= width:
+        return ""
+    return loc.t["availability.since"].format(time=loc.time(observed_since))
 
 
 def make_row(
     target: Target,
     state: TargetState,
     shown: str,
-    ratios: tuple[str, str, str, str],
+    ratios: tuple[str, str, str, str, str, str],
     loc: Locale,
     *,
     via: str | None = None,
 ) -> Row:
-    """``ratios``: availability 24 h text and level, then 30 d text and level.
+    """``ratios``: availability 24 h text and level, 30 d text and level, then the notes
+    of each window whose history is shorter (``since 11:54``).
 
     ``via``: the ancestor whose maintenance window covers the target, if not its own.
     """
@@ -350,14 +371,16 @@ def make_row(
         a24_level=ratios[1],
         a30=ratios[2],
         a30_level=ratios[3],
+        a24_note=ratios[4],
+        a30_note=ratios[5],
         outage_start=state.outage_start if state.outage_cause is not None else None,
     )
 
 
-Ratios = tuple[float | None, float | None]
-"""Availability over 24 h and 30 d."""
+Ratios = tuple[float | None, float | None, float | None]
+"""Availability over 24 h and 30 d, and since when the target has been observed."""
 
-NO_RATIOS: Ratios = (None, None)
+NO_RATIOS: Ratios = (None, None, None)
 
 
 @dataclass(slots=True)
@@ -454,6 +477,8 @@ class Lines:
             availability_level(pair[0]),
             loc.percent(pair[1]),
             availability_level(pair[1]),
+            short_history(pair[2], "24h", loc),
+            short_history(pair[2], "30d", loc),
         )
         key = (
             shown,
@@ -617,8 +642,11 @@ def banner_alerts(alerts: Sequence[Mapping[str, Any]], loc: Locale) -> list[dict
         target = labels.get("target", "")
         out.append(
             {
-                "alertname": labels.get("alertname", ""),
+                "alertname": alert_title(labels.get("alertname", ""), loc.t),
                 "severity": labels.get("severity", ""),
+                "severity_text": loc.t.get(
+                    f"severity.{labels.get('severity', '')}", labels.get("severity", "")
+                ),
                 "target": target,
                 "href": "/targets/" + path_segment(target) if target else "",
                 "summary": annotations.get("summary") or annotations.get("description") or "",
@@ -682,29 +710,23 @@ def check_rows(target: Mapping[str, Any], loc: Locale) -> list[dict[str, Any]]:
                 "result_text": ""
                 if last is None
                 else loc.t["result.ok" if last["ok"] else "result.failed"],
-                "reason": "" if last is None or last["ok"] else last["reason"],
+                "reason": "" if last is None or last["ok"] else reason_word(last["reason"], loc.t),
                 "message": "" if last is None else last["message"],
                 "duration": "—" if last is None else f"{last['duration_seconds'] * 1000:.1f} ms",
                 "at_text": "—" if last is None else loc.time(_timestamp(last["at"])),
-                "values": "" if last is None else _values_text(last["values"]),
+                "values": "" if last is None else _values_text(last["values"], loc.t),
             }
         )
     return out
 
 
-def _values_text(values: Mapping[str, Any]) -> str:
-    return "  ".join(f"{key}={_measurement(key, value)}" for key, value in sorted(values.items()))
-
-
-def _measurement(key: str, value: Any) -> str:
-    """A probe's value as people read it: seconds in ms, ratios in percent."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return str(value)
-    if key.endswith("_seconds") and abs(value) < 10:
-        return f"{value * 1000:.3g} ms"
-    if key.endswith("_ratio"):
-        return f"{value * 100:.4g} %"
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
+def _values_text(values: Mapping[str, Any], t: Mapping[str, str]) -> str:
+    """``jitter 0.03 ms · packet loss 0 %``: a label people read, the value in its unit."""
+    return " · ".join(
+        f"{t.get('value.' + key, units.label(key))} {units.amount(key, float(value))}"
+        for key, value in sorted(values.items())
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    )
 
 
 def outage_rows(outages: Sequence[Mapping[str, Any]], loc: Locale) -> list[dict[str, str]]:
@@ -718,8 +740,8 @@ def outage_rows(outages: Sequence[Mapping[str, Any]], loc: Locale) -> list[dict[
                 "start": loc.full_time(start),
                 "end": loc.full_time(end) if end is not None else loc.t["ongoing"],
                 "duration": loc.duration((end if end is not None else loc.now) - (start or 0)),
-                "cause": outage["cause"],
-                "reason": outage["reason"],
+                "cause": cause_words(outage["cause"], loc.t),
+                "reason": reason_word(outage["reason"], loc.t) if outage["reason"] else "",
                 "message": outage["message"],
                 "open": "open" if end is None else "",
             }
@@ -732,7 +754,11 @@ def figure_rows(figures: Figures | None, loc: Locale) -> dict[str, Any]:
         return {}
     return {
         "availability": [
-            (window, loc.percent(ratio), availability_level(ratio))
+            (
+                window_label(window, figures.observed_since, loc),
+                loc.percent(ratio),
+                availability_level(ratio),
+            )
             for window, ratio in figures.availability.items()
         ],
         "outages_total": str(figures.outages_total),
@@ -740,6 +766,30 @@ def figure_rows(figures: Figures | None, loc: Locale) -> dict[str, Any]:
         "mttr": loc.duration(figures.mttr_seconds),
         "mtbf": loc.duration(figures.mtbf_seconds),
     }
+
+
+def window_label(window: str, observed_since: float | None, loc: Locale) -> str:
+    """``30 d``, or ``since 12:04 (6 min)`` when the history is shorter than the window."""
+    width = WINDOW_SECONDS.get(window)
+    if observed_since is not None and width is not None and loc.now - observed_since < width:
+        return loc.t["availability.observed"].format(
+            time=loc.time(observed_since), duration=loc.duration(loc.now - observed_since)
+        )
+    return loc.t.get(f"availability.{window}", window)
+
+
+_PHONE = re.compile(r"\+?\d[\d .()-]{4,}\d")
+
+
+def phone_number(contact: str | None) -> str | None:
+    """The number to dial in a contact text (``Kỹ thuật Đức Phổ: 0255 3 859 123``)."""
+    if not contact:
+        return None
+    found = _PHONE.search(contact)
+    if found is None:
+        return None
+    number = re.sub(r"[^\d+]", "", found.group())
+    return number if len(number.lstrip("+")) >= 5 else None
 
 
 def map_link(location: Mapping[str, Any] | None) -> str:
@@ -784,7 +834,11 @@ class _Availability:
         figures = self.backend.api_figures(name)
         if figures is None:
             return NO_RATIOS
-        return (figures.availability.get("24h"), figures.availability.get("30d"))
+        return (
+            figures.availability.get("24h"),
+            figures.availability.get("30d"),
+            figures.observed_since,
+        )
 
 
 def make_environment() -> jinja2.Environment:
@@ -910,6 +964,7 @@ class StatusPage:
             provinces=provinces,
             total=len(data.lines),
             counts=data.counts,
+            reload=self.reload_banner(loc),
             **data.banner(loc),
             client={
                 "page": "index",
@@ -918,6 +973,17 @@ class StatusPage:
                 **self._versions(),
             },
         )
+
+    def reload_banner(self, loc: Locale) -> dict[str, Any] | None:
+        """The last refused reload (until a good one): when, and its first problems."""
+        failure = self.backend.reload_failure()
+        if failure is None:
+            return None
+        return {
+            "text": loc.t["reload_failed"].format(time=loc.full_time(failure.at)),
+            "issues": list(failure.issues[:RELOAD_ISSUES_SHOWN]),
+            "more": max(0, len(failure.issues) - RELOAD_ISSUES_SHOWN),
+        }
 
     def _versions(self) -> dict[str, Any]:
         return {
@@ -935,6 +1001,7 @@ class StatusPage:
             "generated_text": loc.time(loc.now),
             "now": loc.now,
             **self._versions(),
+            "reload": self.reload_banner(loc),
             "counts": data.counts,
             "total": len(data.lines),
             "targets": [line.row.summary() for line in data.lines if line.changed > after],
@@ -968,6 +1035,7 @@ class StatusPage:
             "parents": self._relatives(target["parents"], loc),
             "children": self._relatives(target["children"], loc),
             "map_link": map_link(target["location"]),
+            "phone": phone_number((target["location"] or {}).get("contact")),
             "silences": [
                 {
                     **s,

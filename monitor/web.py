@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import ssl
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
@@ -26,6 +27,14 @@ if TYPE_CHECKING:
     from monitor.policy import Policy
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadFailure:
+    """A refused reload: when, and every problem of the file (one a line)."""
+
+    at: float
+    issues: tuple[str, ...]
 
 
 class Backend(Protocol):
@@ -65,6 +74,8 @@ class Backend(Protocol):
     def page_state(self) -> tuple[Config, Policy]: ...
 
     def target_mutes(self, name: str) -> dict[str, Any]: ...
+
+    def reload_failure(self) -> ReloadFailure | None: ...
 
 
 class BadRequest(ValueError):
@@ -123,10 +134,15 @@ class _Handlers:
 
     async def reload(self, _: web.Request) -> web.Response:
         ok, message = await self.backend.reload()
-        return web.Response(status=200 if ok else 400, text=message + "\n")
+        if ok:
+            return json_response({"status": "reloaded", "message": message})
+        error = "invalid configuration, the running one is kept"
+        return json_response({"error": error, "issues": message.splitlines()}, status=400)
 
     async def post_only(self, _: web.Request) -> web.Response:
-        return web.Response(status=405, text="use POST\n", headers={"Allow": "POST"})
+        response = json_response({"error": "use POST"}, status=405)
+        response.headers["Allow"] = "POST"
+        return response
 
     async def targets(self, _: web.Request) -> web.Response:
         return json_response(self.backend.api_targets())

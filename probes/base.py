@@ -70,6 +70,37 @@ Duration = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_pos
 """A positive duration written with a unit; stored as float seconds."""
 
 
+def duration_at_most(high: float, why: str) -> Any:
+    """A duration with an upper bound; the message says the bound and ``why``."""
+
+    def check(value: float) -> float:
+        if value > high:
+            raise ValueError(
+                f"must be at most {format_duration(high)}, got {format_duration(value)} ({why})"
+            )
+        return value
+
+    return Annotated[
+        float, BeforeValidator(parse_duration), AfterValidator(_positive), AfterValidator(check)
+    ]
+
+
+MAX_INTERVAL = 86400.0
+
+
+def _at_most_a_day(value: float) -> float:
+    if value > MAX_INTERVAL:
+        raise ValueError(
+            f"must be at most 1d, got {format_duration(value)} (a check that runs "
+            "less than daily cannot notice an outage while it lasts)"
+        )
+    return value
+
+
+Interval = Annotated[Duration, AfterValidator(_at_most_a_day)]
+"""How often a check runs: a duration of at most a day."""
+
+
 def int_range(low: int, high: int) -> Any:
     """An integer constrained to ``[low, high]`` with an operator-friendly message."""
 
@@ -164,12 +195,12 @@ class CheckSettings(StrictModel):
     the target override them in that order (see ``monitor.config``).
     """
 
-    interval: Duration = 30.0
+    interval: Interval = 30.0
     timeout: Duration = 5.0
     fall: int_range(1, 100) = 3  # type: ignore[valid-type]
     rise: int_range(1, 100) = 2  # type: ignore[valid-type]
     critical: bool = True
-    down_interval: Duration | None = None
+    down_interval: Interval | None = None
     """How often the check runs while failing (default: a third of interval,
     at least timeout), so a recovery is seen sooner."""
 
@@ -390,3 +421,6 @@ class ProbeKind:
     """Metric families that depend on the kind's sections (SNMP user modules)."""
     check_address: Callable[[str, Any], str | None] = _any_address
     """Why a target's ``address`` cannot work for this kind (a bad URL, not a host), or None."""
+    values: frozenset[str] | None = None
+    """Names of the values a result of this kind may carry (what ``[[alerts.rules]]
+    metric = "KIND.NAME"`` can refer to); None when they depend on the config."""

@@ -424,8 +424,11 @@ def _address_problem(address: str, settings: DnsSettings) -> str | None:
     return host_problem(host)
 
 
+VALUES: Final = frozenset({"lookup_seconds", "answers", "rcode", "tcp_fallback"})
+
 KIND = ProbeKind(
     name="dns",
+    values=VALUES,
     settings=DnsSettings,
     open=open_prober,
     families=(

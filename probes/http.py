@@ -78,6 +78,7 @@ from probes.neterrors import (
 )
 from probes.tls import (
     TLS_FAMILIES,
+    TLS_VALUES,
     PeerCertificates,
     TlsCheckSettings,
     TlsContexts,
@@ -1011,8 +1012,15 @@ def _address_problem(address: str, settings: HttpSettings) -> str | None:
     return None
 
 
+VALUES: Final = (
+    frozenset(_PHASE_VALUES.values())
+    | {"connection_reused", "status_code", "content_length_bytes", "redirects"}
+    | TLS_VALUES
+)
+
 KIND = ProbeKind(
     name="http",
+    values=VALUES,
     settings=HttpSettings,
     open=open_prober,
     families=(

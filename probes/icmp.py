@@ -407,8 +407,14 @@ def open_prober(context: ProbeContext) -> IcmpProber:
     return IcmpProber()
 
 
+VALUES: Final = frozenset(
+    {"packet_loss_ratio", "packets_sent", "packets_received", "jitter_seconds"}
+    | {f"rtt_{stat}_seconds" for stat in ("min", "avg", "max")}
+)
+
 KIND = ProbeKind(
     name="icmp",
+    values=VALUES,
     settings=IcmpSettings,
     open=open_prober,
     families=(

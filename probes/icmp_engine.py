@@ -91,10 +91,11 @@ _UNREACHABLE_ERRNOS: Final = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH})
 _NO_V6_ERRNOS: Final = frozenset({errno.ENETUNREACH, errno.EADDRNOTAVAIL})
 
 UNAVAILABLE_HELP: Final = (
-    "ICMP needs a raw socket (run with CAP_NET_RAW, e.g. "
-    "`setcap cap_net_raw+ep $(readlink -f $(which python3))` or the systemd "
-    "setting AmbientCapabilities=CAP_NET_RAW) or unprivileged ping sockets "
-    '(`sysctl -w net.ipv4.ping_group_range="0 2147483647"` to allow every group)'
+    "ICMP needs a raw socket or unprivileged ping sockets: run under the systemd unit "
+    "(AmbientCapabilities=CAP_NET_RAW), or allow ping sockets with "
+    '`sysctl -w net.ipv4.ping_group_range="0 2147483647"`, or give CAP_NET_RAW to the '
+    "monitor's own venv interpreter only (never the system python3): "
+    '`setcap cap_net_raw+ep "$(readlink -f .venv/bin/python)"` (README "ICMP without root")'
 )
 
 

@@ -48,6 +48,7 @@ from probes.base import (
 from probes.neterrors import LOCAL_RESOURCES, ProbeFailure, local_failure, os_failure, os_text
 from probes.tls import (
     TLS_FAMILIES,
+    TLS_VALUES,
     PeerCertificates,
     TlsCheckSettings,
     TlsContexts,
@@ -400,8 +401,15 @@ def open_prober(context: ProbeContext) -> TcpProber:
     return TcpProber()
 
 
+VALUES: Final = (
+    frozenset(f"phase_{p}_seconds" for p in ("dns", "connect", "tls", "expect", "total"))
+    | {"received_bytes"}
+    | TLS_VALUES
+)
+
 KIND = ProbeKind(
     name="tcp",
+    values=VALUES,
     settings=TcpSettings,
     open=open_prober,
     families=(

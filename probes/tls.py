@@ -39,6 +39,7 @@ __all__ = [
     "CERT_EXPIRY_METRIC",
     "CHAIN_EXPIRY_METRIC",
     "TLS_FAMILIES",
+    "TLS_VALUES",
     "TLS_VERSION_METRIC",
     "PeerCertificates",
     "TlsCheckSettings",
@@ -356,6 +357,11 @@ def tls_samples(certs: PeerCertificates) -> list[Sample]:
         Sample(CHAIN_EXPIRY_METRIC, certs.earliest_not_after),
         Sample(TLS_VERSION_METRIC, 1.0, (("tls_version", certs.version),)),
     ]
+
+
+TLS_VALUES: Final = frozenset(
+    {"cert_expiry_timestamp_seconds", "chain_expiry_timestamp_seconds", "cert_days_left"}
+)
 
 
 def tls_values(certs: PeerCertificates, now: float) -> dict[str, float]:

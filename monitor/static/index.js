@@ -73,8 +73,15 @@ function setText(element, text) {
   if (element.textContent !== text) element.textContent = text;
 }
 
-function setLevel(cell, level, text) {
-  setText(cell, text);
+function setLevel(cell, level, text, note) {
+  if (note) {
+    const small = el('small', note, 'note');
+    cell.replaceChildren(text, small);
+    cell.title = note;
+  } else {
+    setText(cell, text);
+    cell.removeAttribute('title');
+  }
   cell.classList.remove('good', 'fair', 'poor', 'none');
   cell.classList.add(level);
 }
@@ -87,8 +94,8 @@ function updateRow(row, item) {
   }
   row.since = item.since;
   setText(row.time, item.since_text);
-  setLevel(row.a24, item.a24_level, item.a24);
-  setLevel(row.a30, item.a30_level, item.a30);
+  setLevel(row.a24, item.a24_level, item.a24, item.a24_note);
+  setLevel(row.a30, item.a30_level, item.a30, item.a30_note);
   if (row.reason.textContent !== item.reason) {
     row.reason.textContent = item.reason;
     row.reasonKey = fold(item.reason);
@@ -144,7 +151,7 @@ function alertItem(alert) {
     what.append(' ', link);
   }
   if (alert.muted) what.append(' ', el('span', t.muted, 'tag'));
-  item.append(el('time', alert.since_text), ' ', el('span', alert.severity, 'severity'), ' ', what, ' ', el('span', alert.summary, 'why'));
+  item.append(el('time', alert.since_text), ' ', el('span', alert.severity_text, 'severity'), ' ', what, ' ', el('span', alert.summary, 'why'));
   return item;
 }
 
@@ -163,6 +170,20 @@ function updateBox(kind, items, total, build) {
   more.textContent = format(t.and_more, { count: total - items.length });
 }
 
+/** A refused config stays on screen until a reload succeeds. */
+function updateReload(reload) {
+  document.getElementById('reload-failed').hidden = !reload;
+  if (!reload) return;
+  document.getElementById('reload-text').textContent = reload.text;
+  document.getElementById('reload-issues').replaceChildren(...reload.issues.map((issue) => {
+    const item = document.createElement('li');
+    const code = document.createElement('code');
+    code.textContent = issue;
+    item.append(code);
+    return item;
+  }));
+}
+
 function updateBanner(summary) {
   const busy = summary.incidents_total + summary.alerts_total > 0;
   const banner = document.getElementById('banner');
@@ -170,6 +191,7 @@ function updateBanner(summary) {
   banner.classList.toggle('clear', !busy);
   document.getElementById('all-clear').hidden = busy;
   document.getElementById('isolated').hidden = !summary.isolated;
+  updateReload(summary.reload);
   updateBox('incidents', summary.incidents, summary.incidents_total, incidentItem);
   setText(document.getElementById('affected'), summary.affected_text);
   updateBox('alerts', summary.alerts, summary.alerts_total, alertItem);

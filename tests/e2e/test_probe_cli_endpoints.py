@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from probes import KINDS
 from tests.daemon_process import DaemonProcess, run_cli
 from tests.integration.test_dns_probe import LoopbackDns
 from tests.integration.test_http_probe import Pki, app
@@ -160,6 +161,9 @@ def test_probe_json_prints_one_record_per_check(tmp_path: Path, peers: Peers) ->
         assert record["ok"] is True
         assert record["reason"] == "ok"
         assert 0 < record["duration_seconds"] < 1
+        # what rules may name (config check of [[alerts.rules]] metric) is what comes out
+        declared = KINDS[record["check"]].values
+        assert declared is not None and set(record["values"]) <= declared, record
     api = by_target["tracking-api"]["values"]
     assert api["status_code"] == 200
     assert api["content_length_bytes"] > 0
@@ -197,7 +201,7 @@ def test_probe_names_the_bad_key_of_an_invalid_config(tmp_path: Path) -> None:
     )
     done = run_cli("probe", "--config", str(path), "--format", "json", timeout=60)
     assert done.returncode == 1
-    assert "targets[0].http.body_regex: not a valid regular expression '('" in done.stderr
+    assert f"{path}:5 (p): http.body_regex: not a valid regular expression '('" in done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -164,10 +164,15 @@ def test_overview_groups_targets_and_shows_states_in_words(
     down = row(page, "post-tracking-api")
     assert down.get_attribute("data-state") == "down"
     assert down.locator(".badge").inner_text() == "Down"  # words, not only a colour
-    assert "connect_refused" in down.locator(".c-reason").inner_text()
-    assert re.fullmatch(r"\d+(\.\d+)? %", down.locator(".c-avail").first.inner_text())
+    assert "tcp: connection refused" in down.locator(".c-reason").inner_text()
+    # a fresh daemon: both windows say since when the target is observed
+    assert re.fullmatch(
+        r"\d+\.\d\d %\nsince \d\d:\d\d:\d\d", down.locator(".c-avail").first.inner_text()
+    )
     assert row(page, "qng-core-1").locator(".badge").inner_text() == "Up"
-    assert row(page, "qng-core-1").locator(".c-avail").first.inner_text() == "100 %"
+    first = row(page, "qng-core-1").locator(".c-avail").first
+    assert first.inner_text().startswith("100.00 %\nsince ")
+    assert (first.get_attribute("title") or "").startswith("since ")
     maintenance = row(page, "ups-hue-1")
     assert maintenance.locator(".badge").inner_text() == "Maintenance"
     assert maintenance.locator(".c-reason").inner_text() == "in a maintenance window"
@@ -182,7 +187,7 @@ def test_overview_groups_targets_and_shows_states_in_words(
     assert page.locator("#incidents-count").inner_text() == "1"
     assert page.locator("#affected").inner_text() == "1 target affected"
     alert = page.locator("#alerts-list li").filter(has_text="post-tracking-api")
-    assert "TargetDown" in alert.inner_text() and "muted" in alert.inner_text()
+    assert "Target down" in alert.inner_text() and "muted" in alert.inner_text()
     assert page.locator("#count-down").inner_text() == "1"
     assert page.locator("#count-maintenance").inner_text() == "1"
     assert page.locator("#shown").inner_text() == f"{TOTAL} of {TOTAL} targets shown"
@@ -265,14 +270,14 @@ def test_target_page_shows_checks_outages_dependencies_location_and_mutes(
     page.wait_for_url("**/targets/post-tracking-api")
     head = page.locator("#head")
     assert head.locator(".badge").inner_text() == "Down"
-    assert "connect_refused" in page.locator("#reason").inner_text()
+    assert "tcp: connection refused" in page.locator("#reason").inner_text()
     check = page.locator("#checks tr[data-check=tcp]")
     assert "Failed" in check.inner_text() and "refused" in check.inner_text()
     assert re.search(r"\d+\.\d ms", check.inner_text())
     outage = page.locator("table.outages tbody tr").first
-    assert "ongoing" in outage.inner_text() and "check:tcp" in outage.inner_text()
+    assert "ongoing" in outage.inner_text() and "failed checks: tcp" in outage.inner_text()
     alerts = page.locator("section.card", has_text="Active alerts")
-    assert "TargetDown" in alerts.inner_text() and "muted" in alerts.inner_text()
+    assert "Target down" in alerts.inner_text() and "muted" in alerts.inner_text()
     silence = page.locator("section.card", has_text="Silences")
     assert "vendor is on it" in silence.inner_text()
     assert 'target="post-tracking-api"' in silence.inner_text()
@@ -292,7 +297,7 @@ def test_target_page_shows_checks_outages_dependencies_location_and_mutes(
     assert map_link.get_attribute("rel") == "noopener noreferrer"  # a link: never followed here
     children = page.locator("section.card", has_text="Dependencies")
     assert children.get_by_role("link", name="bts-binh-son-02").count() == 1
-    assert "100 %" in page.locator("ul.tiles").inner_text()
+    assert "100.00 %" in page.locator("ul.tiles").inner_text()
 
     page.goto(daemon.url + "/targets/bts-binh-son-02")
     assert page.get_by_role("link", name="qng-core-1").count() == 1
@@ -402,7 +407,9 @@ def test_a_cut_target_turns_down_on_the_page_without_a_reload(
         seen_after = time.monotonic() - cut_at
         assert target.locator(".badge").inner_text() == "Down"
         # The peer's link is down: no reply (timeout) or no neighbour (unreachable).
-        assert re.match(r"icmp: (timeout|unreachable)", target.locator(".c-reason").inner_text())
+        assert re.match(
+            r"icmp: (timeout|destination unreachable)", target.locator(".c-reason").inner_text()
+        )
         assert "bts-cut" in page.locator("#incidents-list").inner_text()
         assert page.locator("#count-down").inner_text() == "1"
         assert page.evaluate("window.sameDocument") is True

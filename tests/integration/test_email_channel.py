@@ -85,7 +85,7 @@ async def test_plain_delivery(smtp_server: SmtpServer) -> None:
     await send(settings(smtp_server.port))
     [message] = smtp_server.messages
     assert smtp_server.envelopes == [("noc@example.vn", ["oncall@example.vn"])]
-    assert message["Subject"] == "[FIRING] TargetDown bts-binh-son-02"
+    assert message["Subject"] == "[FIRING] Target down bts-binh-son-02"
     assert message["From"] == "Continuity <noc@example.vn>"
     assert message["X-Continuity-Dedup-Key"] == notification().key
     body = text_of(message)
@@ -97,7 +97,7 @@ async def test_vietnamese_subject_and_body(smtp_server: SmtpServer) -> None:
     [message] = smtp_server.messages
     assert (
         str(make_header(decode_header(message["Subject"])))
-        == "[CẢNH BÁO] TargetDown bts-binh-son-02"
+        == "[CẢNH BÁO] Mất kết nối bts-binh-son-02"
     )
     assert "Địa điểm: Binh Son, Quang Ngai" in text_of(message)
 

@@ -250,8 +250,13 @@ async def test_no_icmp_socket_at_all_raises_a_helpful_error() -> None:
         async with IcmpProber(socket_factory=refuse_all):
             pass
     text = str(info.value)
-    assert "setcap cap_net_raw+ep" in text
     assert "net.ipv4.ping_group_range" in text
+    assert "AmbientCapabilities=CAP_NET_RAW" in text
+    # setcap only on the monitor's own venv interpreter, as the README says
+    assert 'setcap cap_net_raw+ep "$(readlink -f .venv/bin/python)"' in text
+    assert "which python3" not in text and "never the system python3" in text
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert 'setcap cap_net_raw+ep "$(readlink -f .venv/bin/python)"' in readme
 
 
 class FlakySocket(socket.socket):

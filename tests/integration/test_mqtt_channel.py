@@ -102,7 +102,7 @@ async def test_firing_and_resolved_arrive_with_qos1(mosquitto: Mosquitto) -> Non
     assert firing.qos == 1 and resolved.qos == 1
     body = payload(firing)
     assert body["version"] == "1" and body["status"] == "firing" and body["instance"] == "test-1"
-    assert body["dedup_key"].endswith(":firing") and body["title"] == "[FIRING] TargetDown bts-1"
+    assert body["dedup_key"].endswith(":firing") and body["title"] == "[FIRING] Target down bts-1"
     assert body["site"]["address"] == "Binh Son" and body["starts_at"] == "2023-11-14T22:13:20.000Z"
     assert payload(resolved)["status"] == "resolved"
     assert payload(resolved)["ends_at"] == "2023-11-14T22:14:20.000Z"

@@ -103,7 +103,12 @@ def need_systemd_analyze() -> str:
         ("RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX AF_NETLINK"),
         ("LockPersonality", "yes"),
         ("MemoryDenyWriteExecute", "yes"),
-        ("ExecReload", "/bin/kill -HUP $MAINPID"),
+        (
+            "ExecReload",
+            "/opt/continuity-monitor/bin/continuity-monitor reload "
+            "--config /etc/continuity/config.toml --pid $MAINPID",
+        ),
+        ("EnvironmentFile", "-/etc/continuity/continuity-monitor.env"),
         ("Restart", "on-failure"),
         ("TimeoutStopSec", "10"),
     ],

@@ -59,7 +59,7 @@ async def test_schema_signature_and_headers(receiver: HttpReceiver) -> None:
     assert body["version"] == "1" and body["instance"] == "noc-1"
     assert body["status"] == "firing" and body["reason"] == "new"
     assert body["dedup_key"] == notification().key
-    assert body["title"] == "[CẢNH BÁO] TargetDown post-tracking-api"  # language "vi"
+    assert body["title"] == "[CẢNH BÁO] Mất kết nối post-tracking-api"  # language "vi"
     assert "Địa điểm: Ha Noi" in body["text"]
     [alert] = body["alerts"]
     assert alert["labels"]["target"] == "post-tracking-api"

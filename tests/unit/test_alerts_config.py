@@ -331,9 +331,9 @@ def notification(alert: Alert) -> Notification:
 def test_english_text() -> None:
     r = Renderer("en", "Asia/Ho_Chi_Minh", "noc-qng-1")
     firing = notification(ALERT)
-    assert r.title(firing) == "[FIRING] TargetDown bts-binh-son-02"
+    assert r.title(firing) == "[FIRING] Target down bts-binh-son-02"
     assert r.text(firing) == (
-        "FIRING: TargetDown on bts-binh-son-02 (critical)\n"
+        "FIRING: Target down on bts-binh-son-02 (critical)\n"
         "Cause: no reply to ping\n"
         "Since: 2023-11-15 05:13:20 +07\n"
         "Site: Binh Son, Quang Ngai\n"
@@ -344,15 +344,15 @@ def test_english_text() -> None:
         "-- continuity-monitor noc-qng-1\n"
     )
     resolved = notification(ALERT.resolved(1_700_003_725.0))
-    assert r.title(resolved) == "[RESOLVED] TargetDown bts-binh-son-02"
+    assert r.title(resolved) == "[RESOLVED] Target down bts-binh-son-02"
     assert "Ended: 2023-11-15 06:15:25 +07 (lasted 1h 2m)\n" in r.text(resolved)
 
 
 def test_vietnamese_text() -> None:
     r = Renderer("vi", "Asia/Ho_Chi_Minh", "noc-qng-1")
-    assert r.title(notification(ALERT)) == "[CẢNH BÁO] TargetDown bts-binh-son-02"
+    assert r.title(notification(ALERT)) == "[CẢNH BÁO] Mất kết nối bts-binh-son-02"
     text = r.text(notification(ALERT.resolved(1_700_000_600.0)))
-    assert text.startswith("ĐÃ KHẮC PHỤC: TargetDown tại bts-binh-son-02 (mức nghiêm trọng)\n")
+    assert text.startswith("ĐÃ KHẮC PHỤC: Mất kết nối tại bts-binh-son-02 (mức nghiêm trọng)\n")
     for line in (
         "Nguyên nhân: no reply to ping",
         "Bắt đầu lúc: 05:13:20 ngày 15/11/2023 (+07)",
@@ -368,8 +368,8 @@ def test_vietnamese_text() -> None:
 def test_group_title_counts_the_rest() -> None:
     other = Alert({**ALERT.labels, "target": "b"}, ALERT.starts_at)
     n = Notification("k", "c", (ALERT, other))
-    assert Renderer("en").title(n) == "[FIRING] TargetDown bts-binh-son-02 (+1 more)"
-    assert Renderer("vi").title(n) == "[CẢNH BÁO] TargetDown bts-binh-son-02 (+1 cảnh báo khác)"
+    assert Renderer("en").title(n) == "[FIRING] Target down bts-binh-son-02 (+1 more)"
+    assert Renderer("vi").title(n) == "[CẢNH BÁO] Mất kết nối bts-binh-son-02 (+1 cảnh báo khác)"
 
 
 def test_html_autoescapes_and_text_does_not() -> None:

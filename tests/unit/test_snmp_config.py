@@ -259,7 +259,7 @@ INVALID = [
     (
         "unknown-key",
         TARGET + 'snmp = { community = "public", comunity = "x" }\n',
-        ["targets[0].snmp.comunity: unknown key"],
+        ["targets[0].snmp.comunity: unknown key; did you mean community?"],
     ),
     (
         "defaults-layer",

@@ -1,0 +1,407 @@
+"""The daily commands against a running daemon: maintenance, silences, acks, status.
+
+They talk to the daemon's HTTP API (``/api/v1``) like curl would, so what
+they can do is exactly what the API allows. Where the daemon is and which
+token to send is found, first match wins, in:
+
+1. ``--url`` / ``--token`` on the command line;
+2. the environment: ``CONTINUITY_URL``, ``CONTINUITY_TOKEN`` (and
+   ``CONTINUITY_BASIC_AUTH=user:password`` when reads need basic auth);
+3. the config file (``--config``, default ``config.toml``): ``[monitor]
+   listen`` (``https`` when ``[web]`` has TLS files) and ``[web] api_token``
+   (``env:``/``file:`` references resolved as the daemon resolves them).
+
+Every failure is one line on stderr: the daemon is not running, the token
+is refused, or the API's own message naming the field it refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import json
+import os
+import signal
+import ssl
+import time
+import tomllib
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import ValidationError
+
+from monitor.api import parse_rfc3339, rfc3339
+from monitor.i18n import cause_words, reason_word, texts
+from monitor.security import WebSection
+from probes.base import parse_duration
+
+ENV_URL = "CONTINUITY_URL"
+ENV_TOKEN = "CONTINUITY_TOKEN"  # noqa: S105 - the name of a variable, not a secret
+ENV_BASIC = "CONTINUITY_BASIC_AUTH"
+DEFAULT_URL = "http://127.0.0.1:9925"
+TIMEOUT = 10.0
+
+# States shown by ``status``: everything a person has to look at.
+NOT_UP = ("down", "unreachable", "isolated", "flapping", "maintenance")
+
+
+class ClientError(Exception):
+    """A one-line message for the operator (exit code 1)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where the daemon answers and what to authenticate with."""
+
+    url: str
+    token: str | None = None
+    basic: str | None = None  # "user:password"
+    cafile: str | None = None
+
+
+def endpoint_from(
+    config: Path, url: str | None, token: str | None, environ: Mapping[str, str]
+) -> Endpoint:
+    """Resolve the endpoint from flags, environment and config (in that order)."""
+    from_file = _from_config(config) if config.is_file() else Endpoint(DEFAULT_URL)
+    return Endpoint(
+        url=(url or environ.get(ENV_URL) or from_file.url).rstrip("/"),
+        token=token or environ.get(ENV_TOKEN) or from_file.token,
+        basic=environ.get(ENV_BASIC),
+        cafile=from_file.cafile,
+    )
+
+
+def _from_config(path: Path) -> Endpoint:
+    """``[monitor] listen`` and ``[web]`` of the config; nothing else is read."""
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ClientError(f"cannot read {path}: {exc}") from None
+    monitor = document.get("monitor", {})
+    listen = monitor.get("listen", "127.0.0.1:9925") if isinstance(monitor, dict) else ""
+    try:
+        web = WebSection.model_validate(document.get("web", {}))
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ClientError(f"{path}: web.{where}: {first['msg']}") from None
+    host, _, port = str(listen).rpartition(":")
+    if host in ("", "0.0.0.0"):  # noqa: S104 - an address read from the config
+        host = "127.0.0.1"
+    elif host == "[::]":
+        host = "[::1]"
+    scheme = "https" if web.tls_cert_file else "http"
+    return Endpoint(
+        url=f"{scheme}://{host}:{port}",
+        token=web.api_token.reveal() if web.api_token is not None else None,
+        cafile=web.tls_cert_file,
+    )
+
+
+class Client:
+    """Synchronous JSON requests to the daemon (a CLI command makes one or two)."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+
+    def get(self, path: str) -> Any:
+        return self._request("GET", path)
+
+    def post(self, path: str, body: Any) -> Any:
+        return self._request("POST", path, body)
+
+    def delete(self, path: str) -> Any:
+        return self._request("DELETE", path)
+
+    def post_reload(self) -> Any:
+        """``POST /-/reload``; a refused file raises with every problem, one a line."""
+        return self._request("POST", "/-/reload", {})
+
+    def _request(self, method: str, path: str, body: Any = None) -> Any:
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if method != "GET" and self.endpoint.token:
+            headers["Authorization"] = f"Bearer {self.endpoint.token}"
+        elif method == "GET" and self.endpoint.basic:
+            encoded = base64.b64encode(self.endpoint.basic.encode()).decode()
+            headers["Authorization"] = f"Basic {encoded}"
+        url = self.endpoint.url + path
+        request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
+        context = None
+        if url.startswith("https:"):
+            context = ssl.create_default_context(cafile=self.endpoint.cafile)
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT, context=context) as resp:  # noqa: S310
+                text = resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            raise ClientError(self._refusal(exc)) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ClientError(
+                f"cannot reach the daemon at {self.endpoint.url} ({reason}); is it running? "
+                f"(set --url or {ENV_URL})"
+            ) from None
+        return json.loads(text) if text.strip() else None
+
+    def _refusal(self, exc: urllib.error.HTTPError) -> str:
+        try:
+            document = json.loads(exc.read().decode())
+            message = document.get("error", "") if isinstance(document, dict) else ""
+            field = document.get("field") if isinstance(document, dict) else None
+        except (ValueError, UnicodeDecodeError):
+            document, message, field = None, "", None
+        if exc.code == 401 and exc.headers.get("WWW-Authenticate", "").startswith("Bearer"):
+            hint = "no token given" if not self.endpoint.token else "the token was refused"
+            return (
+                f"{hint} by {self.endpoint.url}: set [web] api_token in the config, "
+                f"{ENV_TOKEN} or --token to the daemon's token"
+            )
+        if exc.code == 401:
+            return f"{self.endpoint.url} needs basic auth for reads: set {ENV_BASIC}=user:password"
+        issues = document.get("issues") if isinstance(document, dict) else None
+        if isinstance(issues, list) and issues:
+            return f"{message}:\n" + "\n".join(f"  {i}" for i in issues)
+        detail = f"{field}: {message}" if field else message or exc.reason
+        return f"the daemon refused ({exc.code}): {detail}"
+
+
+# --------------------------------------------------------------------------
+# Commands (each returns an exit code and writes to ``out``)
+# --------------------------------------------------------------------------
+
+
+def end_time(for_: str | None, until: str | None, now: float) -> str:
+    """``--for 2h`` or ``--until 2026-12-01T02:00:00+07:00`` as an RFC 3339 time."""
+    if (for_ is None) == (until is None):
+        raise ClientError("give one of --for DURATION (such as 2h) or --until TIME")
+    if for_ is not None:
+        try:
+            seconds = parse_duration(for_)
+        except ValueError as exc:
+            raise ClientError(f"--for: {exc}") from None
+        return rfc3339(now + seconds) or ""
+    assert until is not None
+    try:
+        return rfc3339(parse_rfc3339(until)) or ""
+    except ValueError as exc:
+        raise ClientError(f"--until: {exc}") from None
+
+
+def matchers(pairs: Sequence[str], option: str) -> dict[str, str]:
+    """``["province=Quang Ngai", "operator=vnpt"]`` -> a dict; errors name the pair."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ClientError(f"{option}: expected NAME=VALUE, got {pair!r}")
+        out[name.strip()] = value
+    return out
+
+
+def who() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "continuity-monitor-cli"
+
+
+def maintenance_add(
+    client: Client,
+    out: TextIO,
+    *,
+    targets: Sequence[str],
+    match: Sequence[str],
+    for_: str | None,
+    until: str | None,
+    comment: str,
+    now: float | None = None,
+) -> int:
+    if not targets and not match:
+        raise ClientError("name at least one TARGET or give --match NAME=VALUE")
+    body = {
+        "targets": list(targets),
+        "match": matchers(match, "--match"),
+        "end": end_time(for_, until, time.time() if now is None else now),
+        "comment": comment,
+        "created_by": who(),
+    }
+    created = client.post("/api/v1/maintenance", body)
+    out.write(f"maintenance {created['id']} until {_local(created['end'])}\n")
+    return 0
+
+
+def maintenance_list(client: Client, out: TextIO) -> int:
+    windows = client.get("/api/v1/maintenance")["windows"]
+    rows = [
+        (
+            w["id"],
+            "active" if w["active"] else "-",
+            ", ".join(w["targets"]) or _pairs(w["match"]),
+            _local(w["start"]) if w["start"] else _schedule(w),
+            _local(w["end"]) if w["end"] else "",
+            w["comment"],
+        )
+        for w in windows
+    ]
+    out.write(table(("ID", "NOW", "TARGETS", "FROM", "UNTIL", "COMMENT"), rows, "no maintenance"))
+    return 0
+
+
+def maintenance_end(client: Client, window_id: str, out: TextIO) -> int:
+    if window_id.startswith("config:"):
+        raise ClientError(f"{window_id} is written in the config file; edit it there and reload")
+    client.delete(f"/api/v1/maintenance/{urllib.parse.quote(window_id, safe='')}")
+    out.write(f"maintenance {window_id} ended\n")
+    return 0
+
+
+def silence_add(
+    client: Client,
+    out: TextIO,
+    *,
+    match: Sequence[str],
+    for_: str | None,
+    until: str | None,
+    comment: str,
+    now: float | None = None,
+) -> int:
+    pairs = matchers(match, "--match")
+    if not pairs:
+        raise ClientError("give at least one --match NAME=VALUE (such as target=dp-rtr)")
+    body = {
+        "matchers": [{"name": k, "value": v, "isRegex": False} for k, v in pairs.items()],
+        "ends_at": end_time(for_, until, time.time() if now is None else now),
+        "created_by": who(),
+        "comment": comment,
+    }
+    created = client.post("/api/v1/silences", body)
+    out.write(f"silence {created['id']} until {_local(created['ends_at'])}\n")
+    return 0
+
+
+def silence_list(client: Client, out: TextIO) -> int:
+    silences = client.get("/api/v1/silences")["silences"]
+    rows = [
+        (
+            s["id"],
+            " ".join(
+                f"{m['name']}{'=~' if m['isRegex'] else '='}{m['value']}" for m in s["matchers"]
+            ),
+            _local(s["ends_at"]),
+            s["created_by"],
+            s["comment"],
+        )
+        for s in silences
+    ]
+    out.write(table(("ID", "MATCHERS", "UNTIL", "BY", "COMMENT"), rows, "no silences"))
+    return 0
+
+
+def silence_expire(client: Client, silence_id: str, out: TextIO) -> int:
+    client.delete(f"/api/v1/silences/{urllib.parse.quote(silence_id, safe='')}")
+    out.write(f"silence {silence_id} expired\n")
+    return 0
+
+
+def ack(client: Client, fingerprint: str, out: TextIO) -> int:
+    client.post(f"/api/v1/alerts/{urllib.parse.quote(fingerprint, safe='')}/ack", {})
+    out.write(f"alert {fingerprint} acknowledged\n")
+    return 0
+
+
+def reload(client: Client, pid: int | None, out: TextIO) -> int:
+    """``POST /-/reload`` (needs the token); without one, SIGHUP to ``pid``.
+
+    Exit 1 when the daemon refuses the new file: ``systemctl reload`` then fails
+    and the journal shows each problem.
+    """
+    if client.endpoint.token:
+        answer = client.post_reload()
+        out.write(f"{answer['message']}\n")
+        return 0
+    if pid is None:
+        raise ClientError(
+            f"no API token to ask for a reload: set [web] api_token, {ENV_TOKEN}, or give --pid"
+        )
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except OSError as exc:
+        raise ClientError(f"cannot signal process {pid}: {exc.strerror}") from None
+    out.write(f"sent SIGHUP to {pid}; without an API token the result is only in the log\n")
+    return 0
+
+
+def status(client: Client, out: TextIO, show_all: bool = False) -> int:
+    """What is not up, with its cause; exit 0 when everything is up, else 1."""
+    document = client.get("/api/v1/targets")
+    targets = document["targets"]
+    shown = [t for t in targets if show_all or t["state"] in NOT_UP]
+    rows = [
+        (
+            t["name"],
+            t["state"]
+            + (" (maintenance)" if t["maintenance"] and t["state"] != "maintenance" else ""),
+            _local(t["since"]) if t["since"] else "",
+            _cause(t),
+        )
+        for t in shown
+    ]
+    counts: dict[str, int] = {}
+    for t in targets:
+        counts[t["state"]] = counts.get(t["state"], 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    if document.get("isolated"):
+        summary += "; the monitor itself seems cut off"
+    out.write(table(("TARGET", "STATE", "SINCE", "CAUSE"), rows, "every target is up"))
+    out.write(f"{len(targets)} targets: {summary or 'none'}\n")
+    return 0 if all(t["state"] == "up" for t in targets) else 1
+
+
+def _cause(target: Mapping[str, Any]) -> str:
+    """Why a target is not up, in words (the status page's wording, in English)."""
+    words = texts("en")
+    failing = [c for c in target["checks"] if c["last"] is not None and not c["last"]["ok"]]
+    details = "; ".join(
+        f"{c['check']}: {reason_word(c['last']['reason'], words)}"
+        + (f" ({c['last']['message']})" if c["last"]["message"] else "")
+        for c in failing
+    )
+    if target.get("outage"):
+        cause = cause_words(target["outage"]["cause"], words)
+        return f"{cause}; {details}" if details and not cause.startswith("parent") else cause
+    return details
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], empty: str) -> str:
+    """Columns padded to their widest cell; ``empty`` when there are no rows."""
+    if not rows:
+        return f"({empty})\n"
+    cells = [list(header), *([str(c) for c in row] for row in rows)]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines) + "\n"
+
+
+def _local(stamp: str) -> str:
+    """An RFC 3339 time from the API in the terminal's local time, to the minute."""
+    moment = datetime.fromtimestamp(parse_rfc3339(stamp), UTC).astimezone()
+    return moment.strftime("%Y-%m-%d %H:%M %z")
+
+
+def _pairs(match: Mapping[str, str]) -> str:
+    return " ".join(f"{k}={v}" for k, v in match.items())
+
+
+def _schedule(window: Mapping[str, Any]) -> str:
+    schedule = window.get("schedule") or {}
+    return " ".join(f"{k}={v}" for k, v in schedule.items())

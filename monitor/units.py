@@ -1,0 +1,66 @@
+"""Probe values as people read them: names without units, milliseconds, percent, seconds.
+
+Probes report machine values (``rtt_avg_seconds=2.7e-05``,
+``packet_loss_ratio=0.25``); the ``probe`` command and the status page show
+``rtt avg 0.03 ms`` and ``packet loss 25 %``. The unit is taken from the
+name's suffix, the way Prometheus names carry it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+_SUFFIXES = ("_seconds", "_ratio", "_bytes", "_total", "_celsius")
+
+
+def label(key: str) -> str:
+    """``rtt_avg_seconds`` -> ``rtt avg``; ``cert_expiry_timestamp_seconds`` -> ``cert expiry``."""
+    name = key
+    for suffix in _SUFFIXES:
+        name = name.removesuffix(suffix)
+    return name.removesuffix("_timestamp").replace("_", " ")
+
+
+def amount(key: str, value: float) -> str:
+    """The value with a unit that fits its size."""
+    if key.endswith("_timestamp_seconds"):
+        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if key.endswith("_seconds"):
+        return seconds(value)
+    if key.endswith("_ratio"):
+        return f"{value * 100:.4g} %"
+    if key.endswith("_bytes"):
+        return size(value)
+    if key.endswith("_celsius"):
+        return f"{value:.3g} °C"
+    return f"{value:.6g}"
+
+
+def seconds(value: float) -> str:
+    """Under a second in ms (two decimals under 10 ms), else s, min, h or d."""
+    magnitude = abs(value)
+    if magnitude < 0.01:
+        return f"{value * 1000:.2f} ms"
+    if magnitude < 1:
+        return f"{value * 1000:.1f} ms"
+    if magnitude < 120:
+        return f"{value:.3g} s"
+    if magnitude < 7200:
+        return f"{value / 60:.1f} min"
+    if magnitude < 172800:
+        return f"{value / 3600:.1f} h"
+    return f"{value / 86400:.1f} d"
+
+
+def size(value: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024 or unit == "GiB":
+            return f"{value:.4g} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def describe(values: Mapping[str, float], separator: str = ", ") -> str:
+    """Every value as ``label amount``, in a stable order."""
+    return separator.join(f"{label(k)} {amount(k, v)}" for k, v in sorted(values.items()))
