@@ -441,6 +441,31 @@ _TEXTS.update(
             "liệu riêng của mỗi đối tượng vẫn tính sự cố của nó.",
         ),
         "report.col.incidents": ("Incidents", "Sự cố gốc"),
+        "report.incident_one": ("{count} incident", "{count} sự cố gốc"),
+        "report.incident_many": ("{count} incidents", "{count} sự cố gốc"),
+        "report.affected_one": ("{count} target affected", "{count} đối tượng bị ảnh hưởng"),
+        "report.affected_many": ("{count} targets affected", "{count} đối tượng bị ảnh hưởng"),
+        "report.behind_one": (
+            "{count} target behind it unreachable",
+            "{count} đối tượng phía sau mất liên lạc",
+        ),
+        "report.behind_many": (
+            "{count} targets behind it unreachable",
+            "{count} đối tượng phía sau mất liên lạc",
+        ),
+        "report.not_counted_before": (
+            "not counted: began before the period",
+            "không tính: bắt đầu trước kỳ báo cáo",
+        ),
+        "report.not_counted_downtime": (
+            "not counted: no downtime counted",
+            "không tính: không có thời gian gián đoạn được tính",
+        ),
+        "report.from_to": ("{start} to {end}", "{start} đến {end}"),
+        "report.consequence_line": (
+            "{target} ({cause}), until {end}, {downtime} in period",
+            "{target} ({cause}), đến {end}, gián đoạn {downtime} trong kỳ",
+        ),
         "report.col.affected": ("Targets affected", "Đối tượng bị ảnh hưởng"),
     }
 )

@@ -190,38 +190,41 @@ def cause_text(report: Report, cause: str) -> str:
 
 
 def incidents_text(report: Report, group: GroupReport | None = None) -> str:
-    """``1 incident, 6 targets affected``."""
+    """``1 incident, 6 targets affected``, in the report's language."""
+    t = words(report)
     counted = report.incident_counts(group)
-    noun = "incident" if counted.incidents == 1 else "incidents"
-    targets = "target" if counted.affected == 1 else "targets"
-    return f"{counted.incidents} {noun}, {counted.affected} {targets} affected"
+    incidents = t["report.incident_one" if counted.incidents == 1 else "report.incident_many"]
+    affected = t["report.affected_one" if counted.affected == 1 else "report.affected_many"]
+    return (
+        incidents.format(count=counted.incidents) + ", " + affected.format(count=counted.affected)
+    )
 
 
 def incident_title(incident: Incident, report: Report) -> str:
     """``dp-rtr (check:icmp): 5 targets behind it unreachable``."""
+    t = words(report)
     root, behind = incident.root, len(incident.targets) - 1
-    text = f"{root.target} ({root.cause})"
+    text = f"{root.target} ({cause_text(report, root.cause)})"
     if behind:
-        text += f": {behind} target{'s' if behind != 1 else ''} behind it unreachable"
-    if not incident.counts(report.period, report.count_maintenance):
-        text += (
-            " [not counted: "
-            + (
-                "began before the period"
-                if root.start < report.period.since
-                else "no downtime counted"
-            )
-            + "]"
+        text += ": " + t["report.behind_one" if behind == 1 else "report.behind_many"].format(
+            count=behind
         )
+    if not incident.counts(report.period, report.count_maintenance):
+        before = root.start < report.period.since
+        text += " [" + t["report.not_counted_before" if before else "report.not_counted_downtime"]
+        text += "]"
     return text
 
 
 def consequence_text(line: OutageLine, report: Report) -> str:
     """A consequence under its incident: its cause, end and downtime in the period."""
+    t = words(report)
     zone = report.period.zone
-    end = when(line.end, zone) if line.end is not None else "open"
+    end = when(line.end, zone) if line.end is not None else t["report.open"]
     downtime = duration(line.downtime(report.count_maintenance))
-    return f"{line.target} ({line.cause}), until {end}, {downtime} in period"
+    return t["report.consequence_line"].format(
+        target=line.target, cause=cause_text(report, line.cause), end=end, downtime=downtime
+    )
 
 
 # --------------------------------------------------------------------------
@@ -366,13 +369,14 @@ def _md_incidents(report: Report) -> list[str]:
         incidents_text(report) + ".",
         "",
     ]
+    t = words(report)
     if not report.incidents:
-        return [*lines, "None in the period."]
+        return [*lines, t["report.none"]]
     for incident in report.incidents:
-        end = when(incident.root.end, zone) if incident.root.end is not None else "open"
-        lines.append(
-            f"- {when(incident.start, zone)} to {end}: {_md(incident_title(incident, report))}"
-        )
+        root_end = incident.root.end
+        end = when(root_end, zone) if root_end is not None else t["report.open"]
+        span = t["report.from_to"].format(start=when(incident.start, zone), end=end)
+        lines.append(f"- {span}: {_md(incident_title(incident, report))}")
         lines += [f"  - {_md(consequence_text(c, report))}" for c in incident.consequences]
     return lines
 
