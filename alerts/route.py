@@ -21,12 +21,12 @@ acknowledgement) is tested as tables with a fake clock.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from alerts.config import RouteConfig
 from alerts.model import Alert, Notification, Reason, notification_key
+from probes.regex import Regex, compile_regex
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Route:
     index: int
     channels: tuple[str, ...]
     match: Mapping[str, str] = field(default_factory=dict)
-    match_re: Mapping[str, re.Pattern[str]] = field(default_factory=dict)
+    match_re: Mapping[str, Regex] = field(default_factory=dict)  # RE2: linear time
     continue_: bool = False
     group_by: tuple[str, ...] | None = None
     group_wait: float = 0.0
@@ -52,7 +52,7 @@ class Route:
             index=index,
             channels=tuple(config.channels),
             match=dict(config.match),
-            match_re={k: re.compile(v) for k, v in config.match_re.items()},
+            match_re={k: compile_regex(v) for k, v in config.match_re.items()},
             continue_=config.continue_,
             group_by=tuple(config.group_by) if config.group_by is not None else None,
             group_wait=config.group_wait,

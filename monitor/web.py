@@ -10,6 +10,7 @@ running config stays).
 from __future__ import annotations
 
 import json
+import re
 import ssl
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -19,6 +20,7 @@ from aiohttp import web
 from monitor.api import parse_rfc3339
 from monitor.security import AccessControl
 from monitor.status_page import add_status_routes
+from probes.base import parse_duration
 
 if TYPE_CHECKING:
     from monitor.availability import Figures
@@ -26,6 +28,10 @@ if TYPE_CHECKING:
     from monitor.state import TargetState, World
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+YEAR = 365.25 * 86400
+MAX_BODY_TIME_SPAN = 10 * YEAR  # seconds either side of now for times in API bodies
+MAX_JSON_DEPTH = 32
+_DURATION = re.compile(r"\d+(?:\.\d+)?(?:ms|s|m|h|d|w)")
 
 
 class Backend(Protocol):
@@ -74,19 +80,46 @@ class BadRequest(ValueError):
         self.message = message
 
 
-def body_time(body: Mapping[str, Any], field: str, default: float) -> float:
-    """An optional RFC 3339 time in a JSON body as UNIX seconds; 400 naming the field."""
+def body_time(body: Mapping[str, Any], field: str, now: float) -> float:
+    """An optional time in a JSON body as UNIX seconds (``now`` when absent).
+
+    Either RFC 3339 (``2026-12-01T02:00:00+07:00``) or a duration from now
+    (``"2h"``, ``"90m"``, ``"1d"``). Either way it must lie within
+    :data:`MAX_BODY_TIME_SPAN` of now: a silence "until 9999" is a mistake or
+    an attack, and such dates overflow when shown in a time zone east of UTC.
+    Anything else is a 400 naming the field.
+    """
     value = body.get(field)
     if value is None:
-        return default
-    if not isinstance(value, str):
-        raise BadRequest(field, "expected an RFC 3339 time string")
+        return now
+    if not isinstance(value, str) or len(value) > 64:
+        raise BadRequest(field, "expected an RFC 3339 time or a duration such as 2h")
     try:
-        return parse_rfc3339(value)
-    except ValueError as exc:
+        relative = _DURATION.fullmatch(value) is not None
+        moment = now + parse_duration(value) if relative else parse_rfc3339(value)
+    except (ValueError, OverflowError, OSError) as exc:
         raise BadRequest(
-            field, f"expected an RFC 3339 time such as 2026-12-01T02:00:00+07:00 ({exc})"
+            field,
+            "expected an RFC 3339 time such as 2026-12-01T02:00:00+07:00 "
+            f"or a duration from now such as 2h or 90m ({exc})",
         ) from None
+    if not now - MAX_BODY_TIME_SPAN <= moment <= now + MAX_BODY_TIME_SPAN:
+        years = round(MAX_BODY_TIME_SPAN / YEAR)
+        raise BadRequest(field, f"must be within {years} years of now")
+    return moment
+
+
+def json_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a parsed JSON value (without recursing)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 def json_response(document: Any, status: int = 200) -> web.Response:
@@ -177,9 +210,12 @@ class _Handlers:
 async def _create(request: web.Request, create: Any) -> web.Response:
     """A POST that makes something from a JSON body: 201, or 400 naming the field."""
     try:
-        body = await request.json()
-    except ValueError:
+        # The parser recurses: a very deep body ends in RecursionError, caught here.
+        body = json.loads(await request.text())
+    except (ValueError, RecursionError):
         return bad_request(BadRequest("body", "expected a JSON object"))
+    if json_depth(body) > MAX_JSON_DEPTH:
+        return bad_request(BadRequest("body", f"nested deeper than {MAX_JSON_DEPTH} levels"))
     try:
         return json_response(create(body), status=201)
     except BadRequest as exc:
@@ -219,6 +255,7 @@ class WebServer:
     """Runs :func:`make_app` on one address; started and stopped by the daemon."""
 
     def __init__(self, backend: Backend, access: AccessControl) -> None:
+        self._access = access
         self._runner = web.AppRunner(
             make_app(backend, access), access_log=None, handle_signals=False
         )
@@ -234,3 +271,4 @@ class WebServer:
 
     async def stop(self) -> None:
         await self._runner.cleanup()
+        self._access.close()

@@ -70,6 +70,7 @@ from probes.base import (
     StrictModel,
     int_range,
 )
+from probes.regex import Regex, compile_regex
 from probes.tls import (
     TLS_FAMILIES,
     PeerCertificates,
@@ -213,20 +214,20 @@ def _texts(value: object) -> tuple[str, ...]:
     return texts
 
 
-def compile_regexes(value: object) -> tuple[re.Pattern[str], ...]:
-    """Regular expressions compiled once, at config load."""
-    if isinstance(value, tuple) and all(isinstance(p, re.Pattern) for p in value):
+def compile_regexes(value: object) -> tuple[Regex, ...]:
+    """Regular expressions compiled once, at config load, with RE2 (linear in the body)."""
+    if isinstance(value, tuple) and all(isinstance(p, Regex) for p in value):
         return value
     compiled = []
     for pattern in _strings(value, "a regular expression"):
         try:
-            compiled.append(re.compile(pattern))
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression {pattern!r}: {exc}") from None
+            compiled.append(compile_regex(pattern))
+        except ValueError as exc:
+            raise ValueError(f"{pattern!r}: {exc}") from None
     return tuple(compiled)
 
 
-Regexes = Annotated[tuple[re.Pattern[str], ...], PlainValidator(compile_regexes)]
+Regexes = Annotated[tuple[Regex, ...], PlainValidator(compile_regexes)]
 Texts = Annotated[tuple[str, ...], PlainValidator(_texts)]
 StatusRanges = Annotated[tuple[tuple[int, int], ...], PlainValidator(parse_status_ranges)]
 
@@ -422,7 +423,7 @@ def content_problem(settings: HttpSettings, text: str) -> tuple[str, str] | None
         if needle not in text:
             return "body_mismatch", f"body does not contain {needle!r}: {_excerpt(text)}"
     for pattern in settings.body_regex:
-        if pattern.search(text) is None:
+        if not pattern.search(text):
             return "body_mismatch", f"body does not match {pattern.pattern!r}: {_excerpt(text)}"
     if settings.has_json:
         try:

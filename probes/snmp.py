@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import ipaddress
-import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -45,6 +44,7 @@ from probes.base import (
     host_problem,
     int_range,
 )
+from probes.regex import compile_regex
 from probes.snmp_codec import (
     END_OF_MIB_VIEW,
     GET,
@@ -116,10 +116,7 @@ _VERSIONS: Final = {"1": 0, "2c": 1, "3": 3}
 
 
 def _regex(value: str) -> str:
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"not a valid regular expression: {exc}") from None
+    compile_regex(value)  # RE2: matched against names the device sends; ValueError if bad
     return value
 
 
@@ -785,8 +782,8 @@ def _credentials(
 
 def _interface_filter(settings: SnmpSettings) -> InterfaceFilter:
     return InterfaceFilter(
-        include=re.compile(settings.interfaces_include) if settings.interfaces_include else None,
-        exclude=re.compile(settings.interfaces_exclude) if settings.interfaces_exclude else None,
+        include=compile_regex(settings.interfaces_include) if settings.interfaces_include else None,
+        exclude=compile_regex(settings.interfaces_exclude) if settings.interfaces_exclude else None,
         admin_down=settings.interfaces_admin_down,
     )
 

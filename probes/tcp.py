@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import errno
 import ipaddress
-import re
 import socket
 import ssl
 import time
@@ -46,6 +45,7 @@ from probes.base import (
     host_problem,
     int_range,
 )
+from probes.regex import Regex
 from probes.tls import (
     TLS_FAMILIES,
     PeerCertificates,
@@ -311,9 +311,7 @@ class TcpProber:
         )
 
 
-async def _expect(
-    reader: asyncio.StreamReader, pattern: re.Pattern[str], limit: int, run: _Run
-) -> None:
+async def _expect(reader: asyncio.StreamReader, pattern: Regex, limit: int, run: _Run) -> None:
     """Read until ``pattern`` matches; ``_Failure`` on close or ``limit`` bytes."""
     while len(run.received) < limit:
         chunk = await reader.read(limit - len(run.received))
