@@ -325,10 +325,7 @@ def compile_pattern(value: object) -> Regex:
         return value
     if not isinstance(value, str) or not value:
         raise ValueError(f"expected a regular expression, got {value!r}")
-    try:
-        return compile_regex(value)
-    except ValueError as exc:
-        raise ValueError(f"{value!r}: {exc}") from None
+    return compile_regex(value)
 
 
 Pattern = Annotated[Regex, PlainValidator(compile_pattern)]

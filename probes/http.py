@@ -220,10 +220,7 @@ def compile_regexes(value: object) -> tuple[Regex, ...]:
         return value
     compiled = []
     for pattern in _strings(value, "a regular expression"):
-        try:
-            compiled.append(compile_regex(pattern))
-        except ValueError as exc:
-            raise ValueError(f"{pattern!r}: {exc}") from None
+        compiled.append(compile_regex(pattern))
     return tuple(compiled)
 
 

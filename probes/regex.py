@@ -53,7 +53,7 @@ def compile_regex(pattern: str) -> Regex:
         if isinstance(detail, bytes):
             detail = detail.decode(errors="replace")
         # RE2 syntax: that of Python's re without back-references and look-around.
-        raise ValueError(f"not a valid (RE2) regular expression: {detail}") from None
+        raise ValueError(f"not a valid regular expression {pattern!r} (RE2): {detail}") from None
     except (TypeError, UnicodeError) as exc:
         raise ValueError(f"not a regular expression: {exc}") from None
     return Regex(pattern, compiled)
