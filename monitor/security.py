@@ -48,6 +48,7 @@ LOGIN_FAILURE_WINDOW = 60.0  # seconds
 PASSWORD_WORKERS = 2  # threads checking bcrypt hashes (the loop never does)
 PASSWORD_QUEUE = 16  # checks waiting or running at most; more are refused (503)
 BCRYPT_MAX_PASSWORD = 72  # bytes
+MAX_USER = 256  # characters
 _BCRYPT = re.compile(r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -268,34 +269,21 @@ class AccessControl:
 
     async def _basic(self, request: web.Request) -> web.Response | None:
         challenge = {"WWW-Authenticate": 'Basic realm="continuity-monitor"'}
-        scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "basic":
-            return _json(401, "authentication required", challenge)
-        try:
-            raw = base64.b64decode(encoded.strip().encode("ascii"), validate=True)
-            user, _, password = raw.decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeError, ValueError):
-            return _json(401, "malformed basic credentials", challenge)
-        if len(password.encode()) > BCRYPT_MAX_PASSWORD or len(user) > 256:
-            # bcrypt reads 72 bytes at most (newer versions refuse longer ones):
-            # such a password matches no configured hash.
-            return _json(401, "wrong user or password", challenge)
+        credentials = _basic_credentials(request.headers.get("Authorization", ""))
+        if isinstance(credentials, str):
+            return _json(401, credentials, challenge)
+        user, password = credentials
+        digest = hashlib.sha256(password).hexdigest()
+        if self._verified.get((user, digest), 0.0) > self._clock():
+            return None  # checked a moment ago: no bcrypt for every scrape
         if self.checker.busy:
             return _json(503, "too many logins being checked; try again", {"Retry-After": "1"})
-        if not await self._check(user, password):
-            return _json(401, "wrong user or password", challenge)
-        return None
-
-    async def _check(self, user: str, password: str) -> bool:
-        digest = hashlib.sha256(password.encode()).hexdigest()
-        if self._verified.get((user, digest), 0.0) > self._clock():
-            return True
         hashed = self.section.basic_auth_users.get(user)
-        ok = await self.checker.check(password.encode(), hashed.encode() if hashed else None)
-        ok = ok and hashed is not None
-        if ok:
-            self._verified[(user, digest)] = self._clock() + BASIC_AUTH_CACHE_SECONDS
-        return ok
+        ok = await self.checker.check(password, hashed.encode() if hashed else None)
+        if not ok or hashed is None:
+            return _json(401, "wrong user or password", challenge)
+        self._verified[(user, digest)] = self._clock() + BASIC_AUTH_CACHE_SECONDS
+        return None
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -303,6 +291,28 @@ class AccessControl:
         if refused is not None:
             return refused
         return await handler(request)
+
+
+def _basic_credentials(header: str) -> tuple[str, bytes] | str:
+    """(user, password) from an ``Authorization: Basic`` value, or why it is refused.
+
+    Whatever arrives (non-ASCII, bad base64, bad UTF-8, a password longer than
+    bcrypt reads) is a refusal, never an exception.
+    """
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return "authentication required"
+    try:
+        raw = base64.b64decode(encoded.strip().encode("ascii"), validate=True)
+        user, _, password = raw.decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeError, ValueError):
+        return "malformed basic credentials"
+    secret = password.encode()
+    if len(secret) > BCRYPT_MAX_PASSWORD or len(user) > MAX_USER:
+        # bcrypt reads 72 bytes at most (newer versions refuse longer ones):
+        # such a password matches no configured hash.
+        return "wrong user or password"
+    return user, secret
 
 
 def _too_many(wait: float) -> web.Response:
