@@ -11,6 +11,7 @@ from typing import Any
 
 from monitor.config import Config, Target
 from monitor.state import Health, TargetState, World
+from probes.redact import redact_url
 
 
 def rfc3339(timestamp: float | None) -> str | None:
@@ -42,7 +43,7 @@ def target_view(
     """One target as ``GET /api/v1/targets/{name}`` returns it."""
     return {
         "name": target.name,
-        "address": target.address,
+        "address": redact_url(target.address),
         "state": api_state(state, world),
         "since": rfc3339(state.since),
         "announced": state.announced.value,

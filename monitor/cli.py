@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from monitor import logfmt
 from monitor.config import ConfigError, load_config
 from monitor.daemon import Daemon, Overrides, StartupError
 from monitor.probe_once import CheckOutcome, run_once
@@ -82,11 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    # Control characters escaped and URLs redacted in every logged value.
+    logfmt.install(args.log_level.upper(), sys.stderr)
     try:
         if args.command == "run":
             return _run(args)

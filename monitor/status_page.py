@@ -48,6 +48,7 @@ from markupsafe import Markup
 
 from monitor.api import api_state, parse_rfc3339
 from monitor.i18n import texts
+from probes.redact import redact_url
 from probes.regex import compile_regex
 
 if TYPE_CHECKING:  # monitor.web mounts this module's routes, so it cannot be imported here
@@ -308,7 +309,7 @@ def make_row(
     )
     return Row(
         name=target.name,
-        address=target.address,
+        address=redact_url(target.address),
         province=target.labels.get("province", ""),
         site=target.labels.get("site", ""),
         state=shown,

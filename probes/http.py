@@ -70,6 +70,7 @@ from probes.base import (
     StrictModel,
     int_range,
 )
+from probes.redact import redact_url, redact_urls
 from probes.regex import Regex, compile_regex
 from probes.tls import (
     TLS_FAMILIES,
@@ -148,6 +149,7 @@ _EXCERPT: Final = 80
 
 def parse_url(text: str) -> URL:
     """An absolute http(s) URL with a host; ``ValueError`` with the reason otherwise."""
+    shown = redact_url(text)  # errors reach logs and the API: no password or token
     if "://" not in text:
         raise ValueError(
             f"{text!r} is not a URL; write it as 'https://host/path' "
@@ -156,13 +158,13 @@ def parse_url(text: str) -> URL:
     try:
         url = URL(text)
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"{text!r} is not a valid URL: {exc}") from None
+        raise ValueError(f"{shown!r} is not a valid URL: {exc}") from None
     if url.scheme not in _SCHEMES:
-        raise ValueError(f"unsupported scheme {url.scheme!r} in {text!r} (use http or https)")
+        raise ValueError(f"unsupported scheme {url.scheme!r} in {shown!r} (use http or https)")
     if not url.raw_host:
-        raise ValueError(f"{text!r} has no host")
+        raise ValueError(f"{shown!r} has no host")
     if url.explicit_port == 0:
-        raise ValueError(f"{text!r}: port must be between 1 and 65535, got 0")
+        raise ValueError(f"{shown!r}: port must be between 1 and 65535, got 0")
     return url
 
 
@@ -702,7 +704,7 @@ class HttpProber:
             response=response,
             timeline=timeline,
             reason=reason,
-            message=message,
+            message=redact_urls(message),  # shown in the API, pages, logs and alerts
             started=started,
             duration=duration,
         )
