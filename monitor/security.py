@@ -38,6 +38,7 @@ import bcrypt
 from aiohttp import web
 from pydantic import Field, field_validator, model_validator
 
+from monitor.webguard import WebStats
 from probes.base import SecretStr, StrictModel
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -205,11 +206,13 @@ class AccessControl:
         *,
         limiter: FailureLimiter | None = None,
         checker: PasswordChecker | None = None,
+        stats: WebStats | None = None,
     ) -> None:
         self._clock = clock
         self._verified: dict[tuple[str, str], float] = {}  # (user, sha256 of password) -> until
         self.limiter = limiter or FailureLimiter()
         self.checker = checker or PasswordChecker()
+        self.stats = stats or WebStats()
         self.update(section)
 
     def update(self, section: WebSection) -> None:
@@ -233,17 +236,22 @@ class AccessControl:
         client = request.remote or "unknown"
         wait = self.limiter.retry_after(client, self._clock())
         if wait > 0:
+            self.stats.login("limited")
             return _too_many(wait)
         return self._limited(request, await self._basic(request))
 
     def _limited(self, request: web.Request, refused: web.Response | None) -> web.Response | None:
         """Count a failed login against its client; 429 once it has failed too often."""
+        if refused is not None and refused.status == 503:
+            self.stats.login("busy")
         if refused is None or refused.status != 401:
             return refused
         client, now = request.remote or "unknown", self._clock()
         wait = self.limiter.retry_after(client, now)
         if wait > 0:
+            self.stats.login("limited")
             return _too_many(wait)
+        self.stats.login("wrong")
         self.limiter.failed(client, now)
         return refused
 

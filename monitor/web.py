@@ -9,10 +9,12 @@ running config stays).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import ssl
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
@@ -20,11 +22,13 @@ from aiohttp import web
 from monitor.api import parse_rfc3339
 from monitor.security import AccessControl
 from monitor.status_page import add_status_routes
+from monitor.webguard import IDLE_TIMEOUT, MAX_CONNECTIONS, AcceptErrors, GuardedSite
 from probes.base import parse_duration
 
 if TYPE_CHECKING:
     from monitor.availability import Figures
     from monitor.config import Config
+    from monitor.exporter import SelfMetrics
     from monitor.state import TargetState, World
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -41,6 +45,9 @@ class Backend(Protocol):
     def ready(self) -> bool: ...
 
     def metrics(self) -> bytes: ...
+
+    @property
+    def self_metrics(self) -> SelfMetrics: ...
 
     async def reload(self) -> tuple[bool, str]: ...
 
@@ -254,21 +261,49 @@ def make_app(backend: Backend, access: AccessControl | None = None) -> web.Appli
 class WebServer:
     """Runs :func:`make_app` on one address; started and stopped by the daemon."""
 
-    def __init__(self, backend: Backend, access: AccessControl) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        access: AccessControl,
+        *,
+        idle_timeout: float = IDLE_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._access = access
+        self._max_connections = max_connections
+        self._clock = clock
+        self.stats = access.stats
+        backend.self_metrics.registry.register(self.stats)
+        # keepalive_timeout also bounds a connection that has not sent (all of) a request.
         self._runner = web.AppRunner(
-            make_app(backend, access), access_log=None, handle_signals=False
+            make_app(backend, access),
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=idle_timeout,
         )
+        self._accept_errors: AcceptErrors | None = None
 
     async def start(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host or None, port, reuse_address=True, ssl_context=tls)
+        site = GuardedSite(
+            self._runner,
+            host or None,
+            port,
+            stats=self.stats,
+            max_connections=self._max_connections,
+            ssl_context=tls,
+        )
         try:
             await site.start()
         except OSError:
             await self._runner.cleanup()
             raise
+        self._accept_errors = AcceptErrors(self.stats, asyncio.get_running_loop(), self._clock)
+        self._accept_errors.install()
 
     async def stop(self) -> None:
+        if self._accept_errors is not None:
+            self._accept_errors.remove()
         await self._runner.cleanup()
         self._access.close()
