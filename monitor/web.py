@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import ssl
 import time
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from monitor.config import Config
     from monitor.exporter import SelfMetrics
     from monitor.state import TargetState, World
+
+log = logging.getLogger(__name__)
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 YEAR = 365.25 * 86400
@@ -198,6 +201,12 @@ class _Handlers:
 
     async def ack(self, request: web.Request) -> web.Response:
         fingerprint = request.match_info["fingerprint"]
+        # Who asked (the delivery log line says what it did): acknowledgements silence pages.
+        log.info(
+            "acknowledgement of %s requested through the API from %s (bearer token)",
+            fingerprint,
+            request.remote,
+        )
         if self.backend.api_ack(fingerprint):
             return json_response({"acknowledged": fingerprint})
         return json_response({"error": "no such firing alert"}, status=404)
