@@ -125,3 +125,19 @@ def test_a_daemon_with_hostile_silences_in_its_store_starts(tmp_path: Path) -> N
         skipped = [line for line in daemon.log().splitlines() if "ignoring stored silence" in line]
         assert len(skipped) == 1 and "backreference" in skipped[0]
         assert daemon.get("/-/healthy")[0] == 200
+
+
+def test_a_config_window_ending_in_year_9999_is_a_config_error(tmp_path: Path) -> None:
+    """Pages in +07:00 cannot show 9999-12-31T23:59:59Z: refused where it is written."""
+    window = (
+        '\n[[maintenance]]\ntargets = ["lo"]\n'
+        "start = 2026-01-01T00:00:00Z\nend = 9999-12-31T23:59:59Z\n"
+    )
+    daemon = DaemonProcess(CONFIG + window, tmp_path)
+    daemon.start(wait_ready=False)
+    assert daemon.proc is not None
+    assert daemon.proc.wait(30) != 0
+    daemon.stop()
+    log = daemon.log()
+    assert "maintenance[0].end" in log and "9000" in log
+    assert "Traceback" not in log
