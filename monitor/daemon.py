@@ -214,6 +214,7 @@ class Daemon:
         self._by_address: dict[str, list[str]] = {}
         self._exit = contextlib.AsyncExitStack()
         self._stop = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
         self._reloads = Coalesced(self._reload_now)  # SIGHUP storms: one more, not six
         self.scheduler: Scheduler | None = None
         self.store: Store | None = None
@@ -427,42 +428,43 @@ class Daemon:
         return await self._reloads()
 
     async def _reload_now(self) -> tuple[bool, str]:
-        try:
-            # Reading and validating thousands of targets takes most of a second:
-            # in a thread, the loop keeps probing meanwhile (it gets the GIL back
-            # every few milliseconds instead of waiting for the whole load).
-            config = await asyncio.to_thread(self._load)
-            await self._open_probers(config)
-            await self._open_listeners(config)
-        except (ConfigError, ProbeSetupError, OSError) as exc:
-            self.self_metrics.reload_ok.set(0)
-            log.error("reload rejected, keeping the running config:\n%s", exc)
-            return False, str(exc)
-        assert self.config is not None
-        if config.monitor.listen != self.config.monitor.listen:
-            log.warning("monitor.listen changed; it takes effect at the next restart")
-        tls = (config.web.tls_cert_file, config.web.tls_key_file)
-        if tls != (self.config.web.tls_cert_file, self.config.web.tls_key_file):
-            log.warning("[web] TLS files changed; they take effect at the next restart")
-        if self.access is not None:
-            self.access.update(config.web)
-        started, stopped, kept = self._apply(config)
-        await self._apply_alerting(config)
-        # No collection here (it would stall the loop for a long moment at ten
-        # thousand targets): the replaced config is freed by reference counting
-        # (nothing a load makes may sit in a reference cycle: the config's model
-        # classes are built once, see monitor.config._models_for, since frozen
-        # cycles are freed only by the half-hourly collection); the new objects
-        # are only moved out of the collector's way.
-        gc.freeze()
-        self.self_metrics.reload_ok.set(1)
-        self.self_metrics.reload_time.set(self.wall())
-        message = (
-            f"reloaded: {len(config.targets)} targets; "
-            f"checks started {started}, stopped {stopped}, kept {kept}"
-        )
-        log.info("%s", message)
-        return True, message
+        async with self._reload_lock:  # runs are already one at a time; kept for direct calls
+            try:
+                # Reading and validating thousands of targets takes most of a second:
+                # in a thread, the loop keeps probing meanwhile (it gets the GIL back
+                # every few milliseconds instead of waiting for the whole load).
+                config = await asyncio.to_thread(self._load)
+                await self._open_probers(config)
+                await self._open_listeners(config)
+            except (ConfigError, ProbeSetupError, OSError) as exc:
+                self.self_metrics.reload_ok.set(0)
+                log.error("reload rejected, keeping the running config:\n%s", exc)
+                return False, str(exc)
+            assert self.config is not None
+            if config.monitor.listen != self.config.monitor.listen:
+                log.warning("monitor.listen changed; it takes effect at the next restart")
+            tls = (config.web.tls_cert_file, config.web.tls_key_file)
+            if tls != (self.config.web.tls_cert_file, self.config.web.tls_key_file):
+                log.warning("[web] TLS files changed; they take effect at the next restart")
+            if self.access is not None:
+                self.access.update(config.web)
+            started, stopped, kept = self._apply(config)
+            await self._apply_alerting(config)
+            # No collection here (it would stall the loop for a long moment at ten
+            # thousand targets): the replaced config is freed by reference counting
+            # (nothing a load makes may sit in a reference cycle: the config's model
+            # classes are built once, see monitor.config._models_for, since frozen
+            # cycles are freed only by the half-hourly collection); the new objects
+            # are only moved out of the collector's way.
+            gc.freeze()
+            self.self_metrics.reload_ok.set(1)
+            self.self_metrics.reload_time.set(self.wall())
+            message = (
+                f"reloaded: {len(config.targets)} targets; "
+                f"checks started {started}, stopped {stopped}, kept {kept}"
+            )
+            log.info("%s", message)
+            return True, message
 
     # -- results -----------------------------------------------------------
 

@@ -14,6 +14,12 @@ silence its alerts or open maintenance without a credential.
 - Secrets are compared in constant time; a verified basic-auth password is
   remembered (as a SHA-256 digest) for a few minutes so that a scrape every
   15 s does not pay for a bcrypt check each time.
+- Nothing a stranger sends runs on the event loop for long: bcrypt checks run
+  in a small thread pool behind a bounded queue (:class:`PasswordChecker`;
+  503 when full), a client (address) that failed too often within a minute
+  gets 429 (:class:`FailureLimiter`), an unknown user costs a check against a
+  decoy of the configured cost, and malformed, non-ASCII or over-long
+  credentials are a plain 401.
 - With ``tls_cert_file``/``tls_key_file`` every endpoint is served over TLS.
 """
 
