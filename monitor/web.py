@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 YEAR = 365.25 * 86400
-MAX_BODY_TIME_SPAN = 10 * YEAR  # seconds either side of now for times in API bodies
+MAX_BODY_TIME_SPAN = 10 * YEAR  # seconds after now that times in API bodies may lie
 MAX_JSON_DEPTH = 32
 _DURATION = re.compile(r"\d+(?:\.\d+)?(?:ms|s|m|h|d|w)")
 
@@ -94,10 +94,11 @@ def body_time(body: Mapping[str, Any], field: str, now: float) -> float:
     """An optional time in a JSON body as UNIX seconds (``now`` when absent).
 
     Either RFC 3339 (``2026-12-01T02:00:00+07:00``) or a duration from now
-    (``"2h"``, ``"90m"``, ``"1d"``). Either way it must lie within
-    :data:`MAX_BODY_TIME_SPAN` of now: a silence "until 9999" is a mistake or
-    an attack, and such dates overflow when shown in a time zone east of UTC.
-    Anything else is a 400 naming the field.
+    (``"2h"``, ``"90m"``, ``"1d"``). Either way it must lie between 1970 and
+    :data:`MAX_BODY_TIME_SPAN` after now: a silence "until 9999" is a mistake
+    or an attack, and such dates overflow when shown in a time zone east of
+    UTC (as year 1 does west of it). Anything else is a 400 naming the field;
+    whether a time must be in the future is the caller's check.
     """
     value = body.get(field)
     if value is None:
@@ -113,9 +114,11 @@ def body_time(body: Mapping[str, Any], field: str, now: float) -> float:
             "expected an RFC 3339 time such as 2026-12-01T02:00:00+07:00 "
             f"or a duration from now such as 2h or 90m ({exc})",
         ) from None
-    if not now - MAX_BODY_TIME_SPAN <= moment <= now + MAX_BODY_TIME_SPAN:
+    if moment < 0:
+        raise BadRequest(field, "must be after 1970-01-01T00:00:00Z")
+    if moment > now + MAX_BODY_TIME_SPAN:
         years = round(MAX_BODY_TIME_SPAN / YEAR)
-        raise BadRequest(field, f"must be within {years} years of now")
+        raise BadRequest(field, f"must be within {years} years from now")
     return moment
 
 
