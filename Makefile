@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # `make run` needs only what running needs; tests, lint and benchmarks add the test extras.
 RUN_STAMP := $(VENV)/.installed-run
 
-.PHONY: run dist test lint typecheck unit system-deps bench bench-icmp bench-snmp bench-http bench-traps clean
+.PHONY: run dist test lint typecheck unit system-deps bench bench-icmp bench-snmp bench-http bench-traps bench-attack clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,7 @@ test: system-deps $(STAMP) lint
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
-bench: bench-icmp bench-snmp bench-http bench-traps
+bench: bench-icmp bench-snmp bench-http bench-traps bench-attack
 
 bench-icmp: system-deps $(STAMP)
 	$(PY) -m bench.icmp
@@ -57,6 +57,9 @@ bench-http: system-deps $(STAMP)
 
 bench-traps: system-deps $(STAMP)
 	$(PY) -m bench.traps_flood
+
+bench-attack: system-deps $(STAMP)
+	$(PY) -m bench.attack
 
 # Soak and fault lab (root; 30 minutes by default): make soak SOAK_MINUTES=10
 SOAK_MINUTES ?= 30

@@ -32,6 +32,7 @@ from alerts.channels.base import ChannelSettings
 from alerts.rules import BUILTIN_DEFAULTS, BuiltinSetting, ThresholdRule
 from monitor.config_errors import ConfigIssue, describe, join_path
 from probes.base import Duration, StrictModel, parse_duration
+from probes.regex import compile_regex
 
 __all__ = [
     "AlertsSection",
@@ -60,10 +61,7 @@ NonNegativeDuration = Annotated[
 
 
 def _regex(value: str) -> str:
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"bad regular expression: {exc}") from None
+    compile_regex(value)  # RE2, as routes match with it; ValueError says what is wrong
     return value
 
 

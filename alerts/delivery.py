@@ -132,7 +132,12 @@ class Delivery:
     async def _open_channel(self, name: str, settings: ChannelSettings) -> Channel:
         kind = self.kinds[str(getattr(settings, "type", ""))]
         context = ChannelContext(
-            name, self.instance, self.language, self.timezone, acknowledge=self.acknowledge
+            name,
+            self.instance,
+            self.language,
+            self.timezone,
+            acknowledge=self.acknowledge,
+            refused_ack=self.metrics.count_refused_ack,
         )
         try:
             channel: Any = await self._stack.enter_async_context(kind.open(settings, context))
@@ -192,10 +197,22 @@ class Delivery:
         )
         return True
 
-    def acknowledge(self, fingerprint: str) -> bool:
-        """Stop escalation of a firing alert; False if no such alert is firing."""
+    def acknowledge(self, fingerprint: str, via: str = "api", who: str = "bearer token") -> bool:
+        """Stop escalation of a firing alert; False if no such alert is firing.
+
+        Every acknowledgement is logged and counted with how it came and who
+        sent it: it silences a page, so the audit trail matters.
+        """
         found = self.router.acknowledge(fingerprint)
         self._wake.set()
+        self.metrics.count_ack(via, "acknowledged" if found else "not_firing")
+        log.info(
+            "acknowledgement of %s via %s by %s: %s",
+            fingerprint,
+            via,
+            who,
+            "repeats and escalation stopped" if found else "no such firing alert",
+        )
         return found
 
     def publish_state(self, status: TargetStatus) -> None:

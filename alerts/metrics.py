@@ -42,6 +42,7 @@ class DeliveryMetrics(Collector):
         self.dead: dict[str, int] = {}
         self.store_errors = 0
         self.refused: dict[str, int] = {"closed_episode": 0}
+        self.acks: dict[tuple[str, str], int] = {}  # (via, result) -> count
 
     def declare(self, channel: str) -> None:
         """Make a channel's series exist (at 0) before anything happens on it."""
@@ -58,6 +59,13 @@ class DeliveryMetrics(Collector):
 
     def count_sent(self, channel: str) -> None:
         self.sent[channel] = self.sent.get(channel, 0) + 1
+
+    def count_ack(self, via: str, result: str) -> None:
+        """An acknowledgement by ``via`` (api, mqtt): acknowledged, not_firing or refused."""
+        self.acks[(via, result)] = self.acks.get((via, result), 0) + 1
+
+    def count_refused_ack(self, via: str) -> None:
+        self.count_ack(via, "refused")
 
     def count_failed(self, channel: str, kind: str) -> None:
         key = (channel, kind)
@@ -127,3 +135,12 @@ class DeliveryMetrics(Collector):
         for reason, count in sorted(self.refused.items()):
             refused.add_metric([reason], count)
         yield refused
+        acks = CounterMetricFamily(
+            "continuity_alert_acknowledgements",
+            "Acknowledgements received, by path (api, mqtt) and result "
+            "(acknowledged, not_firing, refused: bad signature, stale or replayed).",
+            labels=["via", "result"],
+        )
+        for (via, result), count in sorted(self.acks.items()):
+            acks.add_metric([via, result], count)
+        yield acks

@@ -14,19 +14,20 @@ acknowledgement) is tested as tables with a fake clock.
 * A notification carries the alerts that changed (new firing, resolved): each
   alert's firing and resolved news are sent once, with dedup keys made of
   identity + start time + status.
-* Firing alerts of a group are repeated every ``repeat_interval``.
+* Firing alerts of a group are repeated every ``repeat_interval``, except those
+  acknowledged (someone is on it).
 * A firing alert not acknowledged within ``escalate_after`` of its first
   notification is also sent to ``escalate_to``; they hear its resolution too.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from alerts.config import RouteConfig
 from alerts.model import Alert, Notification, Reason, notification_key
+from probes.regex import Regex, compile_regex
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Route:
     index: int
     channels: tuple[str, ...]
     match: Mapping[str, str] = field(default_factory=dict)
-    match_re: Mapping[str, re.Pattern[str]] = field(default_factory=dict)
+    match_re: Mapping[str, Regex] = field(default_factory=dict)  # RE2: linear time
     continue_: bool = False
     group_by: tuple[str, ...] | None = None
     group_wait: float = 0.0
@@ -52,7 +53,7 @@ class Route:
             index=index,
             channels=tuple(config.channels),
             match=dict(config.match),
-            match_re={k: re.compile(v) for k, v in config.match_re.items()},
+            match_re={k: compile_regex(v) for k, v in config.match_re.items()},
             continue_=config.continue_,
             group_by=tuple(config.group_by) if config.group_by is not None else None,
             group_wait=config.group_wait,
@@ -169,7 +170,7 @@ class Router:
         for group in self._groups.values():
             if group.flush_at is not None:
                 times.append(group.flush_at)
-            if group.last_sent is not None and group.firing_notified():
+            if group.last_sent is not None and self._repeatable(group):
                 times.append(group.last_sent + group.route.repeat_interval)
         times.extend(
             e.due
@@ -288,7 +289,7 @@ class Router:
         if group.last_sent is None:
             return []
         due = group.last_sent + group.route.repeat_interval
-        firing = group.firing_notified()
+        firing = self._repeatable(group)
         if due > now or not firing:
             return []
         group.last_sent = now
@@ -300,6 +301,10 @@ class Router:
             group=group,
             suffix=f":repeat@{due:.0f}",
         )
+
+    def _repeatable(self, group: _Group) -> list[Alert]:
+        """The group's firing alerts to repeat: an acknowledged one is not (someone is on it)."""
+        return [a for a in group.firing_notified() if a.fingerprint not in self._acked]
 
     def _escalate(self, now: float) -> list[Notification]:
         out: list[Notification] = []

@@ -11,6 +11,7 @@ from typing import Any
 from monitor.config import Config, Target
 from monitor.policy import Policy, Role
 from monitor.state import Health, TargetState, World
+from probes.redact import redact_url
 
 
 def rfc3339(timestamp: float | None) -> str | None:
@@ -47,7 +48,7 @@ def target_view(target: Target, policy: Policy) -> dict[str, Any]:
     verdict = policy.verdict(target.name)
     return {
         "name": target.name,
-        "address": target.address,
+        "address": redact_url(target.address),
         "state": api_state(state, policy.world),
         "since": rfc3339(state.since),
         "announced": state.announced.value,

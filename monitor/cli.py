@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from monitor import cli_client as client
-from monitor import units
+from monitor import logfmt, units
 from monitor.config import ConfigError, load_config
 from monitor.daemon import Daemon, Overrides, StartupError
 from monitor.init_files import InitError, write_starter
@@ -174,11 +174,8 @@ def _add_client_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=getattr(args, "log_level", "info").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    # Control characters escaped and URLs redacted in every logged value.
+    logfmt.install(getattr(args, "log_level", "info").upper(), sys.stderr)
     command = args.command if args.command in _COMMANDS else "client"
     try:
         return _COMMANDS[command](args, sys.stdout)

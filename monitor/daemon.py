@@ -29,6 +29,7 @@ from alerts.mute import silences_for
 from monitor.alerting import Alerting
 from monitor.api import parse_rfc3339, rfc3339, target_view, targets_view
 from monitor.availability import Figures
+from monitor.coalesce import Coalesced
 from monitor.config import Config, ConfigError, load_config, split_host_port
 from monitor.dbfile import WriteMetrics
 from monitor.dbfile import describe as describe_file_error
@@ -201,6 +202,7 @@ class Daemon:
         self._exit = contextlib.AsyncExitStack()
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
+        self._reloads = Coalesced(self._reload_now)  # SIGHUP storms: one more, not six
         self.scheduler: Scheduler | None = None
         self.store: Store | None = None
         self.alerting: Alerting | None = None
@@ -366,8 +368,15 @@ class Daemon:
         )
 
     async def reload(self) -> tuple[bool, str]:
-        """Validate and apply the config file again; keep the old one on failure."""
-        async with self._reload_lock:
+        """Validate and apply the config file again; keep the old one on failure.
+
+        A reload requested while one runs is merged with any others into one
+        more run; every caller gets the result of the run covering its request.
+        """
+        return await self._reloads()
+
+    async def _reload_now(self) -> tuple[bool, str]:
+        async with self._reload_lock:  # runs are already one at a time; kept for direct calls
             try:
                 # Reading and validating thousands of targets takes most of a second:
                 # in a thread, the loop keeps probing meanwhile (it gets the GIL back
@@ -391,8 +400,11 @@ class Daemon:
             started, stopped, kept = self._apply(config)
             await self._apply_alerting(config)
             # No collection here (it would stall the loop for a long moment at ten
-            # thousand targets): the replaced config is freed by reference counting;
-            # the new objects are only moved out of the collector's way.
+            # thousand targets): the replaced config is freed by reference counting
+            # (nothing a load makes may sit in a reference cycle: the config's model
+            # classes are built once, see monitor.config._models_for, since frozen
+            # cycles are freed only by the half-hourly collection); the new objects
+            # are only moved out of the collector's way.
             gc.freeze()
             self.self_metrics.reload_ok.set(1)
             self.self_metrics.reload_time.set(self.wall())
@@ -627,8 +639,7 @@ class Daemon:
         self._exit.callback(loop.remove_signal_handler, signal.SIGHUP)
 
     def _reload_soon(self) -> None:
-        task = asyncio.get_running_loop().create_task(self.reload(), name="reload")
-        self._background = task  # keep a reference until it finishes
+        self._background = self._reloads.request()  # keep a reference until it finishes
 
     def stop(self) -> None:
         """Ask the daemon to shut down (signal handlers, tests)."""

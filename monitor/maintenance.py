@@ -57,6 +57,9 @@ class Schedule(StrictModel):
         return frozenset(WEEKDAYS.index(n) for n in names)
 
 
+MAX_YEAR = 9000  # any later date overflows when shown in a zone east of UTC
+
+
 class MaintenanceWindow(StrictModel):
     """One ``[[maintenance]]`` table."""
 
@@ -68,6 +71,14 @@ class MaintenanceWindow(StrictModel):
     schedule: Schedule | None = None
     timezone: str | None = None
     comment: str = ""
+
+    @field_validator("start", "end")
+    @classmethod
+    def _showable(cls, value: datetime | None) -> datetime | None:
+        # 9999-12-31T23:59:59Z is year 10000 in +07:00: pages showing it failed.
+        if value is not None and not 1970 <= value.year <= MAX_YEAR:
+            raise ValueError(f"must be between 1970 and the year {MAX_YEAR}")
+        return value
 
     @field_validator("timezone")
     @classmethod

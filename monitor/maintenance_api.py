@@ -1,7 +1,8 @@
 """Maintenance windows through the API: parsing requests and showing windows as JSON.
 
 A request makes a one-off window: ``{"targets": [...]}`` or ``{"match": {...}}``,
-``"end"`` (RFC 3339, required, in the future), ``"start"`` (default now),
+``"end"`` (required, in the future), ``"start"`` (default now) - each RFC 3339
+or a duration from now such as ``"2h"``, within ten years of now -,
 ``"comment"`` and ``"created_by"``. Every refusal names the field.
 """
 
@@ -31,7 +32,7 @@ def parse_window(
             raise BadRequest(str(key), "unknown field")
     start = body_time(body, "start", now)
     if "end" not in body:
-        raise BadRequest("end", "required (an RFC 3339 time)")
+        raise BadRequest("end", "required (an RFC 3339 time or a duration such as 2h)")
     end = body_time(body, "end", now)
     if end <= now:
         raise BadRequest("end", "must be in the future")

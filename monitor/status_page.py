@@ -56,6 +56,7 @@ from monitor.api import api_state, parse_rfc3339
 from monitor.availability import WINDOWS as WINDOW_SECONDS
 from monitor.i18n import alert_title, cause_words, reason_word, texts
 from monitor.policy import Policy, Role
+from probes.redact import redact_url
 
 if TYPE_CHECKING:  # monitor.web mounts this module's routes, so it cannot be imported here
     from monitor.availability import Figures
@@ -360,7 +361,7 @@ def make_row(
     )
     return Row(
         name=target.name,
-        address=target.address,
+        address=redact_url(target.address),
         province=target.labels.get("province", ""),
         site=target.labels.get("site", ""),
         state=shown,

@@ -9,9 +9,13 @@ running config stays).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import re
 import ssl
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,13 +24,22 @@ from aiohttp import web
 from monitor.api import parse_rfc3339
 from monitor.security import AccessControl
 from monitor.status_page import add_status_routes
+from monitor.webguard import IDLE_TIMEOUT, MAX_CONNECTIONS, AcceptErrors, GuardedSite
+from probes.base import parse_duration
 
 if TYPE_CHECKING:
     from monitor.availability import Figures
     from monitor.config import Config
+    from monitor.exporter import SelfMetrics
     from monitor.policy import Policy
 
+log = logging.getLogger(__name__)
+
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+YEAR = 365.25 * 86400
+MAX_BODY_TIME_SPAN = 10 * YEAR  # seconds after now that times in API bodies may lie
+MAX_JSON_DEPTH = 32
+_DURATION = re.compile(r"\d+(?:\.\d+)?(?:ms|s|m|h|d|w)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +57,9 @@ class Backend(Protocol):
     def ready(self) -> bool: ...
 
     def metrics(self) -> bytes: ...
+
+    @property
+    def self_metrics(self) -> SelfMetrics: ...
 
     async def reload(self) -> tuple[bool, str]: ...
 
@@ -87,19 +103,49 @@ class BadRequest(ValueError):
         self.message = message
 
 
-def body_time(body: Mapping[str, Any], field: str, default: float) -> float:
-    """An optional RFC 3339 time in a JSON body as UNIX seconds; 400 naming the field."""
+def body_time(body: Mapping[str, Any], field: str, now: float) -> float:
+    """An optional time in a JSON body as UNIX seconds (``now`` when absent).
+
+    Either RFC 3339 (``2026-12-01T02:00:00+07:00``) or a duration from now
+    (``"2h"``, ``"90m"``, ``"1d"``). Either way it must lie between 1970 and
+    :data:`MAX_BODY_TIME_SPAN` after now: a silence "until 9999" is a mistake
+    or an attack, and such dates overflow when shown in a time zone east of
+    UTC (as year 1 does west of it). Anything else is a 400 naming the field;
+    whether a time must be in the future is the caller's check.
+    """
     value = body.get(field)
     if value is None:
-        return default
-    if not isinstance(value, str):
-        raise BadRequest(field, "expected an RFC 3339 time string")
+        return now
+    if not isinstance(value, str) or len(value) > 64:
+        raise BadRequest(field, "expected an RFC 3339 time or a duration such as 2h")
     try:
-        return parse_rfc3339(value)
-    except ValueError as exc:
+        relative = _DURATION.fullmatch(value) is not None
+        moment = now + parse_duration(value) if relative else parse_rfc3339(value)
+    except (ValueError, OverflowError, OSError) as exc:
         raise BadRequest(
-            field, f"expected an RFC 3339 time such as 2026-12-01T02:00:00+07:00 ({exc})"
+            field,
+            "expected an RFC 3339 time such as 2026-12-01T02:00:00+07:00 "
+            f"or a duration from now such as 2h or 90m ({exc})",
         ) from None
+    if moment < 0:
+        raise BadRequest(field, "must be after 1970-01-01T00:00:00Z")
+    if moment > now + MAX_BODY_TIME_SPAN:
+        years = round(MAX_BODY_TIME_SPAN / YEAR)
+        raise BadRequest(field, f"must be within {years} years from now")
+    return moment
+
+
+def json_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a parsed JSON value (without recursing)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 def json_response(document: Any, status: int = 200) -> web.Response:
@@ -176,6 +222,12 @@ class _Handlers:
 
     async def ack(self, request: web.Request) -> web.Response:
         fingerprint = request.match_info["fingerprint"]
+        # Who asked (the delivery log line says what it did): acknowledgements silence pages.
+        log.info(
+            "acknowledgement of %s requested through the API from %s (bearer token)",
+            fingerprint,
+            request.remote,
+        )
         if self.backend.api_ack(fingerprint):
             return json_response({"acknowledged": fingerprint})
         return json_response({"error": "no such firing alert"}, status=404)
@@ -195,9 +247,12 @@ class _Handlers:
 async def _create(request: web.Request, create: Any) -> web.Response:
     """A POST that makes something from a JSON body: 201, or 400 naming the field."""
     try:
-        body = await request.json()
-    except ValueError:
+        # The parser recurses: a very deep body ends in RecursionError, caught here.
+        body = json.loads(await request.text())
+    except (ValueError, RecursionError):
         return bad_request(BadRequest("body", "expected a JSON object"))
+    if json_depth(body) > MAX_JSON_DEPTH:
+        return bad_request(BadRequest("body", f"nested deeper than {MAX_JSON_DEPTH} levels"))
     try:
         return json_response(create(body), status=201)
     except BadRequest as exc:
@@ -236,19 +291,49 @@ def make_app(backend: Backend, access: AccessControl | None = None) -> web.Appli
 class WebServer:
     """Runs :func:`make_app` on one address; started and stopped by the daemon."""
 
-    def __init__(self, backend: Backend, access: AccessControl) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        access: AccessControl,
+        *,
+        idle_timeout: float = IDLE_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._access = access
+        self._max_connections = max_connections
+        self._clock = clock
+        self.stats = access.stats
+        backend.self_metrics.registry.register(self.stats)
+        # keepalive_timeout also bounds a connection that has not sent (all of) a request.
         self._runner = web.AppRunner(
-            make_app(backend, access), access_log=None, handle_signals=False
+            make_app(backend, access),
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=idle_timeout,
         )
+        self._accept_errors: AcceptErrors | None = None
 
     async def start(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host or None, port, reuse_address=True, ssl_context=tls)
+        site = GuardedSite(
+            self._runner,
+            host or None,
+            port,
+            stats=self.stats,
+            max_connections=self._max_connections,
+            ssl_context=tls,
+        )
         try:
             await site.start()
         except OSError:
             await self._runner.cleanup()
             raise
+        self._accept_errors = AcceptErrors(self.stats, asyncio.get_running_loop(), self._clock)
+        self._accept_errors.install()
 
     async def stop(self) -> None:
+        if self._accept_errors is not None:
+            self._accept_errors.remove()
         await self._runner.cleanup()
+        self._access.close()

@@ -28,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 
+from probes.regex import Regex, compile_regex
+
 # --------------------------------------------------------------------------
 # Small value types shared by every settings model
 # --------------------------------------------------------------------------
@@ -347,19 +349,17 @@ def _no_check(
     return []
 
 
-def compile_pattern(value: object) -> re.Pattern[str]:
-    """A regular expression compiled at config load: a bad one is a config error there."""
-    if isinstance(value, re.Pattern):
+def compile_pattern(value: object) -> Regex:
+    """A regular expression compiled at config load (RE2: matched against remote data
+    in linear time); a bad one is a config error there."""
+    if isinstance(value, Regex):
         return value
     if not isinstance(value, str) or not value:
         raise ValueError(f"expected a regular expression, got {value!r}")
-    try:
-        return re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"not a valid regular expression {value!r}: {exc}") from None
+    return compile_regex(value)
 
 
-Pattern = Annotated[re.Pattern[str], PlainValidator(compile_pattern)]
+Pattern = Annotated[Regex, PlainValidator(compile_pattern)]
 """A config field holding a regular expression, compiled once."""
 
 

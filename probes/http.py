@@ -76,6 +76,8 @@ from probes.neterrors import (
     os_failure,
     os_text,
 )
+from probes.redact import redact_url, redact_urls
+from probes.regex import Regex, compile_regex
 from probes.tls import (
     TLS_FAMILIES,
     TLS_VALUES,
@@ -155,6 +157,7 @@ _EXCERPT: Final = 80
 
 def parse_url(text: str) -> URL:
     """An absolute http(s) URL with a host; ``ValueError`` with the reason otherwise."""
+    shown = redact_url(text)  # errors reach logs and the API: no password or token
     if "://" not in text:
         raise ValueError(
             f"{text!r} is not a URL; write it as 'https://host/path' "
@@ -163,13 +166,13 @@ def parse_url(text: str) -> URL:
     try:
         url = URL(text)
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"{text!r} is not a valid URL: {exc}") from None
+        raise ValueError(f"{shown!r} is not a valid URL: {exc}") from None
     if url.scheme not in _SCHEMES:
-        raise ValueError(f"unsupported scheme {url.scheme!r} in {text!r} (use http or https)")
+        raise ValueError(f"unsupported scheme {url.scheme!r} in {shown!r} (use http or https)")
     if not url.raw_host:
-        raise ValueError(f"{text!r} has no host")
+        raise ValueError(f"{shown!r} has no host")
     if url.explicit_port == 0:
-        raise ValueError(f"{text!r}: port must be between 1 and 65535, got 0")
+        raise ValueError(f"{shown!r}: port must be between 1 and 65535, got 0")
     return url
 
 
@@ -221,20 +224,17 @@ def _texts(value: object) -> tuple[str, ...]:
     return texts
 
 
-def compile_regexes(value: object) -> tuple[re.Pattern[str], ...]:
-    """Regular expressions compiled once, at config load."""
-    if isinstance(value, tuple) and all(isinstance(p, re.Pattern) for p in value):
+def compile_regexes(value: object) -> tuple[Regex, ...]:
+    """Regular expressions compiled once, at config load, with RE2 (linear in the body)."""
+    if isinstance(value, tuple) and all(isinstance(p, Regex) for p in value):
         return value
     compiled = []
     for pattern in _strings(value, "a regular expression"):
-        try:
-            compiled.append(re.compile(pattern))
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression {pattern!r}: {exc}") from None
+        compiled.append(compile_regex(pattern))
     return tuple(compiled)
 
 
-Regexes = Annotated[tuple[re.Pattern[str], ...], PlainValidator(compile_regexes)]
+Regexes = Annotated[tuple[Regex, ...], PlainValidator(compile_regexes)]
 Texts = Annotated[tuple[str, ...], PlainValidator(_texts)]
 StatusRanges = Annotated[tuple[tuple[int, int], ...], PlainValidator(parse_status_ranges)]
 
@@ -430,7 +430,7 @@ def content_problem(settings: HttpSettings, text: str) -> tuple[str, str] | None
         if needle not in text:
             return "body_mismatch", f"body does not contain {needle!r}: {_excerpt(text)}"
     for pattern in settings.body_regex:
-        if pattern.search(text) is None:
+        if not pattern.search(text):
             return "body_mismatch", f"body does not match {pattern.pattern!r}: {_excerpt(text)}"
     if settings.has_json:
         try:
@@ -701,7 +701,7 @@ class HttpProber:
             response=response,
             timeline=timeline,
             reason=reason,
-            message=message,
+            message=redact_urls(message),  # shown in the API, pages, logs and alerts
             started=started,
             duration=duration,
         )

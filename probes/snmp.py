@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -46,6 +45,7 @@ from probes.base import (
     int_range,
 )
 from probes.neterrors import LOCAL_RESOURCES
+from probes.regex import compile_regex
 from probes.snmp_codec import (
     END_OF_MIB_VIEW,
     GET,
@@ -120,10 +120,7 @@ _VERSIONS: Final = {"1": 0, "2c": 1, "3": 3}
 
 
 def _regex(value: str) -> str:
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"not a valid regular expression: {exc}") from None
+    compile_regex(value)  # RE2: matched against names the device sends; ValueError if bad
     return value
 
 
@@ -768,8 +765,8 @@ def _credentials(
 
 def _interface_filter(settings: SnmpSettings) -> InterfaceFilter:
     return InterfaceFilter(
-        include=re.compile(settings.interfaces_include) if settings.interfaces_include else None,
-        exclude=re.compile(settings.interfaces_exclude) if settings.interfaces_exclude else None,
+        include=compile_regex(settings.interfaces_include) if settings.interfaces_include else None,
+        exclude=compile_regex(settings.interfaces_exclude) if settings.interfaces_exclude else None,
         admin_down=settings.interfaces_admin_down,
     )
 

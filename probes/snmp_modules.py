@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from probes.base import ProbeEvent, Sample, StrictModel
+from probes.regex import Regex
 from probes.snmp_codec import (
     COUNTER32,
     COUNTER64,
@@ -473,8 +474,8 @@ _OPER_VALID: Final[Valid] = (1, 7)  # up .. lowerLayerDown
 class InterfaceFilter:
     """Which interfaces count: include/exclude regexes over name or alias, admin status."""
 
-    include: re.Pattern[str] | None = None
-    exclude: re.Pattern[str] | None = None
+    include: Regex | None = None  # RE2: names and aliases come from the device
+    exclude: Regex | None = None
     admin_down: Literal["include", "exclude"] = "include"
 
     def selects(self, name: str, alias: str, admin_up: bool) -> bool:

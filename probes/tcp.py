@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import re
 import socket
 import ssl
 import time
@@ -46,6 +45,7 @@ from probes.base import (
     int_range,
 )
 from probes.neterrors import LOCAL_RESOURCES, ProbeFailure, local_failure, os_failure, os_text
+from probes.regex import Regex
 from probes.tls import (
     TLS_FAMILIES,
     TLS_VALUES,
@@ -305,9 +305,7 @@ class TcpProber:
         )
 
 
-async def _expect(
-    reader: asyncio.StreamReader, pattern: re.Pattern[str], limit: int, run: _Run
-) -> None:
+async def _expect(reader: asyncio.StreamReader, pattern: Regex, limit: int, run: _Run) -> None:
     """Read until ``pattern`` matches; ``ProbeFailure`` on close or ``limit`` bytes."""
     while len(run.received) < limit:
         chunk = await reader.read(limit - len(run.received))

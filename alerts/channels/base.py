@@ -88,8 +88,10 @@ class ChannelContext:
     instance: str = "continuity-monitor"
     language: str = "en"
     timezone: str = "UTC"
-    acknowledge: Callable[[str], bool] | None = None
-    """Acknowledge a firing alert by fingerprint (commands arriving over a channel)."""
+    acknowledge: Callable[[str, str, str], bool] | None = None
+    """Acknowledge a firing alert: (fingerprint, via, who) -> whether it was firing."""
+    refused_ack: Callable[[str], None] | None = None
+    """Count an acknowledgement refused (bad signature, replay) arriving via a channel."""
 
 
 ChannelOpener = Callable[[Any, ChannelContext], AbstractAsyncContextManager[Channel]]

@@ -14,10 +14,11 @@ with backoff. On it:
 * ``status_topic`` (default ``continuity/monitor/{instance}``) holds a
   retained ``online`` while connected and ``offline`` as the last will, so
   subscribers learn when the monitor itself is gone;
-* ``command_topic`` (default ``continuity/commands/{instance}/ack``) takes
-  acknowledgements: a message whose payload is an alert's fingerprint (or
-  ``{"fingerprint": "..."}``) stops that alert's repeats and escalation. Who
-  may publish there is the broker's ACL to decide.
+* ``command_topic`` (off unless set, e.g. ``continuity/commands/{instance}/ack``)
+  takes acknowledgements, which stop an alert's repeats and escalation. Each
+  must be signed with the channel's ``command_secret`` (see :mod:`alerts.ack`):
+  the broker's ACL alone let any client that can publish (a site gateway)
+  silence a page. Refused ones are counted and logged (at most once a minute).
 
 Topic placeholders are checked at load; values are made safe for one topic
 level (``/``, ``+`` and ``#`` become ``_``). aiomqtt warns when more than
@@ -34,6 +35,7 @@ import logging
 import random
 import ssl
 import string
+import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
@@ -41,6 +43,7 @@ from typing import Annotated, Any, Literal
 import aiomqtt
 from pydantic import AfterValidator, model_validator
 
+from alerts.ack import AckVerifier
 from alerts.channels.base import (
     ChannelContext,
     ChannelKind,
@@ -111,9 +114,8 @@ class MqttSettings(ChannelSettings):
     status_topic: Annotated[str | None, AfterValidator(_topic_checker(STATUS_FIELDS))] = (
         "continuity/monitor/{instance}"
     )
-    command_topic: Annotated[str | None, AfterValidator(_topic_checker(STATUS_FIELDS))] = (
-        "continuity/commands/{instance}/ack"
-    )
+    command_topic: Annotated[str | None, AfterValidator(_topic_checker(STATUS_FIELDS))] = None
+    command_secret: SecretStr | None = None
     publish_states: bool = True
     ca_file: Annotated[str | None, AfterValidator(readable_file)] = None
     cert_file: Annotated[str | None, AfterValidator(readable_file)] = None
@@ -131,6 +133,13 @@ class MqttSettings(ChannelSettings):
             raise ValueError("key_file needs cert_file")
         if self.password is not None and self.username is None:
             raise ValueError("password needs username")
+        if self.command_topic is not None and self.command_secret is None:
+            raise ValueError(
+                "command_topic needs command_secret (acknowledgements must be signed; "
+                "use 'env:NAME' or 'file:/path')"
+            )
+        if self.command_secret is not None and len(self.command_secret.reveal()) < 16:
+            raise ValueError("command_secret must be at least 16 characters long")
         return self
 
     @property
@@ -142,18 +151,6 @@ class MqttSettings(ChannelSettings):
     @property
     def tls(self) -> bool:
         return urllib.parse.urlsplit(self.url).scheme == "mqtts"
-
-
-def _fingerprint_of(raw: bytes) -> str | None:
-    """A fingerprint from an acknowledgement payload: bare hex or JSON."""
-    text = raw.decode("utf-8", "replace").strip()
-    if text.startswith("{"):
-        try:
-            value = json.loads(text).get("fingerprint")
-        except (ValueError, AttributeError):
-            return None
-        text = value if isinstance(value, str) else ""
-    return text if text and len(text) <= 64 and all(c in string.hexdigits for c in text) else None
 
 
 def topic_for(template: str, values: Mapping[str, str]) -> str:
@@ -173,9 +170,15 @@ class MqttChannel:
         context: ChannelContext,
         connect: ClientFactory = aiomqtt.Client,
         rng: random.Random | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.context = context
+        secret = settings.command_secret
+        self._acks = AckVerifier(secret.reveal(), wall) if secret is not None else None
+        self._refused_acks = 0  # since the last log line about them
+        self._refused_logged_at: float | None = None
+        self._wall = wall
         self.renderer = Renderer(context.language, context.timezone, context.instance)
         self._connect = connect
         self._rng = rng or random.Random()
@@ -223,23 +226,34 @@ class MqttChannel:
         return topic_for(template, {"instance": self.context.instance})
 
     def _command(self, message: aiomqtt.Message) -> None:
-        """An acknowledgement from the command topic; anything else is ignored (and logged)."""
-        if self.context.acknowledge is None or str(message.topic) != self._command_topic():
+        """A signed acknowledgement from the command topic; anything else is refused."""
+        acknowledge = self.context.acknowledge
+        if acknowledge is None or self._acks is None or str(message.topic) != self._command_topic():
             return
         raw = (
             message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
         )
-        fingerprint = _fingerprint_of(raw)
-        if fingerprint is None:
-            log.warning("channel %s: ignoring a malformed acknowledgement", self.context.name)
+        verdict = self._acks.verify(raw[:4096])
+        if isinstance(verdict, str):
+            self._refuse(verdict)
             return
-        found = self.context.acknowledge(fingerprint)
-        log.info(
-            "channel %s: acknowledgement of %s over MQTT (%s)",
-            self.context.name,
-            fingerprint,
-            "done" if found else "no such firing alert",
-        )
+        acknowledge(verdict.fingerprint, "mqtt", f"{verdict.by!r} (unauthenticated claim)")
+
+    def _refuse(self, why: str) -> None:
+        """Count a refused acknowledgement; log at most one line a minute about them."""
+        self._refused_acks += 1
+        if self.context.refused_ack is not None:
+            self.context.refused_ack("mqtt")
+        now = self._wall()
+        if self._refused_logged_at is None or now - self._refused_logged_at >= 60.0:
+            log.warning(
+                "channel %s: refused %d acknowledgement(s) over MQTT, the last: %s",
+                self.context.name,
+                self._refused_acks,
+                why,
+            )
+            self._refused_logged_at = now
+            self._refused_acks = 0
 
     def _client_kwargs(self) -> dict[str, Any]:
         s = self.settings

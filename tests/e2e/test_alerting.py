@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from alerts.ack import sign
 from tests import netns
 from tests.daemon_process import DaemonProcess
 from tests.peers import Alertmanager, Mosquitto, alertmanager_missing, mosquitto_missing
@@ -39,6 +40,8 @@ location = {{ address = "Binh Son, Quang Ngai", lat = 15.29, lon = 108.76, conta
 [channels.noc-mqtt]
 type = "mqtt"
 url = "{mqtt}"
+command_topic = "continuity/commands/{{instance}}/ack"
+command_secret = "e2e-ack-secret-0123456789"
 
 [channels.am]
 type = "alertmanager"
@@ -48,6 +51,13 @@ urls = ["{am}"]
 match = {{ severity = "critical" }}
 channels = ["noc-mqtt", "am"]
 """
+
+
+def signed_ack(fingerprint: str) -> str:
+    """An acknowledgement signed with the channel's command_secret (see alerts.ack)."""
+    at = int(time.time())
+    mac = sign("e2e-ack-secret-0123456789", fingerprint, at)
+    return json.dumps({"fingerprint": fingerprint, "at": at, "by": "noc", "hmac": mac})
 
 
 class Subscriber:
@@ -178,15 +188,15 @@ def test_cut_target_pages_then_resolves_within_bounds(tmp_path: Path, peers: Any
                         "-t",
                         "continuity/commands/e2e-alerts/ack",
                         "-m",
-                        active["fingerprint"],
+                        signed_ack(active["fingerprint"]),
                     ],
                     check=True,
                     timeout=10,
                 )
                 deadline = time.monotonic() + 5
                 while (
-                    f"acknowledgement of {active['fingerprint']} over MQTT (done)"
-                    not in daemon.log()
+                    f"acknowledgement of {active['fingerprint']} via mqtt by 'noc' "
+                    "(unauthenticated claim): repeats and escalation stopped" not in daemon.log()
                 ):
                     assert time.monotonic() < deadline, daemon.log()
                     time.sleep(0.1)
@@ -219,7 +229,7 @@ def test_silence_holds_the_page_until_it_is_removed(tmp_path: Path, peers: Any) 
                 status, body = daemon.request(
                     "POST",
                     "/api/v1/silences",
-                    {"matchers": [], "ends_at": "2099-01-01T00:00:00Z", "created_by": "noc"},
+                    {"matchers": [], "ends_at": "30d", "created_by": "noc"},
                 )
                 assert status == 400 and '"field": "matchers"' in body
                 status, body = daemon.request(
@@ -238,7 +248,7 @@ def test_silence_holds_the_page_until_it_is_removed(tmp_path: Path, peers: Any) 
                     "/api/v1/silences",
                     {
                         "matchers": [{"name": "site", "value": "BS-0[0-9]", "isRegex": True}],
-                        "ends_at": "2099-01-01T00:00:00Z",
+                        "ends_at": "30d",
                         "created_by": "noc",
                         "comment": "planned fibre work",
                     },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,7 @@ def test_maintenance_through_the_api_survives_a_restart(tmp_path: Path) -> None:
         with DaemonProcess(config, tmp_path, log_name="first.log") as daemon:
             daemon.wait_for("continuity_target_up", 1, timeout=6, target="site")
             status, body = daemon.request(
-                "POST", "/api/v1/maintenance", {"targets": ["nope"], "end": "2099-01-01T00:00:00Z"}
+                "POST", "/api/v1/maintenance", {"targets": ["nope"], "end": "30d"}
             )
             assert status == 400 and '"field": "targets"' in body
             status, body = daemon.request(
@@ -158,7 +159,9 @@ def test_maintenance_through_the_api_survives_a_restart(tmp_path: Path) -> None:
                 "/api/v1/maintenance",
                 {
                     "targets": ["site"],
-                    "end": "2099-01-01T00:00:00+07:00",
+                    "end": (datetime.now(UTC) + timedelta(days=30))
+                    .astimezone(timezone(timedelta(hours=7)))
+                    .isoformat(timespec="seconds"),
                     "comment": "swap the UPS",
                     "created_by": "noc",
                 },

@@ -98,7 +98,7 @@ def prepare(daemon: DaemonProcess) -> None:
         "/api/v1/maintenance",
         {
             "targets": ["ups-hue-1"],
-            "end": "2099-01-01T00:00:00Z",
+            "end": "30d",
             "comment": "battery swap",
             "created_by": "noc",
         },
@@ -109,7 +109,7 @@ def prepare(daemon: DaemonProcess) -> None:
         "/api/v1/silences",
         {
             "matchers": [{"name": "target", "value": "post-tracking-api"}],
-            "ends_at": "2099-01-01T00:00:00Z",
+            "ends_at": "30d",
             "created_by": "noc",
             "comment": "vendor is on it",
         },

@@ -150,8 +150,8 @@ INVALID = [
         "route-bad-regex",
         HOOK + ROUTE + 'match_re = { target = "bts-(" }\n',
         [
-            "alerts.routes[0].match_re.target: bad regular expression: "
-            "missing ), unterminated subpattern at position 4"
+            "alerts.routes[0].match_re.target: not a valid regular expression 'bts-(' (RE2): "
+            "missing ): bts-("
         ],
     ),
     (

@@ -62,5 +62,7 @@ def test_the_signature_example_verifies_a_signed_body() -> None:
 
 def test_mqtt_defaults_in_the_readme_are_the_channels() -> None:
     fields = MqttSettings.model_fields
-    for name in ("topic", "state_topic", "status_topic", "command_topic"):
+    for name in ("topic", "state_topic", "status_topic"):
         assert f"`{name}` (`{fields[name].default}`" in README, name
+    assert fields["command_topic"].default is None  # off unless configured, with a secret
+    assert "`command_topic` (off unless set" in README

@@ -274,6 +274,19 @@ SCENARIOS = [
         [["pager new a:firing"], [], [], ["pager new a:resolved"]],
     ),
     (
+        "ack-stops-repeats",
+        [{"channels": ["pager"], "repeat_interval": "1h"}],
+        [
+            (0, "fire", "a"),
+            (3600, "tick", None),
+            (3700, "ack", "a"),
+            (7200, "tick", None),
+            (10800, "tick", None),
+            (11000, "resolve", "a"),
+        ],
+        [["pager new a:firing"], ["pager repeat a:firing"], [], [], [], ["pager new a:resolved"]],
+    ),
+    (
         "resolved-before-escalation",
         [{"channels": ["pager"], "escalate_after": "10m", "escalate_to": ["boss"]}],
         [(0, "fire", "a"), (300, "resolve", "a"), (600, "tick", None)],

@@ -239,7 +239,8 @@ INVALID = [
         "include-regex",
         TARGET + 'snmp = { community = "public", interfaces_include = "Gi[" }\n',
         [
-            "targets[0].snmp.interfaces_include: not a valid regular expression: unterminated character set at position 2"
+            "targets[0].snmp.interfaces_include: not a valid regular expression 'Gi[' (RE2): "
+            "missing ]: ["
         ],
     ),
     (
