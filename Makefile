@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 CONFIG ?= config.toml
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit system-deps bench bench-icmp bench-snmp bench-http clean
+.PHONY: run test lint typecheck unit system-deps bench bench-icmp bench-snmp bench-http bench-detect clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ test: system-deps $(STAMP) lint
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
-bench: bench-icmp bench-snmp bench-http
+bench: bench-icmp bench-snmp bench-http bench-detect
 
 bench-icmp: system-deps $(STAMP)
 	$(PY) -m bench.icmp
@@ -43,6 +43,11 @@ bench-snmp: system-deps $(STAMP)
 
 bench-http: system-deps $(STAMP)
 	$(PY) -m bench.http
+
+# Detection lab (root, network namespaces; ~25 minutes, `BENCH_DETECT_ARGS=--quick` ~5)
+BENCH_DETECT_ARGS ?=
+bench-detect: system-deps $(STAMP)
+	$(PY) -m bench.detect $(BENCH_DETECT_ARGS)
 
 # Soak and fault lab (root; 30 minutes by default): make soak SOAK_MINUTES=10
 SOAK_MINUTES ?= 30
