@@ -14,7 +14,8 @@ process and a loopback webhook receiver. Interval 1 s, ``down_interval`` 1 s,
 - (c) the monitor's own uplink: every link from the monitor (the canaries,
   both routers, the independent sites) cut at once: one ``MonitorIsolated``
   naming the canaries, per-target pages held; targets that recover before
-  the canaries come back are never paged, one still down afterwards is.
+  isolation ends (early, or together with the canaries) are never paged, one
+  still down afterwards is (a rule's warning about that one is not judged).
 """
 
 from __future__ import annotations
@@ -226,7 +227,8 @@ def test_storm_pages_exactly_the_root_causes(make_scene: object) -> None:
     everything = hook.deliveries()
     assert target_downs(everything, "firing") == roots
     assert target_downs(everything, "resolved") == roots
-    assert {d.alertname for d in everything} == {"TargetDown"}, summary(everything)
+    # Only the roots were ever spoken of (a rule's warning about a root itself is not judged here).
+    assert {d.target for d in everything} <= set(roots), summary(everything)
     check_bodies(everything)
 
 
@@ -306,21 +308,22 @@ def test_monitor_uplink_cut_isolates_and_holds_per_target_pages(make_scene: obje
         f"per-target pages while isolated: {summary(during)}"
     )
 
-    # Everything but x3 comes back while the canaries are still cut off ...
+    # rtr-a, rtr-b and x1 come back while the canaries are still cut off ...
+    early = ["rtr-a", "rtr-b", "x1", *scene.sites["rtr-a"], *scene.sites["rtr-b"]]
     for router in scene.routers:
         scene.restore_router(router)
-    for name in ("x1", "x2"):
-        scene.independent[name].restore()
-    back = [n for n in scene.states() if n not in ("x3", *scene.canaries)]
+    scene.independent["x1"].restore()
     wait_until(
-        "the restored targets up while isolated",
-        lambda: all(scene.states()[n] == "up" for n in back),
+        "the targets restored early up while isolated",
+        lambda: all(scene.states()[n] == "up" for n in early),
         15,
     )
-    # ... then the monitor's path: isolation ends with x3 still down.
+    # ... then the monitor's path comes back, and x2 with it (one repair, everything at
+    # once); x3 stays down.
     restored = time.monotonic()
     for host in scene.canaries.values():
         host.restore()
+    scene.independent["x2"].restore()
     resolved = hook.wait(is_resolve("MonitorIsolated", ""), 15, since=restored)
     assert resolved is not None, f"isolation never ended: {summary(hook.deliveries())}"
     page = hook.wait(is_page("TargetDown", "x3"), PAGE_WITHIN + 4, since=restored)
@@ -332,12 +335,13 @@ def test_monitor_uplink_cut_isolates_and_holds_per_target_pages(make_scene: obje
     assert hook.wait(is_resolve("TargetDown", "x3"), 10, since=x3_back) is not None
     scene.quiet()
     everything = hook.deliveries()
-    assert sorted(summary(everything)) == sorted(
+    spoken = [d for d in everything if d.target != "x3" or d.alertname == "TargetDown"]
+    assert sorted(summary(spoken)) == sorted(
         [
             ("firing", "MonitorIsolated", ""),
             ("resolved", "MonitorIsolated", ""),
             ("firing", "TargetDown", "x3"),
             ("resolved", "TargetDown", "x3"),
         ]
-    ), f"targets recovered before isolation ended were paged: {summary(everything)}"
+    ), f"a target that recovered before isolation ended was paged: {summary(everything)}"
     check_bodies(everything)
