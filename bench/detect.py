@@ -16,7 +16,10 @@ nftables). What runs, all on this machine:
 - a loopback aiohttp webhook receiver (:class:`tests.detect_lab.WebhookReceiver`)
   stamping every alert's arrival on the same monotonic clock as the cuts.
 
-Scenarios (each repeated ``--runs`` times unless noted, every step bounded):
+Scenarios (each repeated ``--runs`` times unless noted, every step bounded;
+at interval 1 s a run starts only once a whole flapping window has passed
+since the previous run's repair, and the site scenarios cut a different site
+each run, so every run is a fresh incident):
 
 - ``site-1s`` / ``site-10s``: one site cut at interval 1 s / 10 s, restored;
 - ``router``: the router's uplink cut with its 20 sites behind it;
@@ -70,6 +73,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from monitor.state import FLAP_WINDOW
 from tests import netns
 from tests.daemon_process import DaemonProcess
 from tests.detect_lab import (
@@ -162,6 +166,7 @@ class Lab:
     independent: dict[str, netns.NetnsHost]
     parent: dict[str, str] = field(default_factory=dict)
     log: list[tuple[float, str, str]] = field(default_factory=list)  # (t, target, cut|restore)
+    last_repair: float = 0.0  # monotonic time of the latest restore (kept across runs)
 
     def addresses(self) -> dict[str, str]:
         out = dict(CANARIES)
@@ -193,7 +198,8 @@ class Lab:
             else:
                 self.independent[name].restore()
             # after the command: the link works from here, times to resolve err long
-            self.log.append((time.monotonic(), name, "restore"))
+            self.last_repair = time.monotonic()
+            self.log.append((self.last_repair, name, "restore"))
 
     def own_intervals(self, name: str, end: float) -> list[tuple[float, float]]:
         """When the target's own link was cut (an open cut ends at ``end``)."""
@@ -245,6 +251,7 @@ class Run:
     """What one repetition did and received."""
 
     start: float
+    index: int = 0  # 0-based repetition number
     end: float = 0.0
     muted: set[str] = field(default_factory=set)  # in maintenance: any page is false
     lossy: set[str] = field(default_factory=set)  # random loss: TargetDown is false
@@ -370,7 +377,15 @@ class Bench:
         return run.start + self.limit - time.monotonic()
 
     def settle(self, timeout: float = 60.0) -> str:
-        """Until every target is up and nothing is firing (bounded); what was not, if so."""
+        """Until every target is up and nothing is firing (bounded); what was not, if so.
+
+        At short intervals also until a whole flapping window (``FLAP_WINDOW``
+        results) has passed since the previous run's last repair: each run is a
+        fresh incident, not one more change in a target's flapping history.
+        """
+        if self.profile.interval <= 2:
+            clean = self.lab.last_repair + (FLAP_WINDOW + 1) * self.profile.interval
+            time.sleep(max(0.0, clean - time.monotonic()))
         names = self.lab.names()
         end = time.monotonic() + timeout
         while True:
@@ -423,11 +438,17 @@ class Bench:
 Step = Callable[[Bench, Run], None]
 
 
+def site_of(run: Run) -> str:
+    """A different site each run, so no site's flapping history spans runs."""
+    return f"s{run.index % 20 + 1:02d}"
+
+
 def s_site(b: Bench, run: Run) -> None:
-    b.lab.cut("s01")
-    b.wait_page(run, "s01", b.profile.bound + 3)
+    site = site_of(run)
+    b.lab.cut(site)
+    b.wait_page(run, site, b.profile.bound + 3)
     b.hold(run, 2)
-    b.lab.restore("s01")
+    b.lab.restore(site)
     b.quiet_end(run, 3)
 
 
@@ -441,15 +462,16 @@ def s_router(b: Bench, run: Run) -> None:
 
 def s_site_router(router_first: bool) -> Step:
     def step(b: Bench, run: Run) -> None:
-        b.lab.cut("s01")
-        b.wait_page(run, "s01", b.profile.bound + 3)
+        site = site_of(run)
+        b.lab.cut(site)
+        b.wait_page(run, site, b.profile.bound + 3)
         b.hold(run, 1)
         b.lab.cut(ROUTER)
         b.wait_page(run, ROUTER, b.profile.bound + 3)
         b.hold(run, 3)
-        first, second = (ROUTER, "s01") if router_first else ("s01", ROUTER)
+        first, second = (ROUTER, site) if router_first else (site, ROUTER)
         b.lab.restore(first)
-        b.hold(run, 6)  # s01 is still cut off: nothing about it may be resolved
+        b.hold(run, 6)  # the site is still cut off: nothing about it may be resolved
         b.lab.restore(second)
         b.quiet_end(run, 3)
 
@@ -560,7 +582,7 @@ def run_scenario(b: Bench, scenario: Scenario, runs: int) -> dict[str, Any]:
     notes: list[str] = []
     for index in range(1 if scenario.once else runs):
         unsettled = b.settle()
-        run = Run(start=time.monotonic())
+        run = Run(start=time.monotonic(), index=index)
         if unsettled:
             run.notes.append(unsettled)
         b.lab.log.clear()
