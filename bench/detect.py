@@ -372,6 +372,7 @@ class Bench:
     daemon: DaemonProcess
     profile: Profile
     limit: float  # hard limit of one run, seconds
+    fresh: bool = True  # wait a flapping window between runs (not in --quick)
 
     def deadline_left(self, run: Run) -> float:
         return run.start + self.limit - time.monotonic()
@@ -383,7 +384,7 @@ class Bench:
         results) has passed since the previous run's last repair: each run is a
         fresh incident, not one more change in a target's flapping history.
         """
-        if self.profile.interval <= 2:
+        if self.fresh and self.profile.interval <= 2:
             clean = self.lab.last_repair + (FLAP_WINDOW + 1) * self.profile.interval
             time.sleep(max(0.0, clean - time.monotonic()))
         names = self.lab.names()
@@ -656,7 +657,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="repetitions per scenario (3)")
     parser.add_argument("--loss-minutes", type=float, default=5.0, help="loss scenarios (5)")
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run: 1 run each, 0.5 min of loss"
+        "--quick",
+        action="store_true",
+        help="smoke run: 1 run each, 0.5 min of loss, no flapping window between runs",
     )
     parser.add_argument("--only", nargs="*", default=None, help="scenario names to run")
     args = parser.parse_args(argv)
@@ -682,7 +685,7 @@ def main(argv: list[str] | None = None) -> int:
             with DaemonProcess(config, directory) as daemon:
                 for scenario in (s for s in chosen if s.profile == profile):
                     print(f"{scenario.name} (interval {fmt(profile.interval)})", flush=True)
-                    b = Bench(lab, receiver, daemon, profile, scenario.limit)
+                    b = Bench(lab, receiver, daemon, profile, scenario.limit, not args.quick)
                     rows.append(run_scenario(b, scenario, runs))
     print()
     print(table(rows))
