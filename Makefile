@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # `make run` needs only what running needs; tests, lint and benchmarks add the test extras.
 RUN_STAMP := $(VENV)/.installed-run
 
-.PHONY: run dist test lint typecheck unit system-deps bench bench-icmp bench-snmp bench-http bench-traps bench-attack clean
+.PHONY: run dist test lint typecheck unit system-deps bench bench-icmp bench-snmp bench-http bench-traps bench-attack bench-detect clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,7 @@ test: system-deps $(STAMP) lint
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
-bench: bench-icmp bench-snmp bench-http bench-traps bench-attack
+bench: bench-icmp bench-snmp bench-http bench-traps bench-attack bench-detect
 
 bench-icmp: system-deps $(STAMP)
 	$(PY) -m bench.icmp
@@ -60,6 +60,11 @@ bench-traps: system-deps $(STAMP)
 
 bench-attack: system-deps $(STAMP)
 	$(PY) -m bench.attack
+
+# Detection lab (root, network namespaces; ~25 minutes, `BENCH_DETECT_ARGS=--quick` ~5)
+BENCH_DETECT_ARGS ?=
+bench-detect: system-deps $(STAMP)
+	$(PY) -m bench.detect $(BENCH_DETECT_ARGS)
 
 # Soak and fault lab (root; 30 minutes by default): make soak SOAK_MINUTES=10
 SOAK_MINUTES ?= 30
