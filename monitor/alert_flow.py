@@ -19,6 +19,7 @@ from monitor.config import Config, Target
 from monitor.policy import Policy
 from monitor.state import Event, EventKind
 from probes.base import ProbeEvent, ProbeResult
+from probes.redact import redact_url
 
 MuteReason = Callable[[Alert], str | None]
 CONSEQUENCES_SHOWN = 5  # names in an alert's consequences line; the count says the rest
@@ -30,7 +31,8 @@ def target_info(target: Target, external_url: str = "") -> TargetInfo:
     if location is not None:
         site = Site(location.address, location.lat, location.lon, location.contact)
     url = f"{external_url.rstrip('/')}/targets/{target.name}" if external_url else ""
-    return TargetInfo(target.name, dict(target.labels), site, target.address, url)
+    # The address goes into alert texts: passwords and query tokens never do.
+    return TargetInfo(target.name, dict(target.labels), site, redact_url(target.address), url)
 
 
 def consequences_names(names: list[str]) -> str:

@@ -44,11 +44,20 @@ class Coalesced(Generic[T]):
         try:
             return await self._job()
         finally:
-            self._current = None
-            waiting, self._next = self._next, None
-            if waiting is not None:
-                self._current = asyncio.ensure_future(self._run())
-                self._current.add_done_callback(lambda done: _copy(done, waiting))
+            waiting = self._next
+            # The next run is made now but starts a moment later: requests that
+            # arrive until it starts (signals queued while the loop was busy) still
+            # join ``waiting``, which it covers; only then does ``_next`` clear.
+            self._current = (
+                None if waiting is None else asyncio.ensure_future(self._run_for(waiting))
+            )
+
+    async def _run_for(self, waiting: asyncio.Future[T]) -> T:
+        if self._next is waiting:
+            self._next = None
+        run = asyncio.ensure_future(self._run())
+        run.add_done_callback(lambda done: _copy(done, waiting))
+        return await run
 
 
 def _copy(source: asyncio.Future[T], target: asyncio.Future[T]) -> None:

@@ -159,8 +159,8 @@ def migrate(db: sqlite3.Connection, migrations: tuple[Migration, ...], name: str
             db.execute("DELETE FROM schema_version")
             db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
         log.debug("%s: database migrated to schema version %d", name, version)
-    if found < target:  # one line at start, not one per step
-        log.info("%s: database at schema version %d (was %d)", name, target, found)
+    if 0 < found < target:  # an upgrade: one line, not one per step (a new file: none)
+        log.info("%s: database upgraded to schema version %d (was %d)", name, target, found)
     return found
 
 

@@ -237,7 +237,7 @@ def test_silence_holds_the_page_until_it_is_removed(tmp_path: Path, peers: Any) 
                     "/api/v1/silences",
                     {
                         "matchers": [{"name": "target", "value": "bts-9"}],
-                        "ends_at": "2099-01-01T00:00:00Z",
+                        "ends_at": "30d",
                         "created_by": "noc",
                     },
                 )

@@ -544,7 +544,7 @@ def test_a_cut_router_is_one_incident_with_its_sites_folded_under_it(
             status, body = daemon.request(
                 "POST",
                 "/api/v1/maintenance",
-                {"targets": ["dp-rtr"], "end": "2099-01-01T00:00:00Z", "created_by": "noc"},
+                {"targets": ["dp-rtr"], "end": "30d", "created_by": "noc"},
             )
             assert status == 201, body
             for name in SITES:
