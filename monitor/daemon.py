@@ -31,8 +31,8 @@ from monitor.availability import Figures
 from monitor.config import Config, ConfigError, load_config, split_host_port
 from monitor.exporter import Exporter, SelfMetrics
 from monitor.maintenance_book import MaintenanceBook
-from monitor.pipeline import Pipeline
-from monitor.scheduler import Job, Scheduler
+from monitor.pipeline import ConfigDiff, Pipeline, diff_config
+from monitor.scheduler import Job, JobPlan, Scheduler, plan_jobs
 from monitor.security import AccessControl, tls_context
 from monitor.shard import Shard, parse_shard, select
 from monitor.slo import pool, status
@@ -69,6 +69,31 @@ class Overrides:
     listen: str | None = None
     state_dir: str | None = None
     shard: Shard | None = None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What applying a config changes, worked out from immutable configs (off the loop)."""
+
+    config: Config
+    pipeline: ConfigDiff
+    jobs: JobPlan
+    by_address: dict[str, list[str]]  # normalised address -> target names (traps)
+
+
+def plan_config(running: Config | None, config: Config) -> _Plan:
+    """Compare the running config with a new one: targets and jobs to adopt, stop, start."""
+    old_targets = running.targets if running is not None else ()
+    old_jobs = jobs_for(running) if running is not None else []
+    by_address: dict[str, list[str]] = {}
+    for target in config.targets:
+        by_address.setdefault(_normal_address(target.address), []).append(target.name)
+    return _Plan(
+        config,
+        diff_config(old_targets, config),
+        plan_jobs(old_jobs, jobs_for(config)),
+        by_address,
+    )
 
 
 class _Stopping(Exception):
@@ -220,6 +245,10 @@ class Daemon:
         shard = self.overrides.shard or (parse_shard(monitor.shard) if monitor.shard else None)
         return config if shard is None else _shard_selection(config, shard)
 
+    def _load_plan(self) -> _Plan:
+        """Load the config file and compare it with the running one (in a thread)."""
+        return plan_config(self.config, self._load())
+
     async def _open_probers(self, config: Config) -> None:
         """Open the prober of every kind the config uses.
 
@@ -302,24 +331,30 @@ class Daemon:
         self._prober_stacks.clear()
         self.probers.clear()
 
-    def _apply(self, config: Config) -> tuple[int, int, int]:
-        """Make the running daemon match ``config``; keeps unchanged targets' state."""
+    async def _apply(self, plan: _Plan) -> tuple[int, int, int]:
+        """Make the running daemon match ``plan.config``; keeps unchanged targets' state.
+
+        Only what changed is touched, in slices with a loop turn between them,
+        so that adopting fifty thousand targets never stalls probing.
+        """
+        config = plan.config
         for slo in self.config.slos if self.config else ():
             if slo.name not in {s.name for s in config.slos}:
                 self.exporter.remove_slo(slo.name)
                 self._slo_alerts.pop(slo.name, None)
-        self.pipeline.configure(config, self._seed)
+        for _ in self.pipeline.configure_steps(config, plan.pipeline, self._seed):
+            await asyncio.sleep(0)
         self.config = config
         if self.maintenance is not None:
             self.maintenance.configure(config)
         for spec in self.kinds.values():
             self.exporter.declare(spec.section_families(config.sections))
-        self._by_address = {}
-        for target in config.targets:
-            self._by_address.setdefault(_normal_address(target.address), []).append(target.name)
+        self._by_address = plan.by_address
         self.self_metrics.targets.set(len(config.targets))
         assert self.scheduler is not None
-        return self.scheduler.sync(jobs_for(config))
+        for _ in self.scheduler.sync_steps(plan.jobs):
+            await asyncio.sleep(0)
+        return len(plan.jobs.start), len(plan.jobs.stop), plan.jobs.kept
 
     async def _apply_alerting(self, config: Config) -> None:
         if self.alerting is None:
@@ -364,7 +399,8 @@ class Daemon:
                 # Reading and validating thousands of targets takes most of a second:
                 # in a thread, the loop keeps probing meanwhile (it gets the GIL back
                 # every few milliseconds instead of waiting for the whole load).
-                config = await asyncio.to_thread(self._load)
+                plan = await asyncio.to_thread(self._load_plan)
+                config = plan.config
                 await self._open_probers(config)
                 await self._open_listeners(config)
             except (ConfigError, ProbeSetupError, OSError) as exc:
@@ -379,7 +415,7 @@ class Daemon:
                 log.warning("[web] TLS files changed; they take effect at the next restart")
             if self.access is not None:
                 self.access.update(config.web)
-            started, stopped, kept = self._apply(config)
+            started, stopped, kept = await self._apply(plan)
             await self._apply_alerting(config)
             # No collection here (it would stall the loop for a long moment at ten
             # thousand targets): the replaced config is freed by reference counting;
@@ -574,7 +610,7 @@ class Daemon:
             ) from None
         self._exit.push_async_callback(self.web.stop)
         self._install_signals()
-        started, _, _ = self._apply(config)
+        started, _, _ = await self._apply(plan_config(None, config))
         await self._apply_alerting(config)
         await self.alerting.restore(self.pipeline.states)
         settle_garbage_collector()
