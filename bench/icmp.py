@@ -447,10 +447,6 @@ def main() -> None:
         scale_main(args.scale, args.runs)
 
 
-if __name__ == "__main__":
-    main()
-
-
 def scale_main(n: int, runs: int) -> None:
     print(
         f"\nScale: {n} loopback targets from a CSV inventory, 1 echo every {SCALE_INTERVAL:g} s, "
@@ -464,3 +460,7 @@ def scale_main(n: int, runs: int) -> None:
         values = [getattr(r, field) for r in results]
         runs_text = [round(v, 2) for v in values]
         print(f"  {field:>26}: {statistics.median(values):10.2f}   runs {runs_text}")
+
+
+if __name__ == "__main__":
+    main()

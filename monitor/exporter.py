@@ -112,7 +112,9 @@ class SeriesStore:
 
     def __init__(self, families: Iterable[MetricFamily]) -> None:
         self._families: dict[str, _Family] = {}
-        self._owned: dict[tuple[str, str], frozenset[str]] = {}
+        # target -> part -> the families its series are in (by target, so that
+        # removing one target does not scan every key)
+        self._owned: dict[str, dict[str, frozenset[str]]] = {}
         for family in families:
             self.declare(family)
 
@@ -129,11 +131,14 @@ class SeriesStore:
 
     def replace_text(self, key: tuple[str, str], texts: Mapping[str, str]) -> None:
         """:meth:`replace` with each family's lines already joined (the per-result path)."""
-        previous = self._owned.get(key)
+        owned = self._owned.get(key[0])
+        if owned is None:
+            owned = self._owned[key[0]] = {}
+        previous = owned.get(key[1])
         if previous is None or previous != texts.keys():
             for name in (previous or frozenset()) - texts.keys():
                 self._families[name].series.pop(key, None)
-            self._owned[key] = frozenset(texts)
+            owned[key[1]] = frozenset(texts)
         families = self._families
         for name, text in texts.items():
             family = families.get(name)
@@ -152,9 +157,9 @@ class SeriesStore:
         return self._families[name]
 
     def remove_target(self, target: str) -> None:
-        for key in [k for k in self._owned if k[0] == target]:
-            for name in self._owned.pop(key):
-                self._families[name].series.pop(key, None)
+        for part, names in self._owned.pop(target, {}).items():
+            for name in names:
+                self._families[name].series.pop((target, part), None)
 
     def render(self) -> bytes:
         parts: list[bytes] = []
@@ -221,7 +226,7 @@ class Exporter:
         self.store = SeriesStore([*CORE_FAMILIES, *families])
         self.self_metrics = self_metrics
         self._prefix: dict[str, str] = {}
-        self._check_lines: dict[tuple[str, str], _CheckLines] = {}
+        self._check_lines: dict[str, dict[str, _CheckLines]] = {}  # target -> kind -> lines
 
     def declare(self, families: Iterable[MetricFamily]) -> None:
         for family in families:
@@ -238,8 +243,7 @@ class Exporter:
         self.store.remove_target(name)
 
     def _forget_checks(self, name: str) -> None:
-        for key in [k for k in self._check_lines if k[0] == name]:
-            del self._check_lines[key]
+        self._check_lines.pop(name, None)
 
     def check_result(self, target: str, kind: str, result: ProbeResult) -> None:
         """Render a check's series from its latest result.
@@ -247,9 +251,12 @@ class Exporter:
         Names and labels are rendered once per check (:class:`_CheckLines`);
         a result only adds its values, since this runs for every result.
         """
-        heads = self._check_lines.get((target, kind))
+        per_target = self._check_lines.get(target)
+        if per_target is None:
+            per_target = self._check_lines[target] = {}
+        heads = per_target.get(kind)
         if heads is None:
-            heads = self._check_lines[target, kind] = _CheckLines.of(self._prefix[target], kind)
+            heads = per_target[kind] = _CheckLines.of(self._prefix[target], kind)
         ok = result.ok
         texts = {
             "continuity_check_success": heads.success + ("1\n" if ok else "0\n"),

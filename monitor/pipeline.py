@@ -128,7 +128,7 @@ def topology_for(config: Config) -> Topology:
     )
 
 
-CONFIGURE_SLICE = 2000
+CONFIGURE_SLICE = 500
 """Targets adopted per slice of a (re)configuration: a few ms of loop time each."""
 
 

@@ -200,7 +200,7 @@ def next_run(scheduled: float, interval: float, now: float) -> tuple[float, int]
 
 ResultCallback = Callable[[Job, ProbeResult], None]
 
-SYNC_SLICE = 2000
+SYNC_SLICE = 500
 """Jobs started or stopped per slice of a sync: each new job's first step runs in
 the loop turn after its slice, so a slice must stay a few milliseconds long."""
 
