@@ -24,7 +24,7 @@ from monitor.availability import Figures
 from monitor.runmetrics import RunMetrics
 from monitor.slo import SloStatus
 from monitor.state import Health, TargetState
-from probes.base import MetricFamily, ProbeResult, Sample
+from probes.base import MetricFamily, ProbeResult
 
 VERSION = "0.1.0"
 
@@ -226,7 +226,8 @@ class Exporter:
         self.store = SeriesStore([*CORE_FAMILIES, *families])
         self.self_metrics = self_metrics
         self._prefix: dict[str, str] = {}
-        self._check_lines: dict[str, dict[str, _CheckLines]] = {}  # target -> kind -> lines
+        self._check_labels: dict[str, dict[str, str]] = {}  # target -> kind -> label text
+        self._extra_labels: dict[tuple[tuple[str, str], ...], str] = {}
 
     def declare(self, families: Iterable[MetricFamily]) -> None:
         for family in families:
@@ -243,38 +244,49 @@ class Exporter:
         self.store.remove_target(name)
 
     def _forget_checks(self, name: str) -> None:
-        self._check_lines.pop(name, None)
+        self._check_labels.pop(name, None)
 
     def check_result(self, target: str, kind: str, result: ProbeResult) -> None:
         """Render a check's series from its latest result.
 
-        Names and labels are rendered once per check (:class:`_CheckLines`);
-        a result only adds its values, since this runs for every result.
+        This runs for every result: the check's label text is kept per check
+        and a sample's extra labels once per distinct label set (shared by
+        every target), so a result costs a few string joins.
         """
-        per_target = self._check_lines.get(target)
+        per_target = self._check_labels.get(target)
         if per_target is None:
-            per_target = self._check_lines[target] = {}
-        heads = per_target.get(kind)
-        if heads is None:
-            heads = per_target[kind] = _CheckLines.of(self._prefix[target], kind)
+            per_target = self._check_labels[target] = {}
+        check = per_target.get(kind)
+        if check is None:
+            check = per_target[kind] = f'{self._prefix[target]},check="{escape_label_value(kind)}"'
         ok = result.ok
         texts = {
-            "continuity_check_success": heads.success + ("1\n" if ok else "0\n"),
+            "continuity_check_success": (
+                f"continuity_check_success{{{check}}} {'1' if ok else '0'}\n"
+            ),
             "continuity_check_duration_seconds": (
-                f"{heads.duration}{format_value(result.duration)}\n"
+                f"continuity_check_duration_seconds{{{check}}} {format_value(result.duration)}\n"
             ),
             "continuity_check_last_run_timestamp_seconds": (
-                f"{heads.last_run}{format_value(round(result.started, 3))}\n"
+                f"continuity_check_last_run_timestamp_seconds{{{check}}} "
+                f"{format_value(round(result.started, 3))}\n"
             ),
         }
         if not ok:
             texts["continuity_check_failure_info"] = (
-                f'{heads.failure}{escape_label_value(result.reason)}"}} 1\n'
+                f'continuity_check_failure_info{{{check},reason="'
+                f'{escape_label_value(result.reason)}"}} 1\n'
             )
-        for sample in result.samples:
-            line = f"{heads.sample(sample)}{format_value(sample.value)}\n"
-            previous = texts.get(sample.name)
-            texts[sample.name] = line if previous is None else previous + line
+        if result.samples:
+            prefix = self._prefix[target]
+            extras = self._extra_labels
+            for sample in result.samples:
+                extra = extras.get(sample.labels)
+                if extra is None:
+                    extra = _extra_label_text(extras, sample.labels)
+                line = f"{sample.name}{{{prefix}{extra}}} {format_value(sample.value)}\n"
+                previous = texts.get(sample.name)
+                texts[sample.name] = line if previous is None else previous + line
         self.store.replace_text((target, kind), texts)
         self.self_metrics.runs.count_run(kind, ok)
 
@@ -358,39 +370,15 @@ class Exporter:
         return body
 
 
-SAMPLE_HEADS_LIMIT = 1024
-"""Distinct (family, labels) heads kept per check; a device with more is re-rendered."""
+EXTRA_LABELS_LIMIT = 4096
+"""Distinct sample label sets whose text is kept (``stat="min"``, an interface, ...)."""
 
 
-@dataclass(slots=True)
-class _CheckLines:
-    """A check's series up to the value (``name{labels} ``), rendered once per check."""
-
-    prefix: str
-    success: str
-    duration: str
-    last_run: str
-    failure: str
-    samples: dict[tuple[str, tuple[tuple[str, str], ...]], str]
-
-    @classmethod
-    def of(cls, prefix: str, kind: str) -> _CheckLines:
-        check = f'{prefix},check="{escape_label_value(kind)}"'
-        return cls(
-            prefix,
-            f"continuity_check_success{{{check}}} ",
-            f"continuity_check_duration_seconds{{{check}}} ",
-            f"continuity_check_last_run_timestamp_seconds{{{check}}} ",
-            f'continuity_check_failure_info{{{check},reason="',
-            {},
-        )
-
-    def sample(self, sample: Sample) -> str:
-        key = (sample.name, sample.labels)
-        head = self.samples.get(key)
-        if head is None:
-            if len(self.samples) >= SAMPLE_HEADS_LIMIT:
-                self.samples.clear()
-            extra = f",{label_text(sample.labels)}" if sample.labels else ""
-            head = self.samples[key] = f"{sample.name}{{{self.prefix}{extra}}} "
-        return head
+def _extra_label_text(
+    cache: dict[tuple[tuple[str, str], ...], str], labels: tuple[tuple[str, str], ...]
+) -> str:
+    """``,name="value"...`` of a sample's own labels, remembered (bounded) for next time."""
+    if len(cache) >= EXTRA_LABELS_LIMIT:
+        cache.clear()
+    text = cache[labels] = f",{label_text(labels)}" if labels else ""
+    return text
