@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 SHUTDOWN_TIMEOUT = 4.0
 MAINTENANCE_PERIOD = 5.0  # seconds between checks of maintenance windows
 FIGURES_PERIOD = 15.0  # seconds to refresh every target's availability figures
+FIGURES_SLICE = 250  # targets refreshed per loop turn at most
 SLO_PERIOD = 30.0  # seconds between SLO evaluations
 ALERTS_PERIOD = 1.0  # seconds between alert timers (point alerts, ended mutes)
 GC_THRESHOLD_GEN0 = 10_000
@@ -517,12 +518,13 @@ class Daemon:
     async def _figures_loop(self) -> None:
         """Refresh every target's figures once per period, a slice at a time.
 
-        Availability moves with time even when nothing happens; spreading the
-        work keeps each loop turn short at ten thousand targets.
+        Availability moves with time even when nothing happens; slices of at
+        most :data:`FIGURES_SLICE` targets keep each loop turn short (a slice
+        per second was 3,000 targets and a third of a second at 50,000).
         """
         while True:
             names = list(self.pipeline.states)
-            slices = max(1, int(FIGURES_PERIOD))
+            slices = max(int(FIGURES_PERIOD), -(-len(names) // FIGURES_SLICE))
             size = max(1, -(-len(names) // slices))
             for start in range(0, max(len(names), 1), size):
                 store, now = self.store, self.wall()
