@@ -677,8 +677,8 @@ class Daemon:
 
     # -- what the web layer asks -------------------------------------------
 
-    def metrics(self) -> bytes:
-        return self.exporter.render()
+    def metrics(self) -> list[bytes]:
+        return self.exporter.render_parts()
 
     def api_targets(self) -> dict[str, Any]:
         assert self.config is not None

@@ -162,12 +162,17 @@ class SeriesStore:
                 self._families[name].series.pop((target, part), None)
 
     def render(self) -> bytes:
+        return b"".join(self.parts())
+
+    def parts(self) -> list[bytes]:
+        """The exposition as a list of byte strings to join (a snapshot: later
+        results do not change it), so that the join can run off the loop."""
         parts: list[bytes] = []
         for family in self._families.values():
             if family.series:
                 parts.append(family.header)
                 parts.extend(family.series.values())
-        return b"".join(parts)
+        return parts
 
     def __len__(self) -> int:
         return sum(len(f.series) for f in self._families.values())
@@ -363,11 +368,20 @@ class Exporter:
         self.store.replace(("", f"slo:{name}"), {})
 
     def render(self) -> bytes:
+        return b"".join(self.render_parts())
+
+    def render_parts(self) -> list[bytes]:
+        """The exposition as parts to join; only this snapshot runs on the loop.
+
+        At 50,000 targets the joined text is 70 MB: ``bytes.join`` releases
+        the GIL while copying, so the caller joins (and compresses) in a thread.
+        """
         started = time.perf_counter()
-        body = self.store.render() + self.self_metrics.render()
+        parts = self.store.parts()
+        parts.append(self.self_metrics.render())
         # Reported by the next scrape: this one's own text is already assembled.
         self.self_metrics.render_seconds.set(time.perf_counter() - started)
-        return body
+        return parts
 
 
 EXTRA_LABELS_LIMIT = 4096

@@ -33,6 +33,19 @@ GZIP_LEVEL = 1
 GZIP_MIN_BYTES = 4096
 
 
+THREAD_PARTS = 5000
+"""Responses of more parts than this are joined (and gzipped) in a thread."""
+
+
+def assemble(parts: list[bytes], compress: bool) -> tuple[bytes, bool]:
+    """Join the exposition's parts, gzipped if asked and worth it (both release the
+    GIL when large); says whether the body is gzipped."""
+    body = b"".join(parts)
+    if compress and len(body) >= GZIP_MIN_BYTES:
+        return gzip_bytes(body), True
+    return body, False
+
+
 def gzip_bytes(body: bytes) -> bytes:
     """A gzip member of ``body`` (zlib releases the GIL, so this runs well in a thread)."""
     compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
@@ -58,7 +71,9 @@ class Backend(Protocol):
     @property
     def ready(self) -> bool: ...
 
-    def metrics(self) -> bytes: ...
+    def metrics(self) -> list[bytes]:
+        """The exposition as byte strings to join (see :meth:`Exporter.render_parts`)."""
+        ...
 
     async def reload(self) -> tuple[bool, str]: ...
 
@@ -132,11 +147,15 @@ class _Handlers:
         self.backend = backend
 
     async def metrics(self, request: web.Request) -> web.Response:
-        body = self.backend.metrics()
+        parts = self.backend.metrics()
         headers = {"Content-Type": METRICS_CONTENT_TYPE, "Vary": "Accept-Encoding"}
-        if len(body) >= GZIP_MIN_BYTES and accepts_gzip(request.headers.get("Accept-Encoding", "")):
-            # Tens of megabytes at 50,000 targets: compressed off the event loop.
-            body = await asyncio.to_thread(gzip_bytes, body)
+        compress = accepts_gzip(request.headers.get("Accept-Encoding", ""))
+        if len(parts) > THREAD_PARTS:
+            # Tens of megabytes at 50,000 targets: joined and compressed off the loop.
+            body, gzipped = await asyncio.to_thread(assemble, parts, compress)
+        else:
+            body, gzipped = assemble(parts, compress)
+        if gzipped:
             headers["Content-Encoding"] = "gzip"
         return web.Response(body=body, headers=headers)
 
