@@ -439,6 +439,10 @@ class _Resolver:
             for table, _ in raw.targets
             if isinstance(table, dict) and isinstance(table.get("name"), str)
         }
+        # Validated check settings by (kind, merged values as written): thousands of
+        # inventory rows share a few templates, so each distinct settings object is
+        # validated once and shared (it is frozen), which also saves memory.
+        self._settings_seen: dict[tuple[str, str], CheckSettings] = {}
 
     def resolve(self) -> Config:
         document = self._validate(self.models.document, self.raw.document, "")
@@ -719,9 +723,14 @@ class _Resolver:
                 merged[key] = value
                 came_from[key] = join_path(layer.path, (key,))
                 deepest = layer.path
+        seen_key = (kind, repr(merged))
+        seen = self._settings_seen.get(seen_key)
+        if seen is not None:
+            return seen
         model = self.kinds[kind].settings
         try:
-            return model.model_validate(merged)
+            settings = self._settings_seen[seen_key] = model.model_validate(merged)
+            return settings
         except ValidationError as exc:
 
             def path_of(loc: tuple[int | str, ...]) -> str:

@@ -26,7 +26,8 @@ fast interval.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Protocol
 
 from monitor.config import Config, Target
@@ -126,6 +127,37 @@ def topology_for(config: Config) -> Topology:
     )
 
 
+CONFIGURE_SLICE = 500
+"""Targets adopted per slice of a (re)configuration: a few ms of loop time each."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigDiff:
+    """What a new config changes for the pipeline.
+
+    Pure and computed from immutable configs, so a reload builds it off the
+    event loop; the loop then adopts only what changed.
+    """
+
+    removed: tuple[str, ...]
+    changed: tuple[Target, ...]  # new targets and targets whose definition changed
+    policies: dict[str, dict[str, CheckPolicy]]  # of the changed targets
+    topology: Topology
+
+
+def diff_config(old: Iterable[Target], config: Config) -> ConfigDiff:
+    """Compare the running targets with ``config``'s (unchanged targets cost one ``==``)."""
+    before = {t.name: t for t in old}
+    names = {t.name for t in config.targets}
+    changed = tuple(t for t in config.targets if before.get(t.name) != t)
+    return ConfigDiff(
+        removed=tuple(name for name in before if name not in names),
+        changed=changed,
+        policies={t.name: policies_for(t) for t in changed},
+        topology=topology_for(config),
+    )
+
+
 class Pipeline:
     """Live target states and the fan-out of every change."""
 
@@ -160,30 +192,44 @@ class Pipeline:
 
     def configure(self, config: Config, seed: Callable[[str], TargetState]) -> None:
         """Adopt a (new) config: keep unchanged targets' states, seed new ones."""
-        old = {t.name: t for t in self._targets}
-        new = {t.name: t for t in config.targets}
-        for name in old.keys() - new.keys():
+        for _ in self.configure_steps(config, diff_config(self._targets, config), seed):
+            pass
+
+    def configure_steps(
+        self, config: Config, diff: ConfigDiff, seed: Callable[[str], TargetState]
+    ) -> Iterator[None]:
+        """:meth:`configure` in slices: the caller lets the loop run at each ``yield``.
+
+        Between slices some changed targets have their new definition and some
+        their old one (a result for a target not adopted yet is dropped, as
+        for a target a reload removes); the topology and world switch at the end.
+        """
+        for name in diff.removed:
             self.states.pop(name, None)
             self.policies.pop(name, None)
             self.maintenance.pop(name, None)
             if self.exporter is not None:
                 self.exporter.remove_target(name)
-        for name, target in new.items():
-            policies = policies_for(target)
+        for done, target in enumerate(diff.changed, 1):
+            name = target.name
+            policies = diff.policies[name]
             self.policies[name] = policies
-            changed = old.get(name) != target
-            if changed and self.exporter is not None:
+            if self.exporter is not None:
                 self.exporter.set_target(name, target.labels)
             state = prune(
                 self.states.get(name) or seed(name), {c.kind for c in target.checks}, policies
             )
             self.states[name] = state
-            if changed and self.exporter is not None:
+            if self.exporter is not None:
                 self.exporter.target_state(state)
+            if done % CONFIGURE_SLICE == 0:
+                yield
         self._targets = config.targets
-        self.topology = topology_for(config)
+        self.topology = diff.topology
         failing = sum(1 for s in self.states.values() if s.failing)
-        self.world = World(self.world.isolated, self.world.isolated_since, failing, len(new))
+        self.world = World(
+            self.world.isolated, self.world.isolated_since, failing, len(config.targets)
+        )
 
     def policy(self) -> Policy:
         """The suppression policy over the states as they are now."""

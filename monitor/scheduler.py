@@ -20,7 +20,7 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -200,6 +200,28 @@ def next_run(scheduled: float, interval: float, now: float) -> tuple[float, int]
 
 ResultCallback = Callable[[Job, ProbeResult], None]
 
+SYNC_SLICE = 500
+"""Jobs started or stopped per slice of a sync: each new job's first step runs in
+the loop turn after its slice, so a slice must stay a few milliseconds long."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobPlan:
+    """Which jobs a sync stops and starts; pure, so a reload computes it off the loop."""
+
+    stop: tuple[tuple[str, str], ...]
+    start: tuple[Job, ...]
+    kept: int
+
+
+def plan_jobs(current: Iterable[Job], wanted: Iterable[Job]) -> JobPlan:
+    """Stop jobs that are gone or changed, start new or changed ones, keep equal ones."""
+    now = {job.key: job for job in current}
+    want = {job.key: job for job in wanted}
+    stop = tuple(key for key, job in now.items() if want.get(key) != job)
+    start = tuple(job for key, job in want.items() if now.get(key) != job)
+    return JobPlan(stop, start, len(want) - len(start))
+
 
 class Scheduler:
     """Owns the job tasks; :meth:`sync` makes the running set match a job list."""
@@ -243,30 +265,46 @@ class Scheduler:
 
         Returns (started, stopped, kept) so a reload can log what it did.
         """
+        plan = plan_jobs(self.jobs, jobs)
+        for _ in self.sync_steps(plan):
+            pass
+        return len(plan.start), len(plan.stop), plan.kept
+
+    def sync_steps(self, plan: JobPlan) -> Iterator[None]:
+        """Carry out ``plan`` in slices of :data:`SYNC_SLICE`; the caller lets the
+        loop run at each ``yield`` (a job changed by a reload is briefly absent)."""
         if self._watchdog_task is None:
             self._watchdog_task = asyncio.create_task(self._watchdog(), name="scheduler-watchdog")
-        wanted = {job.key: job for job in jobs}
-        stopped = 0
-        for key in list(self._tasks):
-            job, task = self._tasks[key]
-            if wanted.get(key) != job:
-                task.cancel()
-                del self._tasks[key]
-                stopped += 1
-        started = 0
-        now = self._clock.now()
-        for key, job in wanted.items():
-            if key not in self._tasks:
-                task = asyncio.create_task(self._loop(job, now), name=f"check:{key[0]}:{key[1]}")
-                self._tasks[key] = (job, task)
-                started += 1
-        self._by_target = {}
-        for key in self._tasks:
+        for done, key in enumerate(plan.stop, 1):
+            entry = self._tasks.pop(key, None)
+            if entry is not None:
+                entry[1].cancel()
+                self._unindex(key)
+            if done % SYNC_SLICE == 0:
+                yield
+        for done, job in enumerate(plan.start, 1):
+            key = job.key
+            previous = self._tasks.pop(key, None)
+            if previous is not None:  # not in the plan's view of the jobs (a bug): replace it
+                previous[1].cancel()
+                self._unindex(key)
+            task = asyncio.create_task(
+                self._loop(job, self._clock.now()), name=f"check:{key[0]}:{key[1]}"
+            )
+            self._tasks[key] = (job, task)
             self._by_target.setdefault(key[0], []).append(key)
-        for gone in [k for k in self._wakers if k not in self._tasks]:
-            del self._wakers[gone]
-        self._fast &= self._tasks.keys()
-        return started, stopped, len(wanted) - started
+            if done % SYNC_SLICE == 0:
+                yield
+
+    def _unindex(self, key: tuple[str, str]) -> None:
+        """Forget a stopped job's trigger entry, waker and fast-polling mark."""
+        keys = self._by_target.get(key[0])
+        if keys is not None and key in keys:
+            keys.remove(key)
+            if not keys:
+                del self._by_target[key[0]]
+        self._wakers.pop(key, None)
+        self._fast.discard(key)
 
     async def stop(self) -> None:
         """Cancel every job and wait for them to finish."""

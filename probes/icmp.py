@@ -259,6 +259,7 @@ class IcmpProber:
             mode=mode, socket_factory=socket_factory, kernel_timestamps=kernel_timestamps
         )
         self._literals: dict[tuple[str, str], _Address | tuple[str, str]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def mode(self) -> Mode:
@@ -267,6 +268,8 @@ class IcmpProber:
 
     async def __aenter__(self) -> IcmpProber:
         self._engine.open()
+        # asyncio.get_running_loop() costs a getpid() system call on Python 3.11.
+        self._loop = asyncio.get_running_loop()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -277,10 +280,13 @@ class IcmpProber:
     ) -> ProbeResult:
         """Ping ``target`` ``settings.count`` times; one attempt, never raises for the network."""
         started = time.time()
-        loop = asyncio.get_running_loop()
+        loop = self._loop or asyncio.get_running_loop()
         begin = loop.time()
         deadline = min(deadline, begin + settings.timeout)
-        address = await self._resolve(target.address, settings.family, deadline)
+        # A literal seen before needs no coroutine (the common case, every run).
+        address = self._literals.get((target.address, settings.family))
+        if address is None:
+            address = await self._resolve(target.address, settings.family, deadline)
         if isinstance(address, tuple):
             return failed(*address, started=started, duration=loop.time() - begin)
         unavailable = self._engine.unavailable(address.family)

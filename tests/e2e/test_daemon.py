@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -59,6 +61,36 @@ def test_starts_scrapes_and_reports_targets_up(tmp_path: Path) -> None:
         assert daemon.value("continuity_config_last_reload_successful") == 1
         assert daemon.value("continuity_build_info") == 1
     assert "Traceback" not in daemon.log()
+
+
+def _scrape(daemon: DaemonProcess, accept: str | None) -> tuple[str | None, bytes]:
+    headers = {} if accept is None else {"Accept-Encoding": accept}
+    request = urllib.request.Request(daemon.url + "/metrics", headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return resp.headers.get("Content-Encoding"), resp.read()
+
+
+def _series(text: str) -> set[str]:
+    """Series names with labels (values and the render-time figures move between scrapes)."""
+    return {line.rpartition(" ")[0] for line in text.splitlines() if not line.startswith("#")}
+
+
+def test_metrics_are_gzipped_when_the_scraper_asks(tmp_path: Path) -> None:
+    with DaemonProcess(LOOPBACK, tmp_path) as daemon:
+        for name in ("lo-1", "lo-2", "lo-6"):  # every series there before comparing
+            daemon.wait_for("continuity_target_up", 1, timeout=5, target=name)
+        plain_coding, plain = _scrape(daemon, None)
+        gzip_coding, zipped = _scrape(daemon, "gzip, deflate")  # what Prometheus sends
+        refused_coding, _ = _scrape(daemon, "gzip;q=0, identity")
+    assert (plain_coding, gzip_coding, refused_coding) == (None, "gzip", None)
+    assert len(zipped) < len(plain) / 3
+    # The same series either way (nothing lost in compression).
+    assert _series(gzip.decompress(zipped).decode()) == _series(plain.decode())
+    # The one state series of lo-1 is its current state, with value 1.
+    states = [ln for ln in plain.decode().splitlines() if ln.startswith("continuity_target_state{")]
+    assert [ln for ln in states if 'target="lo-1"' in ln] == [
+        'continuity_target_state{target="lo-1",province="Local",site="LOCAL",state="up"} 1'
+    ]
 
 
 @pytest.mark.skipif(
