@@ -69,4 +69,3 @@ async def test_a_caller_giving_up_does_not_cancel_the_run() -> None:
     await asyncio.sleep(0)
     caller.cancel()
     await asyncio.wait_for(done.wait(), 2)
-
