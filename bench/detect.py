@@ -73,6 +73,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alerts.config import AlertsSection
 from monitor.state import FLAP_WINDOW
 from tests import netns
 from tests.daemon_process import DaemonProcess
@@ -558,7 +559,10 @@ class Scenario:
 
 
 def scenarios(loss_minutes: float) -> list[Scenario]:
-    loss_limit = loss_minutes * 60 + 90
+    # A flapping episode resolves ``[alerts] flapping_keep_for`` after the flapping
+    # stopped (a calm window after the loss): the run waits for those resolves too.
+    keep_for = AlertsSection().flapping_keep_for
+    loss_limit = loss_minutes * 60 + 90 + keep_for + FLAP_WINDOW
     return [
         Scenario("site-1s", FAST, s_site, 45),
         Scenario("router", FAST, s_router, 50),
