@@ -174,9 +174,9 @@ def test_every_kind_declares_the_reason(reasons: tuple[str, ...]) -> None:
     ],
 )
 def test_connect_errors_table(code: int, reason: str) -> None:
-    failure = os_failure(OSError(code, os.strerror(code)), "192.0.2.1:80")
+    failure = os_failure(OSError(code, os.strerror(code)), "10.80.0.2:80")
     assert failure.reason == reason
-    assert "192.0.2.1:80" in failure.message
+    assert "10.80.0.2:80" in failure.message
 
 
 def test_a_wrapped_shortage_is_found() -> None:

@@ -191,12 +191,12 @@ def test_any_datagram_is_counted_once_and_never_raises(data: bytes, host: int, p
 async def test_sources_are_checked_first(running: Running) -> None:
     good = await capture(running.env, ("-v", "2c", "-c", "public"))
     section = TrapsSection.model_validate(
-        {**SECTION, "sources": ["127.0.0.2/32", "10.0.0.0/8"], "max_per_second": 1}
+        {**SECTION, "sources": ["127.0.0.2/32", "10.80.0.0/16"], "max_per_second": 1}
     )
     listener = TrapListener(section, lambda a, e: None)
     assert [listener.handle(good, ("127.0.0.3", 162)) for _ in range(3)] == ["bad_source"] * 3
     assert listener.handle(good, ("::ffff:127.0.0.3", 162, 0, 0)) == "bad_source"
     assert listener.handle(good, ("127.0.0.2", 162)) == "accepted"  # budget left: 1
-    assert listener.handle(good, ("10.1.2.3", 162)) == "rate_limited"
+    assert listener.handle(good, ("10.80.1.2", 162)) == "rate_limited"
     with pytest.raises(ValueError, match="sources"):
         TrapsSection.model_validate({**SECTION, "sources": ["not-a-network"]})
