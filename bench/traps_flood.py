@@ -34,40 +34,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from probes.traps import TrapListener, TrapsSection
-from tests.trap_flood import capture, flood, net_snmp_env, valid_traps
-
-ENGINE = "0x8000000001020304"
-V2C = ("-v", "2c", "-c", "public")
-V3: tuple[str, ...] = (
-    "-v",
-    "3",
-    "-e",
-    ENGINE,
-    "-u",
-    "noc",
-    "-l",
-    "authPriv",
-    "-a",
-    "SHA",
-    "-A",
-    "authkey-123",
+from tests.trap_flood import (
+    SECTION,
+    V2C,
+    V3,
+    V3_BAD_HMAC,
+    capture,
+    flood,
+    net_snmp_env,
+    valid_traps,
 )
-V3 += ("-x", "AES", "-X", "privkey-456")
-V3_BAD_HMAC = (*V3[:11], "wrong-auth-key", *V3[12:])
-SECTION = {
-    "listen": "127.0.0.1:0",
-    "communities": ["public"],
-    "users": [
-        {
-            "user": "noc",
-            "auth_protocol": "sha",
-            "auth_key": "authkey-123",
-            "priv_protocol": "aes128",
-            "priv_key": "privkey-456",
-            "engine_ids": [ENGINE],
-        }
-    ],
-}
+
 UNLIMITED = {
     "max_per_second": 1_000_000,
     "max_per_source_per_second": 1_000_000,

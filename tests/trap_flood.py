@@ -175,3 +175,27 @@ class _Catch(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if not self.caught.done():
             self.caught.set_result(data)
+
+
+# The credentials of the trap lab, shared by the flood tests and bench.traps_flood.
+ENGINE = "0x8000000001020304"
+V2C = ("-v", "2c", "-c", "public")
+V3: tuple[str, ...] = (
+    *("-v", "3", "-e", ENGINE, "-u", "noc", "-l", "authPriv", "-a", "SHA", "-A", "authkey-123"),
+    *("-x", "AES", "-X", "privkey-456"),
+)
+V3_BAD_HMAC = (*V3[:11], "wrong-auth-key", *V3[12:])
+SECTION = {
+    "listen": "127.0.0.1:0",
+    "communities": ["public"],
+    "users": [
+        {
+            "user": "noc",
+            "auth_protocol": "sha",
+            "auth_key": "authkey-123",
+            "priv_protocol": "aes128",
+            "priv_key": "privkey-456",
+            "engine_ids": [ENGINE],
+        }
+    ],
+}

@@ -27,31 +27,21 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from probes.base import ProbeEvent
 from probes.traps import RESULTS, TrapListener, TrapsSection
-from tests.trap_flood import capture, flood, net_snmp_env, valid_traps
+from tests.trap_flood import (
+    SECTION,
+    V3,
+    V3_BAD_HMAC,
+    capture,
+    flood,
+    net_snmp_env,
+    valid_traps,
+)
 
 pytestmark = pytest.mark.skipif(
     shutil.which("snmptrap") is None,
     reason="needs net-snmp's snmptrap (Debian package snmp; tests/setup-system.sh)",
 )
 
-ENGINE = "0x8000000001020304"
-V3 = ("-v", "3", "-e", ENGINE, "-u", "noc", "-l", "authPriv", "-a", "SHA", "-A", "authkey-123")
-V3 += ("-x", "AES", "-X", "privkey-456")
-V3_BAD_HMAC = (*V3[:11], "wrong-auth-key", *V3[12:])
-SECTION = {
-    "listen": "127.0.0.1:0",
-    "communities": ["public"],
-    "users": [
-        {
-            "user": "noc",
-            "auth_protocol": "sha",
-            "auth_key": "authkey-123",
-            "priv_protocol": "aes128",
-            "priv_key": "privkey-456",
-            "engine_ids": [ENGINE],
-        }
-    ],
-}
 VALID = 50
 SECONDS = 3.0
 
