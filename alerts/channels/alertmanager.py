@@ -5,7 +5,15 @@ dedups by labels); it is delivered when at least one accepts it. Firing
 alerts carry ``endsAt`` a few resend intervals ahead, and are re-sent every
 ``resend_interval`` while active, as Prometheus does, so Alertmanager keeps
 them open while the monitor lives and lets them expire if it dies. A
-resolved alert is sent with its real ``endsAt``.
+resolved alert is sent with its real ``endsAt`` and, again as Prometheus
+does, re-sent with the active ones for ``resolved_resend_for`` (15 min): a
+cluster member that missed the resolve (restarting, or a POST that failed
+while another member accepted) would otherwise keep the alert firing until
+its ``endsAt`` and could notify a stale "firing" after the group resolved.
+
+Posts are serialised: a re-send round that read an alert as firing must
+reach Alertmanager before the resolve that follows it, or Alertmanager would
+re-open the alert (a firing update with a later ``endsAt`` wins its merge).
 
 The set of active alerts comes from every notification routed here
 (:meth:`AlertmanagerChannel.observe`), including ones the outbox already
@@ -51,6 +59,7 @@ class AlertmanagerSettings(ChannelSettings):
     type: Literal["alertmanager"]
     urls: Annotated[list[HttpUrlSecret], Field(min_length=1)]
     resend_interval: Duration = 60.0
+    resolved_resend_for: Duration = 900.0
     bearer_token: SecretStr | None = None
     username: str | None = None
     password: SecretStr | None = None
@@ -98,6 +107,8 @@ class AlertmanagerChannel:
         self.clock = clock or LoopClock()
         self._session: aiohttp.ClientSession | None = None
         self._active: dict[str, Alert] = {}
+        self._resolved: dict[str, Alert] = {}  # re-sent until ends_at + resolved_resend_for
+        self._posting = asyncio.Lock()
         self._resender: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Self:
@@ -128,12 +139,23 @@ class AlertmanagerChannel:
             current = self._active.get(alert.fingerprint)
             if alert.ends_at is None:
                 self._active[alert.fingerprint] = alert
-            elif current is not None and current.starts_at <= alert.starts_at:
-                del self._active[alert.fingerprint]
+                self._resolved.pop(alert.fingerprint, None)
+            elif current is None or current.starts_at <= alert.starts_at:
+                self._active.pop(alert.fingerprint, None)
+                self._resolved[alert.fingerprint] = alert
+
+    def due_for_resend(self, now: float) -> list[Alert]:
+        """Active alerts, and resolved ones still inside ``resolved_resend_for``."""
+        keep = self.settings.resolved_resend_for
+        for fingerprint, alert in list(self._resolved.items()):
+            if alert.ends_at is not None and alert.ends_at + keep < now:
+                del self._resolved[fingerprint]
+        return [*self._active.values(), *self._resolved.values()]
 
     async def send(self, notification: Notification) -> None:
-        self.observe(notification)
-        await self._post(list(notification.alerts))
+        async with self._posting:
+            self.observe(notification)
+            await self._post(list(notification.alerts))
 
     async def _post(self, alerts: list[Alert]) -> None:
         """POST to every Alertmanager; delivered if one accepted."""
@@ -177,10 +199,11 @@ class AlertmanagerChannel:
         interval = self.settings.resend_interval
         while True:
             await self.clock.sleep_until(self.clock.now() + interval)
-            if not self._active:
-                continue
             try:
-                await self._post(list(self._active.values()))
+                async with self._posting:
+                    alerts = self.due_for_resend(self.clock.wall())
+                    if alerts:
+                        await self._post(alerts)
             except ChannelError as exc:
                 log.warning("channel %s: re-sending active alerts: %s", self.context.name, exc)
 
