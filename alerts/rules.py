@@ -20,9 +20,12 @@ to :class:`alerts.delivery.Delivery`. Three sources:
   episode's end).
 - **Device events** from probes and traps: ``InterfaceDown`` (resolved by
   ``InterfaceUp``), ``OnBattery`` and ``BatteryLow`` (resolved by
-  ``PowerRestored``), ``DeviceRebooted`` (a point event, resolved after
+  ``PowerRestored``, as is ``SiteGoingDark``), ``DeviceRebooted`` (a point event, resolved after
   ``point_resolve_after``) and ``CertificateExpiring`` (a condition reported
   on every run while it holds; resolved by a run of that check without it).
+- **Time to dark** (:meth:`RuleBook.going_dark`): ``SiteGoingDark`` fires a lead
+  time before a UPS on battery is predicted to run out and resolves when mains
+  is back or the prediction moved beyond the lead time (by a margin).
 - **Threshold rules** (``[[alerts.rules]]``) on a check's named values, with
   ``for`` (how long it must hold) and ``keep_for`` (how long it keeps firing
   after it stops holding, against flapping thresholds).
@@ -63,6 +66,7 @@ BUILTIN_DEFAULTS: dict[str, tuple[bool, Severity]] = {
     "SLOBurnSlow": (True, "warning"),
     "MonitorIsolated": (True, "critical"),
     "MonitorDegraded": (True, "critical"),
+    "SiteGoingDark": (True, "critical"),
 }
 
 _STATE_ALERTS = {
@@ -85,7 +89,13 @@ _MONITOR_TOGGLES = {
 }
 _POINT_EVENTS = {"DeviceRebooted"}
 _LEVEL_EVENTS = {"CertificateExpiring"}
-_RESOLVED_BY = {"InterfaceUp": ("InterfaceDown",), "PowerRestored": ("OnBattery", "BatteryLow")}
+_RESOLVED_BY = {
+    "InterfaceUp": ("InterfaceDown",),
+    "PowerRestored": ("OnBattery", "BatteryLow", "SiteGoingDark"),
+}
+GOING_DARK_MARGIN = 0.1
+"""SiteGoingDark resolves once the prediction is this share beyond the lead time again,
+so an estimate that jitters around the lead time does not fire and resolve in turn."""
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "above": operator.gt,
     "below": operator.lt,
@@ -439,6 +449,47 @@ class RuleBook:
         if fired and kind in _POINT_EVENTS:
             self._points[alert.fingerprint] = at + self.point_resolve_after
         return fired
+
+    def going_dark(
+        self,
+        target: TargetInfo,
+        dark_at: float | None,
+        at: float,
+        *,
+        lead: float,
+        notes: Callable[[], tuple[str, Mapping[str, str]]] | None = None,
+    ) -> list[Alert]:
+        """A UPS target's prediction (None: on mains, or nothing predicted) at ``at``.
+
+        Fires when the predicted dark is at most ``lead`` seconds away (or past);
+        resolves when there is no prediction any more or it lies more than
+        ``lead`` plus :data:`GOING_DARK_MARGIN` of it ahead. ``notes`` gives the
+        description and annotations, asked for only when the alert fires.
+        """
+        firing = self.firing("SiteGoingDark", target.name)
+        if firing:
+            if dark_at is None or dark_at - at > lead * (1.0 + GOING_DARK_MARGIN):
+                return self._resolve(
+                    lambda a: a.name == "SiteGoingDark" and a.target == target.name, at
+                )
+            return []
+        if dark_at is None or dark_at - at > lead:
+            return []
+        severity = self.enabled("SiteGoingDark")
+        if severity is None:
+            return []
+        description, annotations = notes() if notes is not None else ("", {})
+        return self._fire(
+            self._alert(
+                "SiteGoingDark",
+                severity,
+                target,
+                at,
+                summary=f"{target.name}: SiteGoingDark",
+                description=description,
+                consequences=annotations,
+            )
+        )
 
     def check_result(
         self,

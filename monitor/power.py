@@ -213,3 +213,25 @@ class PowerWatch:
         for name in gone:
             del self._trends[name]
         return gone
+
+
+def goes_dark_with(
+    name: str, parents: Mapping[str, tuple[str, ...]], children: Mapping[str, tuple[str, ...]]
+) -> list[str]:
+    """The targets that go dark when ``name`` does (breadth first, each once).
+
+    A target behind it goes dark when every one of its parents does, as the
+    continuity model makes a target UNREACHABLE (one working parent is
+    redundancy); so a site fed through two routers stays lit when one dies.
+    """
+    dark = {name}
+    out: list[str] = []
+    queue = list(children.get(name, ()))
+    while queue:
+        child = queue.pop(0)
+        if child in dark or not all(p in dark for p in parents.get(child, ())):
+            continue
+        dark.add(child)
+        out.append(child)
+        queue.extend(children.get(child, ()))
+    return out

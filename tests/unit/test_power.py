@@ -12,6 +12,7 @@ from monitor.power import (
     Estimate,
     PowerWatch,
     Reading,
+    goes_dark_with,
     least_squares,
 )
 
@@ -134,7 +135,7 @@ def test_charging_again_drops_the_old_discharge() -> None:
     assert after.method == "device"
     assert after.dark_at == rising[-1].at + 120 * MINUTE
     # 2 points above the lowest is jitter, not charging: the line stays.
-    assert 0.02 < RECHARGE_STEP
+    assert RECHARGE_STEP > 0.02
 
 
 def test_the_window_forgets_old_polls() -> None:
@@ -216,3 +217,37 @@ def test_the_watch_keeps_only_ups_targets_on_battery() -> None:
     assert watch.keep(["ups-1"]) == ["ups-2"]
     watch.observe("ups-1", T0 + 11 * MINUTE, {"ups_on_battery": 0.0})
     assert watch.on_battery() == {} and watch.estimate("ups-1") is None
+
+
+TREE = {
+    # ups-1 feeds rtr-1; behind it two sites; site-c also hangs on rtr-2 (redundant);
+    # site-d behind site-a (two levels down).
+    "rtr-1": ("ups-1",),
+    "site-a": ("rtr-1",),
+    "site-b": ("rtr-1",),
+    "site-c": ("rtr-1", "rtr-2"),
+    "site-d": ("site-a",),
+    "rtr-2": (),
+    "ups-1": (),
+}
+
+
+def children_of(parents: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for child, mine in parents.items():
+        for parent in mine:
+            out.setdefault(parent, []).append(child)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("ups-1", ["rtr-1", "site-a", "site-b", "site-d"]),
+        ("rtr-1", ["site-a", "site-b", "site-d"]),
+        ("rtr-2", []),
+        ("site-d", []),
+    ],
+)
+def test_what_goes_dark_with_a_target(name: str, expected: list[str]) -> None:
+    assert goes_dark_with(name, TREE, children_of(TREE)) == expected
