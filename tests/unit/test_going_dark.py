@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.model import Alert, Site
+from alerts.model import Alert, Notification, Site
 from alerts.rules import BuiltinSetting, RuleBook, TargetInfo
+from alerts.templates import Renderer
 from monitor.alert_flow import dark_notes
 from monitor.power import Estimate
 
@@ -98,3 +99,14 @@ def test_notes_use_the_device_wording() -> None:
         description == "battery runs out at about 03:45 +0000 (in 5 min, by the device's runtime)"
     )
     assert notes["method"] == "device" and "affected" not in notes
+
+
+def test_texts_name_the_dark_time_in_the_channel_language() -> None:
+    book = RuleBook(instance="noc-qng-1")
+    (alert,) = outlook(book, T0 + 28 * 60, T0)
+    note = Notification(key=alert.key, channel="c", alerts=(alert,), created_at=T0)
+    vi = Renderer(language="vi", timezone="Asia/Ho_Chi_Minh").text(note)
+    en = Renderer(language="en", timezone="Asia/Ho_Chi_Minh").text(note)
+    assert "Trạm sắp mất điện" in vi and "Dự kiến mất điện lúc: 11:08:00 ngày 06/12/2026" in vi
+    assert "Site going dark" in en and "Goes dark at about: 2026-12-06 11:08:00 +07" in en
+    assert "Liên hệ: +84 255 000 000" in vi
