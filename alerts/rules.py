@@ -485,7 +485,7 @@ class RuleBook:
                 severity,
                 target,
                 at,
-                summary=f"{target.name}: SiteGoingDark",
+                summary=description or f"{target.name}: SiteGoingDark",
                 description=description,
                 consequences=annotations,
             )

@@ -511,9 +511,9 @@ class Daemon:
             behind=lambda: goes_dark_with(name, topology.parents, topology.children),
         )
 
-    def power_board(self) -> tuple[dict[str, Estimate | None], float]:
-        """Every UPS target on battery with its prediction, and now (the status page's board)."""
-        return self.power.on_battery(), self.wall()
+    def power_board(self) -> dict[str, Estimate | None]:
+        """Every UPS target on battery with its prediction (the status page's power board)."""
+        return self.power.on_battery()
 
     def check_maintenance(self) -> None:
         """Open and close maintenance windows whose time has come (time-driven)."""
