@@ -223,6 +223,7 @@ class RuleBook:
         self._levels: set[tuple[str, str]] = set()  # (target, check) with a level alert firing
         self._ended: dict[str, float] = {}  # fingerprint -> when its last episode ended
         self._calming: dict[str, tuple[float, float]] = {}  # flapping fp -> (left at, due)
+        self._dark: dict[str, str] = {}  # target -> fingerprint of its last SiteGoingDark
 
     def reconfigure(
         self,
@@ -466,8 +467,10 @@ class RuleBook:
         ``lead`` plus :data:`GOING_DARK_MARGIN` of it ahead. ``notes`` gives the
         description and annotations, asked for only when the alert fires.
         """
-        firing = self.firing("SiteGoingDark", target.name)
-        if firing:
+        # Asked every second for every UPS on battery: a dict probe, not a scan of the
+        # active alerts (thousands in a storm).
+        fingerprint = self._dark.get(target.name)
+        if fingerprint is not None and fingerprint in self.active:
             if dark_at is None or dark_at - at > lead * (1.0 + GOING_DARK_MARGIN):
                 return self._resolve(
                     lambda a: a.name == "SiteGoingDark" and a.target == target.name, at
@@ -479,7 +482,7 @@ class RuleBook:
         if severity is None:
             return []
         description, annotations = notes() if notes is not None else ("", {})
-        return self._fire(
+        fired = self._fire(
             self._alert(
                 "SiteGoingDark",
                 severity,
@@ -490,6 +493,9 @@ class RuleBook:
                 consequences=annotations,
             )
         )
+        for alert in fired:
+            self._dark[target.name] = alert.fingerprint
+        return fired
 
     def check_result(
         self,
@@ -569,6 +575,7 @@ class RuleBook:
         """A target left the config: resolve what it had firing."""
         for key in [k for k in self._pending if k[1] == name]:
             del self._pending[key]
+        self._dark.pop(name, None)
         return self._resolve(lambda a: a.target == name, at)
 
     def restore(self, alerts: list[Alert]) -> None:
@@ -576,6 +583,8 @@ class RuleBook:
         for alert in alerts:
             if alert.ends_at is None:
                 self.active[alert.fingerprint] = replace(alert)
+                if alert.name == "SiteGoingDark":
+                    self._dark[alert.target] = alert.fingerprint
 
 
 def _fingerprint_is(fp: str) -> Callable[[Alert], bool]:

@@ -119,12 +119,15 @@ class DischargeTrend:
         self.points: deque[tuple[float, float]] = deque(maxlen=max(self.min_points, max_points))
         self.last: Reading | None = None
         self.since: float | None = None  # first poll on battery of this episode
+        self._estimate: Estimate | None = None
+        self._stale = True  # the cached estimate predates the last reading
 
     def observe(self, reading: Reading) -> None:
         """Take a poll's reading; a reading older than the last one is ignored."""
         if self.last is not None and reading.at < self.last.at:
             return  # a late result must not rewind the line
         self.last = reading
+        self._stale = True
         if not reading.on_battery:
             self.points.clear()  # mains back: the next discharge is a new story
             self.since = None
@@ -154,7 +157,15 @@ class DischargeTrend:
         return last_t + max(0.0, level) / -slope, -slope
 
     def estimate(self) -> Estimate | None:
-        """The prediction now, or None when not on battery or nothing can be said."""
+        """The prediction now, or None when not on battery or nothing can be said.
+
+        Worked out once per reading (the alert timer asks every second)."""
+        if self._stale:
+            self._estimate = self._work_out()
+            self._stale = False
+        return self._estimate
+
+    def _work_out(self) -> Estimate | None:
         last = self.last
         if last is None or not last.on_battery or self.since is None:
             return None

@@ -110,3 +110,15 @@ def test_texts_name_the_dark_time_in_the_channel_language() -> None:
     assert "Trạm sắp mất điện" in vi and "Dự kiến mất điện lúc: 11:08:00 ngày 06/12/2026" in vi
     assert "Site going dark" in en and "Goes dark at about: 2026-12-06 11:08:00 +07" in en
     assert "Liên hệ: +84 255 000 000" in vi
+
+
+def test_a_restored_alert_still_resolves_when_mains_is_back() -> None:
+    """After a restart the outbox's firing SiteGoingDark is active again; the first poll
+    on mains must resolve it (and a poll still on battery must not page twice)."""
+    before = RuleBook(instance="noc-qng-1")
+    (alert,) = outlook(before, T0 + 600, T0)
+    after = RuleBook(instance="noc-qng-1")
+    after.restore([alert])
+    assert outlook(after, T0 + 600, T0 + 30) == []
+    (resolved,) = outlook(after, None, T0 + 60)
+    assert resolved.status == "resolved" and resolved.fingerprint == alert.fingerprint
