@@ -4,7 +4,8 @@
 ``site`` labels) with its state, since when, availability over 24 h and 30 d
 and, when it is not up, why; a banner on top lists the ongoing incidents (one
 per root cause, the targets out because of it folded under it in a
-``<details>``, see :func:`incidents`) and the active alerts.
+``<details>``, see :func:`incidents`) and the active alerts; under it the power board of the
+sites on battery (:mod:`monitor.power_board`).
 ``/targets/{name}`` shows one target in full: its part in an incident (role,
 root cause, consequences, why its alerts are held back), checks and their
 last results, recent outages, parents and children, location, the silences
