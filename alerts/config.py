@@ -140,6 +140,8 @@ class AlertsSection(StrictModel):
     flapping_keep_for: Duration = 300.0
     """How long TargetFlapping keeps firing after the target stopped flapping: flapping
     again within it continues the same episode (no second page)."""
+    going_dark_lead: Duration = 1800.0
+    """How long before a UPS on battery is predicted to run out SiteGoingDark fires."""
 
     @field_validator("builtin")
     @classmethod

@@ -20,9 +20,12 @@ to :class:`alerts.delivery.Delivery`. Three sources:
   episode's end).
 - **Device events** from probes and traps: ``InterfaceDown`` (resolved by
   ``InterfaceUp``), ``OnBattery`` and ``BatteryLow`` (resolved by
-  ``PowerRestored``), ``DeviceRebooted`` (a point event, resolved after
+  ``PowerRestored``, as is ``SiteGoingDark``), ``DeviceRebooted`` (a point event, resolved after
   ``point_resolve_after``) and ``CertificateExpiring`` (a condition reported
   on every run while it holds; resolved by a run of that check without it).
+- **Time to dark** (:meth:`RuleBook.going_dark`): ``SiteGoingDark`` fires a lead
+  time before a UPS on battery is predicted to run out and resolves when mains
+  is back or the prediction moved beyond the lead time (by a margin).
 - **Threshold rules** (``[[alerts.rules]]``) on a check's named values, with
   ``for`` (how long it must hold) and ``keep_for`` (how long it keeps firing
   after it stops holding, against flapping thresholds).
@@ -63,6 +66,7 @@ BUILTIN_DEFAULTS: dict[str, tuple[bool, Severity]] = {
     "SLOBurnSlow": (True, "warning"),
     "MonitorIsolated": (True, "critical"),
     "MonitorDegraded": (True, "critical"),
+    "SiteGoingDark": (True, "critical"),
 }
 
 _STATE_ALERTS = {
@@ -85,7 +89,13 @@ _MONITOR_TOGGLES = {
 }
 _POINT_EVENTS = {"DeviceRebooted"}
 _LEVEL_EVENTS = {"CertificateExpiring"}
-_RESOLVED_BY = {"InterfaceUp": ("InterfaceDown",), "PowerRestored": ("OnBattery", "BatteryLow")}
+_RESOLVED_BY = {
+    "InterfaceUp": ("InterfaceDown",),
+    "PowerRestored": ("OnBattery", "BatteryLow", "SiteGoingDark"),
+}
+GOING_DARK_MARGIN = 0.1
+"""SiteGoingDark resolves once the prediction is this share beyond the lead time again,
+so an estimate that jitters around the lead time does not fire and resolve in turn."""
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "above": operator.gt,
     "below": operator.lt,
@@ -213,6 +223,7 @@ class RuleBook:
         self._levels: set[tuple[str, str]] = set()  # (target, check) with a level alert firing
         self._ended: dict[str, float] = {}  # fingerprint -> when its last episode ended
         self._calming: dict[str, tuple[float, float]] = {}  # flapping fp -> (left at, due)
+        self._dark: dict[str, str] = {}  # target -> fingerprint of its last SiteGoingDark
 
     def reconfigure(
         self,
@@ -440,6 +451,52 @@ class RuleBook:
             self._points[alert.fingerprint] = at + self.point_resolve_after
         return fired
 
+    def going_dark(
+        self,
+        target: TargetInfo,
+        dark_at: float | None,
+        at: float,
+        *,
+        lead: float,
+        notes: Callable[[], tuple[str, Mapping[str, str]]] | None = None,
+    ) -> list[Alert]:
+        """A UPS target's prediction (None: on mains, or nothing predicted) at ``at``.
+
+        Fires when the predicted dark is at most ``lead`` seconds away (or past);
+        resolves when there is no prediction any more or it lies more than
+        ``lead`` plus :data:`GOING_DARK_MARGIN` of it ahead. ``notes`` gives the
+        description and annotations, asked for only when the alert fires.
+        """
+        # Asked every second for every UPS on battery: a dict probe, not a scan of the
+        # active alerts (thousands in a storm).
+        fingerprint = self._dark.get(target.name)
+        if fingerprint is not None and fingerprint in self.active:
+            if dark_at is None or dark_at - at > lead * (1.0 + GOING_DARK_MARGIN):
+                return self._resolve(
+                    lambda a: a.name == "SiteGoingDark" and a.target == target.name, at
+                )
+            return []
+        if dark_at is None or dark_at - at > lead:
+            return []
+        severity = self.enabled("SiteGoingDark")
+        if severity is None:
+            return []
+        description, annotations = notes() if notes is not None else ("", {})
+        fired = self._fire(
+            self._alert(
+                "SiteGoingDark",
+                severity,
+                target,
+                at,
+                summary=description or f"{target.name}: SiteGoingDark",
+                description=description,
+                consequences=annotations,
+            )
+        )
+        for alert in fired:
+            self._dark[target.name] = alert.fingerprint
+        return fired
+
     def check_result(
         self,
         target: TargetInfo,
@@ -518,6 +575,7 @@ class RuleBook:
         """A target left the config: resolve what it had firing."""
         for key in [k for k in self._pending if k[1] == name]:
             del self._pending[key]
+        self._dark.pop(name, None)
         return self._resolve(lambda a: a.target == name, at)
 
     def restore(self, alerts: list[Alert]) -> None:
@@ -525,6 +583,8 @@ class RuleBook:
         for alert in alerts:
             if alert.ends_at is None:
                 self.active[alert.fingerprint] = replace(alert)
+                if alert.name == "SiteGoingDark":
+                    self._dark[alert.target] = alert.fingerprint
 
 
 def _fingerprint_is(fp: str) -> Callable[[Alert], bool]:

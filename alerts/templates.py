@@ -16,7 +16,8 @@ The context a template sees (see :func:`context`): ``status``, ``state``
 (localized; ``severity_code`` as in the label), ``state``,
 ``cause`` (the real reason), ``since``, ``ended``, ``duration``, ``address``
 (the site's), ``coordinates``, ``lat``, ``lon``, ``contact``, ``runbook``,
-``target_address``, ``affected`` (how many targets are out behind it),
+``target_address``, ``dark_at`` (SiteGoingDark's predicted dark, local),
+``affected`` (how many targets are out behind it),
 ``consequences`` (their first names), ``link`` (the target's page under
 ``[monitor] external_url``), ``labels``, ``annotations``),
 ``alert`` (the first one), ``firing`` and ``resolved`` (the alerts of each
@@ -67,6 +68,8 @@ _TEXT = {
 {% if a.affected %}Affected: {{ a.affected }} behind it unreachable: {{ a.consequences }}
 {% endif %}
 Since: {{ a.since }}
+{% if a.dark_at %}Goes dark at about: {{ a.dark_at }}
+{% endif %}
 {% if a.ended %}Ended: {{ a.ended }} (lasted {{ a.duration }})
 {% endif %}
 {% if a.address %}Site: {{ a.address }}
@@ -93,6 +96,8 @@ Since: {{ a.since }}
 {% if a.affected %}Ảnh hưởng: {{ a.affected }} điểm phía sau mất liên lạc: {{ a.consequences }}
 {% endif %}
 Bắt đầu lúc: {{ a.since }}
+{% if a.dark_at %}Dự kiến mất điện lúc: {{ a.dark_at }}
+{% endif %}
 {% if a.ended %}Kết thúc lúc: {{ a.ended }} (kéo dài {{ a.duration }})
 {% endif %}
 {% if a.address %}Địa điểm: {{ a.address }}
@@ -166,6 +171,15 @@ def _coordinates(site: Site | None) -> str | None:
     return f"{site.lat:.5f}, {site.lon:.5f}"
 
 
+def _dark_at(annotations: Mapping[str, str], timezone: str, language: str) -> str | None:
+    """SiteGoingDark's predicted dark as a local time in the channel's words."""
+    stamp = annotations.get("predicted_dark_timestamp")
+    try:
+        return format_time(float(stamp), timezone, language) if stamp else None
+    except ValueError:
+        return None
+
+
 def alert_view(alert: Alert, language: str, timezone: str) -> dict[str, Any]:
     """What a template sees of one alert."""
     words = _words(language)
@@ -198,6 +212,7 @@ def alert_view(alert: Alert, language: str, timezone: str) -> dict[str, Any]:
         "affected": int(annotations.get("affected") or 0),
         "consequences": annotations.get("consequences", ""),
         "link": alert.generator_url,
+        "dark_at": _dark_at(annotations, timezone, language),
         "labels": dict(alert.labels),
         "annotations": annotations,
         "fingerprint": alert.fingerprint,

@@ -10,6 +10,8 @@ test harness can collect it instead.
 
 from __future__ import annotations
 
+import datetime
+import zoneinfo
 from collections.abc import Callable, Mapping
 
 from alerts.model import Alert, Site
@@ -17,6 +19,7 @@ from alerts.mute import Gate
 from alerts.rules import RuleBook, TargetInfo
 from monitor.config import Config, Target
 from monitor.policy import Policy
+from monitor.power import Estimate
 from monitor.state import Event, EventKind
 from probes.base import ProbeEvent, ProbeResult
 from probes.redact import redact_url
@@ -39,6 +42,31 @@ def consequences_names(names: list[str]) -> str:
     """The first names of what is out behind a root cause (``a, b, c, ...``)."""
     more = ", ..." if len(names) > CONSEQUENCES_SHOWN else ""
     return ", ".join(names[:CONSEQUENCES_SHOWN]) + more
+
+
+_METHOD_WORDS = {"device": "the device's runtime", "trend": "the discharge trend"}
+
+
+def dark_notes(
+    estimate: Estimate, now: float, timezone: str, behind: list[str]
+) -> tuple[str, dict[str, str]]:
+    """SiteGoingDark's description and annotations: the predicted clock time in the
+    monitor's zone, minutes left, which estimate it is, and what goes dark with it."""
+    moment = datetime.datetime.fromtimestamp(estimate.dark_at, zoneinfo.ZoneInfo(timezone))
+    minutes = max(0, round((estimate.dark_at - now) / 60))
+    method = _METHOD_WORDS[estimate.method]
+    description = f"battery runs out at about {moment:%H:%M %z} (in {minutes} min, by {method})"
+    if behind:
+        description += f"; {len(behind)} behind it go dark too: {consequences_names(behind)}"
+    notes = {
+        "predicted_dark": moment.strftime("%Y-%m-%d %H:%M %z"),
+        "predicted_dark_timestamp": f"{estimate.dark_at:.0f}",
+        "minutes_left": str(minutes),
+        "method": estimate.method,
+    }
+    if behind:
+        notes.update(affected=str(len(behind)), consequences=consequences_names(behind))
+    return description, notes
 
 
 class AlertFlow:
@@ -104,6 +132,33 @@ class AlertFlow:
             return []
         kinds = frozenset(e.kind for e in result.events)
         return self.offer(self.rules.check_result(info, kind, result.values, kinds, self.wall()))
+
+    def going_dark(
+        self,
+        target: str,
+        estimate: Estimate | None,
+        *,
+        lead: float,
+        timezone: str,
+        behind: Callable[[], list[str]],
+    ) -> list[Alert]:
+        """A UPS target's time-to-dark prediction now (None: on mains or unknown);
+        ``behind`` names what goes dark with it (asked only when the alert fires)."""
+        info = self.targets.get(target)
+        if info is None:
+            return []
+        now = self.wall()
+        if estimate is None:
+            return self.offer(self.rules.going_dark(info, None, now, lead=lead))
+        return self.offer(
+            self.rules.going_dark(
+                info,
+                estimate.dark_at,
+                now,
+                lead=lead,
+                notes=lambda: dark_notes(estimate, now, timezone, behind()),
+            )
+        )
 
     def restore(self, announced: Mapping[str, tuple[EventKind, float]]) -> list[Alert]:
         """After a start: the alerts of targets announced down before, with their start."""

@@ -34,6 +34,7 @@ from monitor.alert_flow import AlertFlow
 from monitor.api import parse_rfc3339, rfc3339
 from monitor.config import Config
 from monitor.policy import Policy
+from monitor.power import Estimate
 from monitor.state import Event, EventKind, Health, TargetState
 from monitor.store import Store
 from monitor.web import BadRequest, body_time
@@ -146,6 +147,20 @@ class Alerting:
 
     def check_result(self, target: str, kind: str, result: ProbeResult) -> None:
         self._send(self.flow.check_result(target, kind, result))
+
+    def going_dark(
+        self,
+        target: str,
+        estimate: Estimate | None,
+        *,
+        lead: float,
+        timezone: str,
+        behind: Callable[[], list[str]],
+    ) -> None:
+        """A UPS target's time-to-dark prediction (SiteGoingDark)."""
+        self._send(
+            self.flow.going_dark(target, estimate, lead=lead, timezone=timezone, behind=behind)
+        )
 
     def state_changed(self, state: TargetState, policy: Policy) -> None:
         """Retained per-target state topics (MQTT) follow every change, with the policy's word."""

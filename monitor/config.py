@@ -100,6 +100,7 @@ RESERVED_LABELS = frozenset(
         "sys_object_id",
         "tls_version",
         "slo",
+        "method",  # continuity_ups_predicted_dark_timestamp_seconds
     }
 )
 

@@ -38,6 +38,7 @@ from monitor.exporter import Exporter, SelfMetrics
 from monitor.maintenance_book import MaintenanceBook
 from monitor.pipeline import ConfigDiff, Pipeline, diff_config
 from monitor.policy import Policy, ancestors
+from monitor.power import Estimate, PowerWatch, goes_dark_with
 from monitor.public_page import PublicServer
 from monitor.scheduler import Job, JobPlan, Scheduler, plan_jobs
 from monitor.security import AccessControl, tls_context
@@ -259,6 +260,7 @@ class Daemon:
         self.delivery_metrics = DeliveryMetrics(wall, writes=self.write_metrics)
         self.self_metrics.registry.register(self.delivery_metrics)
         self.maintenance: MaintenanceBook | None = None
+        self.power = PowerWatch()  # UPS discharge trends: runtime state, kept across reloads
         self._slo_alerts: dict[str, tuple[bool, bool]] = {}
         self.ready = False
         self._reload_failure: ReloadFailure | None = None
@@ -382,6 +384,7 @@ class Daemon:
         for spec in self.kinds.values():
             self.exporter.declare(spec.section_families(config.sections))
         self._by_address = plan.by_address
+        self.power.keep(t.name for t in config.targets)
         self.self_metrics.targets.set(len(config.targets))
         assert self.scheduler is not None
         for _ in self.scheduler.sync_steps(plan.jobs):
@@ -406,6 +409,8 @@ class Daemon:
             self.pipeline.tick()
             if self.alerting is not None:
                 self.alerting.tick()
+            for name, estimate in self.power.on_battery().items():
+                self._going_dark(name, estimate)  # time moves the prediction closer
 
     def _seed(self, name: str) -> TargetState:
         """A target's state at start: what the previous run announced, and its open outage."""
@@ -479,7 +484,36 @@ class Daemon:
 
     def on_result(self, job: Job, result: ProbeResult) -> None:
         """The scheduler's callback: every result goes through the pipeline."""
-        self.pipeline.on_result(job.target.name, job.kind, result)
+        name = job.target.name
+        self.pipeline.on_result(name, job.kind, result)
+        known = result.values and name in self.pipeline.states
+        if known and self.power.observe(name, result.started, result.values):
+            self._power_changed(name)
+
+    def _power_changed(self, name: str) -> None:
+        """A UPS poll moved the target's time-to-dark: its series and SiteGoingDark follow."""
+        estimate = self.power.estimate(name)
+        if estimate is None:
+            self.exporter.predicted_dark(name, None)
+        else:
+            self.exporter.predicted_dark(name, estimate.dark_at, estimate.method)
+        self._going_dark(name, estimate)
+
+    def _going_dark(self, name: str, estimate: Estimate | None) -> None:
+        if self.alerting is None or self.config is None:
+            return
+        topology = self.pipeline.topology
+        self.alerting.going_dark(
+            name,
+            estimate,
+            lead=self.config.alerts.going_dark_lead,
+            timezone=self.config.monitor.timezone,
+            behind=lambda: goes_dark_with(name, topology.parents, topology.children),
+        )
+
+    def power_board(self) -> dict[str, Estimate | None]:
+        """Every UPS target on battery with its prediction (the status page's power board)."""
+        return self.power.on_battery()
 
     def check_maintenance(self) -> None:
         """Open and close maintenance windows whose time has come (time-driven)."""

@@ -70,6 +70,12 @@ CORE_FAMILIES: tuple[MetricFamily, ...] = (
         "gauge",
         "UNIX time the last run of the check started.",
     ),
+    MetricFamily(
+        "continuity_ups_predicted_dark_timestamp_seconds",
+        "gauge",
+        "UNIX time a UPS on battery is predicted to run out: the earlier of the device's "
+        "runtime and the discharge trend (label method: device or trend); absent on mains.",
+    ),
 )
 
 
@@ -343,6 +349,20 @@ class Exporter:
             if value is not None:
                 lines[family] = [f'{family}{{{prefix},window="30d"}} {format_value(value)}\n']
         self.store.replace((name, "#figures"), lines)
+
+    def predicted_dark(self, name: str, dark_at: float | None, method: str = "") -> None:
+        """A UPS target's time-to-dark prediction; ``None`` removes the series (on mains)."""
+        prefix = self._prefix.get(name)
+        if prefix is None:
+            return
+        lines: dict[str, list[str]] = {}
+        if dark_at is not None:
+            family = "continuity_ups_predicted_dark_timestamp_seconds"
+            lines[family] = [
+                f'{family}{{{prefix},method="{escape_label_value(method)}"}} '
+                f"{format_value(round(dark_at, 3))}\n"
+            ]
+        self.store.replace((name, "#power"), lines)
 
     def slo(self, name: str, objective: float, status: SloStatus) -> None:
         """Render one SLO's budget and burn rates (series labelled ``slo``, no target)."""

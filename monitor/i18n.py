@@ -471,6 +471,28 @@ _TEXTS.update(
 )
 
 
+# Time to dark: the status page's power board and SiteGoingDark (issue 15).
+_TEXTS.update(
+    {
+        "alertname.SiteGoingDark": ("Site going dark", "Trạm sắp mất điện"),
+        "power.title": ("Power: sites on battery", "Nguồn điện: trạm đang chạy ắc quy"),
+        "power.site": ("Site", "Trạm"),
+        "power.left": ("Time left", "Thời gian còn lại"),
+        "power.dark_at": ("Goes dark at", "Dự kiến mất điện lúc"),
+        "power.by": ("Estimated from", "Ước tính theo"),
+        "power.charge": ("Charge", "Dung lượng"),
+        "power.behind": ("Goes dark with it", "Mất điện theo"),
+        "power.on_battery_for": ("on battery for {duration}", "chạy ắc quy đã {duration}"),
+        "power.method.device": ("device's runtime", "thời gian thiết bị báo"),
+        "power.method.trend": ("discharge trend", "xu hướng xả pin"),
+        "power.unknown": ("estimating…", "đang ước tính…"),
+        "power.overdue": ("overdue by {duration}", "đã quá {duration}"),
+        "power.in": ("in {duration}", "còn {duration}"),
+        "power.nothing_behind": ("nothing else", "không có đối tượng khác"),
+    }
+)
+
+
 def alert_title(alertname: str, t: Mapping[str, str]) -> str:
     """A built-in alert's title in ``t``'s language; a rule's own name as written."""
     return t.get(f"alertname.{alertname}", alertname)

@@ -4,7 +4,8 @@
 ``site`` labels) with its state, since when, availability over 24 h and 30 d
 and, when it is not up, why; a banner on top lists the ongoing incidents (one
 per root cause, the targets out because of it folded under it in a
-``<details>``, see :func:`incidents`) and the active alerts.
+``<details>``, see :func:`incidents`) and the active alerts; under it the power board of the
+sites on battery (:mod:`monitor.power_board`).
 ``/targets/{name}`` shows one target in full: its part in an incident (role,
 root cause, consequences, why its alerts are held back), checks and their
 last results, recent outages, parents and children, location, the silences
@@ -56,6 +57,7 @@ from monitor.api import api_state, parse_rfc3339
 from monitor.availability import WINDOWS as WINDOW_SECONDS
 from monitor.i18n import alert_title, cause_words, reason_word, texts
 from monitor.policy import Policy, Role
+from monitor.power_board import board_rows
 from probes.redact import redact_url
 
 if TYPE_CHECKING:  # monitor.web mounts this module's routes, so it cannot be imported here
@@ -966,6 +968,7 @@ class StatusPage:
             total=len(data.lines),
             counts=data.counts,
             reload=self.reload_banner(loc),
+            power=self.power(loc),
             **data.banner(loc),
             client={
                 "page": "index",
@@ -974,6 +977,11 @@ class StatusPage:
                 **self._versions(),
             },
         )
+
+    def power(self, loc: Locale) -> list[dict[str, Any]]:
+        """The power board: sites on battery, soonest dark first (see monitor.power_board)."""
+        config, policy = self.backend.page_state()
+        return board_rows(self.backend.power_board(), config, policy, loc)
 
     def reload_banner(self, loc: Locale) -> dict[str, Any] | None:
         """The last refused reload (until a good one): when, and its first problems."""
@@ -1003,6 +1011,7 @@ class StatusPage:
             "now": loc.now,
             **self._versions(),
             "reload": self.reload_banner(loc),
+            "power": self.power(loc),
             "counts": data.counts,
             "total": len(data.lines),
             "targets": [line.row.summary() for line in data.lines if line.changed > after],

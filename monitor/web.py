@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from monitor.config import Config
     from monitor.exporter import SelfMetrics
     from monitor.policy import Policy
+    from monitor.power import Estimate
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,10 @@ class Backend(Protocol):
     def target_mutes(self, name: str) -> dict[str, Any]: ...
 
     def reload_failure(self) -> ReloadFailure | None: ...
+
+    def power_board(self) -> dict[str, Estimate | None]:
+        """UPS targets on battery and their time-to-dark predictions."""
+        ...
 
 
 class BadRequest(ValueError):

@@ -7,6 +7,7 @@
 // filtered view can be bookmarked or put on a wall screen.
 
 import { page, t, format, formatDuration, setBadge, el, makeBadge, poll } from './common.js';
+import { updatePower } from './power.js';
 
 const STATES = [...document.querySelectorAll('#filters input')].map((input) => input.value);
 const rows = new Map(); // target name -> its row and cells
@@ -225,6 +226,7 @@ function apply(summary) {
     counter.parentElement.classList.toggle('zero', count === 0);
   }
   updateBanner(summary);
+  updatePower(summary.power);
   if (summary.targets.length) applyFilter(); // states or reasons changed: so may what is shown
 }
 

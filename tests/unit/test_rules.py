@@ -263,7 +263,7 @@ def test_gate_never_sends_a_resolve_for_an_unsent_firing() -> None:
             [
                 "alerts.builtin: unknown built-in alert 'TargetDwn' (known: TargetDown, TargetUnreachable, "
                 "TargetFlapping, DeviceRebooted, InterfaceDown, OnBattery, BatteryLow, CertificateExpiring, "
-                "SLOBurnFast, SLOBurnSlow, MonitorIsolated, MonitorDegraded)"
+                "SLOBurnFast, SLOBurnSlow, MonitorIsolated, MonitorDegraded, SiteGoingDark)"
             ],
         ),
         (
