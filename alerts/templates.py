@@ -36,7 +36,7 @@ from jinja2 import StrictUndefined, TemplateError, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from alerts.model import Alert, Notification, Site
-from monitor.i18n import alert_title, texts
+from monitor.i18n import alert_title, cause_words, detail_words, failure_words, texts
 
 Language = Literal["en", "vi"]
 Kind = Literal["text", "html", "json"]
@@ -144,20 +144,39 @@ def format_time(when: float | None, timezone: str, language: str) -> str | None:
     return moment.strftime(_TIME_FORMAT.get(language, _TIME_FORMAT["en"]))
 
 
-def format_span(seconds: float) -> str:
-    """``3725`` -> ``1h 2m``; coarse on purpose, it is for people."""
+def format_span(seconds: float, language: str = "en") -> str:
+    """``3725`` -> ``1h 2m`` (``1 giờ 2 phút``); coarse on purpose, it is for people."""
+    words = _words(language)
     seconds = max(0, round(seconds))
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
-    parts = [f"{days}d"] if days else []
+    parts = [words["span.d"].format(n=days)] if days else []
     if hours:
-        parts.append(f"{hours}h")
+        parts.append(words["span.h"].format(n=hours))
     if minutes and not days:
-        parts.append(f"{minutes}m")
+        parts.append(words["span.m"].format(n=minutes))
     if not parts:
-        parts.append(f"{secs}s")
+        parts.append(words["span.s"].format(n=secs))
     return " ".join(parts)
+
+
+def cause_text(annotations: Mapping[str, str], words: Mapping[str, str]) -> str:
+    """Why an alert fires, in the channel's language.
+
+    A state alert carries the codes (``reason`` of the check result, ``cause`` of
+    the outage) next to its English ``description``; they are put in words, with
+    the check's message when the language knows it. Other alerts (a rule's own
+    summary, a device event) show their description, translated when known.
+    """
+    description = annotations.get("description") or annotations.get("summary") or ""
+    reason, cause = annotations.get("reason", ""), annotations.get("cause", "")
+    if not reason and not cause:
+        return detail_words(description, words)
+    message = description.removesuffix(f" ({cause})") if cause else description
+    what = failure_words("", reason, message, words) if reason else ""
+    because = cause_words(cause, words)
+    return "; ".join(part for part in (what, because) if part)
 
 
 def _coordinates(site: Site | None) -> str | None:
@@ -179,13 +198,16 @@ def alert_view(alert: Alert, language: str, timezone: str) -> dict[str, Any]:
         "severity_code": alert.severity,
         "status": alert.status,
         "state": words[f"status.{alert.status}"],
-        # The real reason first ("0/3 replies from 10.66.2.2 within 3 s"); a rule's
-        # rendered summary where there is no description.
-        "cause": annotations.get("description") or annotations.get("summary") or "",
+        # The real reason first ("timed out (0/3 replies from 10.80.2.2 within the
+        # deadline); failed checks: icmp"); a rule's rendered summary where there is
+        # no description.
+        "cause": cause_text(annotations, words),
         "description": annotations.get("description", ""),
         "since": format_time(alert.starts_at, timezone, language),
         "ended": format_time(alert.ends_at, timezone, language),
-        "duration": None if alert.ends_at is None else format_span(alert.ends_at - alert.starts_at),
+        "duration": None
+        if alert.ends_at is None
+        else format_span(alert.ends_at - alert.starts_at, language),
         "starts_at": alert.starts_at,
         "ends_at": alert.ends_at,
         "address": site.address,
@@ -291,8 +313,10 @@ def sample_notifications() -> tuple[Notification, ...]:
         },
         starts_at=1_700_000_000.0,
         annotations={
-            "summary": "no reply to ping",
-            "description": "5 of 5 echo requests lost",
+            "summary": "sample-site: down",
+            "description": "0/3 replies from 10.80.0.2 within the deadline (check:icmp)",
+            "reason": "timeout",
+            "cause": "check:icmp",
             "runbook_url": "https://runbooks.example/target-down",
         },
         site=Site(address="Binh Son, Quang Ngai", lat=15.29, lon=108.76, contact="+84 255 000 000"),

@@ -54,7 +54,7 @@ from markupsafe import Markup
 from monitor import units
 from monitor.api import api_state, parse_rfc3339
 from monitor.availability import WINDOWS as WINDOW_SECONDS
-from monitor.i18n import alert_title, cause_words, reason_word, texts
+from monitor.i18n import alert_title, cause_words, detail_words, failure_words, reason_word, texts
 from monitor.policy import Policy, Role
 from probes.redact import redact_url
 
@@ -241,15 +241,9 @@ def reason_text(
     if cause and cause.startswith("parent:"):
         return t["reason.parent"].format(parent=cause.removeprefix("parent:"))
     if failures:
-        return "; ".join(_failure_text(*failure, t) for failure in failures)
+        return "; ".join(failure_words(*failure, t) for failure in failures)
     fallback = _FALLBACK_REASONS.get(state)
-    return t[fallback] if fallback else (cause or "")
-
-
-def _failure_text(kind: str, code: str, message: str, t: Mapping[str, str]) -> str:
-    """``icmp: timeout (no reply within 1s)``, the reason in the page's language."""
-    word = reason_word(code, t)
-    return f"{kind}: {word} ({message})" if message and message != code else f"{kind}: {word}"
+    return t[fallback] if fallback else cause_words(cause, t)
 
 
 def state_failures(target: Target, state: TargetState) -> list[Failure]:
@@ -712,7 +706,7 @@ def check_rows(target: Mapping[str, Any], loc: Locale) -> list[dict[str, Any]]:
                 if last is None
                 else loc.t["result.ok" if last["ok"] else "result.failed"],
                 "reason": "" if last is None or last["ok"] else reason_word(last["reason"], loc.t),
-                "message": "" if last is None else last["message"],
+                "message": "" if last is None else detail_words(last["message"], loc.t),
                 "duration": "—" if last is None else f"{last['duration_seconds'] * 1000:.1f} ms",
                 "at_text": "—" if last is None else loc.time(_timestamp(last["at"])),
                 "values": "" if last is None else _values_text(last["values"], loc.t),
@@ -743,7 +737,7 @@ def outage_rows(outages: Sequence[Mapping[str, Any]], loc: Locale) -> list[dict[
                 "duration": loc.duration((end if end is not None else loc.now) - (start or 0)),
                 "cause": cause_words(outage["cause"], loc.t),
                 "reason": reason_word(outage["reason"], loc.t) if outage["reason"] else "",
-                "message": outage["message"],
+                "message": detail_words(outage["message"], loc.t),
                 "open": "open" if end is None else "",
             }
         )
