@@ -36,7 +36,7 @@ from jinja2 import StrictUndefined, TemplateError, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from alerts.model import Alert, Notification, Site
-from monitor.i18n import alert_title, cause_words, detail_words, failure_words, texts
+from monitor.i18n import alert_cause, alert_title, texts
 
 Language = Literal["en", "vi"]
 Kind = Literal["text", "html", "json"]
@@ -161,24 +161,6 @@ def format_span(seconds: float, language: str = "en") -> str:
     return " ".join(parts)
 
 
-def cause_text(annotations: Mapping[str, str], words: Mapping[str, str]) -> str:
-    """Why an alert fires, in the channel's language.
-
-    A state alert carries the codes (``reason`` of the check result, ``cause`` of
-    the outage) next to its English ``description``; they are put in words, with
-    the check's message when the language knows it. Other alerts (a rule's own
-    summary, a device event) show their description, translated when known.
-    """
-    description = annotations.get("description") or annotations.get("summary") or ""
-    reason, cause = annotations.get("reason", ""), annotations.get("cause", "")
-    if not reason and not cause:
-        return detail_words(description, words)
-    message = description.removesuffix(f" ({cause})") if cause else description
-    what = failure_words("", reason, message, words) if reason else ""
-    because = cause_words(cause, words)
-    return "; ".join(part for part in (what, because) if part)
-
-
 def _coordinates(site: Site | None) -> str | None:
     if site is None or site.lat is None or site.lon is None:
         return None
@@ -201,7 +183,7 @@ def alert_view(alert: Alert, language: str, timezone: str) -> dict[str, Any]:
         # The real reason first ("timed out (0/3 replies from 10.80.2.2 within the
         # deadline); failed checks: icmp"); a rule's rendered summary where there is
         # no description.
-        "cause": cause_text(annotations, words),
+        "cause": alert_cause(annotations, words),
         "description": annotations.get("description", ""),
         "since": format_time(alert.starts_at, timezone, language),
         "ended": format_time(alert.ends_at, timezone, language),

@@ -332,6 +332,7 @@ _TEXTS.update(
         ),
         "report.summary": ("Summary", "Tổng hợp"),
         "report.not_in_config": ("(not in config)", "(không còn trong cấu hình)"),
+        "report.all_targets": ("all targets", "mọi đối tượng"),
         "report.no_label": ("(no {label})", "(chưa có nhãn {label})"),
         "report.total": ("Total", "Tổng cộng"),
         "report.group": ("Group", "Nhóm"),
@@ -783,6 +784,24 @@ def failure_words(kind: str, code: str, message: str, t: Mapping[str, str]) -> s
     detail = message_words(message, t) if message and message != code else None
     prefix = f"{kind}: " if kind else ""
     return f"{prefix}{word} ({detail})" if detail else f"{prefix}{word}"
+
+
+def alert_cause(annotations: Mapping[str, str], words: Mapping[str, str]) -> str:
+    """Why an alert fires, in the channel's language.
+
+    A state alert carries the codes (``reason`` of the check result, ``cause`` of
+    the outage) next to its English ``description``; they are put in words, with
+    the check's message when the language knows it. Other alerts (a rule's own
+    summary, a device event) show their description, translated when known.
+    """
+    description = annotations.get("description") or annotations.get("summary") or ""
+    reason, cause = annotations.get("reason", ""), annotations.get("cause", "")
+    if not reason and not cause:
+        return detail_words(description, words)
+    message = description.removesuffix(f" ({cause})") if cause else description
+    what = failure_words("", reason, message, words) if reason else ""
+    because = cause_words(cause, words)
+    return "; ".join(part for part in (what, because) if part)
 
 
 def alert_title(alertname: str, t: Mapping[str, str]) -> str:

@@ -183,6 +183,8 @@ def group_name(report: Report, name: str) -> str:
     t = words(report)
     if name == "(not in config)":
         return t["report.not_in_config"]
+    if name == "all targets":  # monitor.report.ALL_TARGETS (which imports this module)
+        return t["report.all_targets"]
     if name.startswith("(no ") and name.endswith(")"):
         return t["report.no_label"].format(label=name[4:-1])
     return name

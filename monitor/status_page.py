@@ -54,7 +54,15 @@ from markupsafe import Markup
 from monitor import units
 from monitor.api import api_state, parse_rfc3339
 from monitor.availability import WINDOWS as WINDOW_SECONDS
-from monitor.i18n import alert_title, cause_words, detail_words, failure_words, reason_word, texts
+from monitor.i18n import (
+    alert_cause,
+    alert_title,
+    cause_words,
+    detail_words,
+    failure_words,
+    reason_word,
+    texts,
+)
 from monitor.policy import Policy, Role
 from probes.redact import redact_url
 
@@ -625,6 +633,14 @@ def _banner_row(row: Row, loc: Locale) -> dict[str, Any]:
     }
 
 
+def alert_summary(annotations: Mapping[str, str], t: Mapping[str, str]) -> str:
+    """An alert's line on the page: a state alert's reason in words, else its summary
+    (a rule's, as the operator wrote it)."""
+    if "reason" in annotations or "cause" in annotations:
+        return alert_cause(annotations, t)
+    return detail_words(annotations.get("summary") or annotations.get("description") or "", t)
+
+
 def banner_alerts(alerts: Sequence[Mapping[str, Any]], loc: Locale) -> list[dict[str, Any]]:
     """Active alerts, critical ones and the oldest first."""
     ordered = sorted(
@@ -644,7 +660,7 @@ def banner_alerts(alerts: Sequence[Mapping[str, Any]], loc: Locale) -> list[dict
                 ),
                 "target": target,
                 "href": "/targets/" + path_segment(target) if target else "",
-                "summary": annotations.get("summary") or annotations.get("description") or "",
+                "summary": alert_summary(annotations, loc.t),
                 "since_text": loc.time(_timestamp(alert["starts_at"])),
                 "muted": bool(alert["muted"]),
                 "notified": bool(alert.get("notified")),

@@ -30,8 +30,9 @@ def english_left(text: str, families: tuple[str, ...] = ("",)) -> list[str]:
             continue
         parts = [re.escape(part.strip()) for part in _FIELD.split(english.strip())]
         pattern = r".*?".join(part for part in parts if part)
-        # Not inside a name either: "site" is no word of its own in "old-site".
-        if re.search(r"(?<![\w-])" + pattern + r"(?![\w-])", text, re.IGNORECASE):
+        # Not inside a name either: "site" is no word of its own in "old-site", nor
+        # is the label name in the matcher "target=cong-dong".
+        if re.search(r"(?<![\w-])" + pattern + r"(?![\w=-])", text, re.IGNORECASE):
             found.append(f"{key}: {english}")
     return found
 

@@ -366,8 +366,7 @@ STATE_ALERT = Alert(
 def test_english_text_of_a_state_alert_has_no_codes() -> None:
     text = Renderer("en", "Asia/Ho_Chi_Minh", "noc-qng-1").text(notification(STATE_ALERT))
     assert (
-        "Cause: timed out (0/3 replies from 10.80.3.12 within the deadline); "
-        "failed checks: icmp\n"
+        "Cause: timed out (0/3 replies from 10.80.3.12 within the deadline); failed checks: icmp\n"
     ) in text
     assert "check:icmp" not in text
 

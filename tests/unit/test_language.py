@@ -9,8 +9,9 @@ HTML) contain none of the English catalogue texts, while label values and
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
-import re
+import os
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -38,6 +39,11 @@ from monitor.status_page import (
     reason_text,
     window_label,
 )
+from probes import dns, http, icmp, snmp, tcp
+from probes.icmp import summarize
+from probes.icmp_engine import PingOutcome, send_failure
+from probes.icmp_packet import _V4_UNREACH_CODES, _V6_UNREACH_CODES, describe_error
+from probes.neterrors import local_failure, os_failure
 from tests.language_check import english_left, visible_text
 from tests.unit.test_report import database, make_report  # noqa: F401 (fixture)
 
@@ -56,8 +62,8 @@ def test_vietnamese_alert_texts_have_no_english_words() -> None:
         title, text = renderer.title(notification), renderer.text(notification)
         assert "Mất kết nối" in title and "TargetDown" not in title + text
         assert "nghiêm trọng" in text
-        families = ("alertname.", "severity.", "status.")
-        assert english_left(title + "\n" + text, families) == [], (title, text)
+        assert english_left(title + "\n" + text) == [], (title, text)
+        assert "hết thời gian chờ (0/3 gói trả lời từ 10.80.0.2 trong thời hạn chờ)" in text
         # machine fields do not change with the language
         document = alert_document(notification.alerts[0])
         assert document["alertname"] == "TargetDown" and document["severity"] == "critical"
@@ -163,3 +169,79 @@ def test_windows_longer_than_the_history_say_since_when() -> None:
     assert format_percent(0.886761, "vi") == "88,67 %"
     assert format_percent(0.99999, "en") == "99.99 %"
     assert format_percent(1.0, "en") == "100.00 %"
+
+
+# -- reason codes and check messages ---------------------------------------------------
+
+
+def fixed_reasons() -> set[str]:
+    """Every reason a check result can carry: the fixed sets of the probe kinds."""
+    return {code for kind in (icmp, http, tcp, dns, snmp) for code in kind.REASONS}
+
+
+def test_every_fixed_reason_code_has_words_in_both_languages() -> None:
+    codes = fixed_reasons()
+    assert {"timeout", "connect_refused", "local_resources", "too_many_redirects"} <= codes
+    for code in sorted(codes):
+        assert f"why.{code}" in _TEXTS, code
+        english, vietnamese = reason_word(code, EN), reason_word(code, VI)
+        # a phrase, not the code: no underscore, and not the code itself (but "auth"...)
+        assert "_" not in english and english != code, (code, english)
+        assert vietnamese.strip() and vietnamese != english, (code, vietnamese)
+
+
+def probe_messages() -> list[str]:
+    """Messages as the probes' own code writes them (a changed text fails here)."""
+
+    def ping(rtts: tuple[float | None, ...], failures: tuple[tuple[str, str], ...] = ()) -> str:
+        outcome = PingOutcome("10.80.0.2", rtts, failures)
+        return summarize(outcome, 0.2, name="10.80.0.2", started=0.0, duration=1.0).message
+
+    def oserror(code: int) -> OSError:
+        return OSError(code, os.strerror(code))
+
+    icmp_errors = [describe_error(3, code) for code in _V4_UNREACH_CODES]
+    icmp_errors += [describe_error(1, code, v6=True) for code in _V6_UNREACH_CODES]
+    icmp_errors += [describe_error(11, 0), describe_error(3, 0, v6=True), describe_error(3, 99)]
+    messages = [
+        ping((0.001, 0.002, 0.0015)),
+        ping((0.001,)),
+        ping((0.001, None, None)),
+        ping((None, None, None)),
+        *(ping((None,), (("unreachable", f"{what} (from 10.80.0.1)"),)) for what in icmp_errors),
+        ping((None,), (send_failure(oserror(errno.EHOSTUNREACH), v6=False),)),
+        ping((None,), (send_failure(oserror(errno.ENETUNREACH), v6=True),)),
+        os_failure(ConnectionRefusedError(errno.ECONNREFUSED, "refused"), "127.0.0.1:25").message,
+        os_failure(oserror(errno.ETIMEDOUT), "127.0.0.1:25").message,
+        os_failure(oserror(errno.ECONNRESET), "127.0.0.1:25").message,
+    ]
+    for code in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+        failure = local_failure(oserror(code), "cannot connect to 127.0.0.1:25")
+        assert failure is not None
+        messages.append(failure.message)
+    return messages
+
+
+def test_the_probes_messages_are_known_in_vietnamese() -> None:
+    for message in probe_messages():
+        words = message_words(message, VI)
+        assert words is not None, message
+        assert english_left(words) == [], (message, words)
+        assert message_words(message, EN) == message  # English is the probe's own text
+    assert message_words("something no probe writes", VI) is None
+    assert detail_words("something no probe writes", VI) == "something no probe writes"
+    assert (
+        message_words("2/3 replies from dp-rtr: host unreachable (from 10.80.0.1)", VI)
+        == "2/3 gói trả lời từ dp-rtr: máy đích không tới được (từ 10.80.0.1)"
+    )
+
+
+def test_failure_words_put_the_reason_first() -> None:
+    refused = "connection to 127.0.0.1:25 refused"
+    assert failure_words("tcp", "connect_refused", refused, EN) == (
+        "tcp: connection refused (connection to 127.0.0.1:25 refused)"
+    )
+    assert failure_words("tcp", "connect_refused", refused, VI) == (
+        "tcp: kết nối bị từ chối (kết nối tới 127.0.0.1:25 bị từ chối)"
+    )
+    assert failure_words("", "timeout", "", VI) == "hết thời gian chờ"
