@@ -86,6 +86,11 @@ def percent(ratio: float | None, no_data: str = "no data", language: str = "en")
     return text.replace(".", ",") if language == "vi" else text
 
 
+def _decimal(text: str, report: Report) -> str:
+    """A figure with the report language's decimal mark (Vietnamese writes ``99,5``)."""
+    return text.replace(".", ",") if report.language == "vi" else text
+
+
 def when(timestamp: float | None, zone: ZoneInfo) -> str:
     if timestamp is None:
         return "-"
@@ -684,10 +689,13 @@ def chart(report: Report, group: GroupReport) -> Chart:
             )
         )
     ticks = tuple(
-        (base.plot_width * k / 4, f"{(floor + (1.0 - floor) * k / 4) * 100:g}%") for k in range(5)
+        (base.plot_width * k / 4, _decimal(f"{(floor + (1.0 - floor) * k / 4) * 100:g}%", report))
+        for k in range(5)
     )
     what = words_["report.chart.counted" if mode else "report.chart.excluded"]
-    caption = words_["report.chart.caption"].format(what=what, floor=f"{floor * 100:g}")
+    caption = words_["report.chart.caption"].format(
+        what=what, floor=_decimal(f"{floor * 100:g}", report)
+    )
     if len(group.targets) > len(shown):
         caption += words_["report.chart.least"].format(shown=len(shown), total=len(group.targets))
     height = base.top + len(shown) * base.row + 22

@@ -34,6 +34,7 @@ from monitor.report_render import render
 from monitor.status_page import (
     Locale,
     banner_alerts,
+    check_rows,
     format_percent,
     phone_number,
     reason_text,
@@ -245,3 +246,33 @@ def test_failure_words_put_the_reason_first() -> None:
         "tcp: kết nối bị từ chối (kết nối tới 127.0.0.1:25 bị từ chối)"
     )
     assert failure_words("", "timeout", "", VI) == "hết thời gian chờ"
+
+
+def test_measurements_on_the_target_page_have_labels_and_units() -> None:
+    """``jitter 0.03 ms``, not ``jitter_seconds=0.0278``, in each language."""
+    now = 1_765_022_400.0
+    view = {
+        "checks": [
+            {
+                "check": "icmp",
+                "state": "up",
+                "since": None,
+                "last": {
+                    "ok": True,
+                    "reason": "ok",
+                    "message": "3/3 replies from 10.80.0.2, rtt min/avg/max 0.1/0.2/0.3 ms",
+                    "duration_seconds": 0.0021,
+                    "at": None,
+                    "values": {"jitter_seconds": 0.0000278, "packet_loss_ratio": 0.0},
+                },
+            }
+        ]
+    }
+    (english,) = check_rows(view, Locale("en", ZoneInfo("UTC"), now))
+    assert english["values"] == "jitter 0.03 ms · packet loss 0 %"
+    (vietnamese,) = check_rows(view, Locale("vi", ZoneInfo("UTC"), now))
+    assert vietnamese["values"] == "độ dao động trễ 0.03 ms · tỷ lệ mất gói 0 %"
+    assert vietnamese["message"] == (
+        "3/3 gói trả lời từ 10.80.0.2, RTT nhỏ nhất/trung bình/lớn nhất 0.1/0.2/0.3 ms"
+    )
+    assert vietnamese["result_text"] == "Đạt"
