@@ -684,6 +684,64 @@ _TEXTS.update(
             "out of memory for a socket on this machine",
             "máy hết bộ nhớ cho socket",
         ),
+        # device events (SNMP polls and traps, TLS) and monitor events
+        "msg.if_up": ("interface {name_raw} is up", "cổng {name_raw} đã hoạt động"),
+        "msg.if_down": ("interface {name_raw} is down", "cổng {name_raw} mất kết nối"),
+        "msg.trap": ("{event_text} ({trap} trap)", "{event_text} (bẫy SNMP {trap})"),
+        "msg.ups_trap": (
+            "{event_text} (upsTrapOnBattery)",
+            "{event_text} (bẫy SNMP upsTrapOnBattery)",
+        ),
+        "msg.alarm": ("{event_text} (alarm)", "{event_text} (báo động)"),
+        "msg.alarm_cleared": ("{event_text} (alarm cleared)", "{event_text} (hết báo động)"),
+        "msg.restarted": ("device restarted", "thiết bị đã khởi động lại"),
+        "msg.rebooted": (
+            "device rebooted (uptime was {previous}s, now {now}s)",
+            "thiết bị đã khởi động lại (thời gian hoạt động trước đó {previous} giây, "
+            "nay {now} giây)",
+        ),
+        "msg.on_battery": ("UPS is running on battery", "UPS đang chạy bằng ắc quy"),
+        "msg.on_battery_left": (
+            "UPS is running on battery, {minutes} min of battery left",
+            "UPS đang chạy bằng ắc quy, ắc quy còn {minutes} phút",
+        ),
+        "msg.battery_low": ("UPS battery is low", "ắc quy UPS yếu"),
+        "msg.battery_low_left": (
+            "UPS battery is low, {minutes} min of battery left",
+            "ắc quy UPS yếu, còn {minutes} phút",
+        ),
+        "msg.power_back": ("UPS input power is back", "UPS đã có điện lưới trở lại"),
+        "msg.cert": (
+            "certificate {subject_raw} {when_text} {date} {time} UTC "
+            "({days} days left, cert_min_days {min_days})",
+            "chứng chỉ {subject_raw} {when_text} {date} {time} UTC "
+            "(còn {days} ngày, cert_min_days {min_days})",
+        ),
+        "msg.chain_cert": (
+            "chain certificate {subject_raw} {when_text} {date} {time} UTC "
+            "({days} days left, cert_min_days {min_days})",
+            "chứng chỉ trung gian {subject_raw} {when_text} {date} {time} UTC "
+            "(còn {days} ngày, cert_min_days {min_days})",
+        ),
+        "msg.cert_expires": ("expires", "hết hạn lúc"),
+        "msg.cert_expired": ("expired", "đã hết hạn lúc"),
+        "msg.slo_burn": ("SLO {name}: burn rate {rate}", "SLO {name}: tốc độ tiêu hao {rate}"),
+        "msg.cannot_run": (
+            "cannot run checks ({name} {kind}): {detail_text}",
+            "không chạy được kiểm tra ({name} {kind}): {detail_text}",
+        ),
+        "msg.isolation": (
+            "{failing}/{total} targets failing, {count} on their own",
+            "{failing}/{total} đối tượng lỗi, {count} tự lỗi",
+        ),
+        "msg.isolation_roots": (
+            "{failing}/{total} targets failing, {count} on their own: {names_raw}",
+            "{failing}/{total} đối tượng lỗi, {count} tự lỗi: {names_raw}",
+        ),
+        "msg.isolation_canaries": (
+            "canaries down: {names_raw}; {rest_text}",
+            "thiết bị mốc mất kết nối: {names_raw}; {rest_text}",
+        ),
         # the system's own words (strerror) inside messages
         "os.refused": ("Connection refused", "kết nối bị từ chối"),
         "os.no_route": ("No route to host", "không có tuyến tới máy đích"),

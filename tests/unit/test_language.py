@@ -45,6 +45,7 @@ from probes.icmp import summarize
 from probes.icmp_engine import PingOutcome, send_failure
 from probes.icmp_packet import _V4_UNREACH_CODES, _V6_UNREACH_CODES, describe_error
 from probes.neterrors import local_failure, os_failure
+from probes.snmp_modules import ModuleMemory, Output, _track_flap
 from tests.language_check import english_left, visible_text
 from tests.unit.test_report import database, make_report  # noqa: F401 (fixture)
 
@@ -216,6 +217,10 @@ def probe_messages() -> list[str]:
         os_failure(oserror(errno.ETIMEDOUT), "127.0.0.1:25").message,
         os_failure(oserror(errno.ECONNRESET), "127.0.0.1:25").message,
     ]
+    for up in (False, True):  # an interface changing state between two polls
+        out, memory = Output(), ModuleMemory(oper_up={b"1": not up})
+        _track_flap(out, memory, b"1", up, (("interface", "Gi0/1"), ("alias", "")))
+        messages += [event.message for event in out.events]
     for code in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
         failure = local_failure(oserror(code), "cannot connect to 127.0.0.1:25")
         assert failure is not None
@@ -235,6 +240,32 @@ def test_the_probes_messages_are_known_in_vietnamese() -> None:
         message_words("2/3 replies from dp-rtr: host unreachable (from 10.80.0.1)", VI)
         == "2/3 gói trả lời từ dp-rtr: máy đích không tới được (từ 10.80.0.1)"
     )
+
+
+@pytest.mark.parametrize(
+    ("message", "vietnamese"),
+    [
+        ("interface Gi0/1 is down (linkDown trap)", "cổng Gi0/1 mất kết nối (bẫy SNMP linkDown)"),
+        ("device restarted (coldStart trap)", "thiết bị đã khởi động lại (bẫy SNMP coldStart)"),
+        (
+            "UPS is running on battery, 12 min of battery left (alarm)",
+            "UPS đang chạy bằng ắc quy, ắc quy còn 12 phút (báo động)",
+        ),
+        ("UPS input power is back (alarm cleared)", "UPS đã có điện lưới trở lại (hết báo động)"),
+        (
+            "certificate CN=post.example expires 2026-12-10 10:00 UTC "
+            "(4.2 days left, cert_min_days 14)",
+            "chứng chỉ CN=post.example hết hạn lúc 2026-12-10 10:00 UTC "
+            "(còn 4.2 ngày, cert_min_days 14)",
+        ),
+        (
+            "canaries down: gw-1, gw-2; 40/50 targets failing, 2 on their own: a, b",
+            "thiết bị mốc mất kết nối: gw-1, gw-2; 40/50 đối tượng lỗi, 2 tự lỗi: a, b",
+        ),
+    ],
+)
+def test_device_and_monitor_events_in_vietnamese(message: str, vietnamese: str) -> None:
+    assert message_words(message, VI) == vietnamese
 
 
 def test_failure_words_put_the_reason_first() -> None:
