@@ -684,6 +684,36 @@ _TEXTS.update(
             "out of memory for a socket on this machine",
             "máy hết bộ nhớ cho socket",
         ),
+        # http
+        "msg.http_timeout": (
+            "no complete response within {seconds}s ({stage_text})",
+            "không nhận đủ phản hồi trong {seconds} giây ({stage_text})",
+        ),
+        "msg.stage.connecting": ("connecting", "đang kết nối"),
+        "msg.stage.resolving": ("resolving the host name", "đang phân giải tên máy"),
+        "msg.stage.headers": ("waiting for the response headers", "đang chờ phần đầu phản hồi"),
+        "msg.stage.body": ("reading the body", "đang đọc nội dung"),
+        "msg.http_status": (
+            "{status} from {url}, expected {expected_raw}",
+            "{status} từ {url}, mong đợi {expected_raw}",
+        ),
+        "msg.http_status_redirects": (
+            "{status} from {url} after {count} redirects, expected {expected_raw}",
+            "{status} từ {url} sau {count} lần chuyển hướng, mong đợi {expected_raw}",
+        ),
+        "msg.http_status_redirect": (
+            "{status} from {url} after 1 redirect, expected {expected_raw}",
+            "{status} từ {url} sau 1 lần chuyển hướng, mong đợi {expected_raw}",
+        ),
+        # snmp
+        "msg.snmp_no_response": ("no response", "không có phản hồi"),
+        "msg.snmp_no_time": ("no time left before the deadline", "hết thời gian trước hạn chờ"),
+        "msg.snmp_closed": ("the SNMP engine was closed", "bộ SNMP đã đóng"),
+        "msg.snmp_sendto": ("sendto failed: {os_text}", "gửi gói tin thất bại: {os_text}"),
+        "msg.snmp_socket": (
+            "cannot open a UDP socket: {os_text}",
+            "không mở được socket UDP: {os_text}",
+        ),
         # device events (SNMP polls and traps, TLS) and monitor events
         "msg.if_up": ("interface {name_raw} is up", "cổng {name_raw} đã hoạt động"),
         "msg.if_down": ("interface {name_raw} is down", "cổng {name_raw} mất kết nối"),

@@ -245,6 +245,15 @@ def test_the_probes_messages_are_known_in_vietnamese() -> None:
 @pytest.mark.parametrize(
     ("message", "vietnamese"),
     [
+        (
+            "no complete response within 2s (waiting for the response headers)",
+            "không nhận đủ phản hồi trong 2 giây (đang chờ phần đầu phản hồi)",
+        ),
+        (
+            "503 from http://127.0.0.1:8080/health, expected 200-299",
+            "503 từ http://127.0.0.1:8080/health, mong đợi 200-299",
+        ),
+        ("no response", "không có phản hồi"),
         ("interface Gi0/1 is down (linkDown trap)", "cổng Gi0/1 mất kết nối (bẫy SNMP linkDown)"),
         ("device restarted (coldStart trap)", "thiết bị đã khởi động lại (bẫy SNMP coldStart)"),
         (
@@ -264,7 +273,7 @@ def test_the_probes_messages_are_known_in_vietnamese() -> None:
         ),
     ],
 )
-def test_device_and_monitor_events_in_vietnamese(message: str, vietnamese: str) -> None:
+def test_other_messages_in_vietnamese(message: str, vietnamese: str) -> None:
     assert message_words(message, VI) == vietnamese
 
 
