@@ -282,11 +282,11 @@ def _probe(args: argparse.Namespace, out: TextIO) -> int:
         outcomes = asyncio.run(run_once(config, targets))
     except ProbeSetupError as exc:
         raise StartupError(str(exc)) from None
-    t = texts(config.monitor.language)
+    words = texts(config.monitor.language)
     for outcome in outcomes:
-        out.write(_format(outcome, args.format, t))
+        out.write(_format(outcome, args.format, words))
     if args.format == "text":
-        out.write(verdict(outcomes, t))
+        out.write(verdict(outcomes, words))
     return 0 if all(o.result.ok for o in outcomes) else 1
 
 
