@@ -40,7 +40,7 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from monitor.api import parse_rfc3339, rfc3339
-from monitor.i18n import LANGUAGES, cause_words, failure_words, texts
+from monitor.i18n import LANGUAGES, cause_words, detail_words, failure_words, texts
 from monitor.security import WebSection
 from probes.base import parse_duration
 
@@ -340,7 +340,7 @@ def reload(client: Client, pid: int | None, out: TextIO) -> int:
     """
     if client.endpoint.token:
         answer = client.post_reload()
-        out.write(f"{answer['message']}\n")
+        out.write(detail_words(answer["message"], client.t) + "\n")
         return 0
     if pid is None:
         raise ClientError(

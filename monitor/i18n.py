@@ -715,6 +715,11 @@ _TEXTS.update(
             "không mở được socket UDP: {os_text}",
         ),
         # device events (SNMP polls and traps, TLS) and monitor events
+        "msg.reloaded": (
+            "reloaded: {targets} targets; checks started {started}, stopped {stopped}, kept {kept}",
+            "đã nạp lại: {targets} đối tượng; kiểm tra bắt đầu {started}, dừng {stopped}, "
+            "giữ nguyên {kept}",
+        ),
         "msg.if_up": ("interface {name_raw} is up", "cổng {name_raw} đã hoạt động"),
         "msg.if_down": ("interface {name_raw} is down", "cổng {name_raw} mất kết nối"),
         "msg.trap": ("{event_text} ({trap} trap)", "{event_text} (bẫy SNMP {trap})"),

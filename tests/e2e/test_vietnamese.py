@@ -146,6 +146,10 @@ def test_everything_a_person_reads_is_vietnamese(
         again = cli("status", "--config", str(client)).stdout
         assert "bảo trì" in vietnamese(again, "status with maintenance")
 
+        reloaded = cli("reload", "--config", str(client))
+        assert reloaded.returncode == 0, reloaded.stderr
+        assert vietnamese(reloaded.stdout, "reload").startswith("đã nạp lại: 2 đối tượng; ")
+
         probe = cli("probe", "--config", str(daemon.config))
         assert probe.returncode == 1
         lines = vietnamese(probe.stdout, "probe").splitlines()
