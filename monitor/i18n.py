@@ -824,11 +824,17 @@ def _field_regex(name: str) -> str:
     return r".+?" if name.endswith(("_text", "_raw")) else r"\S+?"
 
 
+def _longest_literal(english: str) -> str:
+    return max(_FIELD.split(english)[::2], key=len)
+
+
 # The most specific first: the longest fixed text wins over a shorter pattern.
-_MESSAGES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+# Each pattern comes with its longest fixed piece: a substring test that rules
+# most patterns out before a regex runs (a page of 10,000 failing targets).
+_MESSAGES: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
     sorted(
         (
-            (key, _pattern(english))
+            (key, _longest_literal(english), _pattern(english))
             for key, (english, _) in _TEXTS.items()
             if key.startswith(("msg.", "os."))
         ),
@@ -850,7 +856,9 @@ def message_words(message: str, t: Mapping[str, str]) -> str | None:
 def _translate(message: str, t: Mapping[str, str], depth: int) -> str | None:
     if depth > 4 or not message:
         return None
-    for key, pattern in _MESSAGES:
+    for key, literal, pattern in _MESSAGES:
+        if literal not in message:
+            continue
         match = pattern.fullmatch(message)
         if match is None:
             continue
