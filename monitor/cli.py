@@ -309,7 +309,7 @@ def _format(outcome: CheckOutcome, fmt: str, t: Mapping[str, str]) -> str:
     reason = "" if result.ok else f" ({reason_word(result.reason, t)})"
     detail = f": {detail_words(result.message, t)}" if result.message and not result.ok else ""
     values = ", ".join(
-        f"{t.get('value.' + key, units.label(key))} {units.amount(key, value)}"
+        f"{t.get('value.' + key, units.label(key))} {units.amount(key, value, t)}"
         for key, value in sorted(result.values.items())
     )
     line = t["cli.probe.line"].format(
@@ -317,7 +317,7 @@ def _format(outcome: CheckOutcome, fmt: str, t: Mapping[str, str]) -> str:
         target=outcome.target,
         check=outcome.kind,
         reason=reason,
-        duration=units.seconds(result.duration),
+        duration=units.seconds(result.duration, t),
     )
     return f"{line}{detail}{' (' + values + ')' if values else ''}\n"
 

@@ -734,7 +734,7 @@ def check_rows(target: Mapping[str, Any], loc: Locale) -> list[dict[str, Any]]:
 def _values_text(values: Mapping[str, Any], t: Mapping[str, str]) -> str:
     """``jitter 0.03 ms · packet loss 0 %``: a label people read, the value in its unit."""
     return " · ".join(
-        f"{t.get('value.' + key, units.label(key))} {units.amount(key, float(value))}"
+        f"{t.get('value.' + key, units.label(key))} {units.amount(key, float(value), t)}"
         for key, value in sorted(values.items())
         if isinstance(value, int | float) and not isinstance(value, bool)
     )

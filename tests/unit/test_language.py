@@ -307,15 +307,21 @@ def test_measurements_on_the_target_page_have_labels_and_units() -> None:
                     "message": "3/3 replies from 10.80.0.2, rtt min/avg/max 0.1/0.2/0.3 ms",
                     "duration_seconds": 0.0021,
                     "at": None,
-                    "values": {"jitter_seconds": 0.0000278, "packet_loss_ratio": 0.0},
+                    "values": {
+                        "jitter_seconds": 0.0000278,
+                        "packet_loss_ratio": 0.0,
+                        "uptime_seconds": 302400.0,
+                    },
                 },
             }
         ]
     }
     (english,) = check_rows(view, Locale("en", ZoneInfo("UTC"), now))
-    assert english["values"] == "jitter 0.03 ms · packet loss 0 %"
+    assert english["values"] == "jitter 0.03 ms · packet loss 0 % · uptime 3.5 d"
     (vietnamese,) = check_rows(view, Locale("vi", ZoneInfo("UTC"), now))
-    assert vietnamese["values"] == "độ dao động trễ 0.03 ms · tỷ lệ mất gói 0 %"
+    assert vietnamese["values"] == (
+        "độ dao động trễ 0.03 ms · tỷ lệ mất gói 0 % · thời gian hoạt động 3.5 ngày"
+    )
     assert vietnamese["message"] == (
         "3/3 gói trả lời từ 10.80.0.2, RTT nhỏ nhất/trung bình/lớn nhất 0.1/0.2/0.3 ms"
     )
