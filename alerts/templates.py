@@ -15,7 +15,8 @@ The context a template sees (see :func:`context`): ``status``, ``state``
 ``alertname`` (the label, as machines see it), ``target``, ``severity``
 (localized; ``severity_code`` as in the label), ``state``,
 ``cause`` (the reason in words, in the channel's language), ``since``,
-``ended``, ``duration``, ``address`` (the site's), ``coordinates``, ``lat``, ``lon``, ``contact``, ``runbook``,
+``ended``, ``duration``, ``address`` (the site's), ``coordinates``, ``lat``,
+``lon``, ``contact``, ``runbook``,
 ``target_address``, ``affected`` (how many targets are out behind it),
 ``consequences`` (their first names), ``link`` (the target's page under
 ``[monitor] external_url``), ``labels``, ``annotations``),
