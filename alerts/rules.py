@@ -331,15 +331,18 @@ class RuleBook:
         cause: str = "",
         consequences: str = "",
         affected: int = 0,
+        reason: str = "",
     ) -> list[Alert]:
         """An announced transition of the continuity model (or a monitor/SLO event).
 
         ``consequences`` names the first targets out behind a DOWN root cause and
-        ``affected`` counts them all; both go into the page's annotations.
+        ``affected`` counts them all; both go into the page's annotations, with the
+        codes ``reason`` (of the check result) and ``cause`` that texts put in words.
         """
         if kind.startswith("target_") and target is not None:
             description = f"{message} ({cause})" if cause else message
             extra = {"consequences": consequences, "affected": str(affected)} if affected else {}
+            extra |= {"reason": reason, "cause": cause}
             return self._target_transition(kind, target, at, description, extra)
         if kind in _MONITOR_TOGGLES:
             name, on = _MONITOR_TOGGLES[kind]

@@ -14,10 +14,11 @@ The context a template sees (see :func:`context`): ``status``, ``state``
 ``alerts`` (each with ``name`` (the title in the channel's language),
 ``alertname`` (the label, as machines see it), ``target``, ``severity``
 (localized; ``severity_code`` as in the label), ``state``,
-``cause`` (the real reason), ``since``, ``ended``, ``duration``, ``address``
-(the site's), ``coordinates``, ``lat``, ``lon``, ``contact``, ``runbook``,
-``target_address``, ``dark_at`` (SiteGoingDark's predicted dark, local),
-``affected`` (how many targets are out behind it),
+``cause`` (the reason in words, in the channel's language), ``since``,
+``ended``, ``duration``, ``address`` (the site's), ``coordinates``, ``lat``,
+``lon``, ``contact``, ``runbook``, ``target_address``, ``dark_at``
+(SiteGoingDark's predicted dark, local), ``affected`` (how many targets are
+out behind it),
 ``consequences`` (their first names), ``link`` (the target's page under
 ``[monitor] external_url``), ``labels``, ``annotations``),
 ``alert`` (the first one), ``firing`` and ``resolved`` (the alerts of each
@@ -37,7 +38,7 @@ from jinja2 import StrictUndefined, TemplateError, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from alerts.model import Alert, Notification, Site
-from monitor.i18n import alert_title, texts
+from monitor.i18n import alert_cause, alert_title, texts
 
 Language = Literal["en", "vi"]
 Kind = Literal["text", "html", "json"]
@@ -149,19 +150,20 @@ def format_time(when: float | None, timezone: str, language: str) -> str | None:
     return moment.strftime(_TIME_FORMAT.get(language, _TIME_FORMAT["en"]))
 
 
-def format_span(seconds: float) -> str:
-    """``3725`` -> ``1h 2m``; coarse on purpose, it is for people."""
+def format_span(seconds: float, language: str = "en") -> str:
+    """``3725`` -> ``1h 2m`` (``1 giờ 2 phút``); coarse on purpose, it is for people."""
+    words = _words(language)
     seconds = max(0, round(seconds))
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
-    parts = [f"{days}d"] if days else []
+    parts = [words["span.d"].format(n=days)] if days else []
     if hours:
-        parts.append(f"{hours}h")
+        parts.append(words["span.h"].format(n=hours))
     if minutes and not days:
-        parts.append(f"{minutes}m")
+        parts.append(words["span.m"].format(n=minutes))
     if not parts:
-        parts.append(f"{secs}s")
+        parts.append(words["span.s"].format(n=secs))
     return " ".join(parts)
 
 
@@ -193,13 +195,16 @@ def alert_view(alert: Alert, language: str, timezone: str) -> dict[str, Any]:
         "severity_code": alert.severity,
         "status": alert.status,
         "state": words[f"status.{alert.status}"],
-        # The real reason first ("0/3 replies from 10.66.2.2 within 3 s"); a rule's
-        # rendered summary where there is no description.
-        "cause": annotations.get("description") or annotations.get("summary") or "",
+        # The real reason first ("timed out (0/3 replies from 10.80.2.2 within the
+        # deadline); failed checks: icmp"); a rule's rendered summary where there is
+        # no description.
+        "cause": alert_cause(annotations, words),
         "description": annotations.get("description", ""),
         "since": format_time(alert.starts_at, timezone, language),
         "ended": format_time(alert.ends_at, timezone, language),
-        "duration": None if alert.ends_at is None else format_span(alert.ends_at - alert.starts_at),
+        "duration": None
+        if alert.ends_at is None
+        else format_span(alert.ends_at - alert.starts_at, language),
         "starts_at": alert.starts_at,
         "ends_at": alert.ends_at,
         "address": site.address,
@@ -306,8 +311,10 @@ def sample_notifications() -> tuple[Notification, ...]:
         },
         starts_at=1_700_000_000.0,
         annotations={
-            "summary": "no reply to ping",
-            "description": "5 of 5 echo requests lost",
+            "summary": "sample-site: down",
+            "description": "0/3 replies from 10.80.0.2 within the deadline (check:icmp)",
+            "reason": "timeout",
+            "cause": "check:icmp",
             "runbook_url": "https://runbooks.example/target-down",
         },
         site=Site(address="Binh Son, Quang Ngai", lat=15.29, lon=108.76, contact="+84 255 000 000"),

@@ -112,6 +112,7 @@ class AlertFlow:
                 event.at,
                 message=event.message,
                 cause=event.cause,
+                reason=event.reason,
                 consequences=consequences_names(consequences),
                 affected=len(consequences),
             )

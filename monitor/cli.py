@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,6 +27,7 @@ from monitor import cli_client as client
 from monitor import logfmt, units
 from monitor.config import ConfigError, load_config
 from monitor.daemon import Daemon, Overrides, StartupError
+from monitor.i18n import detail_words, reason_word, texts
 from monitor.init_files import InitError, write_starter
 from monitor.probe_once import CheckOutcome, run_once
 from monitor.report import FORMATS, Options
@@ -281,14 +282,16 @@ def _probe(args: argparse.Namespace, out: TextIO) -> int:
         outcomes = asyncio.run(run_once(config, targets))
     except ProbeSetupError as exc:
         raise StartupError(str(exc)) from None
+    words = texts(config.monitor.language)
     for outcome in outcomes:
-        out.write(_format(outcome, args.format))
+        out.write(_format(outcome, args.format, words))
     if args.format == "text":
-        out.write(verdict(outcomes))
+        out.write(verdict(outcomes, words))
     return 0 if all(o.result.ok for o in outcomes) else 1
 
 
-def _format(outcome: CheckOutcome, fmt: str) -> str:
+def _format(outcome: CheckOutcome, fmt: str, t: Mapping[str, str]) -> str:
+    """One result: a JSON record (codes, seconds) or a line in the config's language."""
     result = outcome.result
     if fmt == "json":
         record = {
@@ -302,26 +305,38 @@ def _format(outcome: CheckOutcome, fmt: str) -> str:
             "values": dict(result.values),
         }
         return json.dumps(record, sort_keys=False) + "\n"
-    status = "OK  " if result.ok else "FAIL"
-    reason = "" if result.ok else f" {result.reason}"
-    detail = f": {result.message}" if result.message and not result.ok else ""
-    values = units.describe(result.values)
-    return (
-        f"{status} {outcome.target} {outcome.kind}{reason} in {units.seconds(result.duration)}"
-        f"{detail}{' (' + values + ')' if values else ''}\n"
+    status = t["cli.probe.ok" if result.ok else "cli.probe.fail"]
+    reason = "" if result.ok else f" ({reason_word(result.reason, t)})"
+    detail = f": {detail_words(result.message, t)}" if result.message and not result.ok else ""
+    values = ", ".join(
+        f"{t.get('value.' + key, units.label(key))} {units.amount(key, value, t)}"
+        for key, value in sorted(result.values.items())
     )
+    line = t["cli.probe.line"].format(
+        status=status,
+        target=outcome.target,
+        check=outcome.kind,
+        reason=reason,
+        duration=units.seconds(result.duration, t),
+    )
+    return f"{line}{detail}{' (' + values + ')' if values else ''}\n"
 
 
-def verdict(outcomes: Sequence[CheckOutcome]) -> str:
+def verdict(outcomes: Sequence[CheckOutcome], t: Mapping[str, str]) -> str:
     """One line that says whether everything passed, also when it did."""
     failed = [o for o in outcomes if not o.result.ok]
-    targets = len({o.target for o in outcomes})
-    checks = f"{len(outcomes)} check{'s' if len(outcomes) != 1 else ''}"
-    where = f"{targets} target{'s' if targets != 1 else ''}"
+    count, targets = len(outcomes), len({o.target for o in outcomes})
+    checks = t["cli.probe.checks_one"] if count == 1 else t["cli.probe.checks"].format(count=count)
+    where = (
+        t["cli.probe.targets_one"] if targets == 1 else t["cli.probe.targets"].format(count=targets)
+    )
     if not failed:
-        return f"OK: all {checks} of {where} passed\n"
-    names = ", ".join(f"{o.target} {o.kind} ({o.result.reason})" for o in failed)
-    return f"FAILED: {len(failed)} of {checks} of {where}: {names}\n"
+        return t["cli.probe.all_ok"].format(checks=checks, targets=where) + "\n"
+    names = ", ".join(f"{o.target} {o.kind} ({reason_word(o.result.reason, t)})" for o in failed)
+    line = t["cli.probe.failed"].format(
+        failed=len(failed), checks=checks, targets=where, names=names
+    )
+    return line + "\n"
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {

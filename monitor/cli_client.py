@@ -11,6 +11,9 @@ token to send is found, first match wins, in:
    listen`` (``https`` when ``[web]`` has TLS files) and ``[web] api_token``
    (``env:``/``file:`` references resolved as the daemon resolves them).
 
+What the commands print is in the config's ``[monitor] language``
+(``monitor.i18n``); identifiers (target names, ids, check kinds) as they are.
+
 Every failure is one line on stderr: the daemon is not running, the token
 is refused, or the API's own message naming the field it refused.
 """
@@ -37,7 +40,7 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from monitor.api import parse_rfc3339, rfc3339
-from monitor.i18n import cause_words, reason_word, texts
+from monitor.i18n import LANGUAGES, cause_words, detail_words, failure_words, texts
 from monitor.security import WebSection
 from probes.base import parse_duration
 
@@ -63,6 +66,7 @@ class Endpoint:
     token: str | None = None
     basic: str | None = None  # "user:password"
     cafile: str | None = None
+    language: str = "en"  # [monitor] language: the words of the output
 
 
 def endpoint_from(
@@ -75,6 +79,7 @@ def endpoint_from(
         token=token or environ.get(ENV_TOKEN) or from_file.token,
         basic=environ.get(ENV_BASIC),
         cafile=from_file.cafile,
+        language=from_file.language,
     )
 
 
@@ -86,6 +91,7 @@ def _from_config(path: Path) -> Endpoint:
         raise ClientError(f"cannot read {path}: {exc}") from None
     monitor = document.get("monitor", {})
     listen = monitor.get("listen", "127.0.0.1:9925") if isinstance(monitor, dict) else ""
+    language = monitor.get("language", "en") if isinstance(monitor, dict) else "en"
     try:
         web = WebSection.model_validate(document.get("web", {}))
     except ValidationError as exc:
@@ -102,6 +108,7 @@ def _from_config(path: Path) -> Endpoint:
         url=f"{scheme}://{host}:{port}",
         token=web.api_token.reveal() if web.api_token is not None else None,
         cafile=web.tls_cert_file,
+        language=language if language in LANGUAGES else "en",
     )
 
 
@@ -110,6 +117,7 @@ class Client:
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
+        self.t = texts(endpoint.language)
 
     def get(self, path: str) -> Any:
         return self._request("GET", path)
@@ -236,16 +244,18 @@ def maintenance_add(
         "created_by": who(),
     }
     created = client.post("/api/v1/maintenance", body)
-    out.write(f"maintenance {created['id']} until {_local(created['end'])}\n")
+    until = _local(created["end"])
+    out.write(client.t["cli.maintenance.added"].format(id=created["id"], until=until) + "\n")
     return 0
 
 
 def maintenance_list(client: Client, out: TextIO) -> int:
+    t = client.t
     windows = client.get("/api/v1/maintenance")["windows"]
     rows = [
         (
             w["id"],
-            "active" if w["active"] else "-",
+            t["cli.active"] if w["active"] else "-",
             ", ".join(w["targets"]) or _pairs(w["match"]),
             _local(w["start"]) if w["start"] else _schedule(w),
             _local(w["end"]) if w["end"] else "",
@@ -253,7 +263,8 @@ def maintenance_list(client: Client, out: TextIO) -> int:
         )
         for w in windows
     ]
-    out.write(table(("ID", "NOW", "TARGETS", "FROM", "UNTIL", "COMMENT"), rows, "no maintenance"))
+    header = _header(t, "id", "now", "targets", "from", "until", "comment")
+    out.write(table(header, rows, t["cli.maintenance.none"]))
     return 0
 
 
@@ -261,7 +272,7 @@ def maintenance_end(client: Client, window_id: str, out: TextIO) -> int:
     if window_id.startswith("config:"):
         raise ClientError(f"{window_id} is written in the config file; edit it there and reload")
     client.delete(f"/api/v1/maintenance/{urllib.parse.quote(window_id, safe='')}")
-    out.write(f"maintenance {window_id} ended\n")
+    out.write(client.t["cli.maintenance.ended"].format(id=window_id) + "\n")
     return 0
 
 
@@ -285,7 +296,8 @@ def silence_add(
         "comment": comment,
     }
     created = client.post("/api/v1/silences", body)
-    out.write(f"silence {created['id']} until {_local(created['ends_at'])}\n")
+    until = _local(created["ends_at"])
+    out.write(client.t["cli.silence.added"].format(id=created["id"], until=until) + "\n")
     return 0
 
 
@@ -303,19 +315,20 @@ def silence_list(client: Client, out: TextIO) -> int:
         )
         for s in silences
     ]
-    out.write(table(("ID", "MATCHERS", "UNTIL", "BY", "COMMENT"), rows, "no silences"))
+    header = _header(client.t, "id", "matchers", "until", "by", "comment")
+    out.write(table(header, rows, client.t["cli.silence.none"]))
     return 0
 
 
 def silence_expire(client: Client, silence_id: str, out: TextIO) -> int:
     client.delete(f"/api/v1/silences/{urllib.parse.quote(silence_id, safe='')}")
-    out.write(f"silence {silence_id} expired\n")
+    out.write(client.t["cli.silence.expired"].format(id=silence_id) + "\n")
     return 0
 
 
 def ack(client: Client, fingerprint: str, out: TextIO) -> int:
     client.post(f"/api/v1/alerts/{urllib.parse.quote(fingerprint, safe='')}/ack", {})
-    out.write(f"alert {fingerprint} acknowledged\n")
+    out.write(client.t["cli.acked"].format(fingerprint=fingerprint) + "\n")
     return 0
 
 
@@ -327,7 +340,7 @@ def reload(client: Client, pid: int | None, out: TextIO) -> int:
     """
     if client.endpoint.token:
         answer = client.post_reload()
-        out.write(f"{answer['message']}\n")
+        out.write(detail_words(answer["message"], client.t) + "\n")
         return 0
     if pid is None:
         raise ClientError(
@@ -337,48 +350,61 @@ def reload(client: Client, pid: int | None, out: TextIO) -> int:
         os.kill(pid, signal.SIGHUP)
     except OSError as exc:
         raise ClientError(f"cannot signal process {pid}: {exc.strerror}") from None
-    out.write(f"sent SIGHUP to {pid}; without an API token the result is only in the log\n")
+    out.write(client.t["cli.sighup"].format(pid=pid) + "\n")
     return 0
 
 
 def status(client: Client, out: TextIO, show_all: bool = False) -> int:
     """What is not up, with its cause; exit 0 when everything is up, else 1."""
+    t = client.t
     document = client.get("/api/v1/targets")
     targets = document["targets"]
-    shown = [t for t in targets if show_all or t["state"] in NOT_UP]
+    shown = [x for x in targets if show_all or x["state"] in NOT_UP]
     rows = [
         (
-            t["name"],
-            t["state"]
-            + (" (maintenance)" if t["maintenance"] and t["state"] != "maintenance" else ""),
-            _local(t["since"]) if t["since"] else "",
-            _cause(t),
+            x["name"],
+            _state(x["state"], t)
+            + (
+                " (" + t["cli.in_maintenance"] + ")"
+                if x["maintenance"] and x["state"] != "maintenance"
+                else ""
+            ),
+            _local(x["since"]) if x["since"] else "",
+            _cause(x, t),
         )
-        for t in shown
+        for x in shown
     ]
     counts: dict[str, int] = {}
-    for t in targets:
-        counts[t["state"]] = counts.get(t["state"], 0) + 1
-    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    for x in targets:
+        counts[x["state"]] = counts.get(x["state"], 0) + 1
+    summary = ", ".join(f"{n} {_state(s, t)}" for s, n in sorted(counts.items()))
     if document.get("isolated"):
-        summary += "; the monitor itself seems cut off"
-    out.write(table(("TARGET", "STATE", "SINCE", "CAUSE"), rows, "every target is up"))
-    out.write(f"{len(targets)} targets: {summary or 'none'}\n")
-    return 0 if all(t["state"] == "up" for t in targets) else 1
+        summary += "; " + t["cli.isolated"]
+    header = _header(t, "target", "state", "since", "cause")
+    out.write(table(header, rows, t["cli.all_up"]))
+    out.write(t["cli.count"].format(count=len(targets), summary=summary or t["none"]) + "\n")
+    return 0 if all(x["state"] == "up" for x in targets) else 1
 
 
-def _cause(target: Mapping[str, Any]) -> str:
-    """Why a target is not up, in words (the status page's wording, in English)."""
-    words = texts("en")
+def _state(state: str, t: Mapping[str, str]) -> str:
+    """A state as the status page words it, lower case in a terminal table."""
+    return t.get(f"state.{state}", state).lower()
+
+
+def _header(t: Mapping[str, str], *keys: str) -> tuple[str, ...]:
+    return tuple(t[f"cli.col.{key}"] for key in keys)
+
+
+def _cause(target: Mapping[str, Any], t: Mapping[str, str]) -> str:
+    """Why a target is not up, in words (the status page's wording)."""
     failing = [c for c in target["checks"] if c["last"] is not None and not c["last"]["ok"]]
     details = "; ".join(
-        f"{c['check']}: {reason_word(c['last']['reason'], words)}"
-        + (f" ({c['last']['message']})" if c["last"]["message"] else "")
-        for c in failing
+        failure_words(c["check"], c["last"]["reason"], c["last"]["message"], t) for c in failing
     )
     if target.get("outage"):
-        cause = cause_words(target["outage"]["cause"], words)
-        return f"{cause}; {details}" if details and not cause.startswith("parent") else cause
+        cause = cause_words(target["outage"]["cause"], t)
+        parent = str(target["outage"]["cause"] or "").startswith("parent:")
+        return f"{cause}; {details}" if details and not parent else cause
     return details
 
 

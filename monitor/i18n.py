@@ -15,6 +15,7 @@ refresh are in the page's language too.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -216,6 +217,11 @@ _TEXTS.update(
         "alertname.CertificateExpiring": ("Certificate expiring", "Chứng chỉ sắp hết hạn"),
         "alertname.SLOBurnFast": ("Error budget burning fast", "Ngân sách lỗi tiêu hao nhanh"),
         "alertname.SLOBurnSlow": ("Error budget burning", "Ngân sách lỗi đang tiêu hao"),
+        # Durations in alert texts (coarse: ``1h 2m``).
+        "span.d": ("{n}d", "{n} ngày"),
+        "span.h": ("{n}h", "{n} giờ"),
+        "span.m": ("{n}m", "{n} phút"),
+        "span.s": ("{n}s", "{n} giây"),
         # Severities and notification states.
         "severity.critical": ("critical", "nghiêm trọng"),
         "severity.warning": ("warning", "cảnh báo"),
@@ -223,9 +229,9 @@ _TEXTS.update(
         "status.firing": ("FIRING", "CẢNH BÁO"),
         "status.resolved": ("RESOLVED", "ĐÃ KHẮC PHỤC"),
         # Reasons of a failed check (ProbeResult.reason codes).
-        "why.ok": ("ok", "bình thường"),
-        "why.timeout": ("timeout", "hết thời gian chờ"),
-        "why.down": ("down", "mất kết nối"),
+        "why.ok": ("passed", "bình thường"),
+        "why.timeout": ("timed out", "hết thời gian chờ"),
+        "why.down": ("not responding", "mất kết nối"),
         "why.loss": ("packet loss", "mất gói tin"),
         "why.unreachable": ("destination unreachable", "không tới được đích"),
         "why.ttl_exceeded": ("TTL exceeded", "vượt quá TTL"),
@@ -261,6 +267,12 @@ _TEXTS.update(
         "why.decrypt": ("decryption failed", "giải mã thất bại"),
         "why.security": ("SNMP security error", "lỗi bảo mật SNMP"),
         "why.value_error": ("value out of range", "giá trị ngoài ngưỡng"),
+        "why.too_many_redirects": ("too many redirects", "chuyển hướng quá nhiều lần"),
+        "why.body_too_large": ("reply too large", "phản hồi quá lớn"),
+        "why.local_resources": (
+            "no socket or buffer left on the monitor",
+            "máy giám sát hết socket hoặc bộ đệm",
+        ),
         # Measurements (ProbeResult.values) on the target page.
         "value.packet_loss_ratio": ("packet loss", "tỷ lệ mất gói"),
         "value.packets_sent": ("packets sent", "gói đã gửi"),
@@ -320,6 +332,7 @@ _TEXTS.update(
         ),
         "report.summary": ("Summary", "Tổng hợp"),
         "report.not_in_config": ("(not in config)", "(không còn trong cấu hình)"),
+        "report.all_targets": ("all targets", "mọi đối tượng"),
         "report.no_label": ("(no {label})", "(chưa có nhãn {label})"),
         "report.total": ("Total", "Tổng cộng"),
         "report.group": ("Group", "Nhóm"),
@@ -467,6 +480,11 @@ _TEXTS.update(
             "{target} ({cause}), đến {end}, gián đoạn {downtime} trong kỳ",
         ),
         "report.col.affected": ("Targets affected", "Đối tượng bị ảnh hưởng"),
+        # Durations in the report: at most three units, the largest first.
+        "report.span.s": ("{s}s", "{s} giây"),
+        "report.span.ms": ("{m}m {s:02d}s", "{m} phút {s:02d} giây"),
+        "report.span.hms": ("{h}h {m:02d}m {s:02d}s", "{h} giờ {m:02d} phút {s:02d} giây"),
+        "report.span.dhm": ("{d}d {h:02d}h {m:02d}m", "{d} ngày {h:02d} giờ {m:02d} phút"),
     }
 )
 
@@ -491,6 +509,421 @@ _TEXTS.update(
         "power.nothing_behind": ("nothing else", "không có đối tượng khác"),
     }
 )
+
+# The command line: ``status``, ``maintenance``/``silence`` and ``probe`` output.
+_TEXTS.update(
+    {
+        "cli.col.target": ("TARGET", "ĐỐI TƯỢNG"),
+        "cli.col.state": ("STATE", "TRẠNG THÁI"),
+        "cli.col.since": ("SINCE", "TỪ LÚC"),
+        "cli.col.cause": ("CAUSE", "NGUYÊN NHÂN"),
+        "cli.col.id": ("ID", "MÃ"),
+        "cli.col.now": ("NOW", "HIỆN TẠI"),
+        "cli.col.targets": ("TARGETS", "ĐỐI TƯỢNG"),
+        "cli.col.from": ("FROM", "TỪ"),
+        "cli.col.until": ("UNTIL", "ĐẾN"),
+        "cli.col.comment": ("COMMENT", "GHI CHÚ"),
+        "cli.col.matchers": ("MATCHERS", "ĐIỀU KIỆN"),
+        "cli.col.by": ("BY", "NGƯỜI TẠO"),
+        "cli.all_up": ("every target is up", "mọi đối tượng đều đang hoạt động"),
+        "cli.count": ("{count} targets: {summary}", "{count} đối tượng: {summary}"),
+        "cli.isolated": (
+            "the monitor itself seems cut off",
+            "máy giám sát dường như bị cô lập",
+        ),
+        "cli.in_maintenance": ("in maintenance", "đang bảo trì"),
+        "cli.active": ("active", "đang áp dụng"),
+        "cli.maintenance.added": ("maintenance {id} until {until}", "bảo trì {id} đến {until}"),
+        "cli.maintenance.ended": ("maintenance {id} ended", "đã kết thúc bảo trì {id}"),
+        "cli.maintenance.none": ("no maintenance", "không có lịch bảo trì"),
+        "cli.silence.added": ("silence {id} until {until}", "tắt tiếng {id} đến {until}"),
+        "cli.silence.expired": ("silence {id} expired", "đã hủy tắt tiếng {id}"),
+        "cli.silence.none": ("no silences", "không có lệnh tắt tiếng"),
+        "cli.acked": ("alert {fingerprint} acknowledged", "đã xác nhận cảnh báo {fingerprint}"),
+        "cli.sighup": (
+            "sent SIGHUP to {pid}; without an API token the result is only in the log",
+            "đã gửi SIGHUP tới {pid}; không có mã API nên kết quả chỉ có trong nhật ký",
+        ),
+        "cli.probe.ok": ("OK  ", "ĐẠT "),
+        "cli.probe.fail": ("FAIL", "LỖI"),
+        "cli.probe.line": (
+            "{status} {target} {check}{reason} in {duration}",
+            "{status} {target} {check}{reason} trong {duration}",
+        ),
+        "cli.probe.all_ok": (
+            "OK: all {checks} of {targets} passed",
+            "ĐẠT: cả {checks} của {targets} đều đạt",
+        ),
+        "cli.probe.failed": (
+            "FAILED: {failed} of {checks} of {targets}: {names}",
+            "LỖI: {failed} trên {checks} của {targets}: {names}",
+        ),
+        "cli.probe.checks_one": ("1 check", "1 kiểm tra"),
+        "cli.probe.checks": ("{count} checks", "{count} kiểm tra"),
+        "cli.probe.targets_one": ("1 target", "1 đối tượng"),
+        "cli.probe.targets": ("{count} targets", "{count} đối tượng"),
+    }
+)
+
+# The messages of check results (``ProbeResult.message``) as the probes write
+# them, in English. The English text is also the pattern that recognises a
+# message: ``{name}`` matches one word and is copied (an address, a figure),
+# ``{name_raw}`` any text, copied (a reply's excerpt), ``{name_text}`` a part
+# that is itself one of these messages, translated in turn. A message no
+# pattern knows stays as the probe wrote it where the full message is shown,
+# and is left out of one-line summaries in other languages (the reason's words
+# say what failed).
+_TEXTS.update(
+    {
+        "lang": ("en", "vi"),
+        # icmp (probes.icmp.summarize)
+        "msg.replies": (
+            "{received}/{sent} replies from {name}",
+            "{received}/{sent} gói trả lời từ {name}",
+        ),
+        "msg.rtt": ("rtt min/avg/max {rtt} ms", "RTT nhỏ nhất/trung bình/lớn nhất {rtt} ms"),
+        "msg.rtt_jitter": (
+            "rtt min/avg/max {rtt} ms, jitter {jitter} ms",
+            "RTT nhỏ nhất/trung bình/lớn nhất {rtt} ms, độ dao động trễ {jitter} ms",
+        ),
+        "msg.icmp_ok": ("{replies_text}, {rtt_text}", "{replies_text}, {rtt_text}"),
+        "msg.icmp_loss": (
+            "{replies_text}: loss {loss} above max_loss_ratio {max_loss}, {rtt_text}",
+            "{replies_text}: mất {loss} gói, vượt max_loss_ratio {max_loss}, {rtt_text}",
+        ),
+        "msg.icmp_silent": (
+            "{replies_text} within the deadline",
+            "{replies_text} trong thời hạn chờ",
+        ),
+        "msg.icmp_error": ("{replies_text}: {error_text}", "{replies_text}: {error_text}"),
+        "msg.icmp_from": ("{icmp_text} (from {sender})", "{icmp_text} (từ {sender})"),
+        # ICMP errors (probes.icmp_packet.describe_error)
+        "msg.icmp.net": ("network unreachable", "mạng đích không tới được"),
+        "msg.icmp.host": ("host unreachable", "máy đích không tới được"),
+        "msg.icmp.protocol": ("protocol unreachable", "giao thức không tới được"),
+        "msg.icmp.port": ("port unreachable", "cổng không tới được"),
+        "msg.icmp.frag": ("fragmentation needed", "cần phân mảnh gói tin"),
+        "msg.icmp.source_route": ("source route failed", "định tuyến nguồn thất bại"),
+        "msg.icmp.net_unknown": ("destination network unknown", "mạng đích không xác định"),
+        "msg.icmp.host_unknown": ("destination host unknown", "máy đích không xác định"),
+        "msg.icmp.net_prohibited": (
+            "network administratively prohibited",
+            "mạng đích bị quản trị chặn",
+        ),
+        "msg.icmp.host_prohibited": (
+            "host administratively prohibited",
+            "máy đích bị quản trị chặn",
+        ),
+        "msg.icmp.net_tos": ("network unreachable for TOS", "mạng đích không tới được với TOS này"),
+        "msg.icmp.host_tos": ("host unreachable for TOS", "máy đích không tới được với TOS này"),
+        "msg.icmp.prohibited": (
+            "communication administratively prohibited",
+            "liên lạc bị quản trị chặn",
+        ),
+        "msg.icmp.no_route": ("no route to destination", "không có tuyến tới đích"),
+        "msg.icmp.scope": (
+            "beyond scope of source address",
+            "ngoài phạm vi của địa chỉ nguồn",
+        ),
+        "msg.icmp.address": ("address unreachable", "địa chỉ không tới được"),
+        "msg.icmp.policy": ("source address failed policy", "địa chỉ nguồn bị chính sách chặn"),
+        "msg.icmp.reject": ("reject route to destination", "tuyến tới đích từ chối gói tin"),
+        "msg.icmp.hop_limit": (
+            "hop limit exceeded in transit",
+            "vượt quá giới hạn số chặng trên đường đi",
+        ),
+        "msg.icmp.ttl": ("time to live exceeded in transit", "hết TTL trên đường đi"),
+        "msg.icmp.code": (
+            "destination unreachable (code {code})",
+            "không tới được đích (mã {code})",
+        ),
+        "msg.send": ("send: {os_text}", "gửi gói tin: {os_text}"),
+        "msg.no_v6_route": (
+            "no IPv6 route ({os_text}); is IPv6 configured here?",
+            "không có tuyến IPv6 ({os_text}); máy giám sát đã cấu hình IPv6 chưa?",
+        ),
+        # names and connections (icmp, tcp, http, dns; probes.neterrors)
+        "msg.resolve": (
+            "cannot resolve {host}: {os_text}",
+            "không phân giải được {host}: {os_text}",
+        ),
+        "msg.resolve_slow": (
+            "resolving {host} did not finish before the deadline",
+            "phân giải {host} không xong trước hạn chờ",
+        ),
+        "msg.no_address": (
+            "{host} has no IPv4 or IPv6 address",
+            "{host} không có địa chỉ IPv4 hay IPv6",
+        ),
+        "msg.refused": ("connection to {where} refused", "kết nối tới {where} bị từ chối"),
+        "msg.connect": (
+            "cannot connect to {where}: {os_text}",
+            "không kết nối được tới {where}: {os_text}",
+        ),
+        "msg.no_answer": (
+            "no answer from {host} within {seconds}s",
+            "{host} không trả lời trong {seconds} giây",
+        ),
+        "msg.query_refused": ("{where} refused the query", "{where} từ chối truy vấn"),
+        "msg.cannot_ask": ("cannot ask {host}: {os_text}", "không hỏi được {host}: {os_text}"),
+        "msg.no_result": (
+            "no result within {seconds}s ({stage_text})",
+            "không có kết quả trong {seconds} giây ({stage_text})",
+        ),
+        "msg.no_result_got": (
+            "no result within {seconds}s ({stage_text}, got {excerpt_raw})",
+            "không có kết quả trong {seconds} giây ({stage_text}, đã nhận {excerpt_raw})",
+        ),
+        "msg.stage.connect": ("connecting to {where}", "đang kết nối tới {where}"),
+        "msg.stage.tls": ("in the TLS handshake", "đang bắt tay TLS"),
+        "msg.stage.send": ("sending", "đang gửi"),
+        "msg.stage.expect": (
+            "waiting for a reply matching {pattern_raw}",
+            "đang chờ phản hồi khớp {pattern_raw}",
+        ),
+        "msg.where_os": ("{where}: {os_text}", "{where}: {os_text}"),
+        "msg.local": (
+            "{doing_text}: {what_text} ({errno}); the target was not checked",
+            "{doing_text}: {what_text} ({errno}); đối tượng chưa được kiểm tra",
+        ),
+        "msg.doing.connect": ("cannot connect to {where}", "không kết nối được tới {where}"),
+        "msg.doing.resolve": ("cannot resolve {host}", "không phân giải được {host}"),
+        "msg.doing.send": ("send", "gửi gói tin"),
+        "msg.local.emfile": (
+            "no file descriptor left for this process (open files limit)",
+            "tiến trình hết mô tả tệp (giới hạn số tệp mở)",
+        ),
+        "msg.local.enfile": (
+            "no file descriptor left on this machine (system-wide limit)",
+            "máy hết mô tả tệp (giới hạn toàn hệ thống)",
+        ),
+        "msg.local.enobufs": (
+            "no socket buffer space left on this machine",
+            "máy hết bộ đệm socket",
+        ),
+        "msg.local.enomem": (
+            "out of memory for a socket on this machine",
+            "máy hết bộ nhớ cho socket",
+        ),
+        # http
+        "msg.http_timeout": (
+            "no complete response within {seconds}s ({stage_text})",
+            "không nhận đủ phản hồi trong {seconds} giây ({stage_text})",
+        ),
+        "msg.stage.connecting": ("connecting", "đang kết nối"),
+        "msg.stage.resolving": ("resolving the host name", "đang phân giải tên máy"),
+        "msg.stage.headers": ("waiting for the response headers", "đang chờ phần đầu phản hồi"),
+        "msg.stage.body": ("reading the body", "đang đọc nội dung"),
+        "msg.http_status": (
+            "{status} from {url}, expected {expected_raw}",
+            "{status} từ {url}, mong đợi {expected_raw}",
+        ),
+        "msg.http_status_redirects": (
+            "{status} from {url} after {count} redirects, expected {expected_raw}",
+            "{status} từ {url} sau {count} lần chuyển hướng, mong đợi {expected_raw}",
+        ),
+        "msg.http_status_redirect": (
+            "{status} from {url} after 1 redirect, expected {expected_raw}",
+            "{status} từ {url} sau 1 lần chuyển hướng, mong đợi {expected_raw}",
+        ),
+        # snmp
+        "msg.snmp_no_response": ("no response", "không có phản hồi"),
+        "msg.snmp_no_time": ("no time left before the deadline", "hết thời gian trước hạn chờ"),
+        "msg.snmp_closed": ("the SNMP engine was closed", "bộ SNMP đã đóng"),
+        "msg.snmp_sendto": ("sendto failed: {os_text}", "gửi gói tin thất bại: {os_text}"),
+        "msg.snmp_socket": (
+            "cannot open a UDP socket: {os_text}",
+            "không mở được socket UDP: {os_text}",
+        ),
+        # device events (SNMP polls and traps, TLS) and monitor events
+        "msg.reloaded": (
+            "reloaded: {targets} targets; checks started {started}, stopped {stopped}, kept {kept}",
+            "đã nạp lại: {targets} đối tượng; kiểm tra bắt đầu {started}, dừng {stopped}, "
+            "giữ nguyên {kept}",
+        ),
+        "msg.if_up": ("interface {name_raw} is up", "cổng {name_raw} đã hoạt động"),
+        "msg.if_down": ("interface {name_raw} is down", "cổng {name_raw} mất kết nối"),
+        "msg.trap": ("{event_text} ({trap} trap)", "{event_text} (bẫy SNMP {trap})"),
+        "msg.ups_trap": (
+            "{event_text} (upsTrapOnBattery)",
+            "{event_text} (bẫy SNMP upsTrapOnBattery)",
+        ),
+        "msg.alarm": ("{event_text} (alarm)", "{event_text} (báo động)"),
+        "msg.alarm_cleared": ("{event_text} (alarm cleared)", "{event_text} (hết báo động)"),
+        "msg.restarted": ("device restarted", "thiết bị đã khởi động lại"),
+        "msg.rebooted": (
+            "device rebooted (uptime was {previous}s, now {now}s)",
+            "thiết bị đã khởi động lại (thời gian hoạt động trước đó {previous} giây, "
+            "nay {now} giây)",
+        ),
+        "msg.on_battery": ("UPS is running on battery", "UPS đang chạy bằng ắc quy"),
+        "msg.on_battery_left": (
+            "UPS is running on battery, {minutes} min of battery left",
+            "UPS đang chạy bằng ắc quy, ắc quy còn {minutes} phút",
+        ),
+        "msg.battery_low": ("UPS battery is low", "ắc quy UPS yếu"),
+        "msg.battery_low_left": (
+            "UPS battery is low, {minutes} min of battery left",
+            "ắc quy UPS yếu, còn {minutes} phút",
+        ),
+        "msg.power_back": ("UPS input power is back", "UPS đã có điện lưới trở lại"),
+        "msg.cert": (
+            "certificate {subject_raw} {when_text} {date} {time} UTC "
+            "({days} days left, cert_min_days {min_days})",
+            "chứng chỉ {subject_raw} {when_text} {date} {time} UTC "
+            "(còn {days} ngày, cert_min_days {min_days})",
+        ),
+        "msg.chain_cert": (
+            "chain certificate {subject_raw} {when_text} {date} {time} UTC "
+            "({days} days left, cert_min_days {min_days})",
+            "chứng chỉ trung gian {subject_raw} {when_text} {date} {time} UTC "
+            "(còn {days} ngày, cert_min_days {min_days})",
+        ),
+        "msg.cert_expires": ("expires", "hết hạn lúc"),
+        "msg.cert_expired": ("expired", "đã hết hạn lúc"),
+        "msg.slo_burn": ("SLO {name}: burn rate {rate}", "SLO {name}: tốc độ tiêu hao {rate}"),
+        "msg.cannot_run": (
+            "cannot run checks ({name} {kind}): {detail_text}",
+            "không chạy được kiểm tra ({name} {kind}): {detail_text}",
+        ),
+        "msg.isolation": (
+            "{failing}/{total} targets failing, {count} on their own",
+            "{failing}/{total} đối tượng lỗi, {count} tự lỗi",
+        ),
+        "msg.isolation_roots": (
+            "{failing}/{total} targets failing, {count} on their own: {names_raw}",
+            "{failing}/{total} đối tượng lỗi, {count} tự lỗi: {names_raw}",
+        ),
+        "msg.isolation_canaries": (
+            "canaries down: {names_raw}; {rest_text}",
+            "thiết bị mốc mất kết nối: {names_raw}; {rest_text}",
+        ),
+        # the system's own words (strerror) inside messages
+        "os.refused": ("Connection refused", "kết nối bị từ chối"),
+        "os.no_route": ("No route to host", "không có tuyến tới máy đích"),
+        "os.net_unreachable": ("Network is unreachable", "mạng không tới được"),
+        "os.timed_out": ("Connection timed out", "kết nối quá thời gian chờ"),
+        "os.reset": ("Connection reset by peer", "kết nối bị phía bên kia cắt"),
+        "os.host_down": ("Host is down", "máy đích không hoạt động"),
+        "os.unknown_name": ("Name or service not known", "tên hoặc dịch vụ không tồn tại"),
+        "os.name_again": (
+            "Temporary failure in name resolution",
+            "lỗi tạm thời khi phân giải tên",
+        ),
+        "os.no_name_address": (
+            "No address associated with hostname",
+            "tên máy không có địa chỉ",
+        ),
+        "os.permission": ("Permission denied", "không có quyền"),
+        "os.not_permitted": ("Operation not permitted", "thao tác không được phép"),
+        "os.cannot_assign": (
+            "Cannot assign requested address",
+            "không gán được địa chỉ yêu cầu",
+        ),
+        "os.family": (
+            "Address family not supported by protocol",
+            "giao thức không hỗ trợ họ địa chỉ này",
+        ),
+    }
+)
+
+_FIELD = re.compile(r"\{([a-z_]+)\}")
+
+
+def _pattern(english: str) -> re.Pattern[str]:
+    parts = _FIELD.split(english)  # literal, field, literal, ...
+    return re.compile(
+        "".join(
+            re.escape(part) if i % 2 == 0 else f"(?P<{part}>{_field_regex(part)})"
+            for i, part in enumerate(parts)
+        ),
+        re.DOTALL,
+    )
+
+
+def _field_regex(name: str) -> str:
+    return r".+?" if name.endswith(("_text", "_raw")) else r"\S+?"
+
+
+def _longest_literal(english: str) -> str:
+    return max(_FIELD.split(english)[::2], key=len)
+
+
+# The most specific first: the longest fixed text wins over a shorter pattern.
+# Each pattern comes with its longest fixed piece: a substring test that rules
+# most patterns out before a regex runs (a page of 10,000 failing targets).
+_MESSAGES: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
+    sorted(
+        (
+            (key, _longest_literal(english), _pattern(english))
+            for key, (english, _) in _TEXTS.items()
+            if key.startswith(("msg.", "os."))
+        ),
+        key=lambda item: -len(_FIELD.sub("", _TEXTS[item[0]][0])),
+    )
+)
+
+
+def message_words(message: str, t: Mapping[str, str]) -> str | None:
+    """A check's message in ``t``'s language; ``None`` when no pattern knows it.
+
+    English texts are the probes' own, so an English ``t`` returns ``message``.
+    """
+    if t["lang"] == "en":
+        return message
+    return _translate(message, t, 0)
+
+
+def _translate(message: str, t: Mapping[str, str], depth: int) -> str | None:
+    if depth > 4 or not message:
+        return None
+    for key, literal, pattern in _MESSAGES:
+        if literal not in message:
+            continue
+        match = pattern.fullmatch(message)
+        if match is None:
+            continue
+        fields: dict[str, str] = {}
+        for name, value in match.groupdict().items():
+            words = _translate(value, t, depth + 1) if name.endswith("_text") else value
+            if words is None:
+                break
+            fields[name] = words
+        else:
+            return t[key].format(**fields)
+    return None
+
+
+def detail_words(message: str, t: Mapping[str, str]) -> str:
+    """A check's full message as shown in a column of its own: as written when unknown."""
+    return message_words(message, t) or message
+
+
+def failure_words(kind: str, code: str, message: str, t: Mapping[str, str]) -> str:
+    """``icmp: timeout (0/3 replies from 10.80.0.2 within the deadline)`` in ``t``'s
+    language; the message is left out when it is not known in that language."""
+    word = reason_word(code, t)
+    detail = message_words(message, t) if message and message != code else None
+    prefix = f"{kind}: " if kind else ""
+    return f"{prefix}{word} ({detail})" if detail else f"{prefix}{word}"
+
+
+def alert_cause(annotations: Mapping[str, str], words: Mapping[str, str]) -> str:
+    """Why an alert fires, in the channel's language.
+
+    A state alert carries the codes (``reason`` of the check result, ``cause`` of
+    the outage) next to its English ``description``; they are put in words, with
+    the check's message when the language knows it. Other alerts (a rule's own
+    summary, a device event) show their description, translated when known.
+    """
+    description = annotations.get("description") or annotations.get("summary") or ""
+    reason, cause = annotations.get("reason", ""), annotations.get("cause", "")
+    if not reason and not cause:
+        return detail_words(description, words)
+    message = description.removesuffix(f" ({cause})") if cause else description
+    what = failure_words("", reason, message, words) if reason else ""
+    because = cause_words(cause, words)
+    return "; ".join(part for part in (what, because) if part)
 
 
 def alert_title(alertname: str, t: Mapping[str, str]) -> str:

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from monitor.api import rfc3339
-from monitor.i18n import cause_words, reason_word, texts
+from monitor.i18n import cause_words, detail_words, reason_word, texts
 
 if TYPE_CHECKING:  # the report module imports this one to render
     from monitor.report import Figures, GroupReport, OutageLine, Report, TargetReport
@@ -52,21 +52,22 @@ def render(report: Report, fmt: str) -> str:
 # --------------------------------------------------------------------------
 
 
-def duration(seconds: float | None) -> str:
+def duration(seconds: float | None, language: str = "en") -> str:
     """``3h 07m 12s``, ``2d 04h 10m``: at most three units, the largest first."""
     if seconds is None:
         return "-"
+    t = texts(language)
     total = round(seconds)
     if total < 60:
-        return f"{total}s"
+        return t["report.span.s"].format(s=total)
     days, rest = divmod(total, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     if days:
-        return f"{days}d {hours:02d}h {minutes:02d}m"
+        return t["report.span.dhm"].format(d=days, h=hours, m=minutes)
     if hours:
-        return f"{hours}h {minutes:02d}m {secs:02d}s"
-    return f"{minutes}m {secs:02d}s"
+        return t["report.span.hms"].format(h=hours, m=minutes, s=secs)
+    return t["report.span.ms"].format(m=minutes, s=secs)
 
 
 def words(report: Report) -> Mapping[str, str]:
@@ -74,12 +75,20 @@ def words(report: Report) -> Mapping[str, str]:
     return texts(report.language)
 
 
-def percent(ratio: float | None, no_data: str = "no data") -> str:
-    """``99.953%``, truncated rather than rounded so that only 1.0 shows as 100.000%."""
+def percent(ratio: float | None, no_data: str = "no data", language: str = "en") -> str:
+    """``99.953%``, truncated rather than rounded so that only 1.0 shows as 100.000%.
+
+    Vietnamese writes the decimal comma (``99,953%``)."""
     if ratio is None:
         return no_data
     # The small epsilon keeps float noise (0.99995 stored as 0.999949999...) from losing a digit.
-    return f"{math.floor(ratio * 100_000 + 1e-6) / 1000:.3f}%"
+    text = f"{math.floor(ratio * 100_000 + 1e-6) / 1000:.3f}%"
+    return text.replace(".", ",") if language == "vi" else text
+
+
+def _decimal(text: str, report: Report) -> str:
+    """A figure with the report language's decimal mark (Vietnamese writes ``99,5``)."""
+    return text.replace(".", ",") if report.language == "vi" else text
 
 
 def when(timestamp: float | None, zone: ZoneInfo) -> str:
@@ -117,23 +126,33 @@ def outage_notes(line: OutageLine, report: Report) -> list[str]:
         notes.append(t["report.note.maintenance_all"])
     else:
         if in_maintenance > 0 and not report.count_maintenance:
-            notes.append(t["report.note.in_maintenance"].format(duration=duration(in_maintenance)))
+            notes.append(
+                t["report.note.in_maintenance"].format(
+                    duration=duration(in_maintenance, report.language)
+                )
+            )
         if unobserved >= 0.5:  # what rounds to 0s is float noise
-            notes.append(t["report.note.unobserved"].format(duration=duration(unobserved)))
+            notes.append(
+                t["report.note.unobserved"].format(duration=duration(unobserved, report.language))
+            )
     return notes
 
 
-def longest_parts(figures: Figures, zone: ZoneInfo, *, with_target: bool) -> tuple[str, str, str]:
+def longest_parts(
+    figures: Figures, zone: ZoneInfo, *, with_target: bool, language: str = "en"
+) -> tuple[str, str, str]:
     """The longest outage's downtime, its target (if asked for) and its start."""
     line = figures.longest
     if line is None:
         return ("-", "", "")
     target = line.target if with_target else ""
-    return (duration(figures.longest_seconds), target, when(line.start, zone))
+    return (duration(figures.longest_seconds, language), target, when(line.start, zone))
 
 
-def longest_text(figures: Figures, zone: ZoneInfo, *, with_target: bool) -> str:
-    length, target, start = longest_parts(figures, zone, with_target=with_target)
+def longest_text(
+    figures: Figures, zone: ZoneInfo, *, with_target: bool, language: str = "en"
+) -> str:
+    length, target, start = longest_parts(figures, zone, with_target=with_target, language=language)
     if not start:
         return length
     return f"{length} ({target}, {start})" if target else f"{length} ({start})"
@@ -169,19 +188,26 @@ def group_name(report: Report, name: str) -> str:
     t = words(report)
     if name == "(not in config)":
         return t["report.not_in_config"]
+    if name == "all targets":  # monitor.report.ALL_TARGETS (which imports this module)
+        return t["report.all_targets"]
     if name.startswith("(no ") and name.endswith(")"):
         return t["report.no_label"].format(label=name[4:-1])
     return name
 
 
 def reason_text(report: Report, code: str) -> str:
-    """A reason code: as recorded in English reports, in words in the others."""
-    return code if report.language == "en" else reason_word(code, words(report))
+    """A reason code in words (the code itself is in the JSON and CSV forms)."""
+    return reason_word(code, words(report)) if code else ""
 
 
 def cause_text(report: Report, cause: str) -> str:
-    """An outage's cause: as recorded in English reports, in words in the others."""
-    return cause if report.language == "en" else cause_words(cause, words(report))
+    """An outage's cause in words (``check:icmp`` as the failed checks)."""
+    return cause_words(cause, words(report))
+
+
+def message_text(report: Report, message: str) -> str:
+    """A check's message in the report's language (as written when no pattern knows it)."""
+    return detail_words(message, words(report))
 
 
 # --------------------------------------------------------------------------
@@ -221,7 +247,7 @@ def consequence_text(line: OutageLine, report: Report) -> str:
     t = words(report)
     zone = report.period.zone
     end = when(line.end, zone) if line.end is not None else t["report.open"]
-    downtime = duration(line.downtime(report.count_maintenance))
+    downtime = duration(line.downtime(report.count_maintenance), report.language)
     return t["report.consequence_line"].format(
         target=line.target, cause=cause_text(report, line.cause), end=end, downtime=downtime
     )
@@ -267,13 +293,13 @@ def _figure_cells(
     main = item.figures(report.count_maintenance)
     no_data = words(report)["report.no_data"]
     return [
-        percent(item.without_maintenance.availability, no_data),
-        percent(item.with_maintenance.availability, no_data),
+        percent(item.without_maintenance.availability, no_data, report.language),
+        percent(item.with_maintenance.availability, no_data, report.language),
         str(main.outages),
-        duration(main.downtime_seconds),
-        duration(main.mttr_seconds),
-        duration(main.mtbf_seconds),
-        longest_text(main, report.period.zone, with_target=with_target),
+        duration(main.downtime_seconds, report.language),
+        duration(main.mttr_seconds, report.language),
+        duration(main.mtbf_seconds, report.language),
+        longest_text(main, report.period.zone, with_target=with_target, language=report.language),
     ]
 
 
@@ -282,11 +308,12 @@ def _md_heading(report: Report) -> list[str]:
     period = report.period
     t = words(report)
     since, until = when(period.since, zone), when(period.until, zone)
+    length = duration(period.seconds, report.language)
     lines = [
         "# " + t["report.title_period"].format(since=since, until=until),
         "",
         f"- {t['report.instance']}: {_md(report.instance)}",
-        f"- {t['report.period']}: [{since}, {until}) {period.timezone}, {duration(period.seconds)}",
+        f"- {t['report.period']}: [{since}, {until}) {period.timezone}, {length}",
         f"- {t['report.grouped_by']}: {report.group_by.describe() or t['report.no_grouping']}",
     ]
     if report.observed_until is not None:
@@ -311,7 +338,7 @@ def _md_group(report: Report, group: GroupReport) -> list[str]:
         (
             [
                 t.name,
-                duration(t.figures(report.count_maintenance).observed_seconds),
+                duration(t.figures(report.count_maintenance).observed_seconds, report.language),
                 *_figure_cells(report, t, with_target=False),
             ]
             for t in group.targets
@@ -341,11 +368,11 @@ def _md_group(report: Report, group: GroupReport) -> list[str]:
                 o.target,
                 when(o.start, zone),
                 when(o.end, zone) if o.end is not None else t["report.open"],
-                duration(o.downtime(report.count_maintenance)),
+                duration(o.downtime(report.count_maintenance), report.language),
                 o.check or "-",
                 cause_text(report, o.cause),
                 reason_text(report, o.reason),
-                o.message,
+                message_text(report, o.message),
                 "; ".join(outage_notes(o, report)),
             ]
             for o in outages
@@ -658,14 +685,17 @@ def chart(report: Report, group: GroupReport) -> Chart:
                 target.name,
                 base.top + i * base.row,
                 width,
-                percent(ratio, words_["report.no_data"]),
+                percent(ratio, words_["report.no_data"], report.language),
             )
         )
     ticks = tuple(
-        (base.plot_width * k / 4, f"{(floor + (1.0 - floor) * k / 4) * 100:g}%") for k in range(5)
+        (base.plot_width * k / 4, _decimal(f"{(floor + (1.0 - floor) * k / 4) * 100:g}%", report))
+        for k in range(5)
     )
     what = words_["report.chart.counted" if mode else "report.chart.excluded"]
-    caption = words_["report.chart.caption"].format(what=what, floor=f"{floor * 100:g}")
+    caption = words_["report.chart.caption"].format(
+        what=what, floor=_decimal(f"{floor * 100:g}", report)
+    )
     if len(group.targets) > len(shown):
         caption += words_["report.chart.least"].format(shown=len(shown), total=len(group.targets))
     height = base.top + len(shown) * base.row + 22
@@ -697,13 +727,17 @@ def html(report: Report) -> str:
         lang=report.language,
         reason=lambda code: reason_text(report, code),
         cause=lambda text: cause_text(report, text),
+        message=lambda text: message_text(report, text),
         group_name=lambda name: group_name(report, name),
         numbers=lambda item: _figure_cells(report, item, with_target=False)[:-1],
         longest=lambda item, with_target: longest_parts(
-            item.figures(report.count_maintenance), zone, with_target=with_target
+            item.figures(report.count_maintenance),
+            zone,
+            with_target=with_target,
+            language=report.language,
         ),
         when=lambda ts: when(ts, zone),
-        duration=duration,
+        duration=lambda seconds: duration(seconds, report.language),
         notes=lambda line: outage_notes(line, report),
         incident_counts=report.incident_counts,
         incidents_text=incidents_text(report),

@@ -55,7 +55,15 @@ from markupsafe import Markup
 from monitor import units
 from monitor.api import api_state, parse_rfc3339
 from monitor.availability import WINDOWS as WINDOW_SECONDS
-from monitor.i18n import alert_title, cause_words, reason_word, texts
+from monitor.i18n import (
+    alert_cause,
+    alert_title,
+    cause_words,
+    detail_words,
+    failure_words,
+    reason_word,
+    texts,
+)
 from monitor.policy import Policy, Role
 from monitor.power_board import board_rows
 from probes.redact import redact_url
@@ -243,15 +251,9 @@ def reason_text(
     if cause and cause.startswith("parent:"):
         return t["reason.parent"].format(parent=cause.removeprefix("parent:"))
     if failures:
-        return "; ".join(_failure_text(*failure, t) for failure in failures)
+        return "; ".join(failure_words(*failure, t) for failure in failures)
     fallback = _FALLBACK_REASONS.get(state)
-    return t[fallback] if fallback else (cause or "")
-
-
-def _failure_text(kind: str, code: str, message: str, t: Mapping[str, str]) -> str:
-    """``icmp: timeout (no reply within 1s)``, the reason in the page's language."""
-    word = reason_word(code, t)
-    return f"{kind}: {word} ({message})" if message and message != code else f"{kind}: {word}"
+    return t[fallback] if fallback else cause_words(cause, t)
 
 
 def state_failures(target: Target, state: TargetState) -> list[Failure]:
@@ -633,6 +635,14 @@ def _banner_row(row: Row, loc: Locale) -> dict[str, Any]:
     }
 
 
+def alert_summary(annotations: Mapping[str, str], t: Mapping[str, str]) -> str:
+    """An alert's line on the page: a state alert's reason in words, else its summary
+    (a rule's, as the operator wrote it)."""
+    if "reason" in annotations or "cause" in annotations:
+        return alert_cause(annotations, t)
+    return detail_words(annotations.get("summary") or annotations.get("description") or "", t)
+
+
 def banner_alerts(alerts: Sequence[Mapping[str, Any]], loc: Locale) -> list[dict[str, Any]]:
     """Active alerts, critical ones and the oldest first."""
     ordered = sorted(
@@ -652,7 +662,7 @@ def banner_alerts(alerts: Sequence[Mapping[str, Any]], loc: Locale) -> list[dict
                 ),
                 "target": target,
                 "href": "/targets/" + path_segment(target) if target else "",
-                "summary": annotations.get("summary") or annotations.get("description") or "",
+                "summary": alert_summary(annotations, loc.t),
                 "since_text": loc.time(_timestamp(alert["starts_at"])),
                 "muted": bool(alert["muted"]),
                 "notified": bool(alert.get("notified")),
@@ -714,7 +724,7 @@ def check_rows(target: Mapping[str, Any], loc: Locale) -> list[dict[str, Any]]:
                 if last is None
                 else loc.t["result.ok" if last["ok"] else "result.failed"],
                 "reason": "" if last is None or last["ok"] else reason_word(last["reason"], loc.t),
-                "message": "" if last is None else last["message"],
+                "message": "" if last is None else detail_words(last["message"], loc.t),
                 "duration": "—" if last is None else f"{last['duration_seconds'] * 1000:.1f} ms",
                 "at_text": "—" if last is None else loc.time(_timestamp(last["at"])),
                 "values": "" if last is None else _values_text(last["values"], loc.t),
@@ -726,7 +736,7 @@ def check_rows(target: Mapping[str, Any], loc: Locale) -> list[dict[str, Any]]:
 def _values_text(values: Mapping[str, Any], t: Mapping[str, str]) -> str:
     """``jitter 0.03 ms · packet loss 0 %``: a label people read, the value in its unit."""
     return " · ".join(
-        f"{t.get('value.' + key, units.label(key))} {units.amount(key, float(value))}"
+        f"{t.get('value.' + key, units.label(key))} {units.amount(key, float(value), t)}"
         for key, value in sorted(values.items())
         if isinstance(value, int | float) and not isinstance(value, bool)
     )
@@ -745,7 +755,7 @@ def outage_rows(outages: Sequence[Mapping[str, Any]], loc: Locale) -> list[dict[
                 "duration": loc.duration((end if end is not None else loc.now) - (start or 0)),
                 "cause": cause_words(outage["cause"], loc.t),
                 "reason": reason_word(outage["reason"], loc.t) if outage["reason"] else "",
-                "message": outage["message"],
+                "message": detail_words(outage["message"], loc.t),
                 "open": "open" if end is None else "",
             }
         )

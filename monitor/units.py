@@ -22,12 +22,12 @@ def label(key: str) -> str:
     return name.removesuffix("_timestamp").replace("_", " ")
 
 
-def amount(key: str, value: float) -> str:
-    """The value with a unit that fits its size."""
+def amount(key: str, value: float, words: Mapping[str, str] | None = None) -> str:
+    """The value with a unit that fits its size (``words``: see :func:`seconds`)."""
     if key.endswith("_timestamp_seconds"):
         return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M UTC")
     if key.endswith("_seconds"):
-        return seconds(value)
+        return seconds(value, words)
     if key.endswith("_ratio"):
         return f"{value * 100:.4g} %"
     if key.endswith("_bytes"):
@@ -37,20 +37,28 @@ def amount(key: str, value: float) -> str:
     return f"{value:.6g}"
 
 
-def seconds(value: float) -> str:
-    """Under a second in ms (two decimals under 10 ms), else s, min, h or d."""
+def seconds(value: float, words: Mapping[str, str] | None = None) -> str:
+    """Under a second in ms (two decimals under 10 ms), else s, min, h or d.
+
+    ``words``: the texts of a language (``monitor.i18n.texts``) whose ``unit.s``,
+    ``unit.min``, ``unit.h`` and ``unit.d`` name the units (``giây``, ``phút``...).
+    """
+    unit = words or _UNITS
     magnitude = abs(value)
     if magnitude < 0.01:
         return f"{value * 1000:.2f} ms"
     if magnitude < 1:
         return f"{value * 1000:.1f} ms"
     if magnitude < 120:
-        return f"{value:.3g} s"
+        return f"{value:.3g} {unit['unit.s']}"
     if magnitude < 7200:
-        return f"{value / 60:.1f} min"
+        return f"{value / 60:.1f} {unit['unit.min']}"
     if magnitude < 172800:
-        return f"{value / 3600:.1f} h"
-    return f"{value / 86400:.1f} d"
+        return f"{value / 3600:.1f} {unit['unit.h']}"
+    return f"{value / 86400:.1f} {unit['unit.d']}"
+
+
+_UNITS = {"unit.s": "s", "unit.min": "min", "unit.h": "h", "unit.d": "d"}
 
 
 def size(value: float) -> str:

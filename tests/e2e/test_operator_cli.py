@@ -274,8 +274,8 @@ def test_probe_prints_human_units_and_a_verdict(tmp_path: Path) -> None:
     line, verdict = ok.stdout.splitlines()
     assert re.fullmatch(
         r"OK   lo-1 icmp in \d+\.\d ms \(jitter \d+\.\d\d ms, packet loss 0 %, "
-        r"packets received 2, packets sent 2, rtt avg \d+\.\d\d ms, "
-        r"rtt max \d+\.\d\d ms, rtt min \d+\.\d\d ms\)",
+        r"packets received 2, packets sent 2, RTT avg \d+\.\d\d ms, "
+        r"RTT max \d+\.\d\d ms, RTT min \d+\.\d\d ms\)",
         line,
     ), line
     assert verdict == "OK: all 1 check of 1 target passed"
@@ -283,11 +283,12 @@ def test_probe_prints_human_units_and_a_verdict(tmp_path: Path) -> None:
     assert both.returncode == 1
     lines = both.stdout.splitlines()
     assert re.fullmatch(
-        r"FAIL closed tcp connect_refused in \d+\.\d+ ms: connection to 127\.0\.0\.1:\d+ refused"
+        r"FAIL closed tcp \(connection refused\) in \d+\.\d+ ms: "
+        r"connection to 127\.0\.0\.1:\d+ refused"
         r"( \(.*\))?",
         lines[1],
     ), lines[1]
-    assert lines[-1] == "FAILED: 1 of 2 checks of 2 targets: closed tcp (connect_refused)"
+    assert lines[-1] == "FAILED: 1 of 2 checks of 2 targets: closed tcp (connection refused)"
     values = json.loads(cli("probe", "--config", str(path), "lo-1", "--format", "json").stdout)
     assert set(values["values"]) <= KINDS["icmp"].values  # type: ignore[operator]
 

@@ -348,15 +348,39 @@ def test_english_text() -> None:
     assert "Ended: 2023-11-15 06:15:25 +07 (lasted 1h 2m)\n" in r.text(resolved)
 
 
+# A state alert as the rule engine makes it: the English description with the codes.
+STATE_ALERT = Alert(
+    labels=ALERT.labels,
+    starts_at=ALERT.starts_at,
+    annotations={
+        "summary": "bts-binh-son-02: down",
+        "description": "0/3 replies from 10.80.3.12 within the deadline (check:icmp)",
+        "reason": "timeout",
+        "cause": "check:icmp",
+        "runbook_url": "https://runbooks.example/down",
+    },
+    site=ALERT.site,
+)
+
+
+def test_english_text_of_a_state_alert_has_no_codes() -> None:
+    text = Renderer("en", "Asia/Ho_Chi_Minh", "noc-qng-1").text(notification(STATE_ALERT))
+    assert (
+        "Cause: timed out (0/3 replies from 10.80.3.12 within the deadline); failed checks: icmp\n"
+    ) in text
+    assert "check:icmp" not in text
+
+
 def test_vietnamese_text() -> None:
     r = Renderer("vi", "Asia/Ho_Chi_Minh", "noc-qng-1")
-    assert r.title(notification(ALERT)) == "[CẢNH BÁO] Mất kết nối bts-binh-son-02"
-    text = r.text(notification(ALERT.resolved(1_700_000_600.0)))
+    assert r.title(notification(STATE_ALERT)) == "[CẢNH BÁO] Mất kết nối bts-binh-son-02"
+    text = r.text(notification(STATE_ALERT.resolved(1_700_000_600.0)))
     assert text.startswith("ĐÃ KHẮC PHỤC: Mất kết nối tại bts-binh-son-02 (mức nghiêm trọng)\n")
     for line in (
-        "Nguyên nhân: no reply to ping",
+        "Nguyên nhân: hết thời gian chờ (0/3 gói trả lời từ 10.80.3.12 trong thời hạn chờ); "
+        "kiểm tra lỗi: icmp",
         "Bắt đầu lúc: 05:13:20 ngày 15/11/2023 (+07)",
-        "Kết thúc lúc: 05:23:20 ngày 15/11/2023 (+07) (kéo dài 10m)",
+        "Kết thúc lúc: 05:23:20 ngày 15/11/2023 (+07) (kéo dài 10 phút)",
         "Địa điểm: Binh Son, Quang Ngai",
         "Tọa độ: 15.29000, 108.76000",
         "Liên hệ: +84 255 000 000",

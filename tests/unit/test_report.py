@@ -493,8 +493,8 @@ def test_markdown(database: Path) -> None:
         "| 2h 00m 00s (core-1, 2026-11-01 19:00:00) |"
     ) in text
     assert (
-        "| core-1 | 2026-10-31 23:00:00 | 2026-11-01 01:00:00 | 1h 00m 00s | icmp | check:icmp "
-        "| timeout | no reply | began before the period |"
+        "| core-1 | 2026-10-31 23:00:00 | 2026-11-01 01:00:00 | 1h 00m 00s | icmp "
+        "| failed checks: icmp | timed out | no reply | began before the period |"
     ) in text
     assert "| post-api | 2026-11-02 23:30:00 | open | 30m 00s |" in text
     assert "in maintenance: not counted" in text

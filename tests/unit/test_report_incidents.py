@@ -190,7 +190,9 @@ def test_markdown_lists_consequences_under_their_root_cause(report: Report) -> N
     assert "| Total | 8 | 4 | 8 |" in text  # 8 targets, 4 incidents, 8 affected
     assert "4 incidents, 8 targets affected." in text
     block = text[text.index("## Incidents") :]
-    first = block.index("- 2026-11-01 10:00:00 to 2026-11-01 12:00:00: core-rtr (check:icmp): ")
+    first = block.index(
+        "- 2026-11-01 10:00:00 to 2026-11-01 12:00:00: core-rtr (failed checks: icmp): "
+    )
     assert "5 targets behind it unreachable" in block[first:].splitlines()[0]
     under = block[first:].splitlines()[1:6]
     assert [entry.split(" ")[3] for entry in under] == [
@@ -201,7 +203,8 @@ def test_markdown_lists_consequences_under_their_root_cause(report: Report) -> N
         "site-2",
     ]
     assert (
-        under[3] == "  - site-1 (parent:dist-rtr), until 2026-11-01 12:01:12, 1h 59m 24s in period"
+        under[3]
+        == "  - site-1 (parent dist-rtr is down), until 2026-11-01 12:01:12, 1h 59m 24s in period"
     )
 
 
@@ -232,5 +235,5 @@ def test_csv_and_html_count_incidents(report: Report) -> None:
     assert all(r["incidents"] == "" for r in rows if r["row"] == "target")
     html = render(report, "html")
     assert "4 incidents, 8 targets affected." in html
-    assert "core-rtr (check:icmp): 5 targets behind it unreachable" in html
-    assert "<li>site-1 (parent:dist-rtr), until 2026-11-01 12:01:12" in html
+    assert "core-rtr (failed checks: icmp): 5 targets behind it unreachable" in html
+    assert "<li>site-1 (parent dist-rtr is down), until 2026-11-01 12:01:12" in html
