@@ -54,6 +54,9 @@ TIMEOUT = 10.0
 NOT_UP = ("down", "unreachable", "isolated", "flapping", "maintenance")
 
 
+ENGLISH = texts("en")  # errors raised before the config (and so the language) is read
+
+
 class ClientError(Exception):
     """A one-line message for the operator (exit code 1)."""
 
@@ -156,8 +159,9 @@ class Client:
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise ClientError(
-                f"cannot reach the daemon at {self.endpoint.url} ({reason}); is it running? "
-                f"(set --url or {ENV_URL})"
+                self.t["cli.error.unreachable"].format(
+                    url=self.endpoint.url, reason=reason, env=ENV_URL
+                )
             ) from None
         return json.loads(text) if text.strip() else None
 
@@ -169,18 +173,15 @@ class Client:
         except (ValueError, UnicodeDecodeError):
             document, message, field = None, "", None
         if exc.code == 401 and exc.headers.get("WWW-Authenticate", "").startswith("Bearer"):
-            hint = "no token given" if not self.endpoint.token else "the token was refused"
-            return (
-                f"{hint} by {self.endpoint.url}: set [web] api_token in the config, "
-                f"{ENV_TOKEN} or --token to the daemon's token"
-            )
+            key = "cli.error.no_token" if not self.endpoint.token else "cli.error.bad_token"
+            return self.t[key].format(url=self.endpoint.url, env=ENV_TOKEN)
         if exc.code == 401:
-            return f"{self.endpoint.url} needs basic auth for reads: set {ENV_BASIC}=user:password"
+            return self.t["cli.error.basic"].format(url=self.endpoint.url, env=ENV_BASIC)
         issues = document.get("issues") if isinstance(document, dict) else None
         if isinstance(issues, list) and issues:
             return f"{message}:\n" + "\n".join(f"  {i}" for i in issues)
         detail = f"{field}: {message}" if field else message or exc.reason
-        return f"the daemon refused ({exc.code}): {detail}"
+        return self.t["cli.error.refused"].format(code=exc.code, detail=detail)
 
 
 # --------------------------------------------------------------------------
@@ -188,10 +189,12 @@ class Client:
 # --------------------------------------------------------------------------
 
 
-def end_time(for_: str | None, until: str | None, now: float) -> str:
+def end_time(
+    for_: str | None, until: str | None, now: float, t: Mapping[str, str] = ENGLISH
+) -> str:
     """``--for 2h`` or ``--until 2026-12-01T02:00:00+07:00`` as an RFC 3339 time."""
     if (for_ is None) == (until is None):
-        raise ClientError("give one of --for DURATION (such as 2h) or --until TIME")
+        raise ClientError(t["cli.error.for_or_until"])
     if for_ is not None:
         try:
             seconds = parse_duration(for_)
@@ -205,13 +208,13 @@ def end_time(for_: str | None, until: str | None, now: float) -> str:
         raise ClientError(f"--until: {exc}") from None
 
 
-def matchers(pairs: Sequence[str], option: str) -> dict[str, str]:
+def matchers(pairs: Sequence[str], option: str, t: Mapping[str, str] = ENGLISH) -> dict[str, str]:
     """``["province=Quang Ngai", "operator=vnpt"]`` -> a dict; errors name the pair."""
     out: dict[str, str] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
-            raise ClientError(f"{option}: expected NAME=VALUE, got {pair!r}")
+            raise ClientError(t["cli.error.pair"].format(option=option, pair=repr(pair)))
         out[name.strip()] = value
     return out
 
@@ -235,11 +238,11 @@ def maintenance_add(
     now: float | None = None,
 ) -> int:
     if not targets and not match:
-        raise ClientError("name at least one TARGET or give --match NAME=VALUE")
+        raise ClientError(client.t["cli.error.no_targets"])
     body = {
         "targets": list(targets),
-        "match": matchers(match, "--match"),
-        "end": end_time(for_, until, time.time() if now is None else now),
+        "match": matchers(match, "--match", client.t),
+        "end": end_time(for_, until, time.time() if now is None else now, client.t),
         "comment": comment,
         "created_by": who(),
     }
@@ -270,7 +273,7 @@ def maintenance_list(client: Client, out: TextIO) -> int:
 
 def maintenance_end(client: Client, window_id: str, out: TextIO) -> int:
     if window_id.startswith("config:"):
-        raise ClientError(f"{window_id} is written in the config file; edit it there and reload")
+        raise ClientError(client.t["cli.error.config_window"].format(id=window_id))
     client.delete(f"/api/v1/maintenance/{urllib.parse.quote(window_id, safe='')}")
     out.write(client.t["cli.maintenance.ended"].format(id=window_id) + "\n")
     return 0
@@ -286,12 +289,12 @@ def silence_add(
     comment: str,
     now: float | None = None,
 ) -> int:
-    pairs = matchers(match, "--match")
+    pairs = matchers(match, "--match", client.t)
     if not pairs:
-        raise ClientError("give at least one --match NAME=VALUE (such as target=dp-rtr)")
+        raise ClientError(client.t["cli.error.no_matchers"])
     body = {
         "matchers": [{"name": k, "value": v, "isRegex": False} for k, v in pairs.items()],
-        "ends_at": end_time(for_, until, time.time() if now is None else now),
+        "ends_at": end_time(for_, until, time.time() if now is None else now, client.t),
         "created_by": who(),
         "comment": comment,
     }
@@ -343,13 +346,13 @@ def reload(client: Client, pid: int | None, out: TextIO) -> int:
         out.write(detail_words(answer["message"], client.t) + "\n")
         return 0
     if pid is None:
-        raise ClientError(
-            f"no API token to ask for a reload: set [web] api_token, {ENV_TOKEN}, or give --pid"
-        )
+        raise ClientError(client.t["cli.error.reload_token"].format(env=ENV_TOKEN))
     try:
         os.kill(pid, signal.SIGHUP)
     except OSError as exc:
-        raise ClientError(f"cannot signal process {pid}: {exc.strerror}") from None
+        raise ClientError(
+            client.t["cli.error.signal"].format(pid=pid, reason=exc.strerror)
+        ) from None
     out.write(client.t["cli.sighup"].format(pid=pid) + "\n")
     return 0
 

@@ -533,6 +533,60 @@ _TEXTS.update(
         ),
         "cli.in_maintenance": ("in maintenance", "đang bảo trì"),
         "cli.active": ("active", "đang áp dụng"),
+        "cli.error.unreachable": (
+            "cannot reach the daemon at {url} ({reason}); is it running? (set --url or {env})",
+            "không kết nối được tới dịch vụ tại {url} ({reason}); dịch vụ có đang chạy không?"
+            " (đặt --url hoặc {env})",
+        ),
+        "cli.error.no_token": (
+            "no token given by {url}: set [web] api_token in the config, {env} or --token"
+            " to the daemon's token",
+            "chưa có mã truy cập cho {url}: đặt [web] api_token trong tệp cấu hình, {env}"
+            " hoặc --token bằng mã của dịch vụ",
+        ),
+        "cli.error.bad_token": (
+            "the token was refused by {url}: set [web] api_token in the config, {env} or"
+            " --token to the daemon's token",
+            "{url} từ chối mã truy cập: đặt [web] api_token trong tệp cấu hình, {env} hoặc"
+            " --token bằng mã của dịch vụ",
+        ),
+        "cli.error.basic": (
+            "{url} needs basic auth for reads: set {env}=user:password",
+            "{url} yêu cầu đăng nhập để đọc: đặt {env}=tên:mật_khẩu",
+        ),
+        "cli.error.refused": (
+            "the daemon refused ({code}): {detail}",
+            "dịch vụ từ chối ({code}): {detail}",
+        ),
+        "cli.error.for_or_until": (
+            "give one of --for DURATION (such as 2h) or --until TIME",
+            "cho một trong hai: --for THỜI_LƯỢNG (ví dụ 2h) hoặc --until THỜI_ĐIỂM",
+        ),
+        "cli.error.pair": (
+            "{option}: expected NAME=VALUE, got {pair}",
+            "{option}: cần dạng TÊN=GIÁ_TRỊ, nhận được {pair}",
+        ),
+        "cli.error.no_targets": (
+            "name at least one TARGET or give --match NAME=VALUE",
+            "nêu ít nhất một ĐỐI_TƯỢNG hoặc cho --match TÊN=GIÁ_TRỊ",
+        ),
+        "cli.error.no_matchers": (
+            "give at least one --match NAME=VALUE (such as target=dp-rtr)",
+            "cho ít nhất một --match TÊN=GIÁ_TRỊ (ví dụ target=dp-rtr)",
+        ),
+        "cli.error.config_window": (
+            "{id} is written in the config file; edit it there and reload",
+            "{id} được khai báo trong tệp cấu hình; hãy sửa ở đó rồi nạp lại",
+        ),
+        "cli.error.reload_token": (
+            "no API token to ask for a reload: set [web] api_token, {env}, or give --pid",
+            "không có mã truy cập API để yêu cầu nạp lại: đặt [web] api_token, {env}, hoặc"
+            " cho --pid",
+        ),
+        "cli.error.signal": (
+            "cannot signal process {pid}: {reason}",
+            "không gửi được tín hiệu tới tiến trình {pid}: {reason}",
+        ),
         "cli.maintenance.added": ("maintenance {id} until {until}", "bảo trì {id} đến {until}"),
         "cli.maintenance.ended": ("maintenance {id} ended", "đã kết thúc bảo trì {id}"),
         "cli.maintenance.none": ("no maintenance", "không có lịch bảo trì"),

@@ -25,6 +25,7 @@ import pytest
 from monitor.cli import build_parser
 from probes import KINDS
 from tests.daemon_process import API_TOKEN, REPO, DaemonProcess, free_port, monitor_command
+from tests.language_check import english_left
 
 CONFIG = """
 [monitor]
@@ -249,6 +250,29 @@ def test_a_stopped_daemon_is_named_with_its_address(tmp_path: Path) -> None:
         f"continuity-monitor: cannot reach the daemon at http://127.0.0.1:{port} "
         "([Errno 111] Connection refused); is it running? (set --url or CONTINUITY_URL)\n"
     )
+
+
+def test_errors_are_in_the_configured_language(tmp_path: Path) -> None:
+    """With ``language = "vi"`` the one-line errors are Vietnamese too."""
+    port = free_port()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[monitor]\nlanguage = "vi"\nlisten = "127.0.0.1:{port}"\n\n'
+        '[web]\napi_token = "tok-vi-0123456789abcdef"\n\n'
+        '[[targets]]\nname = "gw"\naddress = "127.0.0.1"\nchecks = ["icmp"]\n'
+    )
+    down = cli("status", "--config", str(config))
+    usage = cli("maintenance", "add", "--for", "2h", "--config", str(config))
+    pairs = cli("silence", "add", "--match", "target", "--for", "2h", "--config", str(config))
+    assert down.returncode == usage.returncode == pairs.returncode == 1
+    assert down.stderr.startswith("continuity-monitor: không kết nối được tới dịch vụ tại ")
+    assert f"http://127.0.0.1:{port}" in down.stderr
+    assert usage.stderr == (
+        "continuity-monitor: nêu ít nhất một ĐỐI_TƯỢNG hoặc cho --match TÊN=GIÁ_TRỊ\n"
+    )
+    assert "cần dạng TÊN=GIÁ_TRỊ" in pairs.stderr
+    for result in (down, usage, pairs):
+        assert english_left(result.stderr, ("cli.error",)) == [], result.stderr
 
 
 PROBE_CONFIG = """
