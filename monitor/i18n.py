@@ -155,6 +155,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "not_found": ("No target is named {name}.", "Không có đối tượng nào tên {name}."),
     # Units of durations (short, as a NOC screen shows them).
     "unit.s": ("s", "giây"),
+    "number.decimal": (".", ","),  # the decimal mark of measurements
     "unit.min": ("min", "phút"),
     "unit.h": ("h", "giờ"),
     "unit.d": ("d", "ngày"),

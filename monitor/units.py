@@ -29,12 +29,18 @@ def amount(key: str, value: float, words: Mapping[str, str] | None = None) -> st
     if key.endswith("_seconds"):
         return seconds(value, words)
     if key.endswith("_ratio"):
-        return f"{value * 100:.4g} %"
+        return _mark(f"{value * 100:.4g} %", words)
     if key.endswith("_bytes"):
-        return size(value)
+        return _mark(size(value), words)
     if key.endswith("_celsius"):
-        return f"{value:.3g} °C"
-    return f"{value:.6g}"
+        return _mark(f"{value:.3g} °C", words)
+    return _mark(f"{value:.6g}", words)
+
+
+def _mark(text: str, words: Mapping[str, str] | None) -> str:
+    """``text`` with the language's decimal mark (``3,5 ms`` in Vietnamese)."""
+    mark = words.get("number.decimal", ".") if words else "."
+    return text if mark == "." else text.replace(".", mark)
 
 
 def seconds(value: float, words: Mapping[str, str] | None = None) -> str:
@@ -46,16 +52,18 @@ def seconds(value: float, words: Mapping[str, str] | None = None) -> str:
     unit = words or _UNITS
     magnitude = abs(value)
     if magnitude < 0.01:
-        return f"{value * 1000:.2f} ms"
-    if magnitude < 1:
-        return f"{value * 1000:.1f} ms"
-    if magnitude < 120:
-        return f"{value:.3g} {unit['unit.s']}"
-    if magnitude < 7200:
-        return f"{value / 60:.1f} {unit['unit.min']}"
-    if magnitude < 172800:
-        return f"{value / 3600:.1f} {unit['unit.h']}"
-    return f"{value / 86400:.1f} {unit['unit.d']}"
+        text = f"{value * 1000:.2f} ms"
+    elif magnitude < 1:
+        text = f"{value * 1000:.1f} ms"
+    elif magnitude < 120:
+        text = f"{value:.3g} {unit['unit.s']}"
+    elif magnitude < 7200:
+        text = f"{value / 60:.1f} {unit['unit.min']}"
+    elif magnitude < 172800:
+        text = f"{value / 3600:.1f} {unit['unit.h']}"
+    else:
+        text = f"{value / 86400:.1f} {unit['unit.d']}"
+    return _mark(text, words)
 
 
 _UNITS = {"unit.s": "s", "unit.min": "min", "unit.h": "h", "unit.d": "d"}

@@ -320,7 +320,7 @@ def test_measurements_on_the_target_page_have_labels_and_units() -> None:
     assert english["values"] == "jitter 0.03 ms · packet loss 0 % · uptime 3.5 d"
     (vietnamese,) = check_rows(view, Locale("vi", ZoneInfo("UTC"), now))
     assert vietnamese["values"] == (
-        "độ dao động trễ 0.03 ms · tỷ lệ mất gói 0 % · thời gian hoạt động 3.5 ngày"
+        "độ dao động trễ 0,03 ms · tỷ lệ mất gói 0 % · thời gian hoạt động 3,5 ngày"
     )
     assert vietnamese["message"] == (
         "3/3 gói trả lời từ 10.80.0.2, RTT nhỏ nhất/trung bình/lớn nhất 0.1/0.2/0.3 ms"
