@@ -17,7 +17,8 @@ The context a template sees (see :func:`context`): ``status``, ``state``
 ``cause`` (the real reason), ``since``, ``ended``, ``duration``, ``address``
 (the site's), ``coordinates``, ``lat``, ``lon``, ``contact``, ``runbook``,
 ``target_address``, ``affected`` (how many targets are out behind it),
-``consequences`` (their first names), ``link`` (the target's page under
+``consequences`` (their first names), ``path`` (where the path to a DOWN
+target breaks, from the trace at the outage), ``link`` (the target's page under
 ``[monitor] external_url``), ``labels``, ``annotations``),
 ``alert`` (the first one), ``firing`` and ``resolved`` (the alerts of each
 status) and ``dedup_key``.
@@ -66,6 +67,8 @@ _TEXT = {
 {% endif %}
 {% if a.affected %}Affected: {{ a.affected }} behind it unreachable: {{ a.consequences }}
 {% endif %}
+{% if a.path %}Path: {{ a.path }}
+{% endif %}
 Since: {{ a.since }}
 {% if a.ended %}Ended: {{ a.ended }} (lasted {{ a.duration }})
 {% endif %}
@@ -91,6 +94,8 @@ Since: {{ a.since }}
 {% if a.target_address %}Địa chỉ thiết bị: {{ a.target_address }}
 {% endif %}
 {% if a.affected %}Ảnh hưởng: {{ a.affected }} điểm phía sau mất liên lạc: {{ a.consequences }}
+{% endif %}
+{% if a.path %}Đường truyền: {{ a.path }}
 {% endif %}
 Bắt đầu lúc: {{ a.since }}
 {% if a.ended %}Kết thúc lúc: {{ a.ended }} (kéo dài {{ a.duration }})
@@ -197,6 +202,7 @@ def alert_view(alert: Alert, language: str, timezone: str) -> dict[str, Any]:
         "target_address": annotations.get("address", ""),
         "affected": int(annotations.get("affected") or 0),
         "consequences": annotations.get("consequences", ""),
+        "path": annotations.get("path", ""),
         "link": alert.generator_url,
         "labels": dict(alert.labels),
         "annotations": annotations,
@@ -294,6 +300,7 @@ def sample_notifications() -> tuple[Notification, ...]:
             "summary": "no reply to ping",
             "description": "5 of 5 echo requests lost",
             "runbook_url": "https://runbooks.example/target-down",
+            "path": "path breaks after hop 2 (10.80.2.2, dp-rtr)",
         },
         site=Site(address="Binh Son, Quang Ngai", lat=15.29, lon=108.76, contact="+84 255 000 000"),
     )

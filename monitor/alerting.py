@@ -147,6 +147,10 @@ class Alerting:
     def check_result(self, target: str, kind: str, result: ProbeResult) -> None:
         self._send(self.flow.check_result(target, kind, result))
 
+    def annotate(self, target: str, alertname: str, annotations: Mapping[str, str]) -> None:
+        """Annotations that arrive after the alert (the path diagnosis): see AlertFlow."""
+        self._send(self.flow.annotate(target, alertname, annotations))
+
     def state_changed(self, state: TargetState, policy: Policy) -> None:
         """Retained per-target state topics (MQTT) follow every change, with the policy's word."""
         info = self.flow.targets.get(state.name)

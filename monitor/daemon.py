@@ -36,6 +36,8 @@ from monitor.dbfile import WriteMetrics
 from monitor.dbfile import describe as describe_file_error
 from monitor.exporter import Exporter, SelfMetrics
 from monitor.maintenance_book import MaintenanceBook
+from monitor.path_watch import PathWatch
+from monitor.paths import Diagnosis, address_names
 from monitor.pipeline import ConfigDiff, Pipeline, diff_config
 from monitor.policy import Policy, ancestors
 from monitor.public_page import PublicServer
@@ -57,6 +59,7 @@ from probes.base import (
     ProbeSetupError,
     ProbeTarget,
 )
+from probes.trace import PathTracer
 
 log = logging.getLogger(__name__)
 
@@ -242,10 +245,18 @@ class Daemon:
         )
         self.config: Config | None = None
         self.pipeline = Pipeline(wall=wall, exporter=self.exporter, figures=self._refresh_figures)
+        self._by_address: dict[str, list[str]] = {}
+        self._addresses: dict[str, list[str]] = {}  # the same, one dict for the path names
+        self.paths = PathWatch(
+            wall=wall,
+            names=address_names(self._addresses, _normal_address),
+            states=self.pipeline.states,
+            on_diagnosis=self._path_diagnosed,
+        )
+        self.pipeline.paths = self.paths
         self.probers: dict[str, Prober] = {}
         self._prober_stacks: dict[str, tuple[contextlib.AsyncExitStack, dict[str, Any]]] = {}
         self._listener_stacks: dict[str, tuple[contextlib.AsyncExitStack, Any]] = {}
-        self._by_address: dict[str, list[str]] = {}
         self._exit = contextlib.AsyncExitStack()
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -382,6 +393,10 @@ class Daemon:
         for spec in self.kinds.values():
             self.exporter.declare(spec.section_families(config.sections))
         self._by_address = plan.by_address
+        self._addresses.clear()
+        self._addresses.update(plan.by_address)
+        tracers = {k: p for k, p in self.probers.items() if isinstance(p, PathTracer)}
+        self.paths.configure(config, tracers)
         self.self_metrics.targets.set(len(config.targets))
         assert self.scheduler is not None
         for _ in self.scheduler.sync_steps(plan.jobs):
@@ -397,8 +412,19 @@ class Daemon:
             raise StartupError(f"cannot start alert delivery: {exc}") from None
 
     def _mute_reason(self, alert: Alert) -> str | None:
-        """Why an alert is held back now: the suppression policy over the tree."""
-        return self.pipeline.policy().alert_mute(alert.name, alert.target)
+        """Why an alert is held back now: the suppression policy over the tree, or
+        (for at most ``[path_diagnosis] page_wait``) the trace its page waits for."""
+        return self.pipeline.policy().alert_mute(alert.name, alert.target) or self.paths.holding(
+            alert
+        )
+
+    def _path_diagnosed(self, name: str, diagnosis: Diagnosis) -> None:
+        """A root cause's outage trace ended: the outage row, the page and the log say it."""
+        log.warning("%s: %s", name, diagnosis.text)
+        if self.store is not None:
+            self.store.outage_path(name, diagnosis.text)
+        if self.alerting is not None:
+            self.alerting.annotate(name, "TargetDown", {"path": diagnosis.text})
 
     async def _alerts_loop(self) -> None:
         while True:
@@ -592,6 +618,7 @@ class Daemon:
             ("figures", self._figures_loop()),
             ("slo", self._slo_loop()),
             ("alerts", self._alerts_loop()),
+            ("paths", self.paths.run()),
             ("gc", collect_garbage_periodically()),
         ]
 
@@ -633,6 +660,7 @@ class Daemon:
         self.pipeline.unreconciled = set(self.store.snapshot.open_outages)
         self._exit.push_async_callback(self._close_probers)
         self._exit.push_async_callback(self._close_listeners)
+        self._exit.push_async_callback(self.paths.close)  # before the probers close
         try:
             await self._open_probers(config)
             await self._open_listeners(config)
@@ -727,7 +755,7 @@ class Daemon:
         target = self.config.target(name) if self.config is not None else None
         if target is None or name not in self.pipeline.states:
             return None
-        return target_view(target, self.pipeline.policy())
+        return {**target_view(target, self.pipeline.policy()), "path": self.paths.view(name)}
 
     def api_figures(self, name: str) -> Figures | None:
         """A target's continuity figures now (the status page's availability, MTTR, MTBF)."""
@@ -821,6 +849,7 @@ class Daemon:
                     "cause": o.cause,
                     "reason": o.reason,
                     "message": o.message,
+                    "path": o.path,
                 }
                 for o in outages
             ]
