@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 TICK = 1.0
 """Seconds between looks for baselines that are due."""
-NOT_UP_RETRY = 60.0
+NOT_UP_RETRY = 10.0
 """A baseline due while its target is not UP is looked at again this much later."""
 UNREACHED_RETRY = 300.0
 """A baseline trace that did not reach its (UP) target is tried again this much later."""

@@ -93,8 +93,8 @@ def assemble(
 
     Per TTL the first echo that got an answer counts. The path ends at the
     first TTL where the destination replied or a router reported it has no
-    way on (``unreachable``); later TTLs say nothing more (they meet the same
-    end). Trailing silent hops after the last answer are kept up to the last
+    way on (``unreachable``; at the hop where that router was already seen,
+    if it was); later TTLs say nothing more (they meet the same end). Trailing silent hops after the last answer are kept up to the last
     TTL probed: they are where the path goes dark. An answer "from" the
     destination that is an ICMP error (a host's own unreachable) is a hop
     like any other.
@@ -107,13 +107,30 @@ def assemble(
             hops.append(Hop(ttl, None, "silent"))
             continue
         kind = _kind(answer.kind)
+        if kind == "unreachable":
+            _unreachable(hops, Hop(ttl, answer.responder, kind, answer.rtt))
+            break
         hops.append(Hop(ttl, answer.responder, kind, answer.rtt))
         if kind == "reply":
             reached = answer.responder.partition("%")[0] == destination.partition("%")[0]
             break
-        if kind == "unreachable":
-            break
     return PathTrace(destination, tuple(hops), reached, probes, duration)
+
+
+def _unreachable(hops: list[Hop], hop: Hop) -> None:
+    """A router says it has no way on: the path ends at that router.
+
+    A router already seen at an earlier hop (its Time Exceeded for a lower
+    TTL) is that hop, not this one: echoes with a higher TTL reach it too and
+    get its Unreachable (once its neighbour beyond is known dead), so the
+    path is cut back to where the router is, and that hop says unreachable.
+    """
+    for index, earlier in enumerate(hops):
+        if earlier.address == hop.address:
+            del hops[index + 1 :]
+            hops[index] = Hop(earlier.ttl, earlier.address, "unreachable", earlier.rtt)
+            return
+    hops.append(hop)
 
 
 def _kind(kind: str) -> HopKind:
