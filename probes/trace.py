@@ -101,8 +101,17 @@ def assemble(
     """
     hops: list[Hop] = []
     reached = False
+    target = destination.partition("%")[0]
     for ttl in sorted(answers):
-        answer = next((a for a in answers[ttl] if a is not None), None)
+        # An echo reply from anyone but the destination is no answer of this path.
+        answer = next(
+            (
+                a
+                for a in answers[ttl]
+                if a is not None and (a.kind != "reply" or a.responder.partition("%")[0] == target)
+            ),
+            None,
+        )
         if answer is None:
             hops.append(Hop(ttl, None, "silent"))
             continue
@@ -112,7 +121,7 @@ def assemble(
             break
         hops.append(Hop(ttl, answer.responder, kind, answer.rtt))
         if kind == "reply":
-            reached = answer.responder.partition("%")[0] == destination.partition("%")[0]
+            reached = True
             break
     return PathTrace(destination, tuple(hops), reached, probes, duration)
 
