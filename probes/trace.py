@@ -94,8 +94,9 @@ def assemble(
     Per TTL the first echo that got an answer counts. The path ends at the
     first TTL where the destination replied or a router reported it has no
     way on (``unreachable``; at the hop where that router was already seen,
-    if it was); later TTLs say nothing more (they meet the same end). Trailing silent hops after the last answer are kept up to the last
-    TTL probed: they are where the path goes dark. An answer "from" the
+    if it was); later TTLs say nothing more (they meet the same end).
+    Trailing silent hops after the last answer are kept up to the last TTL
+    probed: they are where the path goes dark. An answer "from" the
     destination that is an ICMP error (a host's own unreachable) is a hop
     like any other.
     """
@@ -104,14 +105,7 @@ def assemble(
     target = destination.partition("%")[0]
     for ttl in sorted(answers):
         # An echo reply from anyone but the destination is no answer of this path.
-        answer = next(
-            (
-                a
-                for a in answers[ttl]
-                if a is not None and (a.kind != "reply" or a.responder.partition("%")[0] == target)
-            ),
-            None,
-        )
+        answer = next((a for a in answers[ttl] if _counts(a, target)), None)
         if answer is None:
             hops.append(Hop(ttl, None, "silent"))
             continue
@@ -124,6 +118,12 @@ def assemble(
             reached = True
             break
     return PathTrace(destination, tuple(hops), reached, probes, duration)
+
+
+def _counts(answer: EchoAnswer | None, target: str) -> bool:
+    if answer is None:
+        return False
+    return answer.kind != "reply" or answer.responder.partition("%")[0] == target
 
 
 def _unreachable(hops: list[Hop], hop: Hop) -> None:

@@ -1,6 +1,6 @@
 """Path diagnosis end to end (issue 15, part 4): a chain of three routers, a cut between r2 and r3.
 
-    daemon (root ns) ── r1 ── r2 ──╳── r3 ── site
+    daemon (root ns) ── r1 ── r2 ──X── r3 ── site
 
 Every node is a configured target (parents r1 <- r2 <- r3 <- site), so the
 cut makes r3 a root cause (DOWN) and the site a consequence (UNREACHABLE).

@@ -272,10 +272,9 @@ def test_any_v6_router_answer_gives_back_the_echo_key(
 ) -> None:
     icmp_type, icmp_code, reason = code
     quoted = ip6_hop1(ME6, DST6, icmp(128, 0, ident, seq, COOKIE))
-    if extension:  # RFC 4884: the whole (short) datagram, zero-padded to 128 bytes
-        quoted = rfc4884(quoted, v6=True)
-    else:  # a router may quote less than the whole echo
-        quoted = quoted[: 48 + quoted_extra]
+    # RFC 4884: the whole (short) datagram, zero-padded to 128 bytes; else a router
+    # may quote less than the whole echo.
+    quoted = rfc4884(quoted, v6=True) if extension else quoted[: 48 + quoted_extra]
     packet = error6(icmp_type, icmp_code, quoted, 16 if extension else 0)
     assert pkt.parse_v6(packet, COOKIE) == pkt.EchoError(
         ident,
