@@ -29,7 +29,6 @@ import contextlib
 import heapq
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from alerts.model import Alert
@@ -60,20 +59,7 @@ HOPS_PAST_BASELINE = 2
 """Hops traced past where the baseline met the target (a path may grow a little)."""
 HOLD_REASON = "path_trace"
 
-EARLY_SLACK = 1.0
-"""A trace started at most this long before a DOWN's start (its first failed run) is its trace."""
-
 _Traceable = tuple[PathTracer, ProbeTarget, Any]
-
-
-@dataclass
-class _Outage:
-    """An outage trace: started when its target began failing (or when announced DOWN)."""
-
-    started: float
-    trace: PathTrace | None = None
-    announced: bool = False  # the target was announced DOWN as a root cause
-    delivered: bool = False
 
 
 class PathWatch:
@@ -97,7 +83,6 @@ class PathWatch:
         self.diagnoses: dict[str, Diagnosis] = {}
         self.refused = 0  # outage traces the budget refused
         self._traceable: dict[str, _Traceable] = {}
-        self._outages: dict[str, _Outage] = {}  # the latest outage trace per target
         self._holding: dict[str, float] = {}  # target -> hold its page until (wall time)
         self._due: list[tuple[float, str]] = []
         self._next_due: dict[str, float] = {}
@@ -133,7 +118,6 @@ class PathWatch:
                 self._schedule(name, now)
         for gone in self._traceable.keys() - traceable.keys():
             self.baselines.pop(gone, None)
-            self._outages.pop(gone, None)
             self.diagnoses.pop(gone, None)
             self._holding.pop(gone, None)
             self._next_due.pop(gone, None)
@@ -145,25 +129,8 @@ class PathWatch:
 
     # -- outages (the pipeline's path sink) --------------------------------------
 
-    def failing(self, name: str, policy: Policy) -> None:
-        """A target began failing: trace now, so the trace is ready when (if) it goes DOWN.
-
-        The DOWN comes ``(fall - 1) x down_interval`` later; a trace that is
-        done by then costs the page no wait. Targets behind a failing parent
-        are not traced (they are consequences); a failure that does not last
-        spends one trace of the budget.
-        """
-        if not self.settings.enabled or name not in self._traceable or name in self._running:
-            return
-        if name not in policy.states or policy.role(name)[0] is Role.CONSEQUENCE:
-            return
-        now = self.wall()
-        if not self.budget.take(now):
-            return  # the DOWN (if it comes) tries again
-        self._begin(name, _Outage(now))
-
     def state_event(self, event: Event, policy: Policy) -> None:
-        """A root cause announced DOWN gets its diagnosis: the early trace's, or one traced now."""
+        """A root cause announced DOWN is traced now (within the budget)."""
         if event.kind is not EventKind.TARGET_DOWN or not self.settings.enabled:
             return
         name = event.target
@@ -172,28 +139,12 @@ class PathWatch:
         if policy.role(name)[0] is not Role.ROOT_CAUSE:
             return  # a consequence: its root cause's trace says where the path breaks
         now = self.wall()
-        since = policy.states[name].since
-        record = self._outages.get(name)
-        if (
-            record is None
-            or record.delivered
-            or (since is not None and record.started < since - EARLY_SLACK)
-        ):
-            if not self.budget.take(now):
-                self.refused += 1
-                log.warning("%s: path not traced (max_traces_per_minute reached)", name)
-                return
-            record = _Outage(now)
-            self._begin(name, record)
-        record.announced = True
+        if not self.budget.take(now):
+            self.refused += 1
+            log.warning("%s: path not traced (max_traces_per_minute reached)", name)
+            return
         self._holding[name] = now + self.settings.page_wait
-        if record.trace is not None:
-            # Traced already: deliver as soon as the page exists (it is offered next).
-            asyncio.get_running_loop().call_soon(self._deliver, name, record)
-
-    def _begin(self, name: str, record: _Outage) -> None:
-        self._outages[name] = record
-        self._start(self._outage_trace(name, record), name)
+        self._start(self._outage_trace(name), name)
 
     def holding(self, alert: Alert) -> str | None:
         """Why a TargetDown page waits: its path is being traced (at most ``page_wait``)."""
@@ -207,28 +158,19 @@ class PathWatch:
             return None
         return HOLD_REASON
 
-    async def _outage_trace(self, name: str, record: _Outage) -> None:
+    async def _outage_trace(self, name: str) -> None:
         try:
             async with self._slots:
-                record.trace = await self._trace(name)
-            if record.announced:
-                self._deliver(name, record)
+                trace = await self._trace(name)
+            if trace is None:
+                return
+            baseline = self.baselines.get(name)
+            diagnosis = diagnose(trace, baseline[1] if baseline else None, self.names, self.wall())
+            self.diagnoses[name] = diagnosis
+            self._holding.pop(name, None)  # before telling: the page may go now
+            self.on_diagnosis(name, diagnosis)
         finally:
-            if record.announced:
-                self._holding.pop(name, None)
-
-    def _deliver(self, name: str, record: _Outage) -> None:
-        """The diagnosis of an announced outage, once: to the daemon (row, page, API)."""
-        if record.delivered or record.trace is None or self._outages.get(name) is not record:
-            return
-        record.delivered = True
-        baseline = self.baselines.get(name)
-        diagnosis = diagnose(
-            record.trace, baseline[1] if baseline else None, self.names, self.wall()
-        )
-        self.diagnoses[name] = diagnosis
-        self._holding.pop(name, None)  # before telling: the page may go now
-        self.on_diagnosis(name, diagnosis)
+            self._holding.pop(name, None)
 
     # -- baselines -----------------------------------------------------------------
 

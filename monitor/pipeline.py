@@ -78,8 +78,6 @@ class AlertSink(Protocol):
 class PathSink(Protocol):
     """What the pipeline tells the path diagnosis (``monitor.path_watch``)."""
 
-    def failing(self, name: str, policy: Policy) -> None: ...
-
     def state_event(self, event: Event, policy: Policy) -> None: ...
 
 
@@ -328,11 +326,17 @@ class Pipeline:
 
     def apply(self, changes: Changes) -> None:
         """Store a step's new states, then tell every consumer what changed."""
-        changed, began = self._store(changes)
+        changed = []
+        for name, state in changes.states.items():
+            old = self.states.get(name)
+            self.states[name] = state
+            if old is None or old.health is not state.health or old.since != state.since:
+                changed.append(state)
+            if name in self.unreconciled and state.own is Health.DOWN and self.history:
+                self.unreconciled.discard(name)
+                self.history.reconcile(name, Health.DOWN)  # the same outage row continues
         if changes.world is not None:
             self.world = changes.world
-        if began:
-            self._began_failing(began)
         if not changed and not changes.events and not changes.recheck:
             return  # the usual result: nothing moved
         policy = self.policy()
@@ -348,31 +352,6 @@ class Pipeline:
         if self.scheduler is not None:
             for name in changes.recheck:
                 self.scheduler.trigger(name)
-
-    def _store(self, changes: Changes) -> tuple[list[TargetState], list[str]]:
-        """Keep a step's new states; returns those whose state changed and the names
-        of those that began failing."""
-        changed, began = [], []
-        for name, state in changes.states.items():
-            old = self.states.get(name)
-            self.states[name] = state
-            if old is None or old.health is not state.health or old.since != state.since:
-                changed.append(state)
-            if state.failing and (old is None or not old.failing):
-                began.append(name)
-            if name in self.unreconciled and state.own is Health.DOWN and self.history:
-                self.unreconciled.discard(name)
-                self.history.reconcile(name, Health.DOWN)  # the same outage row continues
-        return changed, began
-
-    def _began_failing(self, names: list[str]) -> None:
-        """Targets whose first failure this is: their path is traced now, so the trace is
-        ready by the time a DOWN is announced (``monitor.path_watch``)."""
-        if self.paths is None:
-            return
-        policy = self.policy()
-        for name in names:
-            self.paths.failing(name, policy)
 
     def _announce(self, event: Event, policy: Policy) -> None:
         """Tell the path diagnosis, then the alerts (whose page may wait for the trace)."""

@@ -8,7 +8,6 @@ traces are tasks that finish when the test lets the loop run once.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -221,10 +220,10 @@ async def test_the_page_waits_for_the_trace_at_most_page_wait(config: Config) ->
 async def test_outage_traces_stop_at_the_rate_bound(config: Config) -> None:
     tracer = ScriptedTracer(*[CUT] * 10)
     watch = Watch(config, tracer)
-    for _ in range(8):  # eight outages of r3 in a minute
+    for _ in range(8):
         watch.paths.state_event(down("r3", watch.clock.now), watch.set(r3=Health.DOWN))
-        await settle()
         watch.clock.now += 1
+    await settle()
     assert len(tracer.calls) == 6 and watch.paths.refused == 2
     watch.clock.now += 60
     watch.paths.state_event(down("r3", watch.clock.now), watch.set(r3=Health.DOWN))
@@ -254,7 +253,7 @@ async def test_baselines_leave_the_rest_of_the_budget_to_outages(config: Config)
     watch = Watch(config, tracer)
     for _ in range(4):
         watch.paths.state_event(down("r3", watch.clock.now), watch.set(r3=Health.DOWN))
-        await settle()
+    await settle()
     watch.set()
     assert watch.paths.refresh_baselines() == 0  # baselines may use 3 of 6: 4 are used
     watch.clock.now += 60
@@ -267,48 +266,6 @@ async def test_a_baseline_that_does_not_reach_its_target_is_not_kept(config: Con
     watch.paths.refresh_baselines()
     await settle()
     assert watch.paths.baselines == {}
-
-
-async def test_a_trace_begun_at_the_first_failure_serves_the_down(config: Config) -> None:
-    """Traced when r3 began failing; the DOWN (fall runs later) takes that trace, no wait."""
-    tracer = ScriptedTracer(CUT)
-    watch = Watch(config, tracer)
-    watch.paths.failing("r3", watch.set(r3=Health.UP))
-    await settle()
-    assert len(tracer.calls) == 1 and watch.diagnosed == []  # not announced: nothing said
-    watch.clock.now += 2
-    live = watch.set(r3=Health.DOWN)
-    live.states["r3"] = replace(live.states["r3"], since=watch.clock.now - 2.5)
-    watch.paths.state_event(down("r3", watch.clock.now), live)
-    page = Alert({"alertname": "TargetDown", "target": "r3"}, watch.clock.now)
-    assert watch.paths.holding(page) == HOLD_REASON  # until the page is offered
-    await settle()
-    assert len(tracer.calls) == 1  # no second trace
-    assert [d.last_name for _, d in watch.diagnosed] == ["r2"]
-    assert watch.paths.holding(page) is None
-
-
-async def test_an_old_early_trace_is_not_taken_for_a_new_outage(config: Config) -> None:
-    tracer = ScriptedTracer(WHOLE, CUT)
-    watch = Watch(config, tracer)
-    watch.paths.failing("r3", watch.set())  # a blip, an hour ago
-    await settle()
-    watch.clock.now += 3600
-    live = watch.set(r3=Health.DOWN)
-    live.states["r3"] = replace(live.states["r3"], since=watch.clock.now - 3)
-    watch.paths.state_event(down("r3", watch.clock.now), live)
-    await settle()
-    assert len(tracer.calls) == 2
-    ((_, diagnosis),) = watch.diagnosed
-    assert diagnosis.last_name == "r2"
-
-
-async def test_a_consequence_beginning_to_fail_is_not_traced(config: Config) -> None:
-    tracer = ScriptedTracer()
-    watch = Watch(config, tracer)
-    watch.paths.failing("site", watch.set(r3=Health.DOWN, site=Health.DOWN))
-    await settle()
-    assert tracer.calls == []
 
 
 async def test_disabled_traces_nothing(config: Config, tmp_path: Path) -> None:
