@@ -9,8 +9,9 @@ a **root cause** (not a consequence behind a failing parent), traces the path
 at once and compares it with the baseline (:func:`monitor.paths.diagnose`).
 
 Bounds: every trace is at most ``max_hops x probes_per_hop`` echoes and
-``timeout`` seconds (fewer hops once a baseline knows where the target is:
-two past it); at most ``max_traces_per_minute`` start in any minute, of which
+``timeout`` seconds (once a baseline knows the path: two hops past the
+target, and a wait of four times the slowest baseline hop's round trip, at
+least 0.5 s); at most ``max_traces_per_minute`` start in any minute, of which
 baselines use at most half (outage traces always find the rest); at most
 ``max_concurrent`` run at once (baselines never queue; outage traces wait for
 a slot). The work on the event loop per trace is a few dozen packets.
@@ -58,6 +59,10 @@ UNREACHED_RETRY = 300.0
 HOPS_PAST_BASELINE = 2
 """Hops traced past where the baseline met the target (a path may grow a little)."""
 HOLD_REASON = "path_trace"
+WAIT_FLOOR = 0.5
+"""Least wait of a trace when a baseline knows the hops' round trips (seconds)."""
+WAIT_RTT_FACTOR = 4.0
+"""With a baseline, a trace waits this many times the slowest baseline hop's round trip."""
 
 _Traceable = tuple[PathTracer, ProbeTarget, Any]
 
@@ -222,13 +227,24 @@ class PathWatch:
         most: int = self.settings.max_hops
         return most if end is None else min(most, end + HOPS_PAST_BASELINE)
 
+    def _wait(self, name: str) -> float:
+        """How long a trace waits for answers: ``timeout``, or less once a baseline knows
+        how long the hops take to answer (hops beyond a break never answer, so an
+        outage trace lasts its whole wait, and a TargetDown page waits for it)."""
+        timeout: float = self.settings.timeout
+        baseline = self.baselines.get(name)
+        rtts = [h.rtt for h in baseline[1].hops if h.rtt is not None] if baseline else []
+        if not rtts:
+            return timeout
+        return min(timeout, max(WAIT_FLOOR, WAIT_RTT_FACTOR * max(rtts)))
+
     async def _trace(self, name: str) -> PathTrace | None:
         entry = self._traceable.get(name)
         if entry is None:
             return None
         tracer, target, check_settings = entry
         settings = self.settings
-        deadline = asyncio.get_running_loop().time() + settings.timeout
+        deadline = asyncio.get_running_loop().time() + self._wait(name)
         self._in_flight += 1
         self._running.add(name)
         try:

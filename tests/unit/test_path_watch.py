@@ -59,7 +59,11 @@ tcp = {{ port = 25 }}
 
 WHOLE = PathTrace(
     R3,
-    (Hop(1, R1, "ttl_exceeded"), Hop(2, R2, "ttl_exceeded"), Hop(3, R3, "reply")),
+    (
+        Hop(1, R1, "ttl_exceeded", 0.001),
+        Hop(2, R2, "ttl_exceeded", 0.002),
+        Hop(3, R3, "reply", 0.01),
+    ),
     True,
     24,
     0.01,
@@ -79,6 +83,7 @@ class ScriptedTracer:
     def __init__(self, *traces: PathTrace) -> None:
         self.traces = list(traces)
         self.calls: list[tuple[str, int, int]] = []
+        self.waits: list[float] = []
         self.gate: asyncio.Event | None = None
 
     async def trace(
@@ -91,6 +96,7 @@ class ScriptedTracer:
         deadline: float,
     ) -> PathTrace:
         self.calls.append((target.name, max_hops, probes_per_hop))
+        self.waits.append(deadline - asyncio.get_running_loop().time())
         if self.gate is not None:
             await self.gate.wait()
         return self.traces.pop(0)
@@ -181,8 +187,11 @@ async def test_a_root_cause_going_down_is_traced_and_diagnosed(config: Config) -
     view = watch.paths.view("r3")
     assert view is not None and view["diagnosis"]["last_address"] == R2
     assert [h["name"] for h in view["baseline"]["hops"]] == ["r1", "r2", "r3"]
-    # Traced to two hops past where the baseline met the target.
+    # Traced to two hops past where the baseline met the target, and waiting for
+    # answers 0.5 s (the baseline's hops answered within 10 ms), not the 2 s timeout.
     assert tracer.calls[-1] == ("r3", 5, 2)
+    assert tracer.waits[0] == pytest.approx(2.0, abs=0.05)
+    assert tracer.waits[-1] == pytest.approx(0.5, abs=0.05)
 
 
 async def test_a_consequence_and_a_target_without_tracer_are_not_traced(config: Config) -> None:
