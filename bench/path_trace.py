@@ -1,4 +1,4 @@
-"""What a path trace costs, beside Debian's traceroute in the same run (``python -m bench.path_trace``).
+"""What a path trace costs, beside traceroute in the same run (``python -m bench.path_trace``).
 
 A chain of three router namespaces and a host (:mod:`tests.netns_chain`,
 10.80.0.0/16 only). For each case, ``--runs`` traces by the daemon's own
@@ -13,8 +13,9 @@ tracer (the ICMP prober's :meth:`trace`, raw socket, the daemon's defaults:
 
 Cases: the whole path (the host answers), the path cut between r2 and r3
 (r3's side down: r2 forwards into a dead link, nothing answers beyond), and
-ours with a baseline (hops limited to two past the target, as the daemon
-does once it knows the path). Medians of the runs are printed as a table.
+ours with a baseline (hops limited to two past the target and the wait to
+four times the slowest baseline hop, at least 0.5 s, as the daemon does
+once it knows the path). Medians of the runs are printed as a table.
 Needs root.
 """
 
@@ -30,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from monitor.path_watch import WAIT_FLOOR, WAIT_RTT_FACTOR
 from probes.base import ProbeTarget
 from probes.icmp import IcmpProber, IcmpSettings
 from tests import netns
@@ -50,11 +52,11 @@ def tx_packets(interface: str) -> int:
     return int(Path(f"/sys/class/net/{interface}/statistics/tx_packets").read_text())
 
 
-async def ours(prober: IcmpProber, chain: Chain, max_hops: int) -> Sample:
+async def ours(prober: IcmpProber, chain: Chain, max_hops: int, wait: float = WAIT) -> Sample:
     interface = chain.links[0].left_if
     before = tx_packets(interface)
     cpu, begin = time.process_time(), time.perf_counter()
-    deadline = asyncio.get_running_loop().time() + WAIT
+    deadline = asyncio.get_running_loop().time() + wait
     trace = await prober.trace(
         ProbeTarget("host", chain.host_v4),
         IcmpSettings(),
@@ -114,15 +116,25 @@ async def main(runs: int) -> None:
     with router_chain(3) as chain:
         async with IcmpProber(mode="raw") as prober:
             await ours(prober, chain, MAX_HOPS)  # warm up: neighbours known everywhere
+            baseline = await prober.trace(
+                ProbeTarget("host", chain.host_v4),
+                IcmpSettings(),
+                max_hops=MAX_HOPS,
+                probes_per_hop=PROBES,
+                deadline=asyncio.get_running_loop().time() + WAIT,
+            )
+            # The daemon's wait once it has a baseline (monitor.path_watch.PathWatch._wait).
+            slowest = max(h.rtt for h in baseline.hops if h.rtt is not None)
+            wait = min(WAIT, max(WAIT_FLOOR, WAIT_RTT_FACTOR * slowest))
             for case, cut in (("whole path (4 hops)", False), ("cut r2-r3", True)):
                 if cut:
                     chain.cut_far(2)
                     await asyncio.sleep(4)  # r2 learns its neighbour is gone (ARP fails)
                 mine = [await ours(prober, chain, MAX_HOPS) for _ in range(runs)]
-                based = [await ours(prober, chain, 4 + 2) for _ in range(runs)]
+                based = [await ours(prober, chain, 4 + 2, wait) for _ in range(runs)]
                 peer = [theirs(chain) for _ in range(runs)]
                 lines.append(row(case, "daemon, 16 hops", mine))
-                lines.append(row(case, "daemon, baseline known (6 hops)", based))
+                lines.append(row(case, f"daemon, baseline known (6 hops, wait {wait:g} s)", based))
                 lines.append(row(case, "traceroute -I", peer))
     print("\n".join(lines))
     print(f"\nr2 = {chain.node_v4(2)}, host = {chain.host_v4}; medians of {runs} runs")
