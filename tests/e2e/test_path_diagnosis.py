@@ -61,6 +61,13 @@ class Scene:
     daemon: DaemonProcess
     receiver: WebhookReceiver
     chain: Chain
+    family: str
+
+    def node(self, position: int) -> str:
+        """The address node ``position`` answers from (1 = r1 ... 4 = the site)."""
+        if self.family == "v4":
+            return self.chain.node_v4(position)
+        return self.chain.node_v6(position)
 
     def target(self, name: str) -> dict[str, Any]:
         found = self.daemon.json(f"/api/v1/targets/{name}")
@@ -72,19 +79,20 @@ def names_of(view: dict[str, Any]) -> list[str | None]:
     return [hop["name"] for hop in view["hops"]]
 
 
-@pytest.fixture
-def scene(tmp_path: Path) -> Iterator[Scene]:
+@pytest.fixture(params=["v4", "v6"])
+def scene(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Scene]:
     netns.require()
+    family = request.param
     with router_chain(3) as chain, WebhookReceiver() as receiver:
         config = CONFIG
         nodes = ["r1", "r2", "r3", "site"]
         for position, name in enumerate(nodes, 1):
             parents = f'parents = ["{nodes[position - 2]}"]\n' if position > 1 else ""
-            address = chain.node_v4(position)
+            address = chain.node_v4(position) if family == "v4" else chain.node_v6(position)
             config += f'\n[[targets]]\nname = "{name}"\naddress = "{address}"\n{parents}'
         config += webhook_channel(receiver)
         with DaemonProcess(config, tmp_path) as daemon:
-            scene = Scene(daemon, receiver, chain)
+            scene = Scene(daemon, receiver, chain, family)
             wait_until(
                 "every target up with a baseline path",
                 lambda: all(
@@ -101,7 +109,7 @@ def test_cut_between_router_2_and_3_pages_r3_with_the_path_breaking_after_r2(
     scene: Scene,
 ) -> None:
     chain, daemon, hook = scene.chain, scene.daemon, scene.receiver
-    r2 = chain.node_v4(2)
+    r2 = scene.node(2)
     baseline = scene.target("r3")["path"]["baseline"]
     assert baseline["reached"] and names_of(baseline) == ["r1", "r2", "r3"], baseline
     assert scene.target("site")["path"]["baseline"]["hops"][-1]["name"] == "site"
@@ -156,7 +164,7 @@ def test_alert_api_shows_the_path_annotation(scene: Scene) -> None:
     alerts = scene.daemon.json("/api/v1/alerts")
     assert isinstance(alerts, dict)
     (down,) = [a for a in alerts["alerts"] if a["labels"]["alertname"] == "TargetDown"]
-    r2 = scene.chain.node_v4(2)
+    r2 = scene.node(2)
     assert down["annotations"]["path"].startswith(
         f"path breaks after hop 2 ({r2}, r2), which reports the target unreachable"
     ), json.dumps(down)
