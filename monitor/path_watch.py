@@ -59,6 +59,8 @@ UNREACHED_RETRY = 300.0
 HOPS_PAST_BASELINE = 2
 """Hops traced past where the baseline met the target (a path may grow a little)."""
 HOLD_REASON = "path_trace"
+LOOKS_PER_TICK = 1000
+"""Due entries looked at per tick at most (ten thousand targets due at start: ten ticks)."""
 WAIT_FLOOR = 0.5
 """Least wait of a trace when a baseline knows the hops' round trips (seconds)."""
 WAIT_RTT_FACTOR = 4.0
@@ -189,9 +191,12 @@ class PathWatch:
         """Start the baseline traces that are due and allowed now; returns how many."""
         if not self.settings.enabled:
             return 0
-        now, started = self.wall(), 0
+        now, started, looks = self.wall(), 0, 0
         due = self._due
         while due and due[0][0] <= now and self._in_flight < self.settings.max_concurrent:
+            looks += 1
+            if looks > LOOKS_PER_TICK:
+                break  # the rest at the next tick: a loop turn stays short
             when, name = due[0]
             if self._next_due.get(name) != when or name not in self._traceable:
                 heapq.heappop(due)  # superseded or gone

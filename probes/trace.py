@@ -24,6 +24,7 @@ daemon finds it by that protocol, never by the kind's name.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol, runtime_checkable
@@ -113,7 +114,8 @@ def assemble(
         if kind == "unreachable":
             _unreachable(hops, Hop(ttl, answer.responder, kind, answer.rtt))
             break
-        hops.append(Hop(ttl, answer.responder, kind, answer.rtt))
+        # Interned: the same routers are on the paths of thousands of targets.
+        hops.append(Hop(ttl, sys.intern(answer.responder), kind, answer.rtt))
         if kind == "reply":
             reached = True
             break
