@@ -16,9 +16,11 @@ baselines use at most half (outage traces always find the rest); at most
 ``max_concurrent`` run at once (baselines never queue; outage traces wait for
 a slot). The work on the event loop per trace is a few dozen packets.
 
-The TargetDown page of a traced target is held for at most ``page_wait``
-(:meth:`holding`, asked by the daemon's mute context) so it can carry the
-diagnosis; when the trace ends, ``on_diagnosis`` gets it (the daemon writes
+The TargetDown page of a traced target that has a baseline is held for at
+most ``page_wait`` (:meth:`holding`, asked by the daemon's mute context) so
+it can carry the diagnosis (the trace then waits only a few times the
+baseline's round trips, at least 0.5 s); without a baseline the page goes
+at once; when the trace ends, ``on_diagnosis`` gets it (the daemon writes
 it to the outage row, the alert's ``path`` annotation and the API).
 Baselines live in memory: after a restart they are traced again.
 """
@@ -150,7 +152,12 @@ class PathWatch:
             self.refused += 1
             log.warning("%s: path not traced (max_traces_per_minute reached)", name)
             return
-        self._holding[name] = now + self.settings.page_wait
+        if name in self.baselines:
+            # The page waits for the trace (bounded by page_wait) only when a baseline
+            # says how long the hops take: then the wait is short (see _wait). A target's
+            # first outage before its baseline pages at once; its diagnosis follows on
+            # the outage row, the target page and the API.
+            self._holding[name] = now + self.settings.page_wait
         self._start(self._outage_trace(name), name)
 
     def holding(self, alert: Alert) -> str | None:

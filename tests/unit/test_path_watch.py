@@ -208,9 +208,11 @@ async def test_a_consequence_and_a_target_without_tracer_are_not_traced(config: 
 
 
 async def test_the_page_waits_for_the_trace_at_most_page_wait(config: Config) -> None:
-    tracer = ScriptedTracer(CUT)
-    tracer.gate = asyncio.Event()
+    tracer = ScriptedTracer(WHOLE, WHOLE, WHOLE, CUT)
     watch = Watch(config, tracer)
+    watch.paths.refresh_baselines()
+    await settle()
+    tracer.gate = asyncio.Event()
     page = Alert({"alertname": "TargetDown", "target": "r3"}, watch.clock.now)
     other = Alert({"alertname": "HighLoss", "target": "r3"}, watch.clock.now)
     watch.paths.state_event(down("r3", watch.clock.now), watch.set(r3=Health.DOWN))
@@ -224,6 +226,17 @@ async def test_the_page_waits_for_the_trace_at_most_page_wait(config: Config) ->
     tracer.gate.set()
     await settle()
     assert [name for name, _ in watch.diagnosed] == ["r3"]  # still for the outage row and API
+
+
+async def test_without_a_baseline_the_page_does_not_wait(config: Config) -> None:
+    tracer = ScriptedTracer(CUT)
+    watch = Watch(config, tracer)
+    page = Alert({"alertname": "TargetDown", "target": "r3"}, watch.clock.now)
+    watch.paths.state_event(down("r3", watch.clock.now), watch.set(r3=Health.DOWN))
+    assert watch.paths.holding(page) is None
+    await settle()
+    ((_, diagnosis),) = watch.diagnosed  # still diagnosed, for the outage row and the API
+    assert diagnosis.text.endswith("no baseline path recorded yet")
 
 
 async def test_outage_traces_stop_at_the_rate_bound(config: Config) -> None:
