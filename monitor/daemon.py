@@ -37,7 +37,7 @@ from monitor.dbfile import describe as describe_file_error
 from monitor.exporter import Exporter, SelfMetrics
 from monitor.maintenance_book import MaintenanceBook
 from monitor.path_watch import PathWatch
-from monitor.paths import Diagnosis, address_names
+from monitor.paths import Diagnosis
 from monitor.pipeline import ConfigDiff, Pipeline, diff_config
 from monitor.policy import Policy, ancestors
 from monitor.public_page import PublicServer
@@ -246,10 +246,9 @@ class Daemon:
         self.config: Config | None = None
         self.pipeline = Pipeline(wall=wall, exporter=self.exporter, figures=self._refresh_figures)
         self._by_address: dict[str, list[str]] = {}
-        self._addresses: dict[str, list[str]] = {}  # the same, one dict for the path names
         self.paths = PathWatch(
             wall=wall,
-            names=address_names(self._addresses, _normal_address),
+            names=self._target_names,
             states=self.pipeline.states,
             on_diagnosis=self._path_diagnosed,
         )
@@ -393,8 +392,6 @@ class Daemon:
         for spec in self.kinds.values():
             self.exporter.declare(spec.section_families(config.sections))
         self._by_address = plan.by_address
-        self._addresses.clear()
-        self._addresses.update(plan.by_address)
         tracers = {k: p for k, p in self.probers.items() if isinstance(p, PathTracer)}
         self.paths.configure(config, tracers)
         self.self_metrics.targets.set(len(config.targets))
@@ -417,6 +414,10 @@ class Daemon:
         return self.pipeline.policy().alert_mute(alert.name, alert.target) or self.paths.holding(
             alert
         )
+
+    def _target_names(self, address: str) -> list[str]:
+        """The configured targets at an address (how a trace's hops are named)."""
+        return self._by_address.get(_normal_address(address), [])
 
     def _path_diagnosed(self, name: str, diagnosis: Diagnosis) -> None:
         """A root cause's outage trace ended: the outage row, the page and the log say it."""

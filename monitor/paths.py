@@ -16,7 +16,7 @@ no clock reads: time is passed in.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -202,12 +202,3 @@ class TraceBudget:
     def used(self, now: float) -> int:
         """Traces started in the last minute."""
         return self._used(now)
-
-
-def address_names(by_address: Mapping[str, Sequence[str]], normal: Callable[[str], str]) -> Names:
-    """A :data:`Names` over the daemon's address index (``normal`` canonicalises)."""
-
-    def names(address: str) -> Sequence[str]:
-        return by_address.get(normal(address), ())
-
-    return names
