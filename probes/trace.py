@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 from probes.base import ProbeTarget
-from probes.icmp_engine import EchoAnswer, IcmpEngine, SockAddr
+from probes.icmp_engine import EchoAnswer, IcmpEngine, PingOutcome, SockAddr
 
 HopKind = Literal["ttl_exceeded", "unreachable", "reply", "silent"]
 
@@ -179,7 +179,21 @@ async def trace_path(
     outcomes = await asyncio.gather(*runs)
     answers = {ttl: outcome.answers for ttl, outcome in enumerate(outcomes, 1)}
     sent = sum(outcome.sent for outcome in outcomes)
-    return assemble(sockaddr[0], answers, probes=sent, duration=loop.time() - begin)
+    trace = assemble(sockaddr[0], answers, probes=sent, duration=loop.time() - begin)
+    refused = not_sent(outcomes)
+    if refused and trace.last_answering is None and not trace.reached:
+        # Nothing left this host (no route here, a firewall): no hop to blame.
+        return PathTrace(trace.destination, (), False, sent, trace.duration, refused)
+    return trace
+
+
+def not_sent(outcomes: Sequence[PingOutcome]) -> str:
+    """Why this host refused to send a trace's echoes (``""`` when it sent them)."""
+    for outcome in outcomes:
+        for _reason, message in outcome.failures:
+            if message.startswith(("send", "no IPv6 route")):
+                return f"this monitor cannot send to {outcome.destination} ({message})"
+    return ""
 
 
 @runtime_checkable

@@ -15,7 +15,7 @@ import pytest
 from probes.base import ProbeTarget
 from probes.icmp import IcmpProber, IcmpSettings
 from probes.trace import PathTrace
-from tests.netns import require, sysctl
+from tests.netns import require, run, sysctl
 from tests.netns_chain import Chain, router_chain
 
 pytestmark = pytest.mark.root
@@ -91,6 +91,15 @@ async def test_cut_between_router_2_and_3_ends_the_path_at_router_2(
     assert result.hops[1].kind == ("unreachable" if cut == "near" else "ttl_exceeded")
     assert all(not hop.answered for hop in result.hops[2:]), result
     assert took < TIMEOUT + 0.3  # bounded by the deadline, whatever is silent
+
+
+async def test_our_own_link_down_is_no_hop_to_blame(chain: Chain) -> None:
+    """With our end down its routes vanish; the safety route refuses every send."""
+    async with IcmpProber() as prober:
+        run(["ip", "link", "set", chain.links[0].left_if, "down"])
+        result = await trace(prober, chain.host_v4)
+    assert result.hops == () and not result.reached
+    assert result.error.startswith(f"this monitor cannot send to {chain.host_v4} (send:"), result
 
 
 async def test_chain_restored_is_traced_whole_again(chain: Chain) -> None:

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from monitor.paths import TraceBudget, diagnose
 from probes import icmp_packet as pkt
-from probes.icmp_engine import EchoAnswer, ttl_ancillary
-from probes.trace import Hop, PathTrace, assemble
+from probes.icmp_engine import EchoAnswer, PingOutcome, ttl_ancillary
+from probes.trace import Hop, PathTrace, assemble, not_sent
 from tests.unit.test_icmp_packet import COOKIE, OTHER_COOKIE, extended_err, icmp, ipv6
 
 ME, DST, ROUTER = "10.80.1.1", "10.80.9.2", "10.80.2.2"
@@ -425,6 +425,33 @@ def test_assembled_paths_are_well_formed(per_ttl: list[list[EchoAnswer | None]])
     assert last is None or (last.answered and last.kind != "reply")
     if last is not None:
         assert all(not h.answered or h.kind == "reply" for h in trace.hops if h.ttl > last.ttl)
+
+
+@pytest.mark.parametrize(
+    ("failures", "expected"),
+    [
+        ((), ""),
+        ((("ttl_exceeded", "time to live exceeded in transit (from 10.80.1.2)"),), ""),
+        (
+            (("unreachable", "send: No route to host"),),
+            f"this monitor cannot send to {DST} (send: No route to host)",
+        ),
+        (
+            (
+                (
+                    "address_family",
+                    "no IPv6 route (Network is unreachable); is IPv6 configured here?",
+                ),
+            ),
+            f"this monitor cannot send to {DST} (no IPv6 route (Network is unreachable); "
+            "is IPv6 configured here?)",
+        ),
+    ],
+)
+def test_echoes_this_host_refused_to_send(
+    failures: tuple[tuple[str, str], ...], expected: str
+) -> None:
+    assert not_sent([PingOutcome(DST, (None,), failures)]) == expected
 
 
 # --------------------------------------------------------------------------
