@@ -15,7 +15,7 @@ import pytest
 
 from alerts.model import Alert
 from monitor.alert_flow import AlertFlow
-from monitor.config import Config, load_config
+from monitor.config import Config, ConfigError, load_config
 from monitor.path_watch import HOLD_REASON, PathWatch
 from monitor.paths import Diagnosis
 from monitor.policy import Policy
@@ -317,3 +317,36 @@ def test_a_held_page_gets_the_path_annotation_before_it_goes(config: Config) -> 
     assert flow.annotate("r3", "TargetDown", {"path": "later"}) == []
     (active,) = [a for a in flow.rules.active.values() if a.name == "TargetDown"]
     assert active.annotations["path"].startswith("path breaks after hop 2")
+
+
+def test_path_diagnosis_settings_errors_name_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        "[path_diagnosis]\n"
+        'baseline_interval = "10s"\n'
+        "max_hops = 0\n"
+        'page_wait = "1m"\n'
+        'tiemout = "1s"\n'
+        '\n[[targets]]\nname = "a"\naddress = "127.0.0.1"\nchecks = ["icmp"]\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    text = str(caught.value)
+    for expected in (
+        f"{path}:3: path_diagnosis.max_hops: must be between 1 and 64, got 0",
+        f"{path}:2: path_diagnosis.baseline_interval: must be at least 1m "
+        "(a baseline path changes rarely)",
+        f"{path}:4: path_diagnosis.page_wait: must be at most 30s, got 1m "
+        "(a page must not wait long for its diagnosis)",
+        f"{path}:5: path_diagnosis.tiemout: unknown key; did you mean timeout?",
+    ):
+        assert expected in text, text
+
+
+def test_path_diagnosis_defaults(config: Config, tmp_path: Path) -> None:
+    path = tmp_path / "plain.toml"
+    path.write_text('[[targets]]\nname = "a"\naddress = "127.0.0.1"\nchecks = ["icmp"]\n')
+    settings = load_config(path).path_diagnosis
+    assert (settings.enabled, settings.max_hops, settings.probes_per_hop) == (True, 16, 2)
+    assert (settings.timeout, settings.baseline_interval, settings.page_wait) == (2.0, 3600.0, 3.0)
+    assert (settings.max_traces_per_minute, settings.max_concurrent) == (60, 8)
