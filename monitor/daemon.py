@@ -36,7 +36,7 @@ from monitor.dbfile import WriteMetrics
 from monitor.dbfile import describe as describe_file_error
 from monitor.exporter import Exporter, SelfMetrics
 from monitor.maintenance_book import MaintenanceBook
-from monitor.path_watch import PathWatch
+from monitor.path_watch import PathMetrics, PathWatch
 from monitor.paths import Diagnosis
 from monitor.pipeline import ConfigDiff, Pipeline, diff_config
 from monitor.policy import Policy, ancestors
@@ -253,6 +253,7 @@ class Daemon:
             on_diagnosis=self._path_diagnosed,
         )
         self.pipeline.paths = self.paths
+        self.self_metrics.registry.register(PathMetrics(self.paths))
         self.probers: dict[str, Prober] = {}
         self._prober_stacks: dict[str, tuple[contextlib.AsyncExitStack, dict[str, Any]]] = {}
         self._listener_stacks: dict[str, tuple[contextlib.AsyncExitStack, Any]] = {}

@@ -31,8 +31,11 @@ import asyncio
 import contextlib
 import heapq
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from alerts.model import Alert
 from monitor.api import rfc3339
@@ -91,6 +94,7 @@ class PathWatch:
         self.baselines: dict[str, tuple[float, PathTrace]] = {}
         self.diagnoses: dict[str, Diagnosis] = {}
         self.refused = 0  # outage traces the budget refused
+        self.traced = {"baseline": 0, "outage": 0}  # traces started, by purpose
         self._traceable: dict[str, _Traceable] = {}
         self._holding: dict[str, float] = {}  # target -> hold its page until (wall time)
         self._due: list[tuple[float, str]] = []
@@ -158,6 +162,7 @@ class PathWatch:
             # first outage before its baseline pages at once; its diagnosis follows on
             # the outage row, the target page and the API.
             self._holding[name] = now + self.settings.page_wait
+        self.traced["outage"] += 1
         self._start(self._outage_trace(name), name)
 
     def holding(self, alert: Alert) -> str | None:
@@ -217,6 +222,7 @@ class PathWatch:
                 break
             heapq.heappop(due)
             self._schedule(name, now + self.settings.baseline_interval)
+            self.traced["baseline"] += 1
             self._start(self._baseline_trace(name), name)
             started += 1
         return started
@@ -311,3 +317,30 @@ class PathWatch:
                 "trace": trace_view(diagnosis.trace, self.names),
             },
         }
+
+
+class PathMetrics(Collector):
+    """The path diagnosis's own series, read from a :class:`PathWatch` at scrape time."""
+
+    def __init__(self, watch: PathWatch) -> None:
+        self.watch = watch
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        traces = CounterMetricFamily(
+            "continuity_path_traces",
+            "Path traces started, by purpose: baseline (while up) or outage (a root cause DOWN).",
+            labels=["purpose"],
+        )
+        for purpose, count in sorted(self.watch.traced.items()):
+            traces.add_metric([purpose], count)
+        yield traces
+        yield CounterMetricFamily(
+            "continuity_path_traces_refused",
+            "Outage traces not started because max_traces_per_minute was reached.",
+            value=self.watch.refused,
+        )
+        yield GaugeMetricFamily(
+            "continuity_path_baselines",
+            "Targets with a baseline path recorded.",
+            value=len(self.watch.baselines),
+        )

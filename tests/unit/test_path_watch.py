@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from alerts.model import Alert
 from monitor.alert_flow import AlertFlow
 from monitor.config import Config, ConfigError, load_config
-from monitor.path_watch import HOLD_REASON, PathWatch
+from monitor.path_watch import HOLD_REASON, PathMetrics, PathWatch
 from monitor.paths import Diagnosis
 from monitor.policy import Policy
 from monitor.state import Event, EventKind, Health, TargetState, Topology, World
@@ -350,3 +351,20 @@ def test_path_diagnosis_defaults(config: Config, tmp_path: Path) -> None:
     assert (settings.enabled, settings.max_hops, settings.probes_per_hop) == (True, 16, 2)
     assert (settings.timeout, settings.baseline_interval, settings.page_wait) == (2.0, 3600.0, 3.0)
     assert (settings.max_traces_per_minute, settings.max_concurrent) == (60, 8)
+
+
+async def test_traces_are_counted_for_prometheus(config: Config) -> None:
+    tracer = ScriptedTracer(WHOLE, WHOLE, WHOLE, *[CUT] * 8)
+    watch = Watch(config, tracer)
+    registry = CollectorRegistry()
+    registry.register(PathMetrics(watch.paths))
+    watch.paths.refresh_baselines()
+    await settle()
+    for _ in range(7):  # six a minute: the seventh is refused
+        watch.paths.state_event(down("r3", watch.clock.now), watch.set(r3=Health.DOWN))
+        await settle()
+    text = generate_latest(registry).decode()
+    assert 'continuity_path_traces_total{purpose="baseline"} 3.0' in text
+    assert 'continuity_path_traces_total{purpose="outage"} 3.0' in text
+    assert "continuity_path_traces_refused_total 4.0" in text
+    assert "continuity_path_baselines 3.0" in text
