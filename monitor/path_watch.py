@@ -64,6 +64,8 @@ UNREACHED_RETRY = 300.0
 HOPS_PAST_BASELINE = 2
 """Hops traced past where the baseline met the target (a path may grow a little)."""
 HOLD_REASON = "path_trace"
+REFUSAL_LOG_EVERY = 60.0
+"""Seconds between log lines about refused outage traces."""
 LOOKS_PER_TICK = 1000
 """Due entries looked at per tick at most (ten thousand targets due at start: ten ticks)."""
 WAIT_FLOOR = 0.5
@@ -94,6 +96,7 @@ class PathWatch:
         self.baselines: dict[str, tuple[float, PathTrace]] = {}
         self.diagnoses: dict[str, Diagnosis] = {}
         self.refused = 0  # outage traces the budget refused
+        self._refusal_logged = -REFUSAL_LOG_EVERY
         self.traced = {"baseline": 0, "outage": 0}  # traces started, by purpose
         self._traceable: dict[str, _Traceable] = {}
         self._holding: dict[str, float] = {}  # target -> hold its page until (wall time)
@@ -154,7 +157,13 @@ class PathWatch:
         now = self.wall()
         if not self.budget.take(now):
             self.refused += 1
-            log.warning("%s: path not traced (max_traces_per_minute reached)", name)
+            if now - self._refusal_logged >= REFUSAL_LOG_EVERY:  # a storm: one line a minute
+                self._refusal_logged = now
+                log.warning(
+                    "%s: path not traced (max_traces_per_minute reached; "
+                    "continuity_path_traces_refused_total counts them)",
+                    name,
+                )
             return
         if name in self.baselines:
             # The page waits for the trace (bounded by page_wait) only when a baseline
