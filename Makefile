@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # `make run` needs only what running needs; tests, lint and benchmarks add the test extras.
 RUN_STAMP := $(VENV)/.installed-run
 
-.PHONY: run dist test lint typecheck unit system-deps bench bench-icmp bench-snmp bench-http bench-traps bench-attack bench-detect clean
+.PHONY: run dist test lint typecheck unit system-deps bench bench-icmp bench-snmp bench-http bench-traps bench-attack bench-paths bench-detect clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ bench-traps: system-deps $(STAMP)
 
 bench-attack: system-deps $(STAMP)
 	$(PY) -m bench.attack
+
+# Path traces beside traceroute (root, network namespaces; about a minute)
+bench-paths: system-deps $(STAMP)
+	$(PY) -m bench.path_trace
 
 # Detection lab (root, network namespaces; ~25 minutes, `BENCH_DETECT_ARGS=--quick` ~5)
 BENCH_DETECT_ARGS ?=

@@ -18,8 +18,8 @@ The context a template sees (see :func:`context`): ``status``, ``state``
 ``ended``, ``duration``, ``address`` (the site's), ``coordinates``, ``lat``,
 ``lon``, ``contact``, ``runbook``, ``target_address``, ``dark_at``
 (SiteGoingDark's predicted dark, local), ``affected`` (how many targets are
-out behind it),
-``consequences`` (their first names), ``link`` (the target's page under
+out behind it), ``consequences`` (their first names), ``path`` (where the path
+to a DOWN target breaks, from the trace at the outage), ``link`` (the target's page under
 ``[monitor] external_url``), ``labels``, ``annotations``),
 ``alert`` (the first one), ``firing`` and ``resolved`` (the alerts of each
 status) and ``dedup_key``.
@@ -38,7 +38,7 @@ from jinja2 import StrictUndefined, TemplateError, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from alerts.model import Alert, Notification, Site
-from monitor.i18n import alert_cause, alert_title, texts
+from monitor.i18n import alert_cause, alert_title, detail_words, texts
 
 Language = Literal["en", "vi"]
 Kind = Literal["text", "html", "json"]
@@ -68,6 +68,8 @@ _TEXT = {
 {% endif %}
 {% if a.affected %}Affected: {{ a.affected }} behind it unreachable: {{ a.consequences }}
 {% endif %}
+{% if a.path %}Path: {{ a.path }}
+{% endif %}
 Since: {{ a.since }}
 {% if a.dark_at %}Goes dark at about: {{ a.dark_at }}
 {% endif %}
@@ -95,6 +97,8 @@ Since: {{ a.since }}
 {% if a.target_address %}Địa chỉ thiết bị: {{ a.target_address }}
 {% endif %}
 {% if a.affected %}Ảnh hưởng: {{ a.affected }} điểm phía sau mất liên lạc: {{ a.consequences }}
+{% endif %}
+{% if a.path %}Đường truyền: {{ a.path }}
 {% endif %}
 Bắt đầu lúc: {{ a.since }}
 {% if a.dark_at %}Dự kiến mất điện lúc: {{ a.dark_at }}
@@ -216,6 +220,7 @@ def alert_view(alert: Alert, language: str, timezone: str) -> dict[str, Any]:
         "target_address": annotations.get("address", ""),
         "affected": int(annotations.get("affected") or 0),
         "consequences": annotations.get("consequences", ""),
+        "path": detail_words(annotations.get("path", ""), words),
         "link": alert.generator_url,
         "dark_at": _dark_at(annotations, timezone, language),
         "labels": dict(alert.labels),
@@ -316,6 +321,7 @@ def sample_notifications() -> tuple[Notification, ...]:
             "reason": "timeout",
             "cause": "check:icmp",
             "runbook_url": "https://runbooks.example/target-down",
+            "path": "path breaks after hop 2 (10.80.2.2, dp-rtr)",
         },
         site=Site(address="Binh Son, Quang Ngai", lat=15.29, lon=108.76, contact="+84 255 000 000"),
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import zoneinfo
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from alerts.model import Alert, Site
 from alerts.mute import Gate
@@ -169,6 +170,22 @@ class AlertFlow:
             if info is not None:
                 out += self.offer(self.rules.state_event(kind, info, at))
         return out
+
+    def annotate(self, target: str, alertname: str, annotations: Mapping[str, str]) -> list[Alert]:
+        """Add ``annotations`` to the target's firing ``alertname`` if it was not passed on yet.
+
+        How the path diagnosis joins a TargetDown page held for it (the page
+        waits at most ``[path_diagnosis] page_wait``); returns what may go now.
+        An alert already passed on keeps what it said (the outbox has it).
+        """
+        for fp, alert in list(self.rules.active.items()):
+            if alert.target != target or alert.name != alertname or fp in self.gate.notified:
+                continue
+            updated = replace(alert, annotations={**alert.annotations, **annotations})
+            self.rules.active[fp] = updated
+            if fp in self.gate.held:
+                self.gate.held[fp] = updated
+        return self.gate.release(self.wall(), self.mute)
 
     def tick(self) -> list[Alert]:
         """Point alerts that resolve now, and held alerts whose mute ended."""

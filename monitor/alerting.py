@@ -162,6 +162,10 @@ class Alerting:
             self.flow.going_dark(target, estimate, lead=lead, timezone=timezone, behind=behind)
         )
 
+    def annotate(self, target: str, alertname: str, annotations: Mapping[str, str]) -> None:
+        """Annotations that arrive after the alert (the path diagnosis): see AlertFlow."""
+        self._send(self.flow.annotate(target, alertname, annotations))
+
     def state_changed(self, state: TargetState, policy: Policy) -> None:
         """Retained per-target state topics (MQTT) follow every change, with the policy's word."""
         info = self.flow.targets.get(state.name)

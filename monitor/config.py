@@ -39,6 +39,7 @@ from monitor.config_errors import (
 )
 from monitor.config_locator import locate
 from monitor.maintenance import MaintenanceWindow
+from monitor.paths import PathDiagnosisSection
 from monitor.security import WebSection
 from monitor.shard import parse_shard
 from monitor.slo import SloConfig
@@ -274,6 +275,7 @@ class Config:
     alerts: AlertsSection = field(default_factory=AlertsSection)
     web: WebSection = field(default_factory=WebSection)
     public: PublicSection | None = None
+    path_diagnosis: PathDiagnosisSection = field(default_factory=PathDiagnosisSection)
 
     @property
     def state_dir(self) -> Path:
@@ -358,6 +360,7 @@ def _build_models(kinds: Mapping[str, ProbeKind], listeners: Mapping[str, Listen
         slo=(list[SloConfig], []),
         web=(WebSection, WebSection()),
         public=(PublicSection | None, None),
+        path_diagnosis=(PathDiagnosisSection, PathDiagnosisSection()),
         channels=(dict[str, Any], {}),
         alerts=(dict[str, Any], {}),
         **sections,
@@ -492,6 +495,9 @@ class _Resolver:
             alerts=alerts or AlertsSection(),
             web=document.web if document is not None else WebSection(),
             public=document.public if document is not None else None,
+            path_diagnosis=(
+                document.path_diagnosis if document is not None else PathDiagnosisSection()
+            ),
         )
 
     # -- helpers -----------------------------------------------------------

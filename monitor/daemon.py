@@ -36,6 +36,8 @@ from monitor.dbfile import WriteMetrics
 from monitor.dbfile import describe as describe_file_error
 from monitor.exporter import Exporter, SelfMetrics
 from monitor.maintenance_book import MaintenanceBook
+from monitor.path_watch import PathMetrics, PathWatch
+from monitor.paths import Diagnosis
 from monitor.pipeline import ConfigDiff, Pipeline, diff_config
 from monitor.policy import Policy, ancestors
 from monitor.power import Estimate, PowerWatch, goes_dark_with
@@ -58,6 +60,7 @@ from probes.base import (
     ProbeSetupError,
     ProbeTarget,
 )
+from probes.trace import PathTracer
 
 log = logging.getLogger(__name__)
 
@@ -243,10 +246,18 @@ class Daemon:
         )
         self.config: Config | None = None
         self.pipeline = Pipeline(wall=wall, exporter=self.exporter, figures=self._refresh_figures)
+        self._by_address: dict[str, list[str]] = {}
+        self.paths = PathWatch(
+            wall=wall,
+            names=self._target_names,
+            states=self.pipeline.states,
+            on_diagnosis=self._path_diagnosed,
+        )
+        self.pipeline.paths = self.paths
+        self.self_metrics.registry.register(PathMetrics(self.paths))
         self.probers: dict[str, Prober] = {}
         self._prober_stacks: dict[str, tuple[contextlib.AsyncExitStack, dict[str, Any]]] = {}
         self._listener_stacks: dict[str, tuple[contextlib.AsyncExitStack, Any]] = {}
-        self._by_address: dict[str, list[str]] = {}
         self._exit = contextlib.AsyncExitStack()
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -385,6 +396,8 @@ class Daemon:
             self.exporter.declare(spec.section_families(config.sections))
         self._by_address = plan.by_address
         self.power.keep(t.name for t in config.targets)
+        tracers = {k: p for k, p in self.probers.items() if isinstance(p, PathTracer)}
+        self.paths.configure(config, tracers)
         self.self_metrics.targets.set(len(config.targets))
         assert self.scheduler is not None
         for _ in self.scheduler.sync_steps(plan.jobs):
@@ -400,8 +413,23 @@ class Daemon:
             raise StartupError(f"cannot start alert delivery: {exc}") from None
 
     def _mute_reason(self, alert: Alert) -> str | None:
-        """Why an alert is held back now: the suppression policy over the tree."""
-        return self.pipeline.policy().alert_mute(alert.name, alert.target)
+        """Why an alert is held back now: the suppression policy over the tree, or
+        (for at most ``[path_diagnosis] page_wait``) the trace its page waits for."""
+        return self.pipeline.policy().alert_mute(alert.name, alert.target) or self.paths.holding(
+            alert
+        )
+
+    def _target_names(self, address: str) -> list[str]:
+        """The configured targets at an address (how a trace's hops are named)."""
+        return self._by_address.get(_normal_address(address), [])
+
+    def _path_diagnosed(self, name: str, diagnosis: Diagnosis) -> None:
+        """A root cause's outage trace ended: the outage row, the page and the log say it."""
+        log.warning("%s: %s", name, diagnosis.text)
+        if self.store is not None:
+            self.store.outage_path(name, diagnosis.text)
+        if self.alerting is not None:
+            self.alerting.annotate(name, "TargetDown", {"path": diagnosis.text})
 
     async def _alerts_loop(self) -> None:
         while True:
@@ -626,6 +654,7 @@ class Daemon:
             ("figures", self._figures_loop()),
             ("slo", self._slo_loop()),
             ("alerts", self._alerts_loop()),
+            ("paths", self.paths.run()),
             ("gc", collect_garbage_periodically()),
         ]
 
@@ -667,6 +696,7 @@ class Daemon:
         self.pipeline.unreconciled = set(self.store.snapshot.open_outages)
         self._exit.push_async_callback(self._close_probers)
         self._exit.push_async_callback(self._close_listeners)
+        self._exit.push_async_callback(self.paths.close)  # before the probers close
         try:
             await self._open_probers(config)
             await self._open_listeners(config)
@@ -761,7 +791,7 @@ class Daemon:
         target = self.config.target(name) if self.config is not None else None
         if target is None or name not in self.pipeline.states:
             return None
-        return target_view(target, self.pipeline.policy())
+        return {**target_view(target, self.pipeline.policy()), "path": self.paths.view(name)}
 
     def api_figures(self, name: str) -> Figures | None:
         """A target's continuity figures now (the status page's availability, MTTR, MTBF)."""
@@ -855,6 +885,7 @@ class Daemon:
                     "cause": o.cause,
                     "reason": o.reason,
                     "message": o.message,
+                    "path": o.path,
                 }
                 for o in outages
             ]

@@ -118,6 +118,12 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "at": ("At", "Lúc"),
     "measurements": ("Measurements", "Số đo"),
     "outages.recent": ("Recent outages", "Sự cố gần đây"),
+    "path": ("Path", "Đường truyền"),
+    "path.diagnosis": ("At the outage", "Khi sự cố"),
+    "path.baseline": ("Baseline path (while up)", "Đường truyền chuẩn (khi hoạt động)"),
+    "path.none": ("No path traced yet", "Chưa dò đường truyền"),
+    "path.hop": ("Hop", "Chặng"),
+    "path.silent": ("no answer", "không trả lời"),
     "outages.none": ("No outages recorded.", "Chưa ghi nhận sự cố nào."),
     "start": ("Start", "Bắt đầu"),
     "end": ("End", "Kết thúc"),
@@ -692,6 +698,68 @@ _TEXTS.update(
             "destination unreachable (code {code})",
             "không tới được đích (mã {code})",
         ),
+        # where the path breaks (monitor.paths): the diagnosis as written, in words
+        "msg.path.not_traced": (
+            "path not traced: {error_text}",
+            "không dò được đường truyền: {error_text}",
+        ),
+        "msg.path.cannot_send": (
+            "this monitor cannot send to {address} ({send_text})",
+            "máy giám sát không gửi được gói tin tới {address} ({send_text})",
+        ),
+        "msg.path.no_time": ("no time left", "đã hết thời gian"),
+        "msg.path.family_unavailable": (
+            "{family} unavailable on this host ({reason_raw})",
+            "máy giám sát này không dùng được {family} ({reason_raw})",
+        ),
+        "msg.path.family_unavailable_bare": (
+            "{family} unavailable on this host",
+            "máy giám sát này không dùng được {family}",
+        ),
+        "msg.path.engine_closed": ("the ICMP engine is not open", "bộ máy ICMP chưa mở"),
+        "msg.path.complete": (
+            "path complete: the target answers at hop {hop} (the path is not what fails)",
+            "đường truyền thông suốt: đối tượng trả lời ở chặng {hop}"
+            " (sự cố không nằm ở đường truyền)",
+        ),
+        "msg.path.silent": (
+            "path breaks before hop 1: no hop answers (this monitor's own link or first router)",
+            "đường truyền đứt trước chặng 1: không chặng nào trả lời"
+            " (đường kết nối của chính máy giám sát hoặc bộ định tuyến đầu tiên)",
+        ),
+        "msg.path.breaks": (
+            "path breaks after hop {hop} ({where_part})",
+            "đường truyền đứt sau chặng {hop} ({where_part})",
+        ),
+        "msg.path.breaks_unreachable": (
+            "path breaks after hop {hop} ({where_part}), which reports the target unreachable",
+            "đường truyền đứt sau chặng {hop} ({where_part}),"
+            " thiết bị này báo không tới được đối tượng",
+        ),
+        "msg.path.no_baseline": (
+            "no baseline path recorded yet",
+            "chưa ghi được đường truyền chuẩn",
+        ),
+        "msg.path.changed": (
+            "the path changed: hop {hop} was {where_part}",
+            "đường truyền đã thay đổi: chặng {hop} trước đây là {where_part}",
+        ),
+        "msg.path.went_on": (
+            "the baseline path went on to hop {hop} ({where_part})",
+            "đường truyền chuẩn đi tiếp tới chặng {hop} ({where_part})",
+        ),
+        "msg.path.went_on_reached": (
+            "the baseline path went on to hop {hop} ({where_part})"
+            " and reached the target at hop {target_hop}",
+            "đường truyền chuẩn đi tiếp tới chặng {hop} ({where_part})"
+            " và tới đối tượng ở chặng {target_hop}",
+        ),
+        "msg.path.reached": (
+            "the baseline path reached the target at hop {hop}",
+            "đường truyền chuẩn tới đối tượng ở chặng {hop}",
+        ),
+        # a diagnosis and its comparison clauses, each translated on its own
+        "msg.path.clauses": ("{head_text}; {rest_text}", "{head_text}; {rest_text}"),
         "msg.send": ("send: {os_text}", "gửi gói tin: {os_text}"),
         "msg.no_v6_route": (
             "no IPv6 route ({os_text}); is IPv6 configured here?",
@@ -897,6 +965,8 @@ def _pattern(english: str) -> re.Pattern[str]:
 
 
 def _field_regex(name: str) -> str:
+    if name.endswith("_part"):  # a phrase within a "; "-separated list
+        return r"[^;]+?"
     return r".+?" if name.endswith(("_text", "_raw")) else r"\S+?"
 
 

@@ -75,6 +75,12 @@ class AlertSink(Protocol):
     def state_changed(self, state: TargetState, policy: Policy) -> None: ...
 
 
+class PathSink(Protocol):
+    """What the pipeline tells the path diagnosis (``monitor.path_watch``)."""
+
+    def state_event(self, event: Event, policy: Policy) -> None: ...
+
+
 class HistorySink(Protocol):
     """The parts of :class:`monitor.store.Store` the pipeline writes to."""
 
@@ -170,8 +176,10 @@ class Pipeline:
         alerts: AlertSink | None = None,
         scheduler: SchedulerHooks | None = None,
         figures: Callable[[str], None] | None = None,
+        paths: PathSink | None = None,
     ) -> None:
         self.wall = wall
+        self.paths = paths  # told of announced events before the alerts (a page may wait)
         self.exporter = exporter
         self.history = history
         self.alerts = alerts
@@ -340,12 +348,18 @@ class Pipeline:
         for event in changes.events:
             log_event(event)
             self._record(event)
-            family = event.kind.family
-            if self.alerts is not None and family in ("target", "monitor"):
-                self.alerts.state_event(event, policy)
+            self._announce(event, policy)
         if self.scheduler is not None:
             for name in changes.recheck:
                 self.scheduler.trigger(name)
+
+    def _announce(self, event: Event, policy: Policy) -> None:
+        """Tell the path diagnosis, then the alerts (whose page may wait for the trace)."""
+        family = event.kind.family
+        if self.paths is not None and family == "target":
+            self.paths.state_event(event, policy)
+        if self.alerts is not None and family in ("target", "monitor"):
+            self.alerts.state_event(event, policy)
 
     def _record(self, event: Event) -> None:
         """Write an event's consequences to the history and refresh the figures it moves."""

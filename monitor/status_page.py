@@ -756,10 +756,37 @@ def outage_rows(outages: Sequence[Mapping[str, Any]], loc: Locale) -> list[dict[
                 "cause": cause_words(outage["cause"], loc.t),
                 "reason": reason_word(outage["reason"], loc.t) if outage["reason"] else "",
                 "message": detail_words(outage["message"], loc.t),
+                "path": detail_words(outage.get("path") or "", loc.t),
                 "open": "open" if end is None else "",
             }
         )
     return out
+
+
+def path_rows(path: Mapping[str, Any] | None, loc: Locale) -> dict[str, Any] | None:
+    """The target page's path card: the last diagnosis and the baseline's hops."""
+    if path is None:
+        return None
+    diagnosis = path.get("diagnosis")
+    baseline = path.get("baseline")
+    return {
+        "diagnosis": None
+        if diagnosis is None
+        else {
+            "text": detail_words(diagnosis["text"], loc.t),
+            "at": loc.full_time(_timestamp(diagnosis["at"])),
+        },
+        "baseline_at": loc.full_time(_timestamp(baseline["at"])) if baseline else "",
+        "hops": [
+            {
+                "hop": hop["hop"],
+                "address": hop["address"] or loc.t["path.silent"],
+                "name": hop["name"] or "",
+                "rtt": "" if hop["rtt_seconds"] is None else f"{hop['rtt_seconds'] * 1000:.2f} ms",
+            }
+            for hop in (baseline["hops"] if baseline else ())
+        ],
+    }
 
 
 def figure_rows(figures: Figures | None, loc: Locale) -> dict[str, Any]:
@@ -1051,6 +1078,7 @@ class StatusPage:
             **self._incident(target, loc),
             "target": target,
             "outages": outage_rows(outages, loc),
+            "path": path_rows(target.get("path"), loc),
             "figures": figure_rows(self.backend.api_figures(name), loc),
             "parents": self._relatives(target["parents"], loc),
             "children": self._relatives(target["children"], loc),

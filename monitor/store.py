@@ -171,6 +171,8 @@ class Outage:
     cause: str
     reason: str
     message: str
+    path: str | None = None
+    """Where the path broke, from the trace at the outage (``monitor.paths``)."""
 
 
 class StoredSilence(NamedTuple):
@@ -295,11 +297,17 @@ def _v4_silences(db: sqlite3.Connection) -> None:
     )
 
 
+def _v5_outage_path(db: sqlite3.Connection) -> None:
+    """Where the path broke at an outage (the path diagnosis), on the outage row."""
+    db.execute("ALTER TABLE outages ADD COLUMN path TEXT")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v1_history,
     _v2_continuity,
     _v3_runtime_windows,
     _v4_silences,
+    _v5_outage_path,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -401,7 +409,7 @@ def load_histories(
     return monitor, targets
 
 
-_SELECT_OUTAGES = 'SELECT target, "check", start, "end", cause, reason, message FROM outages '
+_SELECT_OUTAGES = 'SELECT target, "check", start, "end", cause, reason, message, path FROM outages '
 
 
 def _read_snapshot(db: sqlite3.Connection, until: float | None) -> Snapshot:
@@ -764,6 +772,11 @@ _INSERT_OUTAGE = (
     "VALUES (?, ?, ?, NULL, ?, ?, ?)"
 )
 _END_OUTAGE = 'UPDATE outages SET "end" = ? WHERE target = ? AND "end" IS NULL'
+# The target's latest outage: the trace ends seconds after it opened (it may have closed).
+_OUTAGE_PATH = (
+    "UPDATE outages SET path = ? WHERE id = "
+    "(SELECT id FROM outages WHERE target = ? ORDER BY start DESC, id DESC LIMIT 1)"
+)
 _UPSERT_STATE = (
     "INSERT INTO target_states (target, health, since) VALUES (?, ?, ?) "
     "ON CONFLICT (target) DO UPDATE SET health = excluded.health, since = excluded.since"
@@ -983,6 +996,10 @@ class Store:
         self._unreconciled.pop(target, None)
         self._put((_END_OUTAGE, (span.end, target)))
         return True
+
+    def outage_path(self, target: str, text: str) -> None:
+        """Record where the path broke on the target's latest outage (its diagnosis)."""
+        self._put((_OUTAGE_PATH, (text, target)))
 
     def state_changed(self, target: str, health: str, since: float | None) -> None:
         """Persist the target's state (the snapshot of the next start shows it)."""

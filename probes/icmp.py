@@ -46,6 +46,7 @@ from probes.icmp_engine import (
     SocketFactory,
 )
 from probes.neterrors import LOCAL_RESOURCES, local_failure
+from probes.trace import PathTrace, trace_path
 
 __all__ = [
     "KIND",
@@ -312,6 +313,39 @@ class IcmpProber:
             name=name,
             started=started,
             duration=loop.time() - begin,
+        )
+
+    async def trace(
+        self,
+        target: ProbeTarget,
+        settings: IcmpSettings,
+        *,
+        max_hops: int,
+        probes_per_hop: int,
+        deadline: float,
+    ) -> PathTrace:
+        """Trace the path to ``target`` with TTL-limited echoes (:mod:`probes.trace`).
+
+        The address is resolved as for a ping (``settings.family``); one that
+        cannot be had, or a family this host cannot ping, is a trace with
+        ``error`` and no hops.
+        """
+        loop = self._loop or asyncio.get_running_loop()
+        address = await self._resolve(target.address, settings.family, deadline)
+        if isinstance(address, tuple):
+            return PathTrace(target.address, (), False, 0, 0.0, address[1])
+        unavailable = self._engine.unavailable(address.family)
+        if unavailable is not None:
+            return PathTrace(address.sockaddr[0], (), False, 0, 0.0, unavailable)
+        if deadline <= loop.time():
+            return PathTrace(address.sockaddr[0], (), False, 0, 0.0, "no time left")
+        return await trace_path(
+            self._engine,
+            address.family,
+            address.sockaddr,
+            max_hops=max_hops,
+            probes_per_hop=probes_per_hop,
+            deadline=deadline,
         )
 
     async def _resolve(

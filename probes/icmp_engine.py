@@ -49,7 +49,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 from probes import icmp_packet as pkt
 from probes.base import ProbeSetupError
@@ -84,6 +84,7 @@ INLINE_DRAIN_EVERY: Final = 64
 """Sends between reads during a burst (keeps the receive queue short)."""
 
 _TIMESPEC: Final = struct.Struct("=qq")
+_INT: Final = struct.Struct("=i")
 _V4_PASS: Final = (pkt.ICMP_ECHO_REPLY, pkt.ICMP_DEST_UNREACH, pkt.ICMP_TIME_EXCEEDED)
 _V6_PASS: Final = (pkt.ICMP6_ECHO_REPLY, pkt.ICMP6_DEST_UNREACH, pkt.ICMP6_TIME_EXCEEDED)
 _RETRY_ERRNOS: Final = frozenset({errno.EAGAIN, errno.ENOBUFS})
@@ -97,6 +98,19 @@ UNAVAILABLE_HELP: Final = (
     "monitor's own venv interpreter only (never the system python3): "
     '`setcap cap_net_raw+ep "$(readlink -f .venv/bin/python)"` (README "ICMP without root")'
 )
+
+
+class EchoAnswer(NamedTuple):
+    """Who answered one echo of a TTL-limited run, and how (path traces).
+
+    ``kind`` is ``"reply"`` (the destination itself), ``"ttl_exceeded"`` (a
+    router on the way, where the TTL ran out) or ``"unreachable"`` (a router
+    that has no way on); ``responder`` is the address the answer came from.
+    """
+
+    kind: str
+    responder: str
+    rtt: float
 
 
 class IcmpUnavailable(ProbeSetupError):
@@ -115,6 +129,8 @@ class PingOutcome:
     destination: str
     rtts: tuple[float | None, ...]
     failures: tuple[tuple[str, str], ...]
+    answers: tuple[EchoAnswer | None, ...] = ()
+    """Per echo, who answered (only for runs with a ``ttl``, i.e. traces)."""
 
     @property
     def sent(self) -> int:
@@ -208,6 +224,7 @@ class _Run:
     """The state of one probe run: its echoes, their times, and its future."""
 
     __slots__ = (
+        "answers",
         "base",
         "channel",
         "count",
@@ -222,6 +239,7 @@ class _Run:
         "rtts",
         "sockaddr",
         "start",
+        "ttl",
         "tx_mono",
         "tx_real",
         "unresolved",
@@ -239,6 +257,7 @@ class _Run:
         start: float,
         deadline: float,
         future: asyncio.Future[None],
+        ttl: int | None = None,
     ) -> None:
         self.channel = channel
         self.sockaddr = sockaddr
@@ -256,6 +275,9 @@ class _Run:
         self.failures: list[tuple[str, str]] = []
         self.next_index = 0
         self.unresolved = count
+        # Traces only: the TTL of every echo and who answered each one.
+        self.ttl = ttl
+        self.answers: list[EchoAnswer | None] | None = None if ttl is None else [None] * count
 
     def resolve(self) -> None:
         """One echo is settled (answered, failed or never sent)."""
@@ -272,8 +294,9 @@ class _Run:
             self.future.set_result(None)
 
     def outcome(self) -> PingOutcome:
+        answers = () if self.answers is None else tuple(self.answers[: self.next_index])
         return PingOutcome(
-            self.destination, tuple(self.rtts[: self.next_index]), tuple(self.failures)
+            self.destination, tuple(self.rtts[: self.next_index]), tuple(self.failures), answers
         )
 
 
@@ -480,11 +503,16 @@ class IcmpEngine:
         interval: float,
         payload_size: int,
         deadline: float,
+        ttl: int | None = None,
     ) -> PingOutcome:
         """Send ``count`` echoes ``interval`` apart; wait for replies until ``deadline``.
 
         Returns early once every echo is settled. ``deadline`` is on the
-        event loop's clock. Never raises for network conditions.
+        event loop's clock. Never raises for network conditions. With ``ttl``
+        the echoes carry that TTL (hop limit) as ancillary data of their own
+        send, so the shared socket's other echoes keep the default, and the
+        outcome says who answered each echo (:attr:`PingOutcome.answers`):
+        what a path trace is made of.
         """
         channel = self._channels.get(family)
         loop, timers = self._loop, self._timers
@@ -502,6 +530,7 @@ class IcmpEngine:
             start=loop.time(),
             deadline=deadline,
             future=loop.create_future(),
+            ttl=ttl,
         )
         self._runs.add(run)
         timers.at(deadline, run.expire)
@@ -558,12 +587,16 @@ class IcmpEngine:
             return
         ident, seq = channel.ident_seq(key)
         packet = pkt.build_echo_request(ident, seq, run.payload, v6=channel.v6, base=run.base)
+        ancillary = None if run.ttl is None else ttl_ancillary(run.ttl, v6=channel.v6)
         run.tx_real[index] = time.time()
         run.tx_mono[index] = time.monotonic()
         try:
-            channel.sock.sendto(packet, run.sockaddr)
+            if ancillary is None:
+                channel.sock.sendto(packet, run.sockaddr)
+            else:
+                channel.sock.sendmsg([packet], ancillary, 0, run.sockaddr)
         except OSError as exc:
-            failure = _resend(channel.sock, packet, run.sockaddr, exc)
+            failure = _resend(channel.sock, packet, run.sockaddr, exc, ancillary)
             if failure is not None:
                 self._send_failed(run, index, attempt, failure)
                 return
@@ -646,7 +679,9 @@ class IcmpEngine:
             if source != run.destination:
                 return
             del channel.pending[key]
-            run.rtts[index] = _rtt(run, index, ancdata)
+            rtt = run.rtts[index] = _rtt(run, index, ancdata)
+            if run.answers is not None:
+                run.answers[index] = EchoAnswer("reply", source, rtt)
             run.resolve()
             return
         assert isinstance(parsed, pkt.EchoError)
@@ -659,10 +694,26 @@ class IcmpEngine:
         # A raw read comes from the router that sent the error; an error-queue
         # read is addressed as the original echo, the router is the offender.
         sender = source if parsed.destination is not None else (offender or source)
+        if run.answers is not None:
+            run.answers[index] = EchoAnswer(parsed.reason, sender, _rtt(run, index, ancdata))
         run.fail(parsed.reason, f"{what} (from {sender})")
 
 
-def _resend(sock: socket.socket, packet: bytes, sockaddr: SockAddr, exc: OSError) -> OSError | None:
+def ttl_ancillary(ttl: int, *, v6: bool) -> list[tuple[int, int, bytes]]:
+    """The control message that sets one send's TTL (IPv4) or hop limit (IPv6)."""
+    value = _INT.pack(ttl)
+    if v6:
+        return [(socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT, value)]
+    return [(socket.IPPROTO_IP, socket.IP_TTL, value)]
+
+
+def _resend(
+    sock: socket.socket,
+    packet: bytes,
+    sockaddr: SockAddr,
+    exc: OSError,
+    ancillary: list[tuple[int, int, bytes]] | None = None,
+) -> OSError | None:
     """Retry a refused send once, at once; the error that stands, or ``None`` if sent.
 
     An ICMP error about *another* echo leaves a pending error on a ping
@@ -674,7 +725,10 @@ def _resend(sock: socket.socket, packet: bytes, sockaddr: SockAddr, exc: OSError
     if exc.errno in _RETRY_ERRNOS:
         return exc  # a full buffer: retried later, not at once
     try:
-        sock.sendto(packet, sockaddr)
+        if ancillary is None:
+            sock.sendto(packet, sockaddr)
+        else:
+            sock.sendmsg([packet], ancillary, 0, sockaddr)
     except OSError as again:
         return again
     return None

@@ -4,7 +4,7 @@
 # everything is present; elsewhere it says what is missing and the tests that
 # need it skip with that reason.
 set -eu
-PKGS="iproute2 nftables prometheus fping snmpd snmp prometheus-snmp-exporter mosquitto prometheus-alertmanager systemd strace mosquitto-clients chromium"
+PKGS="iproute2 nftables prometheus fping snmpd snmp prometheus-snmp-exporter mosquitto prometheus-alertmanager systemd strace mosquitto-clients chromium traceroute"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -13,6 +13,7 @@ import errno
 import json
 import os
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -30,6 +31,7 @@ from monitor.i18n import (
     reason_word,
     texts,
 )
+from monitor.paths import diagnose
 from monitor.report_render import render
 from monitor.status_page import (
     Locale,
@@ -47,6 +49,7 @@ from probes.icmp_packet import _V4_UNREACH_CODES, _V6_UNREACH_CODES, describe_er
 from probes.neterrors import local_failure, os_failure
 from probes.snmp_modules import ModuleMemory, Output, _track_flap
 from tests.language_check import english_left, visible_text
+from tests.unit.test_path_trace import DIAGNOSES
 from tests.unit.test_report import database, make_report  # noqa: F401 (fixture)
 
 EN, VI = texts("en"), texts("vi")
@@ -59,7 +62,7 @@ def test_every_key_has_both_languages() -> None:
     # A Vietnamese text left in English would escape the "no English left" checks:
     # only texts made of fields and punctuation are the same in both.
     same = sorted(key for key, (english, vietnamese) in _TEXTS.items() if english == vietnamese)
-    assert same == ["msg.icmp_error", "msg.icmp_ok", "msg.where_os"]
+    assert same == ["msg.icmp_error", "msg.icmp_ok", "msg.path.clauses", "msg.where_os"]
 
 
 def test_vietnamese_alert_texts_have_no_english_words() -> None:
@@ -326,3 +329,14 @@ def test_measurements_on_the_target_page_have_labels_and_units() -> None:
         "3/3 gói trả lời từ 10.80.0.2, RTT nhỏ nhất/trung bình/lớn nhất 0.1/0.2/0.3 ms"
     )
     assert vietnamese["result_text"] == "Đạt"
+
+
+@pytest.mark.parametrize("case", DIAGNOSES, ids=[c[0] for c in DIAGNOSES])
+def test_path_diagnoses_in_vietnamese(case: tuple[Any, ...]) -> None:
+    """Every wording of monitor.paths, as alerts and pages show it in Vietnamese."""
+    _, trace, baseline, names, _ = case
+    text = diagnose(trace, baseline, lambda a: names.get(a, []), at=1.0).text
+    words = detail_words(text, VI)
+    assert words != text and "đường truyền" in words
+    assert english_left(words) == [], words
+    assert detail_words(text, EN) == text
