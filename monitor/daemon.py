@@ -35,6 +35,7 @@ from monitor.config import Config, ConfigError, load_config, split_host_port
 from monitor.dbfile import WriteMetrics
 from monitor.dbfile import describe as describe_file_error
 from monitor.exporter import Exporter, SelfMetrics
+from monitor.history_service import MeasurementHistory
 from monitor.maintenance_book import MaintenanceBook
 from monitor.pipeline import ConfigDiff, Pipeline, diff_config
 from monitor.policy import Policy, ancestors
@@ -252,6 +253,7 @@ class Daemon:
         self._reloads = Coalesced(self._reload_now)  # SIGHUP storms: one more, not six
         self.scheduler: Scheduler | None = None
         self.store: Store | None = None
+        self.history: MeasurementHistory | None = None
         self.alerting: Alerting | None = None
         self.access: AccessControl | None = None
         self.write_metrics = WriteMetrics()
@@ -480,6 +482,8 @@ class Daemon:
     def on_result(self, job: Job, result: ProbeResult) -> None:
         """The scheduler's callback: every result goes through the pipeline."""
         self.pipeline.on_result(job.target.name, job.kind, result)
+        if self.history is not None and job.target.name in self.pipeline.states:
+            self.history.record(job.target.name, job.kind, result)
 
     def check_maintenance(self) -> None:
         """Open and close maintenance windows whose time has come (time-driven)."""
@@ -593,6 +597,7 @@ class Daemon:
             ("slo", self._slo_loop()),
             ("alerts", self._alerts_loop()),
             ("gc", collect_garbage_periodically()),
+            *([("history", self.history.sweep_loop())] if self.history is not None else []),
         ]
 
     async def _until_stopped(self) -> None:
@@ -609,6 +614,8 @@ class Daemon:
                 retention_days=max(1, round(config.monitor.retention / 86400)),
                 count_maintenance=config.monitor.count_maintenance,
                 metrics=self.write_metrics,
+                buckets=(int(config.history.fine_bucket), int(config.history.coarse_bucket)),
+                bucket_retention=(config.history.fine_retention, config.history.coarse_retention),
             )
             return await self._exit.enter_async_context(store)
         except OSError as exc:
@@ -618,6 +625,10 @@ class Daemon:
 
     async def _start(self, config: Config) -> None:
         self.store = await self._open_store(config)
+        self.history = MeasurementHistory(
+            self.store, config.history, self.exporter.store, self.wall
+        )
+        self._exit.callback(self.history.close)  # before the store closes (LIFO)
         self.maintenance = MaintenanceBook(self.store, self.wall)
         await self.maintenance.load()
         self.alerting = Alerting(
@@ -797,6 +808,13 @@ class Daemon:
             return False
         self.check_maintenance()
         return True
+
+    async def api_history(self, name: str, range_name: str) -> dict[str, Any] | None:
+        """``GET /api/v1/targets/{name}/history?range=``: buckets per check and outages."""
+        if self.history is None or self.store is None or name not in self.pipeline.states:
+            return None
+        outages = await self.store.outages(target=name)
+        return await self.history.view(name, range_name, [(o.start, o.end) for o in outages])
 
     async def api_outages(self, query: Mapping[str, str]) -> dict[str, Any]:
         """``GET /api/v1/outages?target=&since=&until=&open=``."""

@@ -54,6 +54,7 @@ from markupsafe import Markup
 from monitor import units
 from monitor.api import api_state, parse_rfc3339
 from monitor.availability import WINDOWS as WINDOW_SECONDS
+from monitor.history_view import DEFAULT_RANGE, RANGES, smoke
 from monitor.i18n import alert_title, cause_words, reason_word, texts
 from monitor.policy import Policy, Role
 from probes.redact import redact_url
@@ -1018,10 +1019,39 @@ class StatusPage:
             return self._page(
                 "missing.html", loc, status=404, name=name, client={"page": "missing"}
             )
-        context = await self.detail(found, loc)
+        range_name = request.query.get("range", DEFAULT_RANGE)
+        if range_name not in RANGES:
+            range_name = DEFAULT_RANGE
+        context = await self.detail(found, loc, range_name)
         return self._page("target.html", loc, **context)
 
-    async def detail(self, target: Mapping[str, Any], loc: Locale) -> dict[str, Any]:
+    async def smoke_graphs(self, name: str, range_name: str, loc: Locale) -> dict[str, Any]:
+        """The smoke graph of each check over the range (SVG shapes for the template)."""
+        found = await self.backend.api_history(name, range_name)
+        graphs = []
+        if found is not None:
+            short = RANGES[range_name][0] <= 2 * 86400
+
+            def time_text(t: float) -> str:
+                text = loc.time(t)
+                return text if short or " " not in text else text.split(" ")[0]
+
+            for check in found["checks"]:
+                graph = smoke(
+                    check["points"],
+                    found["outages"],
+                    since=found["since"],
+                    until=found["until"],
+                    step=found["step_seconds"],
+                    now=loc.now,
+                    time_text=time_text,
+                )
+                graphs.append({"check": check["check"], **graph})
+        return {"smoke": graphs, "smoke_range": range_name, "smoke_ranges": list(RANGES)}
+
+    async def detail(
+        self, target: Mapping[str, Any], loc: Locale, range_name: str = DEFAULT_RANGE
+    ) -> dict[str, Any]:
         name = target["name"]
         outages = (await self.backend.api_outages({"target": name}))["outages"]
         mutes = self.backend.target_mutes(name)  # matched where the alerting side matches
@@ -1030,6 +1060,7 @@ class StatusPage:
         return {
             **self._head(target, loc),
             **self._incident(target, loc),
+            **(await self.smoke_graphs(name, range_name, loc)),
             "target": target,
             "outages": outage_rows(outages, loc),
             "figures": figure_rows(self.backend.api_figures(name), loc),
