@@ -113,8 +113,8 @@ def document(
 
 # -- the smoke graph ----------------------------------------------------------------
 
-WIDTH, HEIGHT = 600, 220
-LEFT, RIGHT, TOP, BOTTOM = 62, 10, 10, 26
+WIDTH, HEIGHT = 800, 240
+LEFT, RIGHT, TOP, BOTTOM = 70, 12, 10, 26
 PLOT_W = WIDTH - LEFT - RIGHT
 PLOT_H = HEIGHT - TOP - BOTTOM
 
