@@ -1,0 +1,192 @@
+"""Measurement history: storage per target and day, write cost per result, read time per range.
+
+``python -m bench.history --targets 10000 --hours 2``: synthetic results
+(``--interval`` apart per target, three echoes each, round trips drawn from a
+log-normal around a per-target median, one echo in fifty lost) go through the
+daemon's own :class:`~monitor.measurements.Recorder` into a real
+:class:`~monitor.store.Store` on a file, with a fake clock that runs
+``--hours`` of simulated time as fast as the machine allows. Measured:
+
+- loop time per result: ``Recorder.record`` and the sweeps, on the event loop;
+- process CPU per result: everything, including the store's writer thread;
+- bytes per target per day: growth of the file's used pages over the run,
+  fine and coarse separately (the ``dbstat`` table when SQLite has it,
+  otherwise the pages of each table), scaled to a day;
+- the history read of one target for each range (3h, 30h, 10d, 360d) as the
+  API does it, after writing a full retention's worth of coarse rows for it.
+
+Bounded: at most ``targets * hours * 3600 / interval`` results (2.4 M at the
+defaults' 10,000 targets x 2 h / 30 s... x 4 = 9.6 M with 10 s), and a wall
+deadline (``--deadline``) after which the run stops where it is and scales
+what it measured. Nothing touches the network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from monitor.history_view import RANGES, plan, steps
+from monitor.measurements import COARSE, Recorder
+from monitor.rttsketch import Summary
+from monitor.store import Store, database_path
+from probes.base import ProbeResult
+
+DAY = 86400
+
+
+class Clock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def result(rng: random.Random, started: float, median: float) -> ProbeResult:
+    rtts = [median * math.exp(rng.gauss(0, 0.3)) for _ in range(3)]
+    received = sum(1 for _ in rtts if rng.random() >= 0.02)
+    values = {"packets_sent": 3.0, "packets_received": float(received)}
+    if received:
+        values["rtt_avg_seconds"] = sum(rtts[:received]) / received
+    return ProbeResult(received > 0, "ok", "", started, 0.01, (), values)
+
+
+def table_bytes(path: Path) -> dict[str, int]:
+    """Bytes of pages in use per table and index (dbstat), or the whole file's used pages."""
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    try:
+        try:
+            rows = db.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall()
+            return {name: int(size) for name, size in rows}
+        except sqlite3.OperationalError:
+            pages = db.execute("PRAGMA page_count").fetchone()[0]
+            free = db.execute("PRAGMA freelist_count").fetchone()[0]
+            size = db.execute("PRAGMA page_size").fetchone()[0]
+            return {"(file)": (pages - free) * size}
+    finally:
+        db.close()
+
+
+async def feed(args: argparse.Namespace, path: Path) -> dict[str, Any]:
+    start = 1_800_000_000 // 3600 * 3600
+    clock = Clock(start)
+    rng = random.Random(7)
+    medians = [0.002 + 0.05 * rng.random() ** 3 for _ in range(args.targets)]
+    names = [f"bts-{i:05d}" for i in range(args.targets)]
+    results = 0
+    loop_seconds = 0.0
+    deadline = time.monotonic() + args.deadline
+    async with Store(path, clock=clock) as store:
+        recorder = Recorder(store, fine=60, coarse=3600)
+        cpu0 = time.process_time()
+        wall0 = time.perf_counter()
+        simulated = 0
+        offsets = [rng.random() * args.interval for _ in names]
+        while simulated < args.hours * 3600 and time.monotonic() < deadline:
+            tick = start + simulated
+            batch = [
+                (name, result(rng, tick + off, med))
+                for name, off, med in zip(names, offsets, medians, strict=True)
+            ]
+            clock.t = tick + args.interval
+            t0 = time.perf_counter()
+            for name, res in batch:
+                recorder.record(name, "icmp", res)
+            recorder.sweep(clock.t)
+            loop_seconds += time.perf_counter() - t0
+            results += len(batch)
+            simulated += args.interval
+            await asyncio.sleep(0)  # let the writer's flush futures resolve
+        await store.flush()
+        cpu = time.process_time() - cpu0
+        wall = time.perf_counter() - wall0
+    sizes = table_bytes(path)
+    return {
+        "results": results,
+        "simulated_hours": simulated / 3600,
+        "loop_us_per_result": loop_seconds / results * 1e6,
+        "cpu_us_per_result": cpu / results * 1e6,
+        "wall_seconds": wall,
+        "sizes": sizes,
+    }
+
+
+async def reads(path: Path, runs: int) -> dict[str, float]:
+    """Median read time per range of one target with 14 days of minutes and 400 of hours."""
+    now = 1_900_000_000 // 3600 * 3600
+    clock = Clock(now)
+    rng = random.Random(3)
+    async with Store(path, clock=clock) as store:
+        coarse = []
+        for h in range(400 * 24):
+            s = Summary()
+            for _ in range(360):
+                s.add(sent=3, lost=0, seconds=0.01 * math.exp(rng.gauss(0, 0.3)))
+            coarse.append(("reader", "icmp", now - 3600 * (h + 1), s))
+        fine = []
+        for m in range(14 * 1440):
+            s = Summary()
+            for _ in range(6):
+                s.add(sent=3, lost=0, seconds=0.01 * math.exp(rng.gauss(0, 0.3)))
+            fine.append(("reader", "icmp", now - 60 * (m + 1), s))
+        store.write_buckets(COARSE, coarse)
+        store.write_buckets("fine", fine)
+        await store.flush()
+        out = {}
+        for name in RANGES:
+            p = plan(name, now, fine=60, coarse=3600, fine_retention=14 * DAY)
+            times = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                got = await store.history("reader", p.level, p.since, p.until)
+                steps(got["icmp"], p)
+                times.append(time.perf_counter() - t0)
+            out[name] = statistics.median(times) * 1000
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", type=int, default=10_000)
+    parser.add_argument("--hours", type=float, default=2.0)
+    parser.add_argument("--interval", type=int, default=30)
+    parser.add_argument("--deadline", type=float, default=300.0, help="wall seconds at most")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = database_path(Path(tmp))
+        Path(tmp).mkdir(exist_ok=True)
+        fed = asyncio.run(feed(args, path))
+        sizes = fed["sizes"]
+        hours = fed["simulated_hours"]
+        per_day = {
+            name: size / args.targets * 24 / hours
+            for name, size in sizes.items()
+            if name.startswith(("fine", "coarse", "series", "(file)"))
+        }
+        read_path = database_path(Path(tmp) / "reads")
+        read_path.parent.mkdir()
+        read_ms = asyncio.run(reads(read_path, args.runs))
+    report = {
+        "targets": args.targets,
+        "interval_s": args.interval,
+        **{k: v for k, v in fed.items() if k != "sizes"},
+        "bytes_per_target_per_day": {k: round(v) for k, v in per_day.items()},
+        "read_ms_per_range": {k: round(v, 1) for k, v in read_ms.items()},
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
