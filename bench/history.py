@@ -7,27 +7,33 @@ daemon's own :class:`~monitor.measurements.Recorder` into a real
 :class:`~monitor.store.Store` on a file, with a fake clock that runs
 ``--hours`` of simulated time as fast as the machine allows. Measured:
 
-- loop time per result: ``Recorder.record`` and the sweeps, on the event loop;
+- loop time per result: ``Recorder.record`` and the sweeps, on the event loop,
+  as wall time (which includes waiting for the GIL while the writer thread
+  runs) and as that thread's CPU;
 - process CPU per result: everything, including the store's writer thread;
 - bytes per target per day: growth of the file's used pages over the run,
   fine and coarse separately (the ``dbstat`` table when SQLite has it,
   otherwise the pages of each table), scaled to a day;
 - the history read of one target for each range (3h, 30h, 10d, 360d) as the
-  API does it, after writing a full retention's worth of coarse rows for it.
+  API does it (read and merge in threads), after writing a full retention's
+  worth of fine and coarse rows for it, and the event loop's worst stall
+  meanwhile (a 1 ms timer's lateness).
 
 Bounded: at most ``targets * hours * 3600 / interval`` results (2.4 M at the
-defaults' 10,000 targets x 2 h / 30 s... x 4 = 9.6 M with 10 s), and a wall
-deadline (``--deadline``) after which the run stops where it is and scales
-what it measured. Nothing touches the network.
+defaults: 10,000 targets, 2 h, 30 s) and a wall deadline (``--deadline``)
+after which the run stops where it is and scales what it measured to a day.
+Nothing touches the network.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import math
 import random
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -62,8 +68,6 @@ def result(rng: random.Random, started: float, median: float) -> ProbeResult:
 
 def table_bytes(path: Path) -> dict[str, int]:
     """Bytes of pages in use per table and index (dbstat), or the whole file's used pages."""
-    import sqlite3
-
     db = sqlite3.connect(path)
     try:
         try:
@@ -85,7 +89,7 @@ async def feed(args: argparse.Namespace, path: Path) -> dict[str, Any]:
     medians = [0.002 + 0.05 * rng.random() ** 3 for _ in range(args.targets)]
     names = [f"bts-{i:05d}" for i in range(args.targets)]
     results = 0
-    loop_seconds = 0.0
+    loop_seconds = loop_cpu = 0.0
     deadline = time.monotonic() + args.deadline
     async with Store(path, clock=clock) as store:
         recorder = Recorder(store, fine=60, coarse=3600)
@@ -100,11 +104,12 @@ async def feed(args: argparse.Namespace, path: Path) -> dict[str, Any]:
                 for name, off, med in zip(names, offsets, medians, strict=True)
             ]
             clock.t = tick + args.interval
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             for name, res in batch:
                 recorder.record(name, "icmp", res)
             recorder.sweep(clock.t)
             loop_seconds += time.perf_counter() - t0
+            loop_cpu += time.thread_time() - c0
             results += len(batch)
             simulated += args.interval
             await asyncio.sleep(0)  # let the writer's flush futures resolve
@@ -115,7 +120,9 @@ async def feed(args: argparse.Namespace, path: Path) -> dict[str, Any]:
     return {
         "results": results,
         "simulated_hours": simulated / 3600,
-        "loop_us_per_result": loop_seconds / results * 1e6,
+        "loop_wall_us_per_result": loop_seconds / results * 1e6,
+        "loop_cpu_us_per_result": loop_cpu / results * 1e6,
+        "writer_cpu_us_per_result": (cpu - loop_cpu) / results * 1e6,
         "cpu_us_per_result": cpu / results * 1e6,
         "wall_seconds": wall,
         "sizes": sizes,
@@ -143,17 +150,34 @@ async def reads(path: Path, runs: int) -> dict[str, float]:
         store.write_buckets(COARSE, coarse)
         store.write_buckets("fine", fine)
         await store.flush()
+        # As the daemon does after its start (monitor.daemon.settle_garbage_collector):
+        # long-lived objects out of the collector's sight, so a collection is short.
+        del coarse, fine
+        gc.collect()
+        gc.freeze()
         out = {}
+        stalls: list[float] = []
+        ticking = asyncio.create_task(ticker(stalls))
         for name in RANGES:
             p = plan(name, now, fine=60, coarse=3600, fine_retention=14 * DAY)
             times = []
             for _ in range(runs):
                 t0 = time.perf_counter()
                 got = await store.history("reader", p.level, p.since, p.until)
-                steps(got["icmp"], p)
+                await asyncio.to_thread(steps, got["icmp"], p)
                 times.append(time.perf_counter() - t0)
             out[name] = statistics.median(times) * 1000
+        ticking.cancel()
+        out["worst_loop_stall"] = max(stalls) * 1000
     return out
+
+
+async def ticker(stalls: list[float]) -> None:
+    """How late a 1 ms sleep wakes up while the reads run (the loop's stalls)."""
+    while True:
+        t0 = time.perf_counter()
+        await asyncio.sleep(0.001)
+        stalls.append(time.perf_counter() - t0 - 0.001)
 
 
 def main() -> None:

@@ -67,7 +67,7 @@ _RANGE = (
     "WITH RECURSIVE ts(t) AS (SELECT ? UNION ALL SELECT t + ? FROM ts WHERE t + ? < ?) "
     "SELECT b.t, b.count, b.sent, b.lost, b.min, b.max, b.hist FROM ts "
 )
-_READ = {
+READ_SQL = {
     "fine": _RANGE + "JOIN fine_buckets AS b ON b.t = ts.t AND b.series = ?",
     "coarse": _RANGE + "JOIN coarse_buckets AS b ON b.t = ts.t AND b.series = ?",
 }
@@ -145,5 +145,5 @@ def read_series(
 ) -> list[tuple[int, Summary]]:
     """Buckets of one series in ``span`` = (since, until, step), ``since`` on the bucket grid."""
     since, until, step = span
-    rows = db.execute(_READ[level], (since, step, step, until, series)).fetchall()
+    rows = db.execute(READ_SQL[level], (since, step, step, until, series)).fetchall()
     return [(int(t), from_row((c, s, lost, lo, hi, h))) for t, c, s, lost, lo, hi, h in rows]

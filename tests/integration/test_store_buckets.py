@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor.availability import DAY
+from monitor.bucket_store import READ_SQL, migrate_v5
 from monitor.measurements import COARSE, FINE, Recorder
 from monitor.rttsketch import Summary, merged
 from monitor.store import Store, database_path
@@ -67,13 +68,12 @@ async def test_buckets_are_written_in_batches_and_read_back(db: Path, clock: Fak
 
 def test_range_reads_are_primary_key_lookups(db: Path) -> None:
     """The plan of a range read: a search on the primary key per bucket, never a scan."""
-    from monitor.bucket_store import _READ, migrate_v5
-
     db.parent.mkdir(parents=True)
     conn = sqlite3.connect(db)
     migrate_v5(conn)
     plan = " ".join(
-        row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + _READ["fine"], (0, 60, 60, 600, 1))
+        row[3]
+        for row in conn.execute("EXPLAIN QUERY PLAN " + READ_SQL["fine"], (0, 60, 60, 600, 1))
     )
     conn.close()
     assert "SEARCH b USING PRIMARY KEY (t=? AND series=?)" in plan, plan
