@@ -378,6 +378,8 @@ class Daemon:
                 self._slo_alerts.pop(slo.name, None)
         for _ in self.pipeline.configure_steps(config, plan.pipeline, self._seed):
             await asyncio.sleep(0)
+        if self.history is not None:
+            self.history.forget(plan.pipeline.removed)
         self.config = config
         if self.maintenance is not None:
             self.maintenance.configure(config)

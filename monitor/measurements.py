@@ -125,10 +125,15 @@ class Recorder:
         self._hand_over()
 
     def forget(self, names: Iterable[str]) -> None:
-        """Targets removed by a reload: what they had open is dropped."""
+        """Targets removed by a reload: their open buckets are handed over as they are."""
         gone = set(names)
         for key in [k for k in self._open if k[0] in gone]:
-            del self._open[key]
+            entry = self._open.pop(key)
+            if entry.fine_start is not None:
+                self._close_fine(key, entry)
+            if entry.coarse_start is not None:
+                self._close_coarse(key, entry)
+        self._hand_over()
 
     def current(self, target: str, check: str) -> tuple[Summary | None, Summary | None]:
         """Copies of the open fine and coarse buckets (for reads that include now)."""

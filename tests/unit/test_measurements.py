@@ -105,6 +105,17 @@ def test_close_hands_over_the_minute_in_progress() -> None:
     assert len(rec) == 0
 
 
+def test_forget_hands_over_what_a_removed_target_had_open() -> None:
+    sink = Sink()
+    rec = Recorder(sink, fine=60, coarse=3600)
+    rec.record("gone", "http", ok(30, 0.1))
+    rec.record("kept", "http", ok(30, 0.1))
+    rec.forget(["gone"])
+    assert [(r[0], r[2]) for r in sink.rows[FINE]] == [("gone", 0)]
+    assert [(r[0], r[2]) for r in sink.rows[COARSE]] == [("gone", 0)]
+    assert rec.checks("gone") == [] and rec.checks("kept") == ["http"]
+
+
 def test_coarse_must_be_a_multiple_of_fine() -> None:
     with pytest.raises(ValueError, match="multiple"):
         Recorder(Sink(), fine=60, coarse=90)
