@@ -14,6 +14,7 @@ daemon's own :class:`~monitor.measurements.Recorder` into a real
 - bytes per target per day: growth of the file's used pages over the run,
   fine and coarse separately (the ``dbstat`` table when SQLite has it,
   otherwise the pages of each table), scaled to a day;
+- the loop time per result of the Prometheus histogram (count and render);
 - the history read of one target for each range (3h, 30h, 10d, 360d) as the
   API does it (read and merge in threads), after writing a full retention's
   worth of fine and coarse rows for it, and the event loop's worst stall
@@ -40,8 +41,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from monitor.config import DEFAULT_RTT_BUCKETS
+from monitor.exporter import SeriesStore
 from monitor.history_view import RANGES, plan, steps
 from monitor.measurements import COARSE, Recorder
+from monitor.rtt_histogram import RttHistogram
 from monitor.rttsketch import Summary
 from monitor.store import Store, database_path
 from probes.base import ProbeResult
@@ -180,6 +184,19 @@ async def ticker(stalls: list[float]) -> None:
         stalls.append(time.perf_counter() - t0 - 0.001)
 
 
+def histogram_cost(targets: int, results: int) -> float:
+    """µs of loop time per result for ``continuity_probe_rtt_seconds`` (count and render)."""
+    store = SeriesStore([])
+    histogram = RttHistogram(store, DEFAULT_RTT_BUCKETS)
+    rng = random.Random(11)
+    names = [f"bts-{i:05d}" for i in range(targets)]
+    times = [0.01 * math.exp(rng.gauss(0, 0.5)) for _ in range(1000)]
+    started = time.thread_time()
+    for i in range(results):
+        histogram.observe(names[i % targets], "icmp", times[i % 1000])
+    return (time.thread_time() - started) / results * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, default=10_000)
@@ -208,6 +225,7 @@ def main() -> None:
         **{k: v for k, v in fed.items() if k != "sizes"},
         "bytes_per_target_per_day": {k: round(v) for k, v in per_day.items()},
         "read_ms_per_range": {k: round(v, 1) for k, v in read_ms.items()},
+        "histogram_us_per_result": round(histogram_cost(args.targets, 200_000), 2),
     }
     print(json.dumps(report, indent=2))
 

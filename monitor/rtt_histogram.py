@@ -34,7 +34,7 @@ class RttHistogram:
         self.store = store
         self.bounds = tuple(bounds)
         self._les = [format_value(b) for b in self.bounds] + ["+Inf"]
-        self._counts: dict[tuple[str, str], tuple[list[int], list[float]]] = {}
+        self._counts: dict[tuple[str, str], tuple[list[int], list[float], list[str]]] = {}
         if self.bounds:
             store.declare(FAMILY)
 
@@ -44,19 +44,24 @@ class RttHistogram:
         key = (target, check)
         found = self._counts.get(key)
         if found is None:
-            found = self._counts[key] = ([0] * (len(self.bounds) + 1), [0.0])
-        counts, total = found
+            found = self._counts[key] = self._new(target, check)
+        counts, total, heads = found
         counts[bisect_left(self.bounds, seconds)] += 1
         total[0] += seconds
-        labels = f'target="{escape_label_value(target)}",check="{escape_label_value(check)}"'
-        lines = []
+        parts = []
         cumulative = 0
-        for le, n in zip(self._les, counts, strict=True):
+        for head, n in zip(heads, counts, strict=False):  # heads also has _sum and _count
             cumulative += n
-            lines.append(f'{NAME}_bucket{{{labels},le="{le}"}} {cumulative}\n')
-        lines.append(f"{NAME}_sum{{{labels}}} {format_value(total[0])}\n")
-        lines.append(f"{NAME}_count{{{labels}}} {cumulative}\n")
-        self.store.replace_text((target, check + PART_SUFFIX), {NAME: "".join(lines)})
+            parts.append(f"{head}{cumulative}\n")
+        parts.append(f"{heads[-2]}{format_value(total[0])}\n{heads[-1]}{cumulative}\n")
+        self.store.replace_text((target, check + PART_SUFFIX), {NAME: "".join(parts)})
+
+    def _new(self, target: str, check: str) -> tuple[list[int], list[float], list[str]]:
+        """Zero counts, and each line's text up to its value (made once per check)."""
+        labels = f'target="{escape_label_value(target)}",check="{escape_label_value(check)}"'
+        heads = [f'{NAME}_bucket{{{labels},le="{le}"}} ' for le in self._les]
+        heads += [f"{NAME}_sum{{{labels}}} ", f"{NAME}_count{{{labels}}} "]
+        return [0] * len(self._les), [0.0], heads
 
     def forget(self, target: str) -> None:
         """The target is gone (its series leave with the exporter's ``remove_target``)."""
