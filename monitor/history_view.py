@@ -10,7 +10,8 @@ left out: a gap in the graph means nothing was measured.
 :func:`smoke` lays one check's points out as SVG shapes in the manner of
 SmokePing: per step a pale bar from min to max, a darker one from p10 to
 p90 (the "smoke"), and the median as a short line coloured by the step's
-loss; outages are shaded behind. The template draws them, autoescaped.
+loss; outages are shaded behind. Each layer is one SVG path (numbers only)
+that the template places, autoescaped.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def document(
 # -- the smoke graph ----------------------------------------------------------------
 
 WIDTH, HEIGHT = 800, 240
-LEFT, RIGHT, TOP, BOTTOM = 70, 12, 10, 26
+LEFT, RIGHT, TOP, BOTTOM = 78, 12, 10, 28
 PLOT_W = WIDTH - LEFT - RIGHT
 PLOT_H = HEIGHT - TOP - BOTTOM
 
@@ -153,8 +154,13 @@ def smoke(
     step: int,
     now: float,
     time_text: Callable[[float], str],
+    step_text: Callable[[float], str] | None = None,
 ) -> dict[str, Any]:
-    """SVG shapes (view-box coordinates) of one check's points over ``[since, until)``."""
+    """SVG shapes (view-box coordinates) of one check's points over ``[since, until)``.
+
+    ``time_text`` makes the axis labels, ``step_text`` (default: the same) the
+    time of the last step in the summary line.
+    """
     span = max(1, until - since)
     scale_x = PLOT_W / span
 
@@ -169,32 +175,36 @@ def smoke(
         return round(TOP + PLOT_H * (1 - min(seconds, top) / top), 1)
 
     width = max(1.0, round(step * scale_x, 1))
-    bars = []
+    # One path per layer (and per loss class for the median), not an element per
+    # step: the page renders in about the time it did without the graph.
+    ranges: list[str] = []
+    bands: list[str] = []
+    medians: dict[str, list[str]] = {f"l{i}": [] for i in range(6)}
+    lost_only: list[str] = []
+    bottom = TOP + PLOT_H
     for p in points:
         left = x(p["t"])
-        loss = loss_class(p["loss_ratio"])
-        title = f"{time_text(p['t'])} · "
         if p["p50"] is None:
-            title += f"loss {p['lost']}/{p['sent']}"
-            bars.append({"x": left, "w": width, "lost_only": True, "loss": loss, "title": title})
+            lost_only.append(f"M{left} {bottom - 6}h{width}v6h-{width}z")
             continue
-        title += (
-            f"median {ms_text(p['p50'])}, p10-p90 {ms_text(p['p10'])}-{ms_text(p['p90'])}, "
-            f"loss {p['lost']}/{p['sent']}"
-        )
-        bars.append(
-            {
-                "x": left,
-                "w": width,
-                "lost_only": False,
-                "range_y": y(p["max"]),
-                "range_h": max(0.5, round(y(p["min"]) - y(p["max"]), 1)),
-                "band_y": y(p["p90"]),
-                "band_h": max(0.5, round(y(p["p10"]) - y(p["p90"]), 1)),
-                "median_y": y(p["p50"]),
-                "loss": loss,
-                "title": title,
-            }
+        high = y(p["max"])
+        ranges.append(f"M{left} {high}h{width}v{max(0.5, round(y(p['min']) - high, 1))}h-{width}z")
+        p90 = y(p["p90"])
+        bands.append(f"M{left} {p90}h{width}v{max(0.5, round(y(p['p10']) - p90, 1))}h-{width}z")
+        median = round(y(p["p50"]) - 1, 1)
+        medians[loss_class(p["loss_ratio"])].append(f"M{left} {median}h{width}v2h-{width}z")
+    last = next((p for p in reversed(points) if p["sent"]), None)
+    summary = ""
+    if last is not None:
+        summary = (
+            f"{(step_text or time_text)(last['t'])}: "
+            + (
+                f"median {ms_text(last['p50'])}, p10-p90 {ms_text(last['p10'])}-"
+                f"{ms_text(last['p90'])}, "
+                if last["p50"] is not None
+                else ""
+            )
+            + f"loss {last['lost']}/{last['sent']}"
         )
     spans = []
     for outage in outages:
@@ -217,7 +227,12 @@ def smoke(
         "width": WIDTH,
         "height": HEIGHT,
         "plot": {"x": LEFT, "y": TOP, "w": PLOT_W, "h": PLOT_H, "bottom": TOP + PLOT_H},
-        "bars": bars,
+        "ranges": " ".join(ranges),
+        "bands": " ".join(bands),
+        "medians": {k: " ".join(v) for k, v in medians.items() if v},
+        "lost_only": " ".join(lost_only),
+        "summary": summary,
+        "steps": len(points),
         "outages": spans,
         "y_ticks": y_ticks,
         "x_ticks": x_ticks,

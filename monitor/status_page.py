@@ -1030,11 +1030,12 @@ class StatusPage:
         found = await self.backend.api_history(name, range_name)
         graphs = []
         if found is not None:
-            short = RANGES[range_name][0] <= 2 * 86400
+            span = RANGES[range_name][0]
+            # Axis labels short enough for five across a phone: 14:05, 12-01, 2026-12.
+            cut = (11, 16) if span <= 2 * 86400 else (5, 10) if span <= 31 * 86400 else (0, 7)
 
             def time_text(t: float) -> str:
-                text = loc.time(t)
-                return text if short or " " not in text else text.split(" ")[0]
+                return loc.full_time(t)[cut[0] : cut[1]]
 
             for check in found["checks"]:
                 graph = smoke(
@@ -1045,6 +1046,7 @@ class StatusPage:
                     step=found["step_seconds"],
                     now=loc.now,
                     time_text=time_text,
+                    step_text=loc.time,
                 )
                 graphs.append({"check": check["check"], **graph})
         return {"smoke": graphs, "smoke_range": range_name, "smoke_ranges": list(RANGES)}

@@ -28,7 +28,7 @@ from tests.browser import browser_fixture, screenshot  # noqa: F401 (fixture)
 from tests.daemon_process import DaemonProcess, free_port
 
 if TYPE_CHECKING:
-    from playwright.sync_api import BrowserContext
+    from playwright.sync_api import BrowserContext, Page
 
 CONFIG = """
 [monitor]
@@ -179,6 +179,14 @@ def test_rtt_histogram_is_exported(daemon: DaemonProcess) -> None:
     assert daemon.value("continuity_probe_rtt_seconds_count", target="closed-port") is None
 
 
+def shapes(page: Page, selector: str) -> int:
+    """Rectangles drawn by the paths matching ``selector`` in the smoke graph."""
+    total = 0
+    for path in page.locator(f"#smoke {selector}").all():
+        total += (path.get_attribute("d") or "").count("M")
+    return total
+
+
 def test_smoke_graph_on_the_target_page(daemon: DaemonProcess, browser: BrowserContext) -> None:
     wait_for_live_points(daemon)
     page = browser.new_page()
@@ -187,18 +195,18 @@ def test_smoke_graph_on_the_target_page(daemon: DaemonProcess, browser: BrowserC
     page.goto(f"{daemon.url}/targets/bts-smoke")
     page.wait_for_selector("#smoke svg")
     loaded = time.perf_counter() - started
-    steps = page.locator("#smoke .smoke-step")
-    assert steps.count() > 150
+    assert int(page.locator("#smoke figure").get_attribute("data-steps") or 0) > 150
+    assert shapes(page, "path.smoke-band") > 150  # one bar per step
     assert page.locator("#smoke .smoke-outage").count() == 1
-    assert page.locator("#smoke .smoke-step.l0").count() > 0
+    assert shapes(page, "path.smoke-median.l0") > 0
     assert page.locator(".smoke-ranges a.current").text_content() == "3h"
     screenshot(page, "target-smoke-3h")
     page.get_by_role("link", name="10d", exact=True).click()
     page.wait_for_url("**range=10d")
     assert page.locator(".smoke-ranges a.current").text_content() == "10d"
-    assert page.locator("#smoke .smoke-step").count() > 200
+    assert shapes(page, "path.smoke-band") > 200
     # Loss in the last days shows as colour.
-    assert page.locator("#smoke .smoke-step:not(.l0)").count() > 0
+    assert shapes(page, "path.smoke-median.l1") > 0
     screenshot(page, "target-smoke-10d")
     phone = browser.new_page()
     phone.set_viewport_size({"width": 390, "height": 844})
