@@ -26,6 +26,8 @@ from probes.neterrors import LOCAL_RESOURCES
 
 SWEEP_SECONDS = 15.0
 """How often buckets of checks without a new result are closed."""
+INLINE_BUCKETS = 1000
+"""Up to this many buckets are merged on the loop (well under a millisecond); more in a thread."""
 
 
 class MeasurementHistory:
@@ -92,8 +94,11 @@ class MeasurementHistory:
                 buckets = [b for b in buckets if b[0] != coarse_start]
                 buckets.append((coarse_start, coarse_open))
             checks[check] = buckets
-        # Merging a year of hours into days is a few hundred ms of Python: not on the loop.
-        merged = await asyncio.to_thread(
-            lambda: {check: steps(buckets, p) for check, buckets in checks.items()}
-        )
-        return document(target, p, merged, outages)
+
+        def merge() -> dict[str, list[tuple[int, Summary]]]:
+            return {check: steps(buckets, p) for check, buckets in checks.items()}
+
+        if sum(len(b) for b in checks.values()) <= INLINE_BUCKETS:
+            return document(target, p, merge(), outages)
+        # Merging a year of hours into days is a hundred ms of Python: not on the loop.
+        return document(target, p, await asyncio.to_thread(merge), outages)

@@ -76,6 +76,8 @@ BANNER_LIMIT = 50  # incidents and alerts listed in the banner; the rest are cou
 CONSEQUENCES_LISTED = 50  # consequences listed under one incident; the rest are counted
 FIRST_NAMES = 3  # consequences named in an incident's one-line summary
 RECENT_OUTAGES = 20
+SMOKE_TTL = 10.0  # seconds a target's smoke graph is reused (its shortest step is a minute)
+SMOKE_CACHED = 256  # graphs kept (target, range, language); the oldest goes first
 
 STATES = ("down", "unreachable", "flapping", "isolated", "unknown", "maintenance", "up")
 """Every state the API can show, worst first (the order of filters and counts)."""
@@ -895,6 +897,7 @@ class StatusPage:
         self.env = make_environment()
         self.availability = _Availability(backend, clock)
         self.lines = Lines()
+        self._smoke: dict[tuple[str, str, str], tuple[float, dict[str, Any]]] = {}
         # Tells the page's script that the daemon restarted (its generations start anew).
         self.epoch = secrets.token_hex(6)
 
@@ -1026,7 +1029,22 @@ class StatusPage:
         return self._page("target.html", loc, **context)
 
     async def smoke_graphs(self, name: str, range_name: str, loc: Locale) -> dict[str, Any]:
-        """The smoke graph of each check over the range (SVG shapes for the template)."""
+        """The smoke graph of each check over the range, reused for :data:`SMOKE_TTL` seconds.
+
+        A step of the shortest range is a minute, so a graph a few seconds old
+        shows the same; reloading the page then costs what it did without it.
+        """
+        key = (name, range_name, loc.language)
+        cached = self._smoke.get(key)
+        if cached is not None and cached[0] > loc.now:
+            return cached[1]
+        graphs = await self._smoke_graphs(name, range_name, loc)
+        if len(self._smoke) >= SMOKE_CACHED:
+            self._smoke.pop(next(iter(self._smoke)))
+        self._smoke[key] = (loc.now + SMOKE_TTL, graphs)
+        return graphs
+
+    async def _smoke_graphs(self, name: str, range_name: str, loc: Locale) -> dict[str, Any]:
         found = await self.backend.api_history(name, range_name)
         graphs = []
         if found is not None:
