@@ -15,6 +15,8 @@ daemon's own :class:`~monitor.measurements.Recorder` into a real
   fine and coarse separately (the ``dbstat`` table when SQLite has it,
   otherwise the pages of each table), scaled to a day;
 - the loop time per result of the Prometheus histogram (count and render);
+- opening the store after a run that stopped at the end of an hour (every
+  target's 60 minutes rolled up into its hour at open);
 - the history read of one target for each range (3h, 30h, 10d, 360d) as the
   API does it (read and merge in threads), after writing a full retention's
   worth of fine and coarse rows for it, and the event loop's worst stall
@@ -184,6 +186,29 @@ async def ticker(stalls: list[float]) -> None:
         stalls.append(time.perf_counter() - t0 - 0.001)
 
 
+async def rebuild_cost(path: Path, targets: int) -> float:
+    """Seconds to open a store whose previous run stopped after an hour of minutes."""
+    start = 1_950_000_000 // 3600 * 3600
+    clock = Clock(start)
+    rng = random.Random(13)
+    async with Store(path, clock=clock) as store:
+        for minute in range(60):
+            rows = []
+            for i in range(targets):
+                s = Summary()
+                for _ in range(2):
+                    s.add(sent=3, lost=0, seconds=0.01 * math.exp(rng.gauss(0, 0.3)))
+                rows.append((f"bts-{i:05d}", "icmp", start + 60 * minute, s))
+            store.write_buckets("fine", rows)
+        await store.flush()
+    clock.t = start + 3600 + 60
+    started = time.perf_counter()
+    async with Store(path, clock=clock) as store:
+        took = time.perf_counter() - started
+        assert store.buckets_rebuilt == targets
+    return took
+
+
 def histogram_cost(targets: int, results: int) -> float:
     """µs of loop time per result for ``continuity_probe_rtt_seconds`` (count and render)."""
     store = SeriesStore([])
@@ -219,6 +244,9 @@ def main() -> None:
         read_path = database_path(Path(tmp) / "reads")
         read_path.parent.mkdir()
         read_ms = asyncio.run(reads(read_path, args.runs))
+        rebuild_path = database_path(Path(tmp) / "rebuild")
+        rebuild_path.parent.mkdir()
+        rebuild_s = asyncio.run(rebuild_cost(rebuild_path, args.targets))
     report = {
         "targets": args.targets,
         "interval_s": args.interval,
@@ -226,6 +254,7 @@ def main() -> None:
         "bytes_per_target_per_day": {k: round(v) for k, v in per_day.items()},
         "read_ms_per_range": {k: round(v, 1) for k, v in read_ms.items()},
         "histogram_us_per_result": round(histogram_cost(args.targets, 200_000), 2),
+        "open_after_an_hour_of_minutes_s": round(rebuild_s, 2),
     }
     print(json.dumps(report, indent=2))
 

@@ -6,7 +6,9 @@ and, when it is not up, why; a banner on top lists the ongoing incidents (one
 per root cause, the targets out because of it folded under it in a
 ``<details>``, see :func:`incidents`) and the active alerts.
 ``/targets/{name}`` shows one target in full: its part in an incident (role,
-root cause, consequences, why its alerts are held back), checks and their
+root cause, consequences, why its alerts are held back), a latency and loss
+graph per check over ``?range=`` (SVG from :mod:`monitor.history_view`, reused
+for :data:`SMOKE_TTL` seconds), checks and their
 last results, recent outages, parents and children, location, the silences
 and maintenance windows that apply to it (asked of the daemon, which matches
 them where alerting does). The page's script refreshes both every few seconds
