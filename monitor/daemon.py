@@ -815,7 +815,7 @@ class Daemon:
         """``GET /api/v1/targets/{name}/history?range=``: buckets per check and outages."""
         if self.history is None or self.store is None or name not in self.pipeline.states:
             return None
-        outages = await self.store.outages(target=name)
+        outages = await self.store.outages(target=name, wait=False)
         return await self.history.view(name, range_name, [(o.start, o.end) for o in outages])
 
     async def api_outages(self, query: Mapping[str, str]) -> dict[str, Any]:

@@ -1175,12 +1175,16 @@ class Store:
         since: float | None = None,
         until: float | None = None,
         open: bool | None = None,
+        wait: bool = True,
     ) -> list[Outage]:
         """Outages as ``GET /api/v1/outages`` lists them (see :meth:`Reader.outages`).
 
-        Waits for queued writes first, so a caller reads what it wrote.
+        Waits for queued writes first, so a caller reads what it wrote; with
+        ``wait=False`` (a graph) it reads what is committed, without waiting
+        behind a batch of the measurement history.
         """
-        await self.flush()
+        if wait:
+            await self.flush()
         assert self._reader is not None
         return await asyncio.to_thread(
             self._reader.outages, target=target, since=since, until=until, open=open
