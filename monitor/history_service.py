@@ -95,6 +95,12 @@ class MeasurementHistory:
                 buckets.append((coarse_start, coarse_open))
             checks[check] = buckets
 
+        outages = [
+            (start, end)
+            for start, end in outages
+            if start < p.until and (end is None or end >= p.since)
+        ]
+
         def merge() -> dict[str, list[tuple[int, Summary]]]:
             return {check: steps(buckets, p) for check, buckets in checks.items()}
 
