@@ -71,6 +71,15 @@ then every ``vacuum_every`` seconds, by the writer thread, followed by
 ``PRAGMA incremental_vacuum``. Totals in memory keep counting them until the
 next start.
 
+Measurement buckets
+-------------------
+:meth:`Store.write_buckets` queues closed buckets of the measurement history
+(:mod:`monitor.measurements`; tables and reads in :mod:`monitor.bucket_store`)
+like any other write. Their retention is per level (``bucket_retention``) and
+runs once per coarse bucket, so each run deletes about what was added since.
+At open, coarse buckets the previous run stopped in are rolled up from their
+fine rows (:attr:`Store.bucket_seeds` continues the one in progress).
+
 Reading
 -------
 :class:`Reader` (see :func:`open_readonly`) opens the file read-only, so the
