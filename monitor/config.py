@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, ValidationError, create_model
+from pydantic import AfterValidator, Field, ValidationError, create_model, model_validator
 
 import probes
 from alerts.channels.base import ChannelSettings
@@ -217,6 +217,37 @@ class MonitorSection(StrictModel):
     """``"i/n"``: monitor only shard i of n of the targets (monitor.shard)."""
 
 
+DEFAULT_RTT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class HistorySection(StrictModel):
+    """``[history]``: the measurement history (``monitor.measurements``); read at start."""
+
+    fine_bucket: duration_at_most(3600.0, "finer buckets than an hour are the point") = 60.0  # type: ignore[valid-type]
+    fine_retention: duration_at_most(366 * 86400.0, "use coarse buckets for longer") = 14 * 86400.0  # type: ignore[valid-type]
+    coarse_bucket: duration_at_most(86400.0, "a day is the coarsest graph step") = 3600.0  # type: ignore[valid-type]
+    coarse_retention: duration_at_most(10 * 365 * 86400.0, "ten years is plenty") = 400 * 86400.0  # type: ignore[valid-type]
+    rtt_buckets: list[float] = Field(default_factory=lambda: list(DEFAULT_RTT_BUCKETS))
+    """Upper bounds (seconds) of ``continuity_probe_rtt_seconds``; empty: not exported."""
+
+    @model_validator(mode="after")
+    def _whole_buckets(self) -> HistorySection:
+        fine, coarse = self.fine_bucket, self.coarse_bucket
+        if fine < 10 or fine != int(fine):
+            raise ValueError("fine_bucket must be a whole number of seconds, at least 10s")
+        if coarse != int(coarse) or int(coarse) % int(fine):
+            raise ValueError("coarse_bucket must be a whole multiple of fine_bucket")
+        if 86400 % int(coarse) and int(coarse) % 86400:
+            raise ValueError("coarse_bucket must divide a day")
+        if sorted(set(self.rtt_buckets)) != self.rtt_buckets or any(
+            b <= 0 for b in self.rtt_buckets
+        ):
+            raise ValueError("rtt_buckets must be increasing positive numbers of seconds")
+        if len(self.rtt_buckets) > 30:
+            raise ValueError("rtt_buckets: at most 30 bounds (each is a series per check)")
+        return self
+
+
 PublicField = Literal["state", "since", "availability", "reason"]
 
 
@@ -276,6 +307,7 @@ class Config:
     web: WebSection = field(default_factory=WebSection)
     public: PublicSection | None = None
     path_diagnosis: PathDiagnosisSection = field(default_factory=PathDiagnosisSection)
+    history: HistorySection = field(default_factory=HistorySection)
 
     @property
     def state_dir(self) -> Path:
@@ -361,6 +393,7 @@ def _build_models(kinds: Mapping[str, ProbeKind], listeners: Mapping[str, Listen
         web=(WebSection, WebSection()),
         public=(PublicSection | None, None),
         path_diagnosis=(PathDiagnosisSection, PathDiagnosisSection()),
+        history=(HistorySection, HistorySection()),
         channels=(dict[str, Any], {}),
         alerts=(dict[str, Any], {}),
         **sections,
@@ -498,6 +531,7 @@ class _Resolver:
             path_diagnosis=(
                 document.path_diagnosis if document is not None else PathDiagnosisSection()
             ),
+            history=document.history if document is not None else HistorySection(),
         )
 
     # -- helpers -----------------------------------------------------------

@@ -35,6 +35,7 @@ from monitor.config import Config, ConfigError, load_config, split_host_port
 from monitor.dbfile import WriteMetrics
 from monitor.dbfile import describe as describe_file_error
 from monitor.exporter import Exporter, SelfMetrics
+from monitor.history_service import MeasurementHistory
 from monitor.maintenance_book import MaintenanceBook
 from monitor.path_watch import PathMetrics, PathWatch
 from monitor.paths import Diagnosis
@@ -264,6 +265,7 @@ class Daemon:
         self._reloads = Coalesced(self._reload_now)  # SIGHUP storms: one more, not six
         self.scheduler: Scheduler | None = None
         self.store: Store | None = None
+        self.history: MeasurementHistory | None = None
         self.alerting: Alerting | None = None
         self.access: AccessControl | None = None
         self.write_metrics = WriteMetrics()
@@ -389,6 +391,8 @@ class Daemon:
                 self._slo_alerts.pop(slo.name, None)
         for _ in self.pipeline.configure_steps(config, plan.pipeline, self._seed):
             await asyncio.sleep(0)
+        if self.history is not None:
+            self.history.forget(plan.pipeline.removed)
         self.config = config
         if self.maintenance is not None:
             self.maintenance.configure(config)
@@ -514,6 +518,8 @@ class Daemon:
         """The scheduler's callback: every result goes through the pipeline."""
         name = job.target.name
         self.pipeline.on_result(name, job.kind, result)
+        if self.history is not None and name in self.pipeline.states:
+            self.history.record(name, job.kind, result)
         known = result.values and name in self.pipeline.states
         if known and self.power.observe(name, result.started, result.values):
             self._power_changed(name)
@@ -656,6 +662,7 @@ class Daemon:
             ("alerts", self._alerts_loop()),
             ("paths", self.paths.run()),
             ("gc", collect_garbage_periodically()),
+            *([("history", self.history.sweep_loop())] if self.history is not None else []),
         ]
 
     async def _until_stopped(self) -> None:
@@ -672,6 +679,8 @@ class Daemon:
                 retention_days=max(1, round(config.monitor.retention / 86400)),
                 count_maintenance=config.monitor.count_maintenance,
                 metrics=self.write_metrics,
+                buckets=(int(config.history.fine_bucket), int(config.history.coarse_bucket)),
+                bucket_retention=(config.history.fine_retention, config.history.coarse_retention),
             )
             return await self._exit.enter_async_context(store)
         except OSError as exc:
@@ -681,6 +690,10 @@ class Daemon:
 
     async def _start(self, config: Config) -> None:
         self.store = await self._open_store(config)
+        self.history = MeasurementHistory(
+            self.store, config.history, self.exporter.store, self.wall
+        )
+        self._exit.callback(self.history.close)  # before the store closes (LIFO)
         self.maintenance = MaintenanceBook(self.store, self.wall)
         await self.maintenance.load()
         self.alerting = Alerting(
@@ -861,6 +874,13 @@ class Daemon:
             return False
         self.check_maintenance()
         return True
+
+    async def api_history(self, name: str, range_name: str) -> dict[str, Any] | None:
+        """``GET /api/v1/targets/{name}/history?range=``: buckets per check and outages."""
+        if self.history is None or self.store is None or name not in self.pipeline.states:
+            return None
+        outages = await self.store.outages(target=name, wait=False)
+        return await self.history.view(name, range_name, [(o.start, o.end) for o in outages])
 
     async def api_outages(self, query: Mapping[str, str]) -> dict[str, Any]:
         """``GET /api/v1/outages?target=&since=&until=&open=``."""

@@ -7,7 +7,9 @@ per root cause, the targets out because of it folded under it in a
 ``<details>``, see :func:`incidents`) and the active alerts; under it the power board of the
 sites on battery (:mod:`monitor.power_board`).
 ``/targets/{name}`` shows one target in full: its part in an incident (role,
-root cause, consequences, why its alerts are held back), checks and their
+root cause, consequences, why its alerts are held back), a latency and loss
+graph per check over ``?range=`` (SVG from :mod:`monitor.history_view`, reused
+for :data:`SMOKE_TTL` seconds), checks and their
 last results, recent outages, parents and children, location, the silences
 and maintenance windows that apply to it (asked of the daemon, which matches
 them where alerting does). The page's script refreshes both every few seconds
@@ -55,6 +57,7 @@ from markupsafe import Markup
 from monitor import units
 from monitor.api import api_state, parse_rfc3339
 from monitor.availability import WINDOWS as WINDOW_SECONDS
+from monitor.history_view import DEFAULT_RANGE, RANGES, smoke
 from monitor.i18n import (
     alert_cause,
     alert_title,
@@ -85,6 +88,8 @@ BANNER_LIMIT = 50  # incidents and alerts listed in the banner; the rest are cou
 CONSEQUENCES_LISTED = 50  # consequences listed under one incident; the rest are counted
 FIRST_NAMES = 3  # consequences named in an incident's one-line summary
 RECENT_OUTAGES = 20
+SMOKE_TTL = 10.0  # seconds a target's smoke graph is reused (its shortest step is a minute)
+SMOKE_CACHED = 256  # graphs kept (target, range, language); the oldest goes first
 
 STATES = ("down", "unreachable", "flapping", "isolated", "unknown", "maintenance", "up")
 """Every state the API can show, worst first (the order of filters and counts)."""
@@ -933,6 +938,7 @@ class StatusPage:
         self.env = make_environment()
         self.availability = _Availability(backend, clock)
         self.lines = Lines()
+        self._smoke: dict[tuple[str, str, str], tuple[float, dict[str, Any]]] = {}
         # Tells the page's script that the daemon restarted (its generations start anew).
         self.epoch = secrets.token_hex(6)
 
@@ -1064,10 +1070,56 @@ class StatusPage:
             return self._page(
                 "missing.html", loc, status=404, name=name, client={"page": "missing"}
             )
-        context = await self.detail(found, loc)
+        range_name = request.query.get("range", DEFAULT_RANGE)
+        if range_name not in RANGES:
+            range_name = DEFAULT_RANGE
+        context = await self.detail(found, loc, range_name)
         return self._page("target.html", loc, **context)
 
-    async def detail(self, target: Mapping[str, Any], loc: Locale) -> dict[str, Any]:
+    async def smoke_graphs(self, name: str, range_name: str, loc: Locale) -> dict[str, Any]:
+        """The smoke graph of each check over the range, reused for :data:`SMOKE_TTL` seconds.
+
+        A step of the shortest range is a minute, so a graph a few seconds old
+        shows the same; reloading the page then costs what it did without it.
+        """
+        key = (name, range_name, loc.language)
+        cached = self._smoke.get(key)
+        if cached is not None and cached[0] > loc.now:
+            return cached[1]
+        graphs = await self._smoke_graphs(name, range_name, loc)
+        if len(self._smoke) >= SMOKE_CACHED:
+            self._smoke.pop(next(iter(self._smoke)))
+        self._smoke[key] = (loc.now + SMOKE_TTL, graphs)
+        return graphs
+
+    async def _smoke_graphs(self, name: str, range_name: str, loc: Locale) -> dict[str, Any]:
+        found = await self.backend.api_history(name, range_name)
+        graphs = []
+        if found is not None:
+            span = RANGES[range_name][0]
+            # Axis labels short enough for five across a phone: 14:05, 12-01, 2026-12.
+            cut = (11, 16) if span <= 2 * 86400 else (5, 10) if span <= 31 * 86400 else (0, 7)
+
+            def time_text(t: float) -> str:
+                return loc.full_time(t)[cut[0] : cut[1]]
+
+            for check in found["checks"]:
+                graph = smoke(
+                    check["points"],
+                    found["outages"],
+                    since=found["since"],
+                    until=found["until"],
+                    step=found["step_seconds"],
+                    now=loc.now,
+                    time_text=time_text,
+                    step_text=loc.time,
+                )
+                graphs.append({"check": check["check"], **graph})
+        return {"smoke": graphs, "smoke_range": range_name, "smoke_ranges": list(RANGES)}
+
+    async def detail(
+        self, target: Mapping[str, Any], loc: Locale, range_name: str = DEFAULT_RANGE
+    ) -> dict[str, Any]:
         name = target["name"]
         outages = (await self.backend.api_outages({"target": name}))["outages"]
         mutes = self.backend.target_mutes(name)  # matched where the alerting side matches
@@ -1076,6 +1128,7 @@ class StatusPage:
         return {
             **self._head(target, loc),
             **self._incident(target, loc),
+            **(await self.smoke_graphs(name, range_name, loc)),
             "target": target,
             "outages": outage_rows(outages, loc),
             "path": path_rows(target.get("path"), loc),

@@ -71,6 +71,15 @@ then every ``vacuum_every`` seconds, by the writer thread, followed by
 ``PRAGMA incremental_vacuum``. Totals in memory keep counting them until the
 next start.
 
+Measurement buckets
+-------------------
+:meth:`Store.write_buckets` queues closed buckets of the measurement history
+(:mod:`monitor.measurements`; tables and reads in :mod:`monitor.bucket_store`)
+like any other write. Their retention is per level (``bucket_retention``) and
+runs once per coarse bucket, so each run deletes about what was added since.
+At open, coarse buckets the previous run stopped in are rolled up from their
+fine rows (:attr:`Store.bucket_seeds` continues the one in progress).
+
 Reading
 -------
 :class:`Reader` (see :func:`open_readonly`) opens the file read-only, so the
@@ -106,6 +115,16 @@ from monitor.availability import (
     window_sums,
 )
 from monitor.availability import figures as compute_figures
+from monitor.bucket_store import (
+    INSERT_SERIES,
+    Rebuilt,
+    load_series,
+    migrate_v6,
+    read_series,
+    rebuild,
+    retention_sql,
+    upsert_sql,
+)
 from monitor.dbfile import (
     BUSY_TIMEOUT_MS,
     WriteMetrics,
@@ -118,6 +137,7 @@ from monitor.dbfile import (
 )
 from monitor.dbfile import StoreError as StoreError  # noqa: PLC0414 - re-exported
 from monitor.dbfile import migrate as migrate_file
+from monitor.rttsketch import Summary, to_row
 from monitor.state import Health
 from probes.base import MetricFamily
 
@@ -308,6 +328,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v3_runtime_windows,
     _v4_silences,
     _v5_outage_path,
+    migrate_v6,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -431,6 +452,8 @@ class _Opened:
     snapshot: Snapshot
     monitor: MonitorHistory
     targets: dict[str, TargetHistory]
+    series: dict[tuple[str, str], int]
+    rebuilt: Rebuilt
 
 
 _CLOSE_LEFT_OPEN = (
@@ -439,11 +462,18 @@ _CLOSE_LEFT_OPEN = (
 )
 
 
-def _open(path: Path, clock: Callable[[], float], count_maintenance: bool) -> _Opened:
+def _open(
+    path: Path,
+    clock: Callable[[], float],
+    count_maintenance: bool,
+    buckets: tuple[int, int] = (60, 3600),
+) -> _Opened:
     """Open, migrate, load and begin an observation period (runs in a worker thread)."""
     db = _connect(path)
     try:
         migrate(db)
+        rebuilt = rebuild(db, clock(), *buckets)
+        series = load_series(db)
         with _transaction(db):
             until = db.execute('SELECT max("end") FROM observation_periods').fetchone()[0]
             # Periods left open by the previous run: nothing was observed after
@@ -461,7 +491,7 @@ def _open(path: Path, clock: Callable[[], float], count_maintenance: bool) -> _O
     except BaseException:
         db.close()
         raise
-    return _Opened(db, cursor.lastrowid, now, snapshot, monitor, targets)
+    return _Opened(db, cursor.lastrowid, now, snapshot, monitor, targets, series, rebuilt)
 
 
 # --------------------------------------------------------------------------
@@ -824,9 +854,19 @@ class Store:
         metrics: WriteMetrics | None = None,
         backoff_initial: float = 0.5,
         backoff_max: float = 10.0,
+        buckets: tuple[int, int] = (60, 3600),
+        bucket_retention: tuple[float, float] = (14 * DAY, 400 * DAY),
     ) -> None:
         self.path = path
         self.metrics = metrics if metrics is not None else WriteMetrics()
+        self.buckets = buckets
+        """Fine and coarse bucket widths of the measurement history, seconds."""
+        self._bucket_retention = bucket_retention
+        self._series: dict[tuple[str, str], int] = {}
+        self._next_series = 1
+        self.bucket_seeds: dict[tuple[str, str], tuple[int, Summary, int]] = {}
+        """Coarse buckets in progress when the previous run stopped (for the recorder)."""
+        self.buckets_rebuilt = 0
         self._backoff = (backoff_initial, backoff_max)
         self._clock = clock
         self._heartbeat = heartbeat
@@ -848,13 +888,19 @@ class Store:
     async def __aenter__(self) -> Store:
         """Open and migrate the database, load the figures, start an observation period."""
         try:
-            opened = await asyncio.to_thread(_open, self.path, self._clock, self._count_maintenance)
+            opened = await asyncio.to_thread(
+                _open, self.path, self._clock, self._count_maintenance, self.buckets
+            )
         except (sqlite3.Error, OSError, StoreError) as exc:
             raise StoreError(describe(self.path, exc)) from None
         self.snapshot = opened.snapshot
         self._unreconciled = dict(opened.snapshot.open_outages)
         self._monitor, self._targets = opened.monitor, opened.targets
         self._started = opened.started
+        self._series = opened.series
+        self._next_series = max(opened.series.values(), default=0) + 1
+        self.bucket_seeds = opened.rebuilt.in_progress
+        self.buckets_rebuilt = opened.rebuilt.written
         initial, most = self._backoff
         self._writer = _Writer(
             opened.db,
@@ -880,6 +926,7 @@ class Store:
         self._tasks = [
             asyncio.create_task(self._beat(), name="store-heartbeat"),
             asyncio.create_task(self._housekeeping(), name="store-housekeeping"),
+            asyncio.create_task(self._bucket_housekeeping(), name="store-buckets"),
         ]
         return self
 
@@ -916,6 +963,17 @@ class Store:
             self._forget_old()
             await asyncio.sleep(self._vacuum_every)
 
+    async def _bucket_housekeeping(self) -> None:
+        """Bucket retention once per coarse bucket: each run deletes about that much."""
+        while True:
+            self._queue_bucket_retention()
+            await asyncio.sleep(self.buckets[1])
+
+    def _queue_bucket_retention(self) -> None:
+        now = self._clock()
+        for level, keep in zip(("fine", "coarse"), self._bucket_retention, strict=True):
+            self._put((retention_sql(level), (int(now - keep),)))
+
     def _queue_retention(self) -> None:
         self._put(_Job(partial(_apply_retention, cutoff=self._clock() - self._retention)))
 
@@ -929,6 +987,7 @@ class Store:
     async def apply_retention(self) -> None:
         """Delete rows older than the retention now and wait until done."""
         self._queue_retention()
+        self._queue_bucket_retention()
         await self.flush()
 
     async def flush(self) -> None:
@@ -1078,6 +1137,31 @@ class Store:
             history, self._monitor, now, windows, count_maintenance=self._count_maintenance
         )
 
+    def write_buckets(self, level: str, rows: list[tuple[str, str, int, Summary]]) -> None:
+        """Queue closed measurement buckets ((target, check, start, summary) each).
+
+        A (target, check) seen for the first time gets its series id here (the
+        one writer keeps the table and this map in step).
+        """
+        sql = upsert_sql(level)
+        series = self._series
+        for target, check, start, summary in rows:
+            sid = series.get((target, check))
+            if sid is None:
+                sid = series[(target, check)] = self._next_series
+                self._next_series += 1
+                self._put((INSERT_SERIES, (sid, target, check)))
+            self._put((sql, (start, sid, *to_row(summary))))
+
+    async def history(
+        self, target: str, level: str, since: int, until: int
+    ) -> dict[str, list[tuple[int, Summary]]]:
+        """Stored buckets of every check of ``target`` in ``[since, until)``, by check."""
+        assert self._reader is not None
+        step = self.buckets[0] if level == "fine" else self.buckets[1]
+        wanted = {check: sid for (name, check), sid in self._series.items() if name == target}
+        return await asyncio.to_thread(self._reader.history, wanted, level, since, until, step)
+
     def add_window(
         self, window_id: str, definition: str, *, created: float, created_by: str, comment: str
     ) -> None:
@@ -1117,12 +1201,16 @@ class Store:
         since: float | None = None,
         until: float | None = None,
         open: bool | None = None,
+        wait: bool = True,
     ) -> list[Outage]:
         """Outages as ``GET /api/v1/outages`` lists them (see :meth:`Reader.outages`).
 
-        Waits for queued writes first, so a caller reads what it wrote.
+        Waits for queued writes first, so a caller reads what it wrote; with
+        ``wait=False`` (a graph) it reads what is committed, without waiting
+        behind a batch of the measurement history.
         """
-        await self.flush()
+        if wait:
+            await self.flush()
         assert self._reader is not None
         return await asyncio.to_thread(
             self._reader.outages, target=target, since=since, until=until, open=open
@@ -1215,6 +1303,17 @@ class Reader:
         with self._lock:
             rows = self._db.execute(sql, params).fetchall()
         return [Outage(*row) for row in rows]
+
+    def history(
+        self, series: Mapping[str, int], level: str, since: int, until: int, step: int
+    ) -> dict[str, list[tuple[int, Summary]]]:
+        """Buckets of the given series (check -> id) in ``[since, until)``."""
+        start = since // step * step
+        with self._lock:
+            return {
+                check: read_series(self._db, level, sid, (start, until, step))
+                for check, sid in series.items()
+            }
 
     def silences(self) -> list[StoredSilence]:
         with self._lock:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aiohttp import web
 
 from monitor.api import parse_rfc3339
+from monitor.history_view import DEFAULT_RANGE, RANGES
 from monitor.security import AccessControl
 from monitor.status_page import add_status_routes
 from monitor.webguard import IDLE_TIMEOUT, MAX_CONNECTIONS, AcceptErrors, GuardedSite
@@ -109,6 +110,8 @@ class Backend(Protocol):
     def api_target(self, name: str) -> dict[str, Any] | None: ...
 
     async def api_outages(self, query: Mapping[str, str]) -> dict[str, Any]: ...
+
+    async def api_history(self, name: str, range_name: str) -> dict[str, Any] | None: ...
 
     def api_maintenance(self) -> dict[str, Any]: ...
 
@@ -253,6 +256,18 @@ class _Handlers:
             return json_response({"error": "no such target"}, status=404)
         return json_response(found)
 
+    async def history(self, request: web.Request) -> web.Response:
+        """``GET /api/v1/targets/{name}/history?range=3h`` (3h, 30h, 10d or 360d)."""
+        range_name = request.query.get("range", DEFAULT_RANGE)
+        if range_name not in RANGES:
+            return bad_request(
+                BadRequest("range", f"expected one of {', '.join(RANGES)}, got {range_name!r}")
+            )
+        found = await self.backend.api_history(request.match_info["name"], range_name)
+        if found is None:
+            return json_response({"error": "no such target"}, status=404)
+        return json_response(found)
+
     async def outages(self, request: web.Request) -> web.Response:
         try:
             return json_response(await self.backend.api_outages(request.query))
@@ -329,6 +344,7 @@ def make_app(backend: Backend, access: AccessControl | None = None) -> web.Appli
     app.router.add_get("/-/reload", h.post_only)
     app.router.add_get("/api/v1/targets", h.targets)
     app.router.add_get("/api/v1/targets/{name}", h.target)
+    app.router.add_get("/api/v1/targets/{name}/history", h.history)
     app.router.add_get("/api/v1/outages", h.outages)
     app.router.add_get("/api/v1/maintenance", h.maintenance)
     app.router.add_post("/api/v1/maintenance", h.add_maintenance)

@@ -284,7 +284,7 @@ class MetricFamily:
     """Declares a metric family a kind's samples belong to (for HELP/TYPE)."""
 
     name: str
-    type: Literal["gauge", "counter", "info"]
+    type: Literal["gauge", "counter", "info", "histogram"]
     help: str
 
 

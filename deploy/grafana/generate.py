@@ -218,6 +218,27 @@ def state_timeline(
     return panel("state-timeline", title, queries, defaults=defaults, options=options, **kwargs)
 
 
+def heatmap(title: str, queries: Sequence[Q], **kwargs: Any) -> Json:
+    """Buckets of a Prometheus histogram over time (queries give one series per ``le``)."""
+    for q in queries:
+        if not q.legend:
+            raise ValueError("a heatmap query needs the legend {{le}}")
+    options = {
+        "calculate": False,
+        "cellGap": 1,
+        "color": {"mode": "scheme", "scheme": "Oranges", "scale": "exponential", "exponent": 0.5},
+        "yAxis": {"axisPlacement": "left", "unit": "s"},
+        "rowsFrame": {"layout": "le"},
+        "tooltip": {"mode": "single", "yHistogram": True, "showColorScale": True},
+        "legend": {"show": True},
+        "cellValues": {},
+        "exemplars": {"color": "rgba(255,0,255,0.7)"},
+        "filterValues": {"le": 1e-9},
+        "showValue": "never",
+    }
+    return panel("heatmap", title, queries, options=options, **kwargs)
+
+
 def bargauge(
     title: str, queries: Sequence[Q], *, steps: Json, minimum: float | None = None, **kwargs: Any
 ) -> Json:
@@ -774,6 +795,24 @@ def target_dashboard() -> Json:
         ),
         24,
         5,
+    )
+    layout.add(
+        heatmap(
+            "Round-trip time distribution",
+            [
+                Q(
+                    "sum by (le) (increase(continuity_probe_rtt_seconds_bucket"
+                    f"{{{T}}}[$__rate_interval]))",
+                    "{{le}}",
+                )
+            ],
+            description="How many runs took how long, per time step: echo trains (mean "
+            "round trip) and successful checks of every kind of the target "
+            "(continuity_probe_rtt_seconds). The same picture as the target page's smoke "
+            "graph: a band that widens or climbs is a link getting worse.",
+        ),
+        24,
+        8,
     )
     layout.row("Outages and failures")
     down = f'continuity_target_state{{{T}, state=~"down|unreachable"}} == 1'
