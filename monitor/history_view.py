@@ -21,7 +21,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.i18n import texts
 from monitor.rttsketch import Summary
+
+_ENGLISH = texts("en")
 
 RANGES: dict[str, tuple[int, int]] = {
     "3h": (3 * 3600, 60),
@@ -155,6 +158,7 @@ def smoke(
     now: float,
     time_text: Callable[[float], str],
     step_text: Callable[[float], str] | None = None,
+    words: Mapping[str, str] = _ENGLISH,
 ) -> dict[str, Any]:
     """SVG shapes (view-box coordinates) of one check's points over ``[since, until)``.
 
@@ -201,16 +205,20 @@ def smoke(
     last = next((p for p in reversed(points) if p["sent"]), None)
     summary = ""
     if last is not None:
-        summary = (
-            f"{(step_text or time_text)(last['t'])}: "
-            + (
-                f"median {ms_text(last['p50'])}, p10-p90 {ms_text(last['p10'])}-"
-                f"{ms_text(last['p90'])}, "
-                if last["p50"] is not None
-                else ""
+        fields = {
+            "time": (step_text or time_text)(last["t"]),
+            "lost": last["lost"],
+            "sent": last["sent"],
+        }
+        if last["p50"] is None:
+            summary = words["smoke.last_loss"].format(**fields)
+        else:
+            summary = words["smoke.last"].format(
+                **fields,
+                p50=ms_text(last["p50"]),
+                p10=ms_text(last["p10"]),
+                p90=ms_text(last["p90"]),
             )
-            + f"loss {last['lost']}/{last['sent']}"
-        )
     spans = []
     for outage in outages:
         start, end = outage["start"], outage["end"] if outage["end"] is not None else now

@@ -132,6 +132,11 @@ _TEXTS: dict[str, tuple[str, str]] = {
         "Nhạt: min-max; đậm: 10-90 %; đường: trung vị, màu theo mất gói; nền đỏ: sự cố.",
     ),
     "smoke.loss": ("Loss", "Mất gói"),
+    "smoke.last": (
+        "{time}: median {p50}, p10-p90 {p10}-{p90}, loss {lost}/{sent}",
+        "{time}: trung vị {p50}, p10-p90 {p10}-{p90}, mất {lost}/{sent} gói",
+    ),
+    "smoke.last_loss": ("{time}: loss {lost}/{sent}", "{time}: mất {lost}/{sent} gói"),
     "outages.none": ("No outages recorded.", "Chưa ghi nhận sự cố nào."),
     "start": ("Start", "Bắt đầu"),
     "end": ("End", "Kết thúc"),

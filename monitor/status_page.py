@@ -1113,6 +1113,7 @@ class StatusPage:
                     now=loc.now,
                     time_text=time_text,
                     step_text=loc.time,
+                    words=loc.t,
                 )
                 graphs.append({"check": check["check"], **graph})
         return {"smoke": graphs, "smoke_range": range_name, "smoke_ranges": list(RANGES)}
