@@ -56,6 +56,7 @@ from monitor.api import api_state, parse_rfc3339
 from monitor.availability import WINDOWS as WINDOW_SECONDS
 from monitor.i18n import alert_title, cause_words, reason_word, texts
 from monitor.policy import Policy, Role
+from monitor.uptime_view import UptimeBars
 from probes.redact import redact_url
 
 if TYPE_CHECKING:  # monitor.web mounts this module's routes, so it cannot be imported here
@@ -396,6 +397,7 @@ class Line:
     row: Row
     changed: int  # the generation that made this row
     html: Markup | None = None  # its rendered <tr>, made when a page first needs it
+    bars: Markup | None = None  # the uptime strip its html was rendered with
 
 
 class Lines:
@@ -514,12 +516,24 @@ class Site:
     name: str
     lines: list[Line] = field(default_factory=list)
     html: Markup = field(default_factory=Markup)
+    bars: Markup = field(default_factory=Markup)
 
 
 @dataclass
 class Province:
     name: str
     sites: list[Site] = field(default_factory=list)
+    bars: Markup = field(default_factory=Markup)
+
+
+def bar_groups(provinces: Iterable[Province]) -> dict[str, dict[str, list[str]]]:
+    """Target names by province and site as shown, for the uptime bars."""
+    return {
+        province.name: {
+            site.name: [line.row.name for line in site.lines] for site in province.sites
+        }
+        for province in provinces
+    }
 
 
 def group(lines: Iterable[Line], t: Mapping[str, str]) -> list[Province]:
@@ -893,6 +907,7 @@ class StatusPage:
         self.clock = clock
         self.env = make_environment()
         self.availability = _Availability(backend, clock)
+        self.bars = UptimeBars(backend.api_uptime, self.env)
         self.lines = Lines()
         # Tells the page's script that the daemon restarted (its generations start anew).
         self.epoch = secrets.token_hex(6)
@@ -941,16 +956,22 @@ class StatusPage:
             alerts=banner_alerts(self.backend.api_alerts()["alerts"], loc),
         )
 
-    def _render_sites(self, provinces: Iterable[Province], loc: Locale) -> None:
-        """Each site's rows as one fragment, rendering only rows not rendered before."""
+    def _render_sites(self, provinces: Sequence[Province], loc: Locale) -> None:
+        """Each site's rows as one fragment, rendering only rows whose row or bars changed."""
         row_macro = self.env.get_template("_row.html").module.row  # type: ignore[attr-defined]
         names = {state: loc.state(state) for state in STATES}
+        drawn = self.bars.draw(bar_groups(provinces), self.backend.page_state()[1].states, loc)
         for province in provinces:
+            province.bars = drawn.provinces.get(province.name, Markup())
             for site in province.sites:
+                site.bars = drawn.sites.get((province.name, site.name), Markup())
                 fragments = []
                 for line in site.lines:
-                    if line.html is None:
-                        line.html = row_macro(line.row, names)
+                    bars = drawn.targets.get(line.row.name, Markup())
+                    # Compared by value: a strip is made anew each time the bars are.
+                    if line.html is None or line.bars != bars:
+                        line.html = row_macro(line.row, names, bars)
+                        line.bars = bars
                     fragments.append(line.html)
                 site.html = Markup("").join(fragments)
 
