@@ -351,13 +351,15 @@ class UptimeBars:
         by_day, by_hour = days.series, hours.series
         drawing = Drawing(loc, days.baseline, hours.baseline)
         macro = self.env.get_template("_bars.html").module.strip  # type: ignore[attr-defined]
-        rendered: dict[int, Markup] = {}
+        # By identity (shared strips are one object); the strip is kept with its HTML so
+        # that its id is not reused by another while this drawing lasts.
+        rendered: dict[int, tuple[Strip, Markup]] = {}
 
         def render(strip: Strip) -> Markup:
             found = rendered.get(id(strip))
             if found is None:
-                found = rendered[id(strip)] = macro(strip)  # autoescaped by the template
-            return found
+                found = rendered[id(strip)] = (strip, macro(strip))  # autoescaped by the template
+            return found[1]
 
         targets: dict[str, Markup] = {}
         sites: dict[tuple[str, str], Markup] = {}
