@@ -12,6 +12,7 @@ through. Used by the bars' end-to-end tests and ``bench.bars_page``.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -24,7 +25,10 @@ Planned = tuple[str, float, float]
 def seed(
     path: Path, names: Iterable[str], first: float, outages: Sequence[Planned], until: float
 ) -> None:
-    asyncio.run(_seed(path, list(names), first, sorted(outages, key=lambda o: o[1]), until))
+    """Write the history (in a thread of its own: Playwright's sync API holds a loop here)."""
+    work = _seed(path, list(names), first, sorted(outages, key=lambda o: o[1]), until)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, work).result()
 
 
 async def _seed(

@@ -411,3 +411,28 @@ def test_strips_are_kept_until_an_outage_opens_and_the_groups_pool_their_targets
         and 'class="poor"' in again.sites[("Quảng Ngãi", "Đức Phổ")]
     )
     assert math.isfinite(NOW)
+
+
+def test_targets_with_their_own_outages_get_their_own_strips() -> None:
+    """Strips made for one target only must not be mistaken for one another."""
+    monitor = MonitorHistory()
+    monitor.set_period(0.0, None)
+    histories = {}
+    for i, name in enumerate(["a", "b", "c", "d"]):
+        history = TargetHistory(0.0)
+        start = at("2026-12-05 01:00") + i * 3600
+        history.start_outage(start)
+        history.end_outage(start + 60 * (i + 1), monitor, False)
+        histories[name] = history
+
+    def uptime(names: Iterable[str], edges: Sequence[float]) -> Buckets:
+        baseline = Baseline(monitor, edges)
+        return Buckets(baseline, {n: series_of(histories[n], baseline) for n in names})
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True)
+    groups = {"P": {"S": list(histories)}}
+    states = {name: _State() for name in histories}
+    drawn = UptimeBars(uptime, env).draw(groups, states, Locale("en", VN, NOW))  # type: ignore[arg-type]
+    for i, name in enumerate(histories):
+        assert f"down {i + 1} min" in drawn.targets[name]
+        assert sum(f"down {j + 1} min" in drawn.targets[name] for j in range(4)) == 1
