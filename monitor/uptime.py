@@ -180,10 +180,18 @@ def series_of(
         return baseline.unseen
     edges = baseline.edges
     lo, hi = edges[0], edges[-1]
-    spans = [
-        s for s in history.spans if s.start < hi and (s.end is None or s.end > lo or s.start >= lo)
-    ]
-    maintenance = [] if count_maintenance else clip(history.maintenance(), lo, hi)
+    # Most targets have no outage and no maintenance: no list is built for them.
+    spans = (
+        [
+            s
+            for s in history.spans
+            if s.start < hi and (s.end is None or s.end > lo or s.start >= lo)
+        ]
+        if history.spans
+        else []
+    )
+    periods = [] if count_maintenance else history.maintenance()
+    maintenance = clip(periods, lo, hi) if periods else []
     first = history.first_observed
     if not spans and not maintenance:
         if first <= lo:

@@ -16,9 +16,10 @@ so a quiet target is a strip of two or three rects. Targets of one shape
 (:attr:`monitor.uptime.Series.shape`: quiet, or first seen in the same
 bucket) share one strip, built and rendered once.
 
-:class:`UptimeBars` keeps the strips for :data:`TTL` seconds (as the
-availability figures are kept) and computes them anew sooner when the
-buckets move (a new hour) or a target's outage opened or closed.
+:class:`UptimeBars` keeps the strips for :data:`TTL` seconds and computes
+them anew sooner when the buckets move (a new hour), the grouping changes
+or a target's outage opened or closed; so a minute is the most a bar lags
+(the growing share of the current hour), while an outage shows at once.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from monitor.state import TargetState
     from monitor.status_page import Locale
 
-TTL = 15.0  # seconds the strips are reused (the availability figures' FIGURES_TTL)
+TTL = 60.0  # seconds the strips are reused (an outage opening or closing redraws at once)
 DETAIL_DAYS = 14  # days with downtime listed under a strip for a tap; the rest are counted
 OUTAGES_LISTED = 5  # outages named in one bar's title; the rest are counted
 
@@ -166,8 +167,13 @@ def rects(
     first: float | None,
     axis: Axis,
     fmt: Formatter,
+    *,
+    titles: bool = True,
 ) -> list[Rect]:
-    """The bars of one series; buckets without downtime or outages merged into runs."""
+    """The bars of one series; buckets without downtime or outages merged into runs.
+
+    ``titles=False``: runs get no title of their own (the strip's covers them).
+    """
     out: list[Rect] = []
     run_start = -1
     run_level = ""
@@ -176,6 +182,10 @@ def rects(
 
     def close(end: int) -> None:
         if run_start < 0:
+            return
+        if not titles:
+            width = (end - run_start) * axis.step - (axis.step - axis.width)
+            out.append(Rect(axis.x0 + run_start * axis.step, width, run_level, ""))
             return
         name = axis.name(edges[run_start])
         if end - run_start > 1:
@@ -191,11 +201,19 @@ def rects(
             )
         )
 
+    none_empty = not outages
     for k, bucket in enumerate(sums):
-        kind = level(bucket)
+        # level(), inlined: this loop runs for every bucket of every strip made.
+        down, seen = bucket
+        if seen <= 0:
+            kind = "none"
+        elif down <= 0:
+            kind = "full"
+        else:
+            kind = level(bucket)
         unseen = kind == "none" and (first is None or edges[k + 1] <= first)
-        touched = outages.get(k, ())
-        if kind in ("full", "none") and not touched:
+        touched = () if none_empty else outages.get(k, ())
+        if not touched and kind in {"full", "none"}:
             if run_start >= 0 and kind == run_level and unseen == run_unseen:
                 continue
             close(k)
@@ -203,9 +221,8 @@ def rects(
             continue
         close(k)
         run_start = -1
-        lines = [
-            fmt.t["bars.figure"].format(when=axis.name(edges[k]), figure=fmt.figure(bucket, unseen))
-        ]
+        figure = fmt.figure(bucket, unseen)
+        lines = [fmt.t["bars.figure"].format(when=axis.name(edges[k]), figure=figure)]
         lines += fmt.outages(touched)
         out.append(Rect(axis.x0 + k * axis.step, axis.width, kind, "\n".join(lines)))
     close(len(sums))
@@ -252,6 +269,7 @@ class Drawing:
         self.hours = Axis(hours.edges, HOURS_X, HOUR_STEP, HOUR_WIDTH, self.fmt.hour)
         self.baselines = (days, hours)
         self._shared: dict[tuple[object, ...], Strip] = {}
+        self._groups: dict[tuple[object, ...], Strip] = {}
 
     def strip(self, days: Series, hours: Series, *, details: bool = True) -> Strip:
         """A target's strip; targets whose two series have a shape share one."""
@@ -261,15 +279,19 @@ class Drawing:
             found = self._shared.get(key)
             if found is not None:
                 return found
-        made = self._make(days, hours, details=details)
+        # A shared strip is only runs of 100 % and not observed, which its own title
+        # sums up: its runs go without titles, so ten thousand quiet rows stay small.
+        made = self._make(days, hours, details=details, titles=key is None)
         if key is not None:
             self._shared[key] = made
         return made
 
-    def _make(self, days: Series, hours: Series, *, details: bool) -> Strip:
+    def _make(self, days: Series, hours: Series, *, details: bool, titles: bool = True) -> Strip:
         fmt = self.fmt
-        bars = rects(days.sums, days.outages, days.first_observed, self.days, fmt)
-        bars += rects(hours.sums, hours.outages, hours.first_observed, self.hours, fmt)
+        bars = rects(days.sums, days.outages, days.first_observed, self.days, fmt, titles=titles)
+        bars += rects(
+            hours.sums, hours.outages, hours.first_observed, self.hours, fmt, titles=titles
+        )
         label = " · ".join(
             (
                 window_label(days.sums, days.first_observed, self.days, "bars.days", fmt),
@@ -285,11 +307,33 @@ class Drawing:
 
         Buckets before its first target was seen are *not yet observed*.
         """
+        key = _group_key(days, hours)
+        if key is not None:
+            found = self._groups.get(key)
+            if found is not None:
+                return found
         firsts = [s.first_observed for s in days if s.first_observed is not None]
         first = min(firsts) if firsts else None
         day_sums = pool(days, self.baselines[0])
         hour_sums = pool(hours, self.baselines[1])
-        return self._make(Series(day_sums, {}, first), Series(hour_sums, {}, first), details=False)
+        made = self._make(Series(day_sums, {}, first), Series(hour_sums, {}, first), details=False)
+        if key is not None:
+            self._groups[key] = made
+        return made
+
+
+def _group_key(days: Sequence[Series], hours: Sequence[Series]) -> tuple[object, ...] | None:
+    """What a group's strip depends on when all its targets are quiet, else None.
+
+    Series with a shape have no downtime, so each pooled bucket is 100 % or
+    not observed, which the set of shapes alone decides (not how many targets
+    have each): the sites of quiet targets share a strip.
+    """
+    day_shapes = {s.shape for s in days}
+    hour_shapes = {s.shape for s in hours}
+    if None in day_shapes or None in hour_shapes:
+        return None
+    return (frozenset(day_shapes), frozenset(hour_shapes))
 
 
 @dataclass(frozen=True, slots=True)

@@ -148,7 +148,7 @@ def test_the_bars_show_the_past_from_the_outage_history(daemon: DaemonProcess, p
         f"{(past.first_day - timedelta(days=1)).strftime('%Y-%m-%d')}: not yet observed"
     )
     # Shorter than 90 days: the window says since when, and its figure covers only that.
-    label = re.search(rf'aria-label="since {first_day}: (\d+\.\d\d) %', core)
+    label = re.search(rf'role="img"><title>since {first_day}: (\d+\.\d\d) %', core)
     assert label is not None, core
     expected = 100 * (1 - 75 * 60 / (time.time() - past.first))
     assert abs(float(label.group(1)) - expected) < 0.05
@@ -168,7 +168,7 @@ def test_the_bars_show_the_past_from_the_outage_history(daemon: DaemonProcess, p
     today = datetime.fromtimestamp(time.time(), ZONE).strftime("%Y-%m-%d")
     open_days = [t for t in titles(down, "poor") if t.startswith(f"{today}:")]
     assert open_days and "ongoing" in open_days[0]
-    assert f'aria-label="since {today}' in down  # first observed by this daemon, today
+    assert f'role="img"><title>since {today}' in down  # first observed by this daemon, today
 
     # The site and province of qng-core-1 pool both their targets: the day's downtime
     # over two targets' observed time is half the share.

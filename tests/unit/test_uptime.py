@@ -321,8 +321,8 @@ def test_a_quiet_target_is_one_bar_per_series() -> None:
         ("full", 0, DAYS * 3 - 1),
         ("full", DAYS * 3 + 9, HOURS * 3 - 1),
     ]
-    titles = [r.title for r in strip.rects]
-    assert titles[0] == "2026-09-08 \u2013 2026-12-06: 100.00 %"
+    # Shared by every quiet target: the strip's title sums its runs up.
+    assert [r.title for r in strip.rects] == ["", ""]
     assert strip.label == "90 d: 100.00 % · 48 h: 100.00 %"
     assert strip.days == ()
 
@@ -332,8 +332,7 @@ def test_not_yet_observed_is_drawn_apart_from_100_percent() -> None:
     strip = strip_of(history, monitor)
     first, second = strip.rects[:2]
     assert first.level == "none" and first.height < second.height
-    assert first.title == "2026-09-08 \u2013 2026-12-02: not yet observed"
-    assert second.level == "full" and second.title.startswith("2026-12-03 \u2013 2026-12-06")
+    assert (first.x, first.width, second.x) == (0, 86 * 3 - 1, 86 * 3)  # 2026-09-08 .. 12-02
     # The window is named by its first bucket, so targets first seen the same day share a strip.
     assert strip.label.startswith("since 2026-12-03: 100.00 %")
 
