@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -185,6 +186,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--stale-runs", type=int, default=3, help="each waits the bars' TTL")
     args = parser.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so the daemon and the browser are stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     trees = [("bars", REPO)] + ([("base", args.base.resolve())] if args.base else [])
     results = []
     shots = REPO / "tests" / "artifacts"

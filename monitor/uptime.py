@@ -150,7 +150,7 @@ def pool(members: Iterable[Series], baseline: Baseline) -> tuple[Sum, ...]:
 class Baseline:
     """The monitor's observed time per bucket: the series of a target with nothing to add."""
 
-    __slots__ = ("edges", "monitor", "observed", "series", "unseen")
+    __slots__ = ("_splits", "edges", "monitor", "observed", "series", "unseen")
 
     def __init__(self, monitor: MonitorHistory, edges: Sequence[float]) -> None:
         self.edges = tuple(edges)
@@ -162,6 +162,15 @@ class Baseline:
             tuple((0.0, o) for o in seen), first_observed=-math.inf, shape=("base",)
         )
         self.unseen = Series(tuple(NOTHING for _ in seen), shape=("unseen",))
+        self._splits: dict[int, tuple[tuple[Sum, ...], tuple[Sum, ...]]] = {}
+
+    def split(self, k: int) -> tuple[tuple[Sum, ...], tuple[Sum, ...]]:
+        """Nothing for the buckets before ``k``, the baseline after it (kept: targets
+        first seen the same day share them)."""
+        found = self._splits.get(k)
+        if found is None:
+            found = self._splits[k] = (self.unseen.sums[:k], self.series.sums[k + 1 :])
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,8 +227,8 @@ def _first_seen_inside(first: float, baseline: Baseline) -> Series:
         return Series(baseline.unseen.sums, {}, first, ("unseen",))
     k = bisect.bisect_right(edges, first) - 1
     partial = overlap(baseline.observed, first, edges[k + 1])
-    sums = (*baseline.unseen.sums[:k], (0.0, partial), *baseline.series.sums[k + 1 :])
-    return Series(sums, {}, first, ("first", k, partial > 0))
+    before, after = baseline.split(k)
+    return Series((*before, (0.0, partial), *after), {}, first, ("first", k, partial > 0))
 
 
 def _outages_by_bucket(

@@ -159,6 +159,14 @@ class Axis:
     step: int
     width: int
     name: Callable[[float], str]
+    names: tuple[str, ...] = ()
+    """Each bucket's name (``name`` of its start), formatted once per drawing."""
+
+    @classmethod
+    def make(
+        cls, edges: tuple[float, ...], x0: int, step: int, width: int, name: Callable[[float], str]
+    ) -> Axis:
+        return cls(edges, x0, step, width, name, tuple(name(at) for at in edges[:-1]))
 
 
 def rects(
@@ -187,9 +195,9 @@ def rects(
             width = (end - run_start) * axis.step - (axis.step - axis.width)
             out.append(Rect(axis.x0 + run_start * axis.step, width, run_level, ""))
             return
-        name = axis.name(edges[run_start])
+        name = axis.names[run_start]
         if end - run_start > 1:
-            name = f"{name} \u2013 {axis.name(edges[end - 1])}"
+            name = f"{name} \u2013 {axis.names[end - 1]}"
         total = (0.0, sum(o for _, o in sums[run_start:end]))
         figure = fmt.figure(total, run_unseen)
         out.append(
@@ -222,7 +230,7 @@ def rects(
         close(k)
         run_start = -1
         figure = fmt.figure(bucket, unseen)
-        lines = [fmt.t["bars.figure"].format(when=axis.name(edges[k]), figure=figure)]
+        lines = [fmt.t["bars.figure"].format(when=axis.names[k], figure=figure)]
         lines += fmt.outages(touched)
         out.append(Rect(axis.x0 + k * axis.step, axis.width, kind, "\n".join(lines)))
     close(len(sums))
@@ -254,9 +262,7 @@ def day_list(series: Series, axis: Axis, fmt: Formatter) -> tuple[tuple[str, ...
         first = series.first_observed
         unseen = first is None or axis.edges[k + 1] <= first
         parts = [fmt.figure(series.sums[k], unseen), *fmt.outages(series.outages.get(k, ()))]
-        lines.append(
-            fmt.t["bars.figure"].format(when=axis.name(axis.edges[k]), figure="; ".join(parts))
-        )
+        lines.append(fmt.t["bars.figure"].format(when=axis.names[k], figure="; ".join(parts)))
     return tuple(lines), max(0, len(days) - DETAIL_DAYS)
 
 
@@ -265,8 +271,8 @@ class Drawing:
 
     def __init__(self, loc: Locale, days: Baseline, hours: Baseline) -> None:
         self.fmt = Formatter(loc)
-        self.days = Axis(days.edges, 0, DAY_STEP, DAY_WIDTH, self.fmt.day)
-        self.hours = Axis(hours.edges, HOURS_X, HOUR_STEP, HOUR_WIDTH, self.fmt.hour)
+        self.days = Axis.make(days.edges, 0, DAY_STEP, DAY_WIDTH, self.fmt.day)
+        self.hours = Axis.make(hours.edges, HOURS_X, HOUR_STEP, HOUR_WIDTH, self.fmt.hour)
         self.baselines = (days, hours)
         self._shared: dict[tuple[object, ...], Strip] = {}
         self._groups: dict[tuple[object, ...], Strip] = {}
@@ -363,10 +369,11 @@ class UptimeBars:
         self._key: tuple[object, ...] = ()
         self._at = -math.inf
         self._outages: dict[str, float | None] = {}
+        self._html: dict[Strip, Markup] = {}  # the last drawing's strips, rendered
 
     def draw(self, groups: Groups, states: Mapping[str, TargetState], loc: Locale) -> Drawn:
         names = [n for sites in groups.values() for members in sites.values() for n in members]
-        hour = math.floor(loc.now / 3600)
+        hour = hour_edges(loc.now, loc.zone, 1)[0]  # the buckets move at the local full hour
         key = (
             hour,
             loc.language,
@@ -395,14 +402,21 @@ class UptimeBars:
         by_day, by_hour = days.series, hours.series
         drawing = Drawing(loc, days.baseline, hours.baseline)
         macro = self.env.get_template("_bars.html").module.strip  # type: ignore[attr-defined]
-        # By identity (shared strips are one object); the strip is kept with its HTML so
-        # that its id is not reused by another while this drawing lasts.
-        rendered: dict[int, tuple[Strip, Markup]] = {}
+        # A strip that looks as it did in the last drawing (most do) is not rendered again.
+        # Looked up by identity first: shared strips are one object, met thousands of times;
+        # the strip is kept with its HTML so that its id is not reused while this runs.
+        last: dict[Strip, Markup] = self._html
+        html: dict[Strip, Markup] = {}
+        seen: dict[int, tuple[Strip, Markup]] = {}
 
         def render(strip: Strip) -> Markup:
-            found = rendered.get(id(strip))
+            found = seen.get(id(strip))
             if found is None:
-                found = rendered[id(strip)] = (strip, macro(strip))  # autoescaped by the template
+                markup = html.get(strip) or last.get(strip)
+                if markup is None:
+                    markup = macro(strip)  # autoescaped by the template
+                html[strip] = markup
+                found = seen[id(strip)] = (strip, markup)
             return found[1]
 
         targets: dict[str, Markup] = {}
@@ -423,4 +437,5 @@ class UptimeBars:
                     [by_day[n] for n in province_names], [by_hour[n] for n in province_names]
                 )
             )
+        self._html = html
         return Drawn(targets, sites, provinces)
