@@ -1,8 +1,9 @@
 """The status page served by the daemon: ``/``, ``/targets/{name}`` and their data.
 
 ``/`` lists every target grouped by province and site (the ``province`` and
-``site`` labels) with its state, since when, availability over 24 h and 30 d
-and, when it is not up, why; a banner on top lists the ongoing incidents (one
+``site`` labels) with its state, since when, availability over 24 h and 30 d,
+when it is not up, why, and its uptime bars (:mod:`monitor.uptime_view`; also
+per site and province); a banner on top lists the ongoing incidents (one
 per root cause, the targets out because of it folded under it in a
 ``<details>``, see :func:`incidents`) and the active alerts.
 ``/targets/{name}`` shows one target in full: its part in an incident (role,
@@ -1019,6 +1020,7 @@ class StatusPage:
         loc = self.locale()
         data = self.overview(loc)
         after = _int_param(request.query.get("after"))
+        changed = [line for line in data.lines if line.changed > after]
         document = {
             "generated_text": loc.time(loc.now),
             "now": loc.now,
@@ -1026,10 +1028,35 @@ class StatusPage:
             "reload": self.reload_banner(loc),
             "counts": data.counts,
             "total": len(data.lines),
-            "targets": [line.row.summary() for line in data.lines if line.changed > after],
+            # Everything (no ?after=) is for other readers: without the bars.
+            "targets": self._changed_rows(changed, loc, bars=after >= 0),
             **data.banner(loc),
         }
         return _json(document)
+
+    def _changed_rows(
+        self, changed: Sequence[Line], loc: Locale, *, bars: bool
+    ) -> list[dict[str, Any]]:
+        """The changed rows for the script, each with its uptime strip to redraw.
+
+        The bars are looked up only when some row changed (a quiet refresh stays cheap);
+        bars that move with no row changing are redrawn at the next page load.
+        """
+        if not changed or not bars:
+            return [line.row.summary() for line in changed]
+        drawn = self.bars.draw(
+            bar_groups(group(self.lines.lines.values(), loc.t)),
+            self.backend.page_state()[1].states,
+            loc,
+        )
+        out = []
+        for line in changed:
+            item = line.row.summary()
+            strip = drawn.strips.get(line.row.name)
+            if strip is not None:
+                item["bars"] = strip.data()
+            out.append(item)
+        return out
 
     async def target(self, request: web.Request) -> web.Response:
         loc = self.locale()

@@ -8,7 +8,9 @@ downtime, ``good`` from three nines, ``fair`` from two, ``poor`` below,
 100 %). Hovering a bar shows its figure and outages (an SVG ``<title>``);
 a target with downtime in the window also gets a ``<details>`` under its
 strip, so a tap on a phone lists the days with downtime and their outages.
-No script draws any of it, so the strict Content-Security-Policy holds.
+No script is needed to see any of it, so the strict Content-Security-Policy
+holds; the page's script only redraws the strip of a row that changed, from
+:meth:`Strip.data` in ``/status/summary`` (with DOM calls, never HTML).
 
 The HTML stays small: consecutive buckets without downtime or outages (all
 ``full`` or all ``none``) are one ``<rect>`` with one title for the range,
@@ -26,9 +28,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from markupsafe import Markup
@@ -106,6 +108,17 @@ class Strip:
 
     width: int = WIDTH
     height: int = HEIGHT
+
+    def data(self) -> dict[str, Any]:
+        """The strip for the page's script, which redraws a changed row's bars from it."""
+        return {
+            "label": self.label,
+            "width": self.width,
+            "height": self.height,
+            "rects": [[r.level, r.x, r.y, r.width, r.height, r.title] for r in self.rects],
+            "days": list(self.days),
+            "more": self.more_text,
+        }
 
 
 class Formatter:
@@ -349,6 +362,8 @@ class Drawn:
     targets: Mapping[str, Markup]
     sites: Mapping[tuple[str, str], Markup]
     provinces: Mapping[str, Markup]
+    strips: Mapping[str, Strip] = field(default_factory=dict)
+    """Each target's strip, for the summary the page's script reads."""
 
 
 Groups = Mapping[str, Mapping[str, Sequence[str]]]
@@ -420,6 +435,7 @@ class UptimeBars:
             return found[1]
 
         targets: dict[str, Markup] = {}
+        strips: dict[str, Strip] = {}
         sites: dict[tuple[str, str], Markup] = {}
         provinces: dict[str, Markup] = {}
         for province, members in groups.items():
@@ -427,7 +443,8 @@ class UptimeBars:
             for site, site_names in members.items():
                 present = [n for n in site_names if n in by_day and n in by_hour]
                 for name in present:
-                    targets[name] = render(drawing.strip(by_day[name], by_hour[name]))
+                    strip = strips[name] = drawing.strip(by_day[name], by_hour[name])
+                    targets[name] = render(strip)
                 sites[(province, site)] = render(
                     drawing.group([by_day[n] for n in present], [by_hour[n] for n in present])
                 )
@@ -438,4 +455,4 @@ class UptimeBars:
                 )
             )
         self._html = html
-        return Drawn(targets, sites, provinces)
+        return Drawn(targets, sites, provinces, strips)

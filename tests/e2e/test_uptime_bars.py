@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import html
 import re
+import socket
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -235,3 +237,80 @@ def test_screenshots_and_load_time_at_scale(
         assert timing["load"] < 30  # generous on a shared machine: bench.bars_page measures
         ARTIFACTS.mkdir(exist_ok=True)  # the first screen: a full page of 10,000 rows is too tall
         page.screenshot(path=str(ARTIFACTS / f"status-bars-{count}.png"))
+
+
+# -- live ---------------------------------------------------------------------------------
+
+LIVE_CONFIG = """
+[monitor]
+instance = "bars-live"
+timezone = "Asia/Ho_Chi_Minh"
+
+[defaults]
+checks = ["tcp"]
+interval = "1s"
+timeout = "1s"
+fall = 2
+rise = 1
+
+[[targets]]
+name = "post-api"
+address = "127.0.0.1"
+tcp = {{ port = {port} }}
+labels = {{ province = "Hà Nội", site = "HN-DC1" }}
+"""
+
+
+class Listener:
+    """A loopback TCP port that accepts (and closes) connections until closed."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.socket.settimeout(0.2)
+        self.port = int(self.socket.getsockname()[1])
+        self.open = True
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while self.open:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                continue
+            connection.close()
+
+    def close(self) -> None:
+        self.open = False
+        self.thread.join(timeout=5)
+        self.socket.close()
+
+
+def test_a_target_going_down_redraws_its_bars_without_a_reload(
+    tmp_path: Path, browser: BrowserContext
+) -> None:
+    listener = Listener()
+    try:
+        with DaemonProcess(LIVE_CONFIG.format(port=listener.port), tmp_path) as daemon:
+            daemon.wait_for("continuity_target_up", 1, timeout=15, target="post-api")
+            page = browser.new_page()
+            page.goto(daemon.url + "/")
+            page.evaluate("window.sameDocument = true")  # gone if the page were loaded anew
+            row = page.locator("tr.t").filter(has=page.get_by_role("link", name="post-api"))
+            assert row.locator("svg.bars rect.poor").count() == 0
+            listener.close()  # refused from now on
+            page.wait_for_function(
+                "() => document.querySelector('tr.t[data-state=down] svg.bars rect.poor')",
+                timeout=20_000,
+            )
+            titles = row.locator("svg.bars rect.poor title").all_text_contents()
+            assert titles and "ongoing" in titles[0], titles
+            today = datetime.fromtimestamp(time.time(), ZONE).strftime("%Y-%m-%d")
+            assert titles[0].startswith(f"{today}: ")
+            # The tap list is drawn by the script as the template draws it.
+            assert (row.locator("details.bar-days li").first.text_content() or "").startswith(today)
+            assert page.evaluate("window.sameDocument") is True
+            screenshot(page, "status-bars-live")
+    finally:
+        if listener.open:
+            listener.close()
