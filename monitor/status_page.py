@@ -969,7 +969,7 @@ class StatusPage:
                 fragments = []
                 for line in site.lines:
                     bars = drawn.targets.get(line.row.name, Markup())
-                    # Compared by value: a strip is made anew each time the bars are.
+                    # By value: a redraw may make an equal strip (usually the same object).
                     if line.html is None or line.bars != bars:
                         line.html = row_macro(line.row, names, bars)
                         line.bars = bars

@@ -110,10 +110,6 @@ class Series:
     can be shared by every target of one shape; None when it has its own outages or
     maintenance."""
 
-    def total(self) -> Sum:
-        """(downtime, observed) over the whole series."""
-        return (sum(d for d, _ in self.sums), sum(o for _, o in self.sums))
-
 
 def pool(members: Iterable[Series], baseline: Baseline) -> tuple[Sum, ...]:
     """A group's buckets: its targets' sums added, bucket by bucket.
