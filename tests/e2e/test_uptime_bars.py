@@ -8,7 +8,9 @@ now. The page must show the outage on both days (hover titles and the tap
 list), the open outage in today's and this hour's bars, the days before the
 first observation as *not yet observed*, and the site and province strips
 pooling their targets; in Chromium (``tests/browser.py``), with the strict
-Content-Security-Policy and no script drawing any of it. Screenshots at 1,
+Content-Security-Policy and no script needed to see any of it; a target
+going down redraws its strip through the page's refresh, without a reload.
+Screenshots at 1,
 100 and 10,000 targets go to ``tests/artifacts/`` with the page's load
 time; ``python -m bench.bars_page`` has the figures.
 """
