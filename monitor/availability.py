@@ -206,7 +206,8 @@ class TargetHistory:
 
     ``spans`` are sorted, never overlap, and only the last may be open. Spans
     that ended before the horizon are forgotten (their downtime stays in
-    ``closed_downtime``), so memory holds about 30 days per target.
+    ``closed_downtime``), so memory holds the last ``horizon`` (the store keeps 90 days,
+    for the status page's day bars) per target.
     """
 
     __slots__ = (

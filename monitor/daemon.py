@@ -17,7 +17,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from monitor.slo import pool, status
 from monitor.state import Event, EventKind, Health, TargetState
 from monitor.store import FAMILIES as STORE_FAMILIES
 from monitor.store import Store, StoreError, database_path
+from monitor.uptime import Buckets
 from monitor.web import BadRequest, ReloadFailure, WebServer
 from probes.base import (
     ListenerKind,
@@ -811,6 +812,13 @@ class Daemon:
         if self.store is None or name not in self.pipeline.states:
             return None
         return self.store.figures(name, self.wall())
+
+    def api_uptime(self, names: Iterable[str], edges: Sequence[float]) -> Buckets | None:
+        """Downtime and observed time per bucket of targets (the status page's uptime bars)."""
+        if self.store is None:
+            return None
+        states = self.pipeline.states
+        return self.store.uptime((name for name in names if name in states), edges)
 
     def reload_failure(self) -> ReloadFailure | None:
         """The last reload's refusal, until a reload succeeds (the status page's banner)."""

@@ -217,6 +217,25 @@ _TEXTS: dict[str, tuple[str, str]] = {
         "đang kiểm tra lại sau khi thiết bị cha phục hồi",
     ),
     "via": ("via {parent}", "qua {parent}"),
+    # Uptime bars (monitor/uptime_view.py).
+    "bars": ("90 days · 48 hours", "90 ngày · 48 giờ"),
+    "bars.help": (
+        "One bar per day, then one per hour; hover or tap for the figure and the outages",
+        "Mỗi cột một ngày, rồi mỗi cột một giờ; di chuột hoặc chạm để xem số liệu và sự cố",
+    ),
+    "bars.days": ("90 d", "90 ngày"),
+    "bars.hours": ("48 h", "48 giờ"),
+    "bars.figure": ("{when}: {figure}", "{when}: {figure}"),
+    "bars.down": ("down {duration}", "gián đoạn {duration}"),
+    "bars.outage": (
+        "outage {start} \u2013 {end} ({duration})",
+        "sự cố {start} \u2013 {end} ({duration})",
+    ),
+    "bars.unseen": ("not yet observed", "chưa được giám sát"),
+    "bars.gap": (
+        "not observed (monitor stopped or cut off, or maintenance)",
+        "không có dữ liệu (máy giám sát dừng hoặc bị cô lập, hoặc đang bảo trì)",
+    ),
 }
 
 

@@ -31,6 +31,7 @@ from monitor.status_page import (
     Locale,
     StaticFiles,
     availability_level,
+    short_history,
 )
 
 if TYPE_CHECKING:
@@ -53,8 +54,13 @@ def public_row(
     world: World,
     ratios: Mapping[str, float | None],
     loc: Locale,
+    *,
+    observed_since: float | None = None,
 ) -> dict[str, Any]:
-    """One target as the public sees it: no address, no message, no labels."""
+    """One target as the public sees it: no address, no message, no labels.
+
+    A window longer than the target's history says since when (``since 11:54``).
+    """
     shown = api_state(state, world)
     failures = [
         reason_word(check.last.reason, loc.t)
@@ -67,7 +73,12 @@ def public_row(
         "state_text": loc.state(shown),
         "since": loc.full_time(state.since),
         "availability": [
-            (loc.t.get(f"availability.{w}", w), loc.percent(r), availability_level(r))
+            (
+                loc.t.get(f"availability.{w}", w),
+                loc.percent(r),
+                availability_level(r),
+                short_history(observed_since, w, loc),
+            )
             for w, r in ratios.items()
         ],
         "reason": "" if shown == "up" else "; ".join(dict.fromkeys(failures)),
@@ -96,11 +107,15 @@ class PublicPage:
             if not selected(section, target) or target.name not in states:
                 continue
             ratios: Mapping[str, float | None] = {}
+            since = None
             if "availability" in section.fields:
                 figures = self.backend.api_figures(target.name)
                 all_ratios = figures.availability if figures is not None else {}
                 ratios = {w: all_ratios.get(w) for w in ("24h", "30d")}
-            out.append(public_row(target, states[target.name], world, ratios, loc))
+                since = figures.observed_since if figures is not None else None
+            out.append(
+                public_row(target, states[target.name], world, ratios, loc, observed_since=since)
+            )
         return out
 
     async def index(self, _: web.Request) -> web.Response:

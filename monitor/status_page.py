@@ -1,8 +1,9 @@
 """The status page served by the daemon: ``/``, ``/targets/{name}`` and their data.
 
 ``/`` lists every target grouped by province and site (the ``province`` and
-``site`` labels) with its state, since when, availability over 24 h and 30 d
-and, when it is not up, why; a banner on top lists the ongoing incidents (one
+``site`` labels) with its state, since when, availability over 24 h and 30 d,
+when it is not up, why, and its uptime bars (:mod:`monitor.uptime_view`; also
+per site and province); a banner on top lists the ongoing incidents (one
 per root cause, the targets out because of it folded under it in a
 ``<details>``, see :func:`incidents`) and the active alerts; under it the power board of the
 sites on battery (:mod:`monitor.power_board`).
@@ -69,6 +70,7 @@ from monitor.i18n import (
 )
 from monitor.policy import Policy, Role
 from monitor.power_board import board_rows
+from monitor.uptime_view import UptimeBars
 from probes.redact import redact_url
 
 if TYPE_CHECKING:  # monitor.web mounts this module's routes, so it cannot be imported here
@@ -405,6 +407,7 @@ class Line:
     row: Row
     changed: int  # the generation that made this row
     html: Markup | None = None  # its rendered <tr>, made when a page first needs it
+    bars: Markup | None = None  # the uptime strip its html was rendered with
 
 
 class Lines:
@@ -523,12 +526,24 @@ class Site:
     name: str
     lines: list[Line] = field(default_factory=list)
     html: Markup = field(default_factory=Markup)
+    bars: Markup = field(default_factory=Markup)
 
 
 @dataclass
 class Province:
     name: str
     sites: list[Site] = field(default_factory=list)
+    bars: Markup = field(default_factory=Markup)
+
+
+def bar_groups(provinces: Iterable[Province]) -> dict[str, dict[str, list[str]]]:
+    """Target names by province and site as shown, for the uptime bars."""
+    return {
+        province.name: {
+            site.name: [line.row.name for line in site.lines] for site in province.sites
+        }
+        for province in provinces
+    }
 
 
 def group(lines: Iterable[Line], t: Mapping[str, str]) -> list[Province]:
@@ -937,6 +952,7 @@ class StatusPage:
         self.clock = clock
         self.env = make_environment()
         self.availability = _Availability(backend, clock)
+        self.bars = UptimeBars(backend.api_uptime, self.env)
         self.lines = Lines()
         self._smoke: dict[tuple[str, str, str], tuple[float, dict[str, Any]]] = {}
         # Tells the page's script that the daemon restarted (its generations start anew).
@@ -986,16 +1002,22 @@ class StatusPage:
             alerts=banner_alerts(self.backend.api_alerts()["alerts"], loc),
         )
 
-    def _render_sites(self, provinces: Iterable[Province], loc: Locale) -> None:
-        """Each site's rows as one fragment, rendering only rows not rendered before."""
+    def _render_sites(self, provinces: Sequence[Province], loc: Locale) -> None:
+        """Each site's rows as one fragment, rendering only rows whose row or bars changed."""
         row_macro = self.env.get_template("_row.html").module.row  # type: ignore[attr-defined]
         names = {state: loc.state(state) for state in STATES}
+        drawn = self.bars.draw(bar_groups(provinces), self.backend.page_state()[1].states, loc)
         for province in provinces:
+            province.bars = drawn.provinces.get(province.name, Markup())
             for site in province.sites:
+                site.bars = drawn.sites.get((province.name, site.name), Markup())
                 fragments = []
                 for line in site.lines:
-                    if line.html is None:
-                        line.html = row_macro(line.row, names)
+                    bars = drawn.targets.get(line.row.name, Markup())
+                    # By value: a redraw may make an equal strip (usually the same object).
+                    if line.html is None or line.bars != bars:
+                        line.html = row_macro(line.row, names, bars)
+                        line.bars = bars
                     fragments.append(line.html)
                 site.html = Markup("").join(fragments)
 
@@ -1049,6 +1071,7 @@ class StatusPage:
         loc = self.locale()
         data = self.overview(loc)
         after = _int_param(request.query.get("after"))
+        changed = [line for line in data.lines if line.changed > after]
         document = {
             "generated_text": loc.time(loc.now),
             "now": loc.now,
@@ -1057,10 +1080,35 @@ class StatusPage:
             "power": self.power(loc),
             "counts": data.counts,
             "total": len(data.lines),
-            "targets": [line.row.summary() for line in data.lines if line.changed > after],
+            # Everything (no ?after=) is for other readers: without the bars.
+            "targets": self._changed_rows(changed, loc, bars=after >= 0),
             **data.banner(loc),
         }
         return _json(document)
+
+    def _changed_rows(
+        self, changed: Sequence[Line], loc: Locale, *, bars: bool
+    ) -> list[dict[str, Any]]:
+        """The changed rows for the script, each with its uptime strip to redraw.
+
+        The bars are looked up only when some row changed (a quiet refresh stays cheap);
+        bars that move with no row changing are redrawn at the next page load.
+        """
+        if not changed or not bars:
+            return [line.row.summary() for line in changed]
+        drawn = self.bars.draw(
+            bar_groups(group(self.lines.lines.values(), loc.t)),
+            self.backend.page_state()[1].states,
+            loc,
+        )
+        out = []
+        for line in changed:
+            item = line.row.summary()
+            strip = drawn.strips.get(line.row.name)
+            if strip is not None:
+                item["bars"] = strip.data()
+            out.append(item)
+        return out
 
     async def target(self, request: web.Request) -> web.Response:
         loc = self.locale()

@@ -26,7 +26,7 @@ a write refused for good (a constraint, a bug) is dropped, logged and counted.
 Figures never scan the database
 -------------------------------
 At open the history is loaded once into :class:`~monitor.availability.TargetHistory`
-objects (outages of the last 30 days plus totals) and a
+objects (outages of the last 90 days, for the status page's day bars, plus totals) and a
 :class:`~monitor.availability.MonitorHistory`; :meth:`Store.figures` computes
 from them in O(that target's recent outages). Definitions are in
 :mod:`monitor.availability`. ``downtime_seconds_total`` is a counter, so the
@@ -97,7 +97,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from operator import itemgetter
@@ -139,6 +139,8 @@ from monitor.dbfile import StoreError as StoreError  # noqa: PLC0414 - re-export
 from monitor.dbfile import migrate as migrate_file
 from monitor.rttsketch import Summary, to_row
 from monitor.state import Health
+from monitor.uptime import KEEP as BARS_KEEP
+from monitor.uptime import Baseline, Buckets, series_of
 from probes.base import MetricFamily
 
 log = logging.getLogger(__name__)
@@ -396,6 +398,10 @@ def _join_by_target(
         yield name, rows_a, rows_b
 
 
+MEMORY = max(HORIZON, BARS_KEEP)
+"""How far back outages stay in memory: the figures' windows and the status page's day bars."""
+
+
 def load_histories(
     db: sqlite3.Connection, now: float, count_maintenance: bool
 ) -> tuple[MonitorHistory, dict[str, TargetHistory]]:
@@ -426,7 +432,7 @@ def load_histories(
         for _, start, end in outage_rows:
             if history.start_outage(start) is not None and end is not None:
                 history.end_outage(end, monitor, count_maintenance)
-        history.forget_before(now - HORIZON)
+        history.forget_before(now - MEMORY)
     return monitor, targets
 
 
@@ -979,7 +985,7 @@ class Store:
 
     def _forget_old(self) -> None:
         """Drop outages past the horizon from memory (figures() also does it per target)."""
-        horizon = self._clock() - HORIZON
+        horizon = self._clock() - MEMORY
         for history in self._targets.values():
             if history.needs_forgetting(horizon):
                 history.forget_before(horizon)
@@ -1113,7 +1119,7 @@ class Store:
         history = self._targets.get(target)
         if history is None:
             return _NO_FIGURES
-        horizon = now - HORIZON
+        horizon = now - MEMORY
         if history.needs_forgetting(horizon):
             history.forget_before(horizon)
         result = compute_figures(
@@ -1161,6 +1167,19 @@ class Store:
         step = self.buckets[0] if level == "fine" else self.buckets[1]
         wanted = {check: sid for (name, check), sid in self._series.items() if name == target}
         return await asyncio.to_thread(self._reader.history, wanted, level, since, until, step)
+
+    def uptime(self, names: Iterable[str], edges: Sequence[float]) -> Buckets:
+        """Downtime and observed time per bucket of ``edges`` (:mod:`monitor.uptime`), from memory.
+
+        Targets with nothing in the window share one series, computed once per call.
+        """
+        baseline = Baseline(self._monitor, edges)
+        count = self._count_maintenance
+        series = {
+            name: series_of(self._targets.get(name), baseline, count_maintenance=count)
+            for name in names
+        }
+        return Buckets(baseline, series)
 
     def add_window(
         self, window_id: str, definition: str, *, created: float, created_by: str, comment: str

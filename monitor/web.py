@@ -16,7 +16,7 @@ import re
 import ssl
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from monitor.exporter import SelfMetrics
     from monitor.policy import Policy
     from monitor.power import Estimate
+    from monitor.uptime import Buckets
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,8 @@ class Backend(Protocol):
     def api_remove_maintenance(self, window_id: str) -> bool: ...
 
     def api_figures(self, name: str) -> Figures | None: ...
+
+    def api_uptime(self, names: Iterable[str], edges: Sequence[float]) -> Buckets | None: ...
 
     def page_state(self) -> tuple[Config, Policy]: ...
 

@@ -57,6 +57,7 @@ function indexRows() {
           a24: cells[4],
           a30: cells[5],
           reason: cells[6],
+          bars: cells[7],
           key: fold([name, cells[2].textContent, siteName, provinceName].join(' ')),
           reasonKey: fold(cells[6].textContent),
         };
@@ -101,6 +102,43 @@ function updateRow(row, item) {
     row.reason.textContent = item.reason;
     row.reasonKey = fold(item.reason);
   }
+  if (item.bars && row.bars) drawBars(row.bars, item.bars);
+}
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+function svgElement(tag, attributes, title) {
+  const element = document.createElementNS(SVG_NS, tag);
+  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, String(value));
+  if (title) {
+    const text = document.createElementNS(SVG_NS, 'title');
+    text.textContent = title;
+    element.append(text);
+  }
+  return element;
+}
+
+/** A row's uptime strip, drawn anew from the summary (as monitor/templates/_bars.html does). */
+function drawBars(cell, strip) {
+  const key = JSON.stringify(strip);
+  if (cell.dataset.key === key) return;
+  cell.dataset.key = key;
+  const svg = svgElement('svg', { class: 'bars', viewBox: `0 0 ${strip.width} ${strip.height}`, preserveAspectRatio: 'none', role: 'img' }, strip.label);
+  for (const [level, x, y, width, height, title] of strip.rects) {
+    svg.append(svgElement('rect', { class: level, x, y, width, height }, title));
+  }
+  if (!strip.days.length) {
+    cell.replaceChildren(svg);
+    return;
+  }
+  const details = el('details', null, 'bar-days');
+  const summary = el('summary');
+  summary.append(svg);
+  const list = el('ul');
+  for (const day of strip.days) list.append(el('li', day));
+  if (strip.more) list.append(el('li', strip.more, 'more'));
+  details.append(summary, list);
+  cell.replaceChildren(details);
 }
 
 /** The root cause's line: time, state, link, why, and what is behind it. */

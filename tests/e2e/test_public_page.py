@@ -4,6 +4,7 @@ NOC page needs basic auth."""
 
 from __future__ import annotations
 
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -93,6 +94,9 @@ def test_public_page_shows_the_chosen_targets_and_fields_only(
         bts = page.locator("tr.t", has_text="bts-binh-son-01")
         assert bts.locator(".badge").inner_text() == "Up"
         assert bts.locator(".c-avail").count() == 2
+        # a fresh daemon: both windows say since when the target is observed
+        for cell in bts.locator(".c-avail").all_inner_texts():
+            assert re.fullmatch(r"100\.00 %\nsince \d\d:\d\d:\d\d", cell), cell
         portal = page.locator("tr.t", has_text="post-office-portal")
         assert portal.locator(".badge").inner_text() == "Down"
         assert portal.locator(".c-reason").inner_text() == "connection refused"
