@@ -408,7 +408,7 @@ def test_a_cut_target_turns_down_on_the_page_without_a_reload(
         assert target.locator(".badge").inner_text() == "Down"
         # The peer's link is down: no reply (timeout) or no neighbour (unreachable).
         assert re.match(
-            r"icmp: (timeout|destination unreachable)", target.locator(".c-reason").inner_text()
+            r"icmp: (timed out|destination unreachable)", target.locator(".c-reason").inner_text()
         )
         assert "bts-cut" in page.locator("#incidents-list").inner_text()
         assert page.locator("#count-down").inner_text() == "1"
