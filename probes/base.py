@@ -18,7 +18,7 @@ import socket
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import (
     AfterValidator,
@@ -304,6 +304,27 @@ class Prober(Protocol):
     async def probe(
         self, target: ProbeTarget, settings: Any, *, deadline: float
     ) -> ProbeResult: ...
+
+
+@runtime_checkable
+class StartableProber(Prober, Protocol):
+    """A prober that can also start a run without a coroutine (light probes: ICMP).
+
+    ``start`` begins one attempt and returns True; ``done(result)`` is called
+    later from the event loop, exactly once, by the deadline. It returns
+    False (and never calls ``done``) when this run needs :meth:`probe`
+    instead (a name to look up, say). The scheduler starts every run due in
+    one tick from one callback this way, instead of one task per run.
+    """
+
+    def start(
+        self,
+        target: ProbeTarget,
+        settings: Any,
+        *,
+        deadline: float,
+        done: Callable[[ProbeResult], None],
+    ) -> bool: ...
 
 
 def _drop_event(agent: str, event: ProbeEvent) -> None:

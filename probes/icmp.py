@@ -324,17 +324,59 @@ class IcmpProber:
             duration=loop.time() - begin,
         )
 
+    def start(
+        self,
+        target: ProbeTarget,
+        settings: IcmpSettings,
+        *,
+        deadline: float,
+        done: Callable[[ProbeResult], None],
+    ) -> bool:
+        """:meth:`probe` without a coroutine, for an address already known (see
+        :class:`probes.base.StartableProber`); False when the run needs
+        :meth:`probe` (a name to look up, a family this host lacks)."""
+        address = self._literal(target.address, settings.family)
+        if not isinstance(address, _Address) or self._engine.unavailable(address.family):
+            return False
+        started = time.time()
+        loop = self._loop or asyncio.get_running_loop()
+        begin = loop.time()
+        max_loss = settings.max_loss_ratio
+
+        def finished(outcome: PingOutcome) -> None:
+            name = _display_name(target.address, outcome.destination)
+            duration = loop.time() - begin
+            done(summarize(outcome, max_loss, name=name, started=started, duration=duration))
+
+        self._engine.start(
+            address.family,
+            address.sockaddr,
+            count=settings.count,
+            interval=settings.packet_interval,
+            payload_size=settings.payload_size,
+            deadline=min(deadline, begin + settings.timeout),
+            done=finished,
+        )
+        return True
+
     async def _resolve(
         self, address: str, family: str, deadline: float
     ) -> _Address | tuple[str, str]:
         """An address to ping, or a (reason, message) failure."""
+        literal = self._literal(address, family)
+        if literal is None:
+            return await self._lookup(address, family, deadline)
+        return literal
+
+    def _literal(self, address: str, family: str) -> _Address | tuple[str, str] | None:
+        """An IP literal's address or failure (kept), or None for a name to look up."""
         key = (address, family)
         cached = self._literals.get(key)
         if cached is not None:
             return cached
         literal = _literal(address, family)
         if literal is None:
-            return await self._lookup(address, family, deadline)
+            return None
         if len(self._literals) >= _LITERAL_CACHE_LIMIT:
             self._literals.clear()
         self._literals[key] = literal
