@@ -8,10 +8,12 @@ daemon's own ``load_config``, opens a real history store in a temporary
 directory and drives the daemon's ``Pipeline`` and ``Exporter`` with one
 successful ICMP result per target (built by the ICMP probe's own
 ``summarize``) and one refresh of each target's availability figures, as the
-daemon does in its first interval. ``tracemalloc`` measures the Python
-objects each stage leaves behind, per target; the rendered exposition is
-counted in series and bytes per target, per family. The job's asyncio task
-and the allocator's slack are not included (see bench/README.md).
+daemon does in its first interval; and what the scheduler holds per job (an
+asyncio task, or a tick-lane slot for a kind that starts runs without one).
+``tracemalloc`` measures the Python objects each stage leaves behind, per
+target; the rendered exposition is counted in series and bytes per target,
+per family. The allocator's slack is not included (see bench/README.md).
+Needs an ICMP socket (root).
 """
 
 from __future__ import annotations
@@ -26,13 +28,16 @@ import tracemalloc
 from pathlib import Path
 
 from bench.icmp import addresses, scale_config
-from monitor.config import load_config
+from monitor.config import Config, load_config
+from monitor.daemon import jobs_for
 from monitor.exporter import Exporter, SelfMetrics
 from monitor.pipeline import Pipeline
+from monitor.scheduler import Scheduler
 from monitor.state import TargetState
 from monitor.store import FAMILIES as STORE_FAMILIES
 from monitor.store import Store, database_path
 from probes import KINDS
+from probes.base import ProbeContext
 from probes.icmp import summarize
 from probes.icmp_engine import PingOutcome
 
@@ -69,6 +74,9 @@ async def measure(n: int) -> None:
             for target in config.targets:
                 exporter.figures(target.name, store.figures(target.name, time.time()))
             after_figures = _traced()
+            before_jobs = _traced()
+            jobs_size = await _jobs_size(config)
+            after_jobs = before_jobs + jobs_size
             parts = exporter.store.parts()
             text = b"".join(parts)
             tracemalloc.stop()
@@ -80,11 +88,13 @@ async def measure(n: int) -> None:
             ),
             ("one result (state, check series, history)", after_results - after_configure),
             ("availability figures and their series", after_figures - after_results),
+            ("job in the scheduler (task, or tick-lane slot)", after_jobs - before_jobs),
         ]
         print(f"{n} targets: Python objects per target (tracemalloc)")
         for label, size in rows:
             print(f"  {label:<58} {size / n:8.0f} B")
-        print(f"  {'total':<58} {(after_figures - base) / n:8.0f} B")
+        total = after_figures - base + jobs_size
+        print(f"  {'total':<58} {total / n:8.0f} B")
         series: collections.Counter[str] = collections.Counter()
         sizes: collections.Counter[str] = collections.Counter()
         for line in text.decode().splitlines():
@@ -98,6 +108,26 @@ async def measure(n: int) -> None:
         )
         for name, count in sizes.most_common():
             print(f"  {name:<52} {series[name] / n:5.2f} series {count / n:6.0f} B")
+
+
+class _NoMetrics:
+    def observe_lag(self, kind: str, seconds: float) -> None: ...
+    def count_skipped(self, kind: str, runs: int) -> None: ...
+    def in_flight(self, kind: str, delta: int) -> None: ...
+
+
+async def _jobs_size(config: Config) -> int:
+    """Bytes the scheduler holds for every job of ``config`` (the real ICMP prober,
+    opened: whether a kind runs in the tick lane is the scheduler's own decision)."""
+    async with KINDS["icmp"].open(ProbeContext()) as prober:
+        scheduler = Scheduler({"icmp": prober}, lambda job, result: None, _NoMetrics())
+        jobs = jobs_for(config)
+        before = _traced()
+        scheduler.sync(jobs)
+        await asyncio.sleep(0)  # tasks reach their first sleep
+        size = _traced() - before
+        await scheduler.stop()
+    return size
 
 
 def main() -> None:

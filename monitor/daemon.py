@@ -17,7 +17,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from monitor.alerting import Alerting
 from monitor.api import parse_rfc3339, rfc3339, target_view, targets_view
 from monitor.availability import Figures
 from monitor.coalesce import Coalesced
-from monitor.config import Config, ConfigError, load_config, split_host_port
+from monitor.config import Config, ConfigError, Target, load_config, split_host_port
 from monitor.dbfile import WriteMetrics
 from monitor.dbfile import describe as describe_file_error
 from monitor.exporter import Exporter, SelfMetrics
@@ -391,6 +391,7 @@ class Daemon:
         for _ in self.pipeline.configure_steps(config, plan.pipeline, self._seed):
             await asyncio.sleep(0)
         self.config = config
+        await asyncio.sleep(0)
         if self.maintenance is not None:
             self.maintenance.configure(config)
         for spec in self.kinds.values():
@@ -403,11 +404,13 @@ class Daemon:
         self._jobs = plan.wanted
         return len(plan.jobs.start), len(plan.jobs.stop), plan.jobs.kept
 
-    async def _apply_alerting(self, config: Config) -> None:
+    async def _apply_alerting(
+        self, config: Config, changed: Iterable[Target] | None = None
+    ) -> None:
         if self.alerting is None:
             return
         try:
-            await self.alerting.apply(config)
+            await self.alerting.apply(config, changed)
         except DeliverySetupError as exc:
             raise StartupError(f"cannot start alert delivery: {exc}") from None
 
@@ -472,7 +475,8 @@ class Daemon:
             if self.access is not None:
                 self.access.update(config.web)
             started, stopped, kept = await self._apply(plan)
-            await self._apply_alerting(config)
+            await asyncio.sleep(0)  # each step of a large reload in its own loop turn
+            await self._apply_alerting(config, plan.pipeline.changed)
             # No collection here (it would stall the loop for a long moment at ten
             # thousand targets): the replaced config is freed by reference counting
             # (nothing a load makes may sit in a reference cycle: the config's model
