@@ -8,8 +8,8 @@ ICMP echo every 60 s; nothing leaves the machine), waits ``--settle`` seconds
 while runs are under way, then appends one row to the inventory and reloads
 (``--reloads`` times). Meanwhile a loop callback stamps a heartbeat every
 5 ms and a sampler thread looks at it every 5 ms: while the heartbeat is
-older than 50 ms the loop is stalled, and the sampler records what every thread
-(the loop's and the loader's) is running at that moment. Prints each reload's time, its worst stall
+older than 50 ms the loop is stalled, and the sampler records what the loop's thread
+and the config loader's are running at that moment. Prints each reload's time, its worst stall
 and the stacks seen most often during stalls (the main thread's innermost
 frames: waiting for the GIL shows as a system call such as ``select``).
 Needs ICMP sockets (root or ``net.ipv4.ping_group_range``).
@@ -57,9 +57,11 @@ class StallSampler(threading.Thread):
             for ident, frame in sys._current_frames().items():
                 if ident == threading.get_ident():
                     continue
-                who = "main" if ident == self.main_ident else "worker"
-                lines = traceback.format_stack(frame, limit=8)
-                text = "".join(line.split("\n")[0] + "\n" for line in lines[-6:])
+                lines = traceback.format_stack(frame, limit=12)
+                if ident != self.main_ident and not any("_load_plan" in line for line in lines):
+                    continue  # idle pool threads, the history writer
+                who = "loop" if ident == self.main_ident else "loader"
+                text = "".join(line.split("\n")[0] + "\n" for line in lines[-5:])
                 self.stacks[f"[{who}]\n{text}"] += 1
 
     def reset(self) -> None:
