@@ -1,18 +1,19 @@
 """Where a large reload stalls the event loop: the daemon in process, with a stall sampler.
 
-    python -m bench.reload_stalls [--targets 50000] [--settle 15] [--reloads 2]
+    python -m bench.reload_stalls [--targets 50000] [--settle 15] [--reloads 2] [--relabel]
 
 Runs the real :class:`monitor.daemon.Daemon` in this process on the scale
 benchmark's inventory (``bench.icmp.scale_config``: N loopback targets, one
 ICMP echo every 60 s; nothing leaves the machine), waits ``--settle`` seconds
-while runs are under way, then appends one row to the inventory and reloads
+while runs are under way, then appends one row to the inventory (with
+``--relabel``: relabels every row and replaces 1,000) and reloads
 (``--reloads`` times). Meanwhile a loop callback stamps a heartbeat every
 5 ms and a sampler thread looks at it every 5 ms: while the heartbeat is
-older than 50 ms the loop is stalled, and the sampler records what the loop's thread
-and the config loader's are running at that moment. Prints each reload's time, its worst stall
-and the stacks seen most often during stalls (the main thread's innermost
-frames: waiting for the GIL shows as a system call such as ``select``).
-Needs ICMP sockets (root or ``net.ipv4.ping_group_range``).
+older than 50 ms the loop is stalled, and the sampler records what the loop's
+thread and the config loader's are running at that moment. Prints each
+reload's time, its worst stall and the stacks seen most often during stalls
+(the innermost frames: waiting for the GIL shows as a system call such as
+``sendto``). Needs ICMP sockets (root or ``net.ipv4.ping_group_range``).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ async def _heartbeat(sampler: StallSampler) -> None:
         await asyncio.sleep(BEAT)
 
 
-async def measure(n: int, settle: float, reloads: int) -> None:
+async def measure(n: int, settle: float, reloads: int, relabel: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-reload-stalls-") as tmp:
         workdir = Path(tmp)
         config = scale_config(addresses(n), workdir)
@@ -97,8 +98,15 @@ async def measure(n: int, settle: float, reloads: int) -> None:
         print(f"worst stall while probing ({settle:g} s): {sampler.worst * 1000:.0f} ms")
         for i in range(reloads):
             sampler.reset()
-            with (workdir / "inventory.csv").open("a") as fh:
-                fh.write(f"s-extra{i},127.255.255.{250 - i},S0,P0\n")
+            if relabel:  # every target relabelled, 1,000 rows gone and 1,000 new
+                inventory = workdir / "inventory.csv"
+                header, *rows = inventory.read_text().splitlines()
+                rows = [r.replace(",S", f",R{i}S", 1) for r in rows[1000:]]
+                rows += [f"new{i}-{j},127.254.{j // 250}.{j % 250 + 1},S0,P0" for j in range(1000)]
+                inventory.write_text("\n".join([header, *rows]) + "\n")
+            else:
+                with (workdir / "inventory.csv").open("a") as fh:
+                    fh.write(f"s-extra{i},127.255.255.{250 - i},S0,P0\n")
             begin = time.monotonic()
             _, message = await daemon.reload()
             took = time.monotonic() - begin
@@ -120,8 +128,13 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=50000)
     parser.add_argument("--settle", type=float, default=15.0)
     parser.add_argument("--reloads", type=int, default=2)
+    parser.add_argument(
+        "--relabel",
+        action="store_true",
+        help="each reload relabels every target and replaces 1,000 (else: adds one row)",
+    )
     args = parser.parse_args()
-    asyncio.run(measure(args.targets, args.settle, args.reloads))
+    asyncio.run(measure(args.targets, args.settle, args.reloads, args.relabel))
 
 
 if __name__ == "__main__":

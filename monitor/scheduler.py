@@ -346,8 +346,8 @@ class Scheduler:
 
     async def stop(self) -> None:
         """Cancel every job and wait for them to finish."""
-        tasks = [task for _, task in self._tasks.values()]
-        self._lane.stop()
+        tasks: list[asyncio.Task[Any]] = [task for _, task in self._tasks.values()]
+        tasks += self._lane.stop()
         if self._watchdog_task is not None:
             tasks.append(self._watchdog_task)
             self._watchdog_task = None

@@ -118,13 +118,16 @@ class TickLane:
         slot.stopped = True
         return True
 
-    def stop(self) -> None:
+    def stop(self) -> list[asyncio.Task[ProbeResult]]:
+        """Stop every job; returns the cancelled task-path runs for the caller to await."""
         for slot in self._slots.values():
             slot.stopped = True
         self._slots.clear()
         self._due.clear()
-        for task in self._tasks:
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        return tasks
 
     def trigger(self, key: tuple[str, str]) -> bool:
         """Run a waiting job now, or ``fast_interval`` after its previous run if later."""

@@ -101,7 +101,11 @@ async def test_a_trigger_from_the_results_own_consumer_does_not_run_it_again_at_
     sched.sync([job("a")])
     await clock.advance(25)
     starts = [c["at"] for c in prober.calls]
-    assert len(results) == len(starts) == 3 and starts[1] - starts[0] == 10.0 and starts[2] - starts[1] == 10.0
+    assert (
+        len(results) == len(starts) == 3
+        and starts[1] - starts[0] == 10.0
+        and starts[2] - starts[1] == 10.0
+    )
     await sched.stop()
 
 
