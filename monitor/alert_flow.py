@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime
 import zoneinfo
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
 from alerts.model import Alert, Site
@@ -79,9 +79,14 @@ class AlertFlow:
         self.gate = Gate()
         self.rules = RuleBook(instance="continuity-monitor")
         self.targets: dict[str, TargetInfo] = {}
+        self._url: str | None = None  # the external URL the target infos were made with
 
-    def configure(self, config: Config) -> list[Alert]:
-        """New rules and targets; resolves what targets that left had firing."""
+    def configure(self, config: Config, changed: Iterable[Target] | None = None) -> list[Alert]:
+        """New rules and targets; resolves what targets that left had firing.
+
+        ``changed`` (a reload's new and changed targets) limits the work to
+        them: describing 50,000 targets again took 0.1 s of loop time.
+        """
         section = config.alerts
         self.rules.reconfigure(
             instance=config.monitor.instance,
@@ -91,7 +96,13 @@ class AlertFlow:
             flapping_keep_for=section.flapping_keep_for,
         )
         url = config.monitor.external_url
-        new = {t.name: target_info(t, url) for t in config.targets}
+        if changed is None or url != self._url:
+            new = {t.name: target_info(t, url) for t in config.targets}
+        else:
+            names = {t.name for t in config.targets}
+            new = {name: info for name, info in self.targets.items() if name in names}
+            new.update((t.name, target_info(t, url)) for t in changed)
+        self._url = url
         now, out = self.wall(), []
         for gone in self.targets.keys() - new.keys():
             out += self.offer(self.rules.forget_target(gone, now))

@@ -20,7 +20,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from alerts.mute import Gate, Matcher, Silence
 from alerts.rules import RuleBook
 from monitor.alert_flow import AlertFlow
 from monitor.api import parse_rfc3339, rfc3339
-from monitor.config import Config
+from monitor.config import Config, Target
 from monitor.policy import Policy
 from monitor.power import Estimate
 from monitor.state import Event, EventKind, Health, TargetState
@@ -76,10 +76,13 @@ class Alerting:
 
     # -- lifecycle -----------------------------------------------------------
 
-    async def apply(self, config: Config) -> None:
-        """Adopt a (new) config: targets, rules, and delivery if channels or routes changed."""
+    async def apply(self, config: Config, changed: Iterable[Target] | None = None) -> None:
+        """Adopt a (new) config: targets, rules, and delivery if channels or routes changed.
+
+        ``changed``: the targets new or changed since the running config, when known.
+        """
         gone = self.flow.targets.keys() - {t.name for t in config.targets}
-        self._send(self.flow.configure(config))
+        self._send(self.flow.configure(config, changed))
         if self.delivery is not None:
             for name in gone:
                 self.delivery.forget_state(name)

@@ -50,6 +50,7 @@ from probes.base import (
     ListenerKind,
     ProbeKind,
     StrictModel,
+    canonical_ipv4,
     duration_at_most,
     float_range,
     int_range,
@@ -129,7 +130,9 @@ def numeric_host_problem(address: str) -> str | None:
     """``127.0.2.400`` or ``10.66.3.12.5`` is a typo, not a host name: refuse it at load
     rather than look it up in DNS on every run (no top-level domain is all digits)."""
     host = urlsplit(address).hostname if "://" in address else address
-    if host is None or not host[:1].isdigit() or not _NUMERIC_HOST.fullmatch(host):
+    if host is None or not host[:1].isdigit() or canonical_ipv4(host):
+        return None
+    if not _NUMERIC_HOST.fullmatch(host):
         return None
     try:
         ipaddress.IPv4Address(host)
@@ -158,12 +161,15 @@ def _shard(value: str) -> str:
     return value
 
 
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
+
+
 def _target_name(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
     if len(value) > 200:
         raise ValueError(f"must be at most 200 characters long, got {len(value)}")
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if _CONTROL_CHARACTER.search(value):  # one C call (a generator per name was slower)
         raise ValueError(f"must not contain control characters, got {value!r}")
     return value
 
@@ -444,12 +450,23 @@ def load_config(
     return _Resolver(raw, kinds, listeners, path).resolve()
 
 
-@dataclass
+@dataclass(slots=True)
 class _Layer:
-    """One table that contributes settings, and the dotted path it lives at."""
+    """One table that contributes settings, and where it lives (``base`` and ``loc``).
+
+    The dotted path is joined only when a message needs it: six layers per
+    check of 50,000 targets made joining them eagerly a tenth of a load.
+    """
 
     values: Mapping[str, Any]
-    path: str
+    base: str | Origin
+    loc: tuple[str, ...] = ()
+
+    @property
+    def path(self) -> str:
+        if isinstance(self.base, Origin):
+            return self.base.path(self.loc)
+        return join_path(self.base, self.loc)
 
 
 class _Resolver:
@@ -591,17 +608,18 @@ class _Resolver:
 
     def _check_labels(self, labels: Mapping[str, str] | None, where: str) -> None:
         for name in labels or {}:
-            path = join_path(where, ("labels", name))
             if not _LABEL_NAME.match(name) or name.startswith("__"):
                 self.issues.append(
                     ConfigIssue(
-                        path, "label names must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __"
+                        join_path(where, ("labels", name)),
+                        "label names must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __",
                     )
                 )
             elif name in RESERVED_LABELS:
                 self.issues.append(
                     ConfigIssue(
-                        path, f"{name!r} is set by the monitor itself; choose another label name"
+                        join_path(where, ("labels", name)),
+                        f"{name!r} is set by the monitor itself; choose another label name",
                     )
                 )
 
@@ -618,8 +636,9 @@ class _Resolver:
         template_entry = self._template_of(model, origin, templates)
         if model.template is not None and template_entry is None:
             return None
-        self._check_kind_names(model, origin.path())
-        self._check_labels(model.labels, origin.path())
+        where = origin.path()
+        self._check_kind_names(model, where)
+        self._check_labels(model.labels, where)
         problem = numeric_host_problem(model.address)
         if problem is not None:
             self.issues.append(ConfigIssue(origin.path(("address",)), problem))
@@ -636,11 +655,11 @@ class _Resolver:
         for kind in kinds:
             layers = [
                 _Layer(_common_raw(raw_defaults), "defaults"),
-                _Layer(raw_defaults.get(kind) or {}, f"defaults.{kind}"),
+                _Layer(raw_defaults.get(kind) or {}, "defaults", (kind,)),
                 _Layer(_common_raw(raw_template), template_where),
-                _Layer(raw_template.get(kind) or {}, join_path(template_where, (kind,))),
-                _Layer(_common_raw(table), origin.path()),
-                _Layer(table.get(kind) or {}, origin.path((kind,))),
+                _Layer(raw_template.get(kind) or {}, template_where, (kind,)),
+                _Layer(_common_raw(table), origin),
+                _Layer(table.get(kind) or {}, origin, (kind,)),
             ]
             check = self._check(kind, layers, origin, model.address)
             if check is not None:
@@ -736,7 +755,7 @@ class _Resolver:
         return checks if ok else None
 
     def _check(self, kind: str, layers: list[_Layer], origin: Origin, address: str) -> Check | None:
-        settings = self._check_settings(kind, layers, origin.path((kind,)))
+        settings = self._check_settings(kind, layers, _Layer({}, origin, (kind,)))
         if settings is None:
             return None
         problem = self.kinds[kind].check_address(address, settings)
@@ -751,19 +770,22 @@ class _Resolver:
         return None if problems else Check(kind, settings)
 
     def _check_settings(
-        self, kind: str, layers: list[_Layer], check_path: str
+        self, kind: str, layers: list[_Layer], check: _Layer
     ) -> CheckSettings | None:
-        """Merge the layers as written and validate once, mapping errors to their layer."""
+        """Merge the layers as written and validate once, mapping errors to their layer.
+
+        ``check`` is where the check's own table is (paths of keys set nowhere).
+        """
         merged: dict[str, Any] = {}
-        came_from: dict[str, str] = {}
+        came_from: dict[str, _Layer] = {}  # key -> the layer that set it last
         # A rule across keys (timeout <= interval) is reported at the most specific layer
         # that set any of them: once at [defaults] if only [defaults] did, not per target.
-        deepest = check_path
+        deepest = check
         for layer in layers:
             for key, value in layer.values.items():
                 merged[key] = value
-                came_from[key] = join_path(layer.path, (key,))
-                deepest = layer.path
+                came_from[key] = layer
+                deepest = layer
         seen_key = (kind, repr(merged))
         seen = self._settings_seen.get(seen_key)
         if seen is not None:
@@ -776,8 +798,8 @@ class _Resolver:
 
             def path_of(loc: tuple[int | str, ...]) -> str:
                 if loc and isinstance(loc[0], str) and loc[0] in came_from:
-                    return join_path(came_from[loc[0]], loc[1:])
-                return join_path(deepest if not loc else check_path, loc)
+                    return join_path(came_from[loc[0]].path, loc)
+                return join_path(deepest.path if not loc else check.path, loc)
 
             self.issues.extend(issues_from_validation(exc, path_of, model=model))
             return None

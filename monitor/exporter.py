@@ -103,6 +103,10 @@ def label_text(pairs: Iterable[tuple[str, str]]) -> str:
     return ",".join(f'{name}="{escape_label_value(value)}"' for name, value in pairs)
 
 
+FAMILY_SETS_LIMIT = 4096
+"""Distinct family sets shared between keys (a few per probe kind and outcome)."""
+
+
 @dataclass(slots=True)
 class _Family:
     header: bytes
@@ -121,6 +125,7 @@ class SeriesStore:
         # target -> part -> the families its series are in (by target, so that
         # removing one target does not scan every key)
         self._owned: dict[str, dict[str, frozenset[str]]] = {}
+        self._sets: dict[frozenset[str], frozenset[str]] = {}  # see _family_set
         for family in families:
             self.declare(family)
 
@@ -144,13 +149,27 @@ class SeriesStore:
         if previous is None or previous != texts.keys():
             for name in (previous or frozenset()) - texts.keys():
                 self._families[name].series.pop(key, None)
-            owned[key[1]] = frozenset(texts)
+            owned[key[1]] = self._family_set(texts)
         families = self._families
         for name, text in texts.items():
             family = families.get(name)
             if family is None:  # a probe reported a family nobody declared: still valid text
                 family = self._undeclared(name)
             family.series[key] = text.encode()
+
+    def _family_set(self, texts: Mapping[str, str]) -> frozenset[str]:
+        """The set of ``texts``' families, one shared object per distinct set.
+
+        Thousands of targets have the same few sets; a frozenset of five names
+        is 700 bytes, which was a tenth of the memory per target at 50,000.
+        """
+        names = frozenset(texts)
+        shared = self._sets.get(names)
+        if shared is None:
+            if len(self._sets) >= FAMILY_SETS_LIMIT:
+                self._sets.clear()
+            shared = self._sets[names] = names
+        return shared
 
     def _undeclared(self, name: str) -> _Family:
         self.declare(

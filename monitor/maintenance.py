@@ -148,6 +148,8 @@ def windows_by_target(
     """For each target covered by some window, the indexes of its windows."""
     listed = list(windows)
     out: dict[str, tuple[int, ...]] = {}
+    if not listed:
+        return out  # the usual case: no need to look at 50,000 targets
     for name, labels in targets:
         found = tuple(i for i, w in enumerate(listed) if w.selects(name, labels))
         if found:

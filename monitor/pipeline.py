@@ -26,8 +26,9 @@ fast interval.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Protocol
 
 from monitor.config import Config, Target
@@ -110,13 +111,23 @@ class HistorySink(Protocol):
     def reconcile(self, target: str, health: str) -> object | None: ...
 
 
-def policies_for(target: Target) -> dict[str, CheckPolicy]:
-    return {
-        c.kind: CheckPolicy(
-            fall=c.settings.fall, rise=c.settings.rise, critical=c.settings.critical
-        )
-        for c in target.checks
-    }
+def policies_for(
+    target: Target,
+    shared: dict[tuple[tuple[str, int, int, bool], ...], Mapping[str, CheckPolicy]] | None = None,
+) -> Mapping[str, CheckPolicy]:
+    """A target's check policies by kind; with ``shared``, one read-only mapping per
+    distinct set (thousands of targets share a few: 240 bytes each otherwise)."""
+    key = tuple(
+        (c.kind, c.settings.fall, c.settings.rise, c.settings.critical) for c in target.checks
+    )
+    if shared is not None and key in shared:
+        return shared[key]
+    policies = MappingProxyType(
+        {kind: CheckPolicy(fall=fall, rise=rise, critical=crit) for kind, fall, rise, crit in key}
+    )
+    if shared is not None:
+        shared[key] = policies
+    return policies
 
 
 def topology_for(config: Config) -> Topology:
@@ -147,7 +158,7 @@ class ConfigDiff:
 
     removed: tuple[str, ...]
     changed: tuple[Target, ...]  # new targets and targets whose definition changed
-    policies: dict[str, dict[str, CheckPolicy]]  # of the changed targets
+    policies: dict[str, Mapping[str, CheckPolicy]]  # of the changed targets
     topology: Topology
 
 
@@ -156,10 +167,11 @@ def diff_config(old: Iterable[Target], config: Config) -> ConfigDiff:
     before = {t.name: t for t in old}
     names = {t.name for t in config.targets}
     changed = tuple(t for t in config.targets if before.get(t.name) != t)
+    shared: dict[tuple[tuple[str, int, int, bool], ...], Mapping[str, CheckPolicy]] = {}
     return ConfigDiff(
         removed=tuple(name for name in before if name not in names),
         changed=changed,
-        policies={t.name: policies_for(t) for t in changed},
+        policies={t.name: policies_for(t, shared) for t in changed},
         topology=topology_for(config),
     )
 
@@ -188,7 +200,7 @@ class Pipeline:
         self.states: dict[str, TargetState] = {}
         self.world = World()
         self.topology = Topology()
-        self.policies: dict[str, dict[str, CheckPolicy]] = {}
+        self.policies: dict[str, Mapping[str, CheckPolicy]] = {}
         self.maintenance: dict[str, str] = {}  # target -> whose window covers it
         self.unreconciled: set[str] = set()  # open outages of a previous run, undecided
         self._observed: set[str] = set()

@@ -1,6 +1,9 @@
 """Running every (target, check) on its interval, spread out, on time, within limits.
 
-One asyncio task per job. The first run of a job lands at a stable,
+One asyncio task per job, except for light probes: a kind whose prober can
+start a run without a coroutine (ICMP) runs in the tick lane
+(:mod:`monitor.tick_lane`), every run due in a tick started from one
+callback, with the same rules. The first run of a job lands at a stable,
 hash-derived offset inside its interval, so ten thousand targets never fire
 together and a restart keeps the same spread. Later runs are scheduled on a
 fixed grid: the previous *scheduled* time plus the interval, so execution
@@ -24,7 +27,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from probes.base import CheckSettings, Prober, ProbeResult, ProbeTarget
+from monitor.tick_lane import LaneHooks, TickLane
+from probes.base import CheckSettings, Prober, ProbeResult, ProbeTarget, StartableProber
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +108,10 @@ class Clock(Protocol):
         wake in ``priority`` order (lowest first)."""
         ...
 
+    def call_at(self, when: float, callback: Callable[[], None]) -> None:
+        """Call ``callback`` at ``when`` (monotonic), or soon after (the tick lane)."""
+        ...
+
 
 class LoopClock:
     """The event loop's clock, with sleepers grouped by wake-up time.
@@ -145,6 +153,10 @@ class LoopClock:
         future = waiter if waiter is not None else loop.create_future()
         sleepers.append((priority, future))
         await future
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> None:
+        # The tick lane asks once per distinct run time, so the loop's heap stays small.
+        self._running_loop().call_at(when, callback)
 
     def _wake(self, when: float) -> None:
         sleepers = self._sleepers.pop(when, [])
@@ -251,14 +263,35 @@ class Scheduler:
         self._wakers: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._by_target: dict[str, list[tuple[str, str]]] = {}
         self._fast: set[tuple[str, str]] = set()
+        self._startable: dict[str, StartableProber] = _startable(probers)
+        self._lane = TickLane(
+            self._clock,
+            metrics,
+            LaneHooks(
+                startable=self._startable.get,
+                global_limit=self._global,
+                kind_limit=self._kind_limits.get,
+                fast=self._fast,
+                fast_interval=self._fast_interval,
+                deliver=on_result,
+                fallback=self._run_limited,
+                failure=lambda reason, message, started: _failure(
+                    reason, message, started, self._clock
+                ),
+                grace=DEADLINE_GRACE,
+            ),
+            tick,
+        )
 
     @property
     def jobs(self) -> list[Job]:
-        return [job for job, _ in self._tasks.values()]
+        return [job for job, _ in self._tasks.values()] + self._lane.jobs()
 
     def set_probers(self, probers: Mapping[str, Prober]) -> None:
         """Replace the prober map (a reload may bring a new kind)."""
         self._probers = probers
+        self._startable.clear()  # in place: the lane holds its lookup
+        self._startable.update(_startable(probers))
 
     def sync(self, jobs: Iterable[Job]) -> tuple[int, int, int]:
         """Start new jobs, stop removed ones, restart changed ones.
@@ -279,6 +312,7 @@ class Scheduler:
             entry = self._tasks.pop(key, None)
             if entry is not None:
                 entry[1].cancel()
+            if entry is not None or self._lane.remove(key):
                 self._unindex(key)
             if done % SYNC_SLICE == 0:
                 yield
@@ -287,11 +321,15 @@ class Scheduler:
             previous = self._tasks.pop(key, None)
             if previous is not None:  # not in the plan's view of the jobs (a bug): replace it
                 previous[1].cancel()
+            if previous is not None or self._lane.remove(key):
                 self._unindex(key)
-            task = asyncio.create_task(
-                self._loop(job, self._clock.now()), name=f"check:{key[0]}:{key[1]}"
-            )
-            self._tasks[key] = (job, task)
+            if job.kind in self._startable:
+                self._lane.add(job, self._clock.now())
+            else:
+                task = asyncio.create_task(
+                    self._loop(job, self._clock.now()), name=f"check:{key[0]}:{key[1]}"
+                )
+                self._tasks[key] = (job, task)
             self._by_target.setdefault(key[0], []).append(key)
             if done % SYNC_SLICE == 0:
                 yield
@@ -308,7 +346,8 @@ class Scheduler:
 
     async def stop(self) -> None:
         """Cancel every job and wait for them to finish."""
-        tasks = [task for _, task in self._tasks.values()]
+        tasks: list[asyncio.Task[Any]] = [task for _, task in self._tasks.values()]
+        tasks += self._lane.stop()
         if self._watchdog_task is not None:
             tasks.append(self._watchdog_task)
             self._watchdog_task = None
@@ -364,6 +403,9 @@ class Scheduler:
         if that is later (a parent recovered, a re-check); returns how many."""
         woken = 0
         for key in self._by_target.get(target, ()):
+            if key in self._lane:
+                woken += self._lane.trigger(key)
+                continue
             waker = self._wakers.get(key)
             if waker is not None and not waker.done():
                 waker.set_result(None)
@@ -423,12 +465,18 @@ class Scheduler:
                 if hard_deadline < now and task not in self._overran:
                     self._overran.add(task)
                     task.cancel()
+            self._lane.overdue(now)
 
     def _deliver(self, job: Job, result: ProbeResult) -> None:
         try:
             self._on_result(job, result)
         except Exception:  # keep probing even if a consumer has a bug
             log.exception("handling the result of %s %s failed", job.kind, job.target.name)
+
+
+def _startable(probers: Mapping[str, Prober]) -> dict[str, StartableProber]:
+    """The kinds whose prober can start a run without a coroutine (the tick lane)."""
+    return {kind: p for kind, p in probers.items() if isinstance(p, StartableProber)}
 
 
 def _failure(reason: str, message: str, started: float, clock: Clock) -> ProbeResult:

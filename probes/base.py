@@ -14,10 +14,11 @@ import ipaddress
 import math
 import os
 import re
+import socket
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import (
     AfterValidator,
@@ -305,6 +306,27 @@ class Prober(Protocol):
     ) -> ProbeResult: ...
 
 
+@runtime_checkable
+class StartableProber(Prober, Protocol):
+    """A prober that can also start a run without a coroutine (light probes: ICMP).
+
+    ``start`` begins one attempt and returns True; ``done(result)`` is called
+    later from the event loop, exactly once, by the deadline. It returns
+    False (and never calls ``done``) when this run needs :meth:`probe`
+    instead (a name to look up, say). The scheduler starts every run due in
+    one tick from one callback this way, instead of one task per run.
+    """
+
+    def start(
+        self,
+        target: ProbeTarget,
+        settings: Any,
+        *,
+        deadline: float,
+        done: Callable[[ProbeResult], None],
+    ) -> bool: ...
+
+
 def _drop_event(agent: str, event: ProbeEvent) -> None:
     """The default sink: nothing listens."""
 
@@ -385,8 +407,24 @@ def _any_address(address: str, settings: Any) -> str | None:
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 
 
+def canonical_ipv4(text: str) -> bool:
+    """Whether ``text`` is an IPv4 address in its canonical dotted-quad spelling.
+
+    One C call (``inet_pton`` takes exactly four decimal octets without
+    leading zeros, as :mod:`ipaddress` does): checking 50,000 inventory
+    addresses with :mod:`ipaddress` alone took a sixth of the config load.
+    """
+    try:
+        socket.inet_pton(socket.AF_INET, text)
+    except (OSError, ValueError):  # ValueError: an embedded NUL
+        return False
+    return True
+
+
 def host_problem(host: str) -> str | None:
     """Why ``host`` is neither an IP address nor a DNS name, or None if it is one."""
+    if canonical_ipv4(host):
+        return None
     candidate = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
         ipaddress.ip_address(candidate.split("%", 1)[0])

@@ -514,12 +514,79 @@ class IcmpEngine:
         outcome says who answered each echo (:attr:`PingOutcome.answers`):
         what a path trace is made of.
         """
+        run = self._begin(
+            family,
+            sockaddr,
+            count=count,
+            interval=interval,
+            payload_size=payload_size,
+            deadline=deadline,
+            ttl=ttl,
+        )
+        if run is None:
+            return PingOutcome(sockaddr[0], (), ())  # no time left to send anything
+        try:
+            self._send_next(run)
+            await run.future
+        finally:
+            self._finish(run)
+        return run.outcome()
+
+    def start(
+        self,
+        family: int,
+        sockaddr: SockAddr,
+        *,
+        count: int,
+        interval: float,
+        payload_size: int,
+        deadline: float,
+        done: Callable[[PingOutcome], None],
+    ) -> None:
+        """:meth:`ping` without a coroutine: ``done(outcome)`` is called when it settles.
+
+        The scheduler's tick lane starts a tick's runs from one callback;
+        a coroutine and a task per run cost as much as the echo itself.
+        ``done`` runs from the loop (never inside this call).
+        """
+        run = self._begin(
+            family,
+            sockaddr,
+            count=count,
+            interval=interval,
+            payload_size=payload_size,
+            deadline=deadline,
+        )
+        if run is None:
+            loop = self._loop
+            assert loop is not None
+            loop.call_soon(done, PingOutcome(sockaddr[0], (), ()))
+            return
+        run.future.add_done_callback(lambda _: self._complete(run, done))
+        self._send_next(run)
+
+    def _complete(self, run: _Run, done: Callable[[PingOutcome], None]) -> None:
+        self._finish(run)
+        done(run.outcome())
+
+    def _begin(
+        self,
+        family: int,
+        sockaddr: SockAddr,
+        *,
+        count: int,
+        interval: float,
+        payload_size: int,
+        deadline: float,
+        ttl: int | None = None,
+    ) -> _Run | None:
+        """A run registered with its deadline timer, or None when no time is left."""
         channel = self._channels.get(family)
         loop, timers = self._loop, self._timers
         if channel is None or loop is None or timers is None:
             raise RuntimeError(self.unavailable(family) or "the ICMP engine is not open")
         if deadline <= loop.time():
-            return PingOutcome(sockaddr[0], (), ())  # no time left to send anything
+            return None
         run = _Run(
             channel,
             sockaddr=sockaddr,
@@ -534,12 +601,7 @@ class IcmpEngine:
         )
         self._runs.add(run)
         timers.at(deadline, run.expire)
-        try:
-            self._send_next(run)
-            await run.future
-        finally:
-            self._finish(run)
-        return run.outcome()
+        return run
 
     def _payload(self, size: int, v6: bool) -> tuple[bytes, int]:
         cached = self._payloads.get((size, v6))

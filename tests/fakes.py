@@ -41,6 +41,15 @@ class FakeClock:
         heapq.heappush(self._sleepers, (when, priority, next(self._seq), future))
         await future
 
+    def call_at(self, when: float, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when time reaches ``when`` (in order with the sleepers)."""
+        future = asyncio.get_running_loop().create_future()
+        future.add_done_callback(lambda _: callback())
+        if when <= self.t:
+            future.set_result(None)
+            return
+        heapq.heappush(self._sleepers, (when, 0, next(self._seq), future))
+
     async def advance(self, seconds: float) -> None:
         """Move time forward, waking sleepers in order and letting them run."""
         end = self.t + seconds
@@ -98,3 +107,46 @@ class ScriptedProber:
             if isinstance(outcome, ProbeResult):
                 return outcome
         return result(started=self.clock.wall())
+
+
+@dataclass
+class StartableScriptedProber(ScriptedProber):
+    """A :class:`ScriptedProber` the scheduler runs in its tick lane (``start``).
+
+    ``behaviour(call)`` runs inside ``start`` (so a raise is the prober's bug);
+    a coroutine it returns is awaited before ``done``. ``decline(name)``
+    sends that target's runs through ``probe`` (the task path) instead.
+    """
+
+    decline: Callable[[str], bool] | None = None
+    started: int = 0
+    _waiting: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def start(
+        self,
+        target: ProbeTarget,
+        settings: CheckSettings,
+        *,
+        deadline: float,
+        done: Callable[[ProbeResult], None],
+    ) -> bool:
+        if self.decline is not None and self.decline(target.name):
+            return False
+        self.started += 1
+        call = {"target": target.name, "at": self.clock.now(), "deadline": deadline}
+        self.calls.append(call)
+        outcome = self.behaviour(call) if self.behaviour is not None else None
+        loop = asyncio.get_running_loop()
+        if asyncio.iscoroutine(outcome):
+            task = loop.create_task(self._finish(outcome, done))
+            self._waiting.add(task)
+            task.add_done_callback(self._waiting.discard)
+        else:
+            loop.call_soon(done, self._result(outcome))
+        return True
+
+    async def _finish(self, pending: Any, done: Callable[[ProbeResult], None]) -> None:
+        done(self._result(await pending))
+
+    def _result(self, outcome: object) -> ProbeResult:
+        return outcome if isinstance(outcome, ProbeResult) else result(started=self.clock.wall())

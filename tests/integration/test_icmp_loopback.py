@@ -357,6 +357,61 @@ async def test_closing_the_prober_ends_runs_in_flight() -> None:
     assert result.values["packets_received"] >= 1
 
 
+# --------------------------------------------------------------------------
+# start(): the scheduler's tick lane, without a coroutine per run
+# --------------------------------------------------------------------------
+
+
+async def start_run(
+    prober: IcmpProber, address: str, settings: IcmpSettings = FAST, timeout: float = 2.0
+) -> tuple[bool, asyncio.Future[ProbeResult]]:
+    """``prober.start`` with a future for the result; (accepted, future)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[ProbeResult] = loop.create_future()
+
+    def done(result: ProbeResult) -> None:
+        assert not future.done(), "done() called twice"
+        future.set_result(result)
+
+    target = ProbeTarget(address, address)
+    accepted = prober.start(target, settings, deadline=loop.time() + timeout, done=done)
+    assert not future.done(), "done() must not run inside start()"
+    return accepted, future
+
+
+async def test_start_pings_two_hundred_literals_like_probe() -> None:
+    async with IcmpProber() as prober:
+        runs = [await start_run(prober, f"127.0.1.{i}") for i in range(1, 201)]
+        assert all(accepted for accepted, _ in runs)
+        results = await asyncio.wait_for(asyncio.gather(*(f for _, f in runs)), 5.0)
+        assert pending_echoes(prober) == 0
+    for result in results:
+        assert_sane(result)
+        assert result.samples  # rendered by the exporter like probe()'s
+
+
+async def test_start_declines_names_and_lets_probe_resolve_them() -> None:
+    async with IcmpProber() as prober:
+        accepted, _ = await start_run(prober, "localhost")
+        assert not accepted  # a name is looked up at every run, by probe()
+        assert_sane(await ping(prober, "localhost"))
+
+
+async def test_start_reports_send_errors_and_past_deadlines_through_done() -> None:
+    def factory(family: int, kind: int, proto: int) -> socket.socket:
+        return FlakySocket(family, kind, proto, [errno.EHOSTUNREACH] * 6)
+
+    async with IcmpProber(socket_factory=factory) as prober:
+        accepted, future = await start_run(prober, "127.0.0.1")
+        assert accepted
+        result = await asyncio.wait_for(future, 3.0)
+        assert result.reason == "unreachable", result.message
+        accepted, future = await start_run(prober, "127.0.0.1", timeout=-1.0)
+        late = await asyncio.wait_for(future, 1.0)
+        assert pending_echoes(prober) == 0
+    assert (late.ok, late.reason, late.values["packets_sent"]) == (False, "timeout", 0)
+
+
 def test_registry_entry() -> None:
     assert KINDS["icmp"] is KIND
     assert KIND.settings is IcmpSettings

@@ -1,4 +1,8 @@
-"""Scheduler with a fake clock: spreading, no drift, skipping after a stall, limits, reload."""
+"""Scheduler with a fake clock: spreading, no drift, skipping after a stall, limits, reload.
+
+Most rules run twice: with a prober run as one task per job, and with one the
+tick lane starts (``prober_type``).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import pytest
 
 from monitor.scheduler import Job, Limiter, Scheduler, first_run, next_run
 from probes.base import CheckSettings, ProbeResult, ProbeTarget
-from tests.fakes import FakeClock, ScriptedProber, settle
+from tests.fakes import FakeClock, ScriptedProber, StartableScriptedProber, settle
 
 
 class Recorder:
@@ -37,6 +41,13 @@ def job(name: str, interval: float = 10.0, timeout: float = 5.0, kind: str = "fa
         kind,
         CheckSettings(interval=f"{interval}s", timeout=f"{timeout}s"),
     )  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["task", "lane"])
+def prober_type(request: pytest.FixtureRequest) -> type[ScriptedProber]:
+    """Every rule holds on both paths: a task per job, and the tick lane of a prober
+    that can start runs without a coroutine (ICMP)."""
+    return ScriptedProber if request.param == "task" else StartableScriptedProber
 
 
 def make(
@@ -74,13 +85,13 @@ def test_first_runs_spread_evenly_and_stably() -> None:
     assert offsets == [first_run((f"t{i}", "icmp"), 10.0, 0.0) for i in range(10_000)]
 
 
-async def test_runs_follow_the_grid_without_drift() -> None:
+async def test_runs_follow_the_grid_without_drift(prober_type: type[ScriptedProber]) -> None:
     clock = FakeClock()
 
     def slow(call: dict[str, Any]) -> None:
         clock.t += 3.0  # each run takes 3 s of (fake) time
 
-    prober = ScriptedProber(clock, slow)
+    prober = prober_type(clock, slow)
     sched, results, rec = make(clock, prober)
     sched.sync([job("a")])
     await clock.advance(60)
@@ -92,14 +103,14 @@ async def test_runs_follow_the_grid_without_drift() -> None:
     await sched.stop()
 
 
-async def test_stall_skips_whole_slots_and_counts_them() -> None:
+async def test_stall_skips_whole_slots_and_counts_them(prober_type: type[ScriptedProber]) -> None:
     clock = FakeClock()
 
     def stall_once(call: dict[str, Any]) -> None:
         if len(prober.calls) == 1:
             clock.t += 35.0  # the loop was stuck for 35 s
 
-    prober = ScriptedProber(clock, stall_once)
+    prober = prober_type(clock, stall_once)
     sched, _, rec = make(clock, prober)
     sched.sync([job("a")])
     await clock.advance(70)
@@ -112,9 +123,9 @@ async def test_stall_skips_whole_slots_and_counts_them() -> None:
     await sched.stop()
 
 
-async def test_deadline_is_start_plus_timeout() -> None:
+async def test_deadline_is_start_plus_timeout(prober_type: type[ScriptedProber]) -> None:
     clock = FakeClock()
-    prober = ScriptedProber(clock)
+    prober = prober_type(clock)
     sched, _, _ = make(clock, prober)
     sched.sync([job("a", interval=10, timeout=4)])
     await clock.advance(10)
@@ -123,14 +134,14 @@ async def test_deadline_is_start_plus_timeout() -> None:
     await sched.stop()
 
 
-async def test_kind_concurrency_limit_holds() -> None:
+async def test_kind_concurrency_limit_holds(prober_type: type[ScriptedProber]) -> None:
     clock = FakeClock()
     gate = asyncio.Event()
 
     async def block(call: dict[str, Any]) -> None:
         await gate.wait()
 
-    prober = ScriptedProber(clock, block)
+    prober = prober_type(clock, block)
     sched, results, rec = make(clock, prober, kind_concurrency={"fake": 2})
     sched.sync([job(f"t{i}", interval=100, timeout=100) for i in range(6)])
     await clock.advance(100)
@@ -141,13 +152,15 @@ async def test_kind_concurrency_limit_holds() -> None:
     await sched.stop()
 
 
-async def test_a_raising_probe_becomes_a_failed_result_and_the_job_goes_on() -> None:
+async def test_a_raising_probe_becomes_a_failed_result_and_the_job_goes_on(
+    prober_type: type[ScriptedProber],
+) -> None:
     clock = FakeClock()
 
     def boom(call: dict[str, Any]) -> None:
         raise RuntimeError("bug in probe")
 
-    sched, results, _ = make(clock, ScriptedProber(clock, boom))
+    sched, results, _ = make(clock, prober_type(clock, boom))
     sched.sync([job("a")])
     await clock.advance(30)
     assert len(results) == 3
@@ -170,13 +183,15 @@ async def test_sync_keeps_unchanged_restarts_changed_stops_removed() -> None:
     assert sched.jobs == []
 
 
-async def test_a_hanging_probe_is_cut_off_after_its_deadline_plus_grace() -> None:
+async def test_a_hanging_probe_is_cut_off_after_its_deadline_plus_grace(
+    prober_type: type[ScriptedProber],
+) -> None:
     clock = FakeClock()
 
     async def hang(call: dict[str, Any]) -> None:
         await asyncio.Event().wait()
 
-    prober = ScriptedProber(clock, hang)
+    prober = prober_type(clock, hang)
     sched, results, rec = make(clock, prober)
     sched.sync([job("a", interval=10, timeout=2)])
     while not prober.calls:  # the first run starts somewhere in [1000, 1010) and hangs
@@ -220,9 +235,11 @@ def test_ticks_align_run_times() -> None:
         assert abs(when / 0.05 - round(when / 0.05)) < 1e-6
 
 
-async def test_a_failing_check_runs_at_its_down_interval_until_it_recovers() -> None:
+async def test_a_failing_check_runs_at_its_down_interval_until_it_recovers(
+    prober_type: type[ScriptedProber],
+) -> None:
     clock = FakeClock()
-    prober = ScriptedProber(clock)
+    prober = prober_type(clock)
     sched, _, _ = make(clock, prober)
     sched.sync([job("a", interval=30, timeout=5)])
     sched.set_fast(("a", "fake"), True)  # as the daemon does when a result fails
@@ -239,9 +256,11 @@ async def test_a_failing_check_runs_at_its_down_interval_until_it_recovers() -> 
     await sched.stop()
 
 
-async def test_trigger_runs_a_target_now_and_keeps_its_grid() -> None:
+async def test_trigger_runs_a_target_now_and_keeps_its_grid(
+    prober_type: type[ScriptedProber],
+) -> None:
     clock = FakeClock()
-    prober = ScriptedProber(clock)
+    prober = prober_type(clock)
     sched, _, _ = make(clock, prober)
     sched.sync([job("a", interval=60, timeout=5), job("b", interval=60, timeout=5)])
     await clock.advance(61)
@@ -254,9 +273,11 @@ async def test_trigger_runs_a_target_now_and_keeps_its_grid() -> None:
     await sched.stop()
 
 
-async def test_parents_are_polled_before_children_due_at_the_same_time() -> None:
+async def test_parents_are_polled_before_children_due_at_the_same_time(
+    prober_type: type[ScriptedProber],
+) -> None:
     clock = FakeClock()
-    prober = ScriptedProber(clock)
+    prober = prober_type(clock)
     sched, _, _ = make(clock, prober, tick=10.0)  # a coarse tick puts every first run together
     sched.sync(
         [

@@ -1,0 +1,143 @@
+"""Memory and exposition per target, in process (no network): where 50,000 targets' RSS goes.
+
+    python -m bench.scale_memory [--targets 10000]
+
+Builds the scale benchmark's inventory (``bench.icmp.scale_config``: a CSV of
+N loopback targets with two labels, one ICMP echo each), loads it with the
+daemon's own ``load_config``, opens a real history store in a temporary
+directory and drives the daemon's ``Pipeline`` and ``Exporter`` with one
+successful ICMP result per target (built by the ICMP probe's own
+``summarize``) and one refresh of each target's availability figures, as the
+daemon does in its first interval; and what the scheduler holds per job (an
+asyncio task, or a tick-lane slot for a kind that starts runs without one).
+``tracemalloc`` measures the Python objects each stage leaves behind, per
+target; the rendered exposition is counted in series and bytes per target,
+per family. The allocator's slack is not included (see bench/README.md).
+Needs an ICMP socket (root).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import gc
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+from bench.icmp import addresses, scale_config
+from monitor.config import Config, load_config
+from monitor.daemon import jobs_for
+from monitor.exporter import Exporter, SelfMetrics
+from monitor.pipeline import Pipeline
+from monitor.scheduler import Scheduler
+from monitor.state import TargetState
+from monitor.store import FAMILIES as STORE_FAMILIES
+from monitor.store import Store, database_path
+from probes import KINDS
+from probes.base import ProbeContext
+from probes.icmp import summarize
+from probes.icmp_engine import PingOutcome
+
+
+def _traced() -> int:
+    gc.collect()
+    return tracemalloc.get_traced_memory()[0]
+
+
+async def measure(n: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-scale-memory-") as tmp:
+        workdir = Path(tmp)
+        config_path = scale_config(addresses(n), workdir)
+        tracemalloc.start()
+        base = _traced()
+        config = load_config(config_path)
+        after_config = _traced()
+        families = [*STORE_FAMILIES, *(f for k in KINDS.values() for f in k.families)]
+        exporter = Exporter(families, SelfMetrics())
+        async with Store(database_path(workdir / "state"), clock=time.time) as store:
+            pipeline = Pipeline(wall=time.time, exporter=exporter, history=store)
+            before_configure = _traced()
+            pipeline.configure(config, TargetState)
+            after_configure = _traced()
+            now = time.time()
+            for i, target in enumerate(config.targets):
+                rtt = 0.00004 + (i % 97) * 1e-7  # distinct values, as measured RTTs are
+                outcome = PingOutcome(target.address, (rtt,), ())
+                result = summarize(
+                    outcome, 1.0, name=target.address, started=now + i * 1e-4, duration=rtt
+                )
+                pipeline.on_result(target.name, "icmp", result)
+            after_results = _traced()
+            for target in config.targets:
+                exporter.figures(target.name, store.figures(target.name, time.time()))
+            after_figures = _traced()
+            before_jobs = _traced()
+            jobs_size = await _jobs_size(config)
+            after_jobs = before_jobs + jobs_size
+            parts = exporter.store.parts()
+            text = b"".join(parts)
+            tracemalloc.stop()
+        rows = [
+            ("config (targets, settings)", after_config - base),
+            (
+                "state at configure (state, labels, state series)",
+                after_configure - before_configure,
+            ),
+            ("one result (state, check series, history)", after_results - after_configure),
+            ("availability figures and their series", after_figures - after_results),
+            ("job in the scheduler (task, or tick-lane slot)", after_jobs - before_jobs),
+        ]
+        print(f"{n} targets: Python objects per target (tracemalloc)")
+        for label, size in rows:
+            print(f"  {label:<58} {size / n:8.0f} B")
+        total = after_figures - base + jobs_size
+        print(f"  {'total':<58} {total / n:8.0f} B")
+        series: collections.Counter[str] = collections.Counter()
+        sizes: collections.Counter[str] = collections.Counter()
+        for line in text.decode().splitlines():
+            if line and not line.startswith("#"):
+                name = line.partition("{")[0].partition(" ")[0]
+                series[name] += 1
+                sizes[name] += len(line) + 1
+        print(
+            f"exposition: {len(text) / 1e6:.1f} MB, {sum(series.values()) / n:.2f} series "
+            f"and {len(text) / n:.0f} B per target"
+        )
+        for name, count in sizes.most_common():
+            print(f"  {name:<52} {series[name] / n:5.2f} series {count / n:6.0f} B")
+
+
+class _NoMetrics:
+    def observe_lag(self, kind: str, seconds: float) -> None: ...
+    def count_skipped(self, kind: str, runs: int) -> None: ...
+    def in_flight(self, kind: str, delta: int) -> None: ...
+
+
+async def _jobs_size(config: Config) -> int:
+    """Bytes the scheduler holds for every job of ``config`` (the real ICMP prober,
+    opened: whether a kind runs in the tick lane is the scheduler's own decision)."""
+    async with KINDS["icmp"].open(ProbeContext()) as prober:
+        scheduler = Scheduler({"icmp": prober}, lambda job, result: None, _NoMetrics())
+        jobs = jobs_for(config)
+        before = _traced()
+        scheduler.sync(jobs)
+        await asyncio.sleep(0)  # tasks reach their first sleep
+        size = _traced() - before
+        await scheduler.stop()
+    return size
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--targets", type=int, default=10000)
+    args = parser.parse_args()
+    asyncio.run(measure(args.targets))
+
+
+if __name__ == "__main__":
+    main()
