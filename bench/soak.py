@@ -73,10 +73,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import free_port
 from bench.icmp import addresses, quantile
 from monitor.api import parse_rfc3339
 from tests import netns
+from tests.helpers import free_port
 from tests.peers import Mosquitto, mosquitto_missing
 from tests.snmp_agents import (
     SnmpsimAgent,

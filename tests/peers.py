@@ -25,10 +25,9 @@ import signal
 import socket
 import ssl
 import subprocess
-import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -40,39 +39,17 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
+from tests.helpers import free_port, wait_until
+
 MOSQUITTO = "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"
 ALERTMANAGER = "prometheus-alertmanager"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
         return True
     return False
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"{what} not ready within {timeout:g}s")
-
-
-async def until(check: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    """Wait (in the loop) until ``check()`` holds; bounded."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not met within {timeout:g}s")
-        await asyncio.sleep(0.01)
 
 
 def _stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
@@ -167,8 +144,8 @@ class Mosquitto:
                 [MOSQUITTO, "-c", str(config)], stdout=log, stderr=subprocess.STDOUT
             )
         try:
-            wait_for(lambda: port_open(self.port), 10, "mosquitto")
-        except TimeoutError:
+            wait_until(lambda: port_open(self.port), 10, "mosquitto")
+        except AssertionError:
             _stop(self.proc)
             raise RuntimeError(
                 f"mosquitto did not start:\n{self.log.read_text()[-2000:]}"
@@ -235,8 +212,8 @@ class Alertmanager:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
-            wait_for(self._ready, 15, "alertmanager")
-        except TimeoutError:
+            wait_until(self._ready, 15, "alertmanager")
+        except AssertionError:
             _stop(self.proc)
             raise RuntimeError(
                 f"alertmanager did not start:\n{self.log.read_text()[-2000:]}"

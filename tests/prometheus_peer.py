@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tests.daemon_process import free_port
+from tests.helpers import free_port
 
 PROMETHEUS = "prometheus"
 PROMTOOL = "promtool"

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from probes.snmp_codec import GET, RESPONSE, Message, decode_message, encode_request, oid_to_ber
+from tests.helpers import free_udp_port
 
 SNMPD = shutil.which("snmpd") or "/usr/sbin/snmpd"
 SNMPSIM = str(Path(sys.executable).with_name("snmpsim-command-responder"))
@@ -60,13 +61,6 @@ def recording(name: str) -> Path:
         if candidate.exists():
             return candidate
     raise FileNotFoundError(f"no recording {name} in snmpsim-data")
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def answers(port: int, community: str, timeout: float = 0.3, host: str = "127.0.0.1") -> bool:

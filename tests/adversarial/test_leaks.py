@@ -20,7 +20,7 @@ import pytest
 from tests.adversarial.hook import WebhookReceiver, alertnames
 from tests.daemon_process import DaemonProcess, run_cli
 from tests.e2e.test_traps_daemon import snmptrap, wait_for_log
-from tests.snmp_agents import free_udp_port
+from tests.helpers import free_udp_port
 
 PASSWORD = "pAss-9f3e1c"
 TOKEN = "tOken-77ab20"

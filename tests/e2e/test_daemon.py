@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests import netns
-from tests.daemon_process import REPO, DaemonProcess, free_port, monitor_command, run_cli
+from tests.daemon_process import REPO, DaemonProcess, monitor_command, run_cli
+from tests.helpers import free_port
 
 FAST = """
 [monitor]

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from tests import netns
-from tests.daemon_process import DaemonProcess, free_port
+from tests.daemon_process import DaemonProcess
+from tests.helpers import free_port
 
 CONFIG = """
 [monitor]

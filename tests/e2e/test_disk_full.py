@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.daemon_process import DaemonProcess, free_port
+from tests.daemon_process import DaemonProcess
 from tests.e2e.test_delivery_restart import Receiver
+from tests.helpers import free_port
 from tests.tmpfs import fill, free, tmpfs
 
 CONFIG = """

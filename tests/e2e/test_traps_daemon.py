@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.daemon_process import DaemonProcess
-from tests.snmp_agents import free_udp_port
+from tests.helpers import free_udp_port
 
 pytestmark = pytest.mark.skipif(
     shutil.which("snmptrap") is None,

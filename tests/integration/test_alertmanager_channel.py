@@ -12,12 +12,12 @@ import pytest
 from alerts.channels.alertmanager import AlertmanagerChannel, AlertmanagerSettings
 from alerts.channels.base import ChannelContext, TransientError
 from alerts.model import Alert, Notification, Site
+from tests.helpers import free_port
 from tests.peers import (  # noqa: F401 (fixtures)
     Alertmanager,
     HttpReceiver,
     alertmanager_fixture,
     alertmanager_missing,
-    free_port,
     receiver_fixture,
 )
 

@@ -22,13 +22,13 @@ import pytest
 from alerts.channels import KINDS
 from alerts.channels.base import ChannelContext, ChannelSettings, PermanentError, TransientError
 from alerts.model import Alert, Notification, Site
+from tests.helpers import free_port
 from tests.peers import (  # noqa: F401 (fixtures)
     BlackHole,
     HttpReceiver,
     Mosquitto,
     SmtpServer,
     black_hole_fixture,
-    free_port,
     mosquitto_missing,
     receiver_fixture,
 )

@@ -22,13 +22,13 @@ import trustme
 from alerts.channels.base import ChannelContext, TransientError
 from alerts.channels.mqtt import MqttChannel, MqttSettings
 from alerts.model import Alert, Notification, Site, TargetStatus
+from tests.helpers import until
 from tests.peers import (  # noqa: F401 (fixtures)
     BlackHole,
     Mosquitto,
     black_hole_fixture,
     mosquitto_fixture,
     mosquitto_missing,
-    until,
 )
 
 pytestmark = pytest.mark.skipif(mosquitto_missing() is not None, reason=mosquitto_missing() or "")

@@ -31,7 +31,8 @@ from alerts.delivery import Delivery
 from alerts.metrics import DeliveryMetrics
 from alerts.model import Alert, Notification
 from alerts.outbox import OUTBOX_MIGRATIONS, DeliveryPolicy, Outbox
-from tests.peers import Mosquitto, free_port, http_receiver, mosquitto_missing, until
+from tests.helpers import free_port, until
+from tests.peers import Mosquitto, http_receiver, mosquitto_missing
 from tests.tmpfs import fill, free, tmpfs
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,7 +14,8 @@ import pytest
 from probes.base import ProbeResult, ProbeTarget, Sample
 from probes.snmp import SnmpProber, SnmpSettings
 from probes.snmp_modules import SnmpModulesSection
-from tests.snmp_agents import SnmpdAgent, V3User, free_udp_port, snmpd_missing
+from tests.helpers import free_udp_port
+from tests.snmp_agents import SnmpdAgent, V3User, snmpd_missing
 
 pytestmark = pytest.mark.skipif(snmpd_missing() is not None, reason=snmpd_missing() or "")
 

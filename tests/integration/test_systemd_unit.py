@@ -38,7 +38,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.cli import build_parser
-from tests.daemon_process import REPO, free_port
+from tests.daemon_process import REPO
+from tests.helpers import free_port
 
 UNIT = REPO / "deploy" / "systemd" / "continuity-monitor.service"
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
@@ -231,7 +232,7 @@ def udp_port_free(port: int) -> bool:
     return True
 
 
-def wait_until(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
@@ -352,7 +353,7 @@ def run_checks_reload_stop(
     with log.open("ab") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd="/")
     try:
-        wait_until(f"http://127.0.0.1:{port}/-/ready", proc, log)
+        wait_ready(f"http://127.0.0.1:{port}/-/ready", proc, log)
         for target in ("lo-icmp", "self-http", "self-tcp"):
             wait_for_metric(port, "continuity_target_up", 1, target=target)
         wait_for_metric(port, "continuity_check_success", 0, target="no-agent", check="snmp")

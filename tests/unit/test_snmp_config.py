@@ -9,15 +9,15 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from monitor.config import ConfigError, load_config
+from monitor.config import load_config
 from probes.base import MetricFamily, ProbeContext
 from probes.snmp import KIND, SnmpSettings, detect_reboot, open_prober, user_module_families
 from probes.snmp_modules import InterfaceFilter, SnmpModulesSection, user_metric_name
+from tests.helpers import config_errors, write_config
 
 TARGET = """
 [[targets]]
@@ -25,18 +25,6 @@ name = "t0"
 address = "127.0.0.1"
 checks = ["snmp"]
 """
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(textwrap.dedent(text))
-    return path
-
-
-def errors(tmp_path: Path, text: str) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        load_config(write(tmp_path, text))
-    return [str(i) for i in info.value.issues]
 
 
 INVALID = [
@@ -274,7 +262,7 @@ INVALID = [
     ("text", "expected"), [row[1:] for row in INVALID], ids=[row[0] for row in INVALID]
 )
 def test_invalid(tmp_path: Path, text: str, expected: list[str]) -> None:
-    assert errors(tmp_path, text) == expected
+    assert config_errors(tmp_path, text) == expected
 
 
 def test_full_config_loads_with_secrets_hidden(
@@ -284,7 +272,7 @@ def test_full_config_loads_with_secrets_hidden(
     (tmp_path / "auth.key").write_text("authkey-123\n")
     (tmp_path / "priv.key").write_text("privkey-456\n")
     config = load_config(
-        write(
+        write_config(
             tmp_path,
             f"""
             [templates.bts]
