@@ -6,7 +6,7 @@ directly (a test module cannot import a conftest cleanly).
 
 Peers: a test that needs a program from outside the project (mosquitto,
 snmpd, Prometheus, Chromium, ...) calls :func:`require_peer` or carries
-``@pytest.mark.peers("name", ...)``. Locally a missing program skips the test
+``@pytest.mark.needs("name", ...)``. Locally a missing program skips the test
 and says which package brings it; in CI (``CI=true``, set by ``.ci/run``) it
 fails the test, because there every peer is installed by
 ``tests/setup-system.sh`` and a skip would hide a broken setup.
@@ -15,6 +15,7 @@ fails the test, because there every peer is installed by
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import shutil
 import socket
@@ -124,11 +125,7 @@ def in_ci() -> bool:
 def _installed(name: str) -> bool:
     program, _ = PEERS[name]
     if name == "playwright":
-        try:
-            import playwright.sync_api  # noqa: F401, PLC0415
-        except ImportError:
-            return False
-        return True
+        return importlib.util.find_spec("playwright") is not None
     if os.path.isabs(program):
         return os.access(program, os.X_OK)
     return shutil.which(program) is not None

@@ -10,8 +10,8 @@
   requests and answers by script (fail the first N with 503, or by path).
 * :class:`BlackHole`: accepts TCP connections and never says a word.
 
-Everything binds to 127.0.0.1 and every wait is bounded. Fixtures that skip
-when a Debian package is missing say which one.
+Everything binds to 127.0.0.1 and every wait is bounded. The fixtures that
+start them for one test are in ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -20,30 +20,28 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from tests.helpers import free_port, wait_until
+from tests.helpers import PEERS, free_port, wait_until
 
-MOSQUITTO = "/usr/sbin/mosquitto"
+MOSQUITTO = PEERS["mosquitto"][0]
 MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"
-ALERTMANAGER = "prometheus-alertmanager"
+ALERTMANAGER = PEERS["alertmanager"][0]
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -61,18 +59,6 @@ def _stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> No
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=5)
-
-
-def mosquitto_missing() -> str | None:
-    if not os.path.exists(MOSQUITTO):
-        return "mosquitto is not installed (Debian package mosquitto; make system-deps)"
-    return None
-
-
-def alertmanager_missing() -> str | None:
-    if shutil.which(ALERTMANAGER) is None:
-        return "prometheus-alertmanager is not installed (Debian package; make system-deps)"
-    return None
 
 
 # -- mosquitto ---------------------------------------------------------------------
@@ -163,15 +149,6 @@ class Mosquitto:
         self.stop()
 
 
-@pytest.fixture(name="mosquitto")
-def mosquitto_fixture(tmp_path: Path) -> Iterator[Mosquitto]:
-    """An anonymous broker for one test."""
-    if (reason := mosquitto_missing()) is not None:
-        pytest.skip(reason)
-    with Mosquitto(tmp_path) as broker:
-        yield broker
-
-
 # -- alertmanager ------------------------------------------------------------------
 
 _AM_CONFIG = """\
@@ -242,14 +219,6 @@ class Alertmanager:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-
-@pytest.fixture(name="alertmanager")
-def alertmanager_fixture(tmp_path: Path) -> Iterator[Alertmanager]:
-    if (reason := alertmanager_missing()) is not None:
-        pytest.skip(reason)
-    with Alertmanager(tmp_path) as am:
-        yield am
 
 
 # -- SMTP ----------------------------------------------------------------------------
@@ -327,12 +296,6 @@ class _SmtpHandler:
         return "250 Message accepted"
 
 
-@pytest.fixture(name="smtp_server")
-def smtp_server_fixture() -> Iterator[SmtpServer]:
-    with SmtpServer() as server:
-        yield server
-
-
 # -- HTTP receivers and black holes ----------------------------------------------------
 
 
@@ -401,12 +364,6 @@ async def http_receiver(**kwargs: Any) -> AsyncIterator[HttpReceiver]:
         await receiver.stop()
 
 
-@pytest.fixture(name="receiver")
-async def receiver_fixture() -> AsyncIterator[HttpReceiver]:
-    async with http_receiver() as running:
-        yield running
-
-
 class BlackHole:
     """Accepts TCP connections and never answers (for timeouts)."""
 
@@ -434,13 +391,3 @@ class BlackHole:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
-
-
-@pytest.fixture(name="black_hole")
-async def black_hole_fixture() -> AsyncIterator[BlackHole]:
-    hole = BlackHole()
-    await hole.start()
-    try:
-        yield hole
-    finally:
-        await hole.stop()

@@ -9,7 +9,6 @@ the status and target pages, the logs and ``probe --format json``.
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -45,7 +44,7 @@ communities = ["public"]
 """
 
 
-@pytest.mark.skipif(shutil.which("snmptrap") is None, reason="needs net-snmp's snmptrap")
+@pytest.mark.needs("snmptrap")
 def test_a_trap_cannot_forge_log_lines_or_send_terminal_escapes(tmp_path: Path) -> None:
     port = free_udp_port()
     forged = (

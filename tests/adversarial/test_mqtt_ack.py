@@ -18,7 +18,8 @@ import pytest
 from alerts.ack import sign
 from tests.daemon_process import DaemonProcess
 from tests.e2e.test_alerting import Subscriber
-from tests.peers import Mosquitto, mosquitto_missing
+from tests.helpers import require_peer
+from tests.peers import Mosquitto
 
 SECRET = "ack-secret-0123456789abcdef"
 REPEAT = 2.0
@@ -76,8 +77,7 @@ def repeats_after(sub: Subscriber, since: float, wait: float) -> int:
 
 @pytest.mark.slow
 def test_only_a_signed_fresh_acknowledgement_stops_the_repeats(tmp_path: Path) -> None:
-    if (reason := mosquitto_missing()) is not None:
-        pytest.skip(reason)
+    require_peer("mosquitto")
     with Mosquitto(tmp_path) as broker:
         sub = Subscriber(broker, tmp_path / "sub.txt")
         try:

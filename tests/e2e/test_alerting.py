@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -15,7 +14,8 @@ import pytest
 from alerts.ack import sign
 from tests import netns
 from tests.daemon_process import DaemonProcess
-from tests.peers import Alertmanager, Mosquitto, alertmanager_missing, mosquitto_missing
+from tests.helpers import require_peer
+from tests.peers import Alertmanager, Mosquitto
 
 CONFIG = """
 [monitor]
@@ -137,11 +137,7 @@ def am_alerts(am: Alertmanager) -> list[dict[str, Any]]:
 @pytest.fixture
 def peers(tmp_path: Path) -> Any:
     netns.require()
-    for missing in (mosquitto_missing(), alertmanager_missing()):
-        if missing:
-            pytest.skip(missing)
-    if shutil.which("mosquitto_sub") is None:
-        pytest.skip("needs mosquitto_sub (Debian package mosquitto-clients)")
+    require_peer("mosquitto", "alertmanager", "mosquitto_sub")
     (tmp_path / "mq").mkdir()
     (tmp_path / "am").mkdir()
     with Mosquitto(tmp_path / "mq") as broker, Alertmanager(tmp_path / "am") as am:

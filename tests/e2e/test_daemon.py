@@ -94,9 +94,7 @@ def test_metrics_are_gzipped_when_the_scraper_asks(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.skipif(
-    shutil.which("promtool") is None, reason="needs promtool (Debian package prometheus)"
-)
+@pytest.mark.needs("promtool")
 def test_metrics_pass_promtool(tmp_path: Path) -> None:
     with DaemonProcess(LOOPBACK, tmp_path) as daemon:
         daemon.wait_for("continuity_target_up", 1, timeout=5, target="lo-1")

@@ -46,13 +46,12 @@ import trustme
 
 from tests import netns
 from tests.daemon_process import DaemonProcess
-from tests.prometheus_peer import PrometheusPeer, prometheus_missing
+from tests.helpers import require_peer
+from tests.prometheus_peer import PrometheusPeer
 from tests.snmp_agents import (
     SnmpdAgent,
     SnmpsimAgent,
     read_recording,
-    snmpd_missing,
-    snmpsim_missing,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -405,9 +404,7 @@ class Scene:
 
 def skip_unless_runnable() -> None:
     netns.require()
-    for reason in (prometheus_missing(), snmpd_missing(), snmpsim_missing()):
-        if reason is not None:
-            pytest.skip(reason)
+    require_peer("prometheus", "promtool", "snmpd", "snmpsim")
 
 
 @contextmanager

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import socket
 import subprocess
 import threading
@@ -25,6 +24,7 @@ from aiohttp import web
 
 from probes import KINDS
 from tests.daemon_process import DaemonProcess, run_cli
+from tests.helpers import require_peer
 from tests.integration.test_dns_probe import LoopbackDns
 from tests.integration.test_http_probe import Pki, app
 
@@ -239,8 +239,7 @@ http = {{ json_equals = {{ "status" = "ok" }} }}
         status, metrics_text = daemon.get("/metrics")
         assert status == 200
     assert "Traceback" not in daemon.log()
-    if shutil.which("promtool") is None:
-        pytest.skip("promtool (Debian package prometheus) not installed for the format check")
+    require_peer("promtool")
     check = subprocess.run(
         ["promtool", "check", "metrics"],
         input=metrics_text,

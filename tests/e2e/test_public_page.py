@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 import bcrypt
 
-from tests.browser import browser_fixture  # noqa: F401 (fixture)
 from tests.daemon_process import API_TOKEN, DaemonProcess
 from tests.helpers import free_port
 

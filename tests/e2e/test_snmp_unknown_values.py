@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.daemon_process import DaemonProcess
-from tests.snmp_agents import SnmpsimAgent, snmpsim_missing
+from tests.snmp_agents import SnmpsimAgent
 
-pytestmark = pytest.mark.skipif(snmpsim_missing() is not None, reason=snmpsim_missing() or "")
+pytestmark = pytest.mark.needs("snmpsim")
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "snmp"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -15,10 +14,7 @@ import pytest
 from tests.daemon_process import DaemonProcess
 from tests.helpers import free_udp_port
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("snmptrap") is None,
-    reason="needs net-snmp's snmptrap (Debian package snmp; tests/setup-system.sh)",
-)
+pytestmark = pytest.mark.needs("snmptrap")
 
 CONFIG = """
 [monitor]

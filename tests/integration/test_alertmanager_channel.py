@@ -13,12 +13,9 @@ from alerts.channels.alertmanager import AlertmanagerChannel, AlertmanagerSettin
 from alerts.channels.base import ChannelContext, TransientError
 from alerts.model import Alert, Notification, Site
 from tests.helpers import free_port
-from tests.peers import (  # noqa: F401 (fixtures)
+from tests.peers import (
     Alertmanager,
     HttpReceiver,
-    alertmanager_fixture,
-    alertmanager_missing,
-    receiver_fixture,
 )
 
 
@@ -48,9 +45,7 @@ def note(alert: Alert) -> Notification:
     return Notification(alert.key, "am", (alert,))
 
 
-needs_alertmanager = pytest.mark.skipif(
-    alertmanager_missing() is not None, reason=alertmanager_missing() or ""
-)
+needs_alertmanager = pytest.mark.needs("alertmanager")
 
 
 @needs_alertmanager

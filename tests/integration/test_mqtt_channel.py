@@ -23,15 +23,12 @@ from alerts.channels.base import ChannelContext, TransientError
 from alerts.channels.mqtt import MqttChannel, MqttSettings
 from alerts.model import Alert, Notification, Site, TargetStatus
 from tests.helpers import until
-from tests.peers import (  # noqa: F401 (fixtures)
+from tests.peers import (
     BlackHole,
     Mosquitto,
-    black_hole_fixture,
-    mosquitto_fixture,
-    mosquitto_missing,
 )
 
-pytestmark = pytest.mark.skipif(mosquitto_missing() is not None, reason=mosquitto_missing() or "")
+pytestmark = pytest.mark.needs("mosquitto")
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = 1_700_000_000.0

@@ -32,7 +32,7 @@ from alerts.metrics import DeliveryMetrics
 from alerts.model import Alert, Notification
 from alerts.outbox import OUTBOX_MIGRATIONS, DeliveryPolicy, Outbox
 from tests.helpers import free_port, until
-from tests.peers import Mosquitto, http_receiver, mosquitto_missing
+from tests.peers import Mosquitto, http_receiver
 from tests.tmpfs import fill, free, tmpfs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,7 +76,7 @@ class Scripted:
 # -- (1) broker down while notifications are queued ---------------------------------------
 
 
-@pytest.mark.skipif(mosquitto_missing() is not None, reason=mosquitto_missing() or "")
+@pytest.mark.needs("mosquitto")
 async def test_broker_outage_loses_nothing(tmp_path: Path) -> None:
     broker = Mosquitto(tmp_path, persistent=True)
     broker.start()

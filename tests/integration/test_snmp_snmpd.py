@@ -15,9 +15,9 @@ from probes.base import ProbeResult, ProbeTarget, Sample
 from probes.snmp import SnmpProber, SnmpSettings
 from probes.snmp_modules import SnmpModulesSection
 from tests.helpers import free_udp_port
-from tests.snmp_agents import SnmpdAgent, V3User, snmpd_missing
+from tests.snmp_agents import SnmpdAgent, V3User
 
-pytestmark = pytest.mark.skipif(snmpd_missing() is not None, reason=snmpd_missing() or "")
+pytestmark = pytest.mark.needs("snmpd")
 
 USERS = (
     V3User("noc"),  # SHA + AES-128

@@ -28,10 +28,9 @@ from tests.snmp_agents import (
     read_recording,
     recording,
     set_value,
-    snmpsim_missing,
 )
 
-pytestmark = pytest.mark.skipif(snmpsim_missing() is not None, reason=snmpsim_missing() or "")
+pytestmark = pytest.mark.needs("snmpsim")
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "snmp"
 IF_SUBTREES = ("1.3.6.1.2.1.1", "1.3.6.1.2.1.2", "1.3.6.1.2.1.31")

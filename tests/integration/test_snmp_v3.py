@@ -46,7 +46,7 @@ from probes.snmp_usm import (
     localize,
     localize_priv,
 )
-from tests.snmp_agents import SnmpdAgent, V3User, snmpd_missing
+from tests.snmp_agents import SnmpdAgent, V3User
 
 REPO = Path(__file__).resolve().parents[2]
 NOT_IN_TIME_WINDOWS = "1.3.6.1.6.3.15.1.1.2.0"
@@ -102,7 +102,7 @@ def not_in_time_windows(agent: SnmpdAgent) -> int:
     return int(out.stdout.strip())
 
 
-@pytest.mark.skipif(snmpd_missing() is not None, reason=snmpd_missing() or "")
+@pytest.mark.needs("snmpd")
 @pytest.mark.parametrize("priv", [None, "aes128"])
 async def test_resynchronises_after_the_agent_restarts(
     tmp_path: Path, prober: SnmpProber, priv: str | None
@@ -122,7 +122,7 @@ async def test_resynchronises_after_the_agent_restarts(
         assert [e.kind for e in after.events] == ["DeviceRebooted"]
 
 
-@pytest.mark.skipif(snmpd_missing() is not None, reason=snmpd_missing() or "")
+@pytest.mark.needs("snmpd")
 async def test_a_replaced_unit_with_a_new_engine_id_is_rediscovered(
     tmp_path: Path, prober: SnmpProber
 ) -> None:

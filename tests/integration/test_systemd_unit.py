@@ -39,7 +39,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.cli import build_parser
 from tests.daemon_process import REPO
-from tests.helpers import free_port
+from tests.helpers import free_port, require_peer
 
 UNIT = REPO / "deploy" / "systemd" / "continuity-monitor.service"
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
@@ -78,8 +78,8 @@ def service(key: str) -> list[str]:
 
 
 def need_systemd_analyze() -> str:
-    if SYSTEMD_ANALYZE is None:
-        pytest.skip("needs systemd-analyze (Debian package systemd; make system-deps)")
+    require_peer("systemd-analyze")
+    assert SYSTEMD_ANALYZE is not None
     return SYSTEMD_ANALYZE
 
 
@@ -389,8 +389,7 @@ def unit_like(
     ``tracer`` goes before the interpreter. Returns command, env, port, state dir."""
     if os.geteuid() != 0:
         pytest.skip("needs root to start the daemon as another user with capabilities")
-    if shutil.which("setpriv") is None:
-        pytest.skip("needs setpriv (util-linux)")
+    require_peer("setpriv")
     python, env = interpreter_for(NOBODY)
     port = free_port()
     config = shared_dir / "config.toml"
@@ -492,8 +491,7 @@ def test_every_system_call_the_daemon_makes_is_allowed_by_the_filter(
     """Traced as the unit runs it: root takes other code paths (SQLite chowns its
     journal to the database's owner when it runs as root, for one)."""
     analyze = need_systemd_analyze()
-    if shutil.which("strace") is None:
-        pytest.skip("needs strace")
+    require_peer("strace")
     allowed = allowed_syscalls(analyze)
     summary = shared_dir / "strace.txt"
     tracer = ("strace", "-f", "-qq", "-c", "-o", str(summary))

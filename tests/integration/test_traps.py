@@ -42,10 +42,7 @@ from probes.snmp_trap_codec import decode_v3_header
 from probes.traps import RESULTS, TrapListener, TrapsSection
 
 SNMPTRAP = shutil.which("snmptrap")
-pytestmark = pytest.mark.skipif(
-    SNMPTRAP is None,
-    reason="needs net-snmp's snmptrap (Debian package snmp; tests/setup-system.sh)",
-)
+pytestmark = pytest.mark.needs("snmptrap")
 
 SENDER_ENGINE = "0x8000000001020304"
 """The engine ID snmptrap claims for v3 traps (informs discover ours)."""

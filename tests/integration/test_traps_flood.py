@@ -13,7 +13,6 @@ datagrams straight to the listener: it never raises and counts each once.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -37,10 +36,7 @@ from tests.trap_flood import (
     valid_traps,
 )
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("snmptrap") is None,
-    reason="needs net-snmp's snmptrap (Debian package snmp; tests/setup-system.sh)",
-)
+pytestmark = pytest.mark.needs("snmptrap")
 
 VALID = 50
 SECONDS = 3.0

@@ -17,7 +17,7 @@ from alerts.metrics import DeliveryMetrics
 from alerts.model import Alert, Notification, Site
 from alerts.outbox import DeliveryPolicy, Outbox
 from tests.helpers import until
-from tests.peers import HttpReceiver, http_receiver, receiver_fixture  # noqa: F401 (fixture)
+from tests.peers import HttpReceiver, http_receiver
 
 T0 = 1_700_000_000.0
 

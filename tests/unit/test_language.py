@@ -28,7 +28,7 @@ from monitor.status_page import (
     reason_text,
     window_label,
 )
-from tests.unit.test_report import database, make_report  # noqa: F401 (fixture)
+from tests.unit.test_report import make_report
 
 EN, VI = texts("en"), texts("vi")
 
@@ -114,10 +114,10 @@ def test_tel_links_dial_only_the_number(contact: str, number: str | None) -> Non
 
 @pytest.mark.parametrize("fmt", ["md", "html"])
 def test_the_vietnamese_report_has_no_english_catalogue_texts(
-    database: Path,  # noqa: F811 (the fixture)
+    report_database: Path,
     fmt: str,
 ) -> None:
-    report = dataclasses.replace(make_report(database), language="vi")
+    report = dataclasses.replace(make_report(report_database), language="vi")
     text = render(report, fmt)
     words = re.sub(r"<style>.*?</style>|<[^>]+>", " ", text, flags=re.S)
     for outage in report.total.outages:  # probes' messages are data, not catalogue texts
@@ -128,7 +128,7 @@ def test_the_vietnamese_report_has_no_english_catalogue_texts(
     assert "(không còn trong cấu hình)" in text and "(not in config)" not in text
     if fmt == "html":
         assert '<html lang="vi">' in text
-    english = render(make_report(database), fmt)
+    english = render(make_report(report_database), fmt)
     assert "Availability report" in english
     if fmt == "html":
         assert '<html lang="en">' in english

@@ -7,7 +7,6 @@ TimeTicks wrap, interface selection), which need no agent.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -377,9 +376,7 @@ def test_metric_families() -> None:
     assert user_module_families(None) == ()
 
 
-@pytest.mark.skipif(
-    shutil.which("promtool") is None, reason="needs promtool (Debian package prometheus)"
-)
+@pytest.mark.needs("promtool")
 def test_metric_names_pass_promtool() -> None:
     text = "".join(
         f"# HELP {f.name} {f.help}\n# TYPE {f.name} {'gauge' if f.type == 'info' else f.type}\n"
