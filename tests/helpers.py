@@ -97,6 +97,7 @@ PEERS: dict[str, tuple[str, str]] = {
     # name: (program, by name on PATH or by absolute path; what installs it)
     "mosquitto": ("/usr/sbin/mosquitto", "Debian package mosquitto"),
     "mosquitto_sub": ("mosquitto_sub", "Debian package mosquitto-clients"),
+    "mosquitto_pub": ("mosquitto_pub", "Debian package mosquitto-clients"),
     "snmpd": (shutil.which("snmpd") or "/usr/sbin/snmpd", "Debian package snmpd"),
     "snmptrap": ("snmptrap", "Debian package snmp"),
     "snmpsim": (

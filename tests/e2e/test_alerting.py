@@ -14,7 +14,7 @@ import pytest
 from alerts.ack import sign
 from tests import netns
 from tests.daemon_process import DaemonProcess
-from tests.helpers import require_peer
+from tests.helpers import require_peer, wait_until
 from tests.peers import Alertmanager, Mosquitto
 
 CONFIG = """
@@ -214,6 +214,12 @@ def test_cut_target_pages_then_resolves_within_bounds(tmp_path: Path, peers: Any
             sub.close()
 
 
+def active_alerts(daemon: DaemonProcess) -> list[dict[str, Any]]:
+    document = daemon.json("/api/v1/alerts")
+    assert isinstance(document, dict)
+    return list(document["alerts"])
+
+
 def test_silence_holds_the_page_until_it_is_removed(tmp_path: Path, peers: Any) -> None:
     broker, am = peers
     with netns.netns_host() as host:
@@ -253,9 +259,10 @@ def test_silence_holds_the_page_until_it_is_removed(tmp_path: Path, peers: Any) 
                 silence = json.loads(body)["id"]
                 host.cut_peer()
                 daemon.wait_for("continuity_target_up", 0, timeout=6, target="bts-1")
-                time.sleep(1.5)
+                # The alert is raised and muted: routing has decided, and sent nothing.
+                wait_until(lambda: len(active_alerts(daemon)) == 1, 10, "the muted alert")
+                (active,) = active_alerts(daemon)
                 assert not [s for s in sub.poll() if s[1].startswith("continuity/alerts/")]
-                (active,) = daemon.json("/api/v1/alerts")["alerts"]  # type: ignore[index]
                 assert active["muted"] == f"silence:{silence}" and active["notified"] is False
                 assert (
                     daemon.request("POST", f"/api/v1/alerts/{active['fingerprint']}/ack")[0] == 404
