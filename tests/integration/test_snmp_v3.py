@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from probes.base import ProbeResult, ProbeTarget
-from probes.snmp import SnmpProber, SnmpSettings
+from probes.snmp import SnmpProber, SnmpSettings, TargetMemory
 from probes.snmp_codec import (
     COUNTER32,
     REPORT,
@@ -123,23 +123,23 @@ async def test_resynchronises_after_the_agent_restarts(
 
 
 @pytest.mark.needs("snmpd")
-async def test_a_replaced_unit_with_a_new_engine_id_is_rediscovered(
-    tmp_path: Path, prober: SnmpProber
-) -> None:
+async def test_a_replaced_unit_with_a_new_engine_id_is_rediscovered(tmp_path: Path) -> None:
     """Same address, new engine ID: the agent reports usmStatsUnknownEngineIDs naming it."""
     user = V3User("noc", "SHA", "authkey-123", "AES", "privkey-456")
     extra = {"priv_protocol": "aes128", "priv_key": "privkey-456"}
-    with SnmpdAgent(tmp_path / "snmpd", users=(user,)) as agent:
-        first = await poll(prober, "unit", settings(agent.port, **extra))
-        assert first.ok, first.message
-        old_id = prober.memory("unit").engine_id
-        agent.extra_config = "engineID replacement-unit"  # the later line wins
-        agent.restart()
-        second = await poll(prober, "unit", settings(agent.port, **extra))
-        assert second.ok, second.message
-        new_id = prober.memory("unit").engine_id
-        assert old_id and new_id and new_id != old_id
-        assert "replacement-unit" in new_id
+    memories: dict[str, TargetMemory] = {}
+    async with SnmpProber(memory=memories) as prober:
+        with SnmpdAgent(tmp_path / "snmpd", users=(user,)) as agent:
+            first = await poll(prober, "unit", settings(agent.port, **extra))
+            assert first.ok, first.message
+            old_id = memories["unit"].engine_id
+            agent.extra_config = "engineID replacement-unit"  # the later line wins
+            agent.restart()
+            second = await poll(prober, "unit", settings(agent.port, **extra))
+            assert second.ok, second.message
+            new_id = memories["unit"].engine_id
+    assert old_id and new_id and new_id != old_id
+    assert "replacement-unit" in new_id
 
 
 # --------------------------------------------------------------------------
@@ -319,7 +319,7 @@ CHILD = textwrap.dedent(
     """
     import asyncio, resource, socket
     from probes.base import ProbeTarget
-    from probes.snmp import SnmpProber, SnmpSettings
+    from probes.snmp import SnmpProber, SnmpSettings, TargetMemory
 
     async def main():
         async with SnmpProber() as prober:

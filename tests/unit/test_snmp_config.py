@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from monitor.config import load_config
-from probes.base import MetricFamily, ProbeContext
-from probes.snmp import KIND, SnmpSettings, detect_reboot, open_prober, user_module_families
+from probes.base import MetricFamily
+from probes.snmp import KIND, SnmpSettings, detect_reboot, user_module_families
 from probes.snmp_modules import InterfaceFilter, SnmpModulesSection, user_metric_name
 from tests.helpers import config_errors, write_config
 
@@ -333,16 +333,6 @@ def test_full_config_loads_with_secrets_hidden(
     section = config.sections["snmp_modules"]
     assert isinstance(section, SnmpModulesSection)
     assert user_metric_name("cisco_cpu", section.root["cisco_cpu"]) == "continuity_snmp_cisco_cpu"
-
-
-async def test_prober_is_opened_with_the_user_modules(tmp_path: Path) -> None:
-    section = SnmpModulesSection.model_validate(
-        {"load": {"oid": "1.3.6.1.4.1.2021.10.1.5", "index": ["la"], "type": "gauge"}}
-    )
-    async with open_prober(ProbeContext(sections={"snmp_modules": section})) as prober:
-        assert "load" in prober._user_modules
-    async with open_prober(ProbeContext(sections={"snmp_modules": None})) as prober:
-        assert not prober._user_modules
 
 
 def test_metric_families() -> None:
