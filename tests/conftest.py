@@ -10,6 +10,11 @@ Fixtures (each starts a real peer for one test and stops it after):
 * ``browser``: headless Chromium through Playwright (:func:`tests.browser.chromium`);
 * ``report_database``: the hand-computed history of ``tests/unit/test_report.py``.
 
+Every test under ``tests/e2e`` is marked ``slow`` here (each runs the daemon
+as a process, most with namespaces or real peers); elsewhere slow tests carry
+``@pytest.mark.slow`` (more than ~3 s under load). ``pytest -m "not slow"``
+is the quick loop; ``make test`` runs everything.
+
 ``@pytest.mark.needs("snmptrap", ...)`` on a test or module (``pytestmark``)
 runs :func:`tests.helpers.require_peer` before the test: a missing program
 skips it locally and fails it in CI. Helpers that tests call directly
@@ -30,6 +35,15 @@ from tests.peers import Alertmanager, BlackHole, HttpReceiver, Mosquitto, SmtpSe
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext
+
+
+E2E = Path(__file__).resolve().parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(E2E):
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -118,6 +118,7 @@ def shown_everywhere(moment: float) -> None:
         datetime.fromtimestamp(moment, zone).strftime("%Y-%m-%d %H:%M:%S %z")
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(silence_bodies)
 def test_silence_bodies_are_accepted_whole_or_refused_naming_a_field(body: Any) -> None:
@@ -140,6 +141,7 @@ def test_silence_bodies_are_accepted_whole_or_refused_naming_a_field(body: Any) 
     assert time.monotonic() - start < 0.5
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(window_bodies)
 def test_window_bodies_are_accepted_whole_or_refused_naming_a_field(body: Any) -> None:

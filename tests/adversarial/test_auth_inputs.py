@@ -154,6 +154,7 @@ def test_the_limiter_forgets_the_least_recent_client_past_its_cap() -> None:
     assert limiter.retry_after("c", 5.0) == pytest.approx(58.0)
 
 
+@pytest.mark.slow
 async def test_unknown_user_costs_what_a_known_one_does() -> None:
     """The decoy has the configured cost: timing does not tell which users exist."""
     hashed = bcrypt.hashpw(b"right", bcrypt.gensalt(12)).decode()

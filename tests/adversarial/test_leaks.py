@@ -44,6 +44,7 @@ communities = ["public"]
 """
 
 
+@pytest.mark.slow
 @pytest.mark.needs("snmptrap")
 def test_a_trap_cannot_forge_log_lines_or_send_terminal_escapes(tmp_path: Path) -> None:
     port = free_udp_port()
@@ -106,6 +107,7 @@ channels = ["hook"]
 """
 
 
+@pytest.mark.slow
 def test_target_passwords_and_tokens_are_never_shown(tmp_path: Path) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Failing)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -426,6 +426,7 @@ def unit_like(
     return command, env, port, state
 
 
+@pytest.mark.slow
 def test_daemon_runs_unprivileged_with_the_units_two_capabilities(shared_dir: Path) -> None:
     if not udp_port_free(162):
         pytest.skip("UDP 127.0.0.1:162 is in use")
@@ -485,6 +486,7 @@ def traced_syscalls(summary: str) -> set[str]:
     return names
 
 
+@pytest.mark.slow
 def test_every_system_call_the_daemon_makes_is_allowed_by_the_filter(
     shared_dir: Path,
 ) -> None:

@@ -540,6 +540,7 @@ async def test_truncated_ber_is_counted_as_malformed(receiver: Receiver) -> None
     assert [event.kind for _a, event in receiver.events] == ["InterfaceDown", "InterfaceDown"]
 
 
+@pytest.mark.slow
 def test_garbage_is_counted_and_ignored(tmp_path: Path) -> None:
     """Random bytes and mutated real traps (v2c and v3) to the port: counted, no event."""
     loop = asyncio.new_event_loop()
@@ -687,6 +688,7 @@ for n in range(count):
 """
 
 
+@pytest.mark.slow
 async def test_flood_never_starves_the_event_loop() -> None:
     """200k junk datagrams from another process: the loop keeps ticking, no budget is spent."""
     section = TrapsSection.model_validate({**SECTION, "users": [], "max_per_second": 2000})
