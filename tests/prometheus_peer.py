@@ -26,12 +26,28 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tests.helpers import PEERS, free_port
+from tests.helpers import PEERS, free_port, require_peer
 
 PROMETHEUS = PEERS["prometheus"][0]
 PROMTOOL = PEERS["promtool"][0]
 START_TIMEOUT = 20.0
 REQUEST_TIMEOUT = 10.0
+
+
+def check_metrics(text: str) -> str:
+    """``promtool check metrics`` over an exposition: fails the test on an error,
+    returns what promtool said (lint warnings; "" when clean). Needs promtool."""
+    require_peer("promtool")
+    check = subprocess.run(
+        [PROMTOOL, "check", "metrics"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    return check.stdout + check.stderr
 
 
 class PrometheusError(RuntimeError):

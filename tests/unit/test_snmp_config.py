@@ -7,7 +7,6 @@ TimeTicks wrap, interface selection), which need no agent.
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from probes.base import MetricFamily
 from probes.snmp import KIND, SnmpSettings, detect_reboot, user_module_families
 from probes.snmp_modules import InterfaceFilter, SnmpModulesSection, user_metric_name
 from tests.helpers import config_errors, write_config
+from tests.prometheus_peer import check_metrics
 
 TARGET = """
 [[targets]]
@@ -373,14 +373,7 @@ def test_metric_names_pass_promtool() -> None:
         f'{f.name}{{target="x"}} 1\n'
         for f in KIND.families
     )
-    check = subprocess.run(
-        ["promtool", "check", "metrics"],
-        input=text.encode(),
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )
-    assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
+    check_metrics(text)
 
 
 # --------------------------------------------------------------------------
