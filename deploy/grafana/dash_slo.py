@@ -25,9 +25,10 @@ from panels import (
     timeseries,
 )
 
-FILE = "continuity-SLO.json"
+FILE = "continuity-slo.json"
 
-SLO = 'SLO=~"$SLO"'
+SLO = 'slo=~"$slo"'
+"""The SLOs the variable picks."""
 
 
 def error_budgets() -> list[Row | Cell]:
@@ -35,7 +36,7 @@ def error_budgets() -> list[Row | Cell]:
         row("Error budgets"),
         stat(
             "Error budget remaining",
-            now(f"SLO:continuity_slo_error_budget_remaining_ratio:min{{{SLO}}}", "{{SLO}}"),
+            now(f"slo:continuity_slo_error_budget_remaining_ratio:min{{{SLO}}}", "{{slo}}"),
             unit="percentunit",
             steps=thresholds((None, "red"), (0, "orange"), (0.25, "green")),
             text_mode="value_and_name",
@@ -47,7 +48,7 @@ def error_budgets() -> list[Row | Cell]:
             "Burn rate now",
             now(
                 f"slo_window:continuity_slo_burn_rate:max{{{SLO}}}",
-                "{{SLO}} · {{window}}",
+                "{{slo}} · {{window}}",
             ),
             steps=thresholds((None, "green"), (1, "yellow"), (6, "orange"), (14.4, "red")),
             description="Error ratio over each window divided by the budget: 1 spends the "
@@ -56,7 +57,7 @@ def error_budgets() -> list[Row | Cell]:
         ),
         stat(
             "Objectives",
-            now(f"SLO:continuity_slo_objective_ratio:max{{{SLO}}}", "{{SLO}}"),
+            now(f"slo:continuity_slo_objective_ratio:max{{{SLO}}}", "{{slo}}"),
             unit="percentunit",
             text_mode="value_and_name",
             defaults={"decimals": 3},
@@ -64,7 +65,7 @@ def error_budgets() -> list[Row | Cell]:
         ),
         timeseries(
             "Error budget remaining over time",
-            Q(f"SLO:continuity_slo_error_budget_remaining_ratio:min{{{SLO}}}", "{{SLO}}"),
+            Q(f"slo:continuity_slo_error_budget_remaining_ratio:min{{{SLO}}}", "{{slo}}"),
             unit="percentunit",
             size=(24, 7),
         ),
@@ -78,7 +79,7 @@ def burn_rates() -> list[Row | Cell]:
             "Fast burn: 1h and 5m (alert when both exceed 14.4)",
             Q(
                 f'slo_window:continuity_slo_burn_rate:max{{{SLO}, window=~"1h|5m"}}',
-                "{{SLO}} {{window}}",
+                "{{slo}} {{window}}",
             ),
             threshold_line=14.4,
             size=(12, 7),
@@ -87,7 +88,7 @@ def burn_rates() -> list[Row | Cell]:
             "Slow burn: 6h and 30m over 6, or 3d over 1",
             Q(
                 f'slo_window:continuity_slo_burn_rate:max{{{SLO}, window=~"6h|30m|3d"}}',
-                "{{SLO}} {{window}}",
+                "{{slo}} {{window}}",
             ),
             threshold_line=6,
             size=(12, 7),
@@ -143,13 +144,13 @@ def availability_for_reports() -> list[Row | Cell]:
 
 def build() -> Json:
     return dashboard(
-        "continuity-SLO",
+        "continuity-slo",
         "Continuity / SLO and availability",
         "Error budgets and burn rates per SLO; availability per operator and province for "
         "reports. Needs the recording rules of deploy/prometheus.",
         [*error_budgets(), *burn_rates(), *availability_for_reports()],
         [
-            query_variable("SLO", "SLO", "label_values(continuity_slo_objective_ratio, SLO)"),
+            query_variable("slo", "SLO", "label_values(continuity_slo_objective_ratio, slo)"),
             WINDOW_VARIABLE,
         ],
     )

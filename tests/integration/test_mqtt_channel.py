@@ -122,7 +122,9 @@ async def test_retained_state_for_late_subscribers(mosquitto: Mosquitto) -> None
             TargetStatus("bts-1", "down", since=T0 + 5, reason="timeout")
         )  # latest wins
         ch.publish_state(TargetStatus("core", "up", since=T0))
-        await receive(early, 3)  # the broker has all three
+        # Latest wins before publishing too: one message per target, then the broker has both.
+        seen = {str(m.topic): payload(m)["state"] for m in await receive(early, 2)}
+        assert seen == {"continuity/state/bts-1": "down", "continuity/state/core": "up"}
         async with subscriber(mosquitto, "continuity/state/#") as late:
             messages = await receive(late, 2)
     states = {str(m.topic): payload(m) for m in messages}
