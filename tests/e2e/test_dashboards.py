@@ -46,7 +46,7 @@ import trustme
 
 from tests import netns
 from tests.daemon_process import DaemonProcess
-from tests.helpers import require_peer
+from tests.helpers import require_peer, wait_until
 from tests.prometheus_peer import PrometheusPeer
 from tests.snmp_agents import (
     SnmpdAgent,
@@ -457,10 +457,7 @@ def scene(tmp_path: Path) -> Iterator[Scene]:
         prom.wait_for(f"{bts_up} == 0", timeout=10)
         # the recording rules have seen it too (they run after the scrape)
         prom.wait_for('target:continuity_target_state:code{target="bts-ns"} == 5', timeout=10)
-        deadline = time.monotonic() + 15
-        while not hook.posts:
-            assert time.monotonic() < deadline, "the TargetDown page never reached the webhook"
-            time.sleep(0.1)
+        wait_until(lambda: bool(hook.posts), 15, "the TargetDown page at the webhook")
         yield Scene(daemon, prom, hook)
 
 
