@@ -39,7 +39,8 @@ from pathlib import Path
 
 import bcrypt
 
-from bench.common import free_port, process
+from bench.common import process
+from tests.helpers import free_port
 
 TOKEN = "bench-token-0123456789"
 LAG_BOUNDS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

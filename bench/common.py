@@ -1,4 +1,5 @@
-"""Pieces every benchmark needs: process CPU from /proc, a free port, a child process."""
+"""Pieces every benchmark needs: process CPU from /proc, a child process (a free port is
+``tests.helpers.free_port``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -22,13 +22,6 @@ def cpu_seconds(pid: int) -> float:
     """utime + stime of a process (all its threads)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def wait_http(

@@ -49,7 +49,8 @@ import aiohttp
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.common import cpu_seconds, free_port, process, wait_http
+from bench.common import cpu_seconds, process, wait_http
+from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 BLACKBOX = "prometheus-blackbox-exporter"

@@ -47,7 +47,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.common import cpu_seconds, free_port
+from bench.common import cpu_seconds
+from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 INTERVAL = 10.0

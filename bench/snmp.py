@@ -61,10 +61,11 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.common import cpu_seconds, free_port, process, wait_http
+from bench.common import cpu_seconds, process, wait_http
 from probes.base import ProbeTarget
 from probes.snmp import SnmpProber, SnmpSettings
 from tests import netns
+from tests.helpers import free_port
 from tests.snmp_agents import (
     SnmpdAgent,
     SnmpsimAgent,

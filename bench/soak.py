@@ -73,17 +73,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import free_port
 from bench.icmp import addresses, quantile
 from monitor.api import parse_rfc3339
 from tests import netns
-from tests.peers import Mosquitto, mosquitto_missing
+from tests.helpers import free_port, peer_missing
+from tests.peers import Mosquitto
 from tests.snmp_agents import (
     SnmpsimAgent,
     cut_recording,
     read_recording,
     recording,
-    snmpsim_missing,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -700,7 +699,7 @@ def parse_args(argv: list[str] | None = None) -> Plan:
 
 
 def preflight() -> None:
-    reasons = [netns.skip_reason(), mosquitto_missing(), snmpsim_missing()]
+    reasons = [netns.skip_reason(), peer_missing("mosquitto", "snmpsim")]
     if os.geteuid() != 0:
         reasons.append("needs root (raw ICMP, namespaces, snmpsim)")
     missing = [r for r in reasons if r]

@@ -125,7 +125,7 @@ class Alerting:
         """After a start: silences from the store, and alerts of targets announced down."""
         for row in await self.store.silences():
             try:
-                self.gate.silences[row.id] = _silence_from_json(row.id, row.definition)
+                self.gate.silences[row.id] = silence_from_json(row.id, row.definition)
             except (ValueError, KeyError, TypeError) as exc:
                 # E.g. a regex stored before they were compiled with RE2: skipped,
                 # never matched with a backtracking engine (that hung start-up).
@@ -227,7 +227,7 @@ class Alerting:
         return self.delivery is not None and self.delivery.acknowledge(fingerprint)
 
     def silences_view(self) -> dict[str, Any]:
-        return {"silences": [_silence_view(s) for s in self.gate.silences.values()]}
+        return {"silences": [silence_view(s) for s in self.gate.silences.values()]}
 
     def add_silence(self, body: Any) -> dict[str, Any]:
         silence = parse_silence(body, self.wall(), uuid.uuid4().hex[:12])
@@ -237,8 +237,8 @@ class Alerting:
             if matcher.name == "target" and not matcher.regex and unknown:
                 raise BadRequest(f"matchers[{index}].value", f"unknown target {matcher.value!r}")
         self.gate.silences[silence.id] = silence
-        self.store.add_silence(silence.id, json.dumps(_silence_view(silence)))
-        return _silence_view(silence)
+        self.store.add_silence(silence.id, json.dumps(silence_view(silence)))
+        return silence_view(silence)
 
     def remove_silence(self, silence_id: str) -> bool:
         if self.gate.silences.pop(silence_id, None) is None:
@@ -301,7 +301,8 @@ def _matchers(raw: Any) -> tuple[Matcher, ...]:
     return tuple(out)
 
 
-def _silence_view(silence: Silence) -> dict[str, Any]:
+def silence_view(silence: Silence) -> dict[str, Any]:
+    """A silence as the API shows it and the store keeps it (:func:`silence_from_json` reads it)."""
     return {
         "id": silence.id,
         "matchers": [
@@ -314,7 +315,8 @@ def _silence_view(silence: Silence) -> dict[str, Any]:
     }
 
 
-def _silence_from_json(silence_id: str, text: str) -> Silence:
+def silence_from_json(silence_id: str, text: str) -> Silence:
+    """A stored :func:`silence_view` back as a :class:`Silence`."""
     data = json.loads(text)
     return Silence(
         silence_id,

@@ -295,7 +295,9 @@ class Daemon:
 
     # -- configuration -----------------------------------------------------
 
-    def _load(self) -> Config:
+    def load(self) -> Config:
+        """The config file as this daemon runs it, at start and at every reload: the
+        command-line overrides applied and only this shard's targets kept."""
         config = load_config(self.config_path, self.kinds, self.listeners)
         monitor = config.monitor
         if self.overrides.listen:
@@ -309,7 +311,7 @@ class Daemon:
 
     def _load_plan(self) -> _Plan:
         """Load the config file and compare it with the running one (in a thread)."""
-        return plan_config(self.config, self._load(), self._jobs)
+        return plan_config(self.config, self.load(), self._jobs)
 
     async def _open_probers(self, config: Config) -> None:
         """Open the prober of every kind the config uses.
@@ -648,7 +650,7 @@ class Daemon:
     async def run(self) -> None:
         """Start everything, serve until SIGTERM/SIGINT, shut down cleanly."""
         try:
-            config = self._load()
+            config = self.load()
         except ConfigError as exc:
             raise StartupError(f"invalid configuration {self.config_path}:\n{exc}") from None
         try:

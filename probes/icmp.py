@@ -252,7 +252,9 @@ class IcmpProber:
     One prober owns one :class:`IcmpEngine` (one socket per address family)
     for every target. ``mode``, ``socket_factory`` and ``kernel_timestamps``
     are passed to the engine (tests force a mode or simulate a host without
-    IPv6); ``resolver`` looks names up (tests resolve without DNS). Opening
+    IPv6), or ``engine`` is that engine, built by the caller (who can then
+    watch :attr:`IcmpEngine.outstanding`); ``resolver`` looks names up (tests
+    resolve without DNS). Opening
     raises :class:`IcmpUnavailable` when no ICMP socket can be had, with a
     message telling the operator how to allow one.
     """
@@ -264,9 +266,10 @@ class IcmpProber:
         socket_factory: SocketFactory = socket.socket,
         kernel_timestamps: bool = True,
         resolver: Resolver = system_resolver,
+        engine: IcmpEngine | None = None,
     ) -> None:
         self._resolver = resolver
-        self._engine = IcmpEngine(
+        self._engine = engine or IcmpEngine(
             mode=mode, socket_factory=socket_factory, kernel_timestamps=kernel_timestamps
         )
         self._literals: dict[tuple[str, str], _Address | tuple[str, str]] = {}

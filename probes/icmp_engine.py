@@ -391,6 +391,12 @@ class IcmpEngine:
             raise RuntimeError("the ICMP engine is not open")
         return self._mode
 
+    @property
+    def outstanding(self) -> int:
+        """Echoes sent and neither answered nor expired yet: 0 whenever no run is
+        in flight (:meth:`close` checks it; a leak would grow it for ever)."""
+        return sum(len(channel.pending) for channel in self._channels.values())
+
     def unavailable(self, family: int) -> str | None:
         """Why ``family`` cannot be pinged (e.g. no IPv6 here), or ``None``."""
         if family in self._channels:
@@ -483,6 +489,8 @@ class IcmpEngine:
         """Finish runs in flight (with what they have) and close the sockets."""
         for run in list(self._runs):
             run.expire()
+        if self.outstanding:
+            log.warning("ICMP: %d echoes still tracked after every run ended", self.outstanding)
         if self._timers is not None:
             self._timers.close()
         for channel in self._channels.values():

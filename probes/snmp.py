@@ -489,7 +489,12 @@ async def system_resolver(host: str, port: int) -> list[tuple[int, SockAddr]]:
 
 
 class SnmpProber:
-    """The live ``snmp`` kind: ``async with SnmpProber(modules=...) as prober``."""
+    """The live ``snmp`` kind: ``async with SnmpProber(modules=...) as prober``.
+
+    ``memory`` holds what is remembered per target name between polls
+    (uptime, engine ID and boots, cached lookups); pass a mapping to own it,
+    e.g. to look at what a poll learnt.
+    """
 
     def __init__(
         self,
@@ -497,13 +502,14 @@ class SnmpProber:
         modules: SnmpModulesSection | None = None,
         resolver: Resolver = system_resolver,
         clock: Callable[[], float] = time.monotonic,
+        memory: dict[str, TargetMemory] | None = None,
     ) -> None:
         self._user_modules = _user_modules(modules)
         self._resolver = resolver
         self._clock = clock
         self._engine = SnmpUdpEngine()
         self._v3 = V3Session(self._engine)
-        self._memory: dict[str, TargetMemory] = {}
+        self._memory = {} if memory is None else memory
 
     async def __aenter__(self) -> SnmpProber:
         await self._engine.__aenter__()
@@ -512,8 +518,7 @@ class SnmpProber:
     async def __aexit__(self, *exc_info: object) -> None:
         self._engine.close()
 
-    def memory(self, target: str) -> TargetMemory:
-        """The per-target memory (tests and benchmarks read it)."""
+    def _memory_of(self, target: str) -> TargetMemory:
         return self._memory.setdefault(target, TargetMemory())
 
     async def probe(
@@ -524,7 +529,7 @@ class SnmpProber:
         loop = asyncio.get_running_loop()
         begin = loop.time()
         deadline = min(deadline, begin + settings.timeout)
-        memory = self.memory(target.name)
+        memory = self._memory_of(target.name)
         address = await self._resolve(target.address, settings.port, deadline)
         if isinstance(address, Failure):
             return self._failed(memory, address, started, loop.time() - begin)

@@ -122,11 +122,6 @@ class SnmpUdpEngine:
             transport.close()
         self._transports.clear()
 
-    @property
-    def in_flight(self) -> int:
-        """Requests waiting for a response (for tests and benchmarks)."""
-        return len(self._pending)
-
     def _allocate_id(self) -> int:
         # Ids start at a random point so two daemons polling one device
         # rarely collide; ids in use are skipped.

@@ -1,6 +1,6 @@
 """Debian's Chromium, headless, driven by Playwright for Python: a real browser for page tests.
 
-``browser`` (a pytest fixture: import ``browser_fixture``) yields a Playwright ``BrowserContext`` of
+:func:`chromium` (behind the ``browser`` fixture of ``tests/conftest.py``) yields a Playwright ``BrowserContext`` of
 ``/usr/bin/chromium`` started with a fresh profile directory and the flags
 below; Playwright's own browser downloads are never used (nothing runs
 ``playwright install``). On exit it checks what the page did:
@@ -12,31 +12,31 @@ below; Playwright's own browser downloads are never used (nothing runs
   Content-Security-Policy violation shows up here too);
 - no dialog was opened (``alert(1)`` from an injected script would be one).
 
-Skips, with the reason, when Playwright or Chromium is missing
+The fixture skips (fails in CI) when Playwright or Chromium is missing
 (``tests/setup-system.sh`` installs the ``chromium`` package as root).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import pytest
-
 try:
     from playwright.sync_api import sync_playwright
-except ImportError:  # the test extra is not installed: tests using the fixture skip
+except ImportError:  # the test extra is not installed: the fixture skips
     sync_playwright = None  # type: ignore[assignment]
+
+from tests.helpers import PEERS
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, ConsoleMessage, Dialog, Error, Page, Route
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = PEERS["chromium"][0]  # Debian's, never a Playwright download
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # git-ignored
 CHROMIUM_ARGS = [
     "--headless",
@@ -62,15 +62,6 @@ CHROMIUM_ARGS = [
 ]
 LAUNCH_TIMEOUT_MS = 30_000
 ACTION_TIMEOUT_MS = 10_000
-
-
-def skip_reason() -> str | None:
-    """Why the browser cannot run here, or None."""
-    if sync_playwright is None:
-        return "needs the playwright package (pip install -e '.[test]')"
-    if shutil.which(CHROMIUM) is None:
-        return f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium)"
-    return None
 
 
 def is_loopback_url(url: str) -> bool:
@@ -118,12 +109,11 @@ def _watch_page(page: Page, watch: Watch) -> None:
     page.on("dialog", on_dialog)
 
 
-@pytest.fixture(name="browser")
-def browser_fixture(tmp_path: Path) -> Iterator[BrowserContext]:
-    """A Chromium context with a fresh profile; fails the test on outside traffic or errors."""
-    reason = skip_reason()
-    if reason is not None:
-        pytest.skip(reason)
+@contextlib.contextmanager
+def chromium(workdir: Path) -> Iterator[BrowserContext]:
+    """A Chromium context with a fresh profile under ``workdir``; on exit, fails the test
+    on outside traffic or page errors."""
+    assert sync_playwright is not None, "require_peer('playwright') first"
     watch = Watch()
 
     def only_loopback(route: Route) -> None:
@@ -135,7 +125,7 @@ def browser_fixture(tmp_path: Path) -> Iterator[BrowserContext]:
 
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
+            str(workdir / "chromium-profile"),
             executable_path=CHROMIUM,
             args=CHROMIUM_ARGS,
             headless=True,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,14 +21,10 @@ from types import TracebackType
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.helpers import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 API_TOKEN = "test-token-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def monitor_command(*args: str) -> list[str]:

@@ -26,7 +26,8 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.daemon_process import DaemonProcess, free_port
+from tests.daemon_process import DaemonProcess
+from tests.helpers import free_port
 from tests.netns import run
 from tests.netns_topology import Site
 
@@ -196,16 +197,6 @@ def targets(daemon: DaemonProcess) -> dict[str, dict[str, Any]]:
     document = daemon.json("/api/v1/targets")
     assert isinstance(document, dict)
     return {t["name"]: t for t in document["targets"]}
-
-
-def wait_until(what: str, predicate: Callable[[], bool], timeout: float) -> float:
-    """Poll ``predicate`` until true; returns seconds waited, raises AssertionError on timeout."""
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"not {what} after {timeout:g} s")
-        time.sleep(0.05)
-    return time.monotonic() - start
 
 
 def all_up(daemon: DaemonProcess, names: Iterable[str]) -> bool:

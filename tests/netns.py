@@ -13,8 +13,8 @@ over), each host also installs ``unreachable`` routes for its prefixes with
 a high metric. Adding that route is also how ``X`` is reserved: it fails if
 another live host already holds ``X``.
 
-Needs root and iproute2; :func:`skip_reason` says why not (pytest marks use
-it) and :func:`require` skips the calling test.
+Needs root and iproute2; :func:`skip_reason` says why not (the benchmarks use
+it) and :func:`require` skips the calling test (a missing tool fails it in CI).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import require_peer
 
 SAFETY_METRIC = 4242
 """Metric of the safety ``unreachable`` routes (must lose to connected routes)."""
@@ -49,14 +51,11 @@ def skip_reason() -> str | None:
 
 
 def require(*tools: str) -> None:
-    """Skip the calling test unless namespaces and ``tools`` (e.g. ``nft``) are usable."""
-    reason = skip_reason()
-    if reason is None:
-        missing = [tool for tool in tools if shutil.which(tool) is None]
-        if missing:
-            reason = f"needs {', '.join(missing)}"
-    if reason is not None:
-        pytest.skip(reason)
+    """Skip the calling test unless we are root and ``ip`` and ``tools`` (e.g. ``nft``) are
+    installed; a missing tool fails it in CI (:func:`tests.helpers.require_peer`)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for ip netns")
+    require_peer("ip", *tools)
 
 
 def run(args: Sequence[str], *, check: bool = True, stdin: str | None = None) -> str:
@@ -209,11 +208,3 @@ def sysctl(key: str, value: str) -> Iterator[None]:
     finally:
         with suppress(OSError):
             path.write_text(old)
-
-
-@pytest.fixture
-def netns_host_fixture() -> Iterator[NetnsHost]:
-    """Pytest fixture form: skips without root, yields a host, cleans up."""
-    require()
-    with netns_host() as host:
-        yield host

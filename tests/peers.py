@@ -10,8 +10,8 @@
   requests and answers by script (fail the first N with 503, or by path).
 * :class:`BlackHole`: accepts TCP connections and never says a word.
 
-Everything binds to 127.0.0.1 and every wait is bounded. Fixtures that skip
-when a Debian package is missing say which one.
+Everything binds to 127.0.0.1 and every wait is bounded. The fixtures that
+start them for one test are in ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -20,59 +20,34 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import ssl
 import subprocess
-import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-MOSQUITTO = "/usr/sbin/mosquitto"
+from tests.helpers import PEERS, free_port, wait_until
+
+MOSQUITTO = PEERS["mosquitto"][0]
 MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"
-ALERTMANAGER = "prometheus-alertmanager"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+ALERTMANAGER = PEERS["alertmanager"][0]
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
         return True
     return False
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"{what} not ready within {timeout:g}s")
-
-
-async def until(check: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    """Wait (in the loop) until ``check()`` holds; bounded."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not met within {timeout:g}s")
-        await asyncio.sleep(0.01)
 
 
 def _stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
@@ -84,18 +59,6 @@ def _stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> No
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=5)
-
-
-def mosquitto_missing() -> str | None:
-    if not os.path.exists(MOSQUITTO):
-        return "mosquitto is not installed (Debian package mosquitto; make system-deps)"
-    return None
-
-
-def alertmanager_missing() -> str | None:
-    if shutil.which(ALERTMANAGER) is None:
-        return "prometheus-alertmanager is not installed (Debian package; make system-deps)"
-    return None
 
 
 # -- mosquitto ---------------------------------------------------------------------
@@ -167,8 +130,8 @@ class Mosquitto:
                 [MOSQUITTO, "-c", str(config)], stdout=log, stderr=subprocess.STDOUT
             )
         try:
-            wait_for(lambda: port_open(self.port), 10, "mosquitto")
-        except TimeoutError:
+            wait_until(lambda: port_open(self.port), 10, "mosquitto")
+        except AssertionError:
             _stop(self.proc)
             raise RuntimeError(
                 f"mosquitto did not start:\n{self.log.read_text()[-2000:]}"
@@ -184,15 +147,6 @@ class Mosquitto:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-
-@pytest.fixture(name="mosquitto")
-def mosquitto_fixture(tmp_path: Path) -> Iterator[Mosquitto]:
-    """An anonymous broker for one test."""
-    if (reason := mosquitto_missing()) is not None:
-        pytest.skip(reason)
-    with Mosquitto(tmp_path) as broker:
-        yield broker
 
 
 # -- alertmanager ------------------------------------------------------------------
@@ -235,8 +189,8 @@ class Alertmanager:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
-            wait_for(self._ready, 15, "alertmanager")
-        except TimeoutError:
+            wait_until(self._ready, 15, "alertmanager")
+        except AssertionError:
             _stop(self.proc)
             raise RuntimeError(
                 f"alertmanager did not start:\n{self.log.read_text()[-2000:]}"
@@ -265,14 +219,6 @@ class Alertmanager:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-
-@pytest.fixture(name="alertmanager")
-def alertmanager_fixture(tmp_path: Path) -> Iterator[Alertmanager]:
-    if (reason := alertmanager_missing()) is not None:
-        pytest.skip(reason)
-    with Alertmanager(tmp_path) as am:
-        yield am
 
 
 # -- SMTP ----------------------------------------------------------------------------
@@ -350,12 +296,6 @@ class _SmtpHandler:
         return "250 Message accepted"
 
 
-@pytest.fixture(name="smtp_server")
-def smtp_server_fixture() -> Iterator[SmtpServer]:
-    with SmtpServer() as server:
-        yield server
-
-
 # -- HTTP receivers and black holes ----------------------------------------------------
 
 
@@ -424,12 +364,6 @@ async def http_receiver(**kwargs: Any) -> AsyncIterator[HttpReceiver]:
         await receiver.stop()
 
 
-@pytest.fixture(name="receiver")
-async def receiver_fixture() -> AsyncIterator[HttpReceiver]:
-    async with http_receiver() as running:
-        yield running
-
-
 class BlackHole:
     """Accepts TCP connections and never answers (for timeouts)."""
 
@@ -457,13 +391,3 @@ class BlackHole:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
-
-
-@pytest.fixture(name="black_hole")
-async def black_hole_fixture() -> AsyncIterator[BlackHole]:
-    hole = BlackHole()
-    await hole.start()
-    try:
-        yield hole
-    finally:
-        await hole.stop()

@@ -8,14 +8,13 @@ answers, and stops it on exit, also when the test failed.
 
 The HTTP API helpers raise :class:`PrometheusError` with Prometheus' own
 message for a bad query, so a test failure names the broken expression.
-Everything is bounded in time; only loopback is contacted. Skip a test with
-``prometheus_missing()`` when the Debian package is not there.
+Everything is bounded in time; only loopback is contacted. A test that uses it
+carries ``@pytest.mark.needs("prometheus", "promtool")`` (see tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import time
@@ -27,20 +26,28 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tests.daemon_process import free_port
+from tests.helpers import PEERS, free_port, require_peer
 
-PROMETHEUS = "prometheus"
-PROMTOOL = "promtool"
+PROMETHEUS = PEERS["prometheus"][0]
+PROMTOOL = PEERS["promtool"][0]
 START_TIMEOUT = 20.0
 REQUEST_TIMEOUT = 10.0
 
 
-def prometheus_missing() -> str | None:
-    """Why Prometheus cannot run here, or ``None``."""
-    for tool in (PROMETHEUS, PROMTOOL):
-        if shutil.which(tool) is None:
-            return f"needs {tool} (Debian package prometheus; tests/setup-system.sh installs it)"
-    return None
+def check_metrics(text: str) -> str:
+    """``promtool check metrics`` over an exposition: fails the test on an error,
+    returns what promtool said (lint warnings; "" when clean). Needs promtool."""
+    require_peer("promtool")
+    check = subprocess.run(
+        [PROMTOOL, "check", "metrics"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    return check.stdout + check.stderr
 
 
 class PrometheusError(RuntimeError):

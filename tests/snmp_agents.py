@@ -19,36 +19,21 @@ from __future__ import annotations
 import bz2
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from probes.snmp_codec import GET, RESPONSE, Message, decode_message, encode_request, oid_to_ber
+from tests.helpers import PEERS, free_udp_port
 
-SNMPD = shutil.which("snmpd") or "/usr/sbin/snmpd"
-SNMPSIM = str(Path(sys.executable).with_name("snmpsim-command-responder"))
+SNMPD = PEERS["snmpd"][0]
+SNMPSIM = PEERS["snmpsim"][0]
 START_TIMEOUT = 30.0
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
-
-
-def snmpd_missing() -> str | None:
-    """Why snmpd cannot run here, or ``None``."""
-    if not Path(SNMPD).exists():
-        return "needs net-snmp snmpd (Debian package snmpd; tests/setup-system.sh installs it)"
-    return None
-
-
-def snmpsim_missing() -> str | None:
-    """Why snmpsim cannot run here, or ``None``."""
-    if not Path(SNMPSIM).exists():
-        return "needs snmpsim (pip install -e '.[test]')"
-    return None
 
 
 def recording(name: str) -> Path:
@@ -60,13 +45,6 @@ def recording(name: str) -> Path:
         if candidate.exists():
             return candidate
     raise FileNotFoundError(f"no recording {name} in snmpsim-data")
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def answers(port: int, community: str, timeout: float = 0.3, host: str = "127.0.0.1") -> bool:

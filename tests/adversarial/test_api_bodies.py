@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.alerting import _silence_from_json, _silence_view, parse_silence
+from monitor.alerting import parse_silence, silence_from_json, silence_view
 from monitor.maintenance_api import parse_window
 from monitor.web import MAX_BODY_TIME_SPAN, BadRequest, json_depth
 
@@ -118,6 +118,7 @@ def shown_everywhere(moment: float) -> None:
         datetime.fromtimestamp(moment, zone).strftime("%Y-%m-%d %H:%M:%S %z")
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(silence_bodies)
 def test_silence_bodies_are_accepted_whole_or_refused_naming_a_field(body: Any) -> None:
@@ -131,8 +132,8 @@ def test_silence_bodies_are_accepted_whole_or_refused_naming_a_field(body: Any) 
     shown_everywhere(silence.starts_at)
     shown_everywhere(silence.ends_at)
     # What is stored is read back at start-up as the same silence, and matching is bounded.
-    stored = json.dumps(_silence_view(silence))
-    again = _silence_from_json("s1", stored)
+    stored = json.dumps(silence_view(silence))
+    again = silence_from_json("s1", stored)
     assert again.matchers == silence.matchers
     start = time.monotonic()
     for m in again.matchers:
@@ -140,6 +141,7 @@ def test_silence_bodies_are_accepted_whole_or_refused_naming_a_field(body: Any) 
     assert time.monotonic() - start < 0.5
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(window_bodies)
 def test_window_bodies_are_accepted_whole_or_refused_naming_a_field(body: Any) -> None:

@@ -10,6 +10,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from monitor.store import database_path
 from tests.daemon_process import DaemonProcess
 
@@ -36,6 +38,7 @@ def silence(ends_at: str, matchers: list[dict[str, object]] = MATCHERS) -> dict[
     return {"matchers": matchers, "ends_at": ends_at, "created_by": "noc"}
 
 
+@pytest.mark.slow
 def test_hostile_bodies_are_400_naming_the_field_and_store_nothing(tmp_path: Path) -> None:
     with DaemonProcess(CONFIG, tmp_path) as daemon:
         cases = [
@@ -100,6 +103,7 @@ def test_hostile_bodies_are_400_naming_the_field_and_store_nothing(tmp_path: Pat
         assert "Traceback" not in daemon.log()
 
 
+@pytest.mark.slow
 def test_a_daemon_with_hostile_silences_in_its_store_starts(tmp_path: Path) -> None:
     daemon = DaemonProcess(CONFIG, tmp_path)
     with daemon:
@@ -127,6 +131,7 @@ def test_a_daemon_with_hostile_silences_in_its_store_starts(tmp_path: Path) -> N
         assert daemon.get("/-/healthy")[0] == 200
 
 
+@pytest.mark.slow
 def test_a_config_window_ending_in_year_9999_is_a_config_error(tmp_path: Path) -> None:
     """Pages in +07:00 cannot show 9999-12-31T23:59:59Z: refused where it is written."""
     window = (

@@ -137,9 +137,24 @@ def test_failure_limiter_window_and_retry_after() -> None:
     limiter.failed("b", 61.0)
     limiter.failed("c", 61.0)  # over max_clients: the least recent ("a") is forgotten
     assert limiter.retry_after("a", 61.0) == 0.0
-    assert set(limiter._failures) == {"b", "c"}
 
 
+def test_the_limiter_forgets_the_least_recent_client_past_its_cap() -> None:
+    limiter = FailureLimiter(max_failures=3, window=60.0, max_clients=2)
+    for at in (0.0, 1.0, 2.0):
+        limiter.failed("a", at)
+    assert limiter.retry_after("a", 3.0) == pytest.approx(57.0)  # held back
+    limiter.failed("b", 3.0)
+    limiter.failed("c", 3.0)  # a third client: "a", the least recent, is forgotten
+    assert limiter.retry_after("a", 3.0) == 0.0
+    for at in (4.0, 5.0):  # "b" and "c" were kept: two more failures hold them back
+        limiter.failed("b", at)
+        limiter.failed("c", at)
+    assert limiter.retry_after("b", 5.0) == pytest.approx(58.0)
+    assert limiter.retry_after("c", 5.0) == pytest.approx(58.0)
+
+
+@pytest.mark.slow
 async def test_unknown_user_costs_what_a_known_one_does() -> None:
     """The decoy has the configured cost: timing does not tell which users exist."""
     hashed = bcrypt.hashpw(b"right", bcrypt.gensalt(12)).decode()

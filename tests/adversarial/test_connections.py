@@ -88,6 +88,7 @@ def test_idle_connections_are_closed_and_excess_ones_refused_at_once(tmp_path: P
         assert "Traceback" not in daemon.log()
 
 
+@pytest.mark.slow
 def test_a_slow_request_is_cut_at_the_idle_timeout(tmp_path: Path) -> None:
     """Headers sent a byte every second (slowloris) do not keep the connection."""
     with DaemonProcess(CONFIG, tmp_path) as daemon:

@@ -9,7 +9,6 @@ the status and target pages, the logs and ``probe --format json``.
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 from tests.adversarial.hook import WebhookReceiver, alertnames
 from tests.daemon_process import DaemonProcess, run_cli
 from tests.e2e.test_traps_daemon import snmptrap, wait_for_log
-from tests.snmp_agents import free_udp_port
+from tests.helpers import free_udp_port
 
 PASSWORD = "pAss-9f3e1c"
 TOKEN = "tOken-77ab20"
@@ -45,7 +44,8 @@ communities = ["public"]
 """
 
 
-@pytest.mark.skipif(shutil.which("snmptrap") is None, reason="needs net-snmp's snmptrap")
+@pytest.mark.slow
+@pytest.mark.needs("snmptrap")
 def test_a_trap_cannot_forge_log_lines_or_send_terminal_escapes(tmp_path: Path) -> None:
     port = free_udp_port()
     forged = (
@@ -107,6 +107,7 @@ channels = ["hook"]
 """
 
 
+@pytest.mark.slow
 def test_target_passwords_and_tokens_are_never_shown(tmp_path: Path) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Failing)
     threading.Thread(target=server.serve_forever, daemon=True).start()

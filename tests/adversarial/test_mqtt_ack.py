@@ -18,7 +18,8 @@ import pytest
 from alerts.ack import sign
 from tests.daemon_process import DaemonProcess
 from tests.e2e.test_alerting import Subscriber
-from tests.peers import Mosquitto, mosquitto_missing
+from tests.helpers import require_peer, wait_until
+from tests.peers import Mosquitto
 
 SECRET = "ack-secret-0123456789abcdef"
 REPEAT = 2.0
@@ -35,6 +36,11 @@ fall = 1
 
 [[targets]]
 name = "cut"
+address = "127.0.0.1"
+tcp = {{ port = 9 }}
+
+[[targets]]
+name = "witness"
 address = "127.0.0.1"
 tcp = {{ port = 9 }}
 
@@ -59,35 +65,36 @@ def publish(broker: Mosquitto, payload: str) -> None:
     )  # fmt: skip
 
 
-def firing(sub: Subscriber) -> list[tuple[float, str]]:
+def firing(sub: Subscriber, target: str) -> list[tuple[float, str]]:
+    """(arrival, fingerprint) of each firing TargetDown of ``target`` so far."""
     out = []
     for at, topic, body in sub.poll():
         if topic.startswith("continuity/alerts/") and '"TargetDown"' in body:
             doc = json.loads(body)
-            if doc.get("status") == "firing":
+            if doc.get("status") == "firing" and doc.get("target") == target:
                 out.append((at, doc["fingerprint"]))
     return out
 
 
-def repeats_after(sub: Subscriber, since: float, wait: float) -> int:
-    time.sleep(wait)
-    return sum(1 for at, _ in firing(sub) if at > since)
+def repeats_after(sub: Subscriber, target: str, since: float) -> int:
+    return sum(1 for at, _ in firing(sub, target) if at > since)
+
+
+def acknowledgements(daemon: DaemonProcess, result: str) -> float:
+    value = daemon.value("continuity_alert_acknowledgements_total", via="mqtt", result=result)
+    return value or 0.0
 
 
 @pytest.mark.slow
 def test_only_a_signed_fresh_acknowledgement_stops_the_repeats(tmp_path: Path) -> None:
-    if (reason := mosquitto_missing()) is not None:
-        pytest.skip(reason)
+    require_peer("mosquitto", "mosquitto_sub", "mosquitto_pub")
     with Mosquitto(tmp_path) as broker:
         sub = Subscriber(broker, tmp_path / "sub.txt")
         try:
             config = CONFIG.format(url=broker.url, secret=SECRET, repeat=REPEAT)
             with DaemonProcess(config, tmp_path) as daemon:
-                end = time.monotonic() + 15
-                while not firing(sub):
-                    assert time.monotonic() < end, "no TargetDown published"
-                    time.sleep(0.1)
-                fingerprint = firing(sub)[0][1]
+                wait_until(lambda: bool(firing(sub, "cut")), 15, "a TargetDown published")
+                fingerprint = firing(sub, "cut")[0][1]
                 now = int(time.time())
                 valid = {"fingerprint": fingerprint, "at": now, "by": "alice"}
                 forged = [
@@ -106,30 +113,22 @@ def test_only_a_signed_fresh_acknowledgement_stops_the_repeats(tmp_path: Path) -
                 for payload in forged:
                     publish(broker, payload)
                 sent = time.monotonic()
+                wait_until(
+                    lambda: acknowledgements(daemon, "refused") == len(forged), 10, "refusals"
+                )
                 # The repeats go on (at least two repeat intervals' worth).
-                assert repeats_after(sub, sent, 2 * REPEAT + 1) >= 2
-                assert daemon.value(
-                    "continuity_alert_acknowledgements_total", via="mqtt", result="refused"
-                ) == len(forged)
+                wait_until(lambda: repeats_after(sub, "cut", sent) >= 2, 4 * REPEAT, "repeats")
 
                 signed = json.dumps({**valid, "hmac": sign(SECRET, fingerprint, now)})
                 publish(broker, signed)
-                time.sleep(0.5)
+                wait_until(lambda: acknowledgements(daemon, "acknowledged") == 1, 10, "the ack")
                 acked = time.monotonic()
-                assert repeats_after(sub, acked, 3 * REPEAT) == 0
-                assert (
-                    daemon.value(
-                        "continuity_alert_acknowledgements_total", via="mqtt", result="acknowledged"
-                    )
-                    == 1
-                )
+                # The witness's unacknowledged alert repeats twice: cut's would have by now.
+                wait_until(lambda: repeats_after(sub, "witness", acked) >= 2, 4 * REPEAT, "witness")
+                assert repeats_after(sub, "cut", acked) == 0
                 publish(broker, signed)  # a replay of the accepted one
-                time.sleep(1)
-                assert (
-                    daemon.value(
-                        "continuity_alert_acknowledgements_total", via="mqtt", result="refused"
-                    )
-                    == len(forged) + 1
+                wait_until(
+                    lambda: acknowledgements(daemon, "refused") == len(forged) + 1, 10, "refused"
                 )
                 log = daemon.log()
         finally:

@@ -31,9 +31,9 @@ from tests.detect_lab import (
     restore_site,
     summary,
     targets,
-    wait_until,
     webhook_channel,
 )
+from tests.helpers import wait_until
 from tests.netns_topology import Site, restore_uplink, router_with_sites
 
 INTERVAL, TIMEOUT, FALL, RISE, DOWN_INTERVAL = 1.0, 1.0, 3, 2, 1.0
@@ -70,9 +70,9 @@ class Scene:
 
     def up(self, timeout: float = 15) -> None:
         wait_until(
-            "all targets up",
             lambda: all(v["state"] == "up" for v in targets(self.daemon).values()),
             timeout,
+            "all targets up",
         )
 
     def state(self, name: str) -> str:
@@ -112,8 +112,8 @@ def test_paged_site_behind_cut_router_is_never_falsely_resolved(
     router_page = hook.wait(is_page("TargetDown", "rtr"), BOUND + 2)
     assert router_page is not None, f"router not paged: {summary(hook.deliveries())}"
     # Positive signal: the daemon has moved s1 behind its router, and sent what it decided.
-    wait_until("s1 unreachable", lambda: scene.state("s1") == "unreachable", 5)
-    wait_until("the outbox drained", lambda: drained(daemon), 5)
+    wait_until(lambda: scene.state("s1") == "unreachable", 5, "s1 unreachable")
+    wait_until(lambda: drained(daemon), 5, "the outbox drained")
     assert hook.wait(is_resolve("TargetDown", "s1"), 0.5) is None, (
         "s1 was resolved while it is still cut off (DOWN -> UNREACHABLE must not resolve): "
         f"{summary(hook.deliveries())}"
@@ -131,13 +131,13 @@ def test_paged_site_behind_cut_router_is_never_falsely_resolved(
         restore_router()
         assert hook.wait(is_resolve("TargetDown", "rtr"), BOUND) is not None
         # s1 is still cut: the daemon sees it down again, on its own
-        wait_until("s1 down again", lambda: scene.state("s1") == "down", BOUND)
-        wait_until("the outbox drained", lambda: drained(daemon), 5)
+        wait_until(lambda: scene.state("s1") == "down", BOUND, "s1 down again")
+        wait_until(lambda: drained(daemon), 5, "the outbox drained")
         s1_back = restore_s1()
     else:
         restore_s1()
         # s1's link is back but it is still behind the cut router: nothing to resolve yet
-        wait_until("the outbox drained", lambda: drained(daemon), 5)
+        wait_until(lambda: drained(daemon), 5, "the outbox drained")
         assert scene.state("s1") == "unreachable"
         s1_back = restore_router()
         assert hook.wait(is_resolve("TargetDown", "rtr"), BOUND) is not None
@@ -148,7 +148,7 @@ def test_paged_site_behind_cut_router_is_never_falsely_resolved(
         f"all: {summary(hook.deliveries())}"
     )
     scene.up()
-    wait_until("the outbox drained", lambda: drained(daemon), 5)
+    wait_until(lambda: drained(daemon), 5, "the outbox drained")
 
     got = summary(hook.deliveries())
     expected = [
@@ -187,11 +187,11 @@ def test_router_blip_shorter_than_debounce_pages_nothing(scene: Scene) -> None:
     restored = str(rfc3339(time.time()))
     # Positive signal: every target has succeeded again since the repair and is up.
     wait_until(
-        "every target checked ok after the repair",
         lambda: all(check_ok_since(v, restored) and v["state"] == "up" for v in look().values()),
         BOUND + RISE * DOWN_INTERVAL,
+        "every target checked ok after the repair",
     )
-    wait_until("the outbox drained", lambda: drained(daemon), 5)
+    wait_until(lambda: drained(daemon), 5, "the outbox drained")
     assert failed_runs, "the router's check never failed during the blip (nothing tested)"
     assert hook.deliveries() == [], (
         f"a {blip:.1f} s router blip (D = {D:g} s, {len(failed_runs)} failed router runs) "

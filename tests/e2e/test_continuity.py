@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 from tests import netns
 from tests.daemon_process import DaemonProcess
+from tests.helpers import wait_until
 
 CONFIG = """
 [monitor]
@@ -37,6 +39,23 @@ address = "127.0.0.1"
 """
 
 
+def failed_runs(daemon: DaemonProcess) -> float:
+    """ICMP runs that failed since the daemon started (only the namespace site can fail)."""
+    return daemon.value("continuity_check_runs_total", kind="icmp", result="failure") or 0.0
+
+
+def recorded(state: Path, sql: str) -> bool:
+    """Whether the history database (read-only, beside the daemon) has a row for ``sql``."""
+    path = state / "history.sqlite3"
+    if not path.exists():
+        return False
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return db.execute(sql).fetchone() is not None
+    finally:
+        db.close()
+
+
 def outages(daemon: DaemonProcess, query: str = "") -> list[dict[str, Any]]:
     found = daemon.json(f"/api/v1/outages{query}")
     assert isinstance(found, dict)
@@ -55,19 +74,29 @@ def test_outage_survives_kill_9_as_one_row_then_closes(tmp_path: Path) -> None:
             (opened,) = outages(first, "?open=true")
             assert opened["target"] == "site" and opened["end"] is None
             assert opened["cause"] == "check:icmp"
-            time.sleep(1.2)  # let a transaction or heartbeat record that we saw it
+            # kill -9 only once the outage and its announcement are committed.
+            wait_until(
+                lambda: recorded(
+                    tmp_path / "state",
+                    "SELECT 1 FROM outages o JOIN events e ON e.target = o.target"
+                    " WHERE o.target = 'site' AND o.\"end\" IS NULL AND e.kind = 'target_down'",
+                ),
+                10,
+                "the open outage committed",
+            )
         finally:
             first.kill()
         second = DaemonProcess(config, tmp_path, log_name="second.log").start()
         try:
-            time.sleep(3)  # several failed runs after the restart
+            # More failed runs than fall: a forgotten outage would be announced by now.
+            wait_until(lambda: failed_runs(second) >= 3, 15, "3 failed runs after the restart")
             still = outages(second, "?target=site")
             # One row, still open, same start (its path diagnosis may have landed since).
             assert [{**o, "path": None} for o in still] == [{**opened, "path": None}]
             assert "site target_down" not in second.log()  # already announced before the kill
             host.restore()
             second.wait_for("continuity_target_up", 1, timeout=6, target="site")
-            time.sleep(0.3)
+            wait_until(lambda: outages(second, "?open=true") == [], 5, "the outage closed")
             (closed,) = outages(second, "?target=site")
             assert closed["start"] == opened["start"] and closed["end"] is not None
             assert outages(second, "?open=true") == []
@@ -96,10 +125,14 @@ def test_api_targets_outages_and_figures(tmp_path: Path) -> None:
         assert (
             outages(daemon, "?since=2026-01-01T00:00:00Z&until=2099-01-01T00:00:00%2B07:00") == []
         )
-        deadline = time.monotonic() + 20
-        while daemon.value("continuity_availability_ratio", target="site", window="1h") is None:
-            assert time.monotonic() < deadline, "no availability series"
-            time.sleep(0.5)
+        wait_until(
+            lambda: (
+                daemon.value("continuity_availability_ratio", target="site", window="1h")
+                is not None
+            ),
+            20,
+            "an availability series",
+        )
         assert daemon.value("continuity_availability_ratio", target="site", window="1h") == 1.0
         assert daemon.value("continuity_outages_total", target="site") == 0
 
@@ -123,10 +156,13 @@ def test_slo_burn_is_exported_and_raised_as_an_event(tmp_path: Path) -> None:
         )
         with DaemonProcess(config, tmp_path) as daemon:
             daemon.wait_for("continuity_target_up", 1, timeout=6, target="site")
-            deadline = time.monotonic() + 10
-            while daemon.value("continuity_slo_error_budget_remaining_ratio", slo="sites") != 1.0:
-                assert time.monotonic() < deadline, "no SLO budget series"
-                time.sleep(0.3)
+            wait_until(
+                lambda: (
+                    daemon.value("continuity_slo_error_budget_remaining_ratio", slo="sites") == 1.0
+                ),
+                10,
+                "the SLO budget series",
+            )
             host.cut()
             daemon.wait_for("continuity_target_up", 0, timeout=6, target="site")
             deadline = time.monotonic() + 10
@@ -173,7 +209,8 @@ def test_maintenance_through_the_api_survives_a_restart(tmp_path: Path) -> None:
                 "continuity_target_state", 1, timeout=3, target="site", state="maintenance"
             )
             host.cut()
-            time.sleep(3)  # failing for several rounds inside the window
+            # More failed runs than fall inside the window: without it, site would be down.
+            wait_until(lambda: failed_runs(daemon) >= 3, 15, "3 failed runs in maintenance")
             assert daemon.value("continuity_target_state", target="site", state="maintenance") == 1
             assert "site target_down" not in daemon.log()
         with DaemonProcess(config, tmp_path, log_name="second.log") as daemon:

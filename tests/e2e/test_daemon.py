@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from tests import netns
-from tests.daemon_process import REPO, DaemonProcess, free_port, monitor_command, run_cli
+from tests.daemon_process import REPO, DaemonProcess, monitor_command, run_cli
+from tests.helpers import free_port, require_peer
+from tests.prometheus_peer import check_metrics
 
 FAST = """
 [monitor]
@@ -93,23 +95,12 @@ def test_metrics_are_gzipped_when_the_scraper_asks(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.skipif(
-    shutil.which("promtool") is None, reason="needs promtool (Debian package prometheus)"
-)
+@pytest.mark.needs("promtool")
 def test_metrics_pass_promtool(tmp_path: Path) -> None:
     with DaemonProcess(LOOPBACK, tmp_path) as daemon:
         daemon.wait_for("continuity_target_up", 1, timeout=5, target="lo-1")
         _, text = daemon.get("/metrics")
-    check = subprocess.run(
-        ["promtool", "check", "metrics"],
-        input=text,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert check.stdout + check.stderr == ""  # not even lint warnings
+    assert check_metrics(text) == ""  # not even lint warnings
 
 
 def test_reload_applies_a_valid_config_and_keeps_unchanged_targets(tmp_path: Path) -> None:
@@ -223,8 +214,9 @@ def test_port_in_use_is_one_clear_message(tmp_path: Path) -> None:
 
 
 def test_no_icmp_permission_is_one_clear_message(tmp_path: Path) -> None:
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv to take CAP_NET_RAW away from the daemon")
+    if os.geteuid() != 0:
+        pytest.skip("needs root to take CAP_NET_RAW away from the daemon")
+    require_peer("setpriv")
     (tmp_path / "c.toml").write_text(LOOPBACK)
     with netns.sysctl("net.ipv4.ping_group_range", "1\t0"):
         done = run_cli(

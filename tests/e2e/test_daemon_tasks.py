@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from monitor.daemon import Daemon
-from tests.peers import free_port
+from tests.helpers import free_port
 
 
 class Broken(RuntimeError):

@@ -46,13 +46,12 @@ import trustme
 
 from tests import netns
 from tests.daemon_process import DaemonProcess
-from tests.prometheus_peer import PrometheusPeer, prometheus_missing
+from tests.helpers import require_peer, wait_until
+from tests.prometheus_peer import PrometheusPeer
 from tests.snmp_agents import (
     SnmpdAgent,
     SnmpsimAgent,
     read_recording,
-    snmpd_missing,
-    snmpsim_missing,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -405,9 +404,7 @@ class Scene:
 
 def skip_unless_runnable() -> None:
     netns.require()
-    for reason in (prometheus_missing(), snmpd_missing(), snmpsim_missing()):
-        if reason is not None:
-            pytest.skip(reason)
+    require_peer("prometheus", "promtool", "snmpd", "snmpsim")
 
 
 @contextmanager
@@ -460,10 +457,7 @@ def scene(tmp_path: Path) -> Iterator[Scene]:
         prom.wait_for(f"{bts_up} == 0", timeout=10)
         # the recording rules have seen it too (they run after the scrape)
         prom.wait_for('target:continuity_target_state:code{target="bts-ns"} == 5', timeout=10)
-        deadline = time.monotonic() + 15
-        while not hook.posts:
-            assert time.monotonic() < deadline, "the TargetDown page never reached the webhook"
-            time.sleep(0.1)
+        wait_until(lambda: bool(hook.posts), 15, "the TargetDown page at the webhook")
         yield Scene(daemon, prom, hook)
 
 

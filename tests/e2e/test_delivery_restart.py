@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from tests import netns
-from tests.daemon_process import DaemonProcess, free_port
+from tests.daemon_process import DaemonProcess
+from tests.helpers import free_port, wait_until
 
 CONFIG = """
 [monitor]
@@ -60,6 +61,12 @@ class Receiver(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), Handler)
 
 
+def alerts(daemon: DaemonProcess) -> list[dict[str, Any]]:
+    document = daemon.json("/api/v1/alerts")
+    assert isinstance(document, dict)
+    return list(document["alerts"])
+
+
 def test_pending_notifications_survive_kill_9(tmp_path: Path) -> None:
     netns.require()
     port = free_port()  # nobody listens there yet: the webhook fails and keeps retrying
@@ -82,8 +89,12 @@ def test_pending_notifications_survive_kill_9(tmp_path: Path) -> None:
                 while not receiver.bodies:
                     assert time.monotonic() < deadline, second.log()
                     time.sleep(0.1)
+                # Once the rules have raised the alert again (a duplicate would be queued
+                # then) and the queue is empty, exactly one notification was sent.
+                wait_until(lambda: bool(alerts(second)), 10, "the alert active again")
                 second.wait_for("continuity_notifications_pending", 0, timeout=10, channel="hook")
-                time.sleep(1.5)  # a duplicate would arrive now
+                sent = second.value("continuity_notifications_sent_total", channel="hook")
+                assert sent == 1, receiver.bodies
         finally:
             receiver.shutdown()
     firing = [b for b in receiver.bodies if b.get("status") == "firing"]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tests import netns
 from tests.daemon_process import DaemonProcess
+from tests.helpers import wait_until
 from tests.netns_topology import restore_uplink, router_with_sites
 
 CONFIG = """
@@ -39,6 +40,15 @@ parents = ["router"]
 """
 
 
+INTERVAL = 1.0  # the config's interval
+
+
+def last_run(daemon: DaemonProcess, target: str) -> float:
+    """When the target's ICMP check last started (UNIX time; 0 before its first run)."""
+    started = daemon.value("continuity_check_last_run_timestamp_seconds", target=target)
+    return started or 0.0
+
+
 def test_cut_uplink_router_down_sites_unreachable_and_back_without_storm(tmp_path: Path) -> None:
     netns.require()
     with router_with_sites(2) as (router, (a, b)):
@@ -52,7 +62,9 @@ def test_cut_uplink_router_down_sites_unreachable_and_back_without_storm(tmp_pat
                 daemon.wait_for(
                     "continuity_target_state", 1, timeout=6, target=name, state="unreachable"
                 )
-            time.sleep(1.5)  # several more rounds: nothing else may be announced
+            # Two more rounds of the router's check: nothing else may be announced.
+            mark = time.time()
+            wait_until(lambda: last_run(daemon, "router") >= mark + 2 * INTERVAL, 10, "2 rounds")
             restore_uplink(router, [a, b])
             started = time.monotonic()
             for name in ("router", "site-a", "site-b"):

@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.daemon_process import DaemonProcess, free_port
+from tests.daemon_process import DaemonProcess
 from tests.e2e.test_delivery_restart import Receiver
+from tests.helpers import free_port, wait_until
 from tests.tmpfs import fill, free, tmpfs
 
 CONFIG = """
@@ -62,13 +63,6 @@ def serve(port: int) -> socketserver.ThreadingTCPServer:
     return server
 
 
-def wait(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
-
-
 def test_a_full_disk_loses_no_page_and_no_outage(tmp_path: Path) -> None:
     target_port, hook_port = free_port(), free_port()
     config = CONFIG.format(target=target_port, hook=hook_port)
@@ -84,7 +78,7 @@ def test_a_full_disk_loses_no_page_and_no_outage(tmp_path: Path) -> None:
                 target.shutdown()
                 target.server_close()  # cut: connection refused
                 daemon.wait_for("continuity_target_up", 0, timeout=10, target="post")
-                wait(
+                wait_until(
                     lambda: (
                         (daemon.value("continuity_store_pending_writes", database="outbox") or 0)
                         >= 1
@@ -113,8 +107,12 @@ def test_a_full_disk_loses_no_page_and_no_outage(tmp_path: Path) -> None:
                         "continuity_store_pending_writes", 0, timeout=30, database=database
                     )
                     daemon.wait_for("continuity_store_available", 1, timeout=5, database=database)
-                wait(lambda: len(receiver.bodies) >= 2, 20, "firing and resolved delivered")
-                time.sleep(1.0)  # a duplicate would arrive now
+                wait_until(lambda: len(receiver.bodies) >= 2, 20, "firing and resolved delivered")
+                # Both marked sent and nothing left to send: no duplicate can follow.
+                daemon.wait_for(
+                    "continuity_notifications_sent_total", 2, timeout=10, channel="hook"
+                )
+                daemon.wait_for("continuity_notifications_pending", 0, timeout=10, channel="hook")
                 found = daemon.json("/api/v1/outages?target=post")
                 log = daemon.log()
             finally:

@@ -24,8 +24,9 @@ import pytest
 from monitor.measurements import COARSE, FINE
 from monitor.rttsketch import Summary
 from monitor.store import Store, database_path
-from tests.browser import browser_fixture, screenshot  # noqa: F401 (fixture)
-from tests.daemon_process import DaemonProcess, free_port
+from tests.browser import screenshot
+from tests.daemon_process import DaemonProcess
+from tests.helpers import free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page

@@ -24,7 +24,8 @@ import pytest
 
 from monitor.cli import build_parser
 from probes import KINDS
-from tests.daemon_process import API_TOKEN, REPO, DaemonProcess, free_port, monitor_command
+from tests.daemon_process import API_TOKEN, REPO, DaemonProcess, monitor_command
+from tests.helpers import free_port
 from tests.language_check import english_left
 
 CONFIG = """

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon_process import REPO, free_port
+from tests.daemon_process import REPO
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.slow
 

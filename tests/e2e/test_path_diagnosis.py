@@ -25,7 +25,8 @@ import pytest
 
 from tests import netns
 from tests.daemon_process import DaemonProcess
-from tests.detect_lab import WebhookReceiver, is_page, summary, wait_until, webhook_channel
+from tests.detect_lab import WebhookReceiver, is_page, summary, webhook_channel
+from tests.helpers import wait_until
 from tests.netns_chain import Chain, router_chain
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
@@ -94,13 +95,13 @@ def scene(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Scene]:
         with DaemonProcess(config, tmp_path) as daemon:
             scene = Scene(daemon, receiver, chain, family)
             wait_until(
-                "every target up with a baseline path",
                 lambda: all(
                     scene.target(n)["state"] == "up"
                     and (scene.target(n)["path"] or {}).get("baseline") is not None
                     for n in nodes
                 ),
                 30,
+                "every target up with a baseline path",
             )
             yield scene
 
@@ -129,7 +130,7 @@ def test_cut_between_router_2_and_3_pages_r3_with_the_path_breaking_after_r2(
     assert f"Path: {expected}" in page.body["text"], page.body["text"]
 
     # The API: the diagnosis names the last answering hop.
-    wait_until("site unreachable", lambda: scene.target("site")["state"] == "unreachable", 10)
+    wait_until(lambda: scene.target("site")["state"] == "unreachable", 10, "site unreachable")
     diagnosis = scene.target("r3")["path"]["diagnosis"]
     assert (diagnosis["last_hop"], diagnosis["last_address"], diagnosis["last_name"]) == (
         2,

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 import bcrypt
 
-from tests.browser import browser_fixture  # noqa: F401 (fixture)
-from tests.daemon_process import API_TOKEN, DaemonProcess, free_port
+from tests.daemon_process import API_TOKEN, DaemonProcess
+from tests.helpers import free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext

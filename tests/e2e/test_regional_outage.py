@@ -40,9 +40,9 @@ from tests.detect_lab import (
     is_resolve,
     summary,
     targets,
-    wait_until,
     webhook_channel,
 )
+from tests.helpers import wait_until
 from tests.netns_topology import Site, restore_uplink, router_with_sites
 
 INTERVAL, TIMEOUT, FALL, RISE = 1.0, 1.0, 3, 2
@@ -89,7 +89,7 @@ class Scene:
         return {name: str(v["state"]) for name, v in targets(self.daemon).items()}
 
     def all_up(self, timeout: float = 15) -> None:
-        wait_until("all targets up", lambda: set(self.states().values()) == {"up"}, timeout)
+        wait_until(lambda: set(self.states().values()) == {"up"}, timeout, "all targets up")
 
     def cut_router(self, router: str) -> float:
         at = time.monotonic()
@@ -102,7 +102,7 @@ class Scene:
     def quiet(self) -> None:
         """Positive end: every target up again and the outbox empty."""
         self.all_up()
-        wait_until("the outbox drained", lambda: drained(self.daemon), 5)
+        wait_until(lambda: drained(self.daemon), 5, "the outbox drained")
 
 
 def config_text(scene_hosts: dict[str, str], parents: dict[str, str], hook: WebhookReceiver) -> str:
@@ -188,7 +188,6 @@ def test_storm_pages_exactly_the_root_causes(make_scene: object) -> None:
     # than the loss rule's `for` (2 s) plus a run: the rule had every chance to fire.
     behind = list(scene.sites["rtr-a"])
     wait_until(
-        "the sites behind rtr-a unreachable and failing for 3 s",
         lambda: (
             all(
                 v["state"] == "unreachable"
@@ -200,8 +199,9 @@ def test_storm_pages_exactly_the_root_causes(make_scene: object) -> None:
             and time.monotonic() - cut_at["rtr-a"] > 3.0 + INTERVAL
         ),
         10,
+        "the sites behind rtr-a unreachable and failing for 3 s",
     )
-    wait_until("the outbox drained", lambda: drained(daemon), 5)
+    wait_until(lambda: drained(daemon), 5, "the outbox drained")
     during = hook.deliveries()
     assert not [d for d in during if d.alertname == "MonitorIsolated"], (
         f"MonitorIsolated although both canaries answer: {summary(during)}"
@@ -248,17 +248,17 @@ def test_maintenance_on_a_router_covers_its_sites(make_scene: object) -> None:
     )
     assert status == 201, text
     window = json.loads(text)["id"]
-    wait_until("rtr-b in maintenance", lambda: scene.state("rtr-b") == "maintenance", 5)
+    wait_until(lambda: scene.state("rtr-b") == "maintenance", 5, "rtr-b in maintenance")
     scene.cut_router("rtr-b")
     behind = list(scene.sites["rtr-b"])
     # Positive signal: the sites behind B (and B) have failed past fall: their checks are
     # hard DOWN, as they would be before any page.
     wait_until(
-        "the checks of rtr-b and its sites hard down",
         lambda: all(targets(daemon)[n]["checks"][0]["state"] == "down" for n in ["rtr-b", *behind]),
         PAGE_WITHIN + 4,
+        "the checks of rtr-b and its sites hard down",
     )
-    wait_until("the outbox drained", lambda: drained(daemon), 5)
+    wait_until(lambda: drained(daemon), 5, "the outbox drained")
     assert hook.deliveries() == [], f"planned work paged: {summary(hook.deliveries())}"
 
     scene.restore_router("rtr-b")
@@ -295,11 +295,11 @@ def test_monitor_uplink_cut_isolates_and_holds_per_target_pages(make_scene: obje
     # Held: the roots' own checks are hard DOWN (past fall: they would have been paged).
     roots = ["rtr-a", "rtr-b", *scene.independent]
     wait_until(
-        "every root's check hard down",
         lambda: all(targets(daemon)[n]["checks"][0]["state"] == "down" for n in roots),
         PAGE_WITHIN + 2,
+        "every root's check hard down",
     )
-    wait_until("the outbox drained", lambda: drained(daemon), 5)
+    wait_until(lambda: drained(daemon), 5, "the outbox drained")
     during = hook.deliveries()
     assert [d.alertname for d in during] == ["MonitorIsolated"], (
         f"per-target pages while isolated: {summary(during)}"
@@ -311,9 +311,9 @@ def test_monitor_uplink_cut_isolates_and_holds_per_target_pages(make_scene: obje
         scene.restore_router(router)
     scene.independent["x1"].restore()
     wait_until(
-        "the targets restored early up while isolated",
         lambda: all(scene.states()[n] == "up" for n in early),
         15,
+        "the targets restored early up while isolated",
     )
     # ... then the monitor's path comes back, and x2 with it (one repair, everything at
     # once); x3 stays down.

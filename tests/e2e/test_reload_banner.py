@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tests.browser import browser_fixture  # noqa: F401 (fixture)
 from tests.daemon_process import DaemonProcess
 
 if TYPE_CHECKING:

@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from monitor.store import Store
-from tests.daemon_process import REPO, DaemonProcess, free_port, monitor_command, run_cli
+from tests.daemon_process import REPO, DaemonProcess, monitor_command, run_cli
+from tests.helpers import free_port
 from tests.unit.test_report import FIXTURE_CONFIG, TARGETS_TOML, write_fixture_history
 
 PERIOD = ("--since", "2026-11-01", "--until", "2026-11-03")

@@ -14,7 +14,8 @@ import bcrypt
 import pytest
 import trustme
 
-from tests.daemon_process import REPO, DaemonProcess, free_port, run_cli
+from tests.daemon_process import REPO, DaemonProcess, run_cli
+from tests.helpers import free_port
 
 BASE = """
 [monitor]

@@ -18,7 +18,8 @@ import pytest
 
 from monitor.dbfile import connect
 from monitor.store import migrate
-from tests.daemon_process import DaemonProcess, free_port, run_cli
+from tests.daemon_process import DaemonProcess, run_cli
+from tests.helpers import free_port
 from tests.tmpfs import fill, read_only, tmpfs
 
 CONFIG = """

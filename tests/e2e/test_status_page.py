@@ -25,8 +25,9 @@ import pytest
 
 from monitor.i18n import LANGUAGES, missing_translations, texts
 from tests import netns
-from tests.browser import browser_fixture, screenshot  # noqa: F401 (fixture)
-from tests.daemon_process import DaemonProcess, free_port
+from tests.browser import screenshot
+from tests.daemon_process import DaemonProcess
+from tests.helpers import free_port
 from tests.netns_topology import router_with_sites
 
 if TYPE_CHECKING:

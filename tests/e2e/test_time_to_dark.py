@@ -31,14 +31,13 @@ import pytest
 
 from monitor.api import parse_rfc3339
 from monitor.i18n import texts
-from tests.browser import browser_fixture, screenshot  # noqa: F401 (fixture)
+from tests.browser import screenshot
 from tests.daemon_process import DaemonProcess
-from tests.detect_lab import WebhookReceiver, is_page, is_resolve, wait_until, webhook_channel
+from tests.detect_lab import WebhookReceiver, is_page, is_resolve, webhook_channel
+from tests.helpers import require_peer, wait_until
 from tests.snmp_agents import (
     SnmpdAgent,
     SnmpsimAgent,
-    snmpd_missing,
-    snmpsim_missing,
     sort_records,
 )
 
@@ -129,7 +128,7 @@ def check_board(daemon: DaemonProcess, method_word: str) -> None:
 def resolved(receiver: WebhookReceiver, daemon: DaemonProcess) -> None:
     done = receiver.wait(is_resolve("SiteGoingDark", "ups-binh-son"), 30)
     assert done is not None, f"SiteGoingDark not resolved: {daemon.log()[-3000:]}"
-    wait_until("the prediction gone", lambda: predicted(daemon) is None, 10)
+    wait_until(lambda: predicted(daemon) is None, 10, "the prediction gone")
 
 
 # -- snmpsim: the numeric variation module drains the battery -------------------------
@@ -137,8 +136,7 @@ def resolved(receiver: WebhookReceiver, daemon: DaemonProcess) -> None:
 
 @pytest.fixture
 def draining_sim(tmp_path: Path) -> Iterator[SnmpsimAgent]:
-    if snmpsim_missing():
-        pytest.skip(snmpsim_missing() or "")
+    require_peer("snmpsim")
     lines = (DATA / "ups-on-battery.snmprec").read_text().splitlines()
     lines = [line for line in lines if not line.startswith((f"{CHARGE_OID}|", f"{MINUTES_OID}|"))]
     # 90 % when snmpsim starts, 2 % less every second; the device says 120 minutes.
@@ -174,7 +172,7 @@ def test_snmpsim_discharge_trend_pages_before_the_device_would(
         WebhookReceiver() as receiver,
         DaemonProcess(config(sim.port, "ups", receiver, "30s"), tmp_path) as daemon,
     ):
-        wait_until("a trend prediction", lambda: (predicted(daemon) or ("",))[0] == "trend", 20)
+        wait_until(lambda: (predicted(daemon) or ("",))[0] == "trend", 20, "a trend prediction")
         # The line through the polls ends where the agent's does (charges are whole
         # percents: half a second either way), long before the device's two hours.
         dark_at, expected = line_end(daemon)
@@ -275,8 +273,7 @@ class PassState:
 
 @pytest.fixture
 def ups_snmpd(tmp_path: Path) -> Iterator[tuple[SnmpdAgent, PassState]]:
-    if snmpd_missing():
-        pytest.skip(snmpd_missing() or "")
+    require_peer("snmpd")
     work = tmp_path / "snmpd"
     work.mkdir()
     script = work / "ups_pass.py"
@@ -297,13 +294,13 @@ def test_snmpd_device_runtime_pages_when_it_is_the_earlier(
         DaemonProcess(config(agent.port, agent.community, receiver, "90s"), tmp_path) as daemon,
     ):
         # On mains: polled, nothing predicted, nothing paged.
-        wait_until("the UPS polled", lambda: daemon.value("continuity_ups_on_battery") == 0.0, 15)
+        wait_until(lambda: daemon.value("continuity_ups_on_battery") == 0.0, 15, "the UPS polled")
         assert predicted(daemon) is None
         assert receiver.wait(is_page("SiteGoingDark", "ups-binh-son"), 0.5) is None
         # The grid goes: 80 % falling 0.5 % a second (trend: 160 s), the device says 1 minute.
         cut = time.time()
         state.write(on_battery=True, charge=80, rate=0.5, minutes=1)
-        wait_until("a prediction", lambda: predicted(daemon) is not None, 15)
+        wait_until(lambda: predicted(daemon) is not None, 15, "a prediction")
         dark_at = check_page(receiver, daemon, "device")
         # The device's minute from a poll after the cut.
         assert cut + 60 - 1 <= dark_at <= time.time() + 60 + 1
@@ -331,7 +328,7 @@ def test_the_power_board_follows_the_grid_without_a_reload(
             config(agent.port, agent.community, receiver, "90s", language="vi"), tmp_path
         ) as daemon,
     ):
-        wait_until("the UPS polled", lambda: daemon.value("continuity_ups_on_battery") == 0.0, 15)
+        wait_until(lambda: daemon.value("continuity_ups_on_battery") == 0.0, 15, "the UPS polled")
         page = browser.new_page()
         page.goto(daemon.url + "/")
         board = page.locator("#power")

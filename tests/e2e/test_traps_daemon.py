@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -13,12 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.daemon_process import DaemonProcess
-from tests.snmp_agents import free_udp_port
+from tests.helpers import free_udp_port
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("snmptrap") is None,
-    reason="needs net-snmp's snmptrap (Debian package snmp; tests/setup-system.sh)",
-)
+pytestmark = pytest.mark.needs("snmptrap")
 
 CONFIG = """
 [monitor]

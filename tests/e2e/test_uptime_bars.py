@@ -32,8 +32,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from monitor.store import database_path
-from tests.browser import ARTIFACTS, browser_fixture, screenshot  # noqa: F401 (fixture)
-from tests.daemon_process import DaemonProcess, free_port
+from tests.browser import ARTIFACTS, screenshot
+from tests.daemon_process import DaemonProcess
+from tests.helpers import free_port
 from tests.uptime_history import SCALE_CONFIG, past_outages, seed, write_inventory
 
 if TYPE_CHECKING:

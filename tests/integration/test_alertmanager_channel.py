@@ -15,13 +15,10 @@ from alerts.channels.alertmanager import AlertmanagerChannel, AlertmanagerSettin
 from alerts.channels.base import ChannelContext, TransientError
 from alerts.model import Alert, Notification, Site
 from alerts.payload import rfc3339
-from tests.peers import (  # noqa: F401 (fixtures)
+from tests.helpers import free_port
+from tests.peers import (
     Alertmanager,
     HttpReceiver,
-    alertmanager_fixture,
-    alertmanager_missing,
-    free_port,
-    receiver_fixture,
 )
 
 
@@ -51,9 +48,7 @@ def note(alert: Alert) -> Notification:
     return Notification(alert.key, "am", (alert,))
 
 
-needs_alertmanager = pytest.mark.skipif(
-    alertmanager_missing() is not None, reason=alertmanager_missing() or ""
-)
+needs_alertmanager = pytest.mark.needs("alertmanager")
 
 
 @needs_alertmanager

@@ -22,15 +22,12 @@ import pytest
 from alerts.channels import KINDS
 from alerts.channels.base import ChannelContext, ChannelSettings, PermanentError, TransientError
 from alerts.model import Alert, Notification, Site
-from tests.peers import (  # noqa: F401 (fixtures)
+from tests.helpers import free_port, peer_missing, require_peer
+from tests.peers import (
     BlackHole,
     HttpReceiver,
     Mosquitto,
     SmtpServer,
-    black_hole_fixture,
-    free_port,
-    mosquitto_missing,
-    receiver_fixture,
 )
 
 PASSWORD = "pw-CONTRACT-7f3a"
@@ -93,7 +90,7 @@ async def attempt(harness: Harness, settings: ChannelSettings) -> BaseException 
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto | None]:
-    if mosquitto_missing() is not None:
+    if peer_missing("mosquitto") is not None:  # the other kinds still run
         yield None
         return
     with Mosquitto(tmp_path_factory.mktemp("mqtt"), users={"noc": PASSWORD}) as running:
@@ -108,7 +105,8 @@ def smtp() -> Iterator[SmtpServer]:
 
 def mqtt_harness(broker: Mosquitto | None, hole: BlackHole) -> Harness:
     if broker is None:
-        pytest.skip(mosquitto_missing() or "")
+        require_peer("mosquitto")
+    assert broker is not None
     refused = free_port()
 
     def raw(mode: str) -> dict[str, Any] | None:

@@ -16,7 +16,7 @@ import trustme
 from alerts.channels.base import ChannelContext, PermanentError, TransientError
 from alerts.channels.email import EmailChannel, EmailSettings
 from alerts.model import Alert, Notification, Site
-from tests.peers import SmtpServer, smtp_server_fixture  # noqa: F401 (fixture)
+from tests.peers import SmtpServer
 
 T0 = 1_700_000_000.0
 

@@ -24,7 +24,8 @@ import pytest
 from probes import KINDS
 from probes.base import ProbeContext, ProbeResult, ProbeSetupError, ProbeTarget
 from probes.icmp import KIND, IcmpProber, IcmpSettings, IcmpUnavailable
-from probes.icmp_engine import SockAddr
+from probes.icmp_engine import IcmpEngine, SockAddr
+from tests.helpers import until
 from tests.netns import sysctl
 
 FAST = IcmpSettings(count=3, packet_interval="10ms", timeout="2s")
@@ -85,12 +86,6 @@ def assert_sane(result: ProbeResult, count: int = 3) -> None:
     assert 0.0 < result.duration < 2.0
 
 
-def pending_echoes(prober: IcmpProber) -> int:
-    """Echoes the engine still tracks (must drop to 0 after every run)."""
-    channels = prober._engine._channels.values()
-    return sum(len(channel.pending) for channel in channels)
-
-
 # --------------------------------------------------------------------------
 # Raw sockets
 # --------------------------------------------------------------------------
@@ -101,11 +96,12 @@ async def test_two_hundred_loopback_targets_through_one_socket(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="probes.icmp_engine")
-    async with IcmpProber(mode="raw") as prober:
+    engine = IcmpEngine(mode="raw")
+    async with IcmpProber(engine=engine) as prober:
         assert prober.mode == "raw"
         addresses = [f"127.0.0.{i}" for i in range(1, 201)]
         results = await asyncio.gather(*(ping(prober, a) for a in addresses))
-        assert pending_echoes(prober) == 0
+        assert engine.outstanding == 0
     for result in results:
         assert_sane(result)
     assert "ICMP: using raw sockets" in caplog.text
@@ -139,11 +135,12 @@ async def test_two_probers_ignore_each_others_replies() -> None:
 @pytest.mark.usefixtures("ping_sockets")
 async def test_datagram_ping_sockets(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="probes.icmp_engine")
-    async with IcmpProber(mode="dgram") as prober:
+    engine = IcmpEngine(mode="dgram")
+    async with IcmpProber(engine=engine) as prober:
         assert prober.mode == "dgram"
         addresses = [f"127.0.2.{i}" for i in range(1, 51)]
         results = await asyncio.gather(*(ping(prober, a) for a in addresses))
-        assert pending_echoes(prober) == 0
+        assert engine.outstanding == 0
     for result in results:
         assert_sane(result)
     assert "ICMP: using dgram sockets" in caplog.text
@@ -291,9 +288,10 @@ async def test_send_errors_are_results_not_crashes(
     def factory(family: int, kind: int, proto: int) -> socket.socket:
         return FlakySocket(family, kind, proto, list(errors))
 
-    async with IcmpProber(socket_factory=factory) as prober:
+    engine = IcmpEngine(socket_factory=factory)
+    async with IcmpProber(engine=engine) as prober:
         result = await ping(prober, "127.0.0.1")
-        assert pending_echoes(prober) == 0
+        assert engine.outstanding == 0
     assert result.reason == reason, result.message
     assert result.values["packets_received"] == received
     assert result.values["packets_sent"] == 3
@@ -322,13 +320,14 @@ async def test_deadline_already_past_sends_nothing() -> None:
 
 async def test_cancelled_probe_leaves_nothing_behind() -> None:
     settings = IcmpSettings(count=50, packet_interval="20ms", timeout="5s")
-    async with IcmpProber() as prober:
+    engine = IcmpEngine()
+    async with IcmpProber(engine=engine) as prober:
         task = asyncio.create_task(ping(prober, "127.0.0.1", settings, timeout=5))
-        await asyncio.sleep(0.05)
+        await until(lambda: engine.outstanding > 0, 5, "echoes in flight")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert pending_echoes(prober) == 0
+        assert engine.outstanding == 0
         assert_sane(await ping(prober, "127.0.0.1"))
 
 
@@ -380,11 +379,12 @@ async def start_run(
 
 
 async def test_start_pings_two_hundred_literals_like_probe() -> None:
-    async with IcmpProber() as prober:
+    engine = IcmpEngine()
+    async with IcmpProber(engine=engine) as prober:
         runs = [await start_run(prober, f"127.0.1.{i}") for i in range(1, 201)]
         assert all(accepted for accepted, _ in runs)
         results = await asyncio.wait_for(asyncio.gather(*(f for _, f in runs)), 5.0)
-        assert pending_echoes(prober) == 0
+        assert engine.outstanding == 0
     for result in results:
         assert_sane(result)
         assert result.samples  # rendered by the exporter like probe()'s
@@ -401,14 +401,15 @@ async def test_start_reports_send_errors_and_past_deadlines_through_done() -> No
     def factory(family: int, kind: int, proto: int) -> socket.socket:
         return FlakySocket(family, kind, proto, [errno.EHOSTUNREACH] * 6)
 
-    async with IcmpProber(socket_factory=factory) as prober:
+    engine = IcmpEngine(socket_factory=factory)
+    async with IcmpProber(engine=engine) as prober:
         accepted, future = await start_run(prober, "127.0.0.1")
         assert accepted
         result = await asyncio.wait_for(future, 3.0)
         assert result.reason == "unreachable", result.message
         accepted, future = await start_run(prober, "127.0.0.1", timeout=-1.0)
         late = await asyncio.wait_for(future, 1.0)
-        assert pending_echoes(prober) == 0
+        assert engine.outstanding == 0
     assert (late.ok, late.reason, late.values["packets_sent"]) == (False, "timeout", 0)
 
 

@@ -36,8 +36,9 @@ from probes.snmp import REASONS as SNMP_REASONS
 from probes.snmp import SnmpProber, SnmpSettings
 from probes.tcp import REASONS as TCP_REASONS
 from probes.tcp import TcpProber, TcpSettings
+from tests.helpers import require_peer
 from tests.integration.test_dns_probe import LoopbackDns, loopback_resolver
-from tests.snmp_agents import SnmpdAgent, snmpd_missing
+from tests.snmp_agents import SnmpdAgent
 
 
 @contextlib.contextmanager
@@ -63,8 +64,7 @@ def no_descriptors_left() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpdAgent]:
-    if snmpd_missing():
-        pytest.skip(str(snmpd_missing()))
+    require_peer("snmpd")
     with SnmpdAgent(tmp_path_factory.mktemp("snmpd")) as running:
         yield running
 

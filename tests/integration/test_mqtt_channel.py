@@ -22,16 +22,13 @@ import trustme
 from alerts.channels.base import ChannelContext, TransientError
 from alerts.channels.mqtt import MqttChannel, MqttSettings
 from alerts.model import Alert, Notification, Site, TargetStatus
-from tests.peers import (  # noqa: F401 (fixtures)
+from tests.helpers import until
+from tests.peers import (
     BlackHole,
     Mosquitto,
-    black_hole_fixture,
-    mosquitto_fixture,
-    mosquitto_missing,
-    until,
 )
 
-pytestmark = pytest.mark.skipif(mosquitto_missing() is not None, reason=mosquitto_missing() or "")
+pytestmark = pytest.mark.needs("mosquitto")
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = 1_700_000_000.0
@@ -119,13 +116,15 @@ async def test_topic_values_are_one_level(mosquitto: Mosquitto) -> None:
 
 
 async def test_retained_state_for_late_subscribers(mosquitto: Mosquitto) -> None:
-    async with channel(mosquitto) as ch:
+    async with subscriber(mosquitto, "continuity/state/#") as early, channel(mosquitto) as ch:
         ch.publish_state(TargetStatus("bts-1", "up", since=T0))
         ch.publish_state(
             TargetStatus("bts-1", "down", since=T0 + 5, reason="timeout")
         )  # latest wins
         ch.publish_state(TargetStatus("core", "up", since=T0))
-        await asyncio.sleep(0.3)
+        # Latest wins before publishing too: one message per target, then the broker has both.
+        seen = {str(m.topic): payload(m)["state"] for m in await receive(early, 2)}
+        assert seen == {"continuity/state/bts-1": "down", "continuity/state/core": "up"}
         async with subscriber(mosquitto, "continuity/state/#") as late:
             messages = await receive(late, 2)
     states = {str(m.topic): payload(m) for m in messages}
@@ -136,9 +135,9 @@ async def test_retained_state_for_late_subscribers(mosquitto: Mosquitto) -> None
 
 
 async def test_states_republished_after_broker_restart(mosquitto: Mosquitto) -> None:
-    async with channel(mosquitto) as ch:
+    async with subscriber(mosquitto, "continuity/state/#") as early, channel(mosquitto) as ch:
         ch.publish_state(TargetStatus("bts-1", "down", since=T0))
-        await asyncio.sleep(0.3)
+        await receive(early, 1)  # the broker had it before it went away
         mosquitto.stop()  # no persistence: the retained state is gone with it
         mosquitto.start()
         async with asyncio.timeout(10):
@@ -251,7 +250,8 @@ async def test_silent_broker_attempts_do_not_leak_sockets(black_hole: BlackHole)
     )
     async with MqttChannel(s, ChannelContext("noc")):
         await until(lambda: black_hole.accepted >= 4, timeout=10, what="reconnect attempts")
-        await asyncio.sleep(0.1)
+        # The channel closes each timed-out attempt (a leaked socket never counts here).
+        await until(lambda: black_hole.closed_by_peer >= 3, timeout=5, what="attempts closed")
         assert black_hole.accepted - black_hole.closed_by_peer <= 1  # only the current attempt
 
 

@@ -17,9 +17,9 @@ import pytest
 from monitor.power import PowerWatch
 from probes.base import ProbeTarget
 from probes.snmp import SnmpProber, SnmpSettings
-from tests.snmp_agents import SnmpsimAgent, snmpsim_missing, sort_records
+from tests.snmp_agents import SnmpsimAgent, sort_records
 
-pytestmark = pytest.mark.skipif(snmpsim_missing() is not None, reason=snmpsim_missing() or "")
+pytestmark = pytest.mark.needs("snmpsim")
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "snmp"
 CHARGE_OID = "1.3.6.1.2.1.33.1.2.4.0"

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.prometheus_peer import PROMTOOL, PrometheusPeer, prometheus_missing
+from tests.prometheus_peer import PROMTOOL, PrometheusPeer
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy" / "prometheus"
 RULE_FILES = sorted((DEPLOY / "rules").glob("*.yml"))
 TEST_FILES = sorted((DEPLOY / "tests").glob("*.test.yml"))
 
-pytestmark = pytest.mark.skipif(prometheus_missing() is not None, reason=str(prometheus_missing()))
+pytestmark = pytest.mark.needs("prometheus", "promtool")
 
 
 def promtool(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 
-from probes.base import ProbeResult, ProbeTarget, Sample
-from probes.snmp import SnmpProber, SnmpSettings
+from probes.base import ProbeContext, ProbeResult, ProbeTarget, Sample
+from probes.snmp import SnmpProber, SnmpSettings, TargetMemory, open_prober
 from probes.snmp_modules import SnmpModulesSection
-from tests.snmp_agents import SnmpdAgent, V3User, free_udp_port, snmpd_missing
+from tests.helpers import free_udp_port
+from tests.snmp_agents import SnmpdAgent, V3User
 
-pytestmark = pytest.mark.skipif(snmpd_missing() is not None, reason=snmpd_missing() or "")
+pytestmark = pytest.mark.needs("snmpd")
 
 USERS = (
     V3User("noc"),  # SHA + AES-128
@@ -118,13 +119,15 @@ async def test_v1_walks_with_getnext_and_32_bit_counters(
     )
 
 
-async def test_second_poll_uses_cached_names(agent: SnmpdAgent, prober: SnmpProber) -> None:
+async def test_second_poll_uses_cached_names(agent: SnmpdAgent) -> None:
     settings = v2c(agent, modules=["if_mib"])
-    first = await poll(prober, "cache", settings)
-    memory = prober.memory("cache")
-    walked_at = memory.lookups_at
-    second = await poll(prober, "cache", settings)
-    assert first.ok and second.ok
+    memories: dict[str, TargetMemory] = {}
+    async with SnmpProber(memory=memories) as prober:
+        first = await poll(prober, "cache", settings)
+        memory = memories["cache"]
+        walked_at = memory.lookups_at
+        second = await poll(prober, "cache", settings)
+    assert first.ok and second.ok and walked_at > 0
     assert memory.lookups_at == walked_at  # names not walked again
     assert set(interfaces(first)) == set(interfaces(second))
 
@@ -194,6 +197,7 @@ async def test_wrong_community_is_a_timeout(agent: SnmpdAgent, prober: SnmpProbe
 
 
 async def test_user_modules(agent: SnmpdAgent) -> None:
+    """Through the kind's factory: the ``snmp_modules`` section reaches the prober."""
     section = SnmpModulesSection.model_validate(
         {
             "services": {"oid": "1.3.6.1.2.1.1.7.0"},
@@ -207,7 +211,7 @@ async def test_user_modules(agent: SnmpdAgent) -> None:
             "missing": {"oid": "1.3.6.1.4.1.99999.1.0"},
         }
     )
-    async with SnmpProber(modules=section) as prober:
+    async with open_prober(ProbeContext(sections={"snmp_modules": section})) as prober:
         result = await poll(prober, "user", v2c(agent, modules=["services", "load", "load_text"]))
         assert result.ok, result.message
         assert by_name(result, "continuity_snmp_services") == [

@@ -28,10 +28,9 @@ from tests.snmp_agents import (
     read_recording,
     recording,
     set_value,
-    snmpsim_missing,
 )
 
-pytestmark = pytest.mark.skipif(snmpsim_missing() is not None, reason=snmpsim_missing() or "")
+pytestmark = pytest.mark.needs("snmpsim")
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "snmp"
 IF_SUBTREES = ("1.3.6.1.2.1.1", "1.3.6.1.2.1.2", "1.3.6.1.2.1.31")
@@ -170,6 +169,7 @@ async def test_interface_selection(sim: SnmpsimAgent, prober: SnmpProber) -> Non
     )
 
 
+@pytest.mark.slow
 async def test_interface_flap(sim: SnmpsimAgent, recordings: dict[str, list[str]]) -> None:
     lines = recordings["cisco"]
     names = {idx: decode_text(*tv) for idx, tv in column(lines, "1.3.6.1.2.1.31.1.1.1.1").items()}
@@ -218,6 +218,7 @@ async def test_interface_flap(sim: SnmpsimAgent, recordings: dict[str, list[str]
         sim.start("cisco")
 
 
+@pytest.mark.slow
 async def test_ups_on_battery_low_and_restored(sim: SnmpsimAgent) -> None:
     states = {
         name: (DATA / f"ups-{name}.snmprec").read_text().splitlines()
@@ -255,6 +256,7 @@ async def test_ups_on_battery_low_and_restored(sim: SnmpsimAgent) -> None:
     assert low["ups_battery_status"] == 3.0
 
 
+@pytest.mark.slow
 async def test_unknown_ups_estimates_are_not_values(sim: SnmpsimAgent) -> None:
     """A GSE200M-like UPS on mains answers -1 (unknown) for runtime, charge and load.
 
@@ -293,6 +295,7 @@ async def test_unknown_ups_estimates_are_not_values(sim: SnmpsimAgent) -> None:
     assert "unknown_values" not in valid.values
 
 
+@pytest.mark.slow
 async def test_wrong_types_are_parsed_as_far_as_valid(
     sim: SnmpsimAgent, recordings: dict[str, list[str]], prober: SnmpProber
 ) -> None:

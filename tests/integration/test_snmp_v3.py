@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from probes.base import ProbeResult, ProbeTarget
-from probes.snmp import SnmpProber, SnmpSettings
+from probes.snmp import SnmpProber, SnmpSettings, TargetMemory
 from probes.snmp_codec import (
     COUNTER32,
     REPORT,
@@ -46,7 +46,7 @@ from probes.snmp_usm import (
     localize,
     localize_priv,
 )
-from tests.snmp_agents import SnmpdAgent, V3User, snmpd_missing
+from tests.snmp_agents import SnmpdAgent, V3User
 
 REPO = Path(__file__).resolve().parents[2]
 NOT_IN_TIME_WINDOWS = "1.3.6.1.6.3.15.1.1.2.0"
@@ -102,7 +102,7 @@ def not_in_time_windows(agent: SnmpdAgent) -> int:
     return int(out.stdout.strip())
 
 
-@pytest.mark.skipif(snmpd_missing() is not None, reason=snmpd_missing() or "")
+@pytest.mark.needs("snmpd")
 @pytest.mark.parametrize("priv", [None, "aes128"])
 async def test_resynchronises_after_the_agent_restarts(
     tmp_path: Path, prober: SnmpProber, priv: str | None
@@ -122,24 +122,24 @@ async def test_resynchronises_after_the_agent_restarts(
         assert [e.kind for e in after.events] == ["DeviceRebooted"]
 
 
-@pytest.mark.skipif(snmpd_missing() is not None, reason=snmpd_missing() or "")
-async def test_a_replaced_unit_with_a_new_engine_id_is_rediscovered(
-    tmp_path: Path, prober: SnmpProber
-) -> None:
+@pytest.mark.needs("snmpd")
+async def test_a_replaced_unit_with_a_new_engine_id_is_rediscovered(tmp_path: Path) -> None:
     """Same address, new engine ID: the agent reports usmStatsUnknownEngineIDs naming it."""
     user = V3User("noc", "SHA", "authkey-123", "AES", "privkey-456")
     extra = {"priv_protocol": "aes128", "priv_key": "privkey-456"}
-    with SnmpdAgent(tmp_path / "snmpd", users=(user,)) as agent:
-        first = await poll(prober, "unit", settings(agent.port, **extra))
-        assert first.ok, first.message
-        old_id = prober.memory("unit").engine_id
-        agent.extra_config = "engineID replacement-unit"  # the later line wins
-        agent.restart()
-        second = await poll(prober, "unit", settings(agent.port, **extra))
-        assert second.ok, second.message
-        new_id = prober.memory("unit").engine_id
-        assert old_id and new_id and new_id != old_id
-        assert "replacement-unit" in new_id
+    memories: dict[str, TargetMemory] = {}
+    async with SnmpProber(memory=memories) as prober:
+        with SnmpdAgent(tmp_path / "snmpd", users=(user,)) as agent:
+            first = await poll(prober, "unit", settings(agent.port, **extra))
+            assert first.ok, first.message
+            old_id = memories["unit"].engine_id
+            agent.extra_config = "engineID replacement-unit"  # the later line wins
+            agent.restart()
+            second = await poll(prober, "unit", settings(agent.port, **extra))
+            assert second.ok, second.message
+            new_id = memories["unit"].engine_id
+    assert old_id and new_id and new_id != old_id
+    assert "replacement-unit" in new_id
 
 
 # --------------------------------------------------------------------------
@@ -319,7 +319,7 @@ CHILD = textwrap.dedent(
     """
     import asyncio, resource, socket
     from probes.base import ProbeTarget
-    from probes.snmp import SnmpProber, SnmpSettings
+    from probes.snmp import SnmpProber, SnmpSettings, TargetMemory
 
     async def main():
         async with SnmpProber() as prober:

@@ -31,7 +31,7 @@ from monitor.store import (
     open_readonly,
 )
 from tests.fakes import FakeClock
-from tests.peers import until
+from tests.helpers import until
 from tests.store_helpers import make_v1_database, rows
 from tests.tmpfs import fill, free, tmpfs
 

@@ -38,7 +38,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.cli import build_parser
-from tests.daemon_process import REPO, free_port
+from tests.daemon_process import REPO
+from tests.helpers import free_port, require_peer
 
 UNIT = REPO / "deploy" / "systemd" / "continuity-monitor.service"
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
@@ -77,8 +78,8 @@ def service(key: str) -> list[str]:
 
 
 def need_systemd_analyze() -> str:
-    if SYSTEMD_ANALYZE is None:
-        pytest.skip("needs systemd-analyze (Debian package systemd; make system-deps)")
+    require_peer("systemd-analyze")
+    assert SYSTEMD_ANALYZE is not None
     return SYSTEMD_ANALYZE
 
 
@@ -231,7 +232,7 @@ def udp_port_free(port: int) -> bool:
     return True
 
 
-def wait_until(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
@@ -352,7 +353,7 @@ def run_checks_reload_stop(
     with log.open("ab") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd="/")
     try:
-        wait_until(f"http://127.0.0.1:{port}/-/ready", proc, log)
+        wait_ready(f"http://127.0.0.1:{port}/-/ready", proc, log)
         for target in ("lo-icmp", "self-http", "self-tcp"):
             wait_for_metric(port, "continuity_target_up", 1, target=target)
         wait_for_metric(port, "continuity_check_success", 0, target="no-agent", check="snmp")
@@ -388,8 +389,7 @@ def unit_like(
     ``tracer`` goes before the interpreter. Returns command, env, port, state dir."""
     if os.geteuid() != 0:
         pytest.skip("needs root to start the daemon as another user with capabilities")
-    if shutil.which("setpriv") is None:
-        pytest.skip("needs setpriv (util-linux)")
+    require_peer("setpriv")
     python, env = interpreter_for(NOBODY)
     port = free_port()
     config = shared_dir / "config.toml"
@@ -426,6 +426,7 @@ def unit_like(
     return command, env, port, state
 
 
+@pytest.mark.slow
 def test_daemon_runs_unprivileged_with_the_units_two_capabilities(shared_dir: Path) -> None:
     if not udp_port_free(162):
         pytest.skip("UDP 127.0.0.1:162 is in use")
@@ -485,14 +486,14 @@ def traced_syscalls(summary: str) -> set[str]:
     return names
 
 
+@pytest.mark.slow
 def test_every_system_call_the_daemon_makes_is_allowed_by_the_filter(
     shared_dir: Path,
 ) -> None:
     """Traced as the unit runs it: root takes other code paths (SQLite chowns its
     journal to the database's owner when it runs as root, for one)."""
     analyze = need_systemd_analyze()
-    if shutil.which("strace") is None:
-        pytest.skip("needs strace")
+    require_peer("strace")
     allowed = allowed_syscalls(analyze)
     summary = shared_dir / "strace.txt"
     tracer = ("strace", "-f", "-qq", "-c", "-o", str(summary))

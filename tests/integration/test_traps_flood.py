@@ -13,7 +13,6 @@ datagrams straight to the listener: it never raises and counts each once.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -37,10 +36,7 @@ from tests.trap_flood import (
     valid_traps,
 )
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("snmptrap") is None,
-    reason="needs net-snmp's snmptrap (Debian package snmp; tests/setup-system.sh)",
-)
+pytestmark = pytest.mark.needs("snmptrap")
 
 VALID = 50
 SECONDS = 3.0
@@ -74,6 +70,7 @@ async def settle(running: Running, source: str, expected: int, timeout: float = 
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rate", [3000, 10000])
 async def test_random_junk_does_not_crowd_out_valid_traps(running: Running, rate: int) -> None:
     flooded, sent = await asyncio.gather(
@@ -89,6 +86,7 @@ async def test_random_junk_does_not_crowd_out_valid_traps(running: Running, rate
     assert counts["rate_limited"] == 0  # junk never spends a budget
 
 
+@pytest.mark.slow
 async def test_one_host_flooding_good_traps_cannot_starve_another(running: Running) -> None:
     good = [await capture(running.env, ("-v", "2c", "-c", "public"))]
     flooded, sent = await asyncio.gather(
@@ -104,6 +102,7 @@ async def test_one_host_flooding_good_traps_cannot_starve_another(running: Runni
     assert running.from_host("127.0.1.1") <= 500 * (SECONDS + 2)
 
 
+@pytest.mark.slow
 async def test_a_bad_hmac_flood_does_not_crowd_out_valid_traps(running: Running) -> None:
     bad = [await capture(running.env, V3_BAD_HMAC)]
     cpu = time.process_time()

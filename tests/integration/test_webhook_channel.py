@@ -16,7 +16,8 @@ from alerts.channels.webhook import WebhookChannel, WebhookSettings
 from alerts.metrics import DeliveryMetrics
 from alerts.model import Alert, Notification, Site
 from alerts.outbox import DeliveryPolicy, Outbox
-from tests.peers import HttpReceiver, http_receiver, receiver_fixture, until  # noqa: F401 (fixture)
+from tests.helpers import until
+from tests.peers import HttpReceiver, http_receiver
 
 T0 = 1_700_000_000.0
 

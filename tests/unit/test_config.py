@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from monitor.config import ConfigError, load_config, split_host_port
+from monitor.config import load_config, split_host_port
 from probes import KINDS
 from probes.base import Secret, format_duration, parse_duration, resolve_secret
+from tests.helpers import config_errors, write_config
 
 BASE = """
 [[targets]]
@@ -18,22 +18,12 @@ address = "127.0.0.1"
 """
 
 
-def write(tmp_path: Path, text: str, files: dict[str, str] | None = None) -> Path:
-    if "[defaults]" not in text:
-        text += '\n[defaults]\nchecks = ["icmp"]\n'
-    for rel, content in (files or {}).items():
-        path = tmp_path / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(content))
-    path = tmp_path / "config.toml"
-    path.write_text(textwrap.dedent(text))
-    return path
+DEFAULTS = '\n[defaults]\nchecks = ["icmp"]\n'
 
 
-def errors(tmp_path: Path, text: str, files: dict[str, str] | None = None) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        load_config(write(tmp_path, text, files))
-    return [str(i) for i in info.value.issues]
+def with_defaults(text: str) -> str:
+    """``text`` with the checks default its targets rely on, unless it sets its own."""
+    return text if "[defaults]" in text else text + DEFAULTS
 
 
 INVALID = [
@@ -265,7 +255,7 @@ INVALID = [
 def test_invalid_config_reports_exact_errors(
     tmp_path: Path, text: str, expected: list[str]
 ) -> None:
-    assert errors(tmp_path, text) == expected
+    assert config_errors(tmp_path, with_defaults(text)) == expected
 
 
 def test_every_error_is_reported_at_once(tmp_path: Path) -> None:
@@ -283,7 +273,7 @@ def test_every_error_is_reported_at_once(tmp_path: Path) -> None:
     address = "127.0.0.2"
     parents = ["zz"]
     """
-    assert errors(tmp_path, text) == [
+    assert config_errors(tmp_path, with_defaults(text)) == [
         "monitor.language: must be one of 'en' or 'vi', got 'fr'",
         "targets[0].icmp.count: must be between 1 and 100, got 0",
         "targets[0].icmp.payload_size: must be between 0 and 1400, got -1",
@@ -292,7 +282,7 @@ def test_every_error_is_reported_at_once(tmp_path: Path) -> None:
 
 
 def test_toml_syntax_error_names_line_and_column(tmp_path: Path) -> None:
-    (message,) = errors(tmp_path, '[monitor]\ninstance = "x\n')
+    (message,) = config_errors(tmp_path, with_defaults('[monitor]\ninstance = "x\n'))
     assert message == (
         f"{tmp_path / 'config.toml'}:2: TOML syntax error: Illegal character '\\n' (column 14)"
     )
@@ -303,11 +293,13 @@ def test_dependency_cycle_is_named(tmp_path: Path) -> None:
         f'[[targets]]\nname = "{n}"\naddress = "127.0.0.1"\nparents = ["{p}"]\n'
         for n, p in [("a", "b"), ("b", "c"), ("c", "a")]
     )
-    assert errors(tmp_path, text) == ["targets[0].parents: dependency cycle: a -> b -> c -> a"]
+    assert config_errors(tmp_path, with_defaults(text)) == [
+        "targets[0].parents: dependency cycle: a -> b -> c -> a"
+    ]
 
 
 def test_layers_merge_in_order(tmp_path: Path) -> None:
-    path = write(
+    path = write_config(
         tmp_path,
         """
     [defaults]
@@ -346,11 +338,11 @@ def test_csv_inventory_of_1000_rows_loads(tmp_path: Path) -> None:
         + ("core" if i else "")
         for i in range(1000)
     ]
-    path = write(
+    path = write_config(
         tmp_path,
         'include = ["inventory/*.csv"]\n[templates.bts]\nchecks = ["icmp"]\nlabels = { kind = "bts" }\n'
-        '[[targets]]\nname = "core"\naddress = "127.0.0.1"\n',
-        {"inventory/sites.csv": "\n".join(rows) + "\n"},
+        '[[targets]]\nname = "core"\naddress = "127.0.0.1"\n' + DEFAULTS,
+        files={"inventory/sites.csv": "\n".join(rows) + "\n"},
     )
     config = load_config(path)
     assert len(config.targets) == 1001
@@ -389,7 +381,11 @@ def test_csv_inventory_of_1000_rows_loads(tmp_path: Path) -> None:
 )
 def test_csv_errors_name_file_and_line(tmp_path: Path, csv_text: str, expected: list[str]) -> None:
     assert (
-        errors(tmp_path, 'include = ["inventory/*.csv"]\n' + BASE, {"inventory/s.csv": csv_text})
+        config_errors(
+            tmp_path,
+            with_defaults('include = ["inventory/*.csv"]\n' + BASE),
+            files={"inventory/s.csv": csv_text},
+        )
         == expected
     )
 
@@ -399,19 +395,23 @@ def test_included_toml_targets_and_errors(tmp_path: Path) -> None:
         "targets.d/a.toml": '[[targets]]\nname = "x"\naddress = "127.0.0.2"\nicmp = { count = 0 }\n',
         "targets.d/b.toml": '[monitor]\ninstance = "y"\n',
     }
-    assert errors(tmp_path, 'include = ["targets.d/*.toml"]\n', files) == [
+    assert config_errors(
+        tmp_path, with_defaults('include = ["targets.d/*.toml"]\n'), files=files
+    ) == [
         "targets.d/b.toml: monitor: only [[targets]] and [templates.NAME] may appear in an included file",
         "targets.d/a.toml: targets[0].icmp.count: must be between 1 and 100, got 0",
     ]
 
 
 def test_empty_glob_is_fine(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, 'include = ["targets.d/*.toml"]\n' + BASE))
+    config = load_config(
+        write_config(tmp_path, with_defaults('include = ["targets.d/*.toml"]\n' + BASE))
+    )
     assert [t.name for t in config.targets] == ["t0"]
 
 
 def test_config_objects_are_frozen(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, BASE))
+    config = load_config(write_config(tmp_path, with_defaults(BASE)))
     with pytest.raises(Exception, match="frozen"):
         config.monitor.listen = "0.0.0.0:1"  # type: ignore[misc]
 

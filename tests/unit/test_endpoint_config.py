@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -10,28 +9,20 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from monitor.config import ConfigError, load_config
+from monitor.config import load_config
 from probes.dns import DnsSettings
 from probes.http import HttpSettings
 from probes.regex import compile_regex
 from probes.tcp import TcpSettings
+from tests.helpers import config_errors, write_config
 
 HTTP = '[[targets]]\nname = "portal"\naddress = "https://portal.example.vn/health"\nchecks = ["http"]\n'
 TCP = '[[targets]]\nname = "smtp"\naddress = "10.80.0.25"\nchecks = ["tcp"]\n'
 DNS = '[[targets]]\nname = "resolver"\naddress = "10.80.0.53"\nchecks = ["icmp", "dns"]\n'
 
 
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(textwrap.dedent(text).replace("TMP", str(tmp_path)))
-    (tmp_path / "not-pem.txt").write_text("hello\n")
-    return path
-
-
-def errors(tmp_path: Path, text: str) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        load_config(write(tmp_path, text))
-    return [str(issue) for issue in info.value.issues]
+SIDE_FILES = {"not-pem.txt": "hello\n"}
+"""A file that exists but holds no PEM, for the certificate errors."""
 
 
 INVALID = [
@@ -321,11 +312,13 @@ INVALID = [
 def test_invalid_config_reports_exact_errors(
     tmp_path: Path, text: str, expected: list[str]
 ) -> None:
-    assert errors(tmp_path, text) == [e.replace("TMP", str(tmp_path)) for e in expected]
+    assert config_errors(tmp_path, text, files=SIDE_FILES) == [
+        e.replace("TMP", str(tmp_path)) for e in expected
+    ]
 
 
 def test_all_errors_of_the_three_kinds_at_once(tmp_path: Path) -> None:
-    found = errors(
+    found = config_errors(
         tmp_path,
         HTTP
         + 'http = { body_regex = "(" }\n'
@@ -333,6 +326,7 @@ def test_all_errors_of_the_three_kinds_at_once(tmp_path: Path) -> None:
         + "tcp = { port = 0 }\n"
         + DNS
         + 'dns = { name = "x", type = "ANY" }\n',
+        files=SIDE_FILES,
     )
     assert [f.split(":")[0] for f in found] == [
         "targets[0].http.body_regex",
@@ -343,7 +337,7 @@ def test_all_errors_of_the_three_kinds_at_once(tmp_path: Path) -> None:
 
 def test_valid_endpoint_config_and_defaults(tmp_path: Path) -> None:
     config = load_config(
-        write(
+        write_config(
             tmp_path,
             """
             [defaults.http]
@@ -367,6 +361,7 @@ def test_valid_endpoint_config_and_defaults(tmp_path: Path) -> None:
             checks = ["icmp", "dns"]
             dns = { name = "tracking.example.vn" }
             """,
+            files=SIDE_FILES,
         )
     )
     http = config.targets[0].checks[0].settings
@@ -397,8 +392,8 @@ def test_valid_endpoint_config_and_defaults(tmp_path: Path) -> None:
 def test_settings_compare_equal_for_reload(tmp_path: Path) -> None:
     """Unchanged checks must stay equal across a reload (compiled regexes included)."""
     text = HTTP + 'http = { body_regex = "ok", json_equals = { "a" = 1 } }\n'
-    first = load_config(write(tmp_path, text)).targets[0]
-    second = load_config(write(tmp_path, text)).targets[0]
+    first = load_config(write_config(tmp_path, text, files=SIDE_FILES)).targets[0]
+    second = load_config(write_config(tmp_path, text, files=SIDE_FILES)).targets[0]
     assert first == second
 
 
@@ -426,12 +421,12 @@ def test_client_certificate_problems(tmp_path: Path) -> None:
     good_key = tmp_path / "good.key"
     leaf.private_key_pem.write_to_path(str(good_key))
     base = HTTP + f'http = {{ client_cert_file = "{cert}", client_key_file = '
-    assert errors(tmp_path, base + f'"{wrong_key}" }}\n') == [
+    assert config_errors(tmp_path, base + f'"{wrong_key}" }}\n', files=SIDE_FILES) == [
         f"targets[0].http: cannot use {cert} with key {wrong_key}: key values mismatch"
     ]
-    assert errors(tmp_path, base + f'"{locked_key}" }}\n') == [
+    assert config_errors(tmp_path, base + f'"{locked_key}" }}\n', files=SIDE_FILES) == [
         "targets[0].http: the client key is encrypted; use an unencrypted key file "
         "readable only by the monitor"
     ]
-    loaded = load_config(write(tmp_path, base + f'"{good_key}" }}\n'))
+    loaded = load_config(write_config(tmp_path, base + f'"{good_key}" }}\n', files=SIDE_FILES))
     assert loaded.targets[0].checks[0].settings.client_cert_file == str(cert)  # type: ignore[attr-defined]

@@ -50,7 +50,7 @@ from probes.neterrors import local_failure, os_failure
 from probes.snmp_modules import ModuleMemory, Output, _track_flap
 from tests.language_check import english_left, visible_text
 from tests.unit.test_path_trace import DIAGNOSES
-from tests.unit.test_report import database, make_report  # noqa: F401 (fixture)
+from tests.unit.test_report import make_report
 
 EN, VI = texts("en"), texts("vi")
 
@@ -138,10 +138,10 @@ def test_tel_links_dial_only_the_number(contact: str, number: str | None) -> Non
 
 @pytest.mark.parametrize("fmt", ["md", "html"])
 def test_the_vietnamese_report_has_no_english_catalogue_texts(
-    database: Path,  # noqa: F811 (the fixture)
+    report_database: Path,
     fmt: str,
 ) -> None:
-    report = dataclasses.replace(make_report(database), language="vi")
+    report = dataclasses.replace(make_report(report_database), language="vi")
     text = render(report, fmt)
     words = visible_text(text) if fmt == "html" else text
     # The fixture's messages ("fibre cut") are free text of the test, not a probe's.
@@ -154,7 +154,7 @@ def test_the_vietnamese_report_has_no_english_catalogue_texts(
     assert "1 giờ 18 phút 45 giây" in text and "94,034%" in text  # units and decimal comma
     if fmt == "html":
         assert '<html lang="vi">' in text
-    english = render(make_report(database), fmt)
+    english = render(make_report(report_database), fmt)
     assert "Availability report" in english
     if fmt == "html":
         assert '<html lang="en">' in english

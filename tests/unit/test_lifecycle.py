@@ -351,6 +351,7 @@ actions = st.lists(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(actions)
 def test_pages_are_root_causes_and_every_page_gets_one_true_resolve(

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import textwrap
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.config import ConfigError, load_config
 from monitor.maintenance import MaintenanceWindow, active, windows_by_target
+from tests.helpers import config_errors
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -125,8 +124,4 @@ BASE = '[defaults]\nchecks = ["icmp"]\n[[targets]]\nname = "a"\naddress = "127.0
     ],
 )
 def test_maintenance_config_errors(tmp_path: Path, text: str, expected: list[str]) -> None:
-    path = tmp_path / "c.toml"
-    path.write_text(BASE + textwrap.dedent(text))
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert [str(i) for i in info.value.issues] == expected
+    assert config_errors(tmp_path, BASE, text) == expected

@@ -4,9 +4,10 @@ body signed the way the webhook channel signs it."""
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import hashlib
 import hmac
+import io
 import re
 from pathlib import Path
 
@@ -21,18 +22,25 @@ def test_no_pointer_to_documents_outside_the_repository() -> None:
     assert "DESIGN.md" not in README and "shared folder" not in README
 
 
-def _commands(parser: argparse.ArgumentParser, prefix: str = "") -> list[str]:
+def _choices(words: list[str]) -> list[str]:
+    """The sub-commands after ``words``, as the parser lists them for a wrong one."""
+    errors = io.StringIO()
+    with contextlib.redirect_stderr(errors), contextlib.suppress(SystemExit):
+        build_parser().parse_args([*words, "no-such-command"])
+    found = re.search(r"invalid choice: .*?\(choose from (.*)\)", errors.getvalue())
+    return [c.strip(" '") for c in found.group(1).split(",")] if found else []
+
+
+def _commands(prefix: tuple[str, ...] = ()) -> list[str]:
     out = []
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                nested = _commands(sub, f"{prefix}{name} ")
-                out += nested or [f"{prefix}{name}"]
+    for name in _choices(list(prefix)):
+        nested = _commands((*prefix, name))
+        out += nested or [" ".join((*prefix, name))]
     return out
 
 
 def test_every_command_is_in_the_cli_reference() -> None:
-    commands = _commands(build_parser())
+    commands = _commands()
     assert "maintenance add" in commands and "silence expire" in commands
     for command in commands:
         assert f"| `{command}" in README or f"`{command} " in README, command

@@ -143,7 +143,8 @@ async def _write_history(path: Path) -> None:
 
 
 def write_fixture_history(path: Path) -> None:
-    """The module docstring's history, in the database at ``path`` (used by the e2e tests)."""
+    """The module docstring's history, in the database at ``path`` (the ``report_database``
+    fixture of tests/conftest.py, and the e2e tests)."""
     asyncio.run(_write_history(path))
 
 
@@ -167,13 +168,6 @@ labels = {{ {", ".join(f'{k} = "{v}"' for k, v in labels.items())} }}
 """
     for i, (name, labels) in enumerate(TARGETS.items(), 1)
 )
-
-
-@pytest.fixture(scope="module")
-def database(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("history") / "history.sqlite3"
-    write_fixture_history(path)
-    return path
 
 
 BY_OPERATOR = GroupBy("operator")
@@ -209,8 +203,8 @@ def test_the_period_is_midnight_to_midnight_in_the_configured_zone() -> None:
     assert PERIOD.seconds == 48 * H
 
 
-def test_outages_crossing_both_boundaries_and_the_monitors_gap(database: Path) -> None:
-    report = make_report(database)
+def test_outages_crossing_both_boundaries_and_the_monitors_gap(report_database: Path) -> None:
+    report = make_report(report_database)
     (core,) = [t for g in report.groups for t in g.targets if t.name == "core-1"]
     for figures in (core.with_maintenance, core.without_maintenance):  # no maintenance
         # observed 45 h (module docstring); downtime: [0, 1] of [-1, 1] = 1 h,
@@ -231,8 +225,8 @@ def test_outages_crossing_both_boundaries_and_the_monitors_gap(database: Path) -
     assert downtimes == pytest.approx([1, 2, 1])
 
 
-def test_maintenance_is_left_out_or_counted(database: Path) -> None:
-    report = make_report(database)
+def test_maintenance_is_left_out_or_counted(report_database: Path) -> None:
+    report = make_report(report_database)
     (bts,) = [t for g in report.groups for t in g.targets if t.name == "bts-02"]
     without = bts.without_maintenance
     # Observed: 45 h minus maintenance [10, 12] = 43 h. Downtime: [10.5, 11.5]
@@ -256,8 +250,8 @@ def test_maintenance_is_left_out_or_counted(database: Path) -> None:
     assert counted.longest is not None and counted.longest.start == at(10.5)
 
 
-def test_a_target_added_mid_period_counts_from_its_first_observation(database: Path) -> None:
-    report = make_report(database)
+def test_a_target_added_mid_period_counts_from_its_first_observation(report_database: Path) -> None:
+    report = make_report(report_database)
     (api,) = [t for g in report.groups for t in g.targets if t.name == "post-api"]
     figures = api.without_maintenance
     # First seen at 24 h: observed [24, 30] + [31, 48] = 23 h. Downtime: 10 min
@@ -270,8 +264,8 @@ def test_a_target_added_mid_period_counts_from_its_first_observation(database: P
     assert api.outages[-1].end is None
 
 
-def test_targets_never_observed_and_no_longer_configured(database: Path) -> None:
-    report = make_report(database)
+def test_targets_never_observed_and_no_longer_configured(report_database: Path) -> None:
+    report = make_report(report_database)
     (new,) = [t for g in report.groups for t in g.targets if t.name == "new-site"]
     assert new.without_maintenance.availability is None
     assert new.without_maintenance.outages == 0 and new.outages == ()
@@ -286,8 +280,8 @@ def test_targets_never_observed_and_no_longer_configured(database: Path) -> None
 # --------------------------------------------------------------------------
 
 
-def test_groups_pool_sums_rather_than_averaging_ratios(database: Path) -> None:
-    report = make_report(database)
+def test_groups_pool_sums_rather_than_averaging_ratios(report_database: Path) -> None:
+    report = make_report(report_database)
     assert [g.name for g in report.groups] == ["vnpost", "vnpt", NOT_IN_CONFIG]
     vnpt = report.groups[1]
     assert [t.name for t in vnpt.targets] == ["bts-02", "core-1", "new-site"]
@@ -308,8 +302,8 @@ def test_groups_pool_sums_rather_than_averaging_ratios(database: Path) -> None:
     assert counted.mttr_seconds == pytest.approx(6.5 / 5 * H)
 
 
-def test_total_pools_every_group(database: Path) -> None:
-    total = make_report(database).total.without_maintenance
+def test_total_pools_every_group(report_database: Path) -> None:
+    total = make_report(report_database).total.without_maintenance
     # vnpt 88 h / 5.25 h, post-api 23 h / 2/3 h, old-site 45 h / 1 h.
     assert hours(total) == pytest.approx((156, 5.25 + 2 / 3 + 1))
     assert total.outages == 4 + 2 + 1
@@ -323,8 +317,8 @@ def test_total_pools_every_group(database: Path) -> None:
         (GroupBy("site"), ["QNG-CORE", "(no site)", NOT_IN_CONFIG]),
     ],
 )
-def test_group_forms(database: Path, group_by: GroupBy, groups: list[str]) -> None:
-    assert [g.name for g in make_report(database, group_by).groups] == groups
+def test_group_forms(report_database: Path, group_by: GroupBy, groups: list[str]) -> None:
+    assert [g.name for g in make_report(report_database, group_by).groups] == groups
 
 
 def test_pool_of_nothing_has_no_data() -> None:
@@ -340,12 +334,12 @@ def test_pool_of_nothing_has_no_data() -> None:
 
 @pytest.mark.parametrize("count_maintenance", [False, True])
 def test_figures_equal_the_exporters_at_the_end_of_the_period(
-    database: Path, count_maintenance: bool
+    report_database: Path, count_maintenance: bool
 ) -> None:
     """The exporter's figures at now = until, window = the period's length."""
-    report = make_report(database)
+    report = make_report(report_database)
     width = PERIOD.seconds
-    db = sqlite3.connect(database)
+    db = sqlite3.connect(report_database)
     try:
         monitor, histories = load_histories(db, PERIOD.until, count_maintenance)
     finally:
@@ -484,8 +478,8 @@ def test_percent(ratio: float | None, text: str) -> None:
     assert percent(ratio) == text
 
 
-def test_markdown(database: Path) -> None:
-    text = render(make_report(database), "md")
+def test_markdown(report_database: Path) -> None:
+    text = render(make_report(report_database), "md")
     assert text.startswith("# Availability report: 2026-11-01 00:00:00 to 2026-11-03 00:00:00\n")
     assert (
         # 4 incidents rooted in the group, 2 of its targets affected (one outage each, here)
@@ -503,16 +497,16 @@ def test_markdown(database: Path) -> None:
     assert '"(not in config)"' in text and "may be overstated" in text
 
 
-def test_html_is_escaped_has_charts_and_no_script(database: Path) -> None:
-    text = render(make_report(database), "html")
+def test_html_is_escaped_has_charts_and_no_script(report_database: Path) -> None:
+    text = render(make_report(report_database), "html")
     assert "&lt;b&gt;x&lt;/b&gt;" in text and "<b>x</b>" not in text
     assert text.count("<svg") == 3  # one chart per group
     assert "<script" not in text.lower() and "@page" in text and "@media print" in text
     assert "axis from 90% to 100%" in text
 
 
-def test_json_holds_both_modes(database: Path) -> None:
-    document = json.loads(render(make_report(database), "json"))
+def test_json_holds_both_modes(report_database: Path) -> None:
+    document = json.loads(render(make_report(report_database), "json"))
     assert document["since"] == "2026-10-31T17:00:00.000Z"
     assert document["group_by"] == "operator" and document["not_in_config"] == ["old-site"]
     vnpt = document["groups"][1]
@@ -527,8 +521,8 @@ def test_json_holds_both_modes(database: Path) -> None:
     assert core["outages"][0]["downtime_without_maintenance_seconds"] == pytest.approx(H)
 
 
-def test_csv(database: Path) -> None:
-    rows = list(csv.DictReader(io.StringIO(render(make_report(database), "csv"))))
+def test_csv(report_database: Path) -> None:
+    rows = list(csv.DictReader(io.StringIO(render(make_report(report_database), "csv"))))
     assert [(r["row"], r["group"], r["target"]) for r in rows] == [
         ("group", "vnpost", ""),
         ("target", "vnpost", "post-api"),
@@ -548,8 +542,8 @@ def test_csv(database: Path) -> None:
     assert rows[7]["in_config"] == "false"
 
 
-def test_the_configured_mode_picks_the_downtime_columns(database: Path) -> None:
-    text = render(make_report(database, count_maintenance=True), "md")
+def test_the_configured_mode_picks_the_downtime_columns(report_database: Path) -> None:
+    text = render(make_report(report_database, count_maintenance=True), "md")
     # bts-02 with maintenance counted: 3 outages, 2 h 30 min down.
     assert "| bts-02 | 1d 21h 00m | 97.093% | 94.444% | 3 | 2h 30m 00s |" in text
     assert "maintenance counted ([monitor] count_maintenance = true)" in text

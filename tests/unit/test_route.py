@@ -19,7 +19,7 @@ from alerts.delivery import Delivery
 from alerts.model import Alert, Notification, Site, fingerprint, notification_key
 from alerts.route import Router, compile_routes, select_routes
 from tests.fakes import FakeClock, settle
-from tests.peers import until
+from tests.helpers import until
 
 T0 = 1_700_000_000.0
 

@@ -9,7 +9,7 @@ import pytest
 from alerts.model import Alert
 from alerts.mute import Gate, Matcher, Silence
 from alerts.rules import BuiltinSetting, RuleBook, TargetInfo, ThresholdRule
-from monitor.config import ConfigError, load_config
+from tests.helpers import config_errors
 
 BTS = TargetInfo("bts-1", {"kind": "bts", "site": "BS-01"})
 
@@ -275,11 +275,7 @@ def test_gate_never_sends_a_resolve_for_an_unsent_firing() -> None:
     ],
 )
 def test_rule_config_errors(tmp_path: Path, text: str, expected: list[str]) -> None:
-    path = tmp_path / "c.toml"
-    path.write_text('[defaults]\nchecks = ["icmp"]\n' + text)
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert [str(i) for i in info.value.issues] == expected
+    assert config_errors(tmp_path, '[defaults]\nchecks = ["icmp"]\n', text) == expected
 
 
 def test_reconfigure_keeps_active_alerts_and_their_timers() -> None:

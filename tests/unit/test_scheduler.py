@@ -169,15 +169,26 @@ async def test_a_raising_probe_becomes_a_failed_result_and_the_job_goes_on(
     await sched.stop()
 
 
+def check_tasks() -> dict[str, asyncio.Task[object]]:
+    """The scheduler's running check loops, by task name (``check:<target>:<kind>``)."""
+    return {
+        t.get_name(): t
+        for t in asyncio.all_tasks()
+        if t.get_name().startswith("check:") and not t.done()
+    }
+
+
 async def test_sync_keeps_unchanged_restarts_changed_stops_removed() -> None:
     clock = FakeClock()
     sched, _, _ = make(clock, ScriptedProber(clock))
     assert sched.sync([job("a"), job("b"), job("c")]) == (3, 0, 0)
-    tasks = {k: t for k, (_, t) in sched._tasks.items()}
+    await settle()
+    tasks = check_tasks()
     assert sched.sync([job("a"), job("b", interval=20), job("d")]) == (2, 2, 1)
     await settle()
-    assert sched._tasks[("a", "fake")][1] is tasks[("a", "fake")]
-    assert tasks[("b", "fake")].cancelled() and tasks[("c", "fake")].cancelled()
+    assert check_tasks()["check:a:fake"] is tasks["check:a:fake"]  # kept running as it was
+    assert tasks["check:b:fake"].cancelled() and tasks["check:c:fake"].cancelled()
+    assert set(check_tasks()) == {"check:a:fake", "check:b:fake", "check:d:fake"}
     assert {j.target.name for j in sched.jobs} == {"a", "b", "d"}
     await sched.stop()
     assert sched.jobs == []

@@ -221,13 +221,13 @@ def test_cli_shard_option_is_parsed_and_refused_when_bad(
 
 
 def test_daemon_load_applies_the_shard_and_the_option_wins(tmp_path: Path) -> None:
-    """``Daemon._load`` is what start and every reload call, so the filter survives reloads."""
+    """``Daemon.load`` is what start and every reload call, so the filter survives reloads."""
     path = write_config(tmp_path, '[monitor]\nshard = "0/2"\n')
     expected = {f"t{i}" for i in range(40) if shard_of(f"t{i}", 2) == 0}
-    loaded = Daemon(path)._load()
+    loaded = Daemon(path).load()
     assert {t.name for t in loaded.targets} == expected
-    other = Daemon(path, Overrides(shard=Shard(1, 2)))._load()
+    other = Daemon(path, Overrides(shard=Shard(1, 2))).load()
     assert {t.name for t in other.targets} == {f"t{i}" for i in range(40)} - expected
     assert other.monitor.shard == "1/2"
-    unsharded = Daemon(write_config(tmp_path, ""))._load()
+    unsharded = Daemon(write_config(tmp_path, "")).load()
     assert len(unsharded.targets) == 40 and unsharded.monitor.shard is None

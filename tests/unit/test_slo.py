@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import ConfigError, load_config
 from monitor.slo import SloConfig, pool, status
+from tests.helpers import config_errors
 
 SLO = SloConfig.model_validate(
     {"name": "bts", "match": {"kind": "bts"}, "objective": 0.999, "window": "30d"}
@@ -139,8 +139,4 @@ BASE = '[defaults]\nchecks = ["icmp"]\n[[targets]]\nname = "a"\naddress = "127.0
     ],
 )
 def test_slo_config_errors(tmp_path: Path, text: str, expected: list[str]) -> None:
-    path = tmp_path / "c.toml"
-    path.write_text(BASE + text)
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert [str(i) for i in info.value.issues] == expected
+    assert config_errors(tmp_path, BASE, text) == expected

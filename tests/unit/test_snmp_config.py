@@ -7,17 +7,16 @@ TimeTicks wrap, interface selection), which need no agent.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from monitor.config import ConfigError, load_config
-from probes.base import MetricFamily, ProbeContext
-from probes.snmp import KIND, SnmpSettings, detect_reboot, open_prober, user_module_families
+from monitor.config import load_config
+from probes.base import MetricFamily
+from probes.snmp import KIND, SnmpSettings, detect_reboot, user_module_families
 from probes.snmp_modules import InterfaceFilter, SnmpModulesSection, user_metric_name
+from tests.helpers import config_errors, write_config
+from tests.prometheus_peer import check_metrics
 
 TARGET = """
 [[targets]]
@@ -25,18 +24,6 @@ name = "t0"
 address = "127.0.0.1"
 checks = ["snmp"]
 """
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(textwrap.dedent(text))
-    return path
-
-
-def errors(tmp_path: Path, text: str) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        load_config(write(tmp_path, text))
-    return [str(i) for i in info.value.issues]
 
 
 INVALID = [
@@ -274,7 +261,7 @@ INVALID = [
     ("text", "expected"), [row[1:] for row in INVALID], ids=[row[0] for row in INVALID]
 )
 def test_invalid(tmp_path: Path, text: str, expected: list[str]) -> None:
-    assert errors(tmp_path, text) == expected
+    assert config_errors(tmp_path, text) == expected
 
 
 def test_full_config_loads_with_secrets_hidden(
@@ -284,7 +271,7 @@ def test_full_config_loads_with_secrets_hidden(
     (tmp_path / "auth.key").write_text("authkey-123\n")
     (tmp_path / "priv.key").write_text("privkey-456\n")
     config = load_config(
-        write(
+        write_config(
             tmp_path,
             f"""
             [templates.bts]
@@ -348,16 +335,6 @@ def test_full_config_loads_with_secrets_hidden(
     assert user_metric_name("cisco_cpu", section.root["cisco_cpu"]) == "continuity_snmp_cisco_cpu"
 
 
-async def test_prober_is_opened_with_the_user_modules(tmp_path: Path) -> None:
-    section = SnmpModulesSection.model_validate(
-        {"load": {"oid": "1.3.6.1.4.1.2021.10.1.5", "index": ["la"], "type": "gauge"}}
-    )
-    async with open_prober(ProbeContext(sections={"snmp_modules": section})) as prober:
-        assert "load" in prober._user_modules
-    async with open_prober(ProbeContext(sections={"snmp_modules": None})) as prober:
-        assert not prober._user_modules
-
-
 def test_metric_families() -> None:
     names = [f.name for f in KIND.families]
     assert len(names) == len(set(names))
@@ -389,23 +366,14 @@ def test_metric_families() -> None:
     assert user_module_families(None) == ()
 
 
-@pytest.mark.skipif(
-    shutil.which("promtool") is None, reason="needs promtool (Debian package prometheus)"
-)
+@pytest.mark.needs("promtool")
 def test_metric_names_pass_promtool() -> None:
     text = "".join(
         f"# HELP {f.name} {f.help}\n# TYPE {f.name} {'gauge' if f.type == 'info' else f.type}\n"
         f'{f.name}{{target="x"}} 1\n'
         for f in KIND.families
     )
-    check = subprocess.run(
-        ["promtool", "check", "metrics"],
-        input=text.encode(),
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )
-    assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
+    check_metrics(text)
 
 
 # --------------------------------------------------------------------------

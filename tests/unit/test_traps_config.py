@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import get_args
 
 import pytest
 
-from monitor.config import ConfigError, load_config
+from monitor.config import load_config
 from probes import LISTENERS
 from probes.base import ProbeContext, Secret
 from probes.snmp import SnmpSettings
@@ -20,6 +19,7 @@ from probes.traps import (
     default_engine_id,
     open_listener,
 )
+from tests.helpers import config_errors, write_config
 
 BASE = """
 [defaults]
@@ -29,18 +29,6 @@ checks = ["icmp"]
 name = "core"
 address = "127.0.0.1"
 """
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(textwrap.dedent(BASE) + textwrap.dedent(text))
-    return path
-
-
-def errors(tmp_path: Path, text: str) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        load_config(write(tmp_path, text))
-    return [str(issue) for issue in info.value.issues]
 
 
 def user(**fields: str) -> str:
@@ -245,12 +233,12 @@ INVALID = [
 def test_bad_traps_config_is_an_error_naming_the_key(
     tmp_path: Path, text: str, expected: list[str]
 ) -> None:
-    assert errors(tmp_path, text) == expected
+    assert config_errors(tmp_path, BASE, text) == expected
 
 
 def test_secrets_are_never_printed(tmp_path: Path) -> None:
     text = user(**{**GOOD_V3, "auth_key": "sekrit-auth-1"}) + 'max_per_second = "x"\n'
-    message = "\n".join(errors(tmp_path, text))
+    message = "\n".join(config_errors(tmp_path, BASE, text))
     assert "sekrit" not in message and "public" not in message
 
 
@@ -258,8 +246,9 @@ def test_valid_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRAP_COMMUNITY", "from-env")
     (tmp_path / "priv.key").write_text("privkey-456\n")
     config = load_config(
-        write(
+        write_config(
             tmp_path,
+            BASE,
             """
             [traps]
             listen = "[::]:10162"
