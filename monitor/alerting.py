@@ -33,11 +33,11 @@ from alerts.rules import RuleBook
 from monitor.alert_flow import AlertFlow
 from monitor.api import parse_rfc3339, rfc3339
 from monitor.config import Config
+from monitor.contract import ProbeEvent, ProbeResult
 from monitor.policy import Policy
 from monitor.state import Event, EventKind, Health, TargetState
 from monitor.store import Store
 from monitor.web import BadRequest, body_time
-from probes.base import ProbeEvent, ProbeResult
 
 log = logging.getLogger(__name__)
 

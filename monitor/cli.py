@@ -26,13 +26,13 @@ from typing import Any, TextIO
 from monitor import cli_client as client
 from monitor import logfmt, units
 from monitor.config import ConfigError, load_config
+from monitor.contract import ProbeSetupError
 from monitor.daemon import Daemon, Overrides, StartupError
 from monitor.init_files import InitError, write_starter
 from monitor.probe_once import CheckOutcome, run_once
 from monitor.report import FORMATS, Options
 from monitor.report import run as run_report
 from monitor.shard import Shard, parse_shard, select
-from probes.base import ProbeSetupError
 
 log = logging.getLogger("continuity-monitor")
 

@@ -38,21 +38,13 @@ from monitor.config_errors import (
     suggestion,
 )
 from monitor.config_locator import locate
+from monitor.config_types import Duration, StrictModel, duration_at_most, float_range, int_range
+from monitor.contract import CheckSettings, ListenerKind, ProbeKind
 from monitor.maintenance import MaintenanceWindow
 from monitor.security import WebSection
 from monitor.shard import parse_shard
 from monitor.slo import SloConfig
 from monitor.sources import Origin, RawConfig, SourceError, read_config
-from probes.base import (
-    CheckSettings,
-    Duration,
-    ListenerKind,
-    ProbeKind,
-    StrictModel,
-    duration_at_most,
-    float_range,
-    int_range,
-)
 
 __all__ = [
     "Check",

@@ -32,6 +32,16 @@ from monitor.api import parse_rfc3339, rfc3339, target_view, targets_view
 from monitor.availability import Figures
 from monitor.coalesce import Coalesced
 from monitor.config import Config, ConfigError, load_config, split_host_port
+from monitor.contract import (
+    ListenerKind,
+    ProbeContext,
+    ProbeEvent,
+    ProbeKind,
+    Prober,
+    ProbeResult,
+    ProbeSetupError,
+    ProbeTarget,
+)
 from monitor.dbfile import WriteMetrics
 from monitor.dbfile import describe as describe_file_error
 from monitor.exporter import Exporter, SelfMetrics
@@ -47,16 +57,6 @@ from monitor.state import Event, EventKind, Health, TargetState
 from monitor.store import FAMILIES as STORE_FAMILIES
 from monitor.store import Store, StoreError, database_path
 from monitor.web import BadRequest, ReloadFailure, WebServer
-from probes.base import (
-    ListenerKind,
-    ProbeContext,
-    ProbeEvent,
-    ProbeKind,
-    Prober,
-    ProbeResult,
-    ProbeSetupError,
-    ProbeTarget,
-)
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,11 @@ class Daemon:
         self.wall = wall
         self.self_metrics = SelfMetrics()
         self.exporter = Exporter(
-            [*STORE_FAMILIES, *(f for k in self.kinds.values() for f in k.families)],
+            [
+                *STORE_FAMILIES,
+                *(f for k in self.kinds.values() for f in k.families),
+                *(f for spec in self.listeners.values() for f in spec.families),
+            ],
             self.self_metrics,
         )
         self.config: Config | None = None
@@ -330,10 +334,9 @@ class Daemon:
             except BaseException:
                 await stack.aclose()
                 raise
-            collector = getattr(listener, "collector", None)
-            if collector is not None:  # its own counters (e.g. traps by result)
-                self.self_metrics.registry.register(collector)
-                stack.callback(self.self_metrics.registry.unregister, collector)
+            # Its own counters (traps by result), in the families its kind declares.
+            self.exporter.add_listener(name, listener)
+            stack.callback(self.exporter.remove_listener, name)
             self._listener_stacks[name] = (stack, section)
 
     async def _close_listeners(self) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import probes
 from monitor.config import Config, Target
-from probes.base import ProbeContext, ProbeKind, Prober, ProbeResult, ProbeTarget
+from monitor.contract import ProbeContext, ProbeKind, Prober, ProbeResult, ProbeTarget
 
 
 @dataclass(frozen=True, slots=True)

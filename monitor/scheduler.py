@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from probes.base import CheckSettings, Prober, ProbeResult, ProbeTarget
+from monitor.contract import CheckSettings, Prober, ProbeResult, ProbeTarget
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from pydantic import Field, model_validator
 
-from probes.base import Duration, StrictModel, float_range
+from monitor.config_types import Duration, StrictModel, float_range
 
 BURN_WINDOWS: dict[str, float] = {
     "5m": 300.0,

@@ -56,7 +56,7 @@ from monitor.api import api_state, parse_rfc3339
 from monitor.availability import WINDOWS as WINDOW_SECONDS
 from monitor.i18n import alert_title, cause_words, reason_word, texts
 from monitor.policy import Policy, Role
-from probes.redact import redact_url
+from monitor.redact import redact_url
 
 if TYPE_CHECKING:  # monitor.web mounts this module's routes, so it cannot be imported here
     from monitor.availability import Figures

@@ -106,6 +106,7 @@ from monitor.availability import (
     window_sums,
 )
 from monitor.availability import figures as compute_figures
+from monitor.contract import MetricFamily
 from monitor.dbfile import (
     BUSY_TIMEOUT_MS,
     WriteMetrics,
@@ -119,7 +120,6 @@ from monitor.dbfile import (
 from monitor.dbfile import StoreError as StoreError  # noqa: PLC0414 - re-exported
 from monitor.dbfile import migrate as migrate_file
 from monitor.state import Health
-from probes.base import MetricFamily
 
 log = logging.getLogger(__name__)
 

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aiohttp import web
 
 from monitor.api import parse_rfc3339
+from monitor.config_types import parse_duration
 from monitor.security import AccessControl
 from monitor.status_page import add_status_routes
 from monitor.webguard import IDLE_TIMEOUT, MAX_CONNECTIONS, AcceptErrors, GuardedSite
-from probes.base import parse_duration
 
 if TYPE_CHECKING:
     from monitor.availability import Figures

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from monitor.contract import ListenerKind, ProbeKind
 from probes import dns, http, icmp, snmp, tcp, traps
-from probes.base import ListenerKind, ProbeKind
 
 KINDS: Mapping[str, ProbeKind] = {
     kind.name: kind

@@ -44,18 +44,15 @@ import dns.resolver
 import dns.reversename
 from pydantic import AfterValidator, PlainValidator, model_validator
 
-from probes.base import (
+from monitor.config_types import Pattern, SourceAddress, host_problem, int_range
+from monitor.contract import (
     CheckSettings,
     MetricFamily,
-    Pattern,
     ProbeContext,
     ProbeKind,
     ProbeResult,
     ProbeTarget,
     Sample,
-    SourceAddress,
-    host_problem,
-    int_range,
 )
 from probes.neterrors import LOCAL_RESOURCES, ProbeFailure, local_failure, os_text
 from probes.tcp import Resolver, host_of, system_resolver

@@ -56,7 +56,8 @@ from aiohttp.client_proto import ResponseHandler
 from pydantic import AfterValidator, PlainValidator, model_validator
 from yarl import URL
 
-from probes.base import (
+from monitor.config_types import SecretStr, SourceAddress, StrictModel, int_range
+from monitor.contract import (
     MetricFamily,
     ProbeContext,
     ProbeEvent,
@@ -64,11 +65,9 @@ from probes.base import (
     ProbeResult,
     ProbeTarget,
     Sample,
-    SecretStr,
-    SourceAddress,
-    StrictModel,
-    int_range,
 )
+from monitor.redact import redact_url, redact_urls
+from monitor.regex import Regex, compile_regex
 from probes.neterrors import (
     LOCAL_RESOURCES,
     ProbeFailure,
@@ -76,8 +75,6 @@ from probes.neterrors import (
     os_failure,
     os_text,
 )
-from probes.redact import redact_url, redact_urls
-from probes.regex import Regex, compile_regex
 from probes.tls import (
     TLS_FAMILIES,
     TLS_VALUES,

@@ -3,7 +3,7 @@
 :class:`IcmpProber` turns a target into an address (literal IPs parsed once
 and cached, names resolved on every run so DNS changes are followed), runs a
 train of echoes through the shared :class:`~probes.icmp_engine.IcmpEngine`,
-and turns what came back into a :class:`~probes.base.ProbeResult` with RTT,
+and turns what came back into a :class:`~monitor.contract.ProbeResult` with RTT,
 jitter and loss samples. Expected failures (no reply, ICMP errors, DNS,
 missing IPv6) are results with a reason from :data:`REASONS`, never
 exceptions.
@@ -22,19 +22,15 @@ from typing import Final, Literal
 
 from pydantic import model_validator
 
-from probes.base import (
+from monitor.config_types import Duration, float_range, format_duration, host_problem, int_range
+from monitor.contract import (
     CheckSettings,
-    Duration,
     MetricFamily,
     ProbeContext,
     ProbeKind,
     ProbeResult,
     ProbeTarget,
     Sample,
-    float_range,
-    format_duration,
-    host_problem,
-    int_range,
 )
 from probes.icmp_engine import (
     IcmpEngine,

@@ -29,10 +29,9 @@ from typing import Annotated, Any, Final, Literal, Protocol
 
 from pydantic import AfterValidator, Field
 
-from probes import snmp_modules as mods
-from probes.base import (
+from monitor.config_types import Duration, SecretStr, host_problem, int_range
+from monitor.contract import (
     CheckSettings,
-    Duration,
     MetricFamily,
     ProbeContext,
     ProbeEvent,
@@ -40,12 +39,10 @@ from probes.base import (
     ProbeResult,
     ProbeTarget,
     Sample,
-    SecretStr,
-    host_problem,
-    int_range,
 )
+from monitor.regex import compile_regex
+from probes import snmp_modules as mods
 from probes.neterrors import LOCAL_RESOURCES
-from probes.regex import compile_regex
 from probes.snmp_codec import (
     END_OF_MIB_VIEW,
     GET,

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator
 
-from probes.base import SecretStr
+from monitor.config_types import SecretStr
 
 __all__ = ["AuthProtocol", "PrivProtocol", "UserName", "UsmKey"]
 

@@ -29,8 +29,9 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from probes.base import ProbeEvent, Sample, StrictModel
-from probes.regex import Regex
+from monitor.config_types import StrictModel
+from monitor.contract import ProbeEvent, Sample
+from monitor.regex import Regex
 from probes.snmp_codec import (
     COUNTER32,
     COUNTER64,

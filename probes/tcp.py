@@ -31,21 +31,18 @@ from typing import Any, Final, Literal
 from pydantic import model_validator
 from yarl import URL
 
-from probes.base import (
+from monitor.config_types import Pattern, SourceAddress, host_problem, int_range
+from monitor.contract import (
     MetricFamily,
-    Pattern,
     ProbeContext,
     ProbeEvent,
     ProbeKind,
     ProbeResult,
     ProbeTarget,
     Sample,
-    SourceAddress,
-    host_problem,
-    int_range,
 )
+from monitor.regex import Regex
 from probes.neterrors import LOCAL_RESOURCES, ProbeFailure, local_failure, os_failure, os_text
-from probes.regex import Regex
 from probes.tls import (
     TLS_FAMILIES,
     TLS_VALUES,

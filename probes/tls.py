@@ -33,7 +33,8 @@ from typing import Annotated, Any, Final
 from cryptography import x509
 from pydantic import AfterValidator, model_validator
 
-from probes.base import CheckSettings, MetricFamily, ProbeEvent, Sample, int_range
+from monitor.config_types import int_range
+from monitor.contract import CheckSettings, MetricFamily, ProbeEvent, Sample
 
 __all__ = [
     "CERT_EXPIRY_METRIC",

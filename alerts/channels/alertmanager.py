@@ -38,7 +38,7 @@ from alerts.channels.webhook import classify_status, tls_context, transport_erro
 from alerts.clock import Clock, LoopClock
 from alerts.model import Alert, Notification
 from alerts.payload import rfc3339
-from probes.base import Duration, SecretStr
+from monitor.config_types import Duration, SecretStr
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from probes.base import ProbeResult, ProbeTarget, Sample
+from monitor.contract import ProbeResult, ProbeTarget, Sample
 from probes.snmp import SnmpProber, SnmpSettings
 from probes.snmp_modules import SnmpModulesSection
 from tests.snmp_agents import SnmpdAgent, V3User, free_udp_port, snmpd_missing

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from probes.base import ProbeResult, ProbeTarget
+from monitor.contract import ProbeResult, ProbeTarget
 from probes.snmp import SnmpProber, SnmpSettings
 from probes.snmp_codec import (
     COUNTER32,
@@ -318,7 +318,7 @@ async def test_spoiled_answers_are_reasons_not_exceptions(
 CHILD = textwrap.dedent(
     """
     import asyncio, resource, socket
-    from probes.base import ProbeTarget
+    from monitor.contract import ProbeTarget
     from probes.snmp import SnmpProber, SnmpSettings
 
     async def main():

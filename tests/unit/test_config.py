@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from monitor.config import ConfigError, load_config, split_host_port
+from monitor.config_types import Secret, format_duration, parse_duration, resolve_secret
 from probes import KINDS
-from probes.base import Secret, format_duration, parse_duration, resolve_secret
 
 BASE = """
 [[targets]]

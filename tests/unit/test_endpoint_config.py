@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from monitor.config import ConfigError, load_config
+from monitor.regex import compile_regex
 from probes.dns import DnsSettings
 from probes.http import HttpSettings
-from probes.regex import compile_regex
 from probes.tcp import TcpSettings
 
 HTTP = '[[targets]]\nname = "portal"\naddress = "https://portal.example.vn/health"\nchecks = ["http"]\n'

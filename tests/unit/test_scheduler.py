@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from monitor.contract import CheckSettings, ProbeResult, ProbeTarget
 from monitor.scheduler import Job, Limiter, Scheduler, first_run, next_run
-from probes.base import CheckSettings, ProbeResult, ProbeTarget
 from tests.fakes import FakeClock, ScriptedProber, settle
 
 

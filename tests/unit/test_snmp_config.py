@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import ConfigError, load_config
-from probes.base import MetricFamily, ProbeContext
+from monitor.contract import MetricFamily, ProbeContext
 from probes.snmp import KIND, SnmpSettings, detect_reboot, open_prober, user_module_families
 from probes.snmp_modules import InterfaceFilter, SnmpModulesSection, user_metric_name
 

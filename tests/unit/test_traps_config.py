@@ -9,8 +9,9 @@ from typing import get_args
 import pytest
 
 from monitor.config import ConfigError, load_config
+from monitor.config_types import Secret
+from monitor.contract import ProbeContext
 from probes import LISTENERS
-from probes.base import ProbeContext, Secret
 from probes.snmp import SnmpSettings
 from probes.traps import (
     LISTENER,
