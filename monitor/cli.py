@@ -32,7 +32,8 @@ from monitor.init_files import InitError, write_starter
 from monitor.probe_once import CheckOutcome, run_once
 from monitor.report import FORMATS, Options
 from monitor.report import run as run_report
-from monitor.shard import Shard, parse_shard, select
+from monitor.shard import select
+from monitor.shard_spec import Shard, parse_shard
 
 log = logging.getLogger("continuity-monitor")
 

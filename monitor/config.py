@@ -42,7 +42,7 @@ from monitor.config_types import Duration, StrictModel, duration_at_most, float_
 from monitor.contract import CheckSettings, ListenerKind, ProbeKind
 from monitor.maintenance import MaintenanceWindow
 from monitor.security import WebSection
-from monitor.shard import parse_shard
+from monitor.shard_spec import parse_shard
 from monitor.slo import SloConfig
 from monitor.sources import Origin, RawConfig, SourceError, read_config
 

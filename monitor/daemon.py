@@ -29,6 +29,7 @@ from alerts.model import Alert
 from alerts.mute import silences_for
 from monitor.alerting import Alerting
 from monitor.api import parse_rfc3339, rfc3339, target_view, targets_view
+from monitor.api_body import BadRequest
 from monitor.availability import Figures
 from monitor.coalesce import Coalesced
 from monitor.config import Config, ConfigError, load_config, split_host_port
@@ -51,12 +52,14 @@ from monitor.policy import Policy, ancestors
 from monitor.public_page import PublicServer
 from monitor.scheduler import Job, JobPlan, Scheduler, plan_jobs
 from monitor.security import AccessControl, tls_context
-from monitor.shard import Shard, parse_shard, select
+from monitor.shard import select
+from monitor.shard_spec import Shard, parse_shard
 from monitor.slo import pool, status
 from monitor.state import Event, EventKind, Health, TargetState
 from monitor.store import FAMILIES as STORE_FAMILIES
 from monitor.store import Store, StoreError, database_path
-from monitor.web import BadRequest, ReloadFailure, WebServer
+from monitor.web import WebServer
+from monitor.web_backend import ReloadFailure
 
 log = logging.getLogger(__name__)
 

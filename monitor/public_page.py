@@ -36,7 +36,7 @@ from monitor.status_page import (
 if TYPE_CHECKING:
     from monitor.config import Config, PublicSection, Target
     from monitor.state import TargetState, World
-    from monitor.web import Backend
+    from monitor.web_backend import Backend
 
 
 def selected(section: PublicSection, target: Target) -> bool:

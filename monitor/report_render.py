@@ -19,17 +19,21 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
 
 from monitor.api import rfc3339
 from monitor.i18n import cause_words, reason_word, texts
-
-if TYPE_CHECKING:  # the report module imports this one to render
-    from monitor.report import Figures, GroupReport, OutageLine, Report, TargetReport
-    from monitor.report_incidents import Incident
+from monitor.report_model import (
+    Figures,
+    GroupReport,
+    Incident,
+    OutageLine,
+    Report,
+    TargetReport,
+)
 
 TEMPLATES = Path(__file__).parent / "templates"
 CHART_TARGETS = 25

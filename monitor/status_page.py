@@ -62,7 +62,7 @@ if TYPE_CHECKING:  # monitor.web mounts this module's routes, so it cannot be im
     from monitor.availability import Figures
     from monitor.config import Config, Target
     from monitor.state import TargetState, World
-    from monitor.web import Backend
+    from monitor.web_backend import Backend
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 STATIC_DIR = PACKAGE_DIR / "static"

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.alerting import _silence_from_json, _silence_view, parse_silence
+from monitor.api_body import MAX_BODY_TIME_SPAN, BadRequest, json_depth
 from monitor.maintenance_api import parse_window
-from monitor.web import MAX_BODY_TIME_SPAN, BadRequest, json_depth
 
 NOW = 1_790_000_000.0  # 2026-09-21
 CATASTROPHIC = "(.|.|.|.|.|.|.|.)*X"
