@@ -13,7 +13,7 @@ import pytest
 
 from monitor.contract import ProbeResult, ProbeTarget, Sample
 from probes.snmp import SnmpProber, SnmpSettings
-from probes.snmp_modules import SnmpModulesSection
+from probes.snmp_user_modules import SnmpModulesSection
 from tests.snmp_agents import SnmpdAgent, V3User, free_udp_port, snmpd_missing
 
 pytestmark = pytest.mark.skipif(snmpd_missing() is not None, reason=snmpd_missing() or "")

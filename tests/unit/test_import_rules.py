@@ -146,7 +146,7 @@ def room(module: str) -> str:
         return "base"
     if module in PURE:
         return "pure"
-    return module.split(".")[0]
+    return module.split(".", maxsplit=1)[0]
 
 
 ALLOWED: Mapping[str, frozenset[str]] = {

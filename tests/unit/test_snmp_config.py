@@ -17,7 +17,8 @@ import pytest
 from monitor.config import ConfigError, load_config
 from monitor.contract import MetricFamily, ProbeContext
 from probes.snmp import KIND, SnmpSettings, detect_reboot, open_prober, user_module_families
-from probes.snmp_modules import InterfaceFilter, SnmpModulesSection, user_metric_name
+from probes.snmp_modules import InterfaceFilter
+from probes.snmp_user_modules import SnmpModulesSection, user_metric_name
 
 TARGET = """
 [[targets]]
