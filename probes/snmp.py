@@ -58,7 +58,7 @@ from probes.snmp_codec import (
 )
 from probes.snmp_codec import ERROR_NAMES as _ERROR_NAMES
 from probes.snmp_codec import Message as _Message
-from probes.snmp_credentials import AuthProtocol, PrivProtocol, UserName, UsmKey
+from probes.snmp_credentials import Problems, UsmUser
 from probes.snmp_engine import Failure, Reply, SnmpUdpEngine, SockAddr
 from probes.snmp_mibs import BUILTIN, if_mib
 from probes.snmp_modules import (
@@ -127,7 +127,7 @@ def _regex(value: str) -> str:
 Regex = Annotated[str, AfterValidator(_regex)]
 
 
-class SnmpSettings(CheckSettings):
+class SnmpSettings(CheckSettings, UsmUser):
     """``snmp = { version = "2c", community = "env:SNMP_COMMUNITY", modules = [...] }``."""
 
     version: Literal["1", "2c", "3"] = "2c"
@@ -136,19 +136,11 @@ class SnmpSettings(CheckSettings):
     retries: int_range(0, 10) = 1  # type: ignore[valid-type]
     max_repetitions: int_range(1, 200) = 25  # type: ignore[valid-type]
     modules: list[str] = Field(default_factory=lambda: ["system"])
-    user: UserName | None = None
-    auth_protocol: AuthProtocol | None = None
-    auth_key: UsmKey | None = None
-    priv_protocol: PrivProtocol | None = None
-    priv_key: UsmKey | None = None
     context: str = ""
     interfaces_include: Regex | None = None
     interfaces_exclude: Regex | None = None
     interfaces_admin_down: Literal["include", "exclude"] = "include"
     battery_min_runtime: Duration = 900.0
-
-
-Problems = list[tuple[tuple[str | int, ...], str]]
 
 
 def check_settings(settings: Any, sections: Mapping[str, Any]) -> Problems:
@@ -177,22 +169,7 @@ def _check_v3(settings: SnmpSettings) -> Problems:
     problems: Problems = []
     if not settings.user:
         problems.append((("user",), "required with version 3"))
-    if settings.auth_protocol is not None and settings.auth_key is None:
-        problems.append((("auth_key",), "required when auth_protocol is set"))
-    if settings.auth_key is not None and settings.auth_protocol is None:
-        problems.append((("auth_protocol",), "required when auth_key is set"))
-    if settings.priv_protocol is not None and settings.priv_key is None:
-        problems.append((("priv_key",), "required when priv_protocol is set"))
-    if settings.priv_key is not None and settings.priv_protocol is None:
-        problems.append((("priv_protocol",), "required when priv_key is set"))
-    if settings.priv_protocol is not None and settings.auth_protocol is None:
-        problems.append(
-            (
-                ("priv_protocol",),
-                "needs auth_protocol and auth_key: USM has no privacy without authentication",
-            )
-        )
-    return problems
+    return problems + settings.usm_problems()
 
 
 def _user_modules(section: Any) -> Mapping[str, UserModule]:

@@ -82,7 +82,7 @@ from probes.snmp_codec import (
     decode_message,
     oid_to_ber,
 )
-from probes.snmp_credentials import AuthProtocol, PrivProtocol, UserName, UsmKey
+from probes.snmp_credentials import Problems, UserName, UsmUser
 from probes.snmp_trap_codec import (
     VERSION_3,
     Notification,
@@ -201,9 +201,6 @@ EngineId = Annotated[str, AfterValidator(_engine_id)]
 """An engine ID in hex (``0x`` optional), stored as lowercase hex without ``0x``."""
 
 
-Problems = list[tuple[tuple[str | int, ...], str]]
-
-
 def _raise_at(title: str, problems: Problems) -> None:
     """Report cross-field problems at the keys to edit, not at the enclosing table."""
     if problems:
@@ -220,37 +217,17 @@ def _raise_at(title: str, problems: Problems) -> None:
         )
 
 
-class TrapUser(StrictModel):
+class TrapUser(UsmUser):
     """A v3 user whose traps and informs are accepted (authNoPriv or authPriv only)."""
 
     user: UserName
-    auth_protocol: AuthProtocol | None = None
-    auth_key: UsmKey | None = None
-    priv_protocol: PrivProtocol | None = None
-    priv_key: UsmKey | None = None
     engine_ids: list[EngineId] = Field(default_factory=list)
     """Engine IDs of the devices sending this user *traps* (informs use ours)."""
 
     @model_validator(mode="after")
     def _security_level(self) -> TrapUser:
-        problems: Problems = []
-        private = self.priv_protocol is not None or self.priv_key is not None
-        if self.auth_key is None:
-            problems.append(
-                (
-                    ("auth_key",),
-                    "required with priv_protocol: USM has no privacy without authentication"
-                    if private
-                    else "required: unauthenticated (noAuthNoPriv) v3 traps are not accepted",
-                )
-            )
-        if self.auth_protocol is None and self.auth_key is not None:
-            problems.append((("auth_protocol",), "required when auth_key is set"))
-        if self.priv_protocol is not None and self.priv_key is None:
-            problems.append((("priv_key",), "required when priv_protocol is set"))
-        if self.priv_key is not None and self.priv_protocol is None:
-            problems.append((("priv_protocol",), "required when priv_key is set"))
-        _raise_at("TrapUser", problems)
+        unauthenticated = "required: unauthenticated (noAuthNoPriv) v3 traps are not accepted"
+        _raise_at("TrapUser", self.usm_problems(unauthenticated=unauthenticated))
         return self
 
 
