@@ -76,8 +76,8 @@ ENGINE_BOOTS: Final = _o("1.3.6.1.6.3.10.2.1.2.0")
 ENGINE_TIME: Final = _o("1.3.6.1.6.3.10.2.1.3.0")
 
 
-_NUMBER_TAGS: Final = frozenset({INTEGER, COUNTER32, GAUGE32, TIMETICKS, COUNTER64})
-_MISSING_TAGS: Final = frozenset({NO_SUCH_OBJECT, NO_SUCH_INSTANCE, END_OF_MIB_VIEW})
+NUMBER_TAGS: Final = frozenset({INTEGER, COUNTER32, GAUGE32, TIMETICKS, COUNTER64})
+MISSING_TAGS: Final = frozenset({NO_SUCH_OBJECT, NO_SUCH_INSTANCE, END_OF_MIB_VIEW})
 _TAG_NAMES: Final = {
     INTEGER: "INTEGER",
     OCTET_STRING: "OCTET STRING",
@@ -176,7 +176,7 @@ def type_name(tag: int) -> str:
 
 def number(cell: Cell | None) -> int | None:
     """An integer value, or ``None`` when absent or of another type."""
-    if cell is None or cell[0] not in _NUMBER_TAGS:
+    if cell is None or cell[0] not in NUMBER_TAGS:
         return None
     value = cell[1]
     return value if isinstance(value, int) else None
@@ -193,18 +193,18 @@ def text(cell: Cell | None) -> str | None:
         return ".".join(str(b) for b in value)
     if tag == OID and isinstance(value, tuple):
         return format_oid(value)
-    if tag in _NUMBER_TAGS:
+    if tag in NUMBER_TAGS:
         return str(value)
     return None
 
 
 def check_type(
-    out: Output, cell: Cell | None, what: str, tags: frozenset[int] = _NUMBER_TAGS
+    out: Output, cell: Cell | None, what: str, tags: frozenset[int] = NUMBER_TAGS
 ) -> bool:
     """True if ``cell`` is present with an expected tag; records a problem otherwise."""
     if cell is None:
         return False
-    if cell[0] in _MISSING_TAGS:
+    if cell[0] in MISSING_TAGS:
         out.problem("no_such_object", f"{what}: {type_name(cell[0])}")
         return False
     if cell[0] not in tags:

@@ -24,7 +24,7 @@ from monitor.contract import MetricFamily
 from probes.snmp_codec import SnmpCodecError, decode_arcs, oid_to_ber, parse_oid
 from probes.snmp_mibs import BUILTIN
 from probes.snmp_modules import (
-    _MISSING_TAGS,
+    MISSING_TAGS,
     Cell,
     Fetched,
     Output,
@@ -169,7 +169,7 @@ def parse_user(fetched: Fetched, out: Output, name: str, module: UserModule) -> 
     oid = oid_to_ber(module.oid)
     if not module.index:
         cell = fetched.scalars.get(oid)
-        if cell is None or cell[0] in _MISSING_TAGS:
+        if cell is None or cell[0] in MISSING_TAGS:
             shown = type_name(cell[0]) if cell is not None else "no value"
             out.problem("no_such_object", f"module {name}: {module.oid}: {shown}")
             return

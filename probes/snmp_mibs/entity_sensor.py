@@ -1,8 +1,5 @@
 """entity_sensor (ENTITY-SENSOR-MIB, ENTITY-MIB): temperature and voltage
 sensors, named by entPhysicalName.
-
-One SNMP module: numeric OIDs, a plan, a pure parse step and its families
-(see :mod:`probes.snmp_modules`).
 """
 
 from __future__ import annotations
@@ -10,22 +7,8 @@ from __future__ import annotations
 from typing import Final
 
 from monitor.contract import MetricFamily
-from probes.snmp_codec import (
-    oid_to_ber,
-)
-from probes.snmp_modules import (
-    Fetched,
-    ModuleContext,
-    Output,
-    Plan,
-    SnmpModule,
-    Valid,
-    index_text,
-    number,
-    ranged,
-    text,
-    unique_label,
-)
+from probes import snmp_modules as m
+from probes.snmp_codec import oid_to_ber
 
 ENT_SENSOR_TYPE: Final = oid_to_ber("1.3.6.1.2.1.99.1.1.1.1")
 ENT_SENSOR_SCALE: Final = oid_to_ber("1.3.6.1.2.1.99.1.1.1.2")
@@ -50,14 +33,14 @@ _SENSOR_METRICS: Final = {
 _SCALE_UNITS: Final = 9  # entPhySensorScale: units(9); each step is 10^3
 _SENSOR_OK: Final = 1
 # ENTITY-SENSOR-MIB (RFC 3433) ranges.
-_SENSOR_TYPE_VALID: Final[Valid] = (1, 12)
-_SENSOR_SCALE_VALID: Final[Valid] = (1, 17)
-_SENSOR_PRECISION_VALID: Final[Valid] = (-8, 9)
-_SENSOR_VALUE_VALID: Final[Valid] = (-1_000_000_000, 1_000_000_000)
-_SENSOR_STATUS_VALID: Final[Valid] = (1, 3)
+_SENSOR_TYPE_VALID: Final[m.Valid] = (1, 12)
+_SENSOR_SCALE_VALID: Final[m.Valid] = (1, 17)
+_SENSOR_PRECISION_VALID: Final[m.Valid] = (-8, 9)
+_SENSOR_VALUE_VALID: Final[m.Valid] = (-1_000_000_000, 1_000_000_000)
+_SENSOR_STATUS_VALID: Final[m.Valid] = (1, 3)
 
 
-def parse_entity_sensor(fetched: Fetched, out: Output) -> None:
+def parse_entity_sensor(fetched: m.Fetched, out: m.Output) -> None:
     """Temperature and voltage sensors (where present: no sensors is not an error)."""
     names = fetched.column(ENT_PHYSICAL_NAME)
     scales = fetched.column(ENT_SENSOR_SCALE)
@@ -66,34 +49,34 @@ def parse_entity_sensor(fetched: Fetched, out: Output) -> None:
     statuses = fetched.column(ENT_SENSOR_STATUS)
     seen: dict[str, bytes] = {}
     for suffix, cell in sorted(fetched.column(ENT_SENSOR_TYPE).items()):
-        row = index_text(suffix)
+        row = m.index_text(suffix)
         metric = _SENSOR_METRICS.get(
-            ranged(out, cell, f"entPhySensorType.{row}", _SENSOR_TYPE_VALID) or 0
+            m.ranged(out, cell, f"entPhySensorType.{row}", _SENSOR_TYPE_VALID) or 0
         )
         if metric is None:
             continue
-        raw = ranged(out, values.get(suffix), f"entPhySensorValue.{row}", _SENSOR_VALUE_VALID)
+        raw = m.ranged(out, values.get(suffix), f"entPhySensorValue.{row}", _SENSOR_VALUE_VALID)
         status_cell = statuses.get(suffix)
-        status = ranged(out, status_cell, f"entPhySensorOperStatus.{row}", _SENSOR_STATUS_VALID)
+        status = m.ranged(out, status_cell, f"entPhySensorOperStatus.{row}", _SENSOR_STATUS_VALID)
         if (
             raw is None
             or status not in (None, _SENSOR_OK)
-            or (status is None and number(status_cell) is not None)
+            or (status is None and m.number(status_cell) is not None)
         ):
             continue
         scale_cell, precision_cell = scales.get(suffix), precisions.get(suffix)
-        scale = ranged(out, scale_cell, f"entPhySensorScale.{row}", _SENSOR_SCALE_VALID)
-        precision = ranged(
+        scale = m.ranged(out, scale_cell, f"entPhySensorScale.{row}", _SENSOR_SCALE_VALID)
+        precision = m.ranged(
             out, precision_cell, f"entPhySensorPrecision.{row}", _SENSOR_PRECISION_VALID
         )
-        if (scale is None and number(scale_cell) is not None) or (
-            precision is None and number(precision_cell) is not None
+        if (scale is None and m.number(scale_cell) is not None) or (
+            precision is None and m.number(precision_cell) is not None
         ):
             continue  # an unknown scale or precision makes the reading unknown
         scale = scale or _SCALE_UNITS
         precision = precision or 0
         value = raw * 10.0 ** (3 * (scale - _SCALE_UNITS) - precision)
-        name = unique_label(text(names.get(suffix)) or index_text(suffix), suffix, seen)
+        name = m.unique_label(m.text(names.get(suffix)) or m.index_text(suffix), suffix, seen)
         out.sample(metric, value, ("sensor", name))
 
 
@@ -109,15 +92,15 @@ FAMILIES: Final = (
 )
 
 
-def _plan(plan: Plan, context: ModuleContext) -> None:
+def _plan(plan: m.Plan, context: m.ModuleContext) -> None:
     plan.add(columns=SENSOR_COLUMNS, cached=SENSOR_CACHED)
 
 
-def _parse(fetched: Fetched, out: Output, context: ModuleContext) -> None:
+def _parse(fetched: m.Fetched, out: m.Output, context: m.ModuleContext) -> None:
     parse_entity_sensor(fetched, out)
 
 
-MODULE: Final = SnmpModule(
+MODULE: Final = m.SnmpModule(
     name="entity_sensor",
     description="ENTITY-SENSOR-MIB temperature and voltage sensors",
     plan=_plan,

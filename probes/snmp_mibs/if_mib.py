@@ -1,8 +1,5 @@
 """if_mib (IF-MIB ifTable + ifXTable): interface status, octets, errors,
 discards, speed and flaps of the selected interfaces.
-
-One SNMP module: numeric OIDs, a plan, a pure parse step and its families
-(see :mod:`probes.snmp_modules`).
 """
 
 from __future__ import annotations
@@ -11,25 +8,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from monitor.contract import MetricFamily, ProbeEvent
-from probes.snmp_codec import (
-    oid_to_ber,
-)
-from probes.snmp_modules import (
-    Column,
-    Fetched,
-    InterfaceFilter,
-    ModuleContext,
-    ModuleMemory,
-    Output,
-    Plan,
-    SnmpModule,
-    Valid,
-    index_text,
-    number,
-    ranged,
-    text,
-    unique_label,
-)
+from probes import snmp_modules as m
+from probes.snmp_codec import oid_to_ber
 
 IF_TABLE_LAST_CHANGE: Final = oid_to_ber("1.3.6.1.2.1.31.1.5.0")
 IF_DESCR: Final = oid_to_ber("1.3.6.1.2.1.2.2.1.2")
@@ -63,11 +43,11 @@ IF_COUNTERS: Final = (
 )
 _OPER_UP: Final = frozenset({1, 5})  # up, dormant (dial-on-demand links idle by design)
 _ADMIN_UP: Final = 1
-_ADMIN_VALID: Final[Valid] = (1, 3)  # up, down, testing
-_OPER_VALID: Final[Valid] = (1, 7)  # up .. lowerLayerDown
+_ADMIN_VALID: Final[m.Valid] = (1, 3)  # up, down, testing
+_OPER_VALID: Final[m.Valid] = (1, 7)  # up .. lowerLayerDown
 
 
-def if_mib_plan(plan: Plan, *, version: int, hc_missing: bool) -> None:
+def if_mib_plan(plan: m.Plan, *, version: int, hc_missing: bool) -> None:
     plan.add(scalars=(IF_TABLE_LAST_CHANGE,), cached=IF_NAME_COLUMNS)
     # SNMPv1 has no Counter64: the 32-bit octet counters are all it can read.
     octets = IF_32_COLUMNS if version == 0 or hc_missing else IF_HC_COLUMNS
@@ -75,7 +55,7 @@ def if_mib_plan(plan: Plan, *, version: int, hc_missing: bool) -> None:
 
 
 def parse_if_mib(
-    fetched: Fetched, out: Output, memory: ModuleMemory, select: InterfaceFilter
+    fetched: m.Fetched, out: m.Output, memory: m.ModuleMemory, select: m.InterfaceFilter
 ) -> None:
     """Interface status, counters and flaps of the selected interfaces."""
     admin = fetched.column(IF_ADMIN)
@@ -89,21 +69,21 @@ def parse_if_mib(
     up_count = down_count = 0
     incomplete: list[str] = []
     for suffix in sorted(admin.keys() | oper.keys()):
-        index = index_text(suffix)
-        name = text(names.get(suffix)) or text(descrs.get(suffix)) or index
-        alias = text(aliases.get(suffix)) or ""
+        index = m.index_text(suffix)
+        name = m.text(names.get(suffix)) or m.text(descrs.get(suffix)) or index
+        alias = m.text(aliases.get(suffix)) or ""
         admin_cell, oper_cell = admin.get(suffix), oper.get(suffix)
-        admin_code = ranged(out, admin_cell, f"ifAdminStatus.{index}", _ADMIN_VALID)
-        oper_code = ranged(out, oper_cell, f"ifOperStatus.{index}", _OPER_VALID)
+        admin_code = m.ranged(out, admin_cell, f"ifAdminStatus.{index}", _ADMIN_VALID)
+        oper_code = m.ranged(out, oper_cell, f"ifOperStatus.{index}", _OPER_VALID)
         if admin_code is None or oper_code is None:
-            if number(admin_cell) is None or number(oper_cell) is None:
+            if m.number(admin_cell) is None or m.number(oper_cell) is None:
                 incomplete.append(name)
             # else: a status outside the MIB's codes is unknown: no status, no flap.
             continue
         admin_up = admin_code == _ADMIN_UP
         if not select.selects(name, alias, admin_up):
             continue
-        labels = (("interface", unique_label(name, suffix, seen)), ("alias", alias))
+        labels = (("interface", m.unique_label(name, suffix, seen)), ("alias", alias))
         out.sample("continuity_snmp_interface_admin_up", float(admin_up), *labels)
         if admin_up:
             is_up = oper_code in _OPER_UP
@@ -129,8 +109,8 @@ def parse_if_mib(
 
 
 def _track_flap(
-    out: Output,
-    memory: ModuleMemory,
+    out: m.Output,
+    memory: m.ModuleMemory,
     suffix: bytes,
     is_up: bool,
     labels: tuple[tuple[str, str], tuple[str, str]],
@@ -150,13 +130,13 @@ def _track_flap(
 class _IfFigures:
     """The counter and speed columns of one poll, HC (64-bit) where walked."""
 
-    counters: tuple[tuple[str, Column], ...]
-    speed: Column
+    counters: tuple[tuple[str, m.Column], ...]
+    speed: m.Column
     speed_scale: float
-    last_change: Column
+    last_change: m.Column
 
     @classmethod
-    def of(cls, fetched: Fetched) -> _IfFigures:
+    def of(cls, fetched: m.Fetched) -> _IfFigures:
         hc = IF_HC_IN_OCTETS in fetched.columns
         octets = (
             ("continuity_snmp_interface_in_octets_total", IF_HC_IN_OCTETS if hc else IF_IN_OCTETS),
@@ -176,19 +156,19 @@ class _IfFigures:
             last_change=fetched.column(IF_LAST_CHANGE),
         )
 
-    def emit(self, out: Output, suffix: bytes, labels: tuple[tuple[str, str], ...]) -> None:
+    def emit(self, out: m.Output, suffix: bytes, labels: tuple[tuple[str, str], ...]) -> None:
         for metric, column in self.counters:
-            value = number(column.get(suffix))
+            value = m.number(column.get(suffix))
             if value is not None:
                 out.sample(metric, value, *labels)
-        speed = number(self.speed.get(suffix))
+        speed = m.number(self.speed.get(suffix))
         if speed is not None:
             out.sample(
                 "continuity_snmp_interface_speed_bytes_per_second",
                 speed * self.speed_scale,
                 *labels,
             )
-        changed = number(self.last_change.get(suffix))
+        changed = m.number(self.last_change.get(suffix))
         if changed is not None:
             # ifLastChange is sysUpTime at the change, in centiseconds.
             out.sample("continuity_snmp_interface_last_change_seconds", changed / 100.0, *labels)
@@ -256,15 +236,15 @@ FAMILIES: Final = (
 )
 
 
-def _plan(plan: Plan, context: ModuleContext) -> None:
+def _plan(plan: m.Plan, context: m.ModuleContext) -> None:
     if_mib_plan(plan, version=context.version, hc_missing=context.memory.hc_missing)
 
 
-def _parse(fetched: Fetched, out: Output, context: ModuleContext) -> None:
+def _parse(fetched: m.Fetched, out: m.Output, context: m.ModuleContext) -> None:
     parse_if_mib(fetched, out, context.memory, context.interfaces)
 
 
-MODULE: Final = SnmpModule(
+MODULE: Final = m.SnmpModule(
     name="if_mib",
     description="ifTable + ifXTable: status, HC octets, errors, discards, speed, flaps",
     plan=_plan,

@@ -1,35 +1,21 @@
-"""system (SNMPv2-MIB): sysName, sysDescr and sysObjectID as an info series.
-
-One SNMP module: numeric OIDs, a plan, a pure parse step and its families
-(see :mod:`probes.snmp_modules`).
-"""
+"""system (SNMPv2-MIB): sysName, sysDescr and sysObjectID as an info series."""
 
 from __future__ import annotations
 
 from typing import Final
 
 from monitor.contract import MetricFamily
-from probes.snmp_codec import (
-    oid_to_ber,
-)
-from probes.snmp_modules import (
-    SYS_UPTIME,
-    Fetched,
-    ModuleContext,
-    Output,
-    Plan,
-    SnmpModule,
-    text,
-)
+from probes import snmp_modules as m
+from probes.snmp_codec import oid_to_ber
 
 SYS_DESCR: Final = oid_to_ber("1.3.6.1.2.1.1.1.0")
 SYS_OBJECT_ID: Final = oid_to_ber("1.3.6.1.2.1.1.2.0")
 SYS_NAME: Final = oid_to_ber("1.3.6.1.2.1.1.5.0")
 
-SYSTEM_SCALARS: Final = (SYS_UPTIME, SYS_NAME, SYS_DESCR, SYS_OBJECT_ID)
+SYSTEM_SCALARS: Final = (m.SYS_UPTIME, SYS_NAME, SYS_DESCR, SYS_OBJECT_ID)
 
 
-def parse_system(fetched: Fetched, out: Output) -> None:
+def parse_system(fetched: m.Fetched, out: m.Output) -> None:
     """sysName/sysDescr/sysObjectID as an info series (uptime is the prober's job)."""
     labels = []
     for oid, label in (
@@ -37,7 +23,7 @@ def parse_system(fetched: Fetched, out: Output) -> None:
         (SYS_DESCR, "sys_descr"),
         (SYS_OBJECT_ID, "sys_object_id"),
     ):
-        value = text(fetched.scalars.get(oid))
+        value = m.text(fetched.scalars.get(oid))
         if value is not None:
             labels.append((label, value[:256]))
     if labels:
@@ -51,15 +37,15 @@ FAMILIES: Final = (
 )
 
 
-def _plan(plan: Plan, context: ModuleContext) -> None:
+def _plan(plan: m.Plan, context: m.ModuleContext) -> None:
     plan.add(scalars=SYSTEM_SCALARS)
 
 
-def _parse(fetched: Fetched, out: Output, context: ModuleContext) -> None:
+def _parse(fetched: m.Fetched, out: m.Output, context: m.ModuleContext) -> None:
     parse_system(fetched, out)
 
 
-MODULE: Final = SnmpModule(
+MODULE: Final = m.SnmpModule(
     name="system",
     description="sysUpTime, sysName, sysDescr, sysObjectID; reboots",
     plan=_plan,

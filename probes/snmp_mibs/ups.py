@@ -1,8 +1,5 @@
 """ups (RFC 1628 UPS-MIB): on battery, runtime, charge, battery status,
 input voltage and load; OnBattery/BatteryLow events.
-
-One SNMP module: numeric OIDs, a plan, a pure parse step and its families
-(see :mod:`probes.snmp_modules`).
 """
 
 from __future__ import annotations
@@ -10,23 +7,8 @@ from __future__ import annotations
 from typing import Final
 
 from monitor.contract import MetricFamily, ProbeEvent
-from probes.snmp_codec import (
-    oid_to_ber,
-)
-from probes.snmp_modules import (
-    NON_NEGATIVE,
-    POSITIVE,
-    Fetched,
-    ModuleContext,
-    ModuleMemory,
-    Output,
-    Plan,
-    SnmpModule,
-    Valid,
-    check_type,
-    index_text,
-    ranged,
-)
+from probes import snmp_modules as m
+from probes.snmp_codec import oid_to_ber
 
 UPS_BATTERY_STATUS: Final = oid_to_ber("1.3.6.1.2.1.33.1.2.1.0")
 UPS_SECONDS_ON_BATTERY: Final = oid_to_ber("1.3.6.1.2.1.33.1.2.2.0")
@@ -46,46 +28,50 @@ UPS_SCALARS: Final = (
 UPS_COLUMNS: Final = (UPS_INPUT_VOLTAGE, UPS_OUTPUT_LOAD)
 BATTERY_STATUS: Final = {1: "unknown", 2: "normal", 3: "low", 4: "depleted"}
 _OUTPUT_ON_BATTERY: Final = 5
-# Valid ranges from RFC 1628: upsOutputSource other(1)..reducer(7), the
+# m.Valid ranges from RFC 1628: upsOutputSource other(1)..reducer(7), the
 # estimates PositiveInteger minutes and 0..100 percent, the load 0..200 %.
-_SOURCE_VALID: Final[Valid] = (1, 7)
-_STATUS_VALID: Final[Valid] = (1, 4)
-_CHARGE_VALID: Final[Valid] = (0, 100)
-_LOAD_VALID: Final[Valid] = (0, 200)
+_SOURCE_VALID: Final[m.Valid] = (1, 7)
+_STATUS_VALID: Final[m.Valid] = (1, 4)
+_CHARGE_VALID: Final[m.Valid] = (0, 100)
+_LOAD_VALID: Final[m.Valid] = (0, 200)
 
 
-def parse_ups(fetched: Fetched, out: Output, memory: ModuleMemory, min_runtime: float) -> None:
+def parse_ups(
+    fetched: m.Fetched, out: m.Output, memory: m.ModuleMemory, min_runtime: float
+) -> None:
     """RFC 1628 battery and power figures, and the OnBattery/BatteryLow/PowerRestored events."""
     scalars = fetched.scalars
     source_cell = scalars.get(UPS_OUTPUT_SOURCE)
     status_cell = scalars.get(UPS_BATTERY_STATUS)
-    have_source = check_type(out, source_cell, "upsOutputSource")
-    have_status = check_type(out, status_cell, "upsBatteryStatus")
+    have_source = m.check_type(out, source_cell, "upsOutputSource")
+    have_status = m.check_type(out, status_cell, "upsBatteryStatus")
     if not have_source and not have_status:
         if not out.problems:
             out.problem("no_such_object", "the agent has no UPS-MIB (upsOutputSource)")
         return
-    seconds = ranged(out, scalars.get(UPS_SECONDS_ON_BATTERY), "upsSecondsOnBattery", NON_NEGATIVE)
-    source = ranged(out, source_cell, "upsOutputSource", _SOURCE_VALID)
+    seconds = m.ranged(
+        out, scalars.get(UPS_SECONDS_ON_BATTERY), "upsSecondsOnBattery", m.NON_NEGATIVE
+    )
+    source = m.ranged(out, source_cell, "upsOutputSource", _SOURCE_VALID)
     on_battery = _on_battery(source, seconds)
     out.sample("continuity_ups_on_battery", float(on_battery))
     out.values["ups_on_battery"] = float(on_battery)
-    status = ranged(out, status_cell, "upsBatteryStatus", _STATUS_VALID)
+    status = m.ranged(out, status_cell, "upsBatteryStatus", _STATUS_VALID)
     if status is not None:
         for code, label in BATTERY_STATUS.items():
             out.sample("continuity_ups_battery_status", float(code == status), ("status", label))
         out.values["ups_battery_status"] = float(status)
     runtime = None
     minutes = scalars.get(UPS_MINUTES_REMAINING)
-    if check_type(out, minutes, "upsEstimatedMinutesRemaining"):
-        value = ranged(out, minutes, "upsEstimatedMinutesRemaining", POSITIVE)
+    if m.check_type(out, minutes, "upsEstimatedMinutesRemaining"):
+        value = m.ranged(out, minutes, "upsEstimatedMinutesRemaining", m.POSITIVE)
         if value is not None:
             runtime = value * 60.0
             out.sample("continuity_ups_battery_runtime_seconds", runtime)
             out.values["ups_battery_runtime_seconds"] = runtime
     charge = scalars.get(UPS_CHARGE_REMAINING)
-    if check_type(out, charge, "upsEstimatedChargeRemaining"):
-        percent = ranged(out, charge, "upsEstimatedChargeRemaining", _CHARGE_VALID)
+    if m.check_type(out, charge, "upsEstimatedChargeRemaining"):
+        percent = m.ranged(out, charge, "upsEstimatedChargeRemaining", _CHARGE_VALID)
         if percent is not None:
             out.sample("continuity_ups_battery_charge_ratio", percent / 100.0)
             out.values["ups_battery_charge_ratio"] = percent / 100.0
@@ -102,20 +88,20 @@ def _on_battery(source: int | None, seconds_on_battery: int | None) -> bool:
     return bool(seconds_on_battery)
 
 
-def _ups_lines(fetched: Fetched, out: Output) -> None:
+def _ups_lines(fetched: m.Fetched, out: m.Output) -> None:
     voltages: list[float] = []
     for suffix, cell in sorted(fetched.column(UPS_INPUT_VOLTAGE).items()):
-        value = ranged(out, cell, f"upsInputVoltage.{index_text(suffix)}", NON_NEGATIVE)
+        value = m.ranged(out, cell, f"upsInputVoltage.{m.index_text(suffix)}", m.NON_NEGATIVE)
         if value is not None:
             voltages.append(float(value))
-            out.sample("continuity_ups_input_voltage_volts", value, ("line", index_text(suffix)))
+            out.sample("continuity_ups_input_voltage_volts", value, ("line", m.index_text(suffix)))
     loads: list[float] = []
     for suffix, cell in sorted(fetched.column(UPS_OUTPUT_LOAD).items()):
-        value = ranged(out, cell, f"upsOutputPercentLoad.{index_text(suffix)}", _LOAD_VALID)
+        value = m.ranged(out, cell, f"upsOutputPercentLoad.{m.index_text(suffix)}", _LOAD_VALID)
         if value is not None:
             loads.append(value / 100.0)
             out.sample(
-                "continuity_ups_output_load_ratio", value / 100.0, ("line", index_text(suffix))
+                "continuity_ups_output_load_ratio", value / 100.0, ("line", m.index_text(suffix))
             )
     if voltages:
         out.values["ups_input_voltage_volts"] = min(voltages)
@@ -124,7 +110,7 @@ def _ups_lines(fetched: Fetched, out: Output) -> None:
 
 
 def _ups_events(
-    out: Output, memory: ModuleMemory, on_battery: bool, low: bool, runtime: float | None
+    out: m.Output, memory: m.ModuleMemory, on_battery: bool, low: bool, runtime: float | None
 ) -> None:
     left = f", {runtime / 60:.0f} min of battery left" if runtime is not None else ""
     figures = {"battery_runtime_seconds": runtime} if runtime is not None else {}
@@ -174,15 +160,15 @@ FAMILIES: Final = (
 )
 
 
-def _plan(plan: Plan, context: ModuleContext) -> None:
+def _plan(plan: m.Plan, context: m.ModuleContext) -> None:
     plan.add(scalars=UPS_SCALARS, columns=UPS_COLUMNS)
 
 
-def _parse(fetched: Fetched, out: Output, context: ModuleContext) -> None:
+def _parse(fetched: m.Fetched, out: m.Output, context: m.ModuleContext) -> None:
     parse_ups(fetched, out, context.memory, context.battery_min_runtime)
 
 
-MODULE: Final = SnmpModule(
+MODULE: Final = m.SnmpModule(
     name="ups",
     description=(
         "RFC 1628 UPS-MIB: on battery, runtime, charge, battery status, input voltage, load"
