@@ -41,12 +41,12 @@ from alerts.channels.base import (
     Observer,
     StateSink,
 )
-from alerts.clock import Clock, LoopClock, sleep_wall
 from alerts.config import AlertsSection
 from alerts.metrics import DeliveryMetrics
 from alerts.model import Alert, Notification, TargetStatus
 from alerts.outbox import DeliveryPolicy, Outbox
 from alerts.route import Router, compile_routes
+from monitor.clock import Clock, LoopClock, sleep_wall
 
 log = logging.getLogger(__name__)
 

@@ -46,9 +46,9 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from alerts.channels.base import Channel, ChannelSettings, PermanentError, TransientError
-from alerts.clock import Clock, LoopClock, sleep_wall
 from alerts.metrics import DeliveryMetrics
 from alerts.model import Notification
+from monitor.clock import Clock, LoopClock, sleep_wall
 from monitor.dbfile import Migration, SerialWriter, connect, migrate, transaction
 
 log = logging.getLogger(__name__)

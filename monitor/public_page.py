@@ -27,9 +27,9 @@ from monitor.status_page import (
     SECURITY_HEADERS,
     STATIC_DIR,
     TEMPLATE_DIR,
-    Clock,
     Locale,
     StaticFiles,
+    WallTime,
     availability_level,
 )
 
@@ -77,7 +77,7 @@ def public_row(
 class PublicPage:
     """The handler of ``GET /`` on the public listener."""
 
-    def __init__(self, backend: Backend, clock: Clock = time.time) -> None:
+    def __init__(self, backend: Backend, clock: WallTime = time.time) -> None:
         self.backend = backend
         self.clock = clock
         self.env = jinja2.Environment(
@@ -124,7 +124,7 @@ class PublicPage:
 class PublicServer:
     """The public page on its own address; started by the daemon when ``[public]`` is set."""
 
-    def __init__(self, backend: Backend, clock: Clock = time.time) -> None:
+    def __init__(self, backend: Backend, clock: WallTime = time.time) -> None:
         app = web.Application(client_max_size=1024)
         page = PublicPage(backend, clock)
         app.router.add_get("/", page.index)

@@ -82,11 +82,11 @@ from monitor.config import Config, ConfigError, load_config
 from monitor.report_incidents import group_incidents
 from monitor.report_model import (
     NOT_IN_CONFIG,
-    Figures,
     GroupBy,
     GroupReport,
     OutageLine,
     Period,
+    PeriodFigures,
     Report,
     TargetReport,
     pool,
@@ -192,7 +192,7 @@ def _span(outage: Outage) -> Interval:
 class ModeFigures(NamedTuple):
     """A target's figures in one mode, before its outage lines exist."""
 
-    figures: Figures
+    figures: PeriodFigures
     """Without ``longest``, which :func:`target_report` fills in."""
     downtimes: list[float]
     """Each outage's downtime inside the period."""
@@ -226,7 +226,7 @@ def target_figures(
     longest = max(range(len(outages)), key=lambda i: (downtimes[i], -i), default=None)
     if longest is not None and downtimes[longest] <= 0:
         longest = None
-    figures = Figures(
+    figures = PeriodFigures(
         observed_seconds=measure(in_period),
         downtime_seconds=measure(down),
         outages=started,
@@ -282,7 +282,7 @@ def target_report(
     )
 
 
-def _with_longest(mode: ModeFigures, lines: Sequence[OutageLine]) -> Figures:
+def _with_longest(mode: ModeFigures, lines: Sequence[OutageLine]) -> PeriodFigures:
     if mode.longest is None:
         return mode.figures
     return replace(mode.figures, longest=lines[mode.longest])

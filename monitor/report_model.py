@@ -80,7 +80,7 @@ class OutageLine:
 
 
 @dataclass(frozen=True, slots=True)
-class Figures:
+class PeriodFigures:
     """Sums over one target or a pool of targets, in one maintenance mode.
 
     Sums rather than ratios so that groups pool by adding (see the module
@@ -116,9 +116,9 @@ class Figures:
             return None
         return max(0.0, self.observed_seconds - self.downtime_seconds) / self.outages
 
-    def __add__(self, other: Figures) -> Figures:
+    def __add__(self, other: PeriodFigures) -> PeriodFigures:
         longest = self if self.longest_seconds >= other.longest_seconds else other
-        return Figures(
+        return PeriodFigures(
             observed_seconds=self.observed_seconds + other.observed_seconds,
             downtime_seconds=self.downtime_seconds + other.downtime_seconds,
             outages=self.outages + other.outages,
@@ -129,9 +129,9 @@ class Figures:
         )
 
 
-def pool(figures: Iterable[Figures]) -> Figures:
-    """The pooled figures of several targets (sums; see :class:`Figures`)."""
-    total = Figures()
+def pool(figures: Iterable[PeriodFigures]) -> PeriodFigures:
+    """The pooled figures of several targets (sums; see :class:`PeriodFigures`)."""
+    total = PeriodFigures()
     for item in figures:
         total = total + item
     return total
@@ -144,11 +144,11 @@ class TargetReport:
     name: str
     labels: Mapping[str, str]
     in_config: bool
-    with_maintenance: Figures
-    without_maintenance: Figures
+    with_maintenance: PeriodFigures
+    without_maintenance: PeriodFigures
     outages: tuple[OutageLine, ...]
 
-    def figures(self, with_maintenance: bool) -> Figures:
+    def figures(self, with_maintenance: bool) -> PeriodFigures:
         return self.with_maintenance if with_maintenance else self.without_maintenance
 
 
@@ -158,10 +158,10 @@ class GroupReport:
 
     name: str
     targets: tuple[TargetReport, ...]
-    with_maintenance: Figures
-    without_maintenance: Figures
+    with_maintenance: PeriodFigures
+    without_maintenance: PeriodFigures
 
-    def figures(self, with_maintenance: bool) -> Figures:
+    def figures(self, with_maintenance: bool) -> PeriodFigures:
         return self.with_maintenance if with_maintenance else self.without_maintenance
 
     @property

@@ -27,10 +27,10 @@ import jinja2
 from monitor.api import rfc3339
 from monitor.i18n import cause_words, reason_word, texts
 from monitor.report_model import (
-    Figures,
     GroupReport,
     Incident,
     OutageLine,
+    PeriodFigures,
     Report,
     TargetReport,
 )
@@ -127,7 +127,9 @@ def outage_notes(line: OutageLine, report: Report) -> list[str]:
     return notes
 
 
-def longest_parts(figures: Figures, zone: ZoneInfo, *, with_target: bool) -> tuple[str, str, str]:
+def longest_parts(
+    figures: PeriodFigures, zone: ZoneInfo, *, with_target: bool
+) -> tuple[str, str, str]:
     """The longest outage's downtime, its target (if asked for) and its start."""
     line = figures.longest
     if line is None:
@@ -136,7 +138,7 @@ def longest_parts(figures: Figures, zone: ZoneInfo, *, with_target: bool) -> tup
     return (duration(figures.longest_seconds), target, when(line.start, zone))
 
 
-def longest_text(figures: Figures, zone: ZoneInfo, *, with_target: bool) -> str:
+def longest_text(figures: PeriodFigures, zone: ZoneInfo, *, with_target: bool) -> str:
     length, target, start = longest_parts(figures, zone, with_target=with_target)
     if not start:
         return length
@@ -508,7 +510,7 @@ def _outage_json(line: OutageLine, report: Report) -> dict[str, Any]:
     }
 
 
-def _figures_json(figures: Figures) -> dict[str, Any]:
+def _figures_json(figures: PeriodFigures) -> dict[str, Any]:
     longest = figures.longest
     return {
         "observed_seconds": figures.observed_seconds,

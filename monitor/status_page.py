@@ -94,7 +94,9 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
-Clock = Callable[[], float]
+WallTime = Callable[[], float]
+"""UNIX time now for what a page shows (``time.time``; tests fix it); the
+daemon's scheduling clock is :class:`monitor.clock.Clock`."""
 _EPOCH_ORDINAL = date_type(1970, 1, 1).toordinal()
 
 
@@ -510,7 +512,9 @@ class Lines:
 
 
 @dataclass
-class Site:
+class SiteGroup:
+    """A site's lines on the status page, under its province."""
+
     name: str
     lines: list[Line] = field(default_factory=list)
     html: Markup = field(default_factory=Markup)
@@ -519,7 +523,7 @@ class Site:
 @dataclass
 class Province:
     name: str
-    sites: list[Site] = field(default_factory=list)
+    sites: list[SiteGroup] = field(default_factory=list)
 
 
 def group(lines: Iterable[Line], t: Mapping[str, str]) -> list[Province]:
@@ -534,7 +538,7 @@ def group(lines: Iterable[Line], t: Mapping[str, str]) -> list[Province]:
     return [
         Province(
             province or t["no_province"],
-            [Site(site or t["no_site"], sites[site]) for site in sorted(sites, key=order)],
+            [SiteGroup(site or t["no_site"], sites[site]) for site in sorted(sites, key=order)],
         )
         for province, sites in sorted(tree.items(), key=lambda item: order(item[0]))
     ]
@@ -813,7 +817,7 @@ class _Availability:
     gets new ones at once, so a row never shows DOWN beside a stale 100 %.
     """
 
-    def __init__(self, backend: Backend, clock: Clock) -> None:
+    def __init__(self, backend: Backend, clock: WallTime) -> None:
         self.backend = backend
         self.clock = clock
         self._ratios: dict[str, Ratios] = {}
@@ -888,7 +892,7 @@ class Overview:
 class StatusPage:
     """The views; one per application, holding its template environment and row cache."""
 
-    def __init__(self, backend: Backend, clock: Clock) -> None:
+    def __init__(self, backend: Backend, clock: WallTime) -> None:
         self.backend = backend
         self.clock = clock
         self.env = make_environment()
@@ -1170,7 +1174,7 @@ def _json(document: Mapping[str, Any], status: int = 200) -> web.Response:
     return response
 
 
-def add_status_routes(app: web.Application, backend: Backend, clock: Clock = time.time) -> None:
+def add_status_routes(app: web.Application, backend: Backend, clock: WallTime = time.time) -> None:
     """Mount the status page, its data and its static files on ``app``."""
     page = StatusPage(backend, clock)
     app.router.add_get("/", page.index)

@@ -35,9 +35,9 @@ from alerts.channels.base import (
     readable_file,
 )
 from alerts.channels.webhook import classify_status, tls_context, transport_error
-from alerts.clock import Clock, LoopClock
 from alerts.model import Alert, Notification
 from alerts.payload import rfc3339
+from monitor.clock import Clock, LoopClock
 from monitor.config_types import Duration, SecretStr
 
 log = logging.getLogger(__name__)

@@ -47,7 +47,7 @@ import pytest
 from monitor.availability import figures as exporter_figures
 from monitor.availability import window_sums
 from monitor.report import Progress, ReportError, build_report, parse_group_by, parse_period
-from monitor.report_model import NOT_IN_CONFIG, Figures, GroupBy, Report, pool
+from monitor.report_model import NOT_IN_CONFIG, GroupBy, PeriodFigures, Report, pool
 from monitor.report_render import duration, percent, render
 from monitor.store import Store, load_histories, open_readonly
 
@@ -185,7 +185,7 @@ def make_report(
     )
 
 
-def hours(figures: Figures) -> tuple[float, float]:
+def hours(figures: PeriodFigures) -> tuple[float, float]:
     return figures.observed_seconds / H, figures.downtime_seconds / H
 
 
