@@ -222,6 +222,9 @@ class ProbeKind:
     """Metric families that depend on the kind's sections (SNMP user modules)."""
     check_address: Callable[[str, Any], str | None] = _any_address
     """Why a target's ``address`` cannot work for this kind (a bad URL, not a host), or None."""
+    reasons: tuple[str, ...] = ("ok",)
+    """Every reason a result of this kind can carry (a bounded label set; the
+    probe conformance test holds each kind to it)."""
     values: frozenset[str] | None = None
     """Names of the values a result of this kind may carry (what ``[[alerts.rules]]
     metric = "KIND.NAME"`` can refer to); None when they depend on the config."""

@@ -426,6 +426,7 @@ VALUES: Final = frozenset({"lookup_seconds", "answers", "rcode", "tcp_fallback"}
 KIND = ProbeKind(
     name="dns",
     values=VALUES,
+    reasons=REASONS,
     settings=DnsSettings,
     open=open_prober,
     families=(

@@ -1018,6 +1018,7 @@ VALUES: Final = (
 KIND = ProbeKind(
     name="http",
     values=VALUES,
+    reasons=REASONS,
     settings=HttpSettings,
     open=open_prober,
     families=(

@@ -417,6 +417,7 @@ VALUES: Final = frozenset(
 KIND = ProbeKind(
     name="icmp",
     values=VALUES,
+    reasons=REASONS,
     settings=IcmpSettings,
     open=open_prober,
     families=(

@@ -798,6 +798,7 @@ CORE_FAMILIES: Final = (
 
 KIND = ProbeKind(
     name="snmp",
+    reasons=REASONS,
     settings=SnmpSettings,
     open=open_prober,
     families=(*CORE_FAMILIES, *(f for m in BUILTIN.values() for f in m.families)),

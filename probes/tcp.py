@@ -405,6 +405,7 @@ VALUES: Final = (
 KIND = ProbeKind(
     name="tcp",
     values=VALUES,
+    reasons=REASONS,
     settings=TcpSettings,
     open=open_prober,
     families=(
