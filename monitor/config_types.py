@@ -12,13 +12,14 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     PlainValidator,
 )
 
@@ -62,8 +63,9 @@ Duration = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_pos
 """A positive duration written with a unit; stored as float seconds."""
 
 
-def duration_at_most(high: float, why: str) -> Any:
-    """A duration with an upper bound; the message says the bound and ``why``."""
+def duration_at_most(high: float, why: str) -> AfterValidator:
+    """An upper bound for a :data:`Duration` (``Annotated[Duration, duration_at_most(...)]``);
+    the message says the bound and ``why``."""
 
     def check(value: float) -> float:
         if value > high:
@@ -72,9 +74,7 @@ def duration_at_most(high: float, why: str) -> Any:
             )
         return value
 
-    return Annotated[
-        float, BeforeValidator(parse_duration), AfterValidator(_positive), AfterValidator(check)
-    ]
+    return AfterValidator(check)
 
 
 MAX_INTERVAL = 86400.0
@@ -93,26 +93,14 @@ Interval = Annotated[Duration, AfterValidator(_at_most_a_day)]
 """How often a check runs: a duration of at most a day."""
 
 
-def int_range(low: int, high: int) -> Any:
-    """An integer constrained to ``[low, high]`` with an operator-friendly message."""
+Count = Annotated[int, Field(ge=1, le=100)]
+"""A small count (fall, rise, pings per run)."""
 
-    def check(value: int) -> int:
-        if not low <= value <= high:
-            raise ValueError(f"must be between {low} and {high}, got {value}")
-        return value
+Port = Annotated[int, Field(ge=1, le=65535)]
+"""A TCP or UDP port."""
 
-    return Annotated[int, AfterValidator(check)]
-
-
-def float_range(low: float, high: float) -> Any:
-    """A float constrained to ``[low, high]``."""
-
-    def check(value: float) -> float:
-        if not low <= value <= high:
-            raise ValueError(f"must be between {low:g} and {high:g}, got {value:g}")
-        return value
-
-    return Annotated[float, AfterValidator(check)]
+Ratio = Annotated[float, Field(ge=0.0, le=1.0)]
+"""A share, 0 to 1."""
 
 
 class Secret:

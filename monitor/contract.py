@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, model_validator
 
-from monitor.config_types import Duration, Interval, StrictModel, format_duration, int_range
+from monitor.config_types import Count, Duration, Interval, StrictModel, format_duration
 
 
 class CheckSettings(StrictModel):
@@ -33,8 +33,8 @@ class CheckSettings(StrictModel):
 
     interval: Interval = 30.0
     timeout: Duration = 5.0
-    fall: int_range(1, 100) = 3  # type: ignore[valid-type]
-    rise: int_range(1, 100) = 2  # type: ignore[valid-type]
+    fall: Count = 3
+    rise: Count = 2
     critical: bool = True
     down_interval: Interval | None = None
     """How often the check runs while failing (default: a third of interval,
@@ -126,7 +126,11 @@ class ProbeSetupError(Exception):
     """A prober cannot start (no permission, no such family): a message for the operator."""
 
 
-class Prober(Protocol):
+SettingsT = TypeVar("SettingsT", bound=CheckSettings)
+SettingsT_contra = TypeVar("SettingsT_contra", bound=CheckSettings, contravariant=True)
+
+
+class Prober(Protocol[SettingsT_contra]):
     """A live probe kind: owns shared sockets/sessions for the daemon's lifetime.
 
     ``deadline`` is in the event loop's clock (``loop.time()``). Opening the
@@ -135,7 +139,7 @@ class Prober(Protocol):
     """
 
     async def probe(
-        self, target: ProbeTarget, settings: Any, *, deadline: float
+        self, target: ProbeTarget, settings: SettingsT_contra, *, deadline: float
     ) -> ProbeResult: ...
 
 
@@ -156,7 +160,7 @@ class ProbeContext:
     emit: Callable[[str, ProbeEvent], None] = _drop_event
 
 
-ProberFactory = Callable[[ProbeContext], AbstractAsyncContextManager[Prober]]
+ProberFactory = Callable[[ProbeContext], AbstractAsyncContextManager[Prober[SettingsT]]]
 
 
 class Listener(Protocol):
@@ -183,7 +187,10 @@ class ListenerKind:
     """The families of the listener's :meth:`Listener.samples`."""
 
 
-SettingsCheck = Callable[[Any, Mapping[str, Any]], list[tuple[tuple[str | int, ...], str]]]
+Problems = list[tuple[tuple[str | int, ...], str]]
+"""``(loc inside the check table, message)`` pairs."""
+
+SettingsCheck = Callable[[SettingsT, Mapping[str, Any]], Problems]
 
 
 def _no_check(
@@ -201,7 +208,7 @@ def _any_address(address: str, settings: Any) -> str | None:
 
 
 @dataclass(frozen=True)
-class ProbeKind:
+class ProbeKind(Generic[SettingsT]):
     """A registry entry: everything ``monitor/`` needs to know about a kind.
 
     ``sections`` are top-level config tables this kind owns (name -> model),
@@ -212,15 +219,15 @@ class ProbeKind:
     """
 
     name: str
-    settings: type[CheckSettings]
-    open: ProberFactory
+    settings: type[SettingsT]
+    open: ProberFactory[SettingsT]
     families: tuple[MetricFamily, ...] = ()
     description: str = ""
     sections: Mapping[str, type[BaseModel]] = field(default_factory=dict)
-    check: SettingsCheck = _no_check
+    check: SettingsCheck[SettingsT] = _no_check
     section_families: Callable[[Mapping[str, Any]], tuple[MetricFamily, ...]] = _no_families
     """Metric families that depend on the kind's sections (SNMP user modules)."""
-    check_address: Callable[[str, Any], str | None] = _any_address
+    check_address: Callable[[str, SettingsT], str | None] = _any_address
     """Why a target's ``address`` cannot work for this kind (a bad URL, not a host), or None."""
     reasons: tuple[str, ...] = ("ok",)
     """Every reason a result of this kind can carry (a bounded label set; the

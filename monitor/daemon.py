@@ -229,7 +229,7 @@ class Daemon:
         config_path: Path,
         overrides: Overrides | None = None,
         *,
-        kinds: Mapping[str, ProbeKind] | None = None,
+        kinds: Mapping[str, ProbeKind[Any]] | None = None,
         listeners: Mapping[str, ListenerKind] | None = None,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -249,7 +249,7 @@ class Daemon:
         )
         self.config: Config | None = None
         self.pipeline = Pipeline(wall=wall, exporter=self.exporter, figures=self._refresh_figures)
-        self.probers: dict[str, Prober] = {}
+        self.probers: dict[str, Prober[Any]] = {}
         self._prober_stacks: dict[str, tuple[contextlib.AsyncExitStack, dict[str, Any]]] = {}
         self._listener_stacks: dict[str, tuple[contextlib.AsyncExitStack, Any]] = {}
         self._by_address: dict[str, list[str]] = {}

@@ -159,7 +159,7 @@ class Scheduler:
 
     def __init__(
         self,
-        probers: Mapping[str, Prober],
+        probers: Mapping[str, Prober[Any]],
         on_result: ResultCallback,
         metrics: SchedulerMetrics,
         *,
@@ -187,7 +187,7 @@ class Scheduler:
     def jobs(self) -> list[Job]:
         return [job for job, _ in self._tasks.values()]
 
-    def set_probers(self, probers: Mapping[str, Prober]) -> None:
+    def set_probers(self, probers: Mapping[str, Prober[Any]]) -> None:
         """Replace the prober map (a reload may bring a new kind)."""
         self._probers = probers
 

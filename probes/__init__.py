@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from monitor.contract import ListenerKind, ProbeKind
 from probes import dns, http, icmp, snmp, tcp, traps
 
-KINDS: Mapping[str, ProbeKind] = {
+KINDS: Mapping[str, ProbeKind[Any]] = {
     kind.name: kind
     for kind in (
         icmp.KIND,

@@ -53,10 +53,10 @@ from typing import Annotated, Any, Final, Literal, cast
 import aiohttp
 from aiohttp.abc import AbstractResolver
 from aiohttp.client_proto import ResponseHandler
-from pydantic import AfterValidator, PlainValidator, model_validator
+from pydantic import AfterValidator, Field, PlainValidator, model_validator
 from yarl import URL
 
-from monitor.config_types import SecretStr, SourceAddress, StrictModel, int_range
+from monitor.config_types import SecretStr, SourceAddress, StrictModel
 from monitor.contract import (
     MetricFamily,
     ProbeContext,
@@ -311,8 +311,8 @@ with warnings.catch_warnings():
         json_min: Annotated[dict[str, float], PlainValidator(_json_bounds)] = {}  # noqa: RUF012
         json_max: Annotated[dict[str, float], PlainValidator(_json_bounds)] = {}  # noqa: RUF012
         follow_redirects: bool = True
-        max_redirects: int_range(1, 30) = 10  # type: ignore[valid-type]
-        max_body_bytes: int_range(1, 1 << 30) = 1 << 20  # type: ignore[valid-type]
+        max_redirects: Annotated[int, Field(ge=1, le=30)] = 10
+        max_body_bytes: Annotated[int, Field(ge=1, le=1 << 30)] = 1 << 20
         basic_auth: BasicAuth | None = None
         bearer_token: SecretStr | None = None
         keepalive: bool = True

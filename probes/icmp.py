@@ -18,11 +18,11 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
-from monitor.config_types import Duration, float_range, format_duration, host_problem, int_range
+from monitor.config_types import Count, Duration, Ratio, format_duration, host_problem
 from monitor.contract import (
     CheckSettings,
     MetricFamily,
@@ -90,11 +90,11 @@ _GAI_FAMILY: Final = {"auto": socket.AF_UNSPEC, "ipv4": socket.AF_INET, "ipv6": 
 class IcmpSettings(CheckSettings):
     """``icmp = { count = 5, packet_interval = "1s" }`` on a target or template."""
 
-    count: int_range(1, 100) = 3  # type: ignore[valid-type]
+    count: Count = 3
     packet_interval: Duration = 1.0
-    payload_size: int_range(0, 1400) = 56  # type: ignore[valid-type]
+    payload_size: Annotated[int, Field(ge=0, le=1400)] = 56
     family: Literal["auto", "ipv4", "ipv6"] = "auto"
-    max_loss_ratio: float_range(0.0, 1.0) = 1.0  # type: ignore[valid-type]
+    max_loss_ratio: Ratio = 1.0
 
     @model_validator(mode="after")
     def _echoes_fit_in_timeout(self) -> IcmpSettings:

@@ -30,7 +30,7 @@ from typing import Annotated, Any, Final, Literal, Protocol
 
 from pydantic import AfterValidator, Field
 
-from monitor.config_types import Duration, SecretStr, host_problem, int_range
+from monitor.config_types import Duration, Port, SecretStr, host_problem
 from monitor.contract import (
     CheckSettings,
     MetricFamily,
@@ -132,9 +132,9 @@ class SnmpSettings(CheckSettings, UsmUser):
 
     version: Literal["1", "2c", "3"] = "2c"
     community: SecretStr | None = None
-    port: int_range(1, 65535) = 161  # type: ignore[valid-type]
-    retries: int_range(0, 10) = 1  # type: ignore[valid-type]
-    max_repetitions: int_range(1, 200) = 25  # type: ignore[valid-type]
+    port: Port = 161
+    retries: Annotated[int, Field(ge=0, le=10)] = 1
+    max_repetitions: Annotated[int, Field(ge=1, le=200)] = 25
     modules: list[str] = Field(default_factory=lambda: ["system"])
     context: str = ""
     interfaces_include: Regex | None = None
@@ -143,9 +143,8 @@ class SnmpSettings(CheckSettings, UsmUser):
     battery_min_runtime: Duration = 900.0
 
 
-def check_settings(settings: Any, sections: Mapping[str, Any]) -> Problems:
+def check_settings(settings: SnmpSettings, sections: Mapping[str, Any]) -> Problems:
     """Cross-field rules and module names, reported at the key to edit."""
-    assert isinstance(settings, SnmpSettings)
     problems: Problems = []
     user_modules = _user_modules(sections.get("snmp_modules"))
     available = [*BUILTIN, *sorted(user_modules)]

@@ -70,7 +70,7 @@ from typing import Annotated, Any, Final
 from pydantic import AfterValidator, Field, IPvAnyNetwork, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from monitor.config_types import SecretStr, StrictModel, int_range
+from monitor.config_types import SecretStr, StrictModel
 from monitor.contract import ListenerKind, MetricFamily, ProbeContext, ProbeEvent, Sample
 from probes.snmp_codec import (
     INFORM,
@@ -242,18 +242,18 @@ class TrapsSection(StrictModel):
     """Our engine ID (informs are localised to it); default: from monitor.instance."""
     sources: list[IPvAnyNetwork] = Field(default_factory=list)
     """Networks traps are accepted from (e.g. ``10.0.0.0/8``); empty: any address."""
-    max_per_second: int_range(1, 1_000_000) = 2000  # type: ignore[valid-type]
+    max_per_second: Annotated[int, Field(ge=1, le=1_000_000)] = 2000
     """v1/v2c notifications with a good community handled per second, all sources
     together (bursts of as many); the rest is dropped (``rate_limited``)."""
-    max_per_source_per_second: int_range(1, 1_000_000) = 500  # type: ignore[valid-type]
+    max_per_source_per_second: Annotated[int, Field(ge=1, le=1_000_000)] = 500
     """The same, per source address: one flooding device cannot use the whole budget."""
-    max_v3_per_second: int_range(1, 100_000) = V3_BUDGET  # type: ignore[valid-type]
+    max_v3_per_second: Annotated[int, Field(ge=1, le=100_000)] = V3_BUDGET
     """v3 messages of a known user and engine handed to pysnmp per second, all
     sources together. Each costs 0.4 ms (bad HMAC) to 0.8 ms (a good trap) of
     CPU (bench/README.md), so the default keeps a flood under a sixth of a core."""
-    max_v3_per_source_per_second: int_range(1, 100_000) = 50  # type: ignore[valid-type]
+    max_v3_per_source_per_second: Annotated[int, Field(ge=1, le=100_000)] = 50
     """The same, per source address."""
-    log_rate: int_range(0, 10_000) = 10  # type: ignore[valid-type]
+    log_rate: Annotated[int, Field(ge=0, le=10_000)] = 10
     """Log lines per minute about rejected datagrams (the counters count all)."""
 
     @model_validator(mode="after")
