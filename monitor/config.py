@@ -1,7 +1,7 @@
 """Loading and validating ``config.toml`` into a frozen :class:`Config`.
 
-The shape is DESIGN.md's: ``[monitor]``, ``[defaults]``, ``[templates.NAME]``,
-``[[targets]]`` and ``include``. Settings of a check are layered, later wins:
+The shape (README.md, "Configuration"): ``[monitor]``, ``[defaults]``,
+``[templates.NAME]``, ``[[targets]]`` and ``include``. Settings of a check are layered, later wins:
 
     built-in defaults < [defaults] < [defaults.KIND] < template < template.KIND
                       < target < target.KIND

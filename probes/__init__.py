@@ -1,4 +1,9 @@
-"""Probe kinds. Adding a kind is one module, one test module and one line below."""
+"""Probe kinds. Adding a kind is one module, one test module and one line below.
+
+Imports: the base modules of ``monitor`` (``monitor.contract``,
+``monitor.config_types``, ...) and ``probes`` itself; never the daemon,
+``alerts`` or ``prometheus_client`` (ARCHITECTURE.md).
+"""
 
 from __future__ import annotations
 

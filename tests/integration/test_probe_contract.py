@@ -107,6 +107,7 @@ async def peers(snmp_port: int | None) -> AsyncIterator[Peers]:
     await hole.start()
     banner = await _tcp_server(b"SSH-2.0-contract\r\n")
     junk = await _tcp_server(GARBAGE)
+
     async def answer(_request: web.Request) -> web.Response:
         return web.Response(text="ok")
 

@@ -193,3 +193,12 @@ def test_packages_keep_off_what_is_not_theirs(package: str) -> None:
         if target.split(".")[0] in FORBIDDEN_THIRD_PARTY[package]
     )
     assert offending == []
+
+
+def test_the_architecture_document_states_these_rules() -> None:
+    text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    assert "(ARCHITECTURE.md)" in (ROOT / "README.md").read_text(encoding="utf-8")
+    for module in sorted(BASE - {"monitor"}):
+        assert f"`{module.replace('.', '/')}.py`" in text, module
+    for module in sorted(PURE):
+        assert f"`{module.replace('.', '/')}.py`" in text, module
