@@ -1,4 +1,4 @@
-"""Alerting: rules, muting, routing, the durable outbox and channels (see DESIGN.md).
+"""Alerting: rules, muting, routing, the durable outbox and channels (see ARCHITECTURE.md).
 
 Delivery (this package apart from ``rules`` and ``mute``):
 
@@ -13,4 +13,8 @@ Delivery (this package apart from ``rules`` and ``mute``):
 * :mod:`alerts.channels` — the channel kinds and their registry.
 * :mod:`alerts.templates`, :mod:`alerts.payload` — texts (en, vi) and JSON documents.
 * :mod:`alerts.metrics` — the delivery metrics collector.
+
+Imports: the base modules of ``monitor`` (``monitor.config_types``,
+``monitor.clock``, ``monitor.dbfile``, ``monitor.i18n``, ...) and ``alerts``
+itself; never the daemon or ``probes`` (ARCHITECTURE.md).
 """

@@ -31,8 +31,8 @@ from alerts.channels import KINDS
 from alerts.channels.base import ChannelSettings
 from alerts.rules import BUILTIN_DEFAULTS, BuiltinSetting, ThresholdRule
 from monitor.config_errors import ConfigIssue, describe, join_path
-from probes.base import Duration, StrictModel, parse_duration
-from probes.regex import compile_regex
+from monitor.config_types import Duration, StrictModel, parse_duration
+from monitor.regex import compile_regex
 
 __all__ = [
     "AlertsSection",

@@ -30,7 +30,6 @@ import random
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from alerts.channels import KINDS
 from alerts.channels.base import (
@@ -41,12 +40,12 @@ from alerts.channels.base import (
     Observer,
     StateSink,
 )
-from alerts.clock import Clock, LoopClock, sleep_wall
 from alerts.config import AlertsSection
 from alerts.metrics import DeliveryMetrics
 from alerts.model import Alert, Notification, TargetStatus
 from alerts.outbox import DeliveryPolicy, Outbox
 from alerts.route import Router, compile_routes
+from monitor.clock import Clock, LoopClock, sleep_wall
 
 log = logging.getLogger(__name__)
 
@@ -140,10 +139,10 @@ class Delivery:
             refused_ack=self.metrics.count_refused_ack,
         )
         try:
-            channel: Any = await self._stack.enter_async_context(kind.open(settings, context))
+            channel = await self._stack.enter_async_context(kind.open(settings, context))
         except (OSError, ValueError) as exc:
             raise DeliverySetupError(f"channel {name}: cannot open: {exc}") from None
-        return channel  # type: ignore[no-any-return]
+        return channel
 
     @property
     def outbox(self) -> Outbox:

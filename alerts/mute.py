@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from alerts.model import Alert
-from probes.regex import Regex, compile_regex
+from monitor.regex import Regex, compile_regex
 
 
 @dataclass(frozen=True, slots=True)

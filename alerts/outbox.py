@@ -43,12 +43,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from alerts.channels.base import Channel, ChannelSettings, PermanentError, TransientError
-from alerts.clock import Clock, LoopClock, sleep_wall
 from alerts.metrics import DeliveryMetrics
 from alerts.model import Notification
+from monitor.clock import Clock, LoopClock, sleep_wall
 from monitor.dbfile import Migration, SerialWriter, connect, migrate, transaction
 
 log = logging.getLogger(__name__)
@@ -118,20 +118,21 @@ _COLUMNS = (
 )
 
 
-def _row(values: tuple[object, ...]) -> Row:
+def _row(values: tuple[Any, ...]) -> Row:
+    # A SQLite row: the table's types, as the schema below declares them.
     (id_, channel, key, body, fallback, state, created, attempts, next_at, error, done) = values
     return Row(
-        int(id_),  # type: ignore[call-overload]
+        int(id_),
         str(channel),
         str(key),
         Notification.from_json(str(body)),
         None if fallback is None else str(fallback),
-        state,  # type: ignore[arg-type]
-        float(created),  # type: ignore[arg-type]
-        int(attempts),  # type: ignore[call-overload]
-        float(next_at),  # type: ignore[arg-type]
+        state,
+        float(created),
+        int(attempts),
+        float(next_at),
         None if error is None else str(error),
-        None if done is None else float(done),  # type: ignore[arg-type]
+        None if done is None else float(done),
     )
 
 

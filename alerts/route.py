@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from alerts.config import RouteConfig
 from alerts.model import Alert, Notification, Reason, notification_key
-from probes.regex import Regex, compile_regex
+from monitor.regex import Regex, compile_regex
 
 
 @dataclass(frozen=True)

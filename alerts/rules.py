@@ -49,7 +49,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import Field, field_validator, model_validator
 
 from alerts.model import Alert, Site
-from probes.base import Duration, StrictModel
+from monitor.config_types import Duration, StrictModel
 
 Severity = Literal["critical", "warning", "info"]
 

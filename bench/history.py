@@ -44,13 +44,13 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import DEFAULT_RTT_BUCKETS
+from monitor.contract import ProbeResult
 from monitor.exporter import SeriesStore
 from monitor.history_view import RANGES, plan, steps
 from monitor.measurements import COARSE, Recorder
 from monitor.rtt_histogram import RttHistogram
 from monitor.rttsketch import Summary
 from monitor.store import Store, database_path
-from probes.base import ProbeResult
 
 DAY = 86400
 

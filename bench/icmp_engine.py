@@ -30,7 +30,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from probes.base import ProbeTarget
+from monitor.contract import ProbeTarget
 from probes.icmp import IcmpProber, IcmpSettings
 from probes.icmp_engine import IcmpEngine
 

@@ -31,8 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from monitor.contract import ProbeTarget
 from monitor.path_watch import WAIT_FLOOR, WAIT_RTT_FACTOR
-from probes.base import ProbeTarget
 from probes.icmp import IcmpProber, IcmpSettings
 from tests import netns
 from tests.netns_chain import Chain, router_chain

@@ -27,11 +27,11 @@ from alerts.rules import RuleBook, TargetInfo
 from monitor.alert_flow import dark_notes
 from monitor.config import Config, MonitorSection, Target
 from monitor.exporter import Exporter, SelfMetrics
+from monitor.page_locale import Locale
 from monitor.policy import Policy
 from monitor.power import TREND_POINTS, PowerWatch
 from monitor.power_board import board_rows
 from monitor.state import Health, TargetState, Topology, World
-from monitor.status_page import Locale
 
 T0 = 1_800_000_000.0
 LEAD = 1800.0

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from bench.icmp import addresses, scale_config
 from monitor.config import Config, load_config
+from monitor.contract import ProbeContext
 from monitor.daemon import jobs_for
 from monitor.exporter import Exporter, SelfMetrics
 from monitor.pipeline import Pipeline
@@ -37,7 +38,6 @@ from monitor.state import TargetState
 from monitor.store import FAMILIES as STORE_FAMILIES
 from monitor.store import Store, database_path
 from probes import KINDS
-from probes.base import ProbeContext
 from probes.icmp import summarize
 from probes.icmp_engine import PingOutcome
 

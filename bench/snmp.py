@@ -62,7 +62,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.common import cpu_seconds, process, wait_http
-from probes.base import ProbeTarget
+from monitor.contract import ProbeTarget
 from probes.snmp import SnmpProber, SnmpSettings
 from tests import netns
 from tests.helpers import free_port

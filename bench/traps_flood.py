@@ -117,13 +117,13 @@ async def one_flood(
         sent, *_ = await asyncio.gather(*senders)
         await asyncio.sleep(0.5)  # what is still in the socket's buffer
         cpu, wall = time.process_time() - cpu, time.monotonic() - wall
-        handled = sum(listener.collector.counts.values())
+        handled = sum(listener.counters.counts.values())
         return FloodRun(
             sent=sent,
             accepted={source: events.count(source) for source in valid},
             cpu_per_datagram_us=cpu / max(1, handled) * 1e6,
             core_share=cpu / wall,
-            kernel_dropped=listener.collector.kernel_dropped,
+            kernel_dropped=listener.counters.kernel_dropped,
         )
 
 

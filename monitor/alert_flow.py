@@ -19,11 +19,11 @@ from alerts.model import Alert, Site
 from alerts.mute import Gate
 from alerts.rules import RuleBook, TargetInfo
 from monitor.config import Config, Target
+from monitor.contract import ProbeEvent, ProbeResult
 from monitor.policy import Policy
 from monitor.power import Estimate
+from monitor.redact import redact_url
 from monitor.state import Event, EventKind
-from probes.base import ProbeEvent, ProbeResult
-from probes.redact import redact_url
 
 MuteReason = Callable[[Alert], str | None]
 CONSEQUENCES_SHOWN = 5  # names in an alert's consequences line; the count says the rest

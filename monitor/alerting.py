@@ -32,13 +32,13 @@ from alerts.mute import Gate, Matcher, Silence
 from alerts.rules import RuleBook
 from monitor.alert_flow import AlertFlow
 from monitor.api import parse_rfc3339, rfc3339
+from monitor.api_body import BadRequest, body_time
 from monitor.config import Config, Target
+from monitor.contract import ProbeEvent, ProbeResult
 from monitor.policy import Policy
 from monitor.power import Estimate
 from monitor.state import Event, EventKind, Health, TargetState
 from monitor.store import Store
-from monitor.web import BadRequest, body_time
-from probes.base import ProbeEvent, ProbeResult
 
 log = logging.getLogger(__name__)
 

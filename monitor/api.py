@@ -10,8 +10,8 @@ from typing import Any
 
 from monitor.config import Config, Target
 from monitor.policy import Policy, Role
+from monitor.redact import redact_url
 from monitor.state import Health, TargetState, World
-from probes.redact import redact_url
 
 
 def rfc3339(timestamp: float | None) -> str | None:

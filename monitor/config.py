@@ -1,7 +1,7 @@
 """Loading and validating ``config.toml`` into a frozen :class:`Config`.
 
-The shape is DESIGN.md's: ``[monitor]``, ``[defaults]``, ``[templates.NAME]``,
-``[[targets]]`` and ``include``. Settings of a check are layered, later wins:
+The shape (README.md, "Configuration"): ``[monitor]``, ``[defaults]``,
+``[templates.NAME]``, ``[[targets]]`` and ``include``. Settings of a check are layered, later wins:
 
     built-in defaults < [defaults] < [defaults.KIND] < template < template.KIND
                       < target < target.KIND
@@ -38,23 +38,21 @@ from monitor.config_errors import (
     suggestion,
 )
 from monitor.config_locator import locate
-from monitor.maintenance import MaintenanceWindow
-from monitor.paths import PathDiagnosisSection
-from monitor.security import WebSection
-from monitor.shard import parse_shard
-from monitor.slo import SloConfig
-from monitor.sources import Origin, RawConfig, SourceError, read_config
-from probes.base import (
-    CheckSettings,
+from monitor.config_types import (
+    Count,
     Duration,
-    ListenerKind,
-    ProbeKind,
+    Ratio,
     StrictModel,
     canonical_ipv4,
     duration_at_most,
-    float_range,
-    int_range,
 )
+from monitor.contract import CheckSettings, ListenerKind, ProbeKind
+from monitor.maintenance import MaintenanceWindow
+from monitor.paths import PathDiagnosisSection
+from monitor.security import WebSection
+from monitor.shard_spec import parse_shard
+from monitor.slo import SloConfig
+from monitor.sources import Origin, RawConfig, SourceError, read_config
 
 __all__ = [
     "Check",
@@ -188,8 +186,8 @@ class Location(StrictModel):
     """Where a site is and whom to call: goes into alerts and the status page."""
 
     address: str | None = None
-    lat: float_range(-90.0, 90.0) | None = None  # type: ignore[valid-type]
-    lon: float_range(-180.0, 180.0) | None = None  # type: ignore[valid-type]
+    lat: Annotated[float, Field(ge=-90.0, le=90.0)] | None = None
+    lon: Annotated[float, Field(ge=-180.0, le=180.0)] | None = None
     contact: str | None = None
 
 
@@ -203,22 +201,29 @@ class MonitorSection(StrictModel):
     language: Literal["en", "vi"] = "en"
     canaries: list[str] = Field(default_factory=list)
     count_maintenance: bool = False
-    slo_interval: duration_at_most(3600.0, "budgets and burn rates would be stale") = 30.0  # type: ignore[valid-type]
-    retention: duration_at_most(  # type: ignore[valid-type]
-        10 * 365 * 86400.0, "the history is read for reports; ten years is plenty"
-    ) = 400 * 86400.0
-    isolation_ratio: float_range(0.0, 1.0) = 0.5  # type: ignore[valid-type]
-    isolation_min_targets: int_range(1, 1_000_000) = 10  # type: ignore[valid-type]
-    isolation_min_failing: int_range(1, 1_000_000) = 5  # type: ignore[valid-type]
+    slo_interval: Annotated[
+        Duration, duration_at_most(3600.0, "budgets and burn rates would be stale")
+    ] = 30.0
+    retention: Annotated[
+        Duration,
+        duration_at_most(
+            10 * 365 * 86400.0, "the history is read for reports; ten years is plenty"
+        ),
+    ] = 400 * 86400.0
+    isolation_ratio: Ratio = 0.5
+    isolation_min_targets: Annotated[int, Field(ge=1, le=1_000_000)] = 10
+    isolation_min_failing: Annotated[int, Field(ge=1, le=1_000_000)] = 5
     """The ratio rule needs at least this many root causes failing at once."""
     isolation_require_ratio: bool = False
     """With canaries: isolated only if every canary fails *and* the ratio rule holds."""
     external_url: str = ""
     """Where people reach this daemon's pages (links in alerts, ``generator_url``)."""
-    flap_high: float_range(0.0, 1.0) = 0.30  # type: ignore[valid-type]
-    flap_low: float_range(0.0, 1.0) = 0.20  # type: ignore[valid-type]
-    max_concurrency: int_range(1, 100_000) = 5000  # type: ignore[valid-type]
-    kind_concurrency: dict[str, int_range(1, 100_000)] = Field(default_factory=dict)  # type: ignore[valid-type]
+    flap_high: Ratio = 0.30
+    flap_low: Ratio = 0.20
+    max_concurrency: Annotated[int, Field(ge=1, le=100_000)] = 5000
+    kind_concurrency: dict[str, Annotated[int, Field(ge=1, le=100_000)]] = Field(
+        default_factory=dict
+    )
     shard: Annotated[str, AfterValidator(_shard)] | None = None
     """``"i/n"``: monitor only shard i of n of the targets (monitor.shard)."""
 
@@ -229,10 +234,18 @@ DEFAULT_RTT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 class HistorySection(StrictModel):
     """``[history]``: the measurement history (``monitor.measurements``); read at start."""
 
-    fine_bucket: duration_at_most(3600.0, "finer buckets than an hour are the point") = 60.0  # type: ignore[valid-type]
-    fine_retention: duration_at_most(366 * 86400.0, "use coarse buckets for longer") = 14 * 86400.0  # type: ignore[valid-type]
-    coarse_bucket: duration_at_most(86400.0, "a day is the coarsest graph step") = 3600.0  # type: ignore[valid-type]
-    coarse_retention: duration_at_most(10 * 365 * 86400.0, "ten years is plenty") = 400 * 86400.0  # type: ignore[valid-type]
+    fine_bucket: Annotated[
+        Duration, duration_at_most(3600.0, "finer buckets than an hour are the point")
+    ] = 60.0
+    fine_retention: Annotated[
+        Duration, duration_at_most(366 * 86400.0, "use coarse buckets for longer")
+    ] = 14 * 86400.0
+    coarse_bucket: Annotated[
+        Duration, duration_at_most(86400.0, "a day is the coarsest graph step")
+    ] = 3600.0
+    coarse_retention: Annotated[
+        Duration, duration_at_most(10 * 365 * 86400.0, "ten years is plenty")
+    ] = 400 * 86400.0
     rtt_buckets: list[float] = Field(default_factory=lambda: list(DEFAULT_RTT_BUCKETS))
     """Upper bounds (seconds) of ``continuity_probe_rtt_seconds``; empty: not exported."""
 
@@ -341,7 +354,9 @@ class _Models:
     document: type[StrictModel]
 
 
-def _build_models(kinds: Mapping[str, ProbeKind], listeners: Mapping[str, ListenerKind]) -> _Models:
+def _build_models(
+    kinds: Mapping[str, ProbeKind[Any]], listeners: Mapping[str, ListenerKind]
+) -> _Models:
     """Raw models: shape and types of each table, per-kind tables kept as dicts.
 
     Per-kind tables are validated later, after layering, by the kind's own
@@ -351,8 +366,8 @@ def _build_models(kinds: Mapping[str, ProbeKind], listeners: Mapping[str, Listen
     common: dict[str, Any] = {
         "interval": (Duration | None, None),
         "timeout": (Duration | None, None),
-        "fall": (int_range(1, 100) | None, None),
-        "rise": (int_range(1, 100) | None, None),
+        "fall": (Count | None, None),
+        "rise": (Count | None, None),
         "critical": (bool | None, None),
         "down_interval": (Duration | None, None),
     }
@@ -417,7 +432,9 @@ _MODELS: dict[tuple[int, ...], tuple[tuple[object, ...], _Models]] = {}
 _MODELS_KEPT = 4
 
 
-def _models_for(kinds: Mapping[str, ProbeKind], listeners: Mapping[str, ListenerKind]) -> _Models:
+def _models_for(
+    kinds: Mapping[str, ProbeKind[Any]], listeners: Mapping[str, ListenerKind]
+) -> _Models:
     """The raw models for these registries, built once."""
     owners: tuple[object, ...] = (*kinds.values(), *listeners.values())
     key = (*(hash(n) for n in (*kinds, "|", *listeners)), *(id(o) for o in owners))
@@ -436,7 +453,7 @@ def _models_for(kinds: Mapping[str, ProbeKind], listeners: Mapping[str, Listener
 
 def load_config(
     path: str | Path,
-    kinds: Mapping[str, ProbeKind] | None = None,
+    kinds: Mapping[str, ProbeKind[Any]] | None = None,
     listeners: Mapping[str, ListenerKind] | None = None,
 ) -> Config:
     """Read, validate and resolve a config file. Raises :class:`ConfigError`."""
@@ -475,7 +492,7 @@ class _Resolver:
     def __init__(
         self,
         raw: RawConfig,
-        kinds: Mapping[str, ProbeKind],
+        kinds: Mapping[str, ProbeKind[Any]],
         listeners: Mapping[str, ListenerKind],
         path: Path,
     ) -> None:
@@ -792,7 +809,8 @@ class _Resolver:
             return seen
         model = self.kinds[kind].settings
         try:
-            settings = self._settings_seen[seen_key] = model.model_validate(merged)
+            settings: CheckSettings = model.model_validate(merged)
+            self._settings_seen[seen_key] = settings
             return settings
         except ValidationError as exc:
 

@@ -126,10 +126,34 @@ _WITH_CONTEXT = {
 }
 
 
+_BOUNDS = {
+    "greater_than_equal": ("ge", "at least"),
+    "less_than_equal": ("le", "at most"),
+    "greater_than": ("gt", "greater than"),
+    "less_than": ("lt", "less than"),
+}
+
+
+def _bound(err: ErrorDetails) -> str | None:
+    """``must be at least 1, got 0`` for a ``Field(ge=..., le=...)`` bound."""
+    key, words = _BOUNDS[err["type"]]
+    limit = (err.get("ctx") or {}).get(key)
+    value = err.get("input")
+    if not isinstance(limit, int | float) or not isinstance(value, int | float):
+        return None
+    return f"must be {words} {_number(limit)}, got {_number(value)}"
+
+
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
 def describe(err: ErrorDetails, model: type[BaseModel] | None = None) -> str:
     """One pydantic error as our message (without the path)."""
     kind = err["type"]
     shown = show(err.get("input"))
+    if kind in _BOUNDS:
+        return _bound(err) or err["msg"]
     if kind == "extra_forbidden" and model is not None and err["loc"]:
         known = known_keys(model, err["loc"][:-1])
         return _SIMPLE[kind] + suggestion(str(err["loc"][-1]), known)

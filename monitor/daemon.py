@@ -29,30 +29,12 @@ from alerts.model import Alert
 from alerts.mute import silences_for
 from monitor.alerting import Alerting
 from monitor.api import parse_rfc3339, rfc3339, target_view, targets_view
+from monitor.api_body import BadRequest
 from monitor.availability import Figures
 from monitor.coalesce import Coalesced
 from monitor.config import Config, ConfigError, Target, load_config, split_host_port
-from monitor.dbfile import WriteMetrics
-from monitor.dbfile import describe as describe_file_error
-from monitor.exporter import Exporter, SelfMetrics
-from monitor.history_service import MeasurementHistory
-from monitor.maintenance_book import MaintenanceBook
-from monitor.path_watch import PathMetrics, PathWatch
-from monitor.paths import Diagnosis
-from monitor.pipeline import ConfigDiff, Pipeline, diff_config
-from monitor.policy import Policy, ancestors
-from monitor.power import Estimate, PowerWatch, goes_dark_with
-from monitor.public_page import PublicServer
-from monitor.scheduler import Job, JobPlan, Scheduler, plan_jobs
-from monitor.security import AccessControl, tls_context
-from monitor.shard import Shard, parse_shard, select
-from monitor.slo import pool, status
-from monitor.state import Event, EventKind, Health, TargetState
-from monitor.store import FAMILIES as STORE_FAMILIES
-from monitor.store import Store, StoreError, database_path
-from monitor.uptime import Buckets
-from monitor.web import BadRequest, ReloadFailure, WebServer
-from probes.base import (
+from monitor.config_types import canonical_ipv4
+from monitor.contract import (
     ListenerKind,
     ProbeContext,
     ProbeEvent,
@@ -61,8 +43,30 @@ from probes.base import (
     ProbeResult,
     ProbeSetupError,
     ProbeTarget,
-    canonical_ipv4,
 )
+from monitor.dbfile import WriteMetrics
+from monitor.dbfile import describe as describe_file_error
+from monitor.exporter import Exporter, SelfMetrics
+from monitor.history_service import MeasurementHistory
+from monitor.jobs import Job
+from monitor.maintenance_book import MaintenanceBook
+from monitor.path_watch import PathMetrics, PathWatch
+from monitor.paths import Diagnosis
+from monitor.pipeline import ConfigDiff, Pipeline, diff_config
+from monitor.policy import Policy, ancestors
+from monitor.power import Estimate, PowerWatch, goes_dark_with
+from monitor.public_page import PublicServer
+from monitor.scheduler import JobPlan, Scheduler, plan_jobs
+from monitor.security import AccessControl, tls_context
+from monitor.shard import select
+from monitor.shard_spec import Shard, parse_shard
+from monitor.slo import pool, status
+from monitor.state import Event, EventKind, Health, TargetState
+from monitor.store import FAMILIES as STORE_FAMILIES
+from monitor.store import Store, StoreError, database_path
+from monitor.uptime import Buckets
+from monitor.web import WebServer
+from monitor.web_backend import ReloadFailure
 from probes.trace import PathTracer
 
 log = logging.getLogger(__name__)
@@ -245,7 +249,7 @@ class Daemon:
         config_path: Path,
         overrides: Overrides | None = None,
         *,
-        kinds: Mapping[str, ProbeKind] | None = None,
+        kinds: Mapping[str, ProbeKind[Any]] | None = None,
         listeners: Mapping[str, ListenerKind] | None = None,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -256,7 +260,11 @@ class Daemon:
         self.wall = wall
         self.self_metrics = SelfMetrics()
         self.exporter = Exporter(
-            [*STORE_FAMILIES, *(f for k in self.kinds.values() for f in k.families)],
+            [
+                *STORE_FAMILIES,
+                *(f for k in self.kinds.values() for f in k.families),
+                *(f for spec in self.listeners.values() for f in spec.families),
+            ],
             self.self_metrics,
         )
         self.config: Config | None = None
@@ -270,7 +278,7 @@ class Daemon:
         )
         self.pipeline.paths = self.paths
         self.self_metrics.registry.register(PathMetrics(self.paths))
-        self.probers: dict[str, Prober] = {}
+        self.probers: dict[str, Prober[Any]] = {}
         self._prober_stacks: dict[str, tuple[contextlib.AsyncExitStack, dict[str, Any]]] = {}
         self._listener_stacks: dict[str, tuple[contextlib.AsyncExitStack, Any]] = {}
         self._exit = contextlib.AsyncExitStack()
@@ -362,10 +370,9 @@ class Daemon:
             except BaseException:
                 await stack.aclose()
                 raise
-            collector = getattr(listener, "collector", None)
-            if collector is not None:  # its own counters (e.g. traps by result)
-                self.self_metrics.registry.register(collector)
-                stack.callback(self.self_metrics.registry.unregister, collector)
+            # Its own counters (traps by result), in the families its kind declares.
+            self.exporter.add_listener(name, listener)
+            stack.callback(self.exporter.remove_listener, name)
             self._listener_stacks[name] = (stack, section)
 
     async def _close_listeners(self) -> None:

@@ -21,10 +21,10 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 
 from monitor.availability import Figures
+from monitor.contract import Listener, MetricFamily, ProbeResult
 from monitor.runmetrics import RunMetrics
 from monitor.slo import SloStatus
 from monitor.state import Health, TargetState
-from probes.base import MetricFamily, ProbeResult
 
 VERSION = "0.1.0"
 
@@ -258,6 +258,7 @@ class Exporter:
         self._prefix: dict[str, str] = {}
         self._check_labels: dict[str, dict[str, str]] = {}  # target -> kind -> label text
         self._extra_labels: dict[tuple[tuple[str, str], ...], str] = {}
+        self._listeners: dict[str, Listener] = {}
 
     def declare(self, families: Iterable[MetricFamily]) -> None:
         for family in families:
@@ -406,6 +407,25 @@ class Exporter:
     def remove_slo(self, name: str) -> None:
         self.store.replace(("", f"slo:{name}"), {})
 
+    def add_listener(self, name: str, listener: Listener) -> None:
+        """Render ``listener.samples()`` at every scrape (in its kind's declared families)."""
+        self._listeners[name] = listener
+
+    def remove_listener(self, name: str) -> None:
+        self._listeners.pop(name, None)
+        self.store.replace(("", f"listener:{name}"), {})
+
+    def _listener_samples(self) -> None:
+        # A few counters per listener: rendered at the scrape, not per datagram.
+        for name, listener in self._listeners.items():
+            lines: dict[str, list[str]] = {}
+            for sample in listener.samples():
+                labels = f"{{{label_text(sample.labels)}}}" if sample.labels else ""
+                lines.setdefault(sample.name, []).append(
+                    f"{sample.name}{labels} {format_value(sample.value)}\n"
+                )
+            self.store.replace(("", f"listener:{name}"), lines)
+
     def render(self) -> bytes:
         return b"".join(self.render_parts())
 
@@ -416,6 +436,7 @@ class Exporter:
         the GIL while copying, so the caller joins (and compresses) in a thread.
         """
         started = time.perf_counter()
+        self._listener_samples()
         parts = self.store.parts()
         parts.append(self.self_metrics.render())
         # Reported by the next scrape: this one's own text is already assembled.

@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from monitor.config import HistorySection
+from monitor.contract import ProbeResult
 from monitor.exporter import SeriesStore
 from monitor.history_view import document, plan, steps
 from monitor.measurements import COARSE, FINE, Recorder, measure
 from monitor.rtt_histogram import RttHistogram
 from monitor.rttsketch import Summary
 from monitor.store import Store
-from probes.base import ProbeResult
 from probes.neterrors import LOCAL_RESOURCES
 
 SWEEP_SECONDS = 15.0

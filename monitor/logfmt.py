@@ -6,7 +6,7 @@ device's interface name, a probe's error text. Written raw, a value such as
 and ANSI escapes rewrite the operator's terminal. :class:`SafeFormatter`
 escapes control characters in every rendered argument (``\\n`` becomes the
 two characters ``\\n``, ESC ``\\x1b``) and redacts URLs in them
-(:func:`probes.redact.redact_urls`: no target password or token in logs).
+(:func:`monitor.redact.redact_urls`: no target password or token in logs).
 The message templates themselves are ours and left alone; so are arguments
 that are exceptions, except that only their line breaks survive (multi-line
 configuration errors stay readable).
@@ -18,7 +18,7 @@ import logging
 import re
 from typing import Any
 
-from probes.redact import redact_urls
+from monitor.redact import redact_urls
 
 # C0 and C1 controls, DEL, and the Unicode line/paragraph separators.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")

@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from monitor.api import rfc3339
+from monitor.api_body import BadRequest, body_time
 from monitor.maintenance import MaintenanceWindow
-from monitor.web import BadRequest, body_time
 
 _FIELDS = {"targets", "match", "start", "end", "comment", "created_by"}
 

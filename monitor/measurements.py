@@ -24,8 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from monitor.contract import ProbeResult
 from monitor.rttsketch import Summary
-from probes.base import ProbeResult
 
 Key = tuple[str, str]
 """(target, check kind)."""

@@ -40,6 +40,7 @@ from prometheus_client.registry import Collector
 from alerts.model import Alert
 from monitor.api import rfc3339
 from monitor.config import Config
+from monitor.contract import ProbeTarget
 from monitor.paths import (
     Diagnosis,
     Names,
@@ -50,7 +51,6 @@ from monitor.paths import (
 )
 from monitor.policy import Policy, Role
 from monitor.state import Event, EventKind, Health, TargetState
-from probes.base import ProbeTarget
 from probes.trace import PathTrace, PathTracer
 
 log = logging.getLogger(__name__)

@@ -18,12 +18,12 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
+from monitor.config_types import Duration, StrictModel, duration_at_most
 from monitor.i18n import texts
-from probes.base import Duration, StrictModel, duration_at_most, int_range
 from probes.trace import Hop, PathTrace
 
 # The diagnosis is written in English, from the catalogue's texts, so that
@@ -41,13 +41,17 @@ class PathDiagnosisSection(StrictModel):
     """
 
     enabled: bool = True
-    max_hops: int_range(1, 64) = 16  # type: ignore[valid-type]
-    probes_per_hop: int_range(1, 5) = 2  # type: ignore[valid-type]
-    timeout: duration_at_most(10.0, "a trace that waits longer only delays the page") = 2.0  # type: ignore[valid-type]
+    max_hops: Annotated[int, Field(ge=1, le=64)] = 16
+    probes_per_hop: Annotated[int, Field(ge=1, le=5)] = 2
+    timeout: Annotated[
+        Duration, duration_at_most(10.0, "a trace that waits longer only delays the page")
+    ] = 2.0
     baseline_interval: Duration = 3600.0
-    max_traces_per_minute: int_range(1, 6000) = 60  # type: ignore[valid-type]
-    max_concurrent: int_range(1, 1000) = 8  # type: ignore[valid-type]
-    page_wait: duration_at_most(30.0, "a page must not wait long for its diagnosis") = 3.0  # type: ignore[valid-type]
+    max_traces_per_minute: Annotated[int, Field(ge=1, le=6000)] = 60
+    max_concurrent: Annotated[int, Field(ge=1, le=1000)] = 8
+    page_wait: Annotated[
+        Duration, duration_at_most(30.0, "a page must not wait long for its diagnosis")
+    ] = 3.0
 
     @field_validator("baseline_interval")
     @classmethod

@@ -32,6 +32,7 @@ from types import MappingProxyType
 from typing import Protocol
 
 from monitor.config import Config, Target
+from monitor.contract import ProbeEvent, ProbeResult
 from monitor.exporter import Exporter
 from monitor.policy import Policy
 from monitor.state import (
@@ -47,7 +48,6 @@ from monitor.state import (
     set_maintenance,
     step,
 )
-from probes.base import ProbeEvent, ProbeResult
 from probes.neterrors import LOCAL_RESOURCES
 
 log = logging.getLogger(__name__)

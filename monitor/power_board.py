@@ -18,8 +18,8 @@ from monitor.power import Estimate, goes_dark_with
 
 if TYPE_CHECKING:  # the status page imports this module
     from monitor.config import Config, Location
+    from monitor.page_locale import Locale
     from monitor.policy import Policy
-    from monitor.status_page import Locale
 
 BEHIND_LISTED = 20
 """Targets named under one site; the rest are counted."""

@@ -12,10 +12,11 @@ import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import probes
 from monitor.config import Config, Target
-from probes.base import ProbeContext, ProbeKind, Prober, ProbeResult, ProbeTarget
+from monitor.contract import ProbeContext, ProbeKind, Prober, ProbeResult, ProbeTarget
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +27,12 @@ class CheckOutcome:
 
 
 async def run_once(
-    config: Config, targets: Sequence[Target], kinds: Mapping[str, ProbeKind] | None = None
+    config: Config, targets: Sequence[Target], kinds: Mapping[str, ProbeKind[Any]] | None = None
 ) -> list[CheckOutcome]:
     kinds = kinds if kinds is not None else probes.KINDS
     needed = sorted({c.kind for t in targets for c in t.checks})
     async with contextlib.AsyncExitStack() as stack:
-        probers: dict[str, Prober] = {}
+        probers: dict[str, Prober[Any]] = {}
         for kind in needed:
             spec = kinds[kind]
             context = ProbeContext(

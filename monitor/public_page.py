@@ -23,13 +23,13 @@ from aiohttp import web
 
 from monitor.api import api_state
 from monitor.i18n import reason_word
+from monitor.page_locale import Locale
 from monitor.status_page import (
     SECURITY_HEADERS,
     STATIC_DIR,
     TEMPLATE_DIR,
-    Clock,
-    Locale,
     StaticFiles,
+    WallTime,
     availability_level,
     short_history,
 )
@@ -37,7 +37,7 @@ from monitor.status_page import (
 if TYPE_CHECKING:
     from monitor.config import Config, PublicSection, Target
     from monitor.state import TargetState, World
-    from monitor.web import Backend
+    from monitor.web_backend import Backend
 
 
 def selected(section: PublicSection, target: Target) -> bool:
@@ -88,7 +88,7 @@ def public_row(
 class PublicPage:
     """The handler of ``GET /`` on the public listener."""
 
-    def __init__(self, backend: Backend, clock: Clock = time.time) -> None:
+    def __init__(self, backend: Backend, clock: WallTime = time.time) -> None:
         self.backend = backend
         self.clock = clock
         self.env = jinja2.Environment(
@@ -139,7 +139,7 @@ class PublicPage:
 class PublicServer:
     """The public page on its own address; started by the daemon when ``[public]`` is set."""
 
-    def __init__(self, backend: Backend, clock: Clock = time.time) -> None:
+    def __init__(self, backend: Backend, clock: WallTime = time.time) -> None:
         app = web.Application(client_max_size=1024)
         page = PublicPage(backend, clock)
         app.router.add_get("/", page.index)

@@ -70,7 +70,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import NamedTuple, TextIO
@@ -79,15 +79,23 @@ from zoneinfo import ZoneInfo
 from monitor.api import parse_rfc3339
 from monitor.availability import Interval, clip, intersect, measure, normalize, subtract
 from monitor.config import Config, ConfigError, load_config
-from monitor.report_incidents import Incident, IncidentCounts, count, group_incidents
+from monitor.report_incidents import group_incidents
+from monitor.report_model import (
+    NOT_IN_CONFIG,
+    GroupBy,
+    GroupReport,
+    OutageLine,
+    Period,
+    PeriodFigures,
+    Report,
+    TargetReport,
+    pool,
+)
 from monitor.report_render import render
-from monitor.shard import parse_shard, select
+from monitor.shard import select
+from monitor.shard_spec import parse_shard
 from monitor.store import Outage, PeriodRows, StoreError, database_path, open_readonly
 
-NOT_IN_CONFIG = "(not in config)"
-"""The group of targets that are in the history but not in the configuration."""
-ALL_TARGETS = "all targets"
-"""The only group when the report is not grouped."""
 FORMATS = ("md", "csv", "html", "json")
 GROUP_LABELS = ("operator", "province", "site")
 """``--group-by`` forms that name a label directly; any other is ``label:NAME``."""
@@ -100,25 +108,8 @@ class ReportError(Exception):
 
 
 # --------------------------------------------------------------------------
-# Options: period and grouping
+# Options: period and grouping (the types are in monitor.report_model)
 # --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Period:
-    """The report's period ``[since, until)`` and the time zone it is shown in."""
-
-    since: float
-    until: float
-    timezone: str
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    @property
-    def seconds(self) -> float:
-        return self.until - self.since
 
 
 def parse_moment(text: str, zone: ZoneInfo, option: str) -> float:
@@ -145,22 +136,6 @@ def parse_period(since: str, until: str, timezone: str) -> Period:
     return period
 
 
-@dataclass(frozen=True, slots=True)
-class GroupBy:
-    """How targets are grouped: by the value of one label, or not at all."""
-
-    label: str | None = None
-
-    def group_of(self, labels: Mapping[str, str]) -> str:
-        """The group of a target that is in the configuration."""
-        if self.label is None:
-            return ALL_TARGETS
-        return labels.get(self.label) or f"(no {self.label})"
-
-    def describe(self) -> str | None:
-        return None if self.label is None else self.label
-
-
 def parse_group_by(text: str | None) -> GroupBy:
     """``operator``, ``province``, ``site`` or ``label:NAME``; None: no grouping."""
     if text is None:
@@ -174,156 +149,6 @@ def parse_group_by(text: str | None) -> GroupBy:
         f"--group-by: expected {', '.join(GROUP_LABELS)} or label:NAME "
         f"(NAME a label name such as kind), got {text!r}"
     )
-
-
-# --------------------------------------------------------------------------
-# Figures
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class OutageLine:
-    """One outage as the report lists it, with its downtime inside the period."""
-
-    target: str
-    check: str | None
-    start: float
-    end: float | None
-    cause: str
-    reason: str
-    message: str
-    downtime_with_maintenance: float
-    """Seconds of downtime inside the period when maintenance is counted."""
-    downtime_without_maintenance: float
-    """Seconds of downtime inside the period when maintenance is left out."""
-
-    def downtime(self, with_maintenance: bool) -> float:
-        if with_maintenance:
-            return self.downtime_with_maintenance
-        return self.downtime_without_maintenance
-
-
-@dataclass(frozen=True, slots=True)
-class Figures:
-    """Sums over one target or a pool of targets, in one maintenance mode.
-
-    Sums rather than ratios so that groups pool by adding (see the module
-    docstring); the ratios are properties.
-    """
-
-    observed_seconds: float = 0.0
-    downtime_seconds: float = 0.0
-    outages: int = 0
-    """Counted outages that started in the period."""
-    repaired: int = 0
-    """Counted outages that ended in the period."""
-    repair_seconds: float = 0.0
-    """Whole downtime of the repaired outages."""
-    longest: OutageLine | None = None
-    longest_seconds: float = 0.0
-    """Downtime of ``longest`` inside the period."""
-
-    @property
-    def availability(self) -> float | None:
-        if self.observed_seconds <= 0:
-            return None
-        # Float sums can stray by an ulp past the bounds.
-        return min(1.0, max(0.0, 1.0 - self.downtime_seconds / self.observed_seconds))
-
-    @property
-    def mttr_seconds(self) -> float | None:
-        return self.repair_seconds / self.repaired if self.repaired else None
-
-    @property
-    def mtbf_seconds(self) -> float | None:
-        if not self.outages:
-            return None
-        return max(0.0, self.observed_seconds - self.downtime_seconds) / self.outages
-
-    def __add__(self, other: Figures) -> Figures:
-        longest = self if self.longest_seconds >= other.longest_seconds else other
-        return Figures(
-            observed_seconds=self.observed_seconds + other.observed_seconds,
-            downtime_seconds=self.downtime_seconds + other.downtime_seconds,
-            outages=self.outages + other.outages,
-            repaired=self.repaired + other.repaired,
-            repair_seconds=self.repair_seconds + other.repair_seconds,
-            longest=longest.longest,
-            longest_seconds=longest.longest_seconds,
-        )
-
-
-def pool(figures: Iterable[Figures]) -> Figures:
-    """The pooled figures of several targets (sums; see :class:`Figures`)."""
-    total = Figures()
-    for item in figures:
-        total = total + item
-    return total
-
-
-@dataclass(frozen=True, slots=True)
-class TargetReport:
-    """One target: its figures in both maintenance modes and its outages in the period."""
-
-    name: str
-    labels: Mapping[str, str]
-    in_config: bool
-    with_maintenance: Figures
-    without_maintenance: Figures
-    outages: tuple[OutageLine, ...]
-
-    def figures(self, with_maintenance: bool) -> Figures:
-        return self.with_maintenance if with_maintenance else self.without_maintenance
-
-
-@dataclass(frozen=True, slots=True)
-class GroupReport:
-    """A group of targets, sorted by name, and their pooled figures."""
-
-    name: str
-    targets: tuple[TargetReport, ...]
-    with_maintenance: Figures
-    without_maintenance: Figures
-
-    def figures(self, with_maintenance: bool) -> Figures:
-        return self.with_maintenance if with_maintenance else self.without_maintenance
-
-    @property
-    def outages(self) -> list[OutageLine]:
-        """Every listed outage of the group, oldest first."""
-        return sorted((o for t in self.targets for o in t.outages), key=_outage_order)
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    """Everything a renderer shows."""
-
-    period: Period
-    instance: str
-    group_by: GroupBy
-    count_maintenance: bool
-    """The mode of downtime, outages, MTTR, MTBF and longest (``[monitor] count_maintenance``)."""
-    observed_until: float | None
-    """Where the history's observation ends, if inside the period (the monitor may still run)."""
-    generated: float
-    groups: tuple[GroupReport, ...]
-    total: GroupReport
-    not_in_config: tuple[str, ...] = field(default=())
-    """Targets grouped under :data:`NOT_IN_CONFIG`."""
-    incidents: tuple[Incident, ...] = field(default=())
-    """Every listed outage, grouped by root cause (:mod:`monitor.report_incidents`)."""
-
-    def incident_counts(self, group: GroupReport | None = None) -> IncidentCounts:
-        """Counted incidents and affected targets, of a group or (None) of every target."""
-        names = None if group is None else {t.name for t in group.targets}
-        return count(self.incidents, self.period, self.count_maintenance, names, names)
-
-    language: str = "en"
-    """``[monitor] language``: the language of every text people read in the report."""
-
-
-def _outage_order(line: OutageLine) -> tuple[float, str]:
-    return (line.start, line.target)
 
 
 def monitor_observed(
@@ -367,7 +192,7 @@ def _span(outage: Outage) -> Interval:
 class ModeFigures(NamedTuple):
     """A target's figures in one mode, before its outage lines exist."""
 
-    figures: Figures
+    figures: PeriodFigures
     """Without ``longest``, which :func:`target_report` fills in."""
     downtimes: list[float]
     """Each outage's downtime inside the period."""
@@ -401,7 +226,7 @@ def target_figures(
     longest = max(range(len(outages)), key=lambda i: (downtimes[i], -i), default=None)
     if longest is not None and downtimes[longest] <= 0:
         longest = None
-    figures = Figures(
+    figures = PeriodFigures(
         observed_seconds=measure(in_period),
         downtime_seconds=measure(down),
         outages=started,
@@ -457,7 +282,7 @@ def target_report(
     )
 
 
-def _with_longest(mode: ModeFigures, lines: Sequence[OutageLine]) -> Figures:
+def _with_longest(mode: ModeFigures, lines: Sequence[OutageLine]) -> PeriodFigures:
     if mode.longest is None:
         return mode.figures
     return replace(mode.figures, longest=lines[mode.longest])

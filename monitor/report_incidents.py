@@ -28,44 +28,11 @@ Pure: no clock, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Iterable, Sequence
 
-if TYPE_CHECKING:  # monitor.report imports this module
-    from monitor.report import OutageLine, Period
+from monitor.report_model import Incident, OutageLine
 
 PARENT = "parent:"
-
-
-@dataclass(frozen=True, slots=True)
-class Incident:
-    """A root cause's outage and the outages it caused, nearest first."""
-
-    root: OutageLine
-    consequences: tuple[OutageLine, ...] = ()
-
-    @property
-    def start(self) -> float:
-        """When it began: the root cause's start (its consequences are dated from it)."""
-        return self.root.start
-
-    @property
-    def targets(self) -> list[str]:
-        """Every affected target, the root cause first, each once."""
-        return list(dict.fromkeys([self.root.target, *(c.target for c in self.consequences)]))
-
-    def counts(self, period: Period, with_maintenance: bool) -> bool:
-        """Whether it counts in the period (see the module docstring)."""
-        if not period.since <= self.root.start < period.until:
-            return False
-        lines = (self.root, *self.consequences)
-        return any(line.downtime(with_maintenance) > 0 for line in lines)
-
-
-class IncidentCounts(NamedTuple):
-    incidents: int
-    affected: int
 
 
 def parent_of(line: OutageLine) -> str | None:
@@ -119,27 +86,3 @@ def _overlapping(line: OutageLine, candidates: Sequence[OutageLine]) -> OutageLi
 
 def _end(line: OutageLine) -> float:
     return float("inf") if line.end is None else line.end
-
-
-def count(
-    incidents: Iterable[Incident],
-    period: Period,
-    with_maintenance: bool,
-    roots_in: Collection[str] | None = None,
-    affected_in: Collection[str] | None = None,
-) -> IncidentCounts:
-    """Counted incidents (rooted in ``roots_in``) and their affected targets (in ``affected_in``).
-
-    ``None`` means every target: the report's total. A group counts the
-    incidents whose root cause is one of its targets, and its own targets
-    among those affected by any counted incident.
-    """
-    counted = [i for i in incidents if i.counts(period, with_maintenance)]
-    rooted = [i for i in counted if roots_in is None or i.root.target in roots_in]
-    affected = {
-        target
-        for incident in counted
-        for target in incident.targets
-        if affected_in is None or target in affected_in
-    }
-    return IncidentCounts(len(rooted), len(affected))

@@ -19,17 +19,21 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
 
 from monitor.api import rfc3339
 from monitor.i18n import cause_words, detail_words, reason_word, texts
-
-if TYPE_CHECKING:  # the report module imports this one to render
-    from monitor.report import Figures, GroupReport, OutageLine, Report, TargetReport
-    from monitor.report_incidents import Incident
+from monitor.report_model import (
+    GroupReport,
+    Incident,
+    OutageLine,
+    PeriodFigures,
+    Report,
+    TargetReport,
+)
 
 TEMPLATES = Path(__file__).parent / "templates"
 CHART_TARGETS = 25
@@ -139,7 +143,7 @@ def outage_notes(line: OutageLine, report: Report) -> list[str]:
 
 
 def longest_parts(
-    figures: Figures, zone: ZoneInfo, *, with_target: bool, language: str = "en"
+    figures: PeriodFigures, zone: ZoneInfo, *, with_target: bool, language: str = "en"
 ) -> tuple[str, str, str]:
     """The longest outage's downtime, its target (if asked for) and its start."""
     line = figures.longest
@@ -150,7 +154,7 @@ def longest_parts(
 
 
 def longest_text(
-    figures: Figures, zone: ZoneInfo, *, with_target: bool, language: str = "en"
+    figures: PeriodFigures, zone: ZoneInfo, *, with_target: bool, language: str = "en"
 ) -> str:
     length, target, start = longest_parts(figures, zone, with_target=with_target, language=language)
     if not start:
@@ -188,7 +192,7 @@ def group_name(report: Report, name: str) -> str:
     t = words(report)
     if name == "(not in config)":
         return t["report.not_in_config"]
-    if name == "all targets":  # monitor.report.ALL_TARGETS (which imports this module)
+    if name == "all targets":  # monitor.report_model.ALL_TARGETS (which imports this module)
         return t["report.all_targets"]
     if name.startswith("(no ") and name.endswith(")"):
         return t["report.no_label"].format(label=name[4:-1])
@@ -531,7 +535,7 @@ def _outage_json(line: OutageLine, report: Report) -> dict[str, Any]:
     }
 
 
-def _figures_json(figures: Figures) -> dict[str, Any]:
+def _figures_json(figures: PeriodFigures) -> dict[str, Any]:
     longest = figures.longest
     return {
         "observed_seconds": figures.observed_seconds,

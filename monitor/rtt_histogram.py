@@ -14,8 +14,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Sequence
 
+from monitor.contract import MetricFamily
 from monitor.exporter import SeriesStore, escape_label_value, format_value
-from probes.base import MetricFamily
 
 NAME = "continuity_probe_rtt_seconds"
 FAMILY = MetricFamily(

@@ -18,17 +18,15 @@ to one callback; the scheduler knows nothing about state or metrics.
 from __future__ import annotations
 
 import asyncio
-import collections
-import hashlib
 import logging
-import math
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from monitor.clock import Clock, LoopClock
+from monitor.contract import Prober, ProbeResult, StartableProber
+from monitor.jobs import Job, Limiter, SchedulerMetrics, first_run, next_run
 from monitor.tick_lane import LaneHooks, TickLane
-from probes.base import CheckSettings, Prober, ProbeResult, ProbeTarget, StartableProber
 
 log = logging.getLogger(__name__)
 
@@ -44,170 +42,6 @@ DEADLINE_GRACE = 1.0
 DEFAULT_TICK = 0.05
 
 WATCHDOG_PERIOD = 1.0
-
-
-class Limiter:
-    """A counting semaphore whose uncontended acquire is a compare and a decrement.
-
-    asyncio.Semaphore costs several microseconds per acquire (a coroutine, a
-    scan of its waiters); at thousands of runs a second that shows. Slots are
-    handed to waiters in FIFO order by :meth:`release`.
-    """
-
-    __slots__ = ("_free", "_waiters")
-
-    def __init__(self, size: int) -> None:
-        self._free = size
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-
-    def try_acquire(self) -> bool:
-        if self._free > 0 and not self._waiters:
-            self._free -= 1
-            return True
-        return False
-
-    async def acquire(self) -> None:
-        if self.try_acquire():
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(future)
-        try:
-            await future
-        except asyncio.CancelledError:
-            if future.done() and not future.cancelled():
-                self.release()  # the slot was handed to us just as we were cancelled
-            else:
-                self._waiters.remove(future)
-            raise
-
-    def release(self) -> None:
-        while self._waiters:
-            future = self._waiters.popleft()
-            if not future.done():
-                future.set_result(None)  # hand the slot over directly
-                return
-        self._free += 1
-
-
-class Clock(Protocol):
-    """Time as the scheduler sees it; tests pass a fake one."""
-
-    def now(self) -> float:
-        """Monotonic seconds, the same clock as probe deadlines (the loop's)."""
-        ...
-
-    def wall(self) -> float:
-        """UNIX time, for results."""
-        ...
-
-    async def sleep_until(
-        self, when: float, waiter: asyncio.Future[None] | None = None, priority: int = 0
-    ) -> None:
-        """Return at ``when`` (monotonic) or soon after; or as soon as ``waiter``
-        (if given) is resolved by someone else. Sleepers due at the same time
-        wake in ``priority`` order (lowest first)."""
-        ...
-
-    def call_at(self, when: float, callback: Callable[[], None]) -> None:
-        """Call ``callback`` at ``when`` (monotonic), or soon after (the tick lane)."""
-        ...
-
-
-class LoopClock:
-    """The event loop's clock, with sleepers grouped by wake-up time.
-
-    Run times fall on ticks, so thousands of jobs sleep until the same few
-    instants. One loop timer per distinct instant wakes all of its sleepers,
-    instead of one timer each in the loop's heap (whose comparisons run as
-    Python code).
-    """
-
-    def __init__(self) -> None:
-        # get_running_loop() makes a getpid() system call on Python 3.11; the
-        # clock is read several times per run, so look the loop up once.
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._sleepers: dict[float, list[tuple[int, asyncio.Future[None]]]] = {}
-
-    def _running_loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-        return self._loop
-
-    def now(self) -> float:
-        return self._running_loop().time()
-
-    def wall(self) -> float:
-        return time.time()
-
-    async def sleep_until(
-        self, when: float, waiter: asyncio.Future[None] | None = None, priority: int = 0
-    ) -> None:
-        loop = self._running_loop()
-        if when <= loop.time():
-            await asyncio.sleep(0)
-            return
-        sleepers = self._sleepers.get(when)
-        if sleepers is None:
-            sleepers = self._sleepers[when] = []
-            loop.call_at(when, self._wake, when)
-        future = waiter if waiter is not None else loop.create_future()
-        sleepers.append((priority, future))
-        await future
-
-    def call_at(self, when: float, callback: Callable[[], None]) -> None:
-        # The tick lane asks once per distinct run time, so the loop's heap stays small.
-        self._running_loop().call_at(when, callback)
-
-    def _wake(self, when: float) -> None:
-        sleepers = self._sleepers.pop(when, [])
-        sleepers.sort(key=lambda item: item[0])  # stable: parents first, then arrival order
-        for _, future in sleepers:
-            if not future.done():  # a cancelled sleeper (reload) is skipped
-                future.set_result(None)
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One check of one target. Equal jobs keep running across a reload."""
-
-    target: ProbeTarget
-    kind: str
-    settings: CheckSettings
-    depth: int = 0
-    """How many parents deep the target sits: when a parent and its child are
-    due at the same moment, the parent is polled first."""
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.target.name, self.kind)
-
-
-class SchedulerMetrics(Protocol):
-    """What the scheduler reports; implemented by the exporter's self-metrics."""
-
-    def observe_lag(self, kind: str, seconds: float) -> None: ...
-    def count_skipped(self, kind: str, runs: int) -> None: ...
-    def in_flight(self, kind: str, delta: int) -> None: ...
-
-
-def first_run(key: tuple[str, str], interval: float, start: float, tick: float = 0.0) -> float:
-    """A stable offset in ``[start, start + interval)`` derived from the job's key,
-    rounded up to a multiple of ``tick`` (see :data:`DEFAULT_TICK`)."""
-    digest = hashlib.blake2b("\0".join(key).encode(), digest_size=8).digest()
-    when = start + int.from_bytes(digest, "big") / 2**64 * interval
-    return math.ceil(when / tick) * tick if tick > 0 else when
-
-
-def next_run(scheduled: float, interval: float, now: float) -> tuple[float, int]:
-    """The next grid slot after ``scheduled`` and how many whole slots were missed.
-
-    A slot that is late by less than one interval still runs (late, with lag
-    recorded): skipping it would turn every small stall into a lost run.
-    Slots overtaken entirely by ``now`` are skipped.
-    """
-    nxt = scheduled + interval
-    missed = int((now - nxt) // interval) if now > nxt + interval else 0
-    return nxt + missed * interval, missed
 
 
 ResultCallback = Callable[[Job, ProbeResult], None]
@@ -240,7 +74,7 @@ class Scheduler:
 
     def __init__(
         self,
-        probers: Mapping[str, Prober],
+        probers: Mapping[str, Prober[Any]],
         on_result: ResultCallback,
         metrics: SchedulerMetrics,
         *,
@@ -263,7 +97,7 @@ class Scheduler:
         self._wakers: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._by_target: dict[str, list[tuple[str, str]]] = {}
         self._fast: set[tuple[str, str]] = set()
-        self._startable: dict[str, StartableProber] = _startable(probers)
+        self._startable: dict[str, StartableProber[Any]] = _startable(probers)
         self._lane = TickLane(
             self._clock,
             metrics,
@@ -287,7 +121,7 @@ class Scheduler:
     def jobs(self) -> list[Job]:
         return [job for job, _ in self._tasks.values()] + self._lane.jobs()
 
-    def set_probers(self, probers: Mapping[str, Prober]) -> None:
+    def set_probers(self, probers: Mapping[str, Prober[Any]]) -> None:
         """Replace the prober map (a reload may bring a new kind)."""
         self._probers = probers
         self._startable.clear()  # in place: the lane holds its lookup
@@ -474,7 +308,7 @@ class Scheduler:
             log.exception("handling the result of %s %s failed", job.kind, job.target.name)
 
 
-def _startable(probers: Mapping[str, Prober]) -> dict[str, StartableProber]:
+def _startable(probers: Mapping[str, Prober[Any]]) -> dict[str, StartableProber[Any]]:
     """The kinds whose prober can start a run without a coroutine (the tick lane)."""
     return {kind: p for kind, p in probers.items() if isinstance(p, StartableProber)}
 

@@ -47,8 +47,8 @@ import bcrypt
 from aiohttp import web
 from pydantic import Field, field_validator, model_validator
 
+from monitor.config_types import SecretStr, StrictModel
 from monitor.webguard import WebStats
-from probes.base import SecretStr, StrictModel
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OPEN_PATHS = frozenset({"/-/healthy", "/-/ready"})

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from probes.base import Duration, StrictModel, float_range
+from monitor.config_types import Duration, StrictModel
 
 BURN_WINDOWS: dict[str, float] = {
     "5m": 300.0,
@@ -40,7 +41,7 @@ class SloConfig(StrictModel):
     name: str
     targets: list[str] = Field(default_factory=list)
     match: dict[str, str] = Field(default_factory=dict)
-    objective: float_range(0.5, 0.999999)  # type: ignore[valid-type]
+    objective: Annotated[float, Field(ge=0.5, le=0.999999)]
     window: Duration = 30 * 86400.0
 
     @model_validator(mode="after")

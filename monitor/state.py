@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from probes.base import ProbeResult
+from monitor.contract import ProbeResult
 
 
 class Health(StrEnum):

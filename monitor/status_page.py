@@ -44,8 +44,6 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date as date_type
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
@@ -66,18 +64,18 @@ from monitor.i18n import (
     detail_words,
     failure_words,
     reason_word,
-    texts,
 )
+from monitor.page_locale import Locale
 from monitor.policy import Policy, Role
 from monitor.power_board import board_rows
+from monitor.redact import redact_url
 from monitor.uptime_view import UptimeBars
-from probes.redact import redact_url
 
 if TYPE_CHECKING:  # monitor.web mounts this module's routes, so it cannot be imported here
     from monitor.availability import Figures
     from monitor.config import Config, Target
     from monitor.state import TargetState, World
-    from monitor.web import Backend
+    from monitor.web_backend import Backend
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 STATIC_DIR = PACKAGE_DIR / "static"
@@ -111,102 +109,9 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
-Clock = Callable[[], float]
-_EPOCH_ORDINAL = date_type(1970, 1, 1).toordinal()
-
-
-# -- formatting ----------------------------------------------------------------
-
-
-class Locale:
-    """Formats times, durations and ratios for one language, time zone and moment."""
-
-    def __init__(self, language: str, zone: ZoneInfo, now: float) -> None:
-        self.language = language
-        self.zone = zone
-        self.now = now
-        self.t = texts(language)
-        self.today = datetime.fromtimestamp(now, zone).date()
-        self._today_number = self.today.toordinal()
-        self._percents: dict[float | None, str] = {}
-        self._offsets: dict[int, float] = {}  # UTC hour -> the zone's offset in seconds
-        self._dates: dict[int, str] = {}  # local day number -> "2026-11-27"
-
-    def time(self, timestamp: float | None) -> str:
-        """Wall time in the monitor's zone: ``14:03:27`` today, else ``2026-11-27 14:03``.
-
-        Arithmetic on the zone's offset (looked up once per hour of UTC,
-        where offsets change) rather than a datetime per call: the overview
-        formats ten thousand of these when every row changes.
-        """
-        if timestamp is None:
-            return "—"
-        local = int(timestamp + self._offset(timestamp))
-        day, seconds = divmod(local, 86400)
-        hours, rest = divmod(seconds, 3600)
-        minutes, secs = divmod(rest, 60)
-        number = day + _EPOCH_ORDINAL
-        if number == self._today_number:
-            return f"{hours:02d}:{minutes:02d}:{secs:02d}"
-        date = self._dates.get(number)
-        if date is None:
-            date = self._dates[number] = date_type.fromordinal(number).isoformat()
-        return f"{date} {hours:02d}:{minutes:02d}"
-
-    def _offset(self, timestamp: float) -> float:
-        hour = int(timestamp // 3600)
-        offset = self._offsets.get(hour)
-        if offset is None:
-            delta = datetime.fromtimestamp(hour * 3600, self.zone).utcoffset()
-            offset = self._offsets[hour] = delta.total_seconds() if delta else 0.0
-        return offset
-
-    def full_time(self, timestamp: float | None) -> str:
-        """``2026-11-27 14:03:27 +0700``, for the detail page and history."""
-        if timestamp is None:
-            return "—"
-        return datetime.fromtimestamp(timestamp, self.zone).strftime("%Y-%m-%d %H:%M:%S %z")
-
-    def duration(self, seconds: float | None) -> str:
-        """``45 s``, ``12 min``, ``3 h 5 min``, ``2 d 4 h`` (the page's script does the same)."""
-        if seconds is None:
-            return "—"
-        return format_duration(seconds, self.t)
-
-    def percent(self, ratio: float | None) -> str:
-        """Availability as ``99.98 %``, rounded down so any downtime shows below 100."""
-        text = self._percents.get(ratio)
-        if text is None:
-            text = self._percents[ratio] = format_percent(ratio, self.language)
-        return text
-
-    def state(self, state: str) -> str:
-        return self.t.get(f"state.{state}", state)
-
-
-def format_duration(seconds: float, t: Mapping[str, str]) -> str:
-    """Two units at most: a NOC screen needs the order of magnitude, not the seconds."""
-    whole = max(0, int(seconds))
-    days, rest = divmod(whole, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days} {t['unit.d']} {hours} {t['unit.h']}"
-    if hours:
-        return f"{hours} {t['unit.h']} {minutes} {t['unit.min']}"
-    if minutes:
-        return f"{minutes} {t['unit.min']}"
-    return f"{secs} {t['unit.s']}"
-
-
-def format_percent(ratio: float | None, language: str) -> str:
-    if ratio is None:
-        return "—"
-    value = math.floor(ratio * 10_000 + 1e-6) / 100  # down: any downtime shows below 100
-    text = f"{value:.2f}"
-    if language == "vi":
-        text = text.replace(".", ",")
-    return f"{text} %"
+WallTime = Callable[[], float]
+"""UNIX time now for what a page shows (``time.time``; tests fix it); the
+daemon's scheduling clock is :class:`monitor.clock.Clock`."""
 
 
 def availability_level(ratio: float | None) -> str:
@@ -522,7 +427,9 @@ class Lines:
 
 
 @dataclass
-class Site:
+class SiteGroup:
+    """A site's lines on the status page, under its province."""
+
     name: str
     lines: list[Line] = field(default_factory=list)
     html: Markup = field(default_factory=Markup)
@@ -532,7 +439,7 @@ class Site:
 @dataclass
 class Province:
     name: str
-    sites: list[Site] = field(default_factory=list)
+    sites: list[SiteGroup] = field(default_factory=list)
     bars: Markup = field(default_factory=Markup)
 
 
@@ -558,7 +465,7 @@ def group(lines: Iterable[Line], t: Mapping[str, str]) -> list[Province]:
     return [
         Province(
             province or t["no_province"],
-            [Site(site or t["no_site"], sites[site]) for site in sorted(sites, key=order)],
+            [SiteGroup(site or t["no_site"], sites[site]) for site in sorted(sites, key=order)],
         )
         for province, sites in sorted(tree.items(), key=lambda item: order(item[0]))
     ]
@@ -872,7 +779,7 @@ class _Availability:
     gets new ones at once, so a row never shows DOWN beside a stale 100 %.
     """
 
-    def __init__(self, backend: Backend, clock: Clock) -> None:
+    def __init__(self, backend: Backend, clock: WallTime) -> None:
         self.backend = backend
         self.clock = clock
         self._ratios: dict[str, Ratios] = {}
@@ -947,7 +854,7 @@ class Overview:
 class StatusPage:
     """The views; one per application, holding its template environment and row cache."""
 
-    def __init__(self, backend: Backend, clock: Clock) -> None:
+    def __init__(self, backend: Backend, clock: WallTime) -> None:
         self.backend = backend
         self.clock = clock
         self.env = make_environment()
@@ -1319,7 +1226,7 @@ def _json(document: Mapping[str, Any], status: int = 200) -> web.Response:
     return response
 
 
-def add_status_routes(app: web.Application, backend: Backend, clock: Clock = time.time) -> None:
+def add_status_routes(app: web.Application, backend: Backend, clock: WallTime = time.time) -> None:
     """Mount the status page, its data and its static files on ``app``."""
     page = StatusPage(backend, clock)
     app.router.add_get("/", page.index)

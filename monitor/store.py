@@ -125,6 +125,7 @@ from monitor.bucket_store import (
     retention_sql,
     upsert_sql,
 )
+from monitor.contract import MetricFamily
 from monitor.dbfile import (
     BUSY_TIMEOUT_MS,
     WriteMetrics,
@@ -141,7 +142,6 @@ from monitor.rttsketch import Summary, to_row
 from monitor.state import Health
 from monitor.uptime import KEEP as BARS_KEEP
 from monitor.uptime import Baseline, Buckets, series_of
-from probes.base import MetricFamily
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The scheduler's lane for light probes: every run due in a tick started from one callback.
 
 A job of a kind whose prober can start a run without a coroutine
-(:class:`probes.base.StartableProber`: ICMP) has no asyncio task. It is a
+(:class:`monitor.contract.StartableProber[Any]`: ICMP) has no asyncio task. It is a
 small slot filed under its next run time; one clock callback per distinct
 time starts every run due then, parents first; each run's ``done`` callback
 delivers the result and files the slot under its next run time. A task, its
@@ -25,12 +25,10 @@ import math
 from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, Protocol
 
-from probes.base import ProbeResult, StartableProber
-
-if TYPE_CHECKING:
-    from monitor.scheduler import Job, Limiter, SchedulerMetrics
+from monitor.contract import ProbeResult, StartableProber
+from monitor.jobs import Job, Limiter, SchedulerMetrics, first_run, next_run
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +66,7 @@ class _Slot:
 class LaneHooks:
     """What the lane needs from its scheduler (narrow, so it is tested on its own)."""
 
-    startable: Callable[[str], StartableProber | None]
+    startable: Callable[[str], StartableProber[Any] | None]
     global_limit: Limiter
     kind_limit: Callable[[str], Limiter | None]
     fast: Container[tuple[str, str]]
@@ -103,7 +101,6 @@ class TickLane:
 
     def add(self, job: Job, start: float) -> None:
         """Run ``job`` from now on, first at its stable offset after ``start``."""
-        from monitor.scheduler import first_run  # noqa: PLC0415 - the scheduler imports us
 
         self.remove(job.key)
         slot = _Slot(job)
@@ -265,7 +262,6 @@ class TickLane:
 
     def _after(self, slot: _Slot, scheduled: float, result: ProbeResult) -> None:
         """Deliver a run's result and file the slot under its next run time."""
-        from monitor.scheduler import next_run  # noqa: PLC0415 - the scheduler imports us
 
         if slot.stopped:
             slot.running = False

@@ -50,8 +50,8 @@ from monitor.uptime import (
 )
 
 if TYPE_CHECKING:
+    from monitor.page_locale import Locale
     from monitor.state import TargetState
-    from monitor.status_page import Locale
 
 TTL = 60.0  # seconds the strips are reused (an outage opening or closing redraws at once)
 DETAIL_DAYS = 14  # days with downtime listed under a strip for a tap; the rest are counted

@@ -12,46 +12,27 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import ssl
 import time
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from monitor.api import parse_rfc3339
+from monitor.api_body import MAX_JSON_DEPTH, BadRequest, json_depth
 from monitor.history_view import DEFAULT_RANGE, RANGES
 from monitor.security import AccessControl
 from monitor.status_page import add_status_routes
+from monitor.web_backend import Backend
 from monitor.webguard import IDLE_TIMEOUT, MAX_CONNECTIONS, AcceptErrors, GuardedSite
-from probes.base import parse_duration
 
 if TYPE_CHECKING:
-    from monitor.availability import Figures
-    from monitor.config import Config
-    from monitor.exporter import SelfMetrics
-    from monitor.policy import Policy
-    from monitor.power import Estimate
-    from monitor.uptime import Buckets
+    pass
 
 log = logging.getLogger(__name__)
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-YEAR = 365.25 * 86400
-MAX_BODY_TIME_SPAN = 10 * YEAR  # seconds after now that times in API bodies may lie
-MAX_JSON_DEPTH = 32
-_DURATION = re.compile(r"\d+(?:\.\d+)?(?:ms|s|m|h|d|w)")
-
-
-@dataclass(frozen=True, slots=True)
-class ReloadFailure:
-    """A refused reload: when, and every problem of the file (one a line)."""
-
-    at: float
-    issues: tuple[str, ...]
 
 
 GZIP_LEVEL = 1
@@ -89,114 +70,6 @@ def accepts_gzip(accept_encoding: str) -> bool:
             except ValueError:
                 return False
     return False
-
-
-class Backend(Protocol):
-    """What the web layer needs from the daemon."""
-
-    @property
-    def ready(self) -> bool: ...
-
-    def metrics(self) -> list[bytes]:
-        """The exposition as byte strings to join (see :meth:`Exporter.render_parts`)."""
-        ...
-
-    @property
-    def self_metrics(self) -> SelfMetrics: ...
-
-    async def reload(self) -> tuple[bool, str]: ...
-
-    def api_targets(self) -> dict[str, Any]: ...
-
-    def api_target(self, name: str) -> dict[str, Any] | None: ...
-
-    async def api_outages(self, query: Mapping[str, str]) -> dict[str, Any]: ...
-
-    async def api_history(self, name: str, range_name: str) -> dict[str, Any] | None: ...
-
-    def api_maintenance(self) -> dict[str, Any]: ...
-
-    def api_alerts(self) -> dict[str, Any]: ...
-
-    def api_ack(self, fingerprint: str) -> bool: ...
-
-    def api_silences(self) -> dict[str, Any]: ...
-
-    def api_add_silence(self, body: Any) -> dict[str, Any]: ...
-
-    def api_remove_silence(self, silence_id: str) -> bool: ...
-
-    def api_add_maintenance(self, body: Any) -> dict[str, Any]: ...
-
-    def api_remove_maintenance(self, window_id: str) -> bool: ...
-
-    def api_figures(self, name: str) -> Figures | None: ...
-
-    def api_uptime(self, names: Iterable[str], edges: Sequence[float]) -> Buckets | None: ...
-
-    def page_state(self) -> tuple[Config, Policy]: ...
-
-    def target_mutes(self, name: str) -> dict[str, Any]: ...
-
-    def reload_failure(self) -> ReloadFailure | None: ...
-
-    def power_board(self) -> dict[str, Estimate | None]:
-        """UPS targets on battery and their time-to-dark predictions."""
-        ...
-
-
-class BadRequest(ValueError):
-    """A request the API refuses: the message names the field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
-def body_time(body: Mapping[str, Any], field: str, now: float) -> float:
-    """An optional time in a JSON body as UNIX seconds (``now`` when absent).
-
-    Either RFC 3339 (``2026-12-01T02:00:00+07:00``) or a duration from now
-    (``"2h"``, ``"90m"``, ``"1d"``). Either way it must lie between 1970 and
-    :data:`MAX_BODY_TIME_SPAN` after now: a silence "until 9999" is a mistake
-    or an attack, and such dates overflow when shown in a time zone east of
-    UTC (as year 1 does west of it). Anything else is a 400 naming the field;
-    whether a time must be in the future is the caller's check.
-    """
-    value = body.get(field)
-    if value is None:
-        return now
-    if not isinstance(value, str) or len(value) > 64:
-        raise BadRequest(field, "expected an RFC 3339 time or a duration such as 2h")
-    try:
-        relative = _DURATION.fullmatch(value) is not None
-        moment = now + parse_duration(value) if relative else parse_rfc3339(value)
-    except (ValueError, OverflowError, OSError) as exc:
-        raise BadRequest(
-            field,
-            "expected an RFC 3339 time such as 2026-12-01T02:00:00+07:00 "
-            f"or a duration from now such as 2h or 90m ({exc})",
-        ) from None
-    if moment < 0:
-        raise BadRequest(field, "must be after 1970-01-01T00:00:00Z")
-    if moment > now + MAX_BODY_TIME_SPAN:
-        years = round(MAX_BODY_TIME_SPAN / YEAR)
-        raise BadRequest(field, f"must be within {years} years from now")
-    return moment
-
-
-def json_depth(value: Any) -> int:
-    """How deeply arrays and objects nest in a parsed JSON value (without recursing)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            item = list(item.values())
-        if isinstance(item, list):
-            deepest = max(deepest, depth)
-            stack.extend((child, depth + 1) for child in item)
-    return deepest
 
 
 def json_response(document: Any, status: int = 200) -> web.Response:

@@ -1,13 +1,19 @@
-"""Probe kinds. Adding a kind is one module, one test module and one line below."""
+"""Probe kinds. Adding a kind is one module, one test module and one line below.
+
+Imports: the base modules of ``monitor`` (``monitor.contract``,
+``monitor.config_types``, ...) and ``probes`` itself; never the daemon,
+``alerts`` or ``prometheus_client`` (ARCHITECTURE.md).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
+from monitor.contract import ListenerKind, ProbeKind
 from probes import dns, http, icmp, snmp, tcp, traps
-from probes.base import ListenerKind, ProbeKind
 
-KINDS: Mapping[str, ProbeKind] = {
+KINDS: Mapping[str, ProbeKind[Any]] = {
     kind.name: kind
     for kind in (
         icmp.KIND,

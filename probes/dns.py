@@ -42,20 +42,17 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 import dns.reversename
-from pydantic import AfterValidator, PlainValidator, model_validator
+from pydantic import AfterValidator, Field, PlainValidator, model_validator
 
-from probes.base import (
+from monitor.config_types import Pattern, Port, SourceAddress, host_problem
+from monitor.contract import (
     CheckSettings,
     MetricFamily,
-    Pattern,
     ProbeContext,
     ProbeKind,
     ProbeResult,
     ProbeTarget,
     Sample,
-    SourceAddress,
-    host_problem,
-    int_range,
 )
 from probes.neterrors import LOCAL_RESOURCES, ProbeFailure, local_failure, os_text
 from probes.tcp import Resolver, host_of, system_resolver
@@ -165,11 +162,11 @@ class DnsSettings(CheckSettings):
     name: Annotated[str, AfterValidator(_name)]
     type: TYPES = "A"
     server: Annotated[str, AfterValidator(_server)] | None = None
-    port: int_range(1, 65535) = 53  # type: ignore[valid-type]
+    port: Port = 53
     transport: Literal["udp", "tcp"] = "udp"
     expect_rcode: Annotated[tuple[str, ...], PlainValidator(_rcodes)] = ("NOERROR",)
     expect_answer_regex: Pattern | None = None
-    min_answers: int_range(0, 1000) | None = None  # type: ignore[valid-type]
+    min_answers: Annotated[int, Field(ge=0, le=1000)] | None = None
     recursion_desired: bool = True
     source_address: SourceAddress | None = None
 
@@ -429,6 +426,7 @@ VALUES: Final = frozenset({"lookup_seconds", "answers", "rcode", "tcp_fallback"}
 KIND = ProbeKind(
     name="dns",
     values=VALUES,
+    reasons=REASONS,
     settings=DnsSettings,
     open=open_prober,
     families=(

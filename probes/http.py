@@ -53,10 +53,11 @@ from typing import Annotated, Any, Final, Literal, cast
 import aiohttp
 from aiohttp.abc import AbstractResolver
 from aiohttp.client_proto import ResponseHandler
-from pydantic import AfterValidator, PlainValidator, model_validator
+from pydantic import AfterValidator, Field, PlainValidator, model_validator
 from yarl import URL
 
-from probes.base import (
+from monitor.config_types import SecretStr, SourceAddress, StrictModel
+from monitor.contract import (
     MetricFamily,
     ProbeContext,
     ProbeEvent,
@@ -64,11 +65,9 @@ from probes.base import (
     ProbeResult,
     ProbeTarget,
     Sample,
-    SecretStr,
-    SourceAddress,
-    StrictModel,
-    int_range,
 )
+from monitor.redact import redact_url, redact_urls
+from monitor.regex import Regex, compile_regex
 from probes.neterrors import (
     LOCAL_RESOURCES,
     ProbeFailure,
@@ -76,8 +75,6 @@ from probes.neterrors import (
     os_failure,
     os_text,
 )
-from probes.redact import redact_url, redact_urls
-from probes.regex import Regex, compile_regex
 from probes.tls import (
     TLS_FAMILIES,
     TLS_VALUES,
@@ -314,8 +311,8 @@ with warnings.catch_warnings():
         json_min: Annotated[dict[str, float], PlainValidator(_json_bounds)] = {}  # noqa: RUF012
         json_max: Annotated[dict[str, float], PlainValidator(_json_bounds)] = {}  # noqa: RUF012
         follow_redirects: bool = True
-        max_redirects: int_range(1, 30) = 10  # type: ignore[valid-type]
-        max_body_bytes: int_range(1, 1 << 30) = 1 << 20  # type: ignore[valid-type]
+        max_redirects: Annotated[int, Field(ge=1, le=30)] = 10
+        max_body_bytes: Annotated[int, Field(ge=1, le=1 << 30)] = 1 << 20
         basic_auth: BasicAuth | None = None
         bearer_token: SecretStr | None = None
         keepalive: bool = True
@@ -1021,6 +1018,7 @@ VALUES: Final = (
 KIND = ProbeKind(
     name="http",
     values=VALUES,
+    reasons=REASONS,
     settings=HttpSettings,
     open=open_prober,
     families=(

@@ -3,7 +3,7 @@
 :class:`IcmpProber` turns a target into an address (literal IPs parsed once
 and cached, names resolved on every run so DNS changes are followed), runs a
 train of echoes through the shared :class:`~probes.icmp_engine.IcmpEngine`,
-and turns what came back into a :class:`~probes.base.ProbeResult` with RTT,
+and turns what came back into a :class:`~monitor.contract.ProbeResult` with RTT,
 jitter and loss samples. Expected failures (no reply, ICMP errors, DNS,
 missing IPv6) are results with a reason from :data:`REASONS`, never
 exceptions.
@@ -18,23 +18,19 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
-from probes.base import (
+from monitor.config_types import Count, Duration, Ratio, format_duration, host_problem
+from monitor.contract import (
     CheckSettings,
-    Duration,
     MetricFamily,
     ProbeContext,
     ProbeKind,
     ProbeResult,
     ProbeTarget,
     Sample,
-    float_range,
-    format_duration,
-    host_problem,
-    int_range,
 )
 from probes.icmp_engine import (
     IcmpEngine,
@@ -95,11 +91,11 @@ _GAI_FAMILY: Final = {"auto": socket.AF_UNSPEC, "ipv4": socket.AF_INET, "ipv6": 
 class IcmpSettings(CheckSettings):
     """``icmp = { count = 5, packet_interval = "1s" }`` on a target or template."""
 
-    count: int_range(1, 100) = 3  # type: ignore[valid-type]
+    count: Count = 3
     packet_interval: Duration = 1.0
-    payload_size: int_range(0, 1400) = 56  # type: ignore[valid-type]
+    payload_size: Annotated[int, Field(ge=0, le=1400)] = 56
     family: Literal["auto", "ipv4", "ipv6"] = "auto"
-    max_loss_ratio: float_range(0.0, 1.0) = 1.0  # type: ignore[valid-type]
+    max_loss_ratio: Ratio = 1.0
 
     @model_validator(mode="after")
     def _echoes_fit_in_timeout(self) -> IcmpSettings:
@@ -370,7 +366,7 @@ class IcmpProber:
         done: Callable[[ProbeResult], None],
     ) -> bool:
         """:meth:`probe` without a coroutine, for an address already known (see
-        :class:`probes.base.StartableProber`); False when the run needs
+        :class:`monitor.contract.StartableProber`); False when the run needs
         :meth:`probe` (a name to look up, a family this host lacks)."""
         address = self._literal(target.address, settings.family)
         if not isinstance(address, _Address) or self._engine.unavailable(address.family):
@@ -510,6 +506,7 @@ VALUES: Final = frozenset(
 KIND = ProbeKind(
     name="icmp",
     values=VALUES,
+    reasons=REASONS,
     settings=IcmpSettings,
     open=open_prober,
     families=(

@@ -51,8 +51,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal, NamedTuple
 
+from monitor.contract import ProbeSetupError
 from probes import icmp_packet as pkt
-from probes.base import ProbeSetupError
 from probes.neterrors import local_failure
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,8 @@
 One poll of a device is: one GET of every scalar the modules need (sysUpTime
 always, for reboot detection), then column walks (GETBULK on v2c/v3,
 GETNEXT on v1) of the table columns they need, then pure parsing by
-:mod:`probes.snmp_modules`. v1/v2c go through our own codec and the shared
+:mod:`probes.snmp_modules` (the built-ins one file each in :mod:`probes.snmp_mibs`,
+user modules from :mod:`probes.snmp_user_modules`). v1/v2c go through our own codec and the shared
 UDP engine (:mod:`probes.snmp_codec`, :mod:`probes.snmp_engine`); v3 with the
 USM of :mod:`probes.snmp_usm` over the same engine (:mod:`probes.snmp_v3`).
 
@@ -29,10 +30,9 @@ from typing import Annotated, Any, Final, Literal, Protocol
 
 from pydantic import AfterValidator, Field
 
-from probes import snmp_modules as mods
-from probes.base import (
+from monitor.config_types import Duration, Port, SecretStr, host_problem
+from monitor.contract import (
     CheckSettings,
-    Duration,
     MetricFamily,
     ProbeContext,
     ProbeEvent,
@@ -40,12 +40,10 @@ from probes.base import (
     ProbeResult,
     ProbeTarget,
     Sample,
-    SecretStr,
-    host_problem,
-    int_range,
 )
+from monitor.regex import compile_regex
+from probes import snmp_modules as mods
 from probes.neterrors import LOCAL_RESOURCES
-from probes.regex import compile_regex
 from probes.snmp_codec import (
     END_OF_MIB_VIEW,
     GET,
@@ -60,17 +58,19 @@ from probes.snmp_codec import (
 )
 from probes.snmp_codec import ERROR_NAMES as _ERROR_NAMES
 from probes.snmp_codec import Message as _Message
-from probes.snmp_credentials import AuthProtocol, PrivProtocol, UserName, UsmKey
+from probes.snmp_credentials import Problems, UsmUser
 from probes.snmp_engine import Failure, Reply, SnmpUdpEngine, SockAddr
+from probes.snmp_mibs import BUILTIN, if_mib
 from probes.snmp_modules import (
-    BUILTIN_MODULES,
     Fetched,
     InterfaceFilter,
+    ModuleContext,
     ModuleMemory,
     Output,
     Plan,
-    SnmpModulesSection,
+    SnmpModule,
 )
+from probes.snmp_user_modules import SnmpModulesSection, UserModule, user_module
 from probes.snmp_v3 import V3Session
 
 log = logging.getLogger(__name__)
@@ -127,20 +127,15 @@ def _regex(value: str) -> str:
 Regex = Annotated[str, AfterValidator(_regex)]
 
 
-class SnmpSettings(CheckSettings):
+class SnmpSettings(CheckSettings, UsmUser):
     """``snmp = { version = "2c", community = "env:SNMP_COMMUNITY", modules = [...] }``."""
 
     version: Literal["1", "2c", "3"] = "2c"
     community: SecretStr | None = None
-    port: int_range(1, 65535) = 161  # type: ignore[valid-type]
-    retries: int_range(0, 10) = 1  # type: ignore[valid-type]
-    max_repetitions: int_range(1, 200) = 25  # type: ignore[valid-type]
+    port: Port = 161
+    retries: Annotated[int, Field(ge=0, le=10)] = 1
+    max_repetitions: Annotated[int, Field(ge=1, le=200)] = 25
     modules: list[str] = Field(default_factory=lambda: ["system"])
-    user: UserName | None = None
-    auth_protocol: AuthProtocol | None = None
-    auth_key: UsmKey | None = None
-    priv_protocol: PrivProtocol | None = None
-    priv_key: UsmKey | None = None
     context: str = ""
     interfaces_include: Regex | None = None
     interfaces_exclude: Regex | None = None
@@ -148,15 +143,11 @@ class SnmpSettings(CheckSettings):
     battery_min_runtime: Duration = 900.0
 
 
-Problems = list[tuple[tuple[str | int, ...], str]]
-
-
-def check_settings(settings: Any, sections: Mapping[str, Any]) -> Problems:
+def check_settings(settings: SnmpSettings, sections: Mapping[str, Any]) -> Problems:
     """Cross-field rules and module names, reported at the key to edit."""
-    assert isinstance(settings, SnmpSettings)
     problems: Problems = []
     user_modules = _user_modules(sections.get("snmp_modules"))
-    available = [*BUILTIN_MODULES, *sorted(user_modules)]
+    available = [*BUILTIN, *sorted(user_modules)]
     seen: set[str] = set()
     for index, name in enumerate(settings.modules):
         if name not in available:
@@ -177,25 +168,10 @@ def _check_v3(settings: SnmpSettings) -> Problems:
     problems: Problems = []
     if not settings.user:
         problems.append((("user",), "required with version 3"))
-    if settings.auth_protocol is not None and settings.auth_key is None:
-        problems.append((("auth_key",), "required when auth_protocol is set"))
-    if settings.auth_key is not None and settings.auth_protocol is None:
-        problems.append((("auth_protocol",), "required when auth_key is set"))
-    if settings.priv_protocol is not None and settings.priv_key is None:
-        problems.append((("priv_key",), "required when priv_protocol is set"))
-    if settings.priv_key is not None and settings.priv_protocol is None:
-        problems.append((("priv_protocol",), "required when priv_key is set"))
-    if settings.priv_protocol is not None and settings.auth_protocol is None:
-        problems.append(
-            (
-                ("priv_protocol",),
-                "needs auth_protocol and auth_key: USM has no privacy without authentication",
-            )
-        )
-    return problems
+    return problems + settings.usm_problems()
 
 
-def _user_modules(section: Any) -> Mapping[str, mods.UserModule]:
+def _user_modules(section: Any) -> Mapping[str, UserModule]:
     if isinstance(section, SnmpModulesSection):
         return section.root
     return {}
@@ -505,6 +481,10 @@ class SnmpProber:
         memory: dict[str, TargetMemory] | None = None,
     ) -> None:
         self._user_modules = _user_modules(modules)
+        self._modules: Mapping[str, SnmpModule] = {
+            **BUILTIN,
+            **{name: user_module(name, m) for name, m in self._user_modules.items()},
+        }
         self._resolver = resolver
         self._clock = clock
         self._engine = SnmpUdpEngine()
@@ -553,7 +533,13 @@ class SnmpProber:
     async def _poll(
         self, client: Client, settings: SnmpSettings, memory: TargetMemory, out: Output
     ) -> Failure | None:
-        plan = self._plan(settings, client.version, memory)
+        context = ModuleContext(
+            version=client.version,
+            memory=memory.modules,
+            interfaces=_interface_filter(settings),
+            battery_min_runtime=settings.battery_min_runtime,
+        )
+        plan = self._plan(settings, context)
         scalars = await get_scalars(client, plan.scalars, out)
         if isinstance(scalars, Failure):
             return scalars
@@ -567,33 +553,24 @@ class SnmpProber:
         if (
             "if_mib" in settings.modules
             and memory.modules.hc_missing
-            and mods.IF_IN_OCTETS not in fetched.columns
+            and if_mib.IF_IN_OCTETS not in fetched.columns
         ):
             fetched.columns.update(
-                await walk_columns(client, mods.IF_32_COLUMNS, settings.max_repetitions, out)
+                await walk_columns(client, if_mib.IF_32_COLUMNS, settings.max_repetitions, out)
             )
         self._cache_lookups(plan, fetched, memory, stale)
-        self._parse(settings, fetched, memory, out)
+        self._parse(settings, fetched, context, out)
         return None
 
-    def _plan(self, settings: SnmpSettings, version: int, memory: TargetMemory) -> Plan:
+    def _plan(self, settings: SnmpSettings, context: ModuleContext) -> Plan:
         plan = Plan()
         plan.add(scalars=(mods.SYS_UPTIME,))
-        if version == 3:
+        if context.version == 3:
             plan.add(scalars=(mods.ENGINE_ID, mods.ENGINE_BOOTS, mods.ENGINE_TIME))
         for name in settings.modules:
-            if name == "system":
-                plan.add(scalars=mods.SYSTEM_SCALARS)
-            elif name == "if_mib":
-                mods.if_mib_plan(plan, version=version, hc_missing=memory.modules.hc_missing)
-            elif name == "ups":
-                plan.add(scalars=mods.UPS_SCALARS, columns=mods.UPS_COLUMNS)
-            elif name == "host":
-                plan.add(columns=mods.HOST_COLUMNS, cached=mods.HOST_CACHED)
-            elif name == "entity_sensor":
-                plan.add(columns=mods.SENSOR_COLUMNS, cached=mods.SENSOR_CACHED)
-            elif name in self._user_modules:
-                mods.user_plan(plan, self._user_modules[name])
+            module = self._modules.get(name)
+            if module is not None:  # names are checked at config load
+                module.plan(plan, context)
         return plan
 
     def _uptime(self, fetched: Fetched, memory: TargetMemory, out: Output) -> None:
@@ -637,7 +614,7 @@ class SnmpProber:
         out.values["uptime_seconds"] = ticks / 100.0
 
     def _lookups_stale(self, fetched: Fetched, memory: TargetMemory, cached: list[bytes]) -> bool:
-        marker = mods.number(fetched.scalars.get(mods.IF_TABLE_LAST_CHANGE))
+        marker = mods.number(fetched.scalars.get(if_mib.IF_TABLE_LAST_CHANGE))
         changed = marker != memory.if_table_last_change
         memory.if_table_last_change = marker
         too_old = self._clock() - memory.lookups_at > mods.LOOKUP_MAX_AGE
@@ -658,28 +635,19 @@ class SnmpProber:
     @staticmethod
     def _hc_fallback(fetched: Fetched, memory: TargetMemory, out: Output) -> None:
         """Remember an agent without HC counters (old v2c agents) and use the 32-bit ones."""
-        hc = fetched.columns.get(mods.IF_HC_IN_OCTETS)
-        if hc is not None and not hc and fetched.columns.get(mods.IF_OPER):
+        hc = fetched.columns.get(if_mib.IF_HC_IN_OCTETS)
+        if hc is not None and not hc and fetched.columns.get(if_mib.IF_OPER):
             memory.modules.hc_missing = True
-            for oid in mods.IF_HC_COLUMNS:
+            for oid in if_mib.IF_HC_COLUMNS:
                 fetched.columns.pop(oid, None)
 
     def _parse(
-        self, settings: SnmpSettings, fetched: Fetched, memory: TargetMemory, out: Output
+        self, settings: SnmpSettings, fetched: Fetched, context: ModuleContext, out: Output
     ) -> None:
         for name in settings.modules:
-            if name == "system":
-                mods.parse_system(fetched, out)
-            elif name == "if_mib":
-                mods.parse_if_mib(fetched, out, memory.modules, _interface_filter(settings))
-            elif name == "ups":
-                mods.parse_ups(fetched, out, memory.modules, settings.battery_min_runtime)
-            elif name == "host":
-                mods.parse_host(fetched, out)
-            elif name == "entity_sensor":
-                mods.parse_entity_sensor(fetched, out)
-            elif name in self._user_modules:
-                mods.parse_user(fetched, out, name, self._user_modules[name])
+            module = self._modules.get(name)
+            if module is not None:
+                module.parse(fetched, out, context)
 
     # -- plumbing -----------------------------------------------------------
 
@@ -817,117 +785,27 @@ def open_prober(context: ProbeContext) -> SnmpProber:
 
 def user_module_families(section: SnmpModulesSection | None) -> tuple[MetricFamily, ...]:
     """HELP/TYPE entries of the user modules' metrics (``KIND.families`` has the built-ins)."""
-    out = []
-    for name, module in _user_modules(section).items():
-        help_text = module.help or f"SNMP user module {name} ({module.oid})."
-        out.append(MetricFamily(mods.user_metric_name(name, module), module.type, help_text))
-    return tuple(out)
+    modules = _user_modules(section).items()
+    return tuple(f for name, module in modules for f in user_module(name, module).families)
 
 
-def _families() -> tuple[MetricFamily, ...]:
-    g: Literal["gauge"] = "gauge"
-    c: Literal["counter"] = "counter"
-    rows: tuple[tuple[str, Literal["gauge", "counter", "info"], str], ...] = (
-        ("continuity_snmp_uptime_seconds", g, "sysUpTime of the device's agent."),
-        (
-            "continuity_snmp_reboots_total",
-            c,
-            "Device reboots detected by this monitor (sysUpTime or snmpEngineBoots).",
-        ),
-        ("continuity_snmp_system_info", "info", "sysName, sysDescr and sysObjectID; always 1."),
-        (
-            "continuity_snmp_interface_up",
-            g,
-            "1 if an admin-up interface is operationally up, 0 if down.",
-        ),
-        ("continuity_snmp_interface_admin_up", g, "1 if the interface is administratively up."),
-        (
-            "continuity_snmp_interface_oper_status",
-            g,
-            "ifOperStatus code (1 up, 2 down, 5 dormant, 7 lowerLayerDown, ...).",
-        ),
-        (
-            "continuity_snmp_interface_flaps_total",
-            c,
-            "Oper-status changes of the admin-up interface seen by this monitor.",
-        ),
-        (
-            "continuity_snmp_interface_in_octets_total",
-            c,
-            "Octets received (ifHCInOctets, else ifInOctets); resets on reboot.",
-        ),
-        (
-            "continuity_snmp_interface_out_octets_total",
-            c,
-            "Octets sent (ifHCOutOctets, else ifOutOctets); resets on reboot.",
-        ),
-        (
-            "continuity_snmp_interface_in_errors_total",
-            c,
-            "Inbound packets with errors (ifInErrors).",
-        ),
-        (
-            "continuity_snmp_interface_out_errors_total",
-            c,
-            "Outbound packets with errors (ifOutErrors).",
-        ),
-        (
-            "continuity_snmp_interface_in_discards_total",
-            c,
-            "Inbound packets discarded (ifInDiscards).",
-        ),
-        (
-            "continuity_snmp_interface_out_discards_total",
-            c,
-            "Outbound packets discarded (ifOutDiscards).",
-        ),
-        (
-            "continuity_snmp_interface_speed_bytes_per_second",
-            g,
-            "Interface speed in bytes/s (ifHighSpeed x 125000, else ifSpeed / 8).",
-        ),
-        (
-            "continuity_snmp_interface_last_change_seconds",
-            g,
-            "sysUpTime, in seconds, at the interface's last status change.",
-        ),
-        ("continuity_ups_on_battery", g, "1 while the UPS output is fed from its battery."),
-        (
-            "continuity_ups_battery_runtime_seconds",
-            g,
-            "Estimated battery runtime left (upsEstimatedMinutesRemaining).",
-        ),
-        ("continuity_ups_battery_charge_ratio", g, "Estimated battery charge left, 0 to 1."),
-        (
-            "continuity_ups_battery_status",
-            g,
-            "1 for the current battery status among unknown, normal, low, depleted.",
-        ),
-        (
-            "continuity_ups_seconds_on_battery",
-            g,
-            "Seconds since the UPS switched to battery (0 on mains).",
-        ),
-        ("continuity_ups_input_voltage_volts", g, "UPS input RMS voltage per input line."),
-        (
-            "continuity_ups_output_load_ratio",
-            g,
-            "UPS output load per output line, 0 to 1 (of rated capacity).",
-        ),
-        ("continuity_snmp_cpu_load_ratio", g, "hrProcessorLoad per processor, 0 to 1."),
-        ("continuity_snmp_storage_size_bytes", g, "hrStorageSize in bytes."),
-        ("continuity_snmp_storage_used_bytes", g, "hrStorageUsed in bytes."),
-        ("continuity_snmp_sensor_temperature_celsius", g, "ENTITY-SENSOR-MIB temperature sensors."),
-        ("continuity_snmp_sensor_voltage_volts", g, "ENTITY-SENSOR-MIB voltage sensors."),
-    )
-    return tuple(MetricFamily(name, kind, text) for name, kind, text in rows)
+CORE_FAMILIES: Final = (
+    MetricFamily("continuity_snmp_uptime_seconds", "gauge", "sysUpTime of the device's agent."),
+    MetricFamily(
+        "continuity_snmp_reboots_total",
+        "counter",
+        "Device reboots detected by this monitor (sysUpTime or snmpEngineBoots).",
+    ),
+)
+"""What every poll reports whatever its modules (uptime and reboot detection)."""
 
 
 KIND = ProbeKind(
     name="snmp",
+    reasons=REASONS,
     settings=SnmpSettings,
     open=open_prober,
-    families=_families(),
+    families=(*CORE_FAMILIES, *(f for m in BUILTIN.values() for f in m.families)),
     description=(
         "SNMP v1/v2c/v3 polling: uptime and reboots, interfaces, UPS, host, sensors, user modules."
     ),

@@ -15,7 +15,7 @@ Pure functions over bytes, built on the primitives of :mod:`probes.snmp_codec`
   security model, authoritative engine ID, user name), enough to reject an
   unknown user or engine cheaply before USM processing, which pysnmp does;
 * :func:`classify`: what a notification means for continuity, as the
-  :class:`~probes.base.ProbeEvent` polling would produce for the same change
+  :class:`~monitor.contract.ProbeEvent` polling would produce for the same change
   (``linkDown`` is ``InterfaceDown`` labelled with ifName, else ifDescr, else
   ifIndex; ``coldStart``/``warmStart`` are ``DeviceRebooted``; the UPS-MIB's
   ``upsTrapOnBattery`` and battery alarms are ``OnBattery``, ``BatteryLow``,
@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from probes.base import ProbeEvent
+from monitor.contract import ProbeEvent
 
 # The codec's TLV readers are module-private there; they are the primitives
 # this module is meant to share (one BER reader, one set of bounds checks).

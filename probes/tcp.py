@@ -26,26 +26,23 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from yarl import URL
 
-from probes.base import (
+from monitor.config_types import Pattern, Port, SourceAddress, host_problem
+from monitor.contract import (
     MetricFamily,
-    Pattern,
     ProbeContext,
     ProbeEvent,
     ProbeKind,
     ProbeResult,
     ProbeTarget,
     Sample,
-    SourceAddress,
-    host_problem,
-    int_range,
 )
+from monitor.regex import Regex
 from probes.neterrors import LOCAL_RESOURCES, ProbeFailure, local_failure, os_failure, os_text
-from probes.regex import Regex
 from probes.tls import (
     TLS_FAMILIES,
     TLS_VALUES,
@@ -97,11 +94,11 @@ _EXCERPT: Final = 80
 class TcpSettings(TlsCheckSettings):
     """``tcp = { port = 25, tls = false, send = "EHLO monitor\\r\\n", expect = "^220" }``."""
 
-    port: int_range(1, 65535)  # type: ignore[valid-type]
+    port: Port
     tls: bool = False
     send: str | None = None
     expect: Pattern | None = None
-    max_read_bytes: int_range(1, 1 << 20) = 4096  # type: ignore[valid-type]
+    max_read_bytes: Annotated[int, Field(ge=1, le=1 << 20)] = 4096
     family: Literal["auto", "ipv4", "ipv6"] = "auto"
     source_address: SourceAddress | None = None
 
@@ -408,6 +405,7 @@ VALUES: Final = (
 KIND = ProbeKind(
     name="tcp",
     values=VALUES,
+    reasons=REASONS,
     settings=TcpSettings,
     open=open_prober,
     families=(

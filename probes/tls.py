@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
 from cryptography import x509
-from pydantic import AfterValidator, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
-from probes.base import CheckSettings, MetricFamily, ProbeEvent, Sample, int_range
+from monitor.contract import CheckSettings, MetricFamily, ProbeEvent, Sample
 
 __all__ = [
     "CERT_EXPIRY_METRIC",
@@ -152,7 +152,7 @@ class TlsCheckSettings(CheckSettings):
     client_cert_file: str | None = None
     client_key_file: str | None = None
     server_name: Annotated[str, AfterValidator(_server_name)] | None = None
-    cert_min_days: int_range(0, 3650) = 14  # type: ignore[valid-type]
+    cert_min_days: Annotated[int, Field(ge=0, le=3650)] = 14
 
     @model_validator(mode="after")
     def _client_pair(self) -> TlsCheckSettings:

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
-from probes.base import ProbeTarget
+from monitor.contract import ProbeTarget
 from probes.icmp_engine import EchoAnswer, IcmpEngine, PingOutcome, SockAddr
 
 HopKind = Literal["ttl_exceeded", "unreachable", "reply", "silent"]

@@ -2,7 +2,7 @@
 
 One UDP socket (``[traps] listen``, 0.0.0.0:162 by default) receives v1 and
 v2c traps, v2c informs, and v3 traps and informs. Each notification that
-means something for continuity becomes the same :class:`~probes.base.ProbeEvent`
+means something for continuity becomes the same :class:`~monitor.contract.ProbeEvent`
 polling produces (``InterfaceDown``/``InterfaceUp``, ``DeviceRebooted``,
 ``OnBattery``/``BatteryLow``/``PowerRestored``) and is handed to
 ``context.emit(agent_address, event)`` at once, so a link-down is known
@@ -26,9 +26,10 @@ it survives restarts); for a trap it is the sender's, so each user lists the
 ``createUser -e``).
 
 Every datagram is counted once by result (:data:`RESULTS`) in plain dicts and
-exported by :class:`TrapCounters` (a prometheus-client collector) as
-``continuity_snmp_traps_total{result=...}``, with the datagrams the kernel
-dropped because the socket's buffer was full
+reported by :class:`TrapCounters` as samples of
+``continuity_snmp_traps_total{result=...}`` (the daemon's exporter renders
+them), with the datagrams the kernel dropped because the socket's buffer was
+full
 (``continuity_snmp_traps_dropped_kernel_total``, from ``SO_RXQ_OVFL``, which
 is why the socket is read with ``recvmsg`` rather than through asyncio's
 datagram transport). Rejected datagrams are logged at most ``log_rate``
@@ -61,24 +62,16 @@ import socket
 import struct
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Annotated, Any, Final
 
-from prometheus_client.core import CounterMetricFamily
-from prometheus_client.registry import Collector
 from pydantic import AfterValidator, Field, IPvAnyNetwork, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from probes.base import (
-    ListenerKind,
-    ProbeContext,
-    ProbeEvent,
-    SecretStr,
-    StrictModel,
-    int_range,
-)
+from monitor.config_types import SecretStr, StrictModel
+from monitor.contract import ListenerKind, MetricFamily, ProbeContext, ProbeEvent, Sample
 from probes.snmp_codec import (
     INFORM,
     TRAP_V2,
@@ -89,7 +82,7 @@ from probes.snmp_codec import (
     decode_message,
     oid_to_ber,
 )
-from probes.snmp_credentials import AuthProtocol, PrivProtocol, UserName, UsmKey
+from probes.snmp_credentials import Problems, UserName, UsmUser
 from probes.snmp_trap_codec import (
     VERSION_3,
     Notification,
@@ -208,9 +201,6 @@ EngineId = Annotated[str, AfterValidator(_engine_id)]
 """An engine ID in hex (``0x`` optional), stored as lowercase hex without ``0x``."""
 
 
-Problems = list[tuple[tuple[str | int, ...], str]]
-
-
 def _raise_at(title: str, problems: Problems) -> None:
     """Report cross-field problems at the keys to edit, not at the enclosing table."""
     if problems:
@@ -227,37 +217,17 @@ def _raise_at(title: str, problems: Problems) -> None:
         )
 
 
-class TrapUser(StrictModel):
+class TrapUser(UsmUser):
     """A v3 user whose traps and informs are accepted (authNoPriv or authPriv only)."""
 
     user: UserName
-    auth_protocol: AuthProtocol | None = None
-    auth_key: UsmKey | None = None
-    priv_protocol: PrivProtocol | None = None
-    priv_key: UsmKey | None = None
     engine_ids: list[EngineId] = Field(default_factory=list)
     """Engine IDs of the devices sending this user *traps* (informs use ours)."""
 
     @model_validator(mode="after")
     def _security_level(self) -> TrapUser:
-        problems: Problems = []
-        private = self.priv_protocol is not None or self.priv_key is not None
-        if self.auth_key is None:
-            problems.append(
-                (
-                    ("auth_key",),
-                    "required with priv_protocol: USM has no privacy without authentication"
-                    if private
-                    else "required: unauthenticated (noAuthNoPriv) v3 traps are not accepted",
-                )
-            )
-        if self.auth_protocol is None and self.auth_key is not None:
-            problems.append((("auth_protocol",), "required when auth_key is set"))
-        if self.priv_protocol is not None and self.priv_key is None:
-            problems.append((("priv_key",), "required when priv_protocol is set"))
-        if self.priv_key is not None and self.priv_protocol is None:
-            problems.append((("priv_protocol",), "required when priv_key is set"))
-        _raise_at("TrapUser", problems)
+        unauthenticated = "required: unauthenticated (noAuthNoPriv) v3 traps are not accepted"
+        _raise_at("TrapUser", self.usm_problems(unauthenticated=unauthenticated))
         return self
 
 
@@ -272,18 +242,18 @@ class TrapsSection(StrictModel):
     """Our engine ID (informs are localised to it); default: from monitor.instance."""
     sources: list[IPvAnyNetwork] = Field(default_factory=list)
     """Networks traps are accepted from (e.g. ``10.0.0.0/8``); empty: any address."""
-    max_per_second: int_range(1, 1_000_000) = 2000  # type: ignore[valid-type]
+    max_per_second: Annotated[int, Field(ge=1, le=1_000_000)] = 2000
     """v1/v2c notifications with a good community handled per second, all sources
     together (bursts of as many); the rest is dropped (``rate_limited``)."""
-    max_per_source_per_second: int_range(1, 1_000_000) = 500  # type: ignore[valid-type]
+    max_per_source_per_second: Annotated[int, Field(ge=1, le=1_000_000)] = 500
     """The same, per source address: one flooding device cannot use the whole budget."""
-    max_v3_per_second: int_range(1, 100_000) = V3_BUDGET  # type: ignore[valid-type]
+    max_v3_per_second: Annotated[int, Field(ge=1, le=100_000)] = V3_BUDGET
     """v3 messages of a known user and engine handed to pysnmp per second, all
     sources together. Each costs 0.4 ms (bad HMAC) to 0.8 ms (a good trap) of
     CPU (bench/README.md), so the default keeps a flood under a sixth of a core."""
-    max_v3_per_source_per_second: int_range(1, 100_000) = 50  # type: ignore[valid-type]
+    max_v3_per_source_per_second: Annotated[int, Field(ge=1, le=100_000)] = 50
     """The same, per source address."""
-    log_rate: int_range(0, 10_000) = 10  # type: ignore[valid-type]
+    log_rate: Annotated[int, Field(ge=0, le=10_000)] = 10
     """Log lines per minute about rejected datagrams (the counters count all)."""
 
     @model_validator(mode="after")
@@ -317,8 +287,26 @@ def default_engine_id(instance: str) -> bytes:
 # ==========================================================================
 
 
-class TrapCounters(Collector):
-    """Datagram counts by result; register it in a registry to export them."""
+TRAPS_TOTAL: Final = "continuity_snmp_traps_total"
+KERNEL_DROPPED_TOTAL: Final = "continuity_snmp_traps_dropped_kernel_total"
+FAMILIES: Final = (
+    MetricFamily(
+        TRAPS_TOTAL,
+        "counter",
+        "SNMP traps and informs received, by result "
+        "(accepted ones became events; the rest were ignored).",
+    ),
+    MetricFamily(
+        KERNEL_DROPPED_TOTAL,
+        "counter",
+        "Datagrams to the trap port the kernel dropped, its receive buffer full "
+        "(the monitor did not read fast enough).",
+    ),
+)
+
+
+class TrapCounters:
+    """Datagram counts by result, as samples of :data:`FAMILIES`."""
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = dict.fromkeys(RESULTS, 0)
@@ -332,22 +320,12 @@ class TrapCounters(Collector):
         """The socket's own count so far (``SO_RXQ_OVFL``); it only grows."""
         self.kernel_dropped = max(self.kernel_dropped, total)
 
-    def collect(self) -> Iterator[CounterMetricFamily]:
-        family = CounterMetricFamily(
-            "continuity_snmp_traps",
-            "SNMP traps and informs received, by result "
-            "(accepted ones became events; the rest were ignored).",
-            labels=["result"],
+    def samples(self) -> tuple[Sample, ...]:
+        by_result = (
+            Sample(TRAPS_TOTAL, count, (("result", result),))
+            for result, count in self.counts.items()
         )
-        for result, count in self.counts.items():
-            family.add_metric([result], count)
-        yield family
-        yield CounterMetricFamily(
-            "continuity_snmp_traps_dropped_kernel",
-            "Datagrams to the trap port the kernel dropped, its receive buffer full "
-            "(the monitor did not read fast enough).",
-            value=self.kernel_dropped,
-        )
+        return (*by_result, Sample(KERNEL_DROPPED_TOTAL, self.kernel_dropped))
 
 
 class SourceBudgets:
@@ -694,7 +672,8 @@ class TrapListener:
 
     ``handle(data, address)`` is the whole per-datagram path (the socket
     calls it; tests and benchmarks may too) and returns the result counted.
-    ``collector`` exports the counts; ``address`` is the bound (host, port).
+    ``counters`` holds the counts (:meth:`samples` reports them); ``address``
+    is the bound (host, port).
     """
 
     def __init__(
@@ -709,7 +688,7 @@ class TrapListener:
         self.section = section
         self._emit = emit
         self._clock = clock
-        self.collector = counters if counters is not None else TrapCounters()
+        self.counters = counters if counters is not None else TrapCounters()
         self._sources = SourceFilter(section.sources)
         self._bucket = TokenBucket(section.max_per_second, clock)
         self._per_source = SourceBudgets(section.max_per_source_per_second, clock)
@@ -729,6 +708,10 @@ class TrapListener:
         self._usm: _UsmReceiver | None = None
         self.address: tuple[str, int] = split_listen(section.listen)
 
+    def samples(self) -> tuple[Sample, ...]:
+        """The counters, in :data:`FAMILIES` (the :class:`Listener` protocol)."""
+        return self.counters.samples()
+
     # -- lifecycle ----------------------------------------------------------
 
     async def __aenter__(self) -> TrapListener:
@@ -741,7 +724,7 @@ class TrapListener:
                 self._usm = await loop.run_in_executor(
                     None, _UsmReceiver, self.section.users, self.engine_id
                 )
-            self._socket = _Socket(sock, self.handle, self.collector.kernel_drops)
+            self._socket = _Socket(sock, self.handle, self.counters.kernel_drops)
             if self._usm is not None:
                 self._usm.attach(self._socket, family)
             self._socket.start()
@@ -885,7 +868,7 @@ class TrapListener:
                 "malformed", address=address, why=f"v3: {type(exc).__name__}: {exc}"
             )
         if outcome.result == "discovery":
-            self.collector.count("discovery")
+            self.counters.count("discovery")
             return "discovery"
         if outcome.result != "accepted" or outcome.varbinds is None:
             return self._reject(
@@ -905,10 +888,10 @@ class TrapListener:
         if event is not None and event.kind in ("OnBattery", "PowerRestored"):
             event = self._power_change(agent, event)
         if event is None:
-            self.collector.count("informational")
+            self.counters.count("informational")
             log.debug("informational trap %s from %s", _oid_text(notification.trap_oid), agent)
             return "informational"
-        self.collector.count("accepted")
+        self.counters.count("accepted")
         self._emit(agent, event)
         return "accepted"
 
@@ -927,7 +910,7 @@ class TrapListener:
         return event
 
     def _reject(self, result: str, why: str, *, address: SockAddr) -> str:
-        self.collector.count(result)
+        self.counters.count(result)
         self._log(address, f"{result}: {why}")
         return result
 
@@ -979,5 +962,5 @@ def open_listener(context: ProbeContext) -> TrapListener:
 
 
 LISTENER: Final = ListenerKind(
-    name="traps", section="traps", model=TrapsSection, open=open_listener
+    name="traps", section="traps", model=TrapsSection, open=open_listener, families=FAMILIES
 )

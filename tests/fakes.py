@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from probes.base import CheckSettings, ProbeResult, ProbeTarget
+from monitor.contract import CheckSettings, ProbeResult, ProbeTarget
 
 
 class FakeClock:

@@ -23,10 +23,10 @@ from pathlib import Path
 from alerts.model import Alert
 from monitor.alert_flow import AlertFlow
 from monitor.config import Config, load_config
+from monitor.contract import ProbeEvent, ProbeResult
 from monitor.pipeline import Pipeline
 from monitor.policy import Policy, subtree_owners
 from monitor.state import Event, TargetState
-from probes.base import ProbeEvent, ProbeResult
 
 
 @dataclass(frozen=True)

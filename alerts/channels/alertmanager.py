@@ -43,10 +43,10 @@ from alerts.channels.base import (
     readable_file,
 )
 from alerts.channels.webhook import classify_status, tls_context, transport_error
-from alerts.clock import Clock, LoopClock
 from alerts.model import Alert, Notification
 from alerts.payload import rfc3339
-from probes.base import Duration, SecretStr
+from monitor.clock import Clock, LoopClock
+from monitor.config_types import Duration, SecretStr
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from typing import Annotated, Any, Protocol, runtime_checkable
 from pydantic import PlainValidator
 
 from alerts.model import Notification, TargetStatus
-from probes.base import Duration, Secret, StrictModel, resolve_secret
+from monitor.config_types import Duration, Secret, StrictModel, resolve_secret
 
 
 class ChannelError(Exception):

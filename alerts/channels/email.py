@@ -30,7 +30,7 @@ from alerts.channels.base import (
 from alerts.channels.webhook import os_reason
 from alerts.model import Notification
 from alerts.templates import Renderer, RenderError, check_template
-from probes.base import SecretStr
+from monitor.config_types import SecretStr
 
 
 def _smarthost(value: str) -> str:

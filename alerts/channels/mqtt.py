@@ -56,7 +56,7 @@ from alerts.channels.base import (
 from alerts.model import Alert, Notification, TargetStatus
 from alerts.payload import VERSION, alert_document
 from alerts.templates import Renderer, RenderError
-from probes.base import Duration, SecretStr
+from monitor.config_types import Duration, SecretStr
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from alerts.channels.base import (
 from alerts.model import Notification
 from alerts.payload import notification_document
 from alerts.templates import Renderer, RenderError, check_template
-from probes.base import SecretStr
+from monitor.config_types import SecretStr
 
 RETRY_STATUSES = frozenset({408, 425, 429})
 

@@ -18,9 +18,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.alerting import parse_silence, silence_from_json, silence_view
+from monitor.alerting import (
+    parse_silence,
+    silence_from_json,
+    silence_view,
+)
+from monitor.api_body import MAX_BODY_TIME_SPAN, BadRequest, json_depth
 from monitor.maintenance_api import parse_window
-from monitor.web import MAX_BODY_TIME_SPAN, BadRequest, json_depth
 
 NOW = 1_790_000_000.0  # 2026-09-21
 CATASTROPHIC = "(.|.|.|.|.|.|.|.)*X"

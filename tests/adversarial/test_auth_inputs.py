@@ -17,8 +17,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from monitor.config_types import SecretStr
 from monitor.security import AccessControl, FailureLimiter, WebSection
-from probes.base import SecretStr
 
 TOKEN = "tok-ABCDEFGHIJKLMNOP"
 

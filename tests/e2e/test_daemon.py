@@ -132,7 +132,7 @@ def test_invalid_reload_keeps_the_running_config(tmp_path: Path) -> None:
         status, body = daemon.request("POST", "/-/reload")
         assert status == 400
         assert json.loads(body)["issues"] == [
-            f"{daemon.config}:26 (lo-6): icmp.count: must be between 1 and 100, got 0"
+            f"{daemon.config}:26 (lo-6): icmp.count: must be at least 1, got 0"
         ]
         assert daemon.value("continuity_config_last_reload_successful") == 0
         before = daemon.value("continuity_check_last_run_timestamp_seconds", target="lo-6")
@@ -173,7 +173,7 @@ def test_invalid_config_at_start_is_one_clear_message(tmp_path: Path) -> None:
     for command in ("run", "check-config", "probe"):
         done = run_cli(command, "--config", str(config))
         assert done.returncode == 1, (command, done.stderr)
-        assert f"{config}:18 (a): icmp.count: must be between 1 and 100, got 0" in done.stderr
+        assert f"{config}:18 (a): icmp.count: must be at least 1, got 0" in done.stderr
         assert f"{config}:19 (a): colour: unknown key" in done.stderr
         assert "Traceback" not in done.stderr
 

@@ -229,13 +229,13 @@ def test_reload_fails_with_every_problem_and_succeeds_once_fixed(
     assert refused.returncode == 1
     assert refused.stderr == (
         "continuity-monitor: invalid configuration, the running one is kept:\n"
-        f"  {daemon.config}:15 (lo-1): icmp.count: must be between 1 and 100, got 0\n"
+        f"  {daemon.config}:15 (lo-1): icmp.count: must be at least 1, got 0\n"
     )
     status, body = daemon.request("POST", "/-/reload")
     assert status == 400
     assert json.loads(body) == {
         "error": "invalid configuration, the running one is kept",
-        "issues": [f"{daemon.config}:15 (lo-1): icmp.count: must be between 1 and 100, got 0"],
+        "issues": [f"{daemon.config}:15 (lo-1): icmp.count: must be at least 1, got 0"],
     }
     daemon.config.write_text(good)
     done = cli("reload", "--config", "absent.toml", env=env)

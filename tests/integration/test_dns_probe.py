@@ -29,8 +29,8 @@ import dns.rrset
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from monitor.contract import ProbeResult, ProbeTarget
 from probes import KINDS
-from probes.base import ProbeResult, ProbeTarget
 from probes.dns import KIND, REASONS, DnsProber, DnsSettings, parse_server
 
 ZONE: dict[tuple[str, str], list[str]] = {

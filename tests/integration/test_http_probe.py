@@ -27,8 +27,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from monitor.contract import ProbeResult, ProbeTarget
 from probes import KINDS
-from probes.base import ProbeResult, ProbeTarget
 from probes.http import KIND, REASONS, HttpProber, HttpSettings
 from tests.integration.test_dns_probe import LoopbackAiohttpResolver, LoopbackDns
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
+from monitor.contract import ProbeContext, ProbeResult, ProbeSetupError, ProbeTarget
 from probes import KINDS
-from probes.base import ProbeContext, ProbeResult, ProbeSetupError, ProbeTarget
 from probes.icmp import KIND, IcmpProber, IcmpSettings, IcmpUnavailable
 from probes.icmp_engine import IcmpEngine, SockAddr
 from tests.helpers import until

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from probes.base import ProbeResult, ProbeTarget
+from monitor.contract import ProbeResult, ProbeTarget
 from probes.icmp import IcmpProber, IcmpSettings
 from tests.netns import NetnsHost, netns_host, require, sysctl
 
@@ -176,7 +176,7 @@ def test_real_resolver_failure_is_reason_dns(host: NetnsHost) -> None:
     """
     script = (
         "import asyncio, json\n"
-        "from probes.base import ProbeTarget\n"
+        "from monitor.contract import ProbeTarget\n"
         "from probes.icmp import IcmpProber, IcmpSettings\n"
         "async def main():\n"
         "    async with IcmpProber() as prober:\n"

@@ -24,7 +24,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from probes.base import ProbeResult, ProbeTarget
+from monitor.contract import ProbeResult, ProbeTarget
 from probes.dns import REASONS as DNS_REASONS
 from probes.dns import DnsProber, DnsSettings
 from probes.http import REASONS as HTTP_REASONS

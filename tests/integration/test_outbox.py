@@ -24,12 +24,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 from alerts.channels.base import ChannelContext, PermanentError, TransientError
 from alerts.channels.mqtt import MqttChannel, MqttSettings
 from alerts.channels.webhook import WebhookChannel, WebhookSettings
-from alerts.clock import LoopClock
 from alerts.config import AlertsSection
 from alerts.delivery import Delivery
 from alerts.metrics import DeliveryMetrics
 from alerts.model import Alert, Notification
 from alerts.outbox import OUTBOX_MIGRATIONS, DeliveryPolicy, Outbox
+from monitor.clock import LoopClock
 from tests.helpers import free_port, until
 from tests.peers import Mosquitto, http_receiver
 from tests.prometheus_peer import check_metrics
@@ -138,7 +138,7 @@ HOLDER = """
 import asyncio, sys
 from alerts.channels.base import ChannelContext
 from alerts.channels.webhook import WebhookChannel, WebhookSettings
-from alerts.clock import LoopClock
+from monitor.clock import LoopClock
 from alerts.model import Alert, Notification
 from alerts.outbox import OUTBOX_MIGRATIONS, DeliveryPolicy, Outbox
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from probes.base import ProbeTarget
+from monitor.contract import ProbeTarget
 from probes.icmp import IcmpProber, IcmpSettings
 from probes.trace import PathTrace
 from tests.netns import require, run, sysctl

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from monitor.contract import ProbeTarget
 from monitor.power import PowerWatch
-from probes.base import ProbeTarget
 from probes.snmp import SnmpProber, SnmpSettings
 from tests.snmp_agents import SnmpsimAgent, sort_records
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from probes.base import ProbeContext, ProbeResult, ProbeTarget, Sample
+from monitor.contract import ProbeContext, ProbeResult, ProbeTarget, Sample
 from probes.snmp import SnmpProber, SnmpSettings, TargetMemory, open_prober
-from probes.snmp_modules import SnmpModulesSection
+from probes.snmp_user_modules import SnmpModulesSection
 from tests.helpers import free_udp_port
 from tests.snmp_agents import SnmpdAgent, V3User
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from monitor.contract import ProbeResult, ProbeTarget, Sample
 from probes import snmp_codec as c
-from probes.base import ProbeResult, ProbeTarget, Sample
 from probes.snmp import SnmpProber, SnmpSettings
 from tests.snmp_agents import (
     SnmpsimAgent,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from probes.base import ProbeResult, ProbeTarget
+from monitor.contract import ProbeResult, ProbeTarget
 from probes.snmp import SnmpProber, SnmpSettings, TargetMemory
 from probes.snmp_codec import (
     COUNTER32,
@@ -318,8 +318,10 @@ async def test_spoiled_answers_are_reasons_not_exceptions(
 CHILD = textwrap.dedent(
     """
     import asyncio, resource, socket
-    from probes.base import ProbeTarget
+    from monitor.contract import ProbeTarget
     from probes.snmp import SnmpProber, SnmpSettings, TargetMemory
+    from monitor.contract import ProbeTarget
+    from probes.snmp import SnmpProber, SnmpSettings
 
     async def main():
         async with SnmpProber() as prober:

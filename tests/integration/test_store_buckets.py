@@ -10,10 +10,10 @@ import pytest
 
 from monitor.availability import DAY
 from monitor.bucket_store import READ_SQL, migrate_v6
+from monitor.contract import ProbeResult
 from monitor.measurements import COARSE, FINE, Recorder
 from monitor.rttsketch import Summary, merged
 from monitor.store import Store, database_path
-from probes.base import ProbeResult
 from tests.fakes import FakeClock
 from tests.store_helpers import rows
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from monitor.contract import ProbeResult, ProbeTarget
 from probes import KINDS
-from probes.base import ProbeResult, ProbeTarget
 from probes.tcp import KIND, REASONS, TcpProber, TcpSettings, host_of
 from tests.integration.test_dns_probe import LoopbackDns, loopback_resolver
 from tests.integration.test_http_probe import Pki

@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from prometheus_client import CollectorRegistry, generate_latest
 
-from probes.base import ProbeEvent
+from monitor.contract import ProbeEvent
+from monitor.exporter import Exporter, SelfMetrics
 from probes.snmp_codec import (
     INTEGER,
     OCTET_STRING,
@@ -39,7 +39,7 @@ from probes.snmp_codec import (
     oid_to_ber,
 )
 from probes.snmp_trap_codec import decode_v3_header
-from probes.traps import RESULTS, TrapListener, TrapsSection
+from probes.traps import FAMILIES, RESULTS, TrapListener, TrapsSection
 from tests.helpers import until
 from tests.prometheus_peer import check_metrics
 
@@ -114,10 +114,10 @@ class Receiver:
 
     @property
     def counts(self) -> dict[str, int]:
-        return dict(self.listener.collector.counts)
+        return dict(self.listener.counters.counts)
 
     def total(self) -> int:
-        return sum(self.listener.collector.counts.values())
+        return sum(self.listener.counters.counts.values())
 
     async def run(self, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
         """Run snmptrap/snmpinform to completion (bounded), then wait until counted."""
@@ -666,7 +666,7 @@ def test_rejections_are_logged_at_most_log_rate_a_minute(
         "SNMP datagram from 127.0.0.2 ignored: bad_community: unknown community",
     ]
     assert "secret" not in caplog.text  # a wrong community may be a mistyped real one
-    assert listener.collector.counts["bad_community"] == 6
+    assert listener.counters.counts["bad_community"] == 6
 
 
 async def test_v3_header_of_a_real_trap(receiver: Receiver) -> None:
@@ -711,14 +711,14 @@ async def test_flood_never_starves_the_event_loop() -> None:
             if flooder.returncode is None:
                 flooder.kill()
             await flooder.wait()
-        received = sum(listener.collector.counts.values())
+        received = sum(listener.counters.counts.values())
         # Junk never spends the budget: a real trap gets through at once.
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.sendto(v2c_trap(), ("127.0.0.1", port))
         async with asyncio.timeout(5):
             while not events:
                 await asyncio.sleep(0.01)
-    counts = listener.collector.counts
+    counts = listener.counters.counts
     # The loop kept ticking on time; the bounds leave room for a busy CI host
     # (measured here: median 0.06 ms, worst 6-46 ms on two cores).
     lags.sort()
@@ -734,9 +734,9 @@ async def test_flood_never_starves_the_event_loop() -> None:
 async def test_counters_are_exported_as_one_counter_family(receiver: Receiver) -> None:
     await receiver.trap("2c", "", LINK_DOWN, *IF_VARBINDS)
     await receiver.trap("2c-wrong", "", LINK_DOWN)
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(receiver.listener.collector)
-    text = generate_latest(registry).decode()
+    exporter = Exporter(FAMILIES, SelfMetrics())
+    exporter.add_listener("traps", receiver.listener)
+    text = exporter.render().decode()
     assert "# TYPE continuity_snmp_traps_total counter" in text
     assert 'continuity_snmp_traps_total{result="accepted"} 1.0' in text
     assert 'continuity_snmp_traps_total{result="bad_community"} 1.0' in text
@@ -769,7 +769,7 @@ async def test_v3_without_users_is_counted_as_unknown_user(tmp_path: Path) -> No
         receiver = Receiver(listener, net_snmp_env(tmp_path), events)
         await receiver.trap("3", "", COLD_START)
     assert events == []
-    assert listener.collector.counts["unknown_user"] == 1
+    assert listener.counters.counts["unknown_user"] == 1
 
 
 async def test_ipv6_listener(tmp_path: Path) -> None:

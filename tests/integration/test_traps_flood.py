@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from prometheus_client import CollectorRegistry, generate_latest
 
-from probes.base import ProbeEvent
-from probes.traps import RESULTS, TrapListener, TrapsSection
+from monitor.contract import ProbeEvent
+from monitor.exporter import Exporter, SelfMetrics
+from probes.traps import FAMILIES, RESULTS, TrapListener, TrapsSection
 from tests.trap_flood import (
     SECTION,
     V3,
@@ -78,7 +78,7 @@ async def test_random_junk_does_not_crowd_out_valid_traps(running: Running, rate
         valid_traps(running.port, running.env, count=VALID, source="127.0.0.2", seconds=SECONDS),
     )
     await settle(running, "127.0.0.2", VALID)
-    counts = running.listener.collector.counts
+    counts = running.listener.counters.counts
     assert sent == VALID
     assert running.from_host("127.0.0.2") == VALID, counts
     assert flooded >= rate * SECONDS * 0.8  # the flood really ran at about that rate
@@ -94,7 +94,7 @@ async def test_one_host_flooding_good_traps_cannot_starve_another(running: Runni
         valid_traps(running.port, running.env, count=VALID, source="127.0.0.2", seconds=SECONDS),
     )
     await settle(running, "127.0.0.2", VALID)
-    counts = running.listener.collector.counts
+    counts = running.listener.counters.counts
     assert sent == VALID
     assert running.from_host("127.0.0.2") == VALID, counts
     assert counts["rate_limited"] > flooded * 0.5  # the flooder hit its own budget
@@ -117,7 +117,7 @@ async def test_a_bad_hmac_flood_does_not_crowd_out_valid_traps(running: Running)
     cpu = time.process_time() - cpu
     await settle(running, "127.0.0.2", VALID)
     await settle(running, "127.0.0.3", VALID)
-    counts = running.listener.collector.counts
+    counts = running.listener.counters.counts
     assert (sent_v2c, sent_v3) == (VALID, VALID)
     assert running.from_host("127.0.0.2") == VALID, counts
     assert running.from_host("127.0.0.3") == VALID, counts
@@ -138,15 +138,15 @@ async def test_an_overload_moves_the_kernel_drop_counter(running: Running) -> No
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.sendto(b"after", ("127.0.0.1", running.port))  # carries the drop count
     end = loop.time() + 5
-    while running.listener.collector.kernel_dropped == 0 and loop.time() < end:
+    while running.listener.counters.kernel_dropped == 0 and loop.time() < end:
         await asyncio.sleep(0.05)
-    dropped = running.listener.collector.kernel_dropped
-    handled = sum(running.listener.collector.counts.values())
+    dropped = running.listener.counters.kernel_dropped
+    handled = sum(running.listener.counters.counts.values())
     assert 0 < dropped <= flooded
     assert handled + dropped <= flooded + 1
-    registry = CollectorRegistry()
-    registry.register(running.listener.collector)
-    text = generate_latest(registry).decode()
+    exporter = Exporter(FAMILIES, SelfMetrics())
+    exporter.add_listener("traps", running.listener)
+    text = exporter.render().decode()
     assert f"continuity_snmp_traps_dropped_kernel_total {float(dropped)}" in text
 
 
@@ -170,11 +170,11 @@ datagrams = st.one_of(
 def test_any_datagram_is_counted_once_and_never_raises(data: bytes, host: int, port: int) -> None:
     section = TrapsSection.model_validate({**SECTION, "users": []})
     listener = TrapListener(section, lambda a, e: None)
-    before = sum(listener.collector.counts.values())
+    before = sum(listener.counters.counts.values())
     result = listener.handle(data, (f"127.0.{host}.1", port))
     assert result in RESULTS
-    assert sum(listener.collector.counts.values()) == before + 1
-    assert listener.collector.counts[result] >= 1
+    assert sum(listener.counters.counts.values()) == before + 1
+    assert listener.counters.counts[result] >= 1
 
 
 async def test_sources_are_checked_first(running: Running) -> None:

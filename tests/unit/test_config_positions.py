@@ -38,7 +38,7 @@ CASES = [
     (
         "defaults-value-reported-once",
         '[defaults]\nchecks = ["icmp"]\n\n[defaults.icmp]\ncount = 0\n' + TARGETS,
-        ["config.toml:5: defaults.icmp.count: must be between 1 and 100, got 0"],
+        ["config.toml:5: defaults.icmp.count: must be at least 1, got 0"],
     ),
     (
         "defaults-cross-field-reported-once",
@@ -146,7 +146,7 @@ def test_included_file_errors_name_that_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "config.toml")
     assert str(info.value).replace(f"{tmp_path}/", "") == (
-        "targets.d/sites.toml:8 (bts-2): icmp.count: must be between 1 and 100, got 0"
+        "targets.d/sites.toml:8 (bts-2): icmp.count: must be at least 1, got 0"
     )
 
 

@@ -10,9 +10,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from monitor.config import load_config
+from monitor.regex import compile_regex
 from probes.dns import DnsSettings
 from probes.http import HttpSettings
-from probes.regex import compile_regex
 from probes.tcp import TcpSettings
 from tests.helpers import config_errors, write_config
 
@@ -102,12 +102,12 @@ INVALID = [
     (
         "http-max-body",
         HTTP + "http = { max_body_bytes = 0 }\n",
-        ["targets[0].http.max_body_bytes: must be between 1 and 1073741824, got 0"],
+        ["targets[0].http.max_body_bytes: must be at least 1, got 0"],
     ),
     (
         "http-max-redirects",
         HTTP + "http = { max_redirects = 50 }\n",
-        ["targets[0].http.max_redirects: must be between 1 and 30, got 50"],
+        ["targets[0].http.max_redirects: must be at most 30, got 50"],
     ),
     (
         "http-json-path",
@@ -191,7 +191,7 @@ INVALID = [
     (
         "http-cert-min-days",
         HTTP + "http = { cert_min_days = -1 }\n",
-        ["targets[0].http.cert_min_days: must be between 0 and 3650, got -1"],
+        ["targets[0].http.cert_min_days: must be at least 0, got -1"],
     ),
     (
         "http-server-name",
@@ -215,12 +215,12 @@ INVALID = [
     (
         "tcp-port-zero",
         TCP + "tcp = { port = 0 }\n",
-        ["targets[0].tcp.port: must be between 1 and 65535, got 0"],
+        ["targets[0].tcp.port: must be at least 1, got 0"],
     ),
     (
         "tcp-port-too-big",
         TCP + "tcp = { port = 65536 }\n",
-        ["targets[0].tcp.port: must be between 1 and 65535, got 65536"],
+        ["targets[0].tcp.port: must be at most 65535, got 65536"],
     ),
     (
         "tcp-port-string",
@@ -245,7 +245,7 @@ INVALID = [
     (
         "tcp-read-limit",
         TCP + "tcp = { port = 25, max_read_bytes = 0 }\n",
-        ["targets[0].tcp.max_read_bytes: must be between 1 and 1048576, got 0"],
+        ["targets[0].tcp.max_read_bytes: must be at least 1, got 0"],
     ),
     # -- dns ----------------------------------------------------------------
     ("dns-name-missing", DNS, ["targets[0].dns.name: required key is missing"]),
@@ -283,7 +283,7 @@ INVALID = [
     (
         "dns-port",
         DNS + 'dns = { name = "example.vn", port = 0 }\n',
-        ["targets[0].dns.port: must be between 1 and 65535, got 0"],
+        ["targets[0].dns.port: must be at least 1, got 0"],
     ),
     (
         "dns-answer-regex",
@@ -296,7 +296,7 @@ INVALID = [
     (
         "dns-min-answers",
         DNS + 'dns = { name = "example.vn", min_answers = -1 }\n',
-        ["targets[0].dns.min_answers: must be between 0 and 1000, got -1"],
+        ["targets[0].dns.min_answers: must be at least 0, got -1"],
     ),
     (
         "dns-transport",

@@ -10,6 +10,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.config import load_config
+from monitor.contract import MetricFamily, ProbeResult, Sample
 from monitor.exporter import (
     CORE_FAMILIES,
     Exporter,
@@ -21,7 +22,6 @@ from monitor.exporter import (
 from monitor.state import Health, TargetState
 from monitor.store import FAMILIES as STORE_FAMILIES
 from probes import KINDS, LISTENERS
-from probes.base import MetricFamily, ProbeResult, Sample
 
 RTT = MetricFamily("continuity_icmp_rtt_seconds", "gauge", "RTT.")
 

@@ -31,23 +31,17 @@ from monitor.i18n import (
     reason_word,
     texts,
 )
+from monitor.page_locale import Locale, format_percent
 from monitor.paths import diagnose
 from monitor.report_render import render
-from monitor.status_page import (
-    Locale,
-    banner_alerts,
-    check_rows,
-    format_percent,
-    phone_number,
-    reason_text,
-    window_label,
-)
+from monitor.status_page import banner_alerts, check_rows, phone_number, reason_text, window_label
 from probes import dns, http, icmp, snmp, tcp
 from probes.icmp import summarize
 from probes.icmp_engine import PingOutcome, send_failure
 from probes.icmp_packet import _V4_UNREACH_CODES, _V6_UNREACH_CODES, describe_error
 from probes.neterrors import local_failure, os_failure
-from probes.snmp_modules import ModuleMemory, Output, _track_flap
+from probes.snmp_mibs.if_mib import _track_flap
+from probes.snmp_modules import ModuleMemory, Output
 from tests.language_check import english_left, visible_text
 from tests.unit.test_path_trace import DIAGNOSES
 from tests.unit.test_report import make_report

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.contract import ProbeResult
 from monitor.history_view import plan, steps
 from monitor.measurements import COARSE, FINE, Recorder, measure
 from monitor.rttsketch import Summary, merged
-from probes.base import ProbeResult
 
 Rows = list[tuple[str, str, int, Summary]]
 

@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from monitor.config import Config, Location, MonitorSection, Target
+from monitor.page_locale import Locale
 from monitor.policy import Policy
 from monitor.power import Estimate
 from monitor.power_board import board_rows
 from monitor.state import Health, TargetState, Topology, World
-from monitor.status_page import Locale
 
 NOW = 1_796_528_400.0  # 2026-12-06 10:40 in Ho Chi Minh City
 PARENTS: dict[str, tuple[str, ...]] = {

@@ -46,18 +46,8 @@ import pytest
 
 from monitor.availability import figures as exporter_figures
 from monitor.availability import window_sums
-from monitor.report import (
-    NOT_IN_CONFIG,
-    Figures,
-    GroupBy,
-    Progress,
-    Report,
-    ReportError,
-    build_report,
-    parse_group_by,
-    parse_period,
-    pool,
-)
+from monitor.report import Progress, ReportError, build_report, parse_group_by, parse_period
+from monitor.report_model import NOT_IN_CONFIG, GroupBy, PeriodFigures, Report, pool
 from monitor.report_render import duration, percent, render
 from monitor.store import Store, load_histories, open_readonly
 
@@ -189,7 +179,7 @@ def make_report(
     )
 
 
-def hours(figures: Figures) -> tuple[float, float]:
+def hours(figures: PeriodFigures) -> tuple[float, float]:
     return figures.observed_seconds / H, figures.downtime_seconds / H
 
 

@@ -32,8 +32,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.report import OutageLine, Report, build_report, parse_period
-from monitor.report_incidents import Incident, count, group_incidents
+from monitor.report import build_report, parse_period
+from monitor.report_incidents import group_incidents
+from monitor.report_model import Incident, OutageLine, Report, count
 from monitor.report_render import render
 from monitor.store import Store, open_readonly
 from tests.unit.test_report import Clock

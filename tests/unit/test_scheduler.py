@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from monitor.scheduler import Job, Limiter, Scheduler, first_run, next_run
-from probes.base import CheckSettings, ProbeResult, ProbeTarget
+from monitor.contract import CheckSettings, ProbeResult, ProbeTarget
+from monitor.jobs import Job, Limiter, first_run, next_run
+from monitor.scheduler import Scheduler
 from tests.fakes import FakeClock, ScriptedProber, StartableScriptedProber, settle
 
 

@@ -125,7 +125,7 @@ BASE = '[defaults]\nchecks = ["icmp"]\n[[targets]]\nname = "a"\naddress = "127.0
         ),
         (
             '[[slo]]\nname = "x"\ntargets = ["a"]\nobjective = 1.0\n',
-            ["slo[0].objective: must be between 0.5 and 0.999999, got 1"],
+            ["slo[0].objective: must be at most 0.999999, got 1"],
         ),
         (
             '[[slo]]\nname = "x"\ntargets = ["zz"]\nobjective = 0.99\n',

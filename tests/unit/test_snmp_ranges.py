@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from probes import snmp_modules as m
+from probes import snmp_user_modules
 from probes.snmp_codec import GAUGE32, INTEGER, OCTET_STRING, oid_to_ber
+from probes.snmp_mibs import entity_sensor, host, if_mib
+from probes.snmp_mibs import ups as ups_mib
 
 ONE = b"\x01"
 
@@ -35,26 +38,26 @@ def test_ranged(value: int, valid: tuple[int, int], expected: int | None, unknow
 
 def ups(**overrides: int) -> m.Fetched:
     scalars = {
-        m.UPS_OUTPUT_SOURCE: 3,
-        m.UPS_BATTERY_STATUS: 2,
-        m.UPS_SECONDS_ON_BATTERY: 0,
-        m.UPS_MINUTES_REMAINING: 40,
-        m.UPS_CHARGE_REMAINING: 90,
+        ups_mib.UPS_OUTPUT_SOURCE: 3,
+        ups_mib.UPS_BATTERY_STATUS: 2,
+        ups_mib.UPS_SECONDS_ON_BATTERY: 0,
+        ups_mib.UPS_MINUTES_REMAINING: 40,
+        ups_mib.UPS_CHARGE_REMAINING: 90,
     }
     keys = {
-        "source": m.UPS_OUTPUT_SOURCE,
-        "status": m.UPS_BATTERY_STATUS,
-        "seconds": m.UPS_SECONDS_ON_BATTERY,
-        "minutes": m.UPS_MINUTES_REMAINING,
-        "charge": m.UPS_CHARGE_REMAINING,
+        "source": ups_mib.UPS_OUTPUT_SOURCE,
+        "status": ups_mib.UPS_BATTERY_STATUS,
+        "seconds": ups_mib.UPS_SECONDS_ON_BATTERY,
+        "minutes": ups_mib.UPS_MINUTES_REMAINING,
+        "charge": ups_mib.UPS_CHARGE_REMAINING,
     }
     for key, value in overrides.items():
         scalars[keys[key]] = value
     return m.Fetched(
         scalars={oid: (INTEGER, value) for oid, value in scalars.items()},
         columns={
-            m.UPS_INPUT_VOLTAGE: {ONE: (INTEGER, 230)},
-            m.UPS_OUTPUT_LOAD: {ONE: (INTEGER, 30)},
+            ups_mib.UPS_INPUT_VOLTAGE: {ONE: (INTEGER, 230)},
+            ups_mib.UPS_OUTPUT_LOAD: {ONE: (INTEGER, 30)},
         },
     )
 
@@ -78,7 +81,7 @@ def ups(**overrides: int) -> m.Fetched:
 )
 def test_ups_unknowns(overrides: dict[str, int], missing: set[str], events: list[str]) -> None:
     out = m.Output()
-    m.parse_ups(ups(**overrides), out, m.ModuleMemory(), 900.0)
+    ups_mib.parse_ups(ups(**overrides), out, m.ModuleMemory(), 900.0)
     assert not (names(out) & missing)
     assert "continuity_ups_on_battery" in names(out)
     assert [e.kind for e in out.events] == events
@@ -90,16 +93,16 @@ def test_if_mib_unknown_status_is_no_status_and_no_flap() -> None:
     two = b"\x02"
     fetched = m.Fetched(
         columns={
-            m.IF_ADMIN: {ONE: (INTEGER, 1), two: (INTEGER, 1)},
-            m.IF_OPER: {ONE: (INTEGER, 1), two: (INTEGER, 1)},
-            m.IF_NAME: {ONE: (OCTET_STRING, b"ge-0/0/1"), two: (OCTET_STRING, b"ge-0/0/2")},
+            if_mib.IF_ADMIN: {ONE: (INTEGER, 1), two: (INTEGER, 1)},
+            if_mib.IF_OPER: {ONE: (INTEGER, 1), two: (INTEGER, 1)},
+            if_mib.IF_NAME: {ONE: (OCTET_STRING, b"ge-0/0/1"), two: (OCTET_STRING, b"ge-0/0/2")},
         }
     )
     memory = m.ModuleMemory()
-    m.parse_if_mib(fetched, m.Output(), memory, m.InterfaceFilter())
-    fetched.columns[m.IF_OPER][two] = (INTEGER, 99)  # not an ifOperStatus code
+    if_mib.parse_if_mib(fetched, m.Output(), memory, m.InterfaceFilter())
+    fetched.columns[if_mib.IF_OPER][two] = (INTEGER, 99)  # not an ifOperStatus code
     out = m.Output()
-    m.parse_if_mib(fetched, out, memory, m.InterfaceFilter())
+    if_mib.parse_if_mib(fetched, out, memory, m.InterfaceFilter())
     assert out.events == []  # no InterfaceDown for an unknown status
     assert out.problems == []
     assert out.unknowns == ["ifOperStatus.2=99"]
@@ -110,17 +113,17 @@ def test_if_mib_unknown_status_is_no_status_and_no_flap() -> None:
 def test_host_and_sensor_ranges() -> None:
     fetched = m.Fetched(
         columns={
-            m.HR_PROCESSOR_LOAD: {ONE: (INTEGER, 12), b"\x02": (INTEGER, -1)},
-            m.ENT_SENSOR_TYPE: {ONE: (INTEGER, 8), b"\x02": (INTEGER, 8)},
-            m.ENT_SENSOR_SCALE: {ONE: (INTEGER, 9), b"\x02": (INTEGER, 9)},
-            m.ENT_SENSOR_PRECISION: {ONE: (INTEGER, 0), b"\x02": (INTEGER, 0)},
-            m.ENT_SENSOR_VALUE: {ONE: (INTEGER, 41), b"\x02": (INTEGER, 2_000_000_000)},
-            m.ENT_SENSOR_STATUS: {ONE: (INTEGER, 1), b"\x02": (INTEGER, 1)},
+            host.HR_PROCESSOR_LOAD: {ONE: (INTEGER, 12), b"\x02": (INTEGER, -1)},
+            entity_sensor.ENT_SENSOR_TYPE: {ONE: (INTEGER, 8), b"\x02": (INTEGER, 8)},
+            entity_sensor.ENT_SENSOR_SCALE: {ONE: (INTEGER, 9), b"\x02": (INTEGER, 9)},
+            entity_sensor.ENT_SENSOR_PRECISION: {ONE: (INTEGER, 0), b"\x02": (INTEGER, 0)},
+            entity_sensor.ENT_SENSOR_VALUE: {ONE: (INTEGER, 41), b"\x02": (INTEGER, 2_000_000_000)},
+            entity_sensor.ENT_SENSOR_STATUS: {ONE: (INTEGER, 1), b"\x02": (INTEGER, 1)},
         }
     )
     out = m.Output()
-    m.parse_host(fetched, out)
-    m.parse_entity_sensor(fetched, out)
+    host.parse_host(fetched, out)
+    entity_sensor.parse_entity_sensor(fetched, out)
     loads = [s for s in out.samples if s.name == "continuity_snmp_cpu_load_ratio"]
     assert [s.value for s in loads] == [0.12]
     temps = [s for s in out.samples if s.name == "continuity_snmp_sensor_temperature_celsius"]
@@ -129,14 +132,18 @@ def test_host_and_sensor_ranges() -> None:
 
 
 def test_user_module_min_max() -> None:
-    module = m.UserModule.model_validate({"oid": "1.3.6.1.4.1.9.9.1", "index": ["i"], "min": 0})
+    module = snmp_user_modules.UserModule.model_validate(
+        {"oid": "1.3.6.1.4.1.9.9.1", "index": ["i"], "min": 0}
+    )
     oid = oid_to_ber(module.oid)
     fetched = m.Fetched(
         columns={oid: {ONE: (INTEGER, 7), b"\x02": (GAUGE32, 5), b"\x03": (INTEGER, -1)}}
     )
     out = m.Output()
-    m.parse_user(fetched, out, "temp", module)
+    snmp_user_modules.parse_user(fetched, out, "temp", module)
     assert [(dict(s.labels)["i"], s.value) for s in out.samples] == [("1", 7.0), ("2", 5.0)]
     assert out.unknowns == ["temp{3}=-1"]
     with pytest.raises(ValueError, match="above max"):
-        m.UserModule.model_validate({"oid": "1.3.6.1.4.1.9.9.1.0", "min": 5, "max": 1})
+        snmp_user_modules.UserModule.model_validate(
+            {"oid": "1.3.6.1.4.1.9.9.1.0", "min": 5, "max": 1}
+        )

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from monitor.scheduler import Job, Scheduler, first_run
-from probes.base import CheckSettings, ProbeResult, ProbeTarget
+from monitor.contract import CheckSettings, ProbeResult, ProbeTarget
+from monitor.jobs import Job, first_run
+from monitor.scheduler import Scheduler
 from tests.fakes import FakeClock, StartableScriptedProber, settle
 from tests.unit.test_scheduler import Recorder
 

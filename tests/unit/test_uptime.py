@@ -19,7 +19,8 @@ import jinja2
 import pytest
 
 from monitor.availability import MonitorHistory, TargetHistory, overlap
-from monitor.status_page import TEMPLATE_DIR, Locale
+from monitor.page_locale import Locale
+from monitor.status_page import TEMPLATE_DIR
 from monitor.uptime import (
     DAYS,
     HOURS,
