@@ -1,6 +1,6 @@
 """Delivery figures kept in plain counters and exported by a collector.
 
-Like ``monitor.runmetrics``: updates are dict operations (no prometheus-client
+Like ``monitor.engine.runmetrics``: updates are dict operations (no prometheus-client
 locks on the delivery path) and the cost moves to the scrape. Register a
 :class:`DeliveryMetrics` in the daemon's private registry.
 

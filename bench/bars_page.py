@@ -10,7 +10,8 @@ loaded in Debian's Chromium (``tests/browser.py`` flags, loopback only):
 
 - *cold*: the first load, every row and strip rendered;
 - *warm*: loads while the bars are kept (median of ``--runs``);
-- *stale*: loads just after :data:`~monitor.uptime_view.TTL`, when the bars are computed anew but
+- *stale*: loads just after :data:`~monitor.web.uptime_view.TTL`, when the bars are
+  computed anew but
   the rows' HTML is reused (median of ``--runs``);
 
 each with the browser's navigation timing (request to last byte, and to the
@@ -39,8 +40,8 @@ from typing import Any
 
 from playwright.sync_api import sync_playwright
 
-from monitor.store import database_path
-from monitor.uptime_view import TTL
+from monitor.history.store import database_path
+from monitor.web.uptime_view import TTL
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, is_loopback_url
 from tests.daemon_process import REPO, free_port
 from tests.uptime_history import SCALE_CONFIG, past_outages, seed, write_inventory

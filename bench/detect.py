@@ -74,7 +74,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts.config import AlertsSection
-from monitor.state import FLAP_WINDOW
+from monitor.engine.state import FLAP_WINDOW
 from tests import netns
 from tests.daemon_process import DaemonProcess
 from tests.detect_lab import (

@@ -3,8 +3,8 @@
 ``python -m bench.history --targets 10000 --hours 2``: synthetic results
 (``--interval`` apart per target, three echoes each, round trips drawn from a
 log-normal around a per-target median, one echo in fifty lost) go through the
-daemon's own :class:`~monitor.measurements.Recorder` into a real
-:class:`~monitor.store.Store` on a file, with a fake clock that runs
+daemon's own :class:`~monitor.engine.measurements.Recorder` into a real
+:class:`~monitor.history.store.Store` on a file, with a fake clock that runs
 ``--hours`` of simulated time as fast as the machine allows. Measured:
 
 - loop time per result: ``Recorder.record`` and the sweeps, on the event loop,
@@ -43,14 +43,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from monitor.config import DEFAULT_RTT_BUCKETS
 from monitor.contract import ProbeResult
-from monitor.exporter import SeriesStore
-from monitor.history_view import RANGES, plan, steps
-from monitor.measurements import COARSE, Recorder
-from monitor.rtt_histogram import RttHistogram
-from monitor.rttsketch import Summary
-from monitor.store import Store, database_path
+from monitor.engine.config import DEFAULT_RTT_BUCKETS
+from monitor.engine.exporter import SeriesStore
+from monitor.engine.measurements import COARSE, Recorder
+from monitor.engine.rtt_histogram import RttHistogram
+from monitor.engine.rttsketch import Summary
+from monitor.history.store import Store, database_path
+from monitor.web.history_view import RANGES, plan, steps
 
 DAY = 86400
 

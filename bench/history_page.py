@@ -34,9 +34,9 @@ from pathlib import Path
 
 from bench.common import REPO, free_port
 from bench.icmp import _wait_ready, addresses
-from monitor.measurements import COARSE, FINE
-from monitor.rttsketch import Summary
-from monitor.store import Store, database_path
+from monitor.engine.measurements import COARSE, FINE
+from monitor.engine.rttsketch import Summary
+from monitor.history.store import Store, database_path
 
 INTERVAL = 30
 

@@ -15,10 +15,10 @@ import statistics
 import time
 from zoneinfo import ZoneInfo
 
-from monitor.page_locale import Locale
-from monitor.policy import Policy
-from monitor.state import Health, TargetState, Topology, World
-from monitor.status_page import BANNER_LIMIT, Line, Row, incident_view, incidents
+from monitor.engine.policy import Policy
+from monitor.engine.state import Health, TargetState, Topology, World
+from monitor.web.page_locale import Locale
+from monitor.web.status_page import BANNER_LIMIT, Line, Row, incident_view, incidents
 
 
 def tree(routers: int, sites: int) -> dict[str, tuple[str, ...]]:

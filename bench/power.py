@@ -5,7 +5,7 @@ scale) all on battery, each with a full trend window (60 polls), behind 10
 routers with 20 sites behind each UPS's router share. Measured with
 ``time.process_time``, median of ``--runs``:
 
-- **per poll**: one UPS result through :class:`monitor.power.PowerWatch`
+- **per poll**: one UPS result through :class:`monitor.engine.power.PowerWatch`
   (observe, estimate), the exporter's series and ``SiteGoingDark``'s rule;
 - **per alert tick** (every second): every UPS on battery through the rule
   (the estimate is cached per reading), for all N;
@@ -25,13 +25,13 @@ from zoneinfo import ZoneInfo
 
 from alerts.rules import RuleBook, TargetInfo
 from monitor.alert_flow import dark_notes
-from monitor.config import Config, MonitorSection, Target
-from monitor.exporter import Exporter, SelfMetrics
-from monitor.page_locale import Locale
-from monitor.policy import Policy
-from monitor.power import TREND_POINTS, PowerWatch
-from monitor.power_board import board_rows
-from monitor.state import Health, TargetState, Topology, World
+from monitor.engine.config import Config, MonitorSection, Target
+from monitor.engine.exporter import Exporter, SelfMetrics
+from monitor.engine.policy import Policy
+from monitor.engine.power import TREND_POINTS, PowerWatch
+from monitor.engine.state import Health, TargetState, Topology, World
+from monitor.web.page_locale import Locale
+from monitor.web.power_board import board_rows
 
 T0 = 1_800_000_000.0
 LEAD = 1800.0

@@ -28,15 +28,15 @@ import tracemalloc
 from pathlib import Path
 
 from bench.icmp import addresses, scale_config
-from monitor.config import Config, load_config
 from monitor.contract import ProbeContext
 from monitor.daemon import jobs_for
-from monitor.exporter import Exporter, SelfMetrics
-from monitor.pipeline import Pipeline
-from monitor.scheduler import Scheduler
-from monitor.state import TargetState
-from monitor.store import FAMILIES as STORE_FAMILIES
-from monitor.store import Store, database_path
+from monitor.engine.config import Config, load_config
+from monitor.engine.exporter import Exporter, SelfMetrics
+from monitor.engine.pipeline import Pipeline
+from monitor.engine.scheduler import Scheduler
+from monitor.engine.state import TargetState
+from monitor.history.store import FAMILIES as STORE_FAMILIES
+from monitor.history.store import Store, database_path
 from probes import KINDS
 from probes.icmp import summarize
 from probes.icmp_engine import PingOutcome

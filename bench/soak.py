@@ -74,7 +74,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.icmp import addresses, quantile
-from monitor.api import parse_rfc3339
+from monitor.web.api import parse_rfc3339
 from tests import netns
 from tests.helpers import free_port, peer_missing
 from tests.peers import Mosquitto

@@ -18,12 +18,12 @@ from dataclasses import replace
 from alerts.model import Alert, Site
 from alerts.mute import Gate
 from alerts.rules import RuleBook, TargetInfo
-from monitor.config import Config, Target
 from monitor.contract import ProbeEvent, ProbeResult
-from monitor.policy import Policy
-from monitor.power import Estimate
+from monitor.engine.config import Config, Target
+from monitor.engine.policy import Policy
+from monitor.engine.power import Estimate
+from monitor.engine.state import Event, EventKind
 from monitor.redact import redact_url
-from monitor.state import Event, EventKind
 
 MuteReason = Callable[[Alert], str | None]
 CONSEQUENCES_SHOWN = 5  # names in an alert's consequences line; the count says the rest

@@ -31,14 +31,14 @@ from alerts.model import Alert, TargetStatus
 from alerts.mute import Gate, Matcher, Silence
 from alerts.rules import RuleBook
 from monitor.alert_flow import AlertFlow
-from monitor.api import parse_rfc3339, rfc3339
-from monitor.api_body import BadRequest, body_time
-from monitor.config import Config, Target
 from monitor.contract import ProbeEvent, ProbeResult
-from monitor.policy import Policy
-from monitor.power import Estimate
-from monitor.state import Event, EventKind, Health, TargetState
-from monitor.store import Store
+from monitor.engine.config import Config, Target
+from monitor.engine.policy import Policy
+from monitor.engine.power import Estimate
+from monitor.engine.state import Event, EventKind, Health, TargetState
+from monitor.history.store import Store
+from monitor.web.api import parse_rfc3339, rfc3339
+from monitor.web.api_body import BadRequest, body_time
 
 log = logging.getLogger(__name__)
 

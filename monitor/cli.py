@@ -24,17 +24,18 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from monitor import cli_client as client
-from monitor import logfmt, units
-from monitor.config import ConfigError, load_config
+from monitor import logfmt
 from monitor.contract import ProbeSetupError
 from monitor.daemon import Daemon, Overrides, StartupError
+from monitor.engine.config import ConfigError, load_config
+from monitor.engine.shard import select
+from monitor.engine.shard_spec import Shard, parse_shard
+from monitor.history.report import FORMATS, Options
+from monitor.history.report import run as run_report
 from monitor.i18n import detail_words, reason_word, texts
 from monitor.init_files import InitError, write_starter
 from monitor.probe_once import CheckOutcome, run_once
-from monitor.report import FORMATS, Options
-from monitor.report import run as run_report
-from monitor.shard import select
-from monitor.shard_spec import Shard, parse_shard
+from monitor.web import units
 
 log = logging.getLogger("continuity-monitor")
 

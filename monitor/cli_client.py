@@ -39,10 +39,10 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 
-from monitor.api import parse_rfc3339, rfc3339
 from monitor.config_types import parse_duration
 from monitor.i18n import LANGUAGES, cause_words, detail_words, failure_words, texts
-from monitor.security import WebSection
+from monitor.web.api import parse_rfc3339, rfc3339
+from monitor.web.security import WebSection
 
 ENV_URL = "CONTINUITY_URL"
 ENV_TOKEN = "CONTINUITY_TOKEN"  # noqa: S105 - the name of a variable, not a secret

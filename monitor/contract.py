@@ -28,7 +28,7 @@ class CheckSettings(StrictModel):
     """Settings every check has; probe kinds subclass this with their own keys.
 
     The values here are the built-in defaults; ``[defaults]``, a template and
-    the target override them in that order (see ``monitor.config``).
+    the target override them in that order (see ``monitor.engine.config``).
     """
 
     interval: Interval = 30.0

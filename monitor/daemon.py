@@ -28,11 +28,6 @@ from alerts.metrics import DeliveryMetrics
 from alerts.model import Alert
 from alerts.mute import silences_for
 from monitor.alerting import Alerting
-from monitor.api import parse_rfc3339, rfc3339, target_view, targets_view
-from monitor.api_body import BadRequest
-from monitor.availability import Figures
-from monitor.coalesce import Coalesced
-from monitor.config import Config, ConfigError, Target, load_config, split_host_port
 from monitor.config_types import canonical_ipv4
 from monitor.contract import (
     ListenerKind,
@@ -46,27 +41,32 @@ from monitor.contract import (
 )
 from monitor.dbfile import WriteMetrics
 from monitor.dbfile import describe as describe_file_error
-from monitor.exporter import Exporter, SelfMetrics
+from monitor.engine.availability import Figures
+from monitor.engine.coalesce import Coalesced
+from monitor.engine.config import Config, ConfigError, Target, load_config, split_host_port
+from monitor.engine.exporter import Exporter, SelfMetrics
+from monitor.engine.jobs import Job
+from monitor.engine.paths import Diagnosis
+from monitor.engine.pipeline import ConfigDiff, Pipeline, diff_config
+from monitor.engine.policy import Policy, ancestors
+from monitor.engine.power import Estimate, PowerWatch, goes_dark_with
+from monitor.engine.scheduler import JobPlan, Scheduler, plan_jobs
+from monitor.engine.shard import select
+from monitor.engine.shard_spec import Shard, parse_shard
+from monitor.engine.slo import pool, status
+from monitor.engine.state import Event, EventKind, Health, TargetState
+from monitor.engine.uptime import Buckets
+from monitor.history.maintenance_book import MaintenanceBook
+from monitor.history.store import FAMILIES as STORE_FAMILIES
+from monitor.history.store import Store, StoreError, database_path
 from monitor.history_service import MeasurementHistory
-from monitor.jobs import Job
-from monitor.maintenance_book import MaintenanceBook
 from monitor.path_watch import PathMetrics, PathWatch
-from monitor.paths import Diagnosis
-from monitor.pipeline import ConfigDiff, Pipeline, diff_config
-from monitor.policy import Policy, ancestors
-from monitor.power import Estimate, PowerWatch, goes_dark_with
-from monitor.public_page import PublicServer
-from monitor.scheduler import JobPlan, Scheduler, plan_jobs
-from monitor.security import AccessControl, tls_context
-from monitor.shard import select
-from monitor.shard_spec import Shard, parse_shard
-from monitor.slo import pool, status
-from monitor.state import Event, EventKind, Health, TargetState
-from monitor.store import FAMILIES as STORE_FAMILIES
-from monitor.store import Store, StoreError, database_path
-from monitor.uptime import Buckets
-from monitor.web import WebServer
-from monitor.web_backend import ReloadFailure
+from monitor.web.api import parse_rfc3339, rfc3339, target_view, targets_view
+from monitor.web.api_body import BadRequest
+from monitor.web.backend import ReloadFailure
+from monitor.web.public_page import PublicServer
+from monitor.web.security import AccessControl, tls_context
+from monitor.web.server import WebServer
 from probes.trace import PathTracer
 
 log = logging.getLogger(__name__)
@@ -527,7 +527,7 @@ class Daemon:
             # No collection here (it would stall the loop for a long moment at ten
             # thousand targets): the replaced config is freed by reference counting
             # (nothing a load makes may sit in a reference cycle: the config's model
-            # classes are built once, see monitor.config._models_for, since frozen
+            # classes are built once, see monitor.engine.config._models_for, since frozen
             # cycles are freed only by the half-hourly collection); the new objects
             # are only moved out of the collector's way.
             gc.freeze()

@@ -1,6 +1,6 @@
 """SQLite files of the state directory: opening, versioned migrations, and what a failure means.
 
-The history (``history.sqlite3``, :mod:`monitor.store`) and the outbox
+The history (``history.sqlite3``, :mod:`monitor.history.store`) and the outbox
 (``outbox.sqlite3``, :mod:`alerts.outbox`) are separate files opened the same
 way (WAL, ``synchronous=NORMAL``) and migrated by the same machinery: a
 ``schema_version`` table and a tuple of migrations applied in order, each in

@@ -1,8 +1,8 @@
 """The daemon's measurement history: recorder, Prometheus histogram and the history view.
 
-Wiring only: every result goes to the :class:`~monitor.measurements.Recorder`
+Wiring only: every result goes to the :class:`~monitor.engine.measurements.Recorder`
 (buckets, written by the store) and to the
-:class:`~monitor.rtt_histogram.RttHistogram` (``/metrics``); a loop closes
+:class:`~monitor.engine.rtt_histogram.RttHistogram` (``/metrics``); a loop closes
 buckets of checks that went quiet; :meth:`MeasurementHistory.view` answers
 ``/api/v1/targets/{name}/history`` and the target page's smoke graph from
 the stored buckets plus the ones still open in memory.
@@ -14,14 +14,14 @@ import asyncio
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from monitor.config import HistorySection
 from monitor.contract import ProbeResult
-from monitor.exporter import SeriesStore
-from monitor.history_view import document, plan, steps
-from monitor.measurements import COARSE, FINE, Recorder, measure
-from monitor.rtt_histogram import RttHistogram
-from monitor.rttsketch import Summary
-from monitor.store import Store
+from monitor.engine.config import HistorySection
+from monitor.engine.exporter import SeriesStore
+from monitor.engine.measurements import COARSE, FINE, Recorder, measure
+from monitor.engine.rtt_histogram import RttHistogram
+from monitor.engine.rttsketch import Summary
+from monitor.history.store import Store
+from monitor.web.history_view import document, plan, steps
 from probes.neterrors import LOCAL_RESOURCES
 
 SWEEP_SECONDS = 15.0
@@ -71,7 +71,7 @@ class MeasurementHistory:
     async def view(
         self, target: str, range_name: str, outages: Iterable[tuple[float, float | None]]
     ) -> dict[str, Any]:
-        """The history document of one target over a range (see :mod:`monitor.history_view`)."""
+        """The history document of one target over a range (see :mod:`monitor.web.history_view`)."""
         fine, coarse = self.store.buckets
         p = plan(
             range_name,

@@ -217,7 +217,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
         "đang kiểm tra lại sau khi thiết bị cha phục hồi",
     ),
     "via": ("via {parent}", "qua {parent}"),
-    # Uptime bars (monitor/uptime_view.py).
+    # Uptime bars (monitor/web/uptime_view.py).
     "bars": ("90 days · 48 hours", "90 ngày · 48 giờ"),
     "bars.help": (
         "One bar per day, then one per hour; hover or tap for the figure and the outages",

@@ -6,7 +6,7 @@ ICMP prober), keeps a **baseline** path per target recorded while the target
 is UP (refreshed every ``baseline_interval``, oldest first, as the budget
 allows), and when the pipeline announces a target DOWN that the policy calls
 a **root cause** (not a consequence behind a failing parent), traces the path
-at once and compares it with the baseline (:func:`monitor.paths.diagnose`).
+at once and compares it with the baseline (:func:`monitor.engine.paths.diagnose`).
 
 Bounds: every trace is at most ``max_hops x probes_per_hop`` echoes and
 ``timeout`` seconds (once a baseline knows the path: two hops past the
@@ -38,10 +38,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from alerts.model import Alert
-from monitor.api import rfc3339
-from monitor.config import Config
 from monitor.contract import ProbeTarget
-from monitor.paths import (
+from monitor.engine.config import Config
+from monitor.engine.paths import (
     Diagnosis,
     Names,
     PathDiagnosisSection,
@@ -49,8 +48,9 @@ from monitor.paths import (
     diagnose,
     trace_view,
 )
-from monitor.policy import Policy, Role
-from monitor.state import Event, EventKind, Health, TargetState
+from monitor.engine.policy import Policy, Role
+from monitor.engine.state import Event, EventKind, Health, TargetState
+from monitor.web.api import rfc3339
 from probes.trace import PathTrace, PathTracer
 
 log = logging.getLogger(__name__)

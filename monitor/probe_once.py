@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import probes
-from monitor.config import Config, Target
 from monitor.contract import ProbeContext, ProbeKind, Prober, ProbeResult, ProbeTarget
+from monitor.engine.config import Config, Target
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,11 @@
 """The daemon's result path in process: real pipeline, policy and alert flow; fake time.
 
 A :class:`Harness` loads a real config (from TOML text), builds the same
-:class:`~monitor.pipeline.Pipeline` and :class:`~monitor.alert_flow.AlertFlow`
+:class:`~monitor.engine.pipeline.Pipeline` and :class:`~monitor.alert_flow.AlertFlow`
 the daemon builds, and replaces only what is outside them: the clock, the
 scheduler (a small event-driven one that honours ``interval``,
 ``down_interval``, fast polling and re-check triggers exactly as
-:class:`monitor.scheduler.Scheduler` does), and the probes (a target answers
+:class:`monitor.engine.scheduler.Scheduler` does), and the probes (a target answers
 unless its own link or an ancestor's is cut). What reaches delivery is
 collected with the time it was sent, so lifecycle scenarios run as fast,
 deterministic tables.
@@ -22,11 +22,11 @@ from pathlib import Path
 
 from alerts.model import Alert
 from monitor.alert_flow import AlertFlow
-from monitor.config import Config, load_config
 from monitor.contract import ProbeEvent, ProbeResult
-from monitor.pipeline import Pipeline
-from monitor.policy import Policy, subtree_owners
-from monitor.state import Event, TargetState
+from monitor.engine.config import Config, load_config
+from monitor.engine.pipeline import Pipeline
+from monitor.engine.policy import Policy, subtree_owners
+from monitor.engine.state import Event, TargetState
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import ConfigError, load_config
+from monitor.engine.config import ConfigError, load_config
 
 # -- ports -------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from monitor.store import Store, open_readonly
+from monitor.history.store import Store, open_readonly
 
 # The schema as version 1 released it, kept verbatim: migrations must keep
 # turning exactly this into the current schema.

@@ -1,6 +1,6 @@
 """A past for the uptime bars: a history database written by the real store, clock set back.
 
-``seed(path, names, first, outages, until)`` opens :class:`monitor.store.Store`
+``seed(path, names, first, outages, until)`` opens :class:`monitor.history.store.Store`
 on ``path`` with a clock that starts at ``first`` (the monitor's observation
 period and every target's first observation begin then), replays
 ``outages`` (target, start, end) at their times and closes the store at
@@ -16,7 +16,7 @@ import concurrent.futures
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from monitor.store import Store
+from monitor.history.store import Store
 
 Planned = tuple[str, float, float]
 """An outage: target, start, end."""

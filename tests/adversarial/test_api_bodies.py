@@ -23,8 +23,8 @@ from monitor.alerting import (
     silence_from_json,
     silence_view,
 )
-from monitor.api_body import MAX_BODY_TIME_SPAN, BadRequest, json_depth
-from monitor.maintenance_api import parse_window
+from monitor.web.api_body import MAX_BODY_TIME_SPAN, BadRequest, json_depth
+from monitor.web.maintenance_api import parse_window
 
 NOW = 1_790_000_000.0  # 2026-09-21
 CATASTROPHIC = "(.|.|.|.|.|.|.|.)*X"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.store import database_path
+from monitor.history.store import database_path
 from tests.daemon_process import DaemonProcess
 
 CONFIG = """

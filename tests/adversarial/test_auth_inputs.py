@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from monitor.config_types import SecretStr
-from monitor.security import AccessControl, FailureLimiter, WebSection
+from monitor.web.security import AccessControl, FailureLimiter, WebSection
 
 TOKEN = "tok-ABCDEFGHIJKLMNOP"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.webguard import IDLE_TIMEOUT, MAX_CONNECTIONS
+from monitor.web.guard import IDLE_TIMEOUT, MAX_CONNECTIONS
 from tests.daemon_process import DaemonProcess
 
 CONFIG = """

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from monitor.api import rfc3339
+from monitor.web.api import rfc3339
 from tests import netns
 from tests.daemon_process import DaemonProcess
 from tests.detect_lab import (

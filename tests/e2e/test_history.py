@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from monitor.measurements import COARSE, FINE
-from monitor.rttsketch import Summary
-from monitor.store import Store, database_path
+from monitor.engine.measurements import COARSE, FINE
+from monitor.engine.rttsketch import Summary
+from monitor.history.store import Store, database_path
 from tests.browser import screenshot
 from tests.daemon_process import DaemonProcess
 from tests.helpers import free_port

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.store import Store
+from monitor.history.store import Store
 from tests.daemon_process import REPO, DaemonProcess, monitor_command, run_cli
 from tests.helpers import free_port
 from tests.unit.test_report import FIXTURE_CONFIG, TARGETS_TOML, write_fixture_history

@@ -29,9 +29,9 @@ from typing import Any
 
 import pytest
 
-from monitor.config import load_config
-from monitor.shard import select
-from monitor.shard_spec import Shard
+from monitor.engine.config import load_config
+from monitor.engine.shard import select
+from monitor.engine.shard_spec import Shard
 from tests.daemon_process import REPO, DaemonProcess, free_port
 from tests.peers import ALERTMANAGER
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from monitor.dbfile import connect
-from monitor.store import migrate
+from monitor.history.store import migrate
 from tests.daemon_process import DaemonProcess, run_cli
 from tests.helpers import free_port
 from tests.tmpfs import fill, read_only, tmpfs

@@ -29,8 +29,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.api import parse_rfc3339
 from monitor.i18n import texts
+from monitor.web.api import parse_rfc3339
 from tests.browser import screenshot
 from tests.daemon_process import DaemonProcess
 from tests.detect_lab import WebhookReceiver, is_page, is_resolve, webhook_channel

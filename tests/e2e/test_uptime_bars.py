@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.store import database_path
+from monitor.history.store import database_path
 from tests.browser import ARTIFACTS, screenshot
 from tests.daemon_process import DaemonProcess
 from tests.helpers import free_port

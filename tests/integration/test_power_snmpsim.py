@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from monitor.contract import ProbeTarget
-from monitor.power import PowerWatch
+from monitor.engine.power import PowerWatch
 from probes.snmp import SnmpProber, SnmpSettings
 from tests.snmp_agents import SnmpsimAgent, sort_records
 

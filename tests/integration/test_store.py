@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.availability import DAY
 from monitor.dbfile import WriteMetrics
-from monitor.store import (
+from monitor.engine.availability import DAY
+from monitor.history.store import (
     FAMILIES,
     SCHEMA_VERSION,
     Outage,

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from monitor.availability import DAY
-from monitor.bucket_store import READ_SQL, migrate_v6
 from monitor.contract import ProbeResult
-from monitor.measurements import COARSE, FINE, Recorder
-from monitor.rttsketch import Summary, merged
-from monitor.store import Store, database_path
+from monitor.engine.availability import DAY
+from monitor.engine.measurements import COARSE, FINE, Recorder
+from monitor.engine.rttsketch import Summary, merged
+from monitor.history.bucket_store import READ_SQL, migrate_v6
+from monitor.history.store import Store, database_path
 from tests.fakes import FakeClock
 from tests.store_helpers import rows
 

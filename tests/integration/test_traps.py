@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.contract import ProbeEvent
-from monitor.exporter import Exporter, SelfMetrics
+from monitor.engine.exporter import Exporter, SelfMetrics
 from probes.snmp_codec import (
     INTEGER,
     OCTET_STRING,

@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.contract import ProbeEvent
-from monitor.exporter import Exporter, SelfMetrics
+from monitor.engine.exporter import Exporter, SelfMetrics
 from probes.traps import FAMILIES, RESULTS, TrapListener, TrapsSection
 from tests.trap_flood import (
     SECTION,

@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from monitor.alert_flow import AlertFlow
-from monitor.config import Config, load_config
-from monitor.pipeline import diff_config
+from monitor.engine.config import Config, load_config
+from monitor.engine.pipeline import diff_config
 
 
 def config(tmp_path: Path, rows: str, url: str = "") -> Config:

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.availability import (
+from monitor.engine.availability import (
     DAY,
     WINDOWS,
     Figures,

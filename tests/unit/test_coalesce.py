@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from monitor.coalesce import Coalesced
+from monitor.engine.coalesce import Coalesced
 
 
 async def test_requests_during_a_run_merge_into_one_more() -> None:

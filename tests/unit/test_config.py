@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import load_config, split_host_port
 from monitor.config_types import Secret, format_duration, parse_duration, resolve_secret
+from monitor.engine.config import load_config, split_host_port
 from probes import KINDS
 from tests.helpers import config_errors, write_config
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import ConfigError, load_config
-from monitor.config_locator import Locator, unclosed_array_line
+from monitor.engine.config import ConfigError, load_config
+from monitor.engine.config_locator import Locator, unclosed_array_line
 
 TARGETS = "".join(f'\n[[targets]]\nname = "t{i}"\naddress = "127.0.0.{i + 1}"\n' for i in range(5))
 

@@ -9,7 +9,7 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from monitor.config import load_config
+from monitor.engine.config import load_config
 from monitor.regex import compile_regex
 from probes.dns import DnsSettings
 from probes.http import HttpSettings

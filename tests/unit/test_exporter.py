@@ -9,9 +9,9 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.config import load_config
 from monitor.contract import MetricFamily, ProbeResult, Sample
-from monitor.exporter import (
+from monitor.engine.config import load_config
+from monitor.engine.exporter import (
     CORE_FAMILIES,
     Exporter,
     SelfMetrics,
@@ -19,8 +19,8 @@ from monitor.exporter import (
     escape_label_value,
     format_value,
 )
-from monitor.state import Health, TargetState
-from monitor.store import FAMILIES as STORE_FAMILIES
+from monitor.engine.state import Health, TargetState
+from monitor.history.store import FAMILIES as STORE_FAMILIES
 from probes import KINDS, LISTENERS
 
 RTT = MetricFamily("continuity_icmp_rtt_seconds", "gauge", "RTT.")

@@ -9,7 +9,7 @@ from alerts.model import Alert, Notification, Site
 from alerts.rules import BuiltinSetting, RuleBook, TargetInfo
 from alerts.templates import Renderer
 from monitor.alert_flow import dark_notes
-from monitor.power import Estimate
+from monitor.engine.power import Estimate
 
 T0 = 1_796_528_400.0  # 2026-12-06 03:40:00 UTC, 10:40 in Ho Chi Minh City
 LEAD = 1800.0

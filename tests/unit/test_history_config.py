@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import ConfigError, load_config
+from monitor.engine.config import ConfigError, load_config
 
 TARGET = '[[targets]]\nname = "a"\naddress = "127.0.0.1"\nchecks = ["icmp"]\n'
 

@@ -16,13 +16,13 @@ import pytest
 
 from alerts.model import Alert
 from alerts.mute import Matcher, Silence, silences_for
-from monitor.config import Config, load_config
+from monitor.engine.config import Config, load_config
+from monitor.engine.pipeline import topology_for
+from monitor.engine.policy import Policy, ancestors
+from monitor.engine.state import Health, TargetState, World
 from monitor.i18n import texts
-from monitor.page_locale import Locale
-from monitor.pipeline import topology_for
-from monitor.policy import Policy, ancestors
-from monitor.state import Health, TargetState, World
-from monitor.status_page import Lines, incident_view, incidents, muted_text, reason_text
+from monitor.web.page_locale import Locale
+from monitor.web.status_page import Lines, incident_view, incidents, muted_text, reason_text
 
 NOW = 1_800_000_000.0
 

@@ -20,6 +20,8 @@ import pytest
 
 from alerts.payload import alert_document
 from alerts.templates import Renderer, sample_notifications
+from monitor.engine.paths import diagnose
+from monitor.history.report_render import render
 from monitor.i18n import (
     _TEXTS,
     LANGUAGES,
@@ -31,10 +33,14 @@ from monitor.i18n import (
     reason_word,
     texts,
 )
-from monitor.page_locale import Locale, format_percent
-from monitor.paths import diagnose
-from monitor.report_render import render
-from monitor.status_page import banner_alerts, check_rows, phone_number, reason_text, window_label
+from monitor.web.page_locale import Locale, format_percent
+from monitor.web.status_page import (
+    banner_alerts,
+    check_rows,
+    phone_number,
+    reason_text,
+    window_label,
+)
 from probes import dns, http, icmp, snmp, tcp
 from probes.icmp import summarize
 from probes.icmp_engine import PingOutcome, send_failure

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.maintenance import MaintenanceWindow, active, windows_by_target
+from monitor.engine.maintenance import MaintenanceWindow, active, windows_by_target
 from tests.helpers import config_errors
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")

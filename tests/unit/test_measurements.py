@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.contract import ProbeResult
-from monitor.history_view import plan, steps
-from monitor.measurements import COARSE, FINE, Recorder, measure
-from monitor.rttsketch import Summary, merged
+from monitor.engine.measurements import COARSE, FINE, Recorder, measure
+from monitor.engine.rttsketch import Summary, merged
+from monitor.web.history_view import plan, steps
 
 Rows = list[tuple[str, str, int, Summary]]
 

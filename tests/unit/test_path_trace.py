@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.paths import TraceBudget, diagnose
+from monitor.engine.paths import TraceBudget, diagnose
 from probes import icmp_packet as pkt
 from probes.icmp_engine import EchoAnswer, PingOutcome, ttl_ancillary
 from probes.trace import Hop, PathTrace, assemble, not_sent

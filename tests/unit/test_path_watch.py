@@ -16,12 +16,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from alerts.model import Alert
 from monitor.alert_flow import AlertFlow
-from monitor.config import Config, ConfigError, load_config
 from monitor.contract import ProbeTarget
+from monitor.engine.config import Config, ConfigError, load_config
+from monitor.engine.paths import Diagnosis
+from monitor.engine.policy import Policy
+from monitor.engine.state import Event, EventKind, Health, TargetState, Topology, World
 from monitor.path_watch import HOLD_REASON, PathMetrics, PathWatch
-from monitor.paths import Diagnosis
-from monitor.policy import Policy
-from monitor.state import Event, EventKind, Health, TargetState, Topology, World
 from probes.trace import Hop, PathTrace, PathTracer
 
 R1, R2, R3, SITE = "10.80.1.2", "10.80.2.2", "10.80.3.2", "10.80.4.2"

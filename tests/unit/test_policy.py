@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.policy import Policy, Role, subtree_owners
-from monitor.state import Health, TargetState, Topology, World
+from monitor.engine.policy import Policy, Role, subtree_owners
+from monitor.engine.state import Health, TargetState, Topology, World
 from tests.harness import Harness
 from tests.unit.test_lifecycle import tree
 

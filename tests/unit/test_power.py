@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from monitor.power import (
+from monitor.engine.power import (
     RECHARGE_STEP,
     DischargeTrend,
     Estimate,

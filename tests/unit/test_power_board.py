@@ -6,12 +6,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.config import Config, Location, MonitorSection, Target
-from monitor.page_locale import Locale
-from monitor.policy import Policy
-from monitor.power import Estimate
-from monitor.power_board import board_rows
-from monitor.state import Health, TargetState, Topology, World
+from monitor.engine.config import Config, Location, MonitorSection, Target
+from monitor.engine.policy import Policy
+from monitor.engine.power import Estimate
+from monitor.engine.state import Health, TargetState, Topology, World
+from monitor.web.page_locale import Locale
+from monitor.web.power_board import board_rows
 
 NOW = 1_796_528_400.0  # 2026-12-06 10:40 in Ho Chi Minh City
 PARENTS: dict[str, tuple[str, ...]] = {

@@ -1,10 +1,10 @@
 """The availability report against a hand-computed history, and its renderers.
 
-The fixture history is written with the real :class:`monitor.store.Store`
+The fixture history is written with the real :class:`monitor.history.store.Store`
 (a controlled clock makes its observation periods), read back with
 :meth:`Reader.period_rows`, and every figure is checked against arithmetic
 done by hand in the comments. The report must also agree with the exporter's
-own figures (``monitor.availability.figures`` at ``now = until`` with a
+own figures (``monitor.engine.availability.figures`` at ``now = until`` with a
 window of the period's length).
 
 Times are hours from ``S`` = 2026-11-01 00:00 in Asia/Ho_Chi_Minh (UTC+7);
@@ -44,12 +44,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.availability import figures as exporter_figures
-from monitor.availability import window_sums
-from monitor.report import Progress, ReportError, build_report, parse_group_by, parse_period
-from monitor.report_model import NOT_IN_CONFIG, GroupBy, PeriodFigures, Report, pool
-from monitor.report_render import duration, percent, render
-from monitor.store import Store, load_histories, open_readonly
+from monitor.engine.availability import figures as exporter_figures
+from monitor.engine.availability import window_sums
+from monitor.history.report import Progress, ReportError, build_report, parse_group_by, parse_period
+from monitor.history.report_model import NOT_IN_CONFIG, GroupBy, PeriodFigures, Report, pool
+from monitor.history.report_render import duration, percent, render
+from monitor.history.store import Store, load_histories, open_readonly
 
 ZONE = "Asia/Ho_Chi_Minh"
 S = datetime(2026, 11, 1, tzinfo=ZoneInfo(ZONE)).timestamp()

@@ -32,11 +32,11 @@ from pathlib import Path
 
 import pytest
 
-from monitor.report import build_report, parse_period
-from monitor.report_incidents import group_incidents
-from monitor.report_model import Incident, OutageLine, Report, count
-from monitor.report_render import render
-from monitor.store import Store, open_readonly
+from monitor.history.report import build_report, parse_period
+from monitor.history.report_incidents import group_incidents
+from monitor.history.report_model import Incident, OutageLine, Report, count
+from monitor.history.report_render import render
+from monitor.history.store import Store, open_readonly
 from tests.unit.test_report import Clock
 
 S = datetime(2026, 11, 1, tzinfo=UTC).timestamp()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.exporter import SeriesStore
-from monitor.rtt_histogram import NAME, RttHistogram
+from monitor.engine.exporter import SeriesStore
+from monitor.engine.rtt_histogram import NAME, RttHistogram
 
 
 def parsed(store: SeriesStore) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.rttsketch import (
+from monitor.engine.rttsketch import (
     BASE,
     PER_OCTAVE,
     SLOTS,

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from monitor.contract import CheckSettings, ProbeResult, ProbeTarget
-from monitor.jobs import Job, Limiter, first_run, next_run
-from monitor.scheduler import Scheduler
+from monitor.engine.jobs import Job, Limiter, first_run, next_run
+from monitor.engine.scheduler import Scheduler
 from tests.fakes import FakeClock, ScriptedProber, StartableScriptedProber, settle
 
 

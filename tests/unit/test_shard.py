@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import build_parser
-from monitor.config import Config, ConfigError, MonitorSection, Target, load_config
 from monitor.daemon import Daemon, Overrides
-from monitor.shard import assign, effective_keys, score, select, shard_of
-from monitor.shard_spec import Shard, parse_shard
+from monitor.engine.config import Config, ConfigError, MonitorSection, Target, load_config
+from monitor.engine.shard import assign, effective_keys, score, select, shard_of
+from monitor.engine.shard_spec import Shard, parse_shard
 
 NAMES = [f"site-{i:05d}" for i in range(10_000)]
 

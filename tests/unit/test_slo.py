@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.slo import SloConfig, pool, status
+from monitor.engine.slo import SloConfig, pool, status
 from tests.helpers import config_errors
 
 SLO = SloConfig.model_validate(

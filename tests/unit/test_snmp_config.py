@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import load_config
 from monitor.contract import MetricFamily
+from monitor.engine.config import load_config
 from probes.snmp import KIND, SnmpSettings, detect_reboot, user_module_families
 from probes.snmp_modules import InterfaceFilter
 from probes.snmp_user_modules import SnmpModulesSection, user_metric_name

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.daemon import dependency_depths
-from monitor.state import (
+from monitor.engine.state import (
     CheckPolicy,
     CheckState,
     Event,

@@ -12,8 +12,8 @@ import asyncio
 from typing import Any
 
 from monitor.contract import CheckSettings, ProbeResult, ProbeTarget
-from monitor.jobs import Job, first_run
-from monitor.scheduler import Scheduler
+from monitor.engine.jobs import Job, first_run
+from monitor.engine.scheduler import Scheduler
 from tests.fakes import FakeClock, StartableScriptedProber, settle
 from tests.unit.test_scheduler import Recorder
 

@@ -7,9 +7,9 @@ from typing import get_args
 
 import pytest
 
-from monitor.config import load_config
 from monitor.config_types import Secret
 from monitor.contract import ProbeContext
+from monitor.engine.config import load_config
 from probes import LISTENERS
 from probes.snmp import SnmpSettings
 from probes.traps import (

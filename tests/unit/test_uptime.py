@@ -18,10 +18,8 @@ from zoneinfo import ZoneInfo
 import jinja2
 import pytest
 
-from monitor.availability import MonitorHistory, TargetHistory, overlap
-from monitor.page_locale import Locale
-from monitor.status_page import TEMPLATE_DIR
-from monitor.uptime import (
+from monitor.engine.availability import MonitorHistory, TargetHistory, overlap
+from monitor.engine.uptime import (
     DAYS,
     HOURS,
     Baseline,
@@ -33,7 +31,9 @@ from monitor.uptime import (
     series_of,
     spread,
 )
-from monitor.uptime_view import Drawing, Strip, UptimeBars, level
+from monitor.web.page_locale import Locale
+from monitor.web.status_page import TEMPLATE_DIR
+from monitor.web.uptime_view import Drawing, Strip, UptimeBars, level
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 Period = tuple[float, float | None]

@@ -1,0 +1,458 @@
+"""Uptime bars as the status page draws them: one small inline SVG per row.
+
+Each target, site and province gets one strip: a bar per day for the last
+:data:`~monitor.engine.uptime.DAYS` days, a gap, then a bar per hour for the last
+:data:`~monitor.engine.uptime.HOURS` hours, coloured by availability (``full``: no
+downtime, ``good`` from three nines, ``fair`` from two, ``poor`` below,
+``none``: nothing observed, drawn as a low grey stub so it never reads as
+100 %). Hovering a bar shows its figure and outages (an SVG ``<title>``);
+a target with downtime in the window also gets a ``<details>`` under its
+strip, so a tap on a phone lists the days with downtime and their outages.
+No script is needed to see any of it, so the strict Content-Security-Policy
+holds; the page's script only redraws the strip of a row that changed, from
+:meth:`Strip.data` in ``/status/summary`` (with DOM calls, never HTML).
+
+The HTML stays small: consecutive buckets without downtime or outages (all
+``full`` or all ``none``) are one ``<rect>`` with one title for the range,
+so a quiet target is a strip of two or three rects. Targets of one shape
+(:attr:`monitor.engine.uptime.Series.shape`: quiet, or first seen in the same
+bucket) share one strip, built and rendered once.
+
+:class:`UptimeBars` keeps the strips for :data:`TTL` seconds and computes
+them anew sooner when the buckets move (a new hour), the grouping changes
+or a target's outage opened or closed; so a minute is the most a bar lags
+(the growing share of the current hour), while an outage shows at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+from markupsafe import Markup
+
+from monitor.engine.uptime import (
+    DAYS,
+    HOURS,
+    Baseline,
+    Buckets,
+    Outage,
+    Series,
+    Sum,
+    day_edges,
+    hour_edges,
+    pool,
+    ratio,
+)
+
+if TYPE_CHECKING:
+    from monitor.engine.state import TargetState
+    from monitor.web.page_locale import Locale
+
+TTL = 60.0  # seconds the strips are reused (an outage opening or closing redraws at once)
+DETAIL_DAYS = 14  # days with downtime listed under a strip for a tap; the rest are counted
+OUTAGES_LISTED = 5  # outages named in one bar's title; the rest are counted
+
+# Geometry in SVG units (the CSS scales the strip to the cell).
+DAY_STEP, DAY_WIDTH = 3, 2
+HOUR_STEP, HOUR_WIDTH = 3, 2
+GAP = 9
+HEIGHT = 12
+STUB = 3  # the height of a bar with nothing observed
+HOURS_X = DAYS * DAY_STEP + GAP
+WIDTH = HOURS_X + HOURS * HOUR_STEP - (HOUR_STEP - HOUR_WIDTH)
+
+
+def level(bucket: Sum) -> str:
+    """A CSS class for a bucket (see the module docstring)."""
+    value = ratio(bucket)
+    if value is None:
+        return "none"
+    if bucket[0] <= 0:
+        return "full"
+    if value >= 0.999:
+        return "good"
+    return "fair" if value >= 0.99 else "poor"
+
+
+@dataclass(frozen=True, slots=True)
+class Rect:
+    x: int
+    width: int
+    level: str
+    title: str
+
+    @property
+    def y(self) -> int:
+        return HEIGHT - STUB if self.level == "none" else 0
+
+    @property
+    def height(self) -> int:
+        return STUB if self.level == "none" else HEIGHT
+
+
+@dataclass(frozen=True, slots=True)
+class Strip:
+    """One row's bars: what the ``_bars.html`` macro draws."""
+
+    rects: tuple[Rect, ...]
+    label: str
+    days: tuple[str, ...] = ()
+    """Days with downtime or outages, newest first, for the tap list."""
+    more_text: str = ""
+    """``and 3 more`` when more days had downtime than are listed."""
+
+    width: int = WIDTH
+    height: int = HEIGHT
+
+    def data(self) -> dict[str, Any]:
+        """The strip for the page's script, which redraws a changed row's bars from it."""
+        return {
+            "label": self.label,
+            "width": self.width,
+            "height": self.height,
+            "rects": [[r.level, r.x, r.y, r.width, r.height, r.title] for r in self.rects],
+            "days": list(self.days),
+            "more": self.more_text,
+        }
+
+
+class Formatter:
+    """Bucket names, figures and outage texts in the page's language and zone."""
+
+    def __init__(self, loc: Locale) -> None:
+        self.loc = loc
+        self.t = loc.t
+
+    def day(self, at: float) -> str:
+        return datetime.fromtimestamp(at, self.loc.zone).strftime("%Y-%m-%d")
+
+    def hour(self, at: float) -> str:
+        return datetime.fromtimestamp(at, self.loc.zone).strftime("%Y-%m-%d %H:%M")
+
+    def minute(self, at: float) -> str:
+        return datetime.fromtimestamp(at, self.loc.zone).strftime("%Y-%m-%d %H:%M")
+
+    def figure(self, bucket: Sum, unseen: bool) -> str:
+        """``99.52 % · down 7 min``, or why nothing was observed."""
+        value = ratio(bucket)
+        if value is None:
+            return self.t["bars.unseen" if unseen else "bars.gap"]
+        text = self.loc.percent(value)
+        if bucket[0] > 0:
+            text += " · " + self.t["bars.down"].format(duration=self.loc.duration(bucket[0]))
+        return text
+
+    def outage(self, outage: Outage) -> str:
+        start, end = outage
+        until = self.loc.now if end is None else end
+        return self.t["bars.outage"].format(
+            start=self.minute(start),
+            end=self.t["ongoing"] if end is None else self.minute(end),
+            duration=self.loc.duration(until - start),
+        )
+
+    def outages(self, outages: Sequence[Outage]) -> list[str]:
+        lines = [self.outage(o) for o in outages[:OUTAGES_LISTED]]
+        if len(outages) > OUTAGES_LISTED:
+            lines.append(self.t["and_more"].format(count=len(outages) - OUTAGES_LISTED))
+        return lines
+
+
+@dataclass(frozen=True, slots=True)
+class Axis:
+    """One series' buckets: their edges, step and width in the strip, and how they are named."""
+
+    edges: tuple[float, ...]
+    x0: int
+    step: int
+    width: int
+    name: Callable[[float], str]
+    names: tuple[str, ...] = ()
+    """Each bucket's name (``name`` of its start), formatted once per drawing."""
+
+    @classmethod
+    def make(
+        cls, edges: tuple[float, ...], x0: int, step: int, width: int, name: Callable[[float], str]
+    ) -> Axis:
+        return cls(edges, x0, step, width, name, tuple(name(at) for at in edges[:-1]))
+
+
+def rects(
+    sums: Sequence[Sum],
+    outages: Mapping[int, tuple[Outage, ...]],
+    first: float | None,
+    axis: Axis,
+    fmt: Formatter,
+    *,
+    titles: bool = True,
+) -> list[Rect]:
+    """The bars of one series; buckets without downtime or outages merged into runs.
+
+    ``titles=False``: runs get no title of their own (the strip's covers them).
+    """
+    out: list[Rect] = []
+    run_start = -1
+    run_level = ""
+    run_unseen = False
+    edges = axis.edges
+
+    def close(end: int) -> None:
+        if run_start < 0:
+            return
+        if not titles:
+            width = (end - run_start) * axis.step - (axis.step - axis.width)
+            out.append(Rect(axis.x0 + run_start * axis.step, width, run_level, ""))
+            return
+        name = axis.names[run_start]
+        if end - run_start > 1:
+            name = f"{name} \u2013 {axis.names[end - 1]}"
+        total = (0.0, sum(o for _, o in sums[run_start:end]))
+        figure = fmt.figure(total, run_unseen)
+        out.append(
+            Rect(
+                axis.x0 + run_start * axis.step,
+                (end - run_start) * axis.step - (axis.step - axis.width),
+                run_level,
+                fmt.t["bars.figure"].format(when=name, figure=figure),
+            )
+        )
+
+    none_empty = not outages
+    for k, bucket in enumerate(sums):
+        # level(), inlined: this loop runs for every bucket of every strip made.
+        down, seen = bucket
+        if seen <= 0:
+            kind = "none"
+        elif down <= 0:
+            kind = "full"
+        else:
+            kind = level(bucket)
+        unseen = kind == "none" and (first is None or edges[k + 1] <= first)
+        touched = () if none_empty else outages.get(k, ())
+        if not touched and kind in {"full", "none"}:
+            if run_start >= 0 and kind == run_level and unseen == run_unseen:
+                continue
+            close(k)
+            run_start, run_level, run_unseen = k, kind, unseen
+            continue
+        close(k)
+        run_start = -1
+        figure = fmt.figure(bucket, unseen)
+        lines = [fmt.t["bars.figure"].format(when=axis.names[k], figure=figure)]
+        lines += fmt.outages(touched)
+        out.append(Rect(axis.x0 + k * axis.step, axis.width, kind, "\n".join(lines)))
+    close(len(sums))
+    return out
+
+
+def window_label(
+    sums: Sequence[Sum], first: float | None, axis: Axis, window: str, fmt: Formatter
+) -> str:
+    """``90 d: 99.95 %``, or ``since 2026-12-03: 100 %`` when the history is shorter."""
+    total = (sum(d for d, _ in sums), sum(o for _, o in sums))
+    when = fmt.t[window]
+    if first is not None and first > axis.edges[0]:
+        when = fmt.t["availability.since"].format(time=axis.name(first))
+    value = ratio(total)
+    figure = fmt.t["bars.unseen"] if value is None else fmt.loc.percent(value)
+    return fmt.t["bars.figure"].format(when=when, figure=figure)
+
+
+def day_list(series: Series, axis: Axis, fmt: Formatter) -> tuple[tuple[str, ...], int]:
+    """Days with downtime or outages, newest first (at most :data:`DETAIL_DAYS`)."""
+    days = [
+        k
+        for k in range(len(series.sums) - 1, -1, -1)
+        if series.sums[k][0] > 0 or k in series.outages
+    ]
+    lines = []
+    for k in days[:DETAIL_DAYS]:
+        first = series.first_observed
+        unseen = first is None or axis.edges[k + 1] <= first
+        parts = [fmt.figure(series.sums[k], unseen), *fmt.outages(series.outages.get(k, ()))]
+        lines.append(fmt.t["bars.figure"].format(when=axis.names[k], figure="; ".join(parts)))
+    return tuple(lines), max(0, len(days) - DETAIL_DAYS)
+
+
+class Drawing:
+    """Strips for one moment: the two axes, their baselines and the strips made so far."""
+
+    def __init__(self, loc: Locale, days: Baseline, hours: Baseline) -> None:
+        self.fmt = Formatter(loc)
+        self.days = Axis.make(days.edges, 0, DAY_STEP, DAY_WIDTH, self.fmt.day)
+        self.hours = Axis.make(hours.edges, HOURS_X, HOUR_STEP, HOUR_WIDTH, self.fmt.hour)
+        self.baselines = (days, hours)
+        self._shared: dict[tuple[object, ...], Strip] = {}
+        self._groups: dict[tuple[object, ...], Strip] = {}
+
+    def strip(self, days: Series, hours: Series, *, details: bool = True) -> Strip:
+        """A target's strip; targets whose two series have a shape share one."""
+        key = None
+        if days.shape is not None and hours.shape is not None:
+            key = (days.shape, hours.shape)
+            found = self._shared.get(key)
+            if found is not None:
+                return found
+        # A shared strip is only runs of 100 % and not observed, which its own title
+        # sums up: its runs go without titles, so ten thousand quiet rows stay small.
+        made = self._make(days, hours, details=details, titles=key is None)
+        if key is not None:
+            self._shared[key] = made
+        return made
+
+    def _make(self, days: Series, hours: Series, *, details: bool, titles: bool = True) -> Strip:
+        fmt = self.fmt
+        bars = rects(days.sums, days.outages, days.first_observed, self.days, fmt, titles=titles)
+        bars += rects(
+            hours.sums, hours.outages, hours.first_observed, self.hours, fmt, titles=titles
+        )
+        label = " · ".join(
+            (
+                window_label(days.sums, days.first_observed, self.days, "bars.days", fmt),
+                window_label(hours.sums, hours.first_observed, self.hours, "bars.hours", fmt),
+            )
+        )
+        listed, more = day_list(days, self.days, fmt) if details else ((), 0)
+        more_text = fmt.t["and_more"].format(count=more) if more else ""
+        return Strip(tuple(bars), label, listed, more_text)
+
+    def group(self, days: Sequence[Series], hours: Sequence[Series]) -> Strip:
+        """A site's or province's strip: its targets' time pooled (no outages listed).
+
+        Buckets before its first target was seen are *not yet observed*.
+        """
+        key = _group_key(days, hours)
+        if key is not None:
+            found = self._groups.get(key)
+            if found is not None:
+                return found
+        firsts = [s.first_observed for s in days if s.first_observed is not None]
+        first = min(firsts) if firsts else None
+        day_sums = pool(days, self.baselines[0])
+        hour_sums = pool(hours, self.baselines[1])
+        made = self._make(Series(day_sums, {}, first), Series(hour_sums, {}, first), details=False)
+        if key is not None:
+            self._groups[key] = made
+        return made
+
+
+def _group_key(days: Sequence[Series], hours: Sequence[Series]) -> tuple[object, ...] | None:
+    """What a group's strip depends on when all its targets are quiet, else None.
+
+    Series with a shape have no downtime, so each pooled bucket is 100 % or
+    not observed, which the set of shapes alone decides (not how many targets
+    have each): the sites of quiet targets share a strip.
+    """
+    day_shapes = {s.shape for s in days}
+    hour_shapes = {s.shape for s in hours}
+    if None in day_shapes or None in hour_shapes:
+        return None
+    return (frozenset(day_shapes), frozenset(hour_shapes))
+
+
+@dataclass(frozen=True, slots=True)
+class Drawn:
+    """The strips of one moment, rendered: by target, by site and by province."""
+
+    targets: Mapping[str, Markup]
+    sites: Mapping[tuple[str, str], Markup]
+    provinces: Mapping[str, Markup]
+    strips: Mapping[str, Strip] = field(default_factory=dict)
+    """Each target's strip, for the summary the page's script reads."""
+
+
+Groups = Mapping[str, Mapping[str, Sequence[str]]]
+"""Target names by province, then site (the page's grouping, labels as shown)."""
+
+
+class UptimeBars:
+    """Every row's strip, kept for :data:`TTL` seconds (see the module docstring)."""
+
+    def __init__(
+        self,
+        uptime: Callable[[Iterable[str], Sequence[float]], Buckets | None],
+        env: jinja2.Environment,
+    ) -> None:
+        self.uptime = uptime
+        self.env = env
+        self._drawn: Drawn | None = None
+        self._key: tuple[object, ...] = ()
+        self._at = -math.inf
+        self._outages: dict[str, float | None] = {}
+        self._html: dict[Strip, Markup] = {}  # the last drawing's strips, rendered
+
+    def draw(self, groups: Groups, states: Mapping[str, TargetState], loc: Locale) -> Drawn:
+        names = [n for sites in groups.values() for members in sites.values() for n in members]
+        hour = hour_edges(loc.now, loc.zone, 1)[0]  # the buckets move at the local full hour
+        key = (
+            hour,
+            loc.language,
+            loc.zone.key,
+            tuple((p, tuple(s.items())) for p, s in groups.items()),
+        )
+        outages = {name: states[name].outage_start for name in names if name in states}
+        if (
+            self._drawn is not None
+            and key == self._key
+            and loc.now - self._at <= TTL
+            and outages == self._outages
+        ):
+            return self._drawn
+        self._drawn = self._draw(groups, names, loc)
+        self._key, self._at, self._outages = key, loc.now, outages
+        return self._drawn
+
+    def _draw(self, groups: Groups, names: Sequence[str], loc: Locale) -> Drawn:
+        days_edges = day_edges(loc.now, loc.zone)
+        hours_edges = hour_edges(loc.now, loc.zone)
+        days = self.uptime(names, days_edges)
+        hours = self.uptime(names, hours_edges)
+        if days is None or hours is None:
+            return Drawn({}, {}, {})
+        by_day, by_hour = days.series, hours.series
+        drawing = Drawing(loc, days.baseline, hours.baseline)
+        macro = self.env.get_template("_bars.html").module.strip  # type: ignore[attr-defined]
+        # A strip that looks as it did in the last drawing (most do) is not rendered again.
+        # Looked up by identity first: shared strips are one object, met thousands of times;
+        # the strip is kept with its HTML so that its id is not reused while this runs.
+        last: dict[Strip, Markup] = self._html
+        html: dict[Strip, Markup] = {}
+        seen: dict[int, tuple[Strip, Markup]] = {}
+
+        def render(strip: Strip) -> Markup:
+            found = seen.get(id(strip))
+            if found is None:
+                markup = html.get(strip) or last.get(strip)
+                if markup is None:
+                    markup = macro(strip)  # autoescaped by the template
+                html[strip] = markup
+                found = seen[id(strip)] = (strip, markup)
+            return found[1]
+
+        targets: dict[str, Markup] = {}
+        strips: dict[str, Strip] = {}
+        sites: dict[tuple[str, str], Markup] = {}
+        provinces: dict[str, Markup] = {}
+        for province, members in groups.items():
+            province_names: list[str] = []
+            for site, site_names in members.items():
+                present = [n for n in site_names if n in by_day and n in by_hour]
+                for name in present:
+                    strip = strips[name] = drawing.strip(by_day[name], by_hour[name])
+                    targets[name] = render(strip)
+                sites[(province, site)] = render(
+                    drawing.group([by_day[n] for n in present], [by_hour[n] for n in present])
+                )
+                province_names += present
+            provinces[province] = render(
+                drawing.group(
+                    [by_day[n] for n in province_names], [by_hour[n] for n in province_names]
+                )
+            )
+        self._html = html
+        return Drawn(targets, sites, provinces, strips)
