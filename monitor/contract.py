@@ -111,6 +111,9 @@ class ProbeResult:
     values: Mapping[str, float] = field(default_factory=dict)
     """Named measurements for rules and the CLI, e.g. ``{"rtt_avg_seconds": 0.001}``."""
     events: tuple[ProbeEvent, ...] = ()
+    rtts: tuple[float, ...] = ()
+    """The round trip of each answered echo of an echo train (ICMP), for the
+    measurement history's latency distribution (the smoke graph's bands)."""
 
 
 @dataclass(frozen=True, slots=True)

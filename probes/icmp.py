@@ -193,7 +193,8 @@ def summarize(
         ok = False
         reason, cause = _no_reply_cause(outcome.failures)
         message = f"{replies}" + (f": {cause}" if cause else " within the deadline")
-    return ProbeResult(ok, reason, message, started, duration, samples, values)
+    rtts = tuple(rtt for rtt in outcome.rtts if rtt is not None)
+    return ProbeResult(ok, reason, message, started, duration, samples, values, rtts=rtts)
 
 
 def failed(reason: str, message: str, *, started: float, duration: float) -> ProbeResult:

@@ -20,6 +20,7 @@ the hour so far.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -45,7 +46,9 @@ def measure(result: ProbeResult) -> tuple[int, int, float | None]:
     """(sent, lost, seconds) of a result.
 
     A result that reports packets (``packets_sent``/``packets_received``, an
-    echo train) counts them and its mean round trip; any other counts one
+    echo train) counts them and its mean round trip (the Prometheus histogram
+    takes that, one observation a run; the buckets take each echo's round trip
+    from ``result.rtts``); any other counts one
     attempt, lost when it failed, timed by its duration when it succeeded.
     """
     values = result.values
@@ -87,7 +90,7 @@ class Recorder:
             self._open[key] = _Open(None, Summary(), start, summary, closed_until)
 
     def record(self, target: str, check: str, result: ProbeResult) -> None:
-        """Fold one result into its check's bucket."""
+        """Fold one result into its check's bucket (an echo train: every echo's round trip)."""
         sent, lost, seconds = measure(result)
         start = int(result.started // self.fine) * self.fine
         key = (target, check)
@@ -99,7 +102,14 @@ class Recorder:
             self._close_fine(key, entry)
         if entry.fine_start is None:
             entry.fine_start = start
-        entry.fine.add(sent=sent, lost=lost, seconds=seconds)
+        if result.rtts:
+            # The spread within a run is what SmokePing's smoke shows: every echo counts.
+            entry.fine.add(sent=sent, lost=lost, seconds=None)
+            for rtt in result.rtts:
+                if rtt >= 0 and math.isfinite(rtt):
+                    entry.fine.observe(rtt)
+        else:
+            entry.fine.add(sent=sent, lost=lost, seconds=seconds)
         self._hand_over()
 
     def sweep(self, now: float, grace: float | None = None) -> None:

@@ -259,7 +259,7 @@ def kept_result(result: ProbeResult) -> ProbeResult:
     dispatched then; keeping them in every target's state cost about half a
     kilobyte per target (a fifth of the memory of 50,000 ICMP targets).
     """
-    if not result.samples and not result.events:
+    if not result.samples and not result.events and not result.rtts:
         return result
     return ProbeResult(
         result.ok, result.reason, result.message, result.started, result.duration, (), result.values

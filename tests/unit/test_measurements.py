@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 
 import pytest
@@ -171,3 +172,16 @@ def test_plan_and_steps_merge_minutes_into_ten_minute_points() -> None:
     assert points[0][1] == merged(s for _, s in minutes[:10])
     assert plan("360d", 1e9, fine=60, coarse=3600, fine_retention=14 * 86400).level == "coarse"
     assert plan("10d", 1e9, fine=60, coarse=3600, fine_retention=14 * 86400).step == 3600
+
+
+def test_an_echo_train_adds_every_echo_to_the_distribution() -> None:
+    """One run a minute still draws a band: the spread between its echoes."""
+    sink = Sink()
+    rec = Recorder(sink, fine=60, coarse=3600)
+    train = dataclasses.replace(echo(120, 5, 4, 0.0125), rtts=(0.010, 0.011, 0.013, 0.016))
+    rec.record("a", "icmp", train)
+    rec.close()
+    ((_, _, _, minute),) = sink.rows[FINE]
+    assert (minute.count, minute.sent, minute.lost) == (1, 5, 1)
+    assert (minute.low, minute.high) == (0.010, 0.016)
+    assert sum(minute.slots.values()) == 4
