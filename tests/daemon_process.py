@@ -138,6 +138,7 @@ class DaemonProcess:
         *,
         token: str | None = API_TOKEN,
         headers: dict[str, str] | None = None,
+        timeout: float = 10.0,
     ) -> tuple[int, str]:
         data = None if body is None else json.dumps(body).encode()
         headers = dict(headers or {})
@@ -147,7 +148,7 @@ class DaemonProcess:
             headers["Authorization"] = f"Bearer {token}"
         req = urllib.request.Request(self.url + path, method=method, data=data, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
                 return resp.status, resp.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()
