@@ -175,7 +175,10 @@ def test_rtt_histogram_is_exported(daemon: DaemonProcess) -> None:
     small = daemon.value(
         "continuity_probe_rtt_seconds_bucket", target="bts-smoke", check="icmp", le="0.1"
     )
-    assert count is not None and count >= 2 and inf == count and small == count
+    # Loopback answers in well under 0.1 s; a loaded machine may delay a reply past
+    # it now and then, so the bucket holds most runs, never more than all.
+    assert count is not None and count >= 2 and inf == count
+    assert small is not None and count / 2 <= small <= count
     # A check without a time (every attempt refused) counts nothing.
     assert daemon.value("continuity_probe_rtt_seconds_count", target="closed-port") is None
 
