@@ -87,13 +87,13 @@ CASES = [
     (
         "addresses-that-are-typos",
         '[defaults]\nchecks = ["icmp"]\n\n[[targets]]\nname = "a"\naddress = "127.0.2.400"\n'
-        '\n[[targets]]\nname = "b"\naddress = "10.66.3.12.5"\n\n[[targets]]\nname = "web"\n'
-        'address = "http://10.1.2.300:8080/health"\nchecks = ["http"]\n\n[[targets]]\n'
-        'name = "fine"\naddress = "10.0.0.1"\n',
+        '\n[[targets]]\nname = "b"\naddress = "10.80.3.12.5"\n\n[[targets]]\nname = "web"\n'
+        'address = "http://10.80.2.300:8080/health"\nchecks = ["http"]\n\n[[targets]]\n'
+        'name = "fine"\naddress = "10.80.0.1"\n',
         [
             "config.toml:6 (a): address: '127.0.2.400' is not a valid IPv4 address",
-            "config.toml:10 (b): address: '10.66.3.12.5' is not a valid IPv4 address",
-            "config.toml:14 (web): address: '10.1.2.300' is not a valid IPv4 address",
+            "config.toml:10 (b): address: '10.80.3.12.5' is not a valid IPv4 address",
+            "config.toml:14 (web): address: '10.80.2.300' is not a valid IPv4 address",
         ],
     ),
     (
@@ -211,12 +211,12 @@ def test_unclosed_array_line_ignores_closed_nested_arrays() -> None:
 
 def test_csv_inventory_errors_name_the_row_and_target(tmp_path: Path) -> None:
     (tmp_path / "inv.csv").write_text(
-        "name,address,location.lat\nbts-a,127.0.0.1,north\nbts-b,10.1.2.300,\n"
+        "name,address,location.lat\nbts-a,127.0.0.1,north\nbts-b,10.80.2.300,\n"
     )
     (tmp_path / "config.toml").write_text('include = ["inv.csv"]\n[defaults]\nchecks = ["icmp"]\n')
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "config.toml")
     assert str(info.value).replace(f"{tmp_path}/", "").splitlines() == [
         "inv.csv:2 (bts-a): location.lat: expected a number, got 'north'",
-        "inv.csv:3 (bts-b): address: '10.1.2.300' is not a valid IPv4 address",
+        "inv.csv:3 (bts-b): address: '10.80.2.300' is not a valid IPv4 address",
     ]

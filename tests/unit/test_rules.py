@@ -298,17 +298,17 @@ def test_a_new_episode_never_reuses_the_identity_of_the_last_one() -> None:
 
 
 def test_the_down_page_carries_address_consequences_and_link() -> None:
-    info = TargetInfo("rtr", {"kind": "router"}, None, "10.66.2.1", "https://noc/targets/rtr")
+    info = TargetInfo("rtr", {"kind": "router"}, None, "10.80.2.1", "https://noc/targets/rtr")
     (down,) = book().state_event(
         "target_down",
         info,
         1.0,
-        message="0/3 replies from 10.66.2.1 within 3 s",
+        message="0/3 replies from 10.80.2.1 within 3 s",
         consequences="a, b",
         affected=2,
     )
-    assert down.annotations["description"] == "0/3 replies from 10.66.2.1 within 3 s"
-    assert down.annotations["address"] == "10.66.2.1"
+    assert down.annotations["description"] == "0/3 replies from 10.80.2.1 within 3 s"
+    assert down.annotations["address"] == "10.80.2.1"
     assert (down.annotations["consequences"], down.annotations["affected"]) == ("a, b", "2")
     assert down.generator_url == "https://noc/targets/rtr"
 
