@@ -26,9 +26,10 @@ from pathlib import Path
 import pytest
 
 from tests.daemon_process import DaemonProcess
-from tests.detect_lab import Delivery, WebhookReceiver, webhook_channel
+from tests.detect_lab import webhook_channel
 from tests.e2e.test_time_to_dark import PASS_SCRIPT, PassState
 from tests.helpers import require_peer, wait_until
+from tests.peers import Delivery, WebhookReceiver
 from tests.snmp_agents import SnmpdAgent
 
 PAGES = {
@@ -102,14 +103,14 @@ def test_power_alerts_survive_a_restart(
     tmp_path: Path, two_ups: tuple[tuple[SnmpdAgent, PassState], ...]
 ) -> None:
     (a, a_state), (b, _) = two_ups
-    text = config(a, b, receiver := WebhookReceiver())
-    with receiver:
+    with WebhookReceiver() as receiver:
+        text = config(a, b, receiver)
         first = DaemonProcess(text, tmp_path, log_name="first.log").start()
         try:
             wait_until(
                 lambda: {key(d) for d in receiver.deliveries() if d.status == "firing"} >= PAGES,
                 30,
-                "the three pages",
+                "the four pages",
             )
             first.wait_for("continuity_notifications_pending", 0, timeout=10, channel="hook")
         finally:
