@@ -4,7 +4,9 @@
 to the root namespace by a veth pair: the host end carries ``10.80.X.1/30``
 and ``fd80:X::1/64``, the peer end inside the namespace ``10.80.X.2/30`` and
 ``fd80:X::2/64`` (``X`` is picked per host so parallel tests don't clash).
-Everything is removed on exit, also when the test failed.
+Everything is removed on exit, also when the test failed. The veth pair is a
+:class:`Link` (addresses by side, cut either end, bring both up), the same
+one :mod:`tests.netns_chain` joins routers with.
 
 Network rule: tests only ever talk to 127.0.0.0/8, ::1 and these hosts. To
 make sure a test host's traffic can never leave the machine (when the veth
