@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.model import Alert, Notification, notification_key
+from alerts.model import Alert, Notification, Reason, notification_key
 from alerts.reopen import open_alerts, open_episodes
 from alerts.rules import RECALLED, RuleBook, TargetInfo, ThresholdRule
 from monitor.alert_flow import interfaces_up
@@ -31,8 +31,8 @@ def fired(book: RuleBook, kind: str, target: TargetInfo = UPS, at: float = T0) -
     return alert
 
 
-def body(*alerts: Alert, reason: str = "new") -> str:
-    return Notification(notification_key(alerts), "hook", alerts, reason).to_json()  # type: ignore[arg-type]
+def body(*alerts: Alert, reason: Reason = "new") -> str:
+    return Notification(notification_key(alerts), "hook", alerts, reason).to_json()
 
 
 # -- which episodes are open ------------------------------------------------------------
