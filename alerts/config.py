@@ -16,7 +16,6 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     AfterValidator,
-    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -31,7 +30,7 @@ from alerts.channels import KINDS
 from alerts.channels.base import ChannelSettings
 from alerts.rules import BUILTIN_DEFAULTS, BuiltinSetting, ThresholdRule
 from monitor.config_errors import ConfigIssue, describe, join_path
-from monitor.config_types import Duration, StrictModel, parse_duration
+from monitor.config_types import Duration, NonNegativeDuration, StrictModel
 from monitor.regex import compile_regex
 
 __all__ = [
@@ -46,18 +45,6 @@ __all__ = [
 
 _CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _UNKNOWN_TAG = "?"
-
-
-def _non_negative(value: float) -> float:
-    if value < 0:
-        raise ValueError("must not be negative")
-    return value
-
-
-NonNegativeDuration = Annotated[
-    float, BeforeValidator(parse_duration), AfterValidator(_non_negative)
-]
-"""A duration that may be ``"0s"`` (``group_wait``)."""
 
 
 def _regex(value: str) -> str:

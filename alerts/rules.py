@@ -30,6 +30,11 @@ to :class:`alerts.delivery.Delivery`. Three sources:
   ``for`` (how long it must hold) and ``keep_for`` (how long it keeps firing
   after it stops holding, against flapping thresholds).
 
+After a restart, state alerts come back from the persisted target states and
+the others (device, time to dark, threshold) from the outbox
+(:meth:`RuleBook.restore`): same identity and start, so no second page, and
+they resolve when their condition is found gone.
+
 Every alert carries ``alertname``, ``target``, ``severity``, ``monitor`` (the
 instance), the target's own labels, and ``check``/``interface``/``slo`` where
 they identify it; its identity is that label set. Muting is decided by
@@ -93,6 +98,20 @@ _RESOLVED_BY = {
     "InterfaceUp": ("InterfaceDown",),
     "PowerRestored": ("OnBattery", "BatteryLow", "SiteGoingDark"),
 }
+RECALLED = frozenset(
+    {
+        "DeviceRebooted",
+        "InterfaceDown",
+        "OnBattery",
+        "BatteryLow",
+        "CertificateExpiring",
+        "SiteGoingDark",
+    }
+)
+"""Built-in alerts with no persisted state behind them: after a restart they come back
+from the outbox (:mod:`alerts.reopen`), as do threshold rules' alerts."""
+_POWER_VALUE = "ups_on_battery"
+"""The ``ups`` module's value that says whether a UPS is on battery (1) or mains (0)."""
 GOING_DARK_MARGIN = 0.1
 """SiteGoingDark resolves once the prediction is this share beyond the lead time again,
 so an estimate that jitters around the lead time does not fire and resolve in turn."""
@@ -224,6 +243,12 @@ class RuleBook:
         self._ended: dict[str, float] = {}  # fingerprint -> when its last episode ended
         self._calming: dict[str, tuple[float, float]] = {}  # flapping fp -> (left at, due)
         self._dark: dict[str, str] = {}  # target -> fingerprint of its last SiteGoingDark
+        # After a restart, until the first poll: targets with power alerts restored,
+        # restored SiteGoingDark with no prediction within the lead yet, and restored
+        # InterfaceDown (target -> interfaces).
+        self._unconfirmed: set[str] = set()
+        self._recalled_dark: set[str] = set()
+        self._recalled_ifs: dict[str, set[str]] = {}
 
     def reconfigure(
         self,
@@ -310,6 +335,8 @@ class RuleBook:
                 del self.active[fp]
                 self._points.pop(fp, None)
                 self._calming.pop(fp, None)
+                if alert.name == "SiteGoingDark":
+                    self._recalled_dark.discard(alert.target)
                 end = max(at, alert.starts_at)
                 self._ended[fp] = end
                 out.append(alert.resolved(end))
@@ -474,6 +501,12 @@ class RuleBook:
         # active alerts (thousands in a storm).
         fingerprint = self._dark.get(target.name)
         if fingerprint is not None and fingerprint in self.active:
+            if target.name in self._recalled_dark:
+                # Restored after a restart: the trend starts afresh, so a first prediction
+                # beyond the lead (or none yet) is no news; mains still resolves it.
+                if dark_at is not None and dark_at - at <= lead:
+                    self._recalled_dark.discard(target.name)
+                return []
             if dark_at is None or dark_at - at > lead * (1.0 + GOING_DARK_MARGIN):
                 return self._resolve(
                     lambda a: a.name == "SiteGoingDark" and a.target == target.name, at
@@ -510,6 +543,8 @@ class RuleBook:
     ) -> list[Alert]:
         """A run's values (threshold rules) and its level events (certificate expiry)."""
         out: list[Alert] = []
+        if target.name in self._unconfirmed and _POWER_VALUE in values:
+            out += self._power_polled(target.name, values[_POWER_VALUE] >= 0.5, at)
         gone = _LEVEL_EVENTS - event_kinds
         if gone and (target.name, check) in self._levels:
             self._levels.discard((target.name, check))
@@ -528,6 +563,16 @@ class RuleBook:
                 if value is not None:
                     out += self._threshold(rule, target, value, at)
         return out
+
+    def _power_polled(self, target: str, on_battery: bool, at: float) -> list[Alert]:
+        """The first UPS poll after a restart: mains resolves the restored power alerts
+        (as the ``PowerRestored`` the probe cannot know to send would have); battery keeps
+        them (the probe's ``OnBattery`` then finds them firing: no second page)."""
+        self._unconfirmed.discard(target)
+        if on_battery:
+            return []
+        names = _RESOLVED_BY["PowerRestored"]
+        return self._resolve(lambda a: a.target == target and a.name in names, at)
 
     def _threshold(
         self, rule: ThresholdRule, target: TargetInfo, value: float, at: float
@@ -579,15 +624,69 @@ class RuleBook:
         for key in [k for k in self._pending if k[1] == name]:
             del self._pending[key]
         self._dark.pop(name, None)
+        self._unconfirmed.discard(name)
+        self._recalled_ifs.pop(name, None)
         return self._resolve(lambda a: a.target == name, at)
 
+    def recalled(self) -> frozenset[str]:
+        """Names of the alerts a restart takes back from the outbox (see :data:`RECALLED`)."""
+        return RECALLED | {rule.name for rule in self.rules}
+
     def restore(self, alerts: list[Alert]) -> None:
-        """After a restart: alerts the outbox knows to be firing are active again."""
+        """After a restart: alerts the outbox knows to be firing are active again.
+
+        Each resumes its lifecycle: a point event resolves ``point_resolve_after``
+        after its start, a level event by the next run of its check without it,
+        SiteGoingDark by mains, or by the prediction once one is within the lead time
+        again (the trend starts afresh: a first estimate is no news). The probes' memory
+        of a UPS starts afresh, so no ``PowerRestored`` follows a mains that came back
+        during the restart: the target's first UPS poll decides instead
+        (:meth:`check_result`); so does the first poll of an interface
+        (:meth:`interfaces_polled`).
+        """
         for alert in alerts:
-            if alert.ends_at is None:
-                self.active[alert.fingerprint] = replace(alert)
-                if alert.name == "SiteGoingDark":
-                    self._dark[alert.target] = alert.fingerprint
+            if alert.ends_at is not None:
+                continue
+            fp = alert.fingerprint
+            self.active[fp] = replace(alert)
+            if alert.name == "SiteGoingDark":
+                self._dark[alert.target] = fp
+                self._recalled_dark.add(alert.target)
+            if alert.name in _POINT_EVENTS:
+                self._points[fp] = alert.starts_at + self.point_resolve_after
+            if alert.name in _LEVEL_EVENTS:
+                self._levels.add((alert.target, alert.labels.get("check", "")))
+            if alert.name in _RESOLVED_BY["PowerRestored"]:
+                self._unconfirmed.add(alert.target)
+            if alert.name == "InterfaceDown" and "interface" in alert.labels:
+                self._recalled_ifs.setdefault(alert.target, set()).add(alert.labels["interface"])
+
+    def awaits_interfaces(self, target: str) -> bool:
+        """Whether restored InterfaceDown alerts of ``target`` wait for their interface's poll."""
+        return target in self._recalled_ifs
+
+    def interfaces_polled(self, target: str, up: Mapping[str, bool], at: float) -> list[Alert]:
+        """A poll's interface states (name -> oper up) after a restart: the interface poll
+        reports changes only, so one found up resolves its restored InterfaceDown (the
+        ``InterfaceUp`` nobody saw), one found down keeps it."""
+        waiting = self._recalled_ifs.get(target)
+        if waiting is None:
+            return []
+        seen = waiting & up.keys()
+        waiting -= seen
+        if not waiting:
+            del self._recalled_ifs[target]
+        back = {name for name in seen if up[name]}
+        if not back:
+            return []
+        return self._resolve(
+            lambda a: (
+                a.target == target
+                and a.name == "InterfaceDown"
+                and a.labels.get("interface") in back
+            ),
+            at,
+        )
 
 
 def _fingerprint_is(fp: str) -> Callable[[Alert], bool]:

@@ -13,7 +13,7 @@ nftables). What runs, all on this machine:
   namespace host of this run (10.80.0.0/16 with its safety routes);
 - the real daemon (``python -m monitor run``), one process per settings
   profile, its alerts routed to a ``webhook`` channel;
-- a loopback aiohttp webhook receiver (:class:`tests.detect_lab.WebhookReceiver`)
+- a loopback aiohttp webhook receiver (:class:`tests.peers.WebhookReceiver`)
   stamping every alert's arrival on the same monotonic clock as the cuts.
 
 Scenarios (each repeated ``--runs`` times unless noted, every step bounded;
@@ -78,8 +78,6 @@ from monitor.engine.state import FLAP_WINDOW
 from tests import netns
 from tests.daemon_process import DaemonProcess
 from tests.detect_lab import (
-    Delivery,
-    WebhookReceiver,
     add_loss,
     cut_site,
     drained,
@@ -89,6 +87,7 @@ from tests.detect_lab import (
     webhook_channel,
 )
 from tests.netns_topology import Site, restore_uplink, router_with_sites
+from tests.peers import Delivery, WebhookReceiver
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROUTER = "rtr"

@@ -45,6 +45,17 @@ def consequences_names(names: list[str]) -> str:
     return ", ".join(names[:CONSEQUENCES_SHOWN]) + more
 
 
+def interfaces_up(result: ProbeResult) -> dict[str, bool]:
+    """Interface name -> oper up, from an SNMP poll's ``continuity_snmp_interface_up`` samples."""
+    out: dict[str, bool] = {}
+    for sample in result.samples:
+        if sample.name == "continuity_snmp_interface_up":
+            name = dict(sample.labels).get("interface")
+            if name is not None:
+                out[name] = sample.value >= 0.5
+    return out
+
+
 _METHOD_WORDS = {"device": "the device's runtime", "trend": "the discharge trend"}
 
 
@@ -80,6 +91,7 @@ class AlertFlow:
         self.rules = RuleBook(instance="continuity-monitor")
         self.targets: dict[str, TargetInfo] = {}
         self._url: str | None = None  # the external URL the target infos were made with
+        self._recalled: set[str] = set()  # targets of restored alerts, until the first configure
 
     def configure(self, config: Config, changed: Iterable[Target] | None = None) -> list[Alert]:
         """New rules and targets; resolves what targets that left had firing.
@@ -87,14 +99,7 @@ class AlertFlow:
         ``changed`` (a reload's new and changed targets) limits the work to
         them: describing 50,000 targets again took 0.1 s of loop time.
         """
-        section = config.alerts
-        self.rules.reconfigure(
-            instance=config.monitor.instance,
-            builtin=section.builtin,
-            rules=tuple(section.rules),
-            point_resolve_after=section.point_resolve_after,
-            flapping_keep_for=section.flapping_keep_for,
-        )
+        self._reconfigure_rules(config)
         url = config.monitor.external_url
         if changed is None or url != self._url:
             new = {t.name: target_info(t, url) for t in config.targets}
@@ -104,10 +109,38 @@ class AlertFlow:
             new.update((t.name, target_info(t, url)) for t in changed)
         self._url = url
         now, out = self.wall(), []
-        for gone in self.targets.keys() - new.keys():
+        for gone in (self.targets.keys() | self._recalled) - new.keys():
             out += self.offer(self.rules.forget_target(gone, now))
+        self._recalled.clear()
         self.targets = new
         return out
+
+    def _reconfigure_rules(self, config: Config) -> None:
+        section = config.alerts
+        self.rules.reconfigure(
+            instance=config.monitor.instance,
+            builtin=section.builtin,
+            rules=tuple(section.rules),
+            point_resolve_after=section.point_resolve_after,
+            flapping_keep_for=section.flapping_keep_for,
+        )
+
+    def recalled_names(self, config: Config) -> frozenset[str]:
+        """The alert names a start takes back from the outbox, under ``config``'s rules."""
+        self._reconfigure_rules(config)
+        return self.rules.recalled()
+
+    def recall(self, alerts: list[Alert]) -> None:
+        """At start, before any probe runs: the outbox's open device and threshold alerts.
+
+        They went out before (the gate counts them passed on, so their resolves
+        do); delivery re-submits them when it opens, under their old keys. Those
+        of targets that left the config resolve at the first :meth:`configure`.
+        """
+        self.rules.restore(alerts)
+        for alert in alerts:
+            self.gate.notified.add(alert.fingerprint)
+            self._recalled.add(alert.target)
 
     def state_event(self, event: Event, policy: Policy) -> list[Alert]:
         """An announced transition (with the tree around it) or a monitor/SLO event."""
@@ -144,7 +177,11 @@ class AlertFlow:
         if info is None:
             return []
         kinds = frozenset(e.kind for e in result.events)
-        return self.offer(self.rules.check_result(info, kind, result.values, kinds, self.wall()))
+        now = self.wall()
+        out = self.rules.check_result(info, kind, result.values, kinds, now)
+        if self.rules.awaits_interfaces(target):  # only after a restart, until polled
+            out += self.rules.interfaces_polled(target, interfaces_up(result), now)
+        return self.offer(out)
 
     def going_dark(
         self,

@@ -11,11 +11,15 @@ Silences are persisted in the history database and restored at start. After
 a restart the alerts of targets that were announced DOWN (or unreachable,
 flapping) before are re-submitted with their original start: their dedup keys
 are already in the outbox, so nobody is paged twice, and their resolve will
-follow when they recover.
+follow when they recover. Device, time-to-dark and threshold alerts have no
+persisted state: :meth:`Alerting.recall` takes those the outbox shows still
+firing back before the first probe runs (:mod:`alerts.reopen`), with the same
+effect.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -29,6 +33,7 @@ from alerts.delivery import Delivery
 from alerts.metrics import DeliveryMetrics
 from alerts.model import Alert, TargetStatus
 from alerts.mute import Gate, Matcher, Silence
+from alerts.reopen import open_alerts
 from alerts.rules import RuleBook
 from monitor.alert_flow import AlertFlow
 from monitor.contract import ProbeEvent, ProbeResult
@@ -65,6 +70,9 @@ class Alerting:
         self.delivery: Delivery | None = None
         self._delivery_stack = contextlib.AsyncExitStack()
         self._delivery_config: tuple[Any, ...] | None = None
+        # Resolves made before delivery first opens (a restored alert whose target
+        # left the config, a UPS found on mains by the first poll): sent when it opens.
+        self._early: list[Alert] | None = []
 
     @property
     def gate(self) -> Gate:
@@ -114,12 +122,22 @@ class Alerting:
             metrics=self.metrics,
         )
         self.delivery = await self._delivery_stack.enter_async_context(delivery)
-        for alert in firing:
+        early, self._early = self._early or [], None
+        for alert in firing + early:
             self.delivery.submit(alert)
 
     async def close(self) -> None:
         await self._delivery_stack.aclose()
         self.delivery = None
+
+    async def recall(self, config: Config) -> None:
+        """At start, before the first probe: device and threshold alerts still firing
+        in the outbox are active again (their state is nowhere else)."""
+        names = self.flow.recalled_names(config)
+        alerts = await asyncio.to_thread(open_alerts, self.database, names)
+        if alerts:
+            log.info("%d device or threshold alert(s) still firing before the restart", len(alerts))
+        self.flow.recall(alerts)
 
     async def restore(self, states: Mapping[str, TargetState]) -> None:
         """After a start: silences from the store, and alerts of targets announced down."""
@@ -204,6 +222,8 @@ class Alerting:
             log.info("alert %s %s %s", alert.status, alert.name, alert.target or "")
             if self.delivery is not None:
                 self.delivery.submit(alert)
+            elif self._early is not None and alert.ends_at is not None:
+                self._early.append(alert)  # a firing one is re-submitted from the rules
 
     # -- API -----------------------------------------------------------------
 

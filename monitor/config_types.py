@@ -64,6 +64,18 @@ Duration = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_pos
 """A positive duration written with a unit; stored as float seconds."""
 
 
+def _non_negative(value: float) -> float:
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+NonNegativeDuration = Annotated[
+    float, BeforeValidator(parse_duration), AfterValidator(_non_negative)
+]
+"""A duration that may be ``"0s"`` (``group_wait``, ``page_wait``: no wait at all)."""
+
+
 def duration_at_most(high: float, why: str) -> AfterValidator:
     """An upper bound for a :data:`Duration` (``Annotated[Duration, duration_at_most(...)]``);
     the message says the bound and ``why``."""

@@ -733,6 +733,7 @@ class Daemon:
             mute_context=self._mute_reason,
         )
         self._exit.push_async_callback(self.alerting.close)
+        await self.alerting.recall(config)  # before any probe: their events find them firing
         self.pipeline.history = self.store
         self.pipeline.alerts = self.alerting
         self.pipeline.unreconciled = set(self.store.snapshot.open_outages)

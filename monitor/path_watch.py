@@ -165,11 +165,11 @@ class PathWatch:
                     name,
                 )
             return
-        if name in self.baselines:
+        if name in self.baselines and self.settings.page_wait > 0:
             # The page waits for the trace (bounded by page_wait) only when a baseline
             # says how long the hops take: then the wait is short (see _wait). A target's
             # first outage before its baseline pages at once; its diagnosis follows on
-            # the outage row, the target page and the API.
+            # the outage row, the target page and the API; so does page_wait = 0.
             self._holding[name] = now + self.settings.page_wait
         self.traced["outage"] += 1
         self._start(self._outage_trace(name), name)

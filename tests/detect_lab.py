@@ -1,10 +1,10 @@
 """Pieces of the detection lab shared by ``bench/detect.py`` and the e2e acceptance tests.
 
-- :class:`WebhookReceiver`: an aiohttp server on 127.0.0.1 (its own event
-  loop in a thread) that the daemon's ``webhook`` channel posts to; every
-  alert of every body is kept as a :class:`Delivery` stamped with
-  ``time.monotonic()`` on arrival, so times to page are measured on the same
-  clock as the cuts.
+- :class:`tests.peers.WebhookReceiver` (re-exported here with its
+  :class:`~tests.peers.Delivery`): the daemon's ``webhook`` channel posts to
+  it; every alert of every body is stamped with ``time.monotonic()`` on
+  arrival, so times to page are measured on the same clock as the cuts.
+  :func:`webhook_channel` is the config that points every alert at it.
 - Link faults on namespace hosts: cutting a site's link at its router,
   random loss with nftables inside a namespace.
 - Waiting on the daemon's API (a positive signal) instead of sleeping.
@@ -16,124 +16,13 @@ namespaces the caller created with :mod:`tests.netns` /
 
 from __future__ import annotations
 
-import asyncio
-import json
-import threading
-import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
-
 from tests.daemon_process import DaemonProcess
-from tests.helpers import free_port
 from tests.netns import run
 from tests.netns_topology import Site
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One alert of one webhook body, as it arrived."""
-
-    at: float  # time.monotonic() when the body arrived
-    status: str  # "firing" | "resolved"
-    alertname: str
-    target: str
-    fingerprint: str
-    starts_at: str | None
-    ends_at: str | None
-    alert: dict[str, Any]  # the alert document as sent
-    body: dict[str, Any]  # the whole notification
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.alertname, self.target
-
-    def __str__(self) -> str:
-        return f"{self.status} {self.alertname} {self.target or '-'} at {self.at:.2f}"
-
-
-class WebhookReceiver:
-    """Records what the daemon's webhook channel posts; use as a context manager."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self._lock = threading.Lock()
-        self._deliveries: list[Delivery] = []
-        self._raw: list[bytes] = []
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        raw = await request.read()
-        arrived = time.monotonic()
-        body = json.loads(raw)
-        alerts = body.get("alerts", []) if isinstance(body, dict) else []
-        with self._lock:
-            self._raw.append(raw)
-            for alert in alerts:
-                labels = alert.get("labels", {})
-                self._deliveries.append(
-                    Delivery(
-                        at=arrived,
-                        status=str(alert.get("status", body.get("status", ""))),
-                        alertname=str(labels.get("alertname", alert.get("alertname", ""))),
-                        target=str(labels.get("target", alert.get("target", "")) or ""),
-                        fingerprint=str(alert.get("fingerprint", "")),
-                        starts_at=alert.get("starts_at"),
-                        ends_at=alert.get("ends_at"),
-                        alert=alert,
-                        body=body,
-                    )
-                )
-        return web.json_response({})
-
-    async def _start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hook", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    def __enter__(self) -> WebhookReceiver:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    def deliveries(self, since: float = 0.0) -> list[Delivery]:
-        """Every alert received at or after ``since`` (monotonic), in arrival order."""
-        with self._lock:
-            return [d for d in self._deliveries if d.at >= since]
-
-    def bodies(self) -> int:
-        with self._lock:
-            return len(self._raw)
-
-    def wait(
-        self, predicate: Callable[[Delivery], bool], timeout: float, since: float = 0.0
-    ) -> Delivery | None:
-        """The first delivery since ``since`` matching ``predicate``, or None after ``timeout``."""
-        end = time.monotonic() + timeout
-        while True:
-            for delivery in self.deliveries(since):
-                if predicate(delivery):
-                    return delivery
-            if time.monotonic() >= end:
-                return None
-            time.sleep(0.02)
+from tests.peers import Delivery, WebhookReceiver
 
 
 def is_page(alertname: str, target: str) -> Callable[[Delivery], bool]:

@@ -4,7 +4,9 @@
 to the root namespace by a veth pair: the host end carries ``10.80.X.1/30``
 and ``fd80:X::1/64``, the peer end inside the namespace ``10.80.X.2/30`` and
 ``fd80:X::2/64`` (``X`` is picked per host so parallel tests don't clash).
-Everything is removed on exit, also when the test failed.
+Everything is removed on exit, also when the test failed. The veth pair is a
+:class:`Link` (addresses by side, cut either end, bring both up), the same
+one :mod:`tests.netns_chain` joins routers with.
 
 Network rule: tests only ever talk to 127.0.0.0/8, ::1 and these hosts. To
 make sure a test host's traffic can never leave the machine (when the veth
@@ -73,6 +75,92 @@ def run(args: Sequence[str], *, check: bool = True, stdin: str | None = None) ->
     return proc.stdout
 
 
+def ip_in(ns: str | None, *args: str) -> list[str]:
+    """An ``ip`` command in namespace ``ns`` (None: the root namespace)."""
+    return ["ip", *(("-n", ns) if ns else ()), *args]
+
+
+@dataclass
+class Link:
+    """A veth pair on subnet ``X`` (``index``): 10.80.X.0/30 and fd80:X::/64, side 1
+    (``.1``/``::1``) on the ``left`` end, towards the root namespace, side 2 on the
+    ``right`` end. A host is a link from the root namespace; a chain of routers
+    (:mod:`tests.netns_chain`) is links from namespace to namespace."""
+
+    index: int
+    left_ns: str | None  # None: the root namespace
+    right_ns: str
+    left_if: str
+    right_if: str
+
+    def v4(self, side: int) -> str:
+        return f"10.80.{self.index}.{side}"
+
+    def v6(self, side: int) -> str:
+        return f"fd80:{self.index}::{side}"
+
+    @property
+    def v4_prefix(self) -> str:
+        return f"10.80.{self.index}.0/30"
+
+    @property
+    def v6_prefix(self) -> str:
+        return f"fd80:{self.index}::/64"
+
+    def create(self) -> None:
+        """The veth pair, made in the left namespace, its right end moved into the right one."""
+        run(
+            ip_in(
+                self.left_ns,
+                "link",
+                "add",
+                self.left_if,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                self.right_if,
+            )
+        )
+        run(ip_in(self.left_ns, "link", "set", self.right_if, "netns", self.right_ns))
+
+    def cut_left(self) -> None:
+        """The left end down: its connected routes go (its node answers "unreachable")."""
+        run(ip_in(self.left_ns, "link", "set", self.left_if, "down"))
+
+    def cut_right(self) -> None:
+        """The right end down: the left end loses carrier, packets go nowhere."""
+        run(ip_in(self.right_ns, "link", "set", self.right_if, "down"))
+
+    def up(self) -> None:
+        """Both ends up with their addresses (IPv6 ones are dropped when a link goes down)."""
+        for ns, name, side in ((self.left_ns, self.left_if, 1), (self.right_ns, self.right_if, 2)):
+            run(ip_in(ns, "link", "set", name, "up"))
+            run(ip_in(ns, "addr", "replace", f"{self.v4(side)}/30", "dev", name))
+            run(ip_in(ns, "-6", "addr", "replace", f"{self.v6(side)}/64", "dev", name, "nodad"))
+
+
+UNLIMITED_ICMP_ERRORS = (
+    ("net.ipv4.icmp_ratelimit", "0"),
+    ("net.ipv4.icmp_ratemask", "0"),
+    ("net.ipv6.icmp.ratelimit", "0"),
+)
+"""Sysctls for a namespace whose ICMP errors (nft reject, Time Exceeded) must not be
+rate limited, or tests would see them vanish."""
+
+
+def namespace_sysctls(ns: str, settings: Sequence[tuple[str, str]]) -> None:
+    """Set sysctls inside namespace ``ns`` (net.* ones are per namespace)."""
+    for key, value in settings:
+        run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", f"{key}={value}"])
+
+
+def new_namespace(name: str) -> None:
+    """A namespace with its loopback up (the caller deletes it)."""
+    run(["ip", "netns", "add", name])
+    run(["ip", "-n", name, "link", "set", "lo", "up"])
+
+
 @dataclass
 class NetnsHost:
     """A namespace host reachable from the root namespace over a veth pair."""
@@ -83,30 +171,35 @@ class NetnsHost:
     peer_if: str
 
     @property
+    def link(self) -> Link:
+        """Its veth pair: the root namespace on the left, the host on the right."""
+        return Link(self.index, None, self.name, self.host_if, self.peer_if)
+
+    @property
     def v4(self) -> str:
         """The host's IPv4 address (inside the namespace)."""
-        return f"10.80.{self.index}.2"
+        return self.link.v4(2)
 
     @property
     def v4_local(self) -> str:
         """Our end of the link, in the root namespace."""
-        return f"10.80.{self.index}.1"
+        return self.link.v4(1)
 
     @property
     def v6(self) -> str:
-        return f"fd80:{self.index}::2"
+        return self.link.v6(2)
 
     @property
     def v6_local(self) -> str:
-        return f"fd80:{self.index}::1"
+        return self.link.v6(1)
 
     @property
     def v4_prefix(self) -> str:
-        return f"10.80.{self.index}.0/30"
+        return self.link.v4_prefix
 
     @property
     def v6_prefix(self) -> str:
-        return f"fd80:{self.index}::/64"
+        return self.link.v6_prefix
 
     def exec(self, *args: str, check: bool = True, stdin: str | None = None) -> str:
         """Run a command inside the namespace."""
@@ -118,28 +211,19 @@ class NetnsHost:
 
     def sysctl(self, key: str, value: str) -> None:
         """Set a sysctl of the namespace (they are per namespace for net.*)."""
-        self.exec("sysctl", "-q", "-w", f"{key}={value}")
+        namespace_sysctls(self.name, ((key, value),))
 
     def cut(self) -> None:
         """Take our end of the link down: its routes go, the safety route answers."""
-        run(["ip", "link", "set", self.host_if, "down"])
+        self.link.cut_left()
 
     def cut_peer(self) -> None:
         """Take the far end down: our end loses carrier, packets go nowhere."""
-        run(["ip", "-n", self.name, "link", "set", self.peer_if, "down"])
+        self.link.cut_right()
 
     def restore(self) -> None:
         """Both ends up with their addresses (IPv6 ones are dropped on down)."""
-        run(["ip", "link", "set", self.host_if, "up"])
-        run(["ip", "-n", self.name, "link", "set", self.peer_if, "up"])
-        self._address()
-
-    def _address(self) -> None:
-        run(["ip", "addr", "replace", f"{self.v4_local}/30", "dev", self.host_if])
-        run(["ip", "-n", self.name, "addr", "replace", f"{self.v4}/30", "dev", self.peer_if])
-        run(["ip", "-6", "addr", "replace", f"{self.v6_local}/64", "dev", self.host_if, "nodad"])
-        peer_v6 = f"{self.v6}/64"
-        run(["ip", "-n", self.name, "-6", "addr", "replace", peer_v6, "dev", self.peer_if, "nodad"])
+        self.link.up()
 
 
 def _reserve_index(attempts: int = 40) -> int:
@@ -159,20 +243,27 @@ def _reserve_index(attempts: int = 40) -> int:
     raise NetnsError("no free 10.80.X.0/30 subnet for a test host")
 
 
+@contextmanager
+def reserved_subnet() -> Iterator[int]:
+    """A subnet ``X`` held by its safety routes for the block (see :func:`_reserve_index`)."""
+    index = _reserve_index()
+    try:
+        yield index
+    finally:
+        run(_safety_route("del", f"10.80.{index}.0/30"), check=False)
+        run(_safety_route("del", f"fd80:{index}::/64"), check=False)
+
+
 def _safety_route(verb: str, prefix: str) -> list[str]:
     family = "-6" if ":" in prefix else "-4"
     return ["ip", family, "route", verb, "unreachable", prefix, "metric", str(SAFETY_METRIC)]
 
 
 def _setup(host: NetnsHost) -> None:
-    run(["ip", "netns", "add", host.name])
-    run(["ip", "link", "add", host.host_if, "type", "veth", "peer", "name", host.peer_if])
-    run(["ip", "link", "set", host.peer_if, "netns", host.name])
-    run(["ip", "-n", host.name, "link", "set", "lo", "up"])
+    new_namespace(host.name)
+    host.link.create()
     # ICMP errors the test host sends (nft reject) must not be rate limited.
-    host.sysctl("net.ipv4.icmp_ratelimit", "0")
-    host.sysctl("net.ipv4.icmp_ratemask", "0")
-    host.sysctl("net.ipv6.icmp.ratelimit", "0")
+    namespace_sysctls(host.name, UNLIMITED_ICMP_ERRORS)
     host.restore()
 
 

@@ -23,32 +23,17 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
-from tests.netns import NetnsHost, _reserve_index, _safety_route, netns_host, run
-
-
-@dataclass
-class Link:
-    """One /30 (and /64) between two nodes: ``left`` towards the root namespace."""
-
-    index: int
-    left_ns: str | None  # None: the root namespace
-    right_ns: str
-    left_if: str
-    right_if: str
-
-    def v4(self, side: int) -> str:
-        return f"10.80.{self.index}.{side}"
-
-    def v6(self, side: int) -> str:
-        return f"fd80:{self.index}::{side}"
-
-    @property
-    def v4_prefix(self) -> str:
-        return f"10.80.{self.index}.0/30"
-
-    @property
-    def v6_prefix(self) -> str:
-        return f"fd80:{self.index}::/64"
+from tests.netns import (
+    UNLIMITED_ICMP_ERRORS,
+    Link,
+    NetnsHost,
+    ip_in,
+    namespace_sysctls,
+    netns_host,
+    new_namespace,
+    reserved_subnet,
+    run,
+)
 
 
 @dataclass
@@ -80,19 +65,17 @@ class Chain:
     def cut_near(self, router: int) -> None:
         """Router ``router`` takes its link to the next node down: it loses its routes
         beyond it and answers "network unreachable"."""
-        link = self.links[router]
-        run(["ip", "-n", self.namespaces[router - 1], "link", "set", link.left_if, "down"])
+        self.links[router].cut_left()
 
     def cut_far(self, router: int) -> None:
         """The next node takes the link down: router ``router`` keeps its route and
         forwards into a dead link (no carrier), so the echoes vanish."""
-        link = self.links[router]
-        run(["ip", "-n", link.right_ns, "link", "set", link.right_if, "down"])
+        self.links[router].cut_right()
 
     def restore(self) -> None:
         """Every link up with its addresses and every route (IPv6 ones go with a down link)."""
         for link in self.links:
-            _link_up(link)
+            link.up()
         _routes(self)
         _settle(self)
 
@@ -113,17 +96,6 @@ def _settle(chain: Chain) -> None:
         time.sleep(0.1)
 
 
-def _ip(ns: str | None, *args: str) -> list[str]:
-    return ["ip", *(("-n", ns) if ns else ()), *args]
-
-
-def _link_up(link: Link) -> None:
-    for ns, name, side in ((link.left_ns, link.left_if, 1), (link.right_ns, link.right_if, 2)):
-        run(_ip(ns, "link", "set", name, "up"))
-        run(_ip(ns, "addr", "replace", f"{link.v4(side)}/30", "dev", name))
-        run(_ip(ns, "-6", "addr", "replace", f"{link.v6(side)}/64", "dev", name, "nodad"))
-
-
 def _routes(chain: Chain) -> None:
     """Explicit routes: towards the root via the left neighbour, onwards via the right."""
     links = chain.links
@@ -137,33 +109,25 @@ def _routes(chain: Chain) -> None:
             else:
                 via_v4, via_v6 = links[position].v4(2), links[position].v6(2)
             prefix = links[target]
-            run(_ip(ns, "route", "replace", prefix.v4_prefix, "via", via_v4), check=False)
-            run(_ip(ns, "-6", "route", "replace", prefix.v6_prefix, "via", via_v6), check=False)
+            run(ip_in(ns, "route", "replace", prefix.v4_prefix, "via", via_v4), check=False)
+            run(ip_in(ns, "-6", "route", "replace", prefix.v6_prefix, "via", via_v6), check=False)
 
 
-def _router_sysctls(ns: str) -> None:
-    for key, value in (
-        ("net.ipv4.ip_forward", "1"),
-        ("net.ipv6.conf.all.forwarding", "1"),
-        ("net.ipv4.icmp_ratelimit", "0"),
-        ("net.ipv4.icmp_ratemask", "0"),
-        ("net.ipv6.icmp.ratelimit", "0"),
-    ):
-        run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", f"{key}={value}"])
+ROUTER_SYSCTLS = (
+    ("net.ipv4.ip_forward", "1"),
+    ("net.ipv6.conf.all.forwarding", "1"),
+    *UNLIMITED_ICMP_ERRORS,
+)
 
 
 def _add_node(stack: ExitStack, chain: Chain, left_ns: str) -> None:
-    index = _reserve_index()
-    stack.callback(run, _safety_route("del", f"10.80.{index}.0/30"), check=False)
-    stack.callback(run, _safety_route("del", f"fd80:{index}::/64"), check=False)
+    index = stack.enter_context(reserved_subnet())
     tag = secrets.token_hex(3)
     ns = f"cmc-{tag}"
-    run(["ip", "netns", "add", ns])
+    new_namespace(ns)
     stack.callback(run, ["ip", "netns", "del", ns], check=False)
-    run(["ip", "-n", ns, "link", "set", "lo", "up"])
     link = Link(index, left_ns, ns, f"cmc{tag}l", f"cmc{tag}r")
-    run(_ip(left_ns, "link", "add", link.left_if, "type", "veth", "peer", "name", link.right_if))
-    run(_ip(left_ns, "link", "set", link.right_if, "netns", ns))
+    link.create()
     chain.links.append(link)
     chain.namespaces.append(ns)
 
@@ -174,14 +138,14 @@ def router_chain(routers: int = 3) -> Iterator[Chain]:
     with ExitStack() as stack:
         first: NetnsHost = stack.enter_context(netns_host())
         chain = Chain()
-        chain.links.append(Link(first.index, None, first.name, first.host_if, first.peer_if))
+        chain.links.append(first.link)
         chain.namespaces.append(first.name)
         for _ in range(routers):
             _add_node(stack, chain, chain.namespaces[-1])
         for ns in chain.namespaces[:-1]:
-            _router_sysctls(ns)
+            namespace_sysctls(ns, ROUTER_SYSCTLS)
         # The host answers its own errors without limits too (its unreachables).
-        _router_sysctls(chain.namespaces[-1])
+        namespace_sysctls(chain.namespaces[-1], ROUTER_SYSCTLS)
         for prefix in chain.links[1:]:  # the root's routes into the chain
             stack.callback(run, ["ip", "route", "del", prefix.v4_prefix], check=False)
             stack.callback(run, ["ip", "-6", "route", "del", prefix.v6_prefix], check=False)

@@ -8,6 +8,10 @@
   messages; recipients steer the reply (``later@`` 451, ``reject@`` 550).
 * :class:`HttpReceiver`: an aiohttp server in the test's loop that records
   requests and answers by script (fail the first N with 503, or by path).
+* :class:`WebhookReceiver`: the webhook receiver of tests that run the daemon
+  as a process: an aiohttp server in its own thread on a loopback port it
+  chooses, recording every request with its arrival time, and every alert of
+  every body as a :class:`Delivery`.
 * :class:`BlackHole`: accepts TCP connections and never says a word.
 
 Everything binds to 127.0.0.1 and every wait is bounded. The fixtures that
@@ -24,9 +28,11 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
+import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -391,3 +397,171 @@ class BlackHole:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+
+# -- the webhook receiver of tests that run the daemon as a process -------------------
+
+
+@dataclass(frozen=True)
+class Posted:
+    """One request as it arrived."""
+
+    at: float  # time.monotonic() on arrival (the clock tests cut and wait on)
+    wall: float  # time.time() on arrival (to compare with times in bodies)
+    path: str
+    raw: bytes
+    body: Any  # the JSON document, or None when the body was not JSON
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One alert of one webhook body (the daemon's default payload), as it arrived."""
+
+    at: float  # time.monotonic() when the body arrived
+    status: str  # "firing" | "resolved"
+    alertname: str
+    target: str
+    fingerprint: str
+    starts_at: str | None
+    ends_at: str | None
+    alert: dict[str, Any]  # the alert document as sent
+    body: dict[str, Any]  # the whole notification
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.alertname, self.target
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.alertname} {self.target or '-'} at {self.at:.2f}"
+
+
+def _deliveries(posted: Posted) -> list[Delivery]:
+    body = posted.body
+    if not isinstance(body, dict):
+        return []
+    out = []
+    for alert in body.get("alerts", []):
+        if not isinstance(alert, dict):
+            continue
+        labels = alert.get("labels", {})
+        out.append(
+            Delivery(
+                at=posted.at,
+                status=str(alert.get("status", body.get("status", ""))),
+                alertname=str(labels.get("alertname", alert.get("alertname", ""))),
+                target=str(labels.get("target", alert.get("target", "")) or ""),
+                fingerprint=str(alert.get("fingerprint", "")),
+                starts_at=alert.get("starts_at"),
+                ends_at=alert.get("ends_at"),
+                alert=alert,
+                body=body,
+            )
+        )
+    return out
+
+
+class WebhookReceiver:
+    """``with WebhookReceiver() as hook:`` then ``hook.url``; POSTs to any path answer 200.
+
+    An aiohttp server with its own event loop in a thread, so a test that drives
+    the daemon synchronously reads it at any time: :meth:`posts` (every request),
+    :meth:`bodies` (their JSON), :meth:`deliveries` (every alert of them) and the
+    bounded waits. The port is the system's choice unless ``port`` is given (a test
+    that points the daemon at it before it listens).
+    """
+
+    def __init__(self, port: int = 0) -> None:
+        self.port = port
+        self._lock = threading.Lock()
+        self._posts: list[Posted] = []
+        self._deliveries: list[Delivery] = []
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.port, "the port is known once the receiver is entered (with ...)"
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        arrived, wall = time.monotonic(), time.time()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        posted = Posted(arrived, wall, request.path, raw, body)
+        with self._lock:
+            self._posts.append(posted)
+            self._deliveries.extend(_deliveries(posted))
+        return web.json_response({})
+
+    async def _start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self.port = int(self._runner.addresses[0][1])
+
+    def __enter__(self) -> WebhookReceiver:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def posts(self, since: float = 0.0) -> list[Posted]:
+        """Every request received at or after ``since`` (monotonic), in arrival order."""
+        with self._lock:
+            return [p for p in self._posts if p.at >= since]
+
+    def bodies(self, since: float = 0.0) -> list[Any]:
+        """The JSON documents of :meth:`posts`."""
+        return [p.body for p in self.posts(since)]
+
+    def deliveries(self, since: float = 0.0) -> list[Delivery]:
+        """Every alert received at or after ``since`` (monotonic), in arrival order."""
+        with self._lock:
+            return [d for d in self._deliveries if d.at >= since]
+
+    def wait(
+        self, predicate: Callable[[Delivery], bool], timeout: float, since: float = 0.0
+    ) -> Delivery | None:
+        """The first delivery since ``since`` matching ``predicate``, or None after ``timeout``."""
+        end = time.monotonic() + timeout
+        while True:
+            for delivery in self.deliveries(since):
+                if predicate(delivery):
+                    return delivery
+            if time.monotonic() >= end:
+                return None
+            time.sleep(0.02)
+
+    def wait_body(self, predicate: Callable[[Any], bool], timeout: float) -> Any:
+        """The first JSON body matching ``predicate``; AssertionError after ``timeout``."""
+        end = time.monotonic() + timeout
+        while True:
+            for body in self.bodies():
+                if predicate(body):
+                    return body
+            if time.monotonic() >= end:
+                raise AssertionError(f"no matching webhook body in {timeout} s: {self.bodies()}")
+            time.sleep(0.02)
+
+
+def alertnames(body: Any, status: str) -> set[str]:
+    """The names of the alerts with that status in a webhook body (the default payload)."""
+    if not isinstance(body, dict):
+        return set()
+    return {
+        str(a.get("alertname"))
+        for a in body.get("alerts", [])
+        if isinstance(a, dict) and a.get("status") == status
+    }

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
-from monitor.config_types import Duration, StrictModel, duration_at_most
+from monitor.config_types import Duration, NonNegativeDuration, StrictModel, duration_at_most
 from monitor.i18n import texts
 from probes.trace import Hop, PathTrace
 
@@ -49,8 +49,10 @@ class PathDiagnosisSection(StrictModel):
     baseline_interval: Duration = 3600.0
     max_traces_per_minute: Annotated[int, Field(ge=1, le=6000)] = 60
     max_concurrent: Annotated[int, Field(ge=1, le=1000)] = 8
+    # 0 pages at once (as without a baseline); the diagnosis still reaches the outage row.
     page_wait: Annotated[
-        Duration, duration_at_most(30.0, "a page must not wait long for its diagnosis")
+        NonNegativeDuration,
+        duration_at_most(30.0, "a page must not wait long for its diagnosis"),
     ] = 3.0
 
     @field_validator("baseline_interval")

@@ -325,16 +325,22 @@ def _parents_down(name: str, states: Mapping[str, TargetState], topo: Topology) 
     return parents[0]
 
 
-def _cause_unsettled(state: TargetState, states: Mapping[str, TargetState], topo: Topology) -> bool:
-    """A parent or a canary is failing without being hard DOWN yet (or re-checking),
-    or its word on the target's failure is out of date (:func:`stale_suspects`)."""
+def _cause_unsettled(
+    state: TargetState, states: Mapping[str, TargetState], topo: Topology
+) -> tuple[bool, list[str]]:
+    """(held, stale suspects): a parent or a canary is failing without being hard DOWN
+    yet (or re-checking), or its word on the target's failure is out of date
+    (:func:`stale_suspects`, computed once here: a held target's step re-checks them)."""
+    stale = stale_suspects(state, states, topo)
+    if stale:
+        return True, stale
     for other in _suspects(state.name, topo):
         suspect = states.get(other)
         if suspect is not None and (
             suspect.recheck or (suspect.failing and suspect.own is not Health.DOWN)
         ):
-            return True
-    return bool(stale_suspects(state, states, topo))
+            return True, stale
+    return False, stale
 
 
 def _suspects(name: str, topo: Topology) -> tuple[str, ...]:
@@ -373,27 +379,36 @@ def effective(
     state: TargetState, states: Mapping[str, TargetState], topo: Topology, world: World
 ) -> tuple[Health, bool, str | None]:
     """(health, held, first down parent) of a target given everything around it."""
+    health, held, parent, _ = _verdict(state, states, topo, world)
+    return health, held, parent
+
+
+def _verdict(
+    state: TargetState, states: Mapping[str, TargetState], topo: Topology, world: World
+) -> tuple[Health, bool, str | None, list[str]]:
+    """:func:`effective` and, when held, the suspects to re-check (:func:`stale_suspects`)."""
     if state.maintenance:
-        return Health.MAINTENANCE, False, None
+        return Health.MAINTENANCE, False, None, []
     if state.own is Health.DOWN or state.recheck:
         return _meaning_of_down(state, states, topo, world)
-    return (Health.FLAPPING if state.flapping else state.own), False, None
+    return (Health.FLAPPING if state.flapping else state.own), False, None, []
 
 
 def _meaning_of_down(
     state: TargetState, states: Mapping[str, TargetState], topo: Topology, world: World
-) -> tuple[Health, bool, str | None]:
+) -> tuple[Health, bool, str | None, list[str]]:
     """A target whose own checks fail (or that re-checks): whose fault is it?"""
     parent = _parents_down(state.name, states, topo)
     if parent is not None:
-        return Health.UNREACHABLE, False, parent
+        return Health.UNREACHABLE, False, parent, []
     if state.recheck:
-        return Health.UNREACHABLE, True, None
+        return Health.UNREACHABLE, True, None, stale_suspects(state, states, topo)
     if world.isolated and state.name not in topo.canaries:
-        return Health.UNKNOWN, False, None
+        return Health.UNKNOWN, False, None, []
     if state.flapping:
-        return Health.FLAPPING, False, None
-    return Health.DOWN, _cause_unsettled(state, states, topo), None
+        return Health.FLAPPING, False, None, []
+    held, stale = _cause_unsettled(state, states, topo)
+    return Health.DOWN, held, None, stale
 
 
 @dataclass(slots=True)
@@ -410,7 +425,7 @@ class _Step:
 def _settle(ctx: _Step, state: TargetState, trigger: ProbeResult | None = None) -> TargetState:
     """Recompute health, announcement and outage of one target; record events."""
     now, changes, world = ctx.now, ctx.changes, ctx.world
-    health, held, parent = effective(state, ctx.states, ctx.topo, world)
+    health, held, parent, stale = _verdict(state, ctx.states, ctx.topo, world)
     if state.held and not held and health is Health.DOWN and (trigger is None or trigger.ok):
         # What held the announcement (a failing parent or canary) has settled in
         # the target's favour: its failures may have been the parent's blip. It is
@@ -418,14 +433,14 @@ def _settle(ctx: _Step, state: TargetState, trigger: ProbeResult | None = None) 
         # itself the fresh run after the parents answered is announced at once).
         state = replace(state, recheck=True)
         changes.recheck.add(state.name)
-        health, held, parent = effective(state, ctx.states, ctx.topo, world)
+        health, held, parent, stale = _verdict(state, ctx.states, ctx.topo, world)
     since = state.since
     if health is not state.health:
         since = now
         if health in (Health.DOWN, Health.UNREACHABLE, Health.FLAPPING):
             since = _down_since(state.checks, now)
     if held:
-        changes.recheck.update(stale_suspects(state, ctx.states, ctx.topo))
+        changes.recheck.update(stale)
     announced, announced_since = state.announced, state.announced_since
     reason = trigger.reason if trigger else ""
     message = trigger.message if trigger else ""

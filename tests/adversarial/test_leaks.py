@@ -16,10 +16,10 @@ from typing import Any, ClassVar
 
 import pytest
 
-from tests.adversarial.hook import WebhookReceiver, alertnames
 from tests.daemon_process import DaemonProcess, run_cli
 from tests.e2e.test_traps_daemon import snmptrap, wait_for_log
 from tests.helpers import free_udp_port
+from tests.peers import WebhookReceiver, alertnames
 
 PASSWORD = "pAss-9f3e1c"
 TOKEN = "tOken-77ab20"
@@ -116,7 +116,7 @@ def test_target_passwords_and_tokens_are_never_shown(tmp_path: Path) -> None:
         with WebhookReceiver() as hook:
             config = WEB.format(url=url, hook=hook.url)
             with DaemonProcess(config, tmp_path) as daemon:
-                page = hook.wait(lambda m: "TargetDown" in alertnames(m, "firing"), timeout=15)
+                page = hook.wait_body(lambda m: "TargetDown" in alertnames(m, "firing"), timeout=15)
                 outputs = {"webhook": json.dumps(page)}
                 for path in (
                     "/api/v1/targets",

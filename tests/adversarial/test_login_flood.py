@@ -23,8 +23,8 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from tests.adversarial.hook import WebhookReceiver, alertnames
 from tests.daemon_process import DaemonProcess
+from tests.peers import WebhookReceiver, alertnames
 
 TOKEN = "tok-ABCDEFGHIJKLMNOP"
 FLOOD_SECONDS = 10.0
@@ -175,10 +175,10 @@ def test_wrong_passwords_from_many_clients_do_not_stall_probes_or_page(tmp_path:
                 "lo": "up",
                 "lo2": "up",
             }
-            assert hook.messages() == []  # nothing paged
+            assert hook.bodies() == []  # nothing paged
 
             # The positive signal: a real outage pages through the same receiver.
             service.close()
-            hook.wait(lambda m: "TargetDown" in alertnames(m, "firing"), timeout=15)
+            hook.wait_body(lambda m: "TargetDown" in alertnames(m, "firing"), timeout=15)
             assert "Traceback" not in daemon.log()
     service2.close()

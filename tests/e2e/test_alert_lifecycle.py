@@ -22,7 +22,6 @@ from monitor.web.api import rfc3339
 from tests import netns
 from tests.daemon_process import DaemonProcess
 from tests.detect_lab import (
-    WebhookReceiver,
     check_ok_since,
     cut_site,
     drained,
@@ -35,6 +34,7 @@ from tests.detect_lab import (
 )
 from tests.helpers import wait_until
 from tests.netns_topology import Site, restore_uplink, router_with_sites
+from tests.peers import WebhookReceiver
 
 INTERVAL, TIMEOUT, FALL, RISE, DOWN_INTERVAL = 1.0, 1.0, 3, 2, 1.0
 D = (FALL - 1) * DOWN_INTERVAL

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from tests import netns
 from tests.daemon_process import DaemonProcess
 from tests.helpers import free_port, wait_until
+from tests.peers import WebhookReceiver
 
 CONFIG = """
 [monitor]
@@ -41,26 +39,6 @@ channels = ["hook"]
 """
 
 
-class Receiver(ThreadingHTTPServer):
-    """A webhook receiver that records what it is sent."""
-
-    def __init__(self, port: int) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                receiver.bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", port), Handler)
-
-
 def alerts(daemon: DaemonProcess) -> list[dict[str, Any]]:
     document = daemon.json("/api/v1/alerts")
     assert isinstance(document, dict)
@@ -80,24 +58,19 @@ def test_pending_notifications_survive_kill_9(tmp_path: Path) -> None:
             first.wait_for("continuity_notifications_pending", 1, timeout=6, channel="hook")
         finally:
             first.kill()
-        receiver = Receiver(port)
-        thread = threading.Thread(target=receiver.serve_forever, daemon=True)
-        thread.start()
-        try:
-            with DaemonProcess(config, tmp_path, log_name="second.log") as second:
-                deadline = time.monotonic() + 20
-                while not receiver.bodies:
-                    assert time.monotonic() < deadline, second.log()
-                    time.sleep(0.1)
-                # Once the rules have raised the alert again (a duplicate would be queued
-                # then) and the queue is empty, exactly one notification was sent.
-                wait_until(lambda: bool(alerts(second)), 10, "the alert active again")
-                second.wait_for("continuity_notifications_pending", 0, timeout=10, channel="hook")
-                sent = second.value("continuity_notifications_sent_total", channel="hook")
-                assert sent == 1, receiver.bodies
-        finally:
-            receiver.shutdown()
-    firing = [b for b in receiver.bodies if b.get("status") == "firing"]
-    assert len(firing) == 1, receiver.bodies
+        # Now the receiver listens on the port the daemon was given before it did.
+        with (
+            WebhookReceiver(port=port) as receiver,
+            DaemonProcess(config, tmp_path, log_name="second.log") as second,
+        ):
+            wait_until(lambda: bool(receiver.bodies()), 20, "a delivery")
+            # Once the rules have raised the alert again (a duplicate would be queued
+            # then) and the queue is empty, exactly one notification was sent.
+            wait_until(lambda: bool(alerts(second)), 10, "the alert active again")
+            second.wait_for("continuity_notifications_pending", 0, timeout=10, channel="hook")
+            sent = second.value("continuity_notifications_sent_total", channel="hook")
+            assert sent == 1, receiver.bodies()
+    firing = [b for b in receiver.bodies() if b.get("status") == "firing"]
+    assert len(firing) == 1, receiver.bodies()
     text = json.dumps(firing[0])
     assert "TargetDown" in text and '"site"' in text

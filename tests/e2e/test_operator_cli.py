@@ -1,7 +1,8 @@
 """The daily commands (maintenance, silence, ack, status, reload) against a running daemon.
 
-The daemon is a real process on a loopback port; a webhook receiver (a plain
-``http.server`` on 127.0.0.1) takes its notifications so that a firing alert
+The daemon is a real process on a loopback port
+(:func:`tests.operator_daemon.operator_config`); a webhook receiver
+(:class:`tests.peers.WebhookReceiver`) takes its notifications so that a firing alert
 can be acknowledged. The CLI runs as a subprocess with a controlled
 environment, once with the token from the config file, once from
 ``CONTINUITY_TOKEN``/``CONTINUITY_URL``.
@@ -9,13 +10,9 @@ environment, once with the token from the config file, once from
 
 from __future__ import annotations
 
-import http.server
 import json
-import os
 import re
 import shlex
-import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,99 +21,33 @@ import pytest
 
 from monitor.cli import build_parser
 from probes import KINDS
-from tests.daemon_process import API_TOKEN, REPO, DaemonProcess, monitor_command
+from tests.daemon_process import API_TOKEN, REPO, DaemonProcess
 from tests.helpers import free_port
 from tests.language_check import english_left
-
-CONFIG = """
-[monitor]
-instance = "e2e-cli"
-
-[defaults]
-interval = "1s"
-timeout = "1s"
-fall = 1
-rise = 1
-
-[[targets]]
-name = "lo-1"
-address = "127.0.0.1"
-checks = ["icmp"]
-icmp = {{ count = 1 }}
-labels = {{ site = "LOCAL" }}
-
-[[targets]]
-name = "closed-port"
-address = "127.0.0.1"
-checks = ["tcp"]
-tcp = {{ port = {closed} }}
-
-[channels.hook]
-type = "webhook"
-url = "http://127.0.0.1:{hook}/"
-
-[[alerts.routes]]
-match = {{ severity = "critical" }}
-channels = ["hook"]
-"""
-
-
-class _Receiver(http.server.BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
+from tests.operator_daemon import client_config, operator_cli, operator_config
+from tests.peers import WebhookReceiver
 
 
 @pytest.fixture
-def hook() -> Iterator[int]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CONTINUITY_")}
-    return subprocess.run(
-        monitor_command(*args),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=REPO,
-        env={**clean, "PYTHONPATH": str(REPO), **(env or {})},
-        check=False,
-    )
-
-
-@pytest.fixture
-def daemon(tmp_path: Path, hook: int) -> Iterator[DaemonProcess]:
-    with DaemonProcess(CONFIG.format(closed=free_port(), hook=hook), tmp_path) as running:
-        running.wait_for("continuity_target_up", 1, timeout=10, target="lo-1")
-        yield running
-
-
-def client_config(directory: Path, daemon: DaemonProcess, token: str) -> Path:
-    """A config whose [monitor] listen and [web] api_token lead to the daemon."""
-    path = directory / "client.toml"
-    path.write_text(
-        f'[monitor]\nlisten = "127.0.0.1:{daemon.port}"\n[web]\napi_token = "{token}"\n'
-    )
-    return path
+def daemon(tmp_path: Path) -> Iterator[DaemonProcess]:
+    with WebhookReceiver() as hook:
+        config = operator_config(
+            instance="e2e-cli",
+            refused="closed-port",
+            closed_port=free_port(),
+            hook=hook,
+            up_labels='{ site = "LOCAL" }',
+        )
+        with DaemonProcess(config, tmp_path) as running:
+            running.wait_for("continuity_target_up", 1, timeout=10, target="lo-1")
+            yield running
 
 
 def test_maintenance_add_list_end_with_the_token_from_the_config(
     tmp_path: Path, daemon: DaemonProcess
 ) -> None:
     config = str(client_config(tmp_path, daemon, API_TOKEN))
-    added = cli(
+    added = operator_cli(
         "maintenance", "add", "lo-1", "--for", "2h", "--comment", "fibre", "--config", config
     )
     assert added.returncode == 0, added.stderr
@@ -128,13 +59,13 @@ def test_maintenance_add_list_end_with_the_token_from_the_config(
     ends = time.mktime(time.strptime(api["end"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
     assert abs(ends - (time.time() + 7200)) < 60
 
-    listed = cli("maintenance", "list", "--config", config)
+    listed = operator_cli("maintenance", "list", "--config", config)
     assert listed.returncode == 0
     header, row = listed.stdout.splitlines()
     assert header.split() == ["ID", "NOW", "TARGETS", "FROM", "UNTIL", "COMMENT"]
     assert row.startswith(f"{ident}  active  lo-1") and row.endswith("fibre")
 
-    status = cli("status", "--config", config)
+    status = operator_cli("status", "--config", config)
     assert status.returncode == 1  # something is not up
     lines = status.stdout.splitlines()
     assert lines[0].split() == ["TARGET", "STATE", "SINCE", "CAUSE"]
@@ -143,10 +74,10 @@ def test_maintenance_add_list_end_with_the_token_from_the_config(
     assert "failed checks: tcp; tcp: connection refused (connection to 127.0.0.1:" in closed
     assert lines[-1].startswith("2 targets: ")
 
-    ended = cli("maintenance", "end", ident, "--config", config)
+    ended = operator_cli("maintenance", "end", ident, "--config", config)
     assert (ended.returncode, ended.stdout) == (0, f"maintenance {ident} ended\n")
-    assert cli("maintenance", "list", "--config", config).stdout == "(no maintenance)\n"
-    again = cli("maintenance", "end", ident, "--config", config)
+    assert operator_cli("maintenance", "list", "--config", config).stdout == "(no maintenance)\n"
+    again = operator_cli("maintenance", "end", ident, "--config", config)
     assert again.returncode == 1
     assert again.stderr == (
         "continuity-monitor: the daemon refused (404): "
@@ -159,18 +90,18 @@ def test_silences_and_ack_with_url_and_token_from_the_environment(
 ) -> None:
     env = {"CONTINUITY_URL": daemon.url, "CONTINUITY_TOKEN": API_TOKEN}
     none = str(tmp_path / "absent.toml")
-    added = cli(
+    added = operator_cli(
         "silence", "add", "--match", "target=lo-1", "--for", "1h", "--comment", "works",
         "--config", none, env=env,
     )  # fmt: skip
     assert added.returncode == 0, added.stderr
     ident = added.stdout.split()[1]
-    listed = cli("silence", "list", "--config", none, env=env).stdout.splitlines()
+    listed = operator_cli("silence", "list", "--config", none, env=env).stdout.splitlines()
     assert listed[0].split() == ["ID", "MATCHERS", "UNTIL", "BY", "COMMENT"]
     assert listed[1].startswith(f"{ident}  target=lo-1  ") and listed[1].endswith("works")
-    expired = cli("silence", "expire", ident, "--config", none, env=env)
+    expired = operator_cli("silence", "expire", ident, "--config", none, env=env)
     assert (expired.returncode, expired.stdout) == (0, f"silence {ident} expired\n")
-    assert cli("silence", "list", "--config", none, env=env).stdout == "(no silences)\n"
+    assert operator_cli("silence", "list", "--config", none, env=env).stdout == "(no silences)\n"
 
     deadline = time.monotonic() + 15
     while True:
@@ -184,9 +115,9 @@ def test_silences_and_ack_with_url_and_token_from_the_environment(
         time.sleep(0.2)
     assert alerts, daemon.json("/api/v1/alerts")
     fingerprint = alerts[0]["fingerprint"]
-    acked = cli("ack", fingerprint, "--config", none, env=env)
+    acked = operator_cli("ack", fingerprint, "--config", none, env=env)
     assert (acked.returncode, acked.stdout) == (0, f"alert {fingerprint} acknowledged\n")
-    unknown = cli("ack", "0123456789abcdef", "--config", none, env=env)
+    unknown = operator_cli("ack", "0123456789abcdef", "--config", none, env=env)
     assert unknown.returncode == 1
     assert unknown.stderr == "continuity-monitor: the daemon refused (404): no such firing alert\n"
 
@@ -194,7 +125,7 @@ def test_silences_and_ack_with_url_and_token_from_the_environment(
 def test_wrong_token_missing_token_and_bad_fields_are_one_line_each(
     tmp_path: Path, daemon: DaemonProcess
 ) -> None:
-    wrong = cli(
+    wrong = operator_cli(
         "silence", "add", "--match", "target=lo-1", "--for", "1h",
         "--url", daemon.url, "--token", "not-the-token-at-all", "--config", "absent.toml",
     )  # fmt: skip
@@ -203,18 +134,20 @@ def test_wrong_token_missing_token_and_bad_fields_are_one_line_each(
         f"continuity-monitor: the token was refused by {daemon.url}: set [web] api_token "
         "in the config, CONTINUITY_TOKEN or --token to the daemon's token\n"
     )
-    missing = cli(
+    missing = operator_cli(
         "maintenance", "add", "lo-1", "--for", "1h", "--url", daemon.url, "--config", "absent.toml"
     )
     assert missing.returncode == 1 and "no token given by" in missing.stderr
-    unknown = cli(
+    unknown = operator_cli(
         "maintenance", "add", "nope", "--for", "1h",
         "--config", str(client_config(tmp_path, daemon, API_TOKEN)),
     )  # fmt: skip
     assert unknown.stderr == (
         "continuity-monitor: the daemon refused (400): targets: unknown target(s): nope\n"
     )
-    bad_for = cli("silence", "add", "--match", "a=b", "--for", "2 hours", "--url", daemon.url)
+    bad_for = operator_cli(
+        "silence", "add", "--match", "a=b", "--for", "2 hours", "--url", daemon.url
+    )
     assert bad_for.returncode == 1
     assert bad_for.stderr.startswith("continuity-monitor: --for: expected a duration such as")
 
@@ -225,7 +158,7 @@ def test_reload_fails_with_every_problem_and_succeeds_once_fixed(
     good = daemon.config.read_text()
     daemon.config.write_text(good.replace("icmp = { count = 1 }", "icmp = { count = 0 }"))
     env = {"CONTINUITY_URL": daemon.url, "CONTINUITY_TOKEN": API_TOKEN}
-    refused = cli("reload", "--config", "absent.toml", env=env)
+    refused = operator_cli("reload", "--config", "absent.toml", env=env)
     assert refused.returncode == 1
     assert refused.stderr == (
         "continuity-monitor: invalid configuration, the running one is kept:\n"
@@ -238,14 +171,14 @@ def test_reload_fails_with_every_problem_and_succeeds_once_fixed(
         "issues": [f"{daemon.config}:15 (lo-1): icmp.count: must be at least 1, got 0"],
     }
     daemon.config.write_text(good)
-    done = cli("reload", "--config", "absent.toml", env=env)
+    done = operator_cli("reload", "--config", "absent.toml", env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("reloaded: 2 targets")
 
 
 def test_a_stopped_daemon_is_named_with_its_address(tmp_path: Path) -> None:
     port = free_port()
-    down = cli("status", "--url", f"http://127.0.0.1:{port}")
+    down = operator_cli("status", "--url", f"http://127.0.0.1:{port}")
     assert down.returncode == 1
     assert down.stderr == (
         f"continuity-monitor: cannot reach the daemon at http://127.0.0.1:{port} "
@@ -262,9 +195,11 @@ def test_errors_are_in_the_configured_language(tmp_path: Path) -> None:
         '[web]\napi_token = "tok-vi-0123456789abcdef"\n\n'
         '[[targets]]\nname = "gw"\naddress = "127.0.0.1"\nchecks = ["icmp"]\n'
     )
-    down = cli("status", "--config", str(config))
-    usage = cli("maintenance", "add", "--for", "2h", "--config", str(config))
-    pairs = cli("silence", "add", "--match", "target", "--for", "2h", "--config", str(config))
+    down = operator_cli("status", "--config", str(config))
+    usage = operator_cli("maintenance", "add", "--for", "2h", "--config", str(config))
+    pairs = operator_cli(
+        "silence", "add", "--match", "target", "--for", "2h", "--config", str(config)
+    )
     assert down.returncode == usage.returncode == pairs.returncode == 1
     assert down.stderr.startswith("continuity-monitor: không kết nối được tới dịch vụ tại ")
     assert f"http://127.0.0.1:{port}" in down.stderr
@@ -294,7 +229,7 @@ tcp = {{ port = {closed} }}
 def test_probe_prints_human_units_and_a_verdict(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text(PROBE_CONFIG.format(closed=free_port()))
-    ok = cli("probe", "--config", str(path), "lo-1")
+    ok = operator_cli("probe", "--config", str(path), "lo-1")
     assert ok.returncode == 0, ok.stderr
     line, verdict = ok.stdout.splitlines()
     assert re.fullmatch(
@@ -304,7 +239,7 @@ def test_probe_prints_human_units_and_a_verdict(tmp_path: Path) -> None:
         line,
     ), line
     assert verdict == "OK: all 1 check of 1 target passed"
-    both = cli("probe", "--config", str(path), "--log-level", "warning")
+    both = operator_cli("probe", "--config", str(path), "--log-level", "warning")
     assert both.returncode == 1
     lines = both.stdout.splitlines()
     assert re.fullmatch(
@@ -314,18 +249,20 @@ def test_probe_prints_human_units_and_a_verdict(tmp_path: Path) -> None:
         lines[1],
     ), lines[1]
     assert lines[-1] == "FAILED: 1 of 2 checks of 2 targets: closed tcp (connection refused)"
-    values = json.loads(cli("probe", "--config", str(path), "lo-1", "--format", "json").stdout)
+    values = json.loads(
+        operator_cli("probe", "--config", str(path), "lo-1", "--format", "json").stdout
+    )
     assert set(values["values"]) <= KINDS["icmp"].values  # type: ignore[operator]
 
 
 def test_version_and_log_level_after_the_command() -> None:
-    version = cli("--version")
+    version = operator_cli("--version")
     assert re.fullmatch(r"continuity-monitor \S+\n", version.stdout), version
     args = build_parser().parse_args(["run", "--log-level", "debug", "--config", "x.toml"])
     assert args.log_level == "debug"
     args = build_parser().parse_args(["--log-level", "warning", "status"])
     assert args.log_level == "warning"
-    bad = cli("run", "--log-level", "loud")
+    bad = operator_cli("run", "--log-level", "loud")
     assert bad.returncode == 2 and "invalid choice: 'loud'" in bad.stderr
 
 
@@ -340,7 +277,7 @@ def test_the_units_exec_reload_line_reloads_and_fails_on_a_refused_file(tmp_path
         args = [str(daemon.config) if w == "/etc/continuity/config.toml" else w for w in words[1:]]
         args = [str(daemon.proc.pid) if w == "$MAINPID" else w for w in args]
         # no [web] api_token: the command falls back to SIGHUP and the daemon reloads
-        done = cli(*args, "--url", daemon.url)
+        done = operator_cli(*args, "--url", daemon.url)
         assert done.returncode == 0, done.stderr
         assert done.stdout == (
             f"sent SIGHUP to {daemon.proc.pid}; without an API token the result is only in the log\n"
@@ -358,7 +295,7 @@ def test_the_units_exec_reload_line_reloads_and_fails_on_a_refused_file(tmp_path
         args = [str(daemon.config) if w == "/etc/continuity/config.toml" else w for w in words[1:]]
         args = [str(daemon.proc.pid) if w == "$MAINPID" else w for w in args]
         daemon.config.write_text(text.replace('checks = ["icmp"]', 'checks = ["icmpp"]'))
-        refused = cli(*args, "--url", daemon.url)
+        refused = operator_cli(*args, "--url", daemon.url)
         assert refused.returncode == 1
         assert "unknown check kind 'icmpp'" in refused.stderr
         assert "did you mean icmp?" in refused.stderr

@@ -25,9 +25,10 @@ import pytest
 
 from tests import netns
 from tests.daemon_process import DaemonProcess
-from tests.detect_lab import WebhookReceiver, is_page, summary, webhook_channel
+from tests.detect_lab import is_page, summary, webhook_channel
 from tests.helpers import wait_until
 from tests.netns_chain import Chain, router_chain
+from tests.peers import WebhookReceiver
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 

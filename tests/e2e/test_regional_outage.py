@@ -32,18 +32,10 @@ import pytest
 
 from tests import netns
 from tests.daemon_process import DaemonProcess
-from tests.detect_lab import (
-    Delivery,
-    WebhookReceiver,
-    drained,
-    is_page,
-    is_resolve,
-    summary,
-    targets,
-    webhook_channel,
-)
+from tests.detect_lab import drained, is_page, is_resolve, summary, targets, webhook_channel
 from tests.helpers import wait_until
 from tests.netns_topology import Site, restore_uplink, router_with_sites
+from tests.peers import Delivery, WebhookReceiver
 
 INTERVAL, TIMEOUT, FALL, RISE = 1.0, 1.0, 3, 2
 PAGE_WITHIN = FALL * INTERVAL + 2.0

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import signal
 import socketserver
@@ -33,7 +32,7 @@ from monitor.engine.shard import select
 from monitor.engine.shard_spec import Shard
 from tests.daemon_process import REPO, DaemonProcess
 from tests.helpers import free_port, require_peer, wait_until
-from tests.peers import ALERTMANAGER
+from tests.peers import ALERTMANAGER, Posted, WebhookReceiver
 
 SHARDS = 3
 HEAD = """
@@ -185,41 +184,6 @@ channels = ["am"]
 """
 
 
-class Webhook:
-    """Records the JSON bodies POSTed to it (Alertmanager's webhook receiver)."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        received = self.bodies
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                body = json.loads(self.rfile.read(length))
-                body["_at"] = time.time()  # arrival, for failure messages
-                received.append(body)
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def __enter__(self) -> Webhook:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 class Listener:
     """A TCP service on loopback that accepts and closes (the target coming back)."""
 
@@ -322,7 +286,7 @@ def test_two_vantage_points_page_once_through_an_alertmanager_cluster(tmp_path: 
     page listing both vantage points (never twice), and ends with "resolved" for both."""
     require_peer("alertmanager")
     port = free_port()  # nothing listens: the target is down from the start
-    with Webhook() as hook, alertmanager_cluster(tmp_path, hook.url) as urls:
+    with WebhookReceiver() as hook, alertmanager_cluster(tmp_path, hook.url) as urls:
         daemons = []
         with ExitStack() as stack:
             for name in ("noc-hn-1", "noc-dn-1"):
@@ -330,10 +294,11 @@ def test_two_vantage_points_page_once_through_an_alertmanager_cluster(tmp_path: 
                 directory.mkdir()
                 text = VANTAGE.format(instance=name, port=port, urls=json.dumps(urls))
                 daemons.append(stack.enter_context(DaemonProcess(text, directory)))
-            wait_until(lambda: bool(hook.bodies), 30, "the first notification")
+            wait_until(lambda: bool(hook.bodies()), 30, "the first notification")
             both = (("noc-dn-1", "firing"), ("noc-hn-1", "firing"))
-            assert summary(hook.bodies[0]) == ("firing", both)
-            assert hook.bodies[0]["groupLabels"] == {"alertname": "TargetDown", "target": "svc"}
+            first = hook.bodies()[0]
+            assert summary(first) == ("firing", both)
+            assert first["groupLabels"] == {"alertname": "TargetDown", "target": "svc"}
 
             service = Listener(port)
             try:
@@ -343,22 +308,22 @@ def test_two_vantage_points_page_once_through_an_alertmanager_cluster(tmp_path: 
                 # on-call must end with: every vantage point's last word is "resolved",
                 # and the group's last notification says "resolved".
                 end = time.monotonic() + 45
-                while not settled(hook.bodies) and time.monotonic() < end:
+                while not settled(hook.bodies()) and time.monotonic() < end:
                     time.sleep(0.1)
                 # Past one more group_interval + peer timeout, nothing re-opens it.
                 time.sleep(14)
             finally:
                 service.close()
-        assert settled(hook.bodies), notes_of(hook.bodies)
+        assert settled(hook.bodies()), notes_of(hook.posts())
         # Checked once the resolves came (so both members were at work all along):
         # the page naming both vantage points went out once, not once per member.
-        firing_pages = [b for b in hook.bodies if summary(b)[1] == both]
-        assert len(firing_pages) == 1, f"the page went out twice: {notes_of(hook.bodies)}"
+        firing_pages = [b for b in hook.bodies() if summary(b)[1] == both]
+        assert len(firing_pages) == 1, f"the page went out twice: {notes_of(hook.posts())}"
 
 
-def notes_of(bodies: list[dict[str, Any]]) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+def notes_of(posts: list[Posted]) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
     """Every notification as (arrival, status, alerts), for failure messages."""
-    return [(time.strftime("%H:%M:%S", time.localtime(b["_at"])), *summary(b)) for b in bodies]
+    return [(time.strftime("%H:%M:%S", time.localtime(p.wall)), *summary(p.body)) for p in posts]
 
 
 def settled(bodies: list[dict[str, Any]]) -> bool:

@@ -33,8 +33,9 @@ from monitor.i18n import texts
 from monitor.web.api import parse_rfc3339
 from tests.browser import screenshot
 from tests.daemon_process import DaemonProcess
-from tests.detect_lab import WebhookReceiver, is_page, is_resolve, webhook_channel
+from tests.detect_lab import is_page, is_resolve, webhook_channel
 from tests.helpers import require_peer, wait_until
+from tests.peers import WebhookReceiver
 from tests.snmp_agents import (
     SnmpdAgent,
     SnmpsimAgent,

@@ -229,6 +229,36 @@ async def test_the_page_waits_for_the_trace_at_most_page_wait(config: Config) ->
     assert [name for name, _ in watch.diagnosed] == ["r3"]  # still for the outage row and API
 
 
+@pytest.mark.parametrize(
+    ("text", "seconds", "held"),
+    [('"0s"', 0.0, False), ('"0ms"', 0.0, False), ('"250ms"', 0.25, True), ('"30s"', 30.0, True)],
+)
+async def test_page_wait_zero_pages_at_once(
+    tmp_path: Path, text: str, seconds: float, held: bool
+) -> None:
+    """``page_wait = "0s"``: the page goes at once, the diagnosis still follows."""
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG.replace('page_wait = "3s"', f"page_wait = {text}"))
+    config = load_config(path)
+    assert config.path_diagnosis.page_wait == seconds
+    tracer = ScriptedTracer(WHOLE, WHOLE, WHOLE, CUT)
+    watch = Watch(config, tracer)
+    watch.paths.refresh_baselines()
+    await settle()
+    page = Alert({"alertname": "TargetDown", "target": "r3"}, watch.clock.now)
+    watch.paths.state_event(down("r3", watch.clock.now), watch.set(r3=Health.DOWN))
+    assert (watch.paths.holding(page) == HOLD_REASON) is held
+    await settle()
+    assert [name for name, _ in watch.diagnosed] == ["r3"]
+
+
+def test_page_wait_refuses_a_negative_duration(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG.replace('page_wait = "3s"', 'page_wait = "-1s"'))
+    with pytest.raises(ConfigError, match=r"path_diagnosis\.page_wait"):
+        load_config(path)
+
+
 async def test_without_a_baseline_the_page_does_not_wait(config: Config) -> None:
     tracer = ScriptedTracer(CUT)
     watch = Watch(config, tracer)
