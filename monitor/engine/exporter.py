@@ -286,7 +286,9 @@ class Exporter:
         self.store = SeriesStore([*CORE_FAMILIES, *families])
         self.self_metrics = self_metrics
         self._prefix: dict[str, str] = {}
-        self._check_labels: dict[str, dict[str, str]] = {}  # target -> kind -> label text
+        # kind -> ',check="kind"': shared by every target (a dict of label texts per
+        # target was 190 bytes a target, for a join that costs 0.1 µs a result)
+        self._kind_labels: dict[str, str] = {}
         self._extra_labels: dict[tuple[tuple[str, str], ...], str] = {}
         self._listeners: dict[str, Listener] = {}
 
@@ -297,29 +299,22 @@ class Exporter:
     def set_target(self, name: str, labels: Mapping[str, str]) -> None:
         """(Re)define a target's identifying labels: ``target`` first, then its own, sorted."""
         self._prefix[name] = label_text([("target", name), *sorted(labels.items())])
-        self._forget_checks(name)
 
     def remove_target(self, name: str) -> None:
         self._prefix.pop(name, None)
-        self._forget_checks(name)
         self.store.remove_target(name)
-
-    def _forget_checks(self, name: str) -> None:
-        self._check_labels.pop(name, None)
 
     def check_result(self, target: str, kind: str, result: ProbeResult) -> None:
         """Render a check's series from its latest result.
 
-        This runs for every result: the check's label text is kept per check
+        This runs for every result: the check label's text is kept per kind
         and a sample's extra labels once per distinct label set (shared by
         every target), so a result costs a few string joins.
         """
-        per_target = self._check_labels.get(target)
-        if per_target is None:
-            per_target = self._check_labels[target] = {}
-        check = per_target.get(kind)
-        if check is None:
-            check = per_target[kind] = f'{self._prefix[target]},check="{escape_label_value(kind)}"'
+        kind_label = self._kind_labels.get(kind)
+        if kind_label is None:
+            kind_label = self._kind_labels[kind] = f',check="{escape_label_value(kind)}"'
+        check = self._prefix[target] + kind_label
         ok = result.ok
         texts = {
             "continuity_check_success": (

@@ -77,6 +77,7 @@ class RttHistogram:
         # Every check kind seen: a target's keys are found by probing these few,
         # never by scanning every key (a reload may remove thousands of targets).
         self._kinds: set[str] = set()
+        self._parts: dict[str, str] = {}  # kind -> the store's part, one string for all
         if self.bounds:
             store.declare(FAMILY)
             store.add_pending(self.render_pending)
@@ -100,7 +101,9 @@ class RttHistogram:
             self._sums.append(0.0)
             self._counts.extend(self._zeros)
         self._slots[key] = slot
-        self._kinds.add(key[1])
+        if key[1] not in self._kinds:
+            self._kinds.add(key[1])
+            self._parts[key[1]] = key[1] + PART_SUFFIX
         return slot
 
     def render_pending(self, limit: int | None = None) -> int:
@@ -111,13 +114,14 @@ class RttHistogram:
         slots, counts, sums, width = self._slots, self._counts, self._sums, self._width
         fmt = self._template.format
         replace = self.store.replace_text
+        parts = self._parts
         for _ in range(todo):
             key, _ = pending.popitem()  # the newest: order does not matter, O(1)
             slot = slots[key]
             base = slot * width
             labels = f'target="{escape_label_value(key[0])}",check="{escape_label_value(key[1])}"'
             text = fmt(labels, *accumulate(counts[base : base + width]), format_seconds(sums[slot]))
-            replace((key[0], key[1] + PART_SUFFIX), {NAME: text})
+            replace((key[0], parts[key[1]]), {NAME: text})
         return len(pending)
 
     def forget(self, target: str) -> None:
@@ -140,7 +144,7 @@ class RttHistogram:
         self._counts[base : base + self._width] = self._zeros
         self._sums[slot] = 0.0
         self._free.append(slot)
-        self.store.remove((key[0], key[1] + PART_SUFFIX))
+        self.store.remove((key[0], self._parts[key[1]]))
 
     def __len__(self) -> int:
         """Checks with counts."""
