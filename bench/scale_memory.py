@@ -1,6 +1,6 @@
 """Memory and exposition per target, in process (no network): where 50,000 targets' RSS goes.
 
-    python -m bench.scale_memory [--targets 10000] [--rtt-buckets "0.001,0.01"]
+    python -m bench.scale_memory [--targets 10000] [--history 'rtt_buckets = []']
 
 Builds the scale benchmark's inventory (``bench.icmp.scale_config``: a CSV of
 N loopback targets with two labels, one ICMP echo each), loads it with the
@@ -12,7 +12,8 @@ daemon does in its first interval; the measurement history of those results
 (``MeasurementHistory``: the recorder's open buckets after two results a
 minute apart, so that each check has a fine and a coarse bucket in progress,
 and the RTT histogram with its rendered series, measured with the shipped
-``[history]`` defaults and again with ``--rtt-buckets`` ``""``: off); and
+``[history]`` defaults, or with ``--history`` as the config's ``[history]``
+section, e.g. ``rtt_buckets = []``: off); and
 what the scheduler holds per job (an asyncio task, or a tick-lane slot for a
 kind that starts runs without one).
 ``tracemalloc`` measures the Python objects each stage leaves behind, per
@@ -55,17 +56,13 @@ def _traced() -> int:
     return tracemalloc.get_traced_memory()[0]
 
 
-async def measure(n: int, rtt_buckets: list[float] | None = None) -> None:
+async def measure(n: int, history_section: str = "") -> None:
     with tempfile.TemporaryDirectory(prefix="bench-scale-memory-") as tmp:
         workdir = Path(tmp)
-        config_path = scale_config(addresses(n), workdir)
+        config_path = scale_config(addresses(n), workdir, history_section)
         tracemalloc.start()
         base = _traced()
         config = load_config(config_path)
-        if rtt_buckets is not None:
-            config = config.model_copy(
-                update={"history": config.history.model_copy(update={"rtt_buckets": rtt_buckets})}
-            )
         after_config = _traced()
         families = [*STORE_FAMILIES, *(f for k in KINDS.values() for f in k.families)]
         exporter = Exporter(families, SelfMetrics())
@@ -168,14 +165,12 @@ def main() -> None:
     )
     parser.add_argument("--targets", type=int, default=10000)
     parser.add_argument(
-        "--rtt-buckets",
-        help="comma-separated bounds of the RTT histogram instead of the default; '' turns it off",
+        "--history",
+        default="",
+        help="body of the config's [history] section, e.g. 'rtt_buckets = []' (histogram off)",
     )
     args = parser.parse_args()
-    bounds = None
-    if args.rtt_buckets is not None:
-        bounds = [float(b) for b in args.rtt_buckets.split(",") if b.strip()]
-    asyncio.run(measure(args.targets, bounds))
+    asyncio.run(measure(args.targets, args.history))
 
 
 if __name__ == "__main__":
