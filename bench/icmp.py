@@ -23,8 +23,9 @@ every 60 s; ``--history 'rtt_buckets = []'`` adds a ``[history]`` section,
 here turning the RTT histogram off) and measures: the time from spawn to
 ``/-/ready``, RSS at ready, after one interval (every target probed, every
 series rendered) and after the scrapes, the ``/metrics`` size plain and
-gzipped, its series per target and its loop time (median of 5), then a reload (SIGHUP after adding one row to the CSV): the time
-until the daemon logs it done, the worst response time of ``/-/healthy``
+gzipped, its series per target and its loop time (median of 5), then a
+reload (SIGHUP after adding one row to the CSV): the time until the daemon
+logs it done, the worst response time of ``/-/healthy``
 polled every 20 ms meanwhile (a stalled loop answers late), and the highest
 scheduler-lag bucket the daemon's own histogram filled during the reload.
 """
