@@ -210,7 +210,11 @@ async def rebuild_cost(path: Path, targets: int) -> float:
 
 
 def histogram_cost(targets: int, results: int) -> float:
-    """µs of loop time per result for ``continuity_probe_rtt_seconds`` (count and render)."""
+    """µs of loop time per result for ``continuity_probe_rtt_seconds`` (count and render).
+
+    The text is rendered after each round of one result per target (the
+    daemon renders what is pending every second), so every result is rendered.
+    """
     store = SeriesStore([])
     histogram = RttHistogram(store, DEFAULT_RTT_BUCKETS)
     rng = random.Random(11)
@@ -219,6 +223,8 @@ def histogram_cost(targets: int, results: int) -> float:
     started = time.thread_time()
     for i in range(results):
         histogram.observe(names[i % targets], "icmp", times[i % 1000])
+        if (i + 1) % targets == 0:
+            histogram.render_pending()  # what the daemon does every second
     return (time.thread_time() - started) / results * 1e6
 
 

@@ -19,11 +19,13 @@ medians over ``--runs`` runs.
 
 The scale row (``--scale N``, 50,000 by default; 0 skips it) starts the
 daemon with N loopback targets from a CSV inventory (two labels, one echo
-every 60 s) and measures: the time from spawn to ``/-/ready``, RSS at ready
-and after one interval (every target probed, every series rendered), the
-``/metrics`` size plain and gzipped, its series per target and its loop time
-(median of 5), then a reload (SIGHUP after adding one row to the CSV): the time
-until the daemon logs it done, the worst response time of ``/-/healthy``
+every 60 s; ``--history 'rtt_buckets = []'`` adds a ``[history]`` section,
+here turning the RTT histogram off) and measures: the time from spawn to
+``/-/ready``, RSS at ready, after one interval (every target probed, every
+series rendered) and after the scrapes, the ``/metrics`` size plain and
+gzipped, its series per target and its loop time (median of 5), then a
+reload (SIGHUP after adding one row to the CSV): the time until the daemon
+logs it done, the worst response time of ``/-/healthy``
 polled every 20 ms meanwhile (a stalled loop answers late), and the highest
 scheduler-lag bucket the daemon's own histogram filled during the reload.
 """
@@ -225,8 +227,9 @@ def run_fping(addrs: list[str], workdir: Path) -> float:
 SCALE_INTERVAL = 60.0
 
 
-def scale_config(addrs: list[str], workdir: Path) -> Path:
-    """A small TOML file including a CSV inventory of every target (two labels)."""
+def scale_config(addrs: list[str], workdir: Path, history: str = "") -> Path:
+    """A small TOML file including a CSV inventory of every target (two labels);
+    ``history`` is a ``[history]`` section's body (empty: the shipped defaults)."""
     rows = "".join(f"s{i},{a},S{i % 5000},P{i % 63}\n" for i, a in enumerate(addrs))
     (workdir / "inventory.csv").write_text("name,address,label.site,label.province\n" + rows)
     config = workdir / "scale.toml"
@@ -246,6 +249,7 @@ timeout = "5s"
 [defaults.icmp]
 count = 1
 """
+        + (f"\n[history]\n{history}\n" if history else "")
     )
     return config
 
@@ -255,6 +259,7 @@ class ScaleFigures:
     ready_s: float
     rss_ready_mb: float
     rss_steady_mb: float
+    rss_scraped_mb: float
     metrics_mb: float
     metrics_gzip_mb: float
     series_per_target: float
@@ -303,8 +308,8 @@ def _lag_bound(before: dict[float, float], after: dict[float, float]) -> float:
     return float("inf")
 
 
-def run_scale(addrs: list[str], workdir: Path) -> ScaleFigures:
-    config = scale_config(addrs, workdir)
+def run_scale(addrs: list[str], workdir: Path, history: str = "") -> ScaleFigures:
+    config = scale_config(addrs, workdir, history)
     port = free_port()
     log_path = workdir / "daemon.log"
     started = time.monotonic()
@@ -333,6 +338,7 @@ def run_scale(addrs: list[str], workdir: Path) -> ScaleFigures:
         for _ in range(6):  # each scrape reports the loop time of the one before
             last, _ = _scrape_gzip(port)
             renders.append(_render_seconds(last))
+        rss_scraped = rss_mb(proc.pid)  # with whatever a scrape leaves behind
         before, _ = lag_buckets(last)
         with (workdir / "inventory.csv").open("a") as fh:
             fh.write("s-extra,127.255.255.254,S0,P0\n")
@@ -352,6 +358,7 @@ def run_scale(addrs: list[str], workdir: Path) -> ScaleFigures:
             ready_s=ready,
             rss_ready_mb=rss_ready,
             rss_steady_mb=rss_steady,
+            rss_scraped_mb=rss_scraped,
             metrics_mb=len(plain) / 1e6,
             metrics_gzip_mb=wire / 1e6,
             series_per_target=series / n,
@@ -413,6 +420,12 @@ def main() -> None:
     parser.add_argument(
         "--scale", type=int, default=50000, help="targets of the scale row (0: none)"
     )
+    parser.add_argument(
+        "--history",
+        default="",
+        help="body of the scale config's [history] section, e.g. 'rtt_buckets = []' "
+        "(the RTT histogram off); default: the shipped defaults",
+    )
     args = parser.parse_args()
     if shutil.which("fping") is None:
         raise SystemExit(
@@ -454,10 +467,10 @@ def main() -> None:
             flush=True,
         )
     if args.scale:
-        scale_main(args.scale, args.runs)
+        scale_main(args.scale, args.runs, args.history)
 
 
-def scale_main(n: int, runs: int) -> None:
+def scale_main(n: int, runs: int, history: str = "") -> None:
     print(
         f"\nScale: {n} loopback targets from a CSV inventory, 1 echo every {SCALE_INTERVAL:g} s, "
         f"{runs} runs, medians"
@@ -465,7 +478,7 @@ def scale_main(n: int, runs: int) -> None:
     results: list[ScaleFigures] = []
     for _ in range(runs):
         with tempfile.TemporaryDirectory(prefix="bench-icmp-scale-") as tmp:
-            results.append(run_scale(addresses(n), Path(tmp)))
+            results.append(run_scale(addresses(n), Path(tmp), history))
     for field in ScaleFigures.__dataclass_fields__:
         values = [getattr(r, field) for r in results]
         runs_text = [round(v, 2) for v in values]

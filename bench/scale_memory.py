@@ -1,6 +1,6 @@
 """Memory and exposition per target, in process (no network): where 50,000 targets' RSS goes.
 
-    python -m bench.scale_memory [--targets 10000]
+    python -m bench.scale_memory [--targets 10000] [--history 'rtt_buckets = []']
 
 Builds the scale benchmark's inventory (``bench.icmp.scale_config``: a CSV of
 N loopback targets with two labels, one ICMP echo each), loads it with the
@@ -8,8 +8,14 @@ daemon's own ``load_config``, opens a real history store in a temporary
 directory and drives the daemon's ``Pipeline`` and ``Exporter`` with one
 successful ICMP result per target (built by the ICMP probe's own
 ``summarize``) and one refresh of each target's availability figures, as the
-daemon does in its first interval; and what the scheduler holds per job (an
-asyncio task, or a tick-lane slot for a kind that starts runs without one).
+daemon does in its first interval; the measurement history of those results
+(``MeasurementHistory``: the recorder's open buckets after two results a
+minute apart, so that each check has a fine and a coarse bucket in progress,
+and the RTT histogram with its rendered series, measured with the shipped
+``[history]`` defaults, or with ``--history`` as the config's ``[history]``
+section, e.g. ``rtt_buckets = []``: off); and
+what the scheduler holds per job (an asyncio task, or a tick-lane slot for a
+kind that starts runs without one).
 ``tracemalloc`` measures the Python objects each stage leaves behind, per
 target; the rendered exposition is counted in series and bytes per target,
 per family. The allocator's slack is not included (see bench/README.md).
@@ -21,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import dataclasses
 import gc
 import tempfile
 import time
@@ -32,11 +39,13 @@ from monitor.contract import ProbeContext
 from monitor.daemon import jobs_for
 from monitor.engine.config import Config, load_config
 from monitor.engine.exporter import Exporter, SelfMetrics
+from monitor.engine.measurements import measure as measure_rtt
 from monitor.engine.pipeline import Pipeline
 from monitor.engine.scheduler import Scheduler
 from monitor.engine.state import TargetState
 from monitor.history.store import FAMILIES as STORE_FAMILIES
 from monitor.history.store import Store, database_path
+from monitor.history_service import MeasurementHistory
 from probes import KINDS
 from probes.icmp import summarize
 from probes.icmp_engine import PingOutcome
@@ -47,10 +56,10 @@ def _traced() -> int:
     return tracemalloc.get_traced_memory()[0]
 
 
-async def measure(n: int) -> None:
+async def measure(n: int, history_section: str = "") -> None:
     with tempfile.TemporaryDirectory(prefix="bench-scale-memory-") as tmp:
         workdir = Path(tmp)
-        config_path = scale_config(addresses(n), workdir)
+        config_path = scale_config(addresses(n), workdir, history_section)
         tracemalloc.start()
         base = _traced()
         config = load_config(config_path)
@@ -62,15 +71,33 @@ async def measure(n: int) -> None:
             before_configure = _traced()
             pipeline.configure(config, TargetState)
             after_configure = _traced()
-            now = time.time()
+            now = time.time() // 60 * 60 + 1
+            results = []
             for i, target in enumerate(config.targets):
                 rtt = 0.00004 + (i % 97) * 1e-7  # distinct values, as measured RTTs are
                 outcome = PingOutcome(target.address, (rtt,), ())
                 result = summarize(
                     outcome, 1.0, name=target.address, started=now + i * 1e-4, duration=rtt
                 )
+                results.append(result)
                 pipeline.on_result(target.name, "icmp", result)
+            await store.flush()  # what the results queued for the store is written
             after_results = _traced()
+            history = MeasurementHistory(store, config.history, exporter.store, time.time)
+            for target, result in zip(config.targets, results, strict=True):
+                history.recorder.record(target.name, "icmp", result)
+            for target, result in zip(config.targets, results, strict=True):
+                later = dataclasses.replace(result, started=result.started + 60)
+                history.recorder.record(target.name, "icmp", later)
+            await store.flush()  # the closed minutes are written, not held
+            after_recorder = _traced()
+            for target, result in zip(config.targets, results, strict=True):
+                for _ in range(2):
+                    history.histogram.observe(target.name, "icmp", measure_rtt(result)[2])
+            render = getattr(history.histogram, "render_pending", None)
+            if render is not None:  # rendered at the scrape (after issue 14's session 4)
+                render()
+            after_histogram = _traced()
             for target in config.targets:
                 exporter.figures(target.name, store.figures(target.name, time.time()))
             after_figures = _traced()
@@ -87,7 +114,9 @@ async def measure(n: int) -> None:
                 after_configure - before_configure,
             ),
             ("one result (state, check series, history)", after_results - after_configure),
-            ("availability figures and their series", after_figures - after_results),
+            ("measurement history: open buckets (2 results)", after_recorder - after_results),
+            ("RTT histogram: counts and series", after_histogram - after_recorder),
+            ("availability figures and their series", after_figures - after_histogram),
             ("job in the scheduler (task, or tick-lane slot)", after_jobs - before_jobs),
         ]
         print(f"{n} targets: Python objects per target (tracemalloc)")
@@ -135,8 +164,13 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--targets", type=int, default=10000)
+    parser.add_argument(
+        "--history",
+        default="",
+        help="body of the config's [history] section, e.g. 'rtt_buckets = []' (histogram off)",
+    )
     args = parser.parse_args()
-    asyncio.run(measure(args.targets))
+    asyncio.run(measure(args.targets, args.history))
 
 
 if __name__ == "__main__":

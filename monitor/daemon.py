@@ -417,6 +417,7 @@ class Daemon:
             await asyncio.sleep(0)
         if self.history is not None:
             self.history.forget(plan.pipeline.removed)
+            self.history.keep((t.name, (c.kind for c in t.checks)) for t in plan.pipeline.changed)
         self.config = config
         await asyncio.sleep(0)
         if self.maintenance is not None:

@@ -81,6 +81,7 @@ class Recorder:
         self.fine = fine
         self.coarse = coarse
         self._open: dict[Key, _Open] = {}
+        self._kinds: set[str] = set()  # every check kind seen (see keep)
         self._fine_rows: list[tuple[str, str, int, Summary]] = []
         self._coarse_rows: list[tuple[str, str, int, Summary]] = []
 
@@ -88,6 +89,7 @@ class Recorder:
         """Coarse buckets in progress from a previous run: (start, summary, closed_until)."""
         for key, (start, summary, closed_until) in seeds.items():
             self._open[key] = _Open(None, Summary(), start, summary, closed_until)
+            self._kinds.add(key[1])
 
     def record(self, target: str, check: str, result: ProbeResult) -> None:
         """Fold one result into its check's bucket (an echo train: every echo's round trip)."""
@@ -97,6 +99,7 @@ class Recorder:
         entry = self._open.get(key)
         if entry is None:
             entry = self._open[key] = _Open(None, Summary(), None, Summary(), 0)
+            self._kinds.add(check)
         start = max(start, entry.closed_until)
         if entry.fine_start is not None and start > entry.fine_start:
             self._close_fine(key, entry)
@@ -138,12 +141,23 @@ class Recorder:
         """Targets removed by a reload: their open buckets are handed over as they are."""
         gone = set(names)
         for key in [k for k in self._open if k[0] in gone]:
-            entry = self._open.pop(key)
-            if entry.fine_start is not None:
-                self._close_fine(key, entry)
-            if entry.coarse_start is not None:
-                self._close_coarse(key, entry)
+            self._drop(key)
         self._hand_over()
+
+    def keep(self, target: str, checks: Iterable[str]) -> None:
+        """The target now has only ``checks``: the others' open buckets are handed over
+        and dropped (the check kinds seen are few: no scan of every key)."""
+        for kind in self._kinds - set(checks):
+            if (target, kind) in self._open:
+                self._drop((target, kind))
+        self._hand_over()
+
+    def _drop(self, key: Key) -> None:
+        entry = self._open.pop(key)
+        if entry.fine_start is not None:
+            self._close_fine(key, entry)
+        if entry.coarse_start is not None:
+            self._close_coarse(key, entry)
 
     def current(self, target: str, check: str) -> tuple[Summary | None, Summary | None]:
         """Copies of the open fine and coarse buckets (for reads that include now)."""

@@ -18,8 +18,8 @@ lists only the slots in use, so a minute with four results takes a few bytes.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 
 BASE = 1e-5
 """Lower edge of slot 1 (10 µs); faster times share slot 0."""
@@ -50,23 +50,70 @@ def slot_middle(index: int) -> float:
     return math.sqrt(low * high) if low > 0 else high / 2
 
 
-@dataclass(slots=True)
 class Summary:
-    """Results of one check in one bucket (mutable while the bucket is open)."""
+    """Results of one check in one bucket (mutable while the bucket is open).
 
-    count: int = 0
-    """Results."""
-    sent: int = 0
-    """Packets (ICMP) or attempts (one per result of other kinds)."""
-    lost: int = 0
-    low: float | None = None
-    high: float | None = None
-    slots: dict[int, int] = field(default_factory=dict)
+    The histogram is kept packed: one ``array('I')`` of (slot, count) pairs
+    in slot order, 88 bytes for a minute's few slots where a dict took 224;
+    every open bucket of 50,000 checks (a fine and a coarse one each) has one.
+    :attr:`slots` gives it as a dict.
+    """
+
+    __slots__ = ("_packed", "count", "high", "lost", "low", "sent")
+
+    def __init__(
+        self,
+        count: int = 0,
+        sent: int = 0,
+        lost: int = 0,
+        low: float | None = None,
+        high: float | None = None,
+        *,
+        slots: Mapping[int, int] | None = None,
+    ) -> None:
+        self.count = count
+        """Results."""
+        self.sent = sent
+        """Packets (ICMP) or attempts (one per result of other kinds)."""
+        self.lost = lost
+        self.low = low
+        self.high = high
+        self._packed = array("I")
+        if slots:
+            for index in sorted(slots):
+                if slots[index]:
+                    self._packed.extend((index, slots[index]))
+
+    @property
+    def slots(self) -> dict[int, int]:
+        """Count per slot in use (a copy)."""
+        packed = self._packed
+        return dict(zip(packed[::2], packed[1::2], strict=True))
 
     @property
     def samples(self) -> int:
         """Times in the histogram."""
-        return sum(self.slots.values())
+        return sum(self._packed[1::2])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Summary):
+            return NotImplemented
+        return (self.count, self.sent, self.lost, self.low, self.high, self._packed) == (
+            other.count,
+            other.sent,
+            other.lost,
+            other.low,
+            other.high,
+            other._packed,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return (
+            f"Summary(count={self.count}, sent={self.sent}, lost={self.lost}, "
+            f"low={self.low!r}, high={self.high!r}, slots={self.slots!r})"
+        )
 
     def add(self, *, sent: int, lost: int, seconds: float | None) -> None:
         """One result: its packets (or one attempt) and its time, if it had one."""
@@ -77,10 +124,20 @@ class Summary:
             self.observe(seconds)
 
     def observe(self, seconds: float) -> None:
-        index = slot(seconds)
-        self.slots[index] = self.slots.get(index, 0) + 1
+        self._count_slot(slot(seconds), 1)
         self.low = seconds if self.low is None else min(self.low, seconds)
         self.high = seconds if self.high is None else max(self.high, seconds)
+
+    def _count_slot(self, index: int, n: int) -> None:
+        packed = self._packed
+        for i in range(0, len(packed), 2):  # a few slots: a scan beats a search
+            if packed[i] == index:
+                packed[i + 1] += n
+                return
+            if packed[i] > index:
+                packed[i:i] = array("I", (index, n))
+                return
+        packed.extend((index, n))
 
     def merge(self, other: Summary) -> None:
         """Add ``other`` into this summary (the rollup of buckets)."""
@@ -91,9 +148,12 @@ class Summary:
             self.low = other.low if self.low is None else min(self.low, other.low)
         if other.high is not None:
             self.high = other.high if self.high is None else max(self.high, other.high)
-        slots = self.slots
-        for index, n in other.slots.items():
-            slots[index] = slots.get(index, 0) + n
+        theirs = other._packed
+        if not self._packed:
+            self._packed = array("I", theirs)
+            return
+        for i in range(0, len(theirs), 2):
+            self._count_slot(theirs[i], theirs[i + 1])
 
     def quantile(self, q: float) -> float | None:
         """The nearest-rank ``q`` quantile (None without times); 0 and 1 are exact."""
@@ -106,17 +166,20 @@ class Summary:
             return self.high
         rank = max(1, math.ceil(q * total))
         seen = 0
-        for index in sorted(self.slots):
-            seen += self.slots[index]
+        packed = self._packed
+        for i in range(0, len(packed), 2):  # in slot order
+            seen += packed[i + 1]
             if seen >= rank:
-                return min(max(slot_middle(index), self.low), self.high)
+                return min(max(slot_middle(packed[i]), self.low), self.high)
         return self.high  # not reached: the counts add up to total
 
     def loss_ratio(self) -> float | None:
         return self.lost / self.sent if self.sent else None
 
     def copy(self) -> Summary:
-        return Summary(self.count, self.sent, self.lost, self.low, self.high, dict(self.slots))
+        out = Summary(self.count, self.sent, self.lost, self.low, self.high)
+        out._packed = array("I", self._packed)
+        return out
 
 
 def merged(summaries: Iterable[Summary]) -> Summary:
@@ -187,5 +250,5 @@ def from_row(row: Row) -> Summary:
         lost,
         None if low is None else low / MICRO,
         None if high is None else high / MICRO,
-        decode_slots(data),
+        slots=decode_slots(data),
     )

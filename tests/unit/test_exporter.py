@@ -17,6 +17,7 @@ from monitor.engine.exporter import (
     SelfMetrics,
     SeriesStore,
     escape_label_value,
+    format_seconds,
     format_value,
 )
 from monitor.engine.state import Health, TargetState
@@ -65,6 +66,57 @@ def test_label_escaping(raw: str, escaped: str) -> None:
 )
 def test_value_format(value: float, text: str) -> None:
     assert format_value(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.000310642000840744, "0.000310642"),  # a float difference: nanoseconds kept
+        (7.43865966796875e-05, "7.4387e-05"),
+        (0.25, "0.25"),
+        (1_765_012_345.123, "1765012345.123"),
+        (3e-10, "0.0"),  # under a nanosecond
+        (math.inf, "+Inf"),
+        (math.nan, "NaN"),
+    ],
+)
+def test_seconds_format_at_nanosecond_resolution(value: float, text: str) -> None:
+    assert format_seconds(value) == text
+    assert abs(float(text) - value) <= 5e-10 or not math.isfinite(value)
+
+
+def test_seconds_samples_are_rounded_to_the_nanosecond_and_ratios_are_not() -> None:
+    exporter = Exporter([RTT], SelfMetrics())
+    exporter.set_target("a", {})
+    result = ProbeResult(
+        True,
+        "ok",
+        "",
+        1_700_000_000.5,
+        0.000310642000840744,
+        samples=(
+            Sample("continuity_icmp_rtt_seconds", 7.43865966796875e-05, (("stat", "avg"),)),
+            Sample("continuity_icmp_packet_loss_ratio", 1 / 3, ()),
+        ),
+    )
+    exporter.check_result("a", "icmp", result)
+    text = exporter.store.render().decode()
+    assert 'continuity_check_duration_seconds{target="a",check="icmp"} 0.000310642\n' in text
+    assert 'continuity_icmp_rtt_seconds{target="a",stat="avg"} 7.4387e-05\n' in text
+    assert f'continuity_icmp_packet_loss_ratio{{target="a"}} {1 / 3!r}\n' in text
+
+
+def test_removing_one_key_keeps_the_targets_other_series() -> None:
+    store = SeriesStore([RTT])
+    store.replace(("a", "icmp"), {RTT.name: ['continuity_icmp_rtt_seconds{target="a"} 1\n']})
+    store.replace(("a", "x"), {"other": ['other{target="a"} 1\n']})
+    store.remove(("a", "x"))
+    store.remove(("a", "never"))
+    assert store.render().decode().count("{") == 1 and len(store) == 1
+    store.remove(("a", "icmp"))
+    store.remove(("gone", "icmp"))
+    assert store.render() == b""
+    store.remove_target("a")  # nothing left to remove
 
 
 def test_series_carry_target_and_its_labels_and_parse_back() -> None:

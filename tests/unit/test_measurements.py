@@ -117,6 +117,19 @@ def test_forget_hands_over_what_a_removed_target_had_open() -> None:
     assert rec.checks("gone") == [] and rec.checks("kept") == ["http"]
 
 
+def test_keep_hands_over_and_drops_a_check_taken_off_its_target() -> None:
+    sink = Sink()
+    rec = Recorder(sink, fine=60, coarse=3600)
+    for target in ("a", "b"):
+        rec.record(target, "icmp", ok(30, 0.1))
+        rec.record(target, "http", ok(30, 0.1))
+    rec.keep("a", {"icmp"})
+    assert [(r[0], r[1]) for r in sink.rows[FINE]] == [("a", "http")]
+    assert rec.checks("a") == ["icmp"] and rec.checks("b") == ["http", "icmp"]
+    rec.keep("b", {"http", "icmp"})  # nothing taken off: nothing handed over
+    assert len(sink.rows[FINE]) == 1 and len(rec) == 3
+
+
 def test_coarse_must_be_a_multiple_of_fine() -> None:
     with pytest.raises(ValueError, match="multiple"):
         Recorder(Sink(), fine=60, coarse=90)

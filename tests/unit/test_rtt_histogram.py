@@ -48,7 +48,66 @@ def test_no_bounds_exports_nothing_and_removal_drops_the_series() -> None:
     assert store.render() == b""
     histogram = RttHistogram(store, [0.1])
     histogram.observe("a", "icmp", 0.05)
-    assert len(store) == 1
+    assert store.render() != b"" and len(store) == 1
     store.remove_target("a")
     histogram.forget("a")
+    assert store.render() == b"" and len(histogram) == 0
+
+
+def test_text_is_rendered_once_per_pending_check_and_at_every_snapshot() -> None:
+    store = SeriesStore([])
+    histogram = RttHistogram(store, [0.001, 0.01])
+    for _ in range(3):
+        histogram.observe("a", "icmp", 0.002)
+    histogram.observe("b", "icmp", 0.02)
+    assert len(store) == 0  # counted, not rendered yet
+    assert histogram.render_pending(limit=1) == 1  # one of the two rendered, one left
+    assert len(store) == 1
+    assert histogram.render_pending() == 0 and len(store) == 2
+    histogram.observe("a", "icmp", 0.0005)
+    # A snapshot renders what is still pending: never text older than the counts.
+    samples = parsed(store)
+    labels = (("check", "icmp"), ("target", "a"))
+    assert samples[(f"{NAME}_count", labels)] == 4
+    assert samples[(f"{NAME}_bucket", (labels[0], ("le", "0.001"), labels[1]))] == 1
+    assert samples[(f"{NAME}_sum", labels)] == pytest.approx(0.0065)
+
+
+def test_a_check_taken_off_its_target_drops_its_series_and_counts() -> None:
+    store = SeriesStore([])
+    histogram = RttHistogram(store, [0.1])
+    for target in ("a", "b"):
+        for check in ("icmp", "tcp"):
+            histogram.observe(target, check, 0.05)
+    store.render()
+    histogram.observe("a", "tcp", 0.05)  # pending when the reload comes
+    histogram.keep("a", ["icmp"])
+    assert {key[1:] for key in parsed(store) if key[0] == f"{NAME}_count"} == {
+        ((("check", "icmp"), ("target", "a")),),
+        ((("check", "icmp"), ("target", "b")),),
+        ((("check", "tcp"), ("target", "b")),),
+    }
+    assert len(histogram) == 3
+    histogram.observe("a", "tcp", 0.5)  # the check comes back: counted from zero
+    labels = (("check", "tcp"), ("target", "a"))
+    assert parsed(store)[(f"{NAME}_count", labels)] == 1
+
+
+def test_a_removed_target_pending_at_the_reload_is_not_rendered_back() -> None:
+    store = SeriesStore([])
+    histogram = RttHistogram(store, [0.1])
+    histogram.observe("a", "icmp", 0.05)
+    store.render()
+    histogram.observe("a", "icmp", 0.05)
+    store.remove_target("a")  # the exporter drops the target first ...
+    histogram.render_pending()  # ... the history's render loop may run in between ...
+    histogram.forget("a")  # ... then the history forgets it
     assert store.render() == b""
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -0.001])
+def test_times_that_are_not_finite_and_positive_are_not_counted(value: float) -> None:
+    store = SeriesStore([])
+    histogram = RttHistogram(store, [0.1])
+    histogram.observe("a", "icmp", value)
+    assert store.render() == b"" and len(histogram) == 0
