@@ -311,8 +311,7 @@ class Line:
     key: tuple[Any, ...]  # everything the row shows
     row: Row
     changed: int  # the generation that made this row
-    html: Markup | None = None  # its rendered <tr>, made when a page first needs it
-    bars: Markup | None = None  # the uptime strip its html was rendered with
+    html: Markup | None = None  # its rendered <tr> up to the bars, made when a page first needs it
 
 
 class Lines:
@@ -910,22 +909,34 @@ class StatusPage:
         )
 
     def _render_sites(self, provinces: Sequence[Province], loc: Locale) -> None:
-        """Each site's rows as one fragment, rendering only rows whose row or bars changed."""
-        row_macro = self.env.get_template("_row.html").module.row  # type: ignore[attr-defined]
+        """Each site's rows as one fragment, rendering only rows that changed.
+
+        A row's HTML stops before its bars cell, which follows it: a redraw of the
+        bars (each minute, and every row's at the full hour) renders no row again.
+        """
+        module = self.env.get_template("_row.html").module
+        row_macro = module.row  # type: ignore[attr-defined]
+        cell_macro = module.bars  # type: ignore[attr-defined]
         names = {state: loc.state(state) for state in STATES}
         drawn = self.bars.draw(bar_groups(provinces), self.backend.page_state()[1].states, loc)
+        # By the strip's markup (kept alive here, so its id is not reused while this runs):
+        # shared strips are one object, met thousands of times.
+        cells: dict[int, tuple[Markup, Markup]] = {}
+        empty = Markup()
         for province in provinces:
             province.bars = drawn.provinces.get(province.name, Markup())
             for site in province.sites:
                 site.bars = drawn.sites.get((province.name, site.name), Markup())
                 fragments = []
                 for line in site.lines:
-                    bars = drawn.targets.get(line.row.name, Markup())
-                    # By value: a redraw may make an equal strip (usually the same object).
-                    if line.html is None or line.bars != bars:
-                        line.html = row_macro(line.row, names, bars)
-                        line.bars = bars
+                    bars = drawn.targets.get(line.row.name, empty)
+                    if line.html is None:
+                        line.html = row_macro(line.row, names)
+                    found = cells.get(id(bars))
+                    if found is None:
+                        found = cells[id(bars)] = (bars, cell_macro(bars))
                     fragments.append(line.html)
+                    fragments.append(found[1])
                 site.html = Markup("").join(fragments)
 
     async def index(self, _: web.Request) -> web.Response:
@@ -1011,11 +1022,27 @@ class StatusPage:
         out = []
         for line in changed:
             item = line.row.summary()
-            strip = drawn.strips.get(line.row.name)
+            strip = drawn.data(line.row.name)
             if strip is not None:
-                item["bars"] = strip.data()
+                item["bars"] = strip
             out.append(item)
         return out
+
+    async def bar_image(self, request: web.Request) -> web.Response:
+        """A shared uptime strip's SVG (``/status/bars/KEY.svg``; see UptimeBars).
+
+        Named by a hash of its content, so a browser keeps it as long as it likes.
+        """
+        found = self.bars.image(request.match_info["key"])
+        if found is None:
+            raise web.HTTPNotFound()
+        headers = {
+            **SECURITY_HEADERS,
+            "Cache-Control": "private, max-age=86400, immutable",
+        }
+        response = web.Response(body=found, content_type="image/svg+xml", headers=headers)
+        response.enable_compression()
+        return response
 
     async def target(self, request: web.Request) -> web.Response:
         loc = self.locale()
@@ -1233,4 +1260,5 @@ def add_status_routes(app: web.Application, backend: Backend, clock: WallTime = 
     app.router.add_get("/targets/{name}", page.target)
     app.router.add_get("/status/summary", page.summary)
     app.router.add_get("/status/targets/{name}", page.target_summary)
+    app.router.add_get("/status/bars/{key:[0-9a-f]{16}}.svg", page.bar_image)
     app.router.add_get("/static/{file}", StaticFiles(STATIC_DIR).handle)
