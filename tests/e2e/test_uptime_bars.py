@@ -207,6 +207,11 @@ def test_a_tap_on_the_strip_lists_the_days_with_downtime(
     image = quiet.locator("img.bars")
     assert image.evaluate("i => i.complete && i.naturalWidth > 0") is True
     assert (image.get_attribute("title") or "").startswith("since ")
+    # On a phone the page fits its width (the top bar wraps) and every strip is drawn.
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    widths = page.locator("tr.t .bars").evaluate_all("all => all.map(e => e.clientWidth)")
+    assert widths and min(widths) >= 180, widths
     screenshot(page, "status-bars")
 
 
