@@ -445,7 +445,19 @@ class UptimeBars:
         """A shared strip's SVG document, by the key in its URL."""
         return self._images.get(key) or self._older.get(key)
 
-    def draw(self, groups: Groups, states: Mapping[str, TargetState], loc: Locale) -> Drawn:
+    def expires_in(self, now: float) -> float:
+        """Seconds until the kept strips are drawn anew by the next :meth:`draw`."""
+        return self._at + TTL - now
+
+    def draw(
+        self,
+        groups: Groups,
+        states: Mapping[str, TargetState],
+        loc: Locale,
+        *,
+        force: bool = False,
+    ) -> Drawn:
+        """The strips, kept or drawn anew (``force``: anew in any case)."""
         names = [n for sites in groups.values() for members in sites.values() for n in members]
         hour = hour_edges(loc.now, loc.zone, 1)[0]  # the buckets move at the local full hour
         key = (
@@ -456,7 +468,8 @@ class UptimeBars:
         )
         outages = {name: states[name].outage_start for name in names if name in states}
         if (
-            self._drawn is not None
+            not force
+            and self._drawn is not None
             and key == self._key
             and loc.now - self._at <= TTL
             and outages == self._outages
