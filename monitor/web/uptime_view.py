@@ -16,7 +16,9 @@ The HTML stays small: consecutive buckets without downtime or outages (all
 ``full`` or all ``none``) are one ``<rect>`` with one title for the range,
 so a quiet target is a strip of two or three rects. Targets of one shape
 (:attr:`monitor.engine.uptime.Series.shape`: quiet, or first seen in the same
-bucket) share one strip, built and rendered once.
+bucket) share one strip, built and rendered once, and shown as an image of
+it (``/status/bars/KEY.svg``) with the strip's figure as its title: about 130
+bytes a row, and one picture for the browser instead of an SVG per row.
 
 :class:`UptimeBars` keeps the strips for :data:`TTL` seconds and computes
 them anew sooner when the buckets move (a new hour), the grouping changes
