@@ -2,7 +2,8 @@
 
 ``python -m bench.history --targets 10000 --hours 2``: synthetic results
 (``--interval`` apart per target, three echoes each, round trips drawn from a
-log-normal around a per-target median, one echo in fifty lost) go through the
+log-normal around a per-target median, one echo in fifty lost; each answered
+echo's round trip in ``ProbeResult.rtts``, as the ICMP probe reports it) go through the
 daemon's own :class:`~monitor.engine.measurements.Recorder` into a real
 :class:`~monitor.history.store.Store` on a file, with a fake clock that runs
 ``--hours`` of simulated time as fast as the machine allows. Measured:
@@ -69,7 +70,10 @@ def result(rng: random.Random, started: float, median: float) -> ProbeResult:
     values = {"packets_sent": 3.0, "packets_received": float(received)}
     if received:
         values["rtt_avg_seconds"] = sum(rtts[:received]) / received
-    return ProbeResult(received > 0, "ok", "", started, 0.01, (), values)
+    # Each answered echo's round trip, as probes/icmp.py reports it: the recorder
+    # adds every one to the minute's distribution (three observations a run, not one).
+    answered = tuple(rtts[:received])
+    return ProbeResult(received > 0, "ok", "", started, 0.01, (), values, rtts=answered)
 
 
 def table_bytes(path: Path) -> dict[str, int]:

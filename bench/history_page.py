@@ -32,11 +32,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.common import REPO, free_port
+from bench.common import REPO
 from bench.icmp import _wait_ready, addresses
 from monitor.engine.measurements import COARSE, FINE
 from monitor.engine.rttsketch import Summary
 from monitor.history.store import Store, database_path
+from tests.helpers import free_port
 
 INTERVAL = 30
 

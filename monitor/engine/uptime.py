@@ -31,6 +31,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from typing import overload
 from zoneinfo import ZoneInfo
 
 from monitor.engine.availability import (
@@ -101,7 +102,7 @@ def spread(intervals: Iterable[Interval], edges: Sequence[float]) -> list[float]
 class Series:
     """A target's buckets: sums, and the outages that touch each bucket (only where any)."""
 
-    sums: tuple[Sum, ...]
+    sums: Sequence[Sum]
     outages: Mapping[int, tuple[Outage, ...]] = field(default_factory=dict)
     first_observed: float | None = None
     shape: tuple[object, ...] | None = None
@@ -146,7 +147,7 @@ def pool(members: Iterable[Series], baseline: Baseline) -> tuple[Sum, ...]:
 class Baseline:
     """The monitor's observed time per bucket: the series of a target with nothing to add."""
 
-    __slots__ = ("_splits", "edges", "monitor", "observed", "series", "unseen")
+    __slots__ = ("edges", "monitor", "observed", "series", "unseen")
 
     def __init__(self, monitor: MonitorHistory, edges: Sequence[float]) -> None:
         self.edges = tuple(edges)
@@ -158,15 +159,6 @@ class Baseline:
             tuple((0.0, o) for o in seen), first_observed=-math.inf, shape=("base",)
         )
         self.unseen = Series(tuple(NOTHING for _ in seen), shape=("unseen",))
-        self._splits: dict[int, tuple[tuple[Sum, ...], tuple[Sum, ...]]] = {}
-
-    def split(self, k: int) -> tuple[tuple[Sum, ...], tuple[Sum, ...]]:
-        """Nothing for the buckets before ``k``, the baseline after it (kept: targets
-        first seen the same day share them)."""
-        found = self._splits.get(k)
-        if found is None:
-            found = self._splits[k] = (self.unseen.sums[:k], self.series.sums[k + 1 :])
-        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,8 +215,47 @@ def _first_seen_inside(first: float, baseline: Baseline) -> Series:
         return Series(baseline.unseen.sums, {}, first, ("unseen",))
     k = bisect.bisect_right(edges, first) - 1
     partial = overlap(baseline.observed, first, edges[k + 1])
-    before, after = baseline.split(k)
-    return Series((*before, (0.0, partial), *after), {}, first, ("first", k, partial > 0))
+    return Series(FirstSeen(baseline, k, partial), {}, first, ("first", k, partial > 0))
+
+
+class FirstSeen(Sequence[Sum]):
+    """The buckets of a target first seen in bucket ``k``: nothing before it, ``partial``
+    seconds observed in it, the baseline after it.
+
+    Not built as a tuple: targets of one shape share a strip, so most of these are
+    read at one bucket (``k``, when a group pools them) or not at all; building a
+    tuple of every bucket for each of ten thousand targets was most of a redraw.
+    """
+
+    __slots__ = ("_baseline", "_k", "_partial")
+
+    def __init__(self, baseline: Baseline, k: int, partial: float) -> None:
+        self._baseline = baseline
+        self._k = k
+        self._partial = partial
+
+    def __len__(self) -> int:
+        return len(self._baseline.edges) - 1
+
+    @overload
+    def __getitem__(self, index: int) -> Sum: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Sum, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Sum | tuple[Sum, ...]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        size = len(self)
+        if index < 0:
+            index += size
+        if not 0 <= index < size:
+            raise IndexError(index)
+        if index < self._k:
+            return NOTHING
+        if index == self._k:
+            return (0.0, self._partial)
+        return self._baseline.series.sums[index]
 
 
 def _outages_by_bucket(

@@ -123,6 +123,14 @@ function drawBars(cell, strip) {
   const key = JSON.stringify(strip);
   if (cell.dataset.key === key) return;
   cell.dataset.key = key;
+  if (strip.src) {
+    // A quiet strip shared by many rows: its image, as the template draws it.
+    const image = el('img', null, 'bars');
+    image.src = strip.src;
+    image.title = strip.label;
+    cell.replaceChildren(image);
+    return;
+  }
   const svg = svgElement('svg', { class: 'bars', viewBox: `0 0 ${strip.width} ${strip.height}`, preserveAspectRatio: 'none', role: 'img' }, strip.label);
   for (const [level, x, y, width, height, title] of strip.rects) {
     svg.append(svgElement('rect', { class: level, x, y, width, height }, title));

@@ -36,6 +36,8 @@ comes from the store's in-memory figures (about 5 µs a target), reused for
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import math
@@ -90,6 +92,8 @@ FIRST_NAMES = 3  # consequences named in an incident's one-line summary
 RECENT_OUTAGES = 20
 SMOKE_TTL = 10.0  # seconds a target's smoke graph is reused (its shortest step is a minute)
 SMOKE_CACHED = 256  # graphs kept (target, range, language); the oldest goes first
+BARS_VIEWED = 300.0  # seconds after a page load or refresh the uptime bars are kept drawn
+BARS_LEAD = 5.0  # seconds before they expire that they are drawn anew, between requests
 
 STATES = ("down", "unreachable", "flapping", "isolated", "unknown", "maintenance", "up")
 """Every state the API can show, worst first (the order of filters and counts)."""
@@ -311,8 +315,7 @@ class Line:
     key: tuple[Any, ...]  # everything the row shows
     row: Row
     changed: int  # the generation that made this row
-    html: Markup | None = None  # its rendered <tr>, made when a page first needs it
-    bars: Markup | None = None  # the uptime strip its html was rendered with
+    html: Markup | None = None  # its rendered <tr> up to the bars, made when a page first needs it
 
 
 class Lines:
@@ -864,6 +867,17 @@ class StatusPage:
         self._smoke: dict[tuple[str, str, str], tuple[float, dict[str, Any]]] = {}
         # Tells the page's script that the daemon restarted (its generations start anew).
         self.epoch = secrets.token_hex(6)
+        self._viewed = -math.inf  # when a page last loaded or refreshed the overview
+        self._keeper: asyncio.Task[None] | None = None
+
+    def compile_templates(self) -> None:
+        """Compile every page template now (Jinja2 keeps them), so no request pays for it.
+
+        The target page with its graph is about 60 ms of compiling on this machine's
+        cores: the first visit after a start would otherwise wait for it.
+        """
+        for name in self.env.list_templates(filter_func=lambda name: name.endswith(".html")):
+            self.env.get_template(name)
 
     def _config(self) -> Config:
         return self.backend.page_state()[0]
@@ -910,25 +924,68 @@ class StatusPage:
         )
 
     def _render_sites(self, provinces: Sequence[Province], loc: Locale) -> None:
-        """Each site's rows as one fragment, rendering only rows whose row or bars changed."""
-        row_macro = self.env.get_template("_row.html").module.row  # type: ignore[attr-defined]
+        """Each site's rows as one fragment, rendering only rows that changed.
+
+        A row's HTML stops before its bars cell, which follows it: a redraw of the
+        bars (each minute, and every row's at the full hour) renders no row again.
+        """
+        module = self.env.get_template("_row.html").module
+        row_macro = module.row  # type: ignore[attr-defined]
+        cell_macro = module.bars  # type: ignore[attr-defined]
         names = {state: loc.state(state) for state in STATES}
         drawn = self.bars.draw(bar_groups(provinces), self.backend.page_state()[1].states, loc)
+        # By the strip's markup (kept alive here, so its id is not reused while this runs):
+        # shared strips are one object, met thousands of times.
+        cells: dict[int, tuple[Markup, Markup]] = {}
+        empty = Markup()
         for province in provinces:
             province.bars = drawn.provinces.get(province.name, Markup())
             for site in province.sites:
                 site.bars = drawn.sites.get((province.name, site.name), Markup())
                 fragments = []
                 for line in site.lines:
-                    bars = drawn.targets.get(line.row.name, Markup())
-                    # By value: a redraw may make an equal strip (usually the same object).
-                    if line.html is None or line.bars != bars:
-                        line.html = row_macro(line.row, names, bars)
-                        line.bars = bars
+                    bars = drawn.targets.get(line.row.name, empty)
+                    if line.html is None:
+                        line.html = row_macro(line.row, names)
+                    found = cells.get(id(bars))
+                    if found is None:
+                        found = cells[id(bars)] = (bars, cell_macro(bars))
                     fragments.append(line.html)
+                    fragments.append(found[1])
                 site.html = Markup("").join(fragments)
 
+    def watched(self) -> None:
+        """The overview is being looked at: keep its bars drawn (see :meth:`keep_bars`)."""
+        self._viewed = time.monotonic()
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.get_running_loop().create_task(self.keep_bars())
+
+    async def keep_bars(self) -> None:
+        """Draw the uptime bars anew shortly before they expire, while a page is open.
+
+        A redraw at ten thousand targets is about 0.2 s of CPU; done here, between
+        requests, a page load or refresh finds them drawn instead of waiting for it.
+        It stops :data:`BARS_VIEWED` seconds after the last load or refresh (an open
+        page refreshes every few seconds), so nobody watching costs nothing.
+        """
+        while time.monotonic() - self._viewed < BARS_VIEWED:
+            await asyncio.sleep(max(1.0, self.bars.expires_in(self.clock()) - BARS_LEAD))
+            if time.monotonic() - self._viewed >= BARS_VIEWED:
+                break
+            loc = self.locale()
+            if self.bars.expires_in(loc.now) <= BARS_LEAD:
+                groups = bar_groups(group(self.lines.lines.values(), loc.t))
+                self.bars.draw(groups, self.backend.page_state()[1].states, loc, force=True)
+
+    async def stop(self) -> None:
+        """Stop drawing the bars between requests (the application is shutting down)."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+
     async def index(self, _: web.Request) -> web.Response:
+        self.watched()
         loc = self.locale()
         data = self.overview(loc)
         provinces = group(data.lines, loc.t)
@@ -975,6 +1032,8 @@ class StatusPage:
 
     async def summary(self, request: web.Request) -> web.Response:
         """Counts, banner and the rows changed after generation ``?after=`` (all without it)."""
+        if request.query.get("after") is not None:
+            self.watched()  # the page's own refresh
         loc = self.locale()
         data = self.overview(loc)
         after = _int_param(request.query.get("after"))
@@ -1011,11 +1070,27 @@ class StatusPage:
         out = []
         for line in changed:
             item = line.row.summary()
-            strip = drawn.strips.get(line.row.name)
+            strip = drawn.data(line.row.name)
             if strip is not None:
-                item["bars"] = strip.data()
+                item["bars"] = strip
             out.append(item)
         return out
+
+    async def bar_image(self, request: web.Request) -> web.Response:
+        """A shared uptime strip's SVG (``/status/bars/KEY.svg``; see UptimeBars).
+
+        Named by a hash of its content, so a browser keeps it as long as it likes.
+        """
+        found = self.bars.image(request.match_info["key"])
+        if found is None:
+            raise web.HTTPNotFound()
+        headers = {
+            **SECURITY_HEADERS,
+            "Cache-Control": "private, max-age=86400, immutable",
+        }
+        response = web.Response(body=found, content_type="image/svg+xml", headers=headers)
+        response.enable_compression()
+        return response
 
     async def target(self, request: web.Request) -> web.Response:
         loc = self.locale()
@@ -1229,8 +1304,18 @@ def _json(document: Mapping[str, Any], status: int = 200) -> web.Response:
 def add_status_routes(app: web.Application, backend: Backend, clock: WallTime = time.time) -> None:
     """Mount the status page, its data and its static files on ``app``."""
     page = StatusPage(backend, clock)
+
+    async def compile_templates(_: web.Application) -> None:
+        await asyncio.to_thread(page.compile_templates)  # off the loop: it is starting too
+
+    async def stop(_: web.Application) -> None:
+        await page.stop()
+
+    app.on_startup.append(compile_templates)
+    app.on_cleanup.append(stop)
     app.router.add_get("/", page.index)
     app.router.add_get("/targets/{name}", page.target)
     app.router.add_get("/status/summary", page.summary)
     app.router.add_get("/status/targets/{name}", page.target_summary)
+    app.router.add_get("/status/bars/{key:[0-9a-f]{16}}.svg", page.bar_image)
     app.router.add_get("/static/{file}", StaticFiles(STATIC_DIR).handle)

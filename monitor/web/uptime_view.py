@@ -16,7 +16,9 @@ The HTML stays small: consecutive buckets without downtime or outages (all
 ``full`` or all ``none``) are one ``<rect>`` with one title for the range,
 so a quiet target is a strip of two or three rects. Targets of one shape
 (:attr:`monitor.engine.uptime.Series.shape`: quiet, or first seen in the same
-bucket) share one strip, built and rendered once.
+bucket) share one strip, built and rendered once, and shown as an image of
+it (``/status/bars/KEY.svg``) with the strip's figure as its title: about 130
+bytes a row, and one picture for the browser instead of an SVG per row.
 
 :class:`UptimeBars` keeps the strips for :data:`TTL` seconds and computes
 them anew sooner when the buckets move (a new hour), the grouping changes
@@ -26,10 +28,12 @@ or a target's outage opened or closed; so a minute is the most a bar lags
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import jinja2
@@ -106,12 +110,18 @@ class Strip:
     more_text: str = ""
     """``and 3 more`` when more days had downtime than are listed."""
 
+    shared: bool = False
+    """Quiet (only 100 % and not observed, no title per bar) and met by many rows: drawn
+    as an image (see :class:`UptimeBars`), not inline."""
+
     width: int = WIDTH
     height: int = HEIGHT
 
-    def data(self) -> dict[str, Any]:
-        """The strip for the page's script, which redraws a changed row's bars from it."""
+    def data(self, src: str = "") -> dict[str, Any]:
+        """The strip for the page's script, which redraws a changed row's bars from it
+        (``src``: its image, when it is shared)."""
         return {
+            "src": src,
             "label": self.label,
             "width": self.width,
             "height": self.height,
@@ -211,7 +221,8 @@ def rects(
         name = axis.names[run_start]
         if end - run_start > 1:
             name = f"{name} \u2013 {axis.names[end - 1]}"
-        total = (0.0, sum(o for _, o in sums[run_start:end]))
+        # A run is all 100 % or all not observed: its figure needs no sum of its seconds.
+        total = (0.0, 1.0 if run_level == "full" else 0.0)
         figure = fmt.figure(total, run_unseen)
         out.append(
             Rect(
@@ -254,7 +265,7 @@ def window_label(
     sums: Sequence[Sum], first: float | None, axis: Axis, window: str, fmt: Formatter
 ) -> str:
     """``90 d: 99.95 %``, or ``since 2026-12-03: 100 %`` when the history is shorter."""
-    total = (sum(d for d, _ in sums), sum(o for _, o in sums))
+    total = (sum(map(itemgetter(0), sums)), sum(map(itemgetter(1), sums)))
     when = fmt.t[window]
     if first is not None and first > axis.edges[0]:
         when = fmt.t["availability.since"].format(time=axis.name(first))
@@ -300,12 +311,20 @@ class Drawing:
                 return found
         # A shared strip is only runs of 100 % and not observed, which its own title
         # sums up: its runs go without titles, so ten thousand quiet rows stay small.
-        made = self._make(days, hours, details=details, titles=key is None)
+        made = self._make(days, hours, details=details, titles=key is None, shared=key is not None)
         if key is not None:
             self._shared[key] = made
         return made
 
-    def _make(self, days: Series, hours: Series, *, details: bool, titles: bool = True) -> Strip:
+    def _make(
+        self,
+        days: Series,
+        hours: Series,
+        *,
+        details: bool,
+        titles: bool = True,
+        shared: bool = False,
+    ) -> Strip:
         fmt = self.fmt
         bars = rects(days.sums, days.outages, days.first_observed, self.days, fmt, titles=titles)
         bars += rects(
@@ -319,7 +338,7 @@ class Drawing:
         )
         listed, more = day_list(days, self.days, fmt) if details else ((), 0)
         more_text = fmt.t["and_more"].format(count=more) if more else ""
-        return Strip(tuple(bars), label, listed, more_text)
+        return Strip(tuple(bars), label, listed, more_text, shared)
 
     def group(self, days: Sequence[Series], hours: Sequence[Series]) -> Strip:
         """A site's or province's strip: its targets' time pooled (no outages listed).
@@ -335,7 +354,13 @@ class Drawing:
         first = min(firsts) if firsts else None
         day_sums = pool(days, self.baselines[0])
         hour_sums = pool(hours, self.baselines[1])
-        made = self._make(Series(day_sums, {}, first), Series(hour_sums, {}, first), details=False)
+        made = self._make(
+            Series(day_sums, {}, first),
+            Series(hour_sums, {}, first),
+            details=False,
+            titles=key is None,
+            shared=key is not None,
+        )
         if key is not None:
             self._groups[key] = made
         return made
@@ -364,29 +389,77 @@ class Drawn:
     provinces: Mapping[str, Markup]
     strips: Mapping[str, Strip] = field(default_factory=dict)
     """Each target's strip, for the summary the page's script reads."""
+    sources: Mapping[Strip, str] = field(default_factory=dict)
+    """The image of each shared strip (its URL)."""
+
+    def data(self, name: str) -> dict[str, Any] | None:
+        """A target's strip for the page's script (None if it has none)."""
+        strip = self.strips.get(name)
+        return None if strip is None else strip.data(self.sources.get(strip, ""))
 
 
 Groups = Mapping[str, Mapping[str, Sequence[str]]]
 """Target names by province, then site (the page's grouping, labels as shown)."""
 
+Rendered = tuple[Markup, str, bytes]
+"""A strip's HTML, its image's URL and the image (both empty unless it is shared)."""
+
+FILLS = {
+    "full": "#3fb950",
+    "good": "#a8d26a",
+    "fair": "#e3b341",
+    "poor": "#ff5c57",
+    "none": "#4a5a70",
+}
+"""A shared strip's colours (an image does not see the page's stylesheet: as in style.css)."""
+
 
 class UptimeBars:
-    """Every row's strip, kept for :data:`TTL` seconds (see the module docstring)."""
+    """Every row's strip, kept for :data:`TTL` seconds (see the module docstring).
+
+    A shared strip (quiet: only 100 % and not observed, and the same for many rows)
+    is drawn once as an SVG image at ``/status/bars/KEY.svg`` (``KEY`` a hash of its
+    content) and each row shows it with an ``<img>`` and the strip's title: at ten
+    thousand rows that keeps the page near its size without bars and spares the
+    browser ten thousand inline SVGs to lay out. The images of the current and the
+    previous drawing are kept (:meth:`image`), so a page loaded just before a redraw
+    still finds its own.
+    """
 
     def __init__(
         self,
         uptime: Callable[[Iterable[str], Sequence[float]], Buckets | None],
         env: jinja2.Environment,
+        prefix: str = "/status/bars/",
     ) -> None:
         self.uptime = uptime
         self.env = env
+        self.prefix = prefix
         self._drawn: Drawn | None = None
         self._key: tuple[object, ...] = ()
         self._at = -math.inf
         self._outages: dict[str, float | None] = {}
-        self._html: dict[Strip, Markup] = {}  # the last drawing's strips, rendered
+        self._html: dict[Strip, Rendered] = {}  # the last drawing's strips, rendered
+        self._images: dict[str, bytes] = {}  # the current drawing's images by key
+        self._older: dict[str, bytes] = {}  # the previous drawing's
 
-    def draw(self, groups: Groups, states: Mapping[str, TargetState], loc: Locale) -> Drawn:
+    def image(self, key: str) -> bytes | None:
+        """A shared strip's SVG document, by the key in its URL."""
+        return self._images.get(key) or self._older.get(key)
+
+    def expires_in(self, now: float) -> float:
+        """Seconds until the kept strips are drawn anew by the next :meth:`draw`."""
+        return self._at + TTL - now
+
+    def draw(
+        self,
+        groups: Groups,
+        states: Mapping[str, TargetState],
+        loc: Locale,
+        *,
+        force: bool = False,
+    ) -> Drawn:
+        """The strips, kept or drawn anew (``force``: anew in any case)."""
         names = [n for sites in groups.values() for members in sites.values() for n in members]
         hour = hour_edges(loc.now, loc.zone, 1)[0]  # the buckets move at the local full hour
         key = (
@@ -397,7 +470,8 @@ class UptimeBars:
         )
         outages = {name: states[name].outage_start for name in names if name in states}
         if (
-            self._drawn is not None
+            not force
+            and self._drawn is not None
             and key == self._key
             and loc.now - self._at <= TTL
             and outages == self._outages
@@ -416,21 +490,29 @@ class UptimeBars:
             return Drawn({}, {}, {})
         by_day, by_hour = days.series, hours.series
         drawing = Drawing(loc, days.baseline, hours.baseline)
-        macro = self.env.get_template("_bars.html").module.strip  # type: ignore[attr-defined]
+        module = self.env.get_template("_bars.html").module
+        macro = module.strip  # type: ignore[attr-defined]
+        picture = module.image  # type: ignore[attr-defined]
         # A strip that looks as it did in the last drawing (most do) is not rendered again.
         # Looked up by identity first: shared strips are one object, met thousands of times;
         # the strip is kept with its HTML so that its id is not reused while this runs.
-        last: dict[Strip, Markup] = self._html
-        html: dict[Strip, Markup] = {}
+        last = self._html
+        html: dict[Strip, Rendered] = {}
         seen: dict[int, tuple[Strip, Markup]] = {}
+        images: dict[str, bytes] = {}
+        sources: dict[Strip, str] = {}
 
         def render(strip: Strip) -> Markup:
             found = seen.get(id(strip))
             if found is None:
-                markup = html.get(strip) or last.get(strip)
-                if markup is None:
-                    markup = macro(strip)  # autoescaped by the template
-                html[strip] = markup
+                made = html.get(strip) or last.get(strip)
+                if made is None:
+                    made = self._render(strip, macro, picture)
+                markup, src, document = made
+                if src:
+                    images[src[len(self.prefix) : -len(".svg")]] = document
+                    sources[strip] = src
+                html[strip] = made
                 found = seen[id(strip)] = (strip, markup)
             return found[1]
 
@@ -455,4 +537,15 @@ class UptimeBars:
                 )
             )
         self._html = html
-        return Drawn(targets, sites, provinces, strips)
+        self._older, self._images = self._images, images
+        return Drawn(targets, sites, provinces, strips, sources)
+
+    def _render(
+        self, strip: Strip, macro: Callable[..., Markup], picture: Callable[..., Markup]
+    ) -> Rendered:
+        """A strip's HTML (autoescaped by the template), and if shared its image and URL."""
+        if not strip.shared:
+            return macro(strip, ""), "", b""
+        document = str(picture(strip, FILLS)).encode()
+        src = f"{self.prefix}{hashlib.sha256(document).hexdigest()[:16]}.svg"
+        return macro(strip, src), src, document

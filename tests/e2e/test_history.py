@@ -224,5 +224,8 @@ def test_smoke_graph_on_the_target_page(daemon: DaemonProcess, browser: BrowserC
     phone.goto(f"{daemon.url}/targets/bts-smoke?range=30h")
     box = phone.locator("#smoke svg").bounding_box()
     assert box is not None and box["width"] >= 560  # its labels stay readable: the card scrolls
+    # ... and opens at its right end, the newest data, on the screen.
+    assert box["x"] + box["width"] <= 390 and box["x"] < 0, box
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # the page does not
     screenshot(phone, "target-smoke-30h-phone")
     print(f"target page with smoke graph loaded in {loaded * 1000:.0f} ms")

@@ -7,9 +7,11 @@ Times are real UNIX seconds around 2026-12-06 in the configured zone
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import random
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -33,7 +35,7 @@ from monitor.engine.uptime import (
 )
 from monitor.web.page_locale import Locale
 from monitor.web.status_page import TEMPLATE_DIR
-from monitor.web.uptime_view import Drawing, Strip, UptimeBars, level
+from monitor.web.uptime_view import FILLS, Drawing, Strip, UptimeBars, level
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 Period = tuple[float, float | None]
@@ -399,7 +401,9 @@ def test_strips_are_kept_until_an_outage_opens_and_the_groups_pool_their_targets
     drawn = bars.draw(groups, states, loc)  # type: ignore[arg-type]
     assert len(calls) == 2  # days and hours
     assert bars.draw(groups, states, Locale("en", VN, NOW + 5)) is drawn  # type: ignore[arg-type]
-    assert "<svg" in drawn.targets["a"] and "<script" not in drawn.targets["a"]
+    # Quiet: a shared strip, an image with the strip's title (its bars in the image).
+    assert '<img class="bars" src="/status/bars/' in drawn.targets["a"]
+    assert "<script" not in drawn.targets["a"]
     site = drawn.sites[("Quảng Ngãi", "Đức Phổ")]
     assert "since 2026-12-06 09:00" not in site and "90 d: 100.00 %" in site
     history.start_outage(NOW - 60)
@@ -410,7 +414,50 @@ def test_strips_are_kept_until_an_outage_opens_and_the_groups_pool_their_targets
         'class="poor"' in again.targets["a"]
         and 'class="poor"' in again.sites[("Quảng Ngãi", "Đức Phổ")]
     )
+    assert "<svg" in again.targets["a"] and "<img" not in again.targets["a"]
     assert math.isfinite(NOW)
+
+
+def test_a_quiet_strip_is_one_image_shared_by_its_rows_and_served_by_its_hash() -> None:
+    """Rows of one shape show one image; its SVG holds the same bars as the inline strip
+    would; an unknown key finds nothing; the previous drawing's images stay served."""
+    _, monitor = build()
+    first = at("2026-12-01 12:00")
+    histories = {n: TargetHistory(first) for n in ("a", "b", "c")}
+    histories["d"] = TargetHistory(at("2026-12-06 09:00"))  # another shape
+
+    def uptime(names: Iterable[str], edges: Sequence[float]) -> Buckets:
+        baseline = Baseline(monitor, edges)
+        return Buckets(baseline, {n: series_of(histories[n], baseline) for n in names})
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True)
+    bars = UptimeBars(uptime, env)
+    groups = {"P": {"S": ["a", "b", "c", "d"]}}
+    states = {n: _State() for n in histories}
+    drawn = bars.draw(groups, states, Locale("en", VN, NOW))  # type: ignore[arg-type]
+    sources = {
+        n: re.search(r'src="/status/bars/([0-9a-f]{16})\.svg"', drawn.targets[n]) for n in histories
+    }
+    keys = {n: m.group(1) for n, m in sources.items() if m is not None}
+    assert set(keys) == {"a", "b", "c", "d"}
+    assert keys["a"] == keys["b"] == keys["c"] != keys["d"]
+    assert drawn.targets["a"] is drawn.targets["b"]  # rendered once
+    assert 'title="since 2026-12-01: 100.00 % · 48 h: 100.00 %"' in drawn.targets["a"]
+    image = bars.image(keys["a"])
+    assert image is not None and image.startswith(b'<svg xmlns="http://www.w3.org/2000/svg"')
+    assert hashlib.sha256(image).hexdigest()[:16] == keys["a"]
+    # The bars in the image are the strip's: not observed before Dec 1, then 100 %.
+    strip = drawn.strips["a"]
+    fills = re.findall(rb'<rect fill="(#[0-9a-f]{6})" x="(\d+)"', image)
+    assert [(f.decode(), int(x)) for f, x in fills] == [(FILLS[r.level], r.x) for r in strip.rects]
+    assert [r.level for r in strip.rects][:2] == ["none", "full"]
+    assert drawn.data("a") == {**strip.data(), "src": f"/status/bars/{keys['a']}.svg"}
+    assert bars.image("0" * 16) is None
+    # A redraw (an outage opened elsewhere) keeps the images a page may still ask for.
+    histories["d"].start_outage(NOW - 60)
+    states["d"] = _State(NOW - 60)
+    again = bars.draw(groups, states, Locale("en", VN, NOW + 10))  # type: ignore[arg-type]
+    assert "<img" not in again.targets["d"] and bars.image(keys["d"]) is not None
 
 
 def test_targets_with_their_own_outages_get_their_own_strips() -> None:
