@@ -28,9 +28,9 @@ import time
 import traceback
 from pathlib import Path
 
-from bench.common import free_port
 from bench.icmp import addresses, scale_config
 from monitor.daemon import Daemon, Overrides
+from tests.helpers import free_port
 
 STALL = 0.05  # seconds without a heartbeat that count as a stall
 BEAT = 0.005

@@ -43,14 +43,22 @@ from monitor.dbfile import WriteMetrics
 from monitor.dbfile import describe as describe_file_error
 from monitor.engine.availability import Figures
 from monitor.engine.coalesce import Coalesced
-from monitor.engine.config import Config, ConfigError, Target, load_config, split_host_port
+from monitor.engine.config import (
+    Config,
+    ConfigError,
+    ConfigSchema,
+    Target,
+    load_config,
+    split_host_port,
+)
+from monitor.engine.config_memo import TargetMemo
 from monitor.engine.exporter import Exporter, SelfMetrics
 from monitor.engine.jobs import Job
 from monitor.engine.paths import Diagnosis
 from monitor.engine.pipeline import ConfigDiff, Pipeline, diff_config
 from monitor.engine.policy import Policy, ancestors
 from monitor.engine.power import Estimate, PowerWatch, goes_dark_with
-from monitor.engine.scheduler import JobPlan, Scheduler, plan_jobs
+from monitor.engine.scheduler import JobPlan, Scheduler
 from monitor.engine.shard import select
 from monitor.engine.shard_spec import Shard, parse_shard
 from monitor.engine.slo import pool, status
@@ -110,6 +118,10 @@ class Overrides:
     shard: Shard | None = None
 
 
+TargetJobs = Mapping[str, tuple[Job, ...]]
+"""Scheduler jobs by target name (one per check of the target)."""
+
+
 @dataclass(frozen=True)
 class _Plan:
     """What applying a config changes, worked out from immutable configs (off the loop)."""
@@ -118,31 +130,50 @@ class _Plan:
     pipeline: ConfigDiff
     jobs: JobPlan
     by_address: dict[str, list[str]]  # normalised address -> target names (traps)
-    wanted: tuple[Job, ...]  # every job of ``config`` (the next reload's running jobs)
+    wanted: TargetJobs  # every job of ``config`` (the next reload's running jobs)
 
 
 def plan_config(
-    running: Config | None, config: Config, running_jobs: Sequence[Job] | None = None
+    running: Config | None, config: Config, running_jobs: TargetJobs | None = None
 ) -> _Plan:
     """Compare the running config with a new one: targets and jobs to adopt, stop, start.
 
-    ``running_jobs`` are ``jobs_for(running)`` as the previous plan made them
-    (computed again when not given: a second of CPU at 50,000 targets).
+    ``running_jobs`` are ``target_jobs(running)`` as the previous plan made them
+    (computed again when not given: a second of CPU at 50,000 targets). A
+    target that is the very object the running config holds (the loader's
+    memo hands unchanged targets over) keeps its jobs and costs no comparison.
     """
-    old_targets = running.targets if running is not None else ()
     if running_jobs is None:
-        running_jobs = jobs_for(running) if running is not None else []
+        running_jobs = target_jobs(running) if running is not None else {}
     by_address: dict[str, list[str]] = {}
     for target in config.targets:
         by_address.setdefault(_normal_address(target.address), []).append(target.name)
-    wanted = tuple(jobs_for(config))
+    wanted = target_jobs(config, running, running_jobs)
     return _Plan(
         config,
-        diff_config(old_targets, config),
-        plan_jobs(running_jobs, wanted),
+        diff_config(running.targets if running is not None else (), config),
+        plan_target_jobs(running_jobs, wanted),
         by_address,
         wanted,
     )
+
+
+def plan_target_jobs(current: TargetJobs, wanted: TargetJobs) -> JobPlan:
+    """:func:`~monitor.engine.scheduler.plan_jobs` by target: a target whose jobs are
+    the same tuple keeps them without comparing; the others' jobs are compared."""
+    stop: list[tuple[str, str]] = []
+    for name, old in current.items():
+        new = wanted.get(name, ())
+        if new is not old:
+            by_key = {job.key: job for job in new}
+            stop.extend(job.key for job in old if by_key.get(job.key) != job)
+    start: list[Job] = []
+    for name, new in wanted.items():
+        old = current.get(name, ())
+        if new is not old:
+            by_key = {job.key: job for job in old}
+            start.extend(job for job in new if by_key.get(job.key) != job)
+    return JobPlan(tuple(stop), tuple(start), sum(map(len, wanted.values())) - len(start))
 
 
 class _Stopping(Exception):
@@ -180,12 +211,33 @@ async def collect_garbage_periodically(period: float = GC_FULL_PERIOD) -> None:
 
 def jobs_for(config: Config) -> list[Job]:
     """Every (target, check) pair of a config as scheduler jobs."""
+    return [job for jobs in target_jobs(config).values() for job in jobs]
+
+
+def target_jobs(
+    config: Config, running: Config | None = None, running_jobs: TargetJobs | None = None
+) -> dict[str, tuple[Job, ...]]:
+    """The jobs of every target of ``config``, by target name.
+
+    A target that is the very object ``running`` holds, at the same depth,
+    keeps its ``running_jobs`` (the same objects), so an unchanged target
+    costs a lookup rather than new jobs to compare.
+    """
     depths = dependency_depths({t.name: t.parents for t in config.targets})
-    return [
-        Job(ProbeTarget(t.name, t.address), check.kind, check.settings, depths.get(t.name, 0))
-        for t in config.targets
-        for check in t.checks
-    ]
+    before = {t.name: t for t in running.targets} if running and running_jobs else {}
+    old_jobs = running_jobs or {}
+    out: dict[str, tuple[Job, ...]] = {}
+    for target in config.targets:
+        depth = depths.get(target.name, 0)
+        old = old_jobs.get(target.name) if before.get(target.name) is target else None
+        if old is not None and all(job.depth == depth for job in old):
+            out[target.name] = old
+            continue
+        probe_target = ProbeTarget(target.name, target.address)
+        out[target.name] = tuple(
+            Job(probe_target, check.kind, check.settings, depth) for check in target.checks
+        )
+    return out
 
 
 def _shard_selection(config: Config, shard: Shard) -> Config:
@@ -257,6 +309,9 @@ class Daemon:
         self.overrides = overrides or Overrides()
         self.kinds = kinds if kinds is not None else probes.KINDS
         self.listeners = listeners if listeners is not None else probes.LISTENERS
+        self.schema = ConfigSchema(self.kinds, self.listeners)  # model classes built once
+        # The running config's targets by their inputs: a reload validates only what changed.
+        self._memo: TargetMemo[Target] = TargetMemo()
         self.wall = wall
         self.self_metrics = SelfMetrics()
         self.exporter = Exporter(
@@ -286,7 +341,7 @@ class Daemon:
         self._reload_lock = asyncio.Lock()
         self._reloads = Coalesced(self._reload_now)  # SIGHUP storms: one more, not six
         self.scheduler: Scheduler | None = None
-        self._jobs: tuple[Job, ...] = ()  # of the running config, as its plan made them
+        self._jobs: TargetJobs = {}  # of the running config, as its plan made them
         self.store: Store | None = None
         self.history: MeasurementHistory | None = None
         self.alerting: Alerting | None = None
@@ -306,7 +361,7 @@ class Daemon:
     def load(self) -> Config:
         """The config file as this daemon runs it, at start and at every reload: the
         command-line overrides applied and only this shard's targets kept."""
-        config = load_config(self.config_path, self.kinds, self.listeners)
+        config = load_config(self.config_path, schema=self.schema, memo=self._memo)
         monitor = config.monitor
         if self.overrides.listen:
             monitor = monitor.model_copy(update={"listen": self.overrides.listen})
@@ -527,9 +582,9 @@ class Daemon:
             # No collection here (it would stall the loop for a long moment at ten
             # thousand targets): the replaced config is freed by reference counting
             # (nothing a load makes may sit in a reference cycle: the config's model
-            # classes are built once, see monitor.engine.config._models_for, since frozen
-            # cycles are freed only by the half-hourly collection); the new objects
-            # are only moved out of the collector's way.
+            # classes are built once, in self.schema, since frozen cycles are freed
+            # only by the half-hourly collection); the new objects are only moved
+            # out of the collector's way.
             gc.freeze()
             self.self_metrics.reload_ok.set(1)
             self.self_metrics.reload_time.set(self.wall())

@@ -47,6 +47,7 @@ from monitor.config_types import (
 )
 from monitor.contract import CheckSettings, ListenerKind, ProbeKind
 from monitor.engine.config_locator import locate
+from monitor.engine.config_memo import MemoRound, Surroundings, TargetMemo, table_key
 from monitor.engine.maintenance import MaintenanceWindow
 from monitor.engine.paths import PathDiagnosisSection
 from monitor.engine.shard_spec import parse_shard
@@ -58,6 +59,7 @@ __all__ = [
     "Check",
     "Config",
     "ConfigError",
+    "ConfigSchema",
     "ConfigIssue",
     "Location",
     "MonitorSection",
@@ -422,28 +424,24 @@ def _build_models(
     return _Models(defaults, template, target, document)
 
 
-# Memo of _build_models by the identity of the registries (which live as long as the
-# process). Without it every load made four new model classes: classes sit in
-# reference cycles, so each reload left ~700 objects that only a full garbage
-# collection frees, and the daemon freezes the heap after a reload (RSS grew
-# by hundreds of kB a reload). The entries keep their registries alive, so an
-# id is never reused for another registry while its entry exists.
-_MODELS: dict[tuple[int, ...], tuple[tuple[object, ...], _Models]] = {}
-_MODELS_KEPT = 4
+class ConfigSchema:
+    """The models of what operators write for one set of probe kinds and listeners.
 
+    Built once by whoever loads configs repeatedly (the daemon) and passed to
+    :func:`load_config`: every build makes four model classes, and classes
+    sit in reference cycles, so building them at each reload left ~700
+    objects that only a full garbage collection frees (the daemon freezes the
+    heap after a reload; RSS grew by hundreds of kB a reload).
+    """
 
-def _models_for(
-    kinds: Mapping[str, ProbeKind[Any]], listeners: Mapping[str, ListenerKind]
-) -> _Models:
-    """The raw models for these registries, built once."""
-    owners: tuple[object, ...] = (*kinds.values(), *listeners.values())
-    key = (*(hash(n) for n in (*kinds, "|", *listeners)), *(id(o) for o in owners))
-    found = _MODELS.get(key)
-    if found is None:
-        if len(_MODELS) >= _MODELS_KEPT:
-            _MODELS.pop(next(iter(_MODELS)))
-        found = _MODELS[key] = (owners, _build_models(kinds, listeners))
-    return found[1]
+    def __init__(
+        self,
+        kinds: Mapping[str, ProbeKind[Any]] | None = None,
+        listeners: Mapping[str, ListenerKind] | None = None,
+    ) -> None:
+        self.kinds = kinds if kinds is not None else probes.KINDS
+        self.listeners = listeners if listeners is not None else probes.LISTENERS
+        self.models = _build_models(self.kinds, self.listeners)
 
 
 # --------------------------------------------------------------------------
@@ -455,16 +453,32 @@ def load_config(
     path: str | Path,
     kinds: Mapping[str, ProbeKind[Any]] | None = None,
     listeners: Mapping[str, ListenerKind] | None = None,
+    *,
+    schema: ConfigSchema | None = None,
+    memo: TargetMemo[Target] | None = None,
 ) -> Config:
-    """Read, validate and resolve a config file. Raises :class:`ConfigError`."""
+    """Read, validate and resolve a config file. Raises :class:`ConfigError`.
+
+    ``schema`` (instead of ``kinds`` and ``listeners``): the models, built once
+    by a caller that loads again and again. ``memo``: the targets of the
+    previous successful load with this schema; targets whose inputs did not
+    change are taken from there instead of validated again, and on success
+    the memo keeps this load's targets (on failure it is left as it was).
+    """
+    if schema is None:
+        schema = ConfigSchema(kinds, listeners)
+    elif kinds is not None or listeners is not None:
+        raise TypeError("pass either a schema or kinds and listeners, not both")
     path = Path(path)
     try:
         raw = read_config(path)
     except SourceError as exc:
         raise ConfigError([ConfigIssue("", str(exc))]) from None
-    kinds = kinds if kinds is not None else probes.KINDS
-    listeners = listeners if listeners is not None else probes.LISTENERS
-    return _Resolver(raw, kinds, listeners, path).resolve()
+    memo_round = memo.start() if memo is not None else None
+    config = _Resolver(raw, schema, path, memo_round).resolve()
+    if memo is not None and memo_round is not None:
+        memo.adopt(memo_round)
+    return config
 
 
 @dataclass(slots=True)
@@ -490,17 +504,14 @@ class _Resolver:
     """Turns a :class:`RawConfig` into a :class:`Config`, collecting every issue."""
 
     def __init__(
-        self,
-        raw: RawConfig,
-        kinds: Mapping[str, ProbeKind[Any]],
-        listeners: Mapping[str, ListenerKind],
-        path: Path,
+        self, raw: RawConfig, schema: ConfigSchema, path: Path, memo: MemoRound[Target] | None
     ) -> None:
         self.raw = raw
-        self.kinds = kinds
-        self.listeners = listeners
+        self.kinds = schema.kinds
+        self.listeners = schema.listeners
         self.path = path
-        self.models = _models_for(kinds, listeners)
+        self.models = schema.models
+        self.memo = memo
         self.issues: list[ConfigIssue] = list(raw.issues)
         self.sections: dict[str, Any] = {}
         # Every name written, also of targets with errors: a reference to one of them
@@ -530,9 +541,15 @@ class _Resolver:
             self._check_kind_tables(defaults, "defaults")
             self._check_kind_names(defaults, "defaults")
         templates = self._templates()
+        surroundings = Surroundings(
+            self.raw.document.get("defaults", {}),
+            {name: table for name, (table, _) in self.raw.templates.items()},
+            {name: self.raw.document.get(name) for name in owned},
+            self.kinds,
+        )
         targets = []
         for table, origin in self.raw.targets:
-            target = self._target(table, origin, defaults, templates)
+            target = self._remembered(table, origin, defaults, templates, surroundings)
             if target is not None:
                 targets.append((target, origin))
         self._cross_check(targets, monitor)
@@ -639,6 +656,27 @@ class _Resolver:
                         f"{name!r} is set by the monitor itself; choose another label name",
                     )
                 )
+
+    def _remembered(
+        self,
+        table: Any,
+        origin: Origin,
+        defaults: Any,
+        templates: dict[str, tuple[Any, dict[str, Any], str]],
+        surroundings: Surroundings,
+    ) -> Target | None:
+        """The target of ``table``: the previous load's if built from the same inputs."""
+        if self.memo is None or not isinstance(table, dict):
+            return self._target(table, origin, defaults, templates)
+        where, key = surroundings.of(table), table_key(table)
+        found = self.memo.find(where, key)
+        if found is not None:
+            return found
+        issues = len(self.issues)
+        target = self._target(table, origin, defaults, templates)
+        if target is not None and len(self.issues) == issues:
+            self.memo.file(where, key, target)
+        return target
 
     def _target(
         self,
