@@ -76,13 +76,22 @@ class Alerting:
 
     # -- lifecycle -----------------------------------------------------------
 
-    async def apply(self, config: Config, changed: Iterable[Target] | None = None) -> None:
+    async def apply(
+        self,
+        config: Config,
+        changed: Iterable[Target] | None = None,
+        removed: Iterable[str] | None = None,
+    ) -> None:
         """Adopt a (new) config: targets, rules, and delivery if channels or routes changed.
 
-        ``changed``: the targets new or changed since the running config, when known.
+        ``changed`` and ``removed``: the targets new or changed since the running
+        config and the names it removed, when known (a reload's diff).
         """
-        gone = self.flow.targets.keys() - {t.name for t in config.targets}
-        self._send(self.flow.configure(config, changed))
+        if removed is None:
+            gone = self.flow.targets.keys() - {t.name for t in config.targets}
+        else:
+            gone = set(removed) & self.flow.targets.keys()
+        self._send(self.flow.configure(config, changed, removed))
         if self.delivery is not None:
             for name in gone:
                 self.delivery.forget_state(name)

@@ -54,6 +54,7 @@ from monitor.engine.config import (
 from monitor.engine.config_memo import TargetMemo
 from monitor.engine.exporter import Exporter, SelfMetrics
 from monitor.engine.jobs import Job
+from monitor.engine.pacing import LoopPacer
 from monitor.engine.paths import Diagnosis
 from monitor.engine.pipeline import ConfigDiff, Pipeline, diff_config
 from monitor.engine.policy import Policy, ancestors
@@ -62,6 +63,7 @@ from monitor.engine.scheduler import JobPlan, Scheduler
 from monitor.engine.shard import select
 from monitor.engine.shard_spec import Shard, parse_shard
 from monitor.engine.slo import pool, status
+from monitor.engine.sources import PAUSE_EVERY
 from monitor.engine.state import Event, EventKind, Health, TargetState
 from monitor.engine.uptime import Buckets
 from monitor.history.maintenance_book import MaintenanceBook
@@ -133,8 +135,15 @@ class _Plan:
     wanted: TargetJobs  # every job of ``config`` (the next reload's running jobs)
 
 
+def _no_pause() -> None:
+    pass
+
+
 def plan_config(
-    running: Config | None, config: Config, running_jobs: TargetJobs | None = None
+    running: Config | None,
+    config: Config,
+    running_jobs: TargetJobs | None = None,
+    pause: Callable[[], None] = _no_pause,
 ) -> _Plan:
     """Compare the running config with a new one: targets and jobs to adopt, stop, start.
 
@@ -142,20 +151,21 @@ def plan_config(
     (computed again when not given: a second of CPU at 50,000 targets). A
     target that is the very object the running config holds (the loader's
     memo hands unchanged targets over) keeps its jobs and costs no comparison.
+    ``pause`` is called between slices of the work (``monitor.engine.pacing``).
     """
     if running_jobs is None:
         running_jobs = target_jobs(running) if running is not None else {}
     by_address: dict[str, list[str]] = {}
-    for target in config.targets:
+    for index, target in enumerate(config.targets):
+        if not index % PAUSE_EVERY:
+            pause()
         by_address.setdefault(_normal_address(target.address), []).append(target.name)
-    wanted = target_jobs(config, running, running_jobs)
-    return _Plan(
-        config,
-        diff_config(running.targets if running is not None else (), config),
-        plan_target_jobs(running_jobs, wanted),
-        by_address,
-        wanted,
-    )
+    wanted = target_jobs(config, running, running_jobs, pause)
+    pause()
+    diff = diff_config(running.targets if running is not None else (), config)
+    pause()
+    jobs = plan_target_jobs(running_jobs, wanted)
+    return _Plan(config, diff, jobs, by_address, wanted)
 
 
 def plan_target_jobs(current: TargetJobs, wanted: TargetJobs) -> JobPlan:
@@ -215,7 +225,10 @@ def jobs_for(config: Config) -> list[Job]:
 
 
 def target_jobs(
-    config: Config, running: Config | None = None, running_jobs: TargetJobs | None = None
+    config: Config,
+    running: Config | None = None,
+    running_jobs: TargetJobs | None = None,
+    pause: Callable[[], None] = _no_pause,
 ) -> dict[str, tuple[Job, ...]]:
     """The jobs of every target of ``config``, by target name.
 
@@ -224,10 +237,13 @@ def target_jobs(
     costs a lookup rather than new jobs to compare.
     """
     depths = dependency_depths({t.name: t.parents for t in config.targets})
+    pause()
     before = {t.name: t for t in running.targets} if running and running_jobs else {}
     old_jobs = running_jobs or {}
     out: dict[str, tuple[Job, ...]] = {}
-    for target in config.targets:
+    for index, target in enumerate(config.targets):
+        if not index % PAUSE_EVERY:
+            pause()
         depth = depths.get(target.name, 0)
         old = old_jobs.get(target.name) if before.get(target.name) is target else None
         if old is not None and all(job.depth == depth for job in old):
@@ -358,10 +374,10 @@ class Daemon:
 
     # -- configuration -----------------------------------------------------
 
-    def load(self) -> Config:
+    def load(self, pause: Callable[[], None] | None = None) -> Config:
         """The config file as this daemon runs it, at start and at every reload: the
         command-line overrides applied and only this shard's targets kept."""
-        config = load_config(self.config_path, schema=self.schema, memo=self._memo)
+        config = load_config(self.config_path, schema=self.schema, memo=self._memo, pause=pause)
         monitor = config.monitor
         if self.overrides.listen:
             monitor = monitor.model_copy(update={"listen": self.overrides.listen})
@@ -372,9 +388,27 @@ class Daemon:
         shard = self.overrides.shard or (parse_shard(monitor.shard) if monitor.shard else None)
         return config if shard is None else _shard_selection(config, shard)
 
-    def _load_plan(self) -> _Plan:
+    def _load_plan(self, pause: Callable[[], None]) -> _Plan:
         """Load the config file and compare it with the running one (in a thread)."""
-        return plan_config(self.config, self.load(), self._jobs)
+        return plan_config(self.config, self.load(pause), self._jobs, pause)
+
+    async def _load_plan_beside_loop(self) -> _Plan:
+        """:meth:`_load_plan` in a thread that steps back whenever the loop is busy."""
+        pacer = LoopPacer()
+        beating = asyncio.create_task(pacer.heartbeat())
+        try:
+            with loop_first():
+                plan = await asyncio.to_thread(self._load_plan, pacer.pause)
+        finally:
+            beating.cancel()
+        log.info(
+            "config loaded in a thread: %d targets validated, %d unchanged; paused %.2f s "
+            "for the loop",
+            self._memo.validated,
+            self._memo.reused,
+            pacer.paused,
+        )
+        return plan
 
     async def _open_probers(self, config: Config) -> None:
         """Open the prober of every kind the config uses.
@@ -481,7 +515,9 @@ class Daemon:
         self._by_address = plan.by_address
         self.power.keep(t.name for t in config.targets)
         tracers = {k: p for k, p in self.probers.items() if isinstance(p, PathTracer)}
-        self.paths.configure(config, tracers)
+        diff = plan.pipeline
+        for _ in self.paths.configure_steps(config, tracers, diff.changed, diff.removed):
+            await asyncio.sleep(0)
         self.self_metrics.targets.set(len(config.targets))
         assert self.scheduler is not None
         for _ in self.scheduler.sync_steps(plan.jobs):
@@ -490,12 +526,15 @@ class Daemon:
         return len(plan.jobs.start), len(plan.jobs.stop), plan.jobs.kept
 
     async def _apply_alerting(
-        self, config: Config, changed: Iterable[Target] | None = None
+        self,
+        config: Config,
+        changed: Iterable[Target] | None = None,
+        removed: Iterable[str] | None = None,
     ) -> None:
         if self.alerting is None:
             return
         try:
-            await self.alerting.apply(config, changed)
+            await self.alerting.apply(config, changed, removed)
         except DeliverySetupError as exc:
             raise StartupError(f"cannot start alert delivery: {exc}") from None
 
@@ -558,8 +597,7 @@ class Daemon:
                 # Reading and validating thousands of targets takes most of a second:
                 # in a thread, the loop keeps probing meanwhile (it gets the GIL back
                 # every few milliseconds instead of waiting for the whole load).
-                with loop_first():
-                    plan = await asyncio.to_thread(self._load_plan)
+                plan = await self._load_plan_beside_loop()
                 config = plan.config
                 await self._open_probers(config)
                 await self._open_listeners(config)
@@ -578,7 +616,7 @@ class Daemon:
                 self.access.update(config.web)
             started, stopped, kept = await self._apply(plan)
             await asyncio.sleep(0)  # each step of a large reload in its own loop turn
-            await self._apply_alerting(config, plan.pipeline.changed)
+            await self._apply_alerting(config, plan.pipeline.changed, plan.pipeline.removed)
             # No collection here (it would stall the loop for a long moment at ten
             # thousand targets): the replaced config is freed by reference counting
             # (nothing a load makes may sit in a reference cycle: the config's model

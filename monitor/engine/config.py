@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -52,15 +52,15 @@ from monitor.engine.maintenance import MaintenanceWindow
 from monitor.engine.paths import PathDiagnosisSection
 from monitor.engine.shard_spec import parse_shard
 from monitor.engine.slo import SloConfig
-from monitor.engine.sources import Origin, RawConfig, SourceError, read_config
+from monitor.engine.sources import PAUSE_EVERY, Origin, RawConfig, SourceError, read_config
 from monitor.web.security import WebSection
 
 __all__ = [
     "Check",
     "Config",
     "ConfigError",
-    "ConfigSchema",
     "ConfigIssue",
+    "ConfigSchema",
     "Location",
     "MonitorSection",
     "Target",
@@ -456,6 +456,7 @@ def load_config(
     *,
     schema: ConfigSchema | None = None,
     memo: TargetMemo[Target] | None = None,
+    pause: Callable[[], None] | None = None,
 ) -> Config:
     """Read, validate and resolve a config file. Raises :class:`ConfigError`.
 
@@ -464,6 +465,8 @@ def load_config(
     previous successful load with this schema; targets whose inputs did not
     change are taken from there instead of validated again, and on success
     the memo keeps this load's targets (on failure it is left as it was).
+    ``pause``: called between slices of the work, when a thread loads beside an
+    event loop (``monitor.engine.pacing``).
     """
     if schema is None:
         schema = ConfigSchema(kinds, listeners)
@@ -471,11 +474,11 @@ def load_config(
         raise TypeError("pass either a schema or kinds and listeners, not both")
     path = Path(path)
     try:
-        raw = read_config(path)
+        raw = read_config(path) if pause is None else read_config(path, pause)
     except SourceError as exc:
         raise ConfigError([ConfigIssue("", str(exc))]) from None
     memo_round = memo.start() if memo is not None else None
-    config = _Resolver(raw, schema, path, memo_round).resolve()
+    config = _Resolver(raw, schema, path, memo_round, pause).resolve()
     if memo is not None and memo_round is not None:
         memo.adopt(memo_round)
     return config
@@ -504,9 +507,15 @@ class _Resolver:
     """Turns a :class:`RawConfig` into a :class:`Config`, collecting every issue."""
 
     def __init__(
-        self, raw: RawConfig, schema: ConfigSchema, path: Path, memo: MemoRound[Target] | None
+        self,
+        raw: RawConfig,
+        schema: ConfigSchema,
+        path: Path,
+        memo: MemoRound[Target] | None,
+        pause: Callable[[], None] | None,
     ) -> None:
         self.raw = raw
+        self.pause = pause
         self.kinds = schema.kinds
         self.listeners = schema.listeners
         self.path = path
@@ -548,7 +557,9 @@ class _Resolver:
             self.kinds,
         )
         targets = []
-        for table, origin in self.raw.targets:
+        for index, (table, origin) in enumerate(self.raw.targets):
+            if self.pause is not None and not index % PAUSE_EVERY:
+                self.pause()
             target = self._remembered(table, origin, defaults, templates, surroundings)
             if target is not None:
                 targets.append((target, origin))
