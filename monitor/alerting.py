@@ -16,6 +16,7 @@ follow when they recover.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -91,7 +92,10 @@ class Alerting:
             gone = self.flow.targets.keys() - {t.name for t in config.targets}
         else:
             gone = set(removed) & self.flow.targets.keys()
-        self._send(self.flow.configure(config, changed, removed))
+        out: list[Alert] = []
+        for _ in self.flow.configure_steps(config, out, changed, removed):
+            await asyncio.sleep(0)  # describing 50,000 changed targets: slices
+        self._send(out)
         if self.delivery is not None:
             for name in gone:
                 self.delivery.forget_state(name)
