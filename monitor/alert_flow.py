@@ -120,6 +120,7 @@ class AlertFlow:
         )
         url = config.monitor.external_url
         new: dict[str, TargetInfo]
+        describe: Iterable[Target]
         if changed is None or url != self._url:
             new, describe = {}, config.targets
         elif removed is not None:

@@ -402,8 +402,9 @@ class Daemon:
         finally:
             beating.cancel()
         log.info(
-            "config loaded in a thread: %d targets validated, %d unchanged; paused %.2f s "
-            "for the loop",
+            "config read: %d targets, %d validated, %d as in the last load; "
+            "the loader gave the loop %.2f s",
+            len(plan.config.targets),
             self._memo.validated,
             self._memo.reused,
             pacer.paused,
