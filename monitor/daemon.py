@@ -54,7 +54,7 @@ from monitor.engine.config import (
 from monitor.engine.config_memo import TargetMemo
 from monitor.engine.exporter import Exporter, SelfMetrics
 from monitor.engine.jobs import Job
-from monitor.engine.pacing import LoopPacer
+from monitor.engine.pacing import PAUSE_EVERY, LoopPacer
 from monitor.engine.paths import Diagnosis
 from monitor.engine.pipeline import ConfigDiff, Pipeline, diff_config
 from monitor.engine.policy import Policy, ancestors
@@ -63,7 +63,6 @@ from monitor.engine.scheduler import JobPlan, Scheduler
 from monitor.engine.shard import select
 from monitor.engine.shard_spec import Shard, parse_shard
 from monitor.engine.slo import pool, status
-from monitor.engine.sources import PAUSE_EVERY
 from monitor.engine.state import Event, EventKind, Health, TargetState
 from monitor.engine.uptime import Buckets
 from monitor.history.maintenance_book import MaintenanceBook

@@ -49,10 +49,11 @@ from monitor.contract import CheckSettings, ListenerKind, ProbeKind
 from monitor.engine.config_locator import locate
 from monitor.engine.config_memo import MemoRound, Surroundings, TargetMemo, table_key
 from monitor.engine.maintenance import MaintenanceWindow
+from monitor.engine.pacing import PAUSE_EVERY
 from monitor.engine.paths import PathDiagnosisSection
 from monitor.engine.shard_spec import parse_shard
 from monitor.engine.slo import SloConfig
-from monitor.engine.sources import PAUSE_EVERY, Origin, RawConfig, SourceError, read_config
+from monitor.engine.sources import Origin, RawConfig, SourceError, read_config
 from monitor.web.security import WebSection
 
 __all__ = [

@@ -22,7 +22,10 @@ import asyncio
 import time
 from collections.abc import Callable
 
-__all__ = ["LoopPacer"]
+__all__ = ["PAUSE_EVERY", "LoopPacer"]
+
+PAUSE_EVERY = 128
+"""Rows or targets between two calls of ``pause`` in a long load (well under a millisecond)."""
 
 BEAT = 0.002
 """Seconds between two beats of the loop."""

@@ -19,13 +19,12 @@ from typing import Any
 
 from monitor.config_errors import ConfigIssue, join_path
 from monitor.engine.config_locator import unclosed_array_line
+from monitor.engine.pacing import PAUSE_EVERY
 
 _CSV_LIST_SPLIT = re.compile(r"[;\s]+")
 _CSV_LOCATION_KEYS = {"address", "lat", "lon", "contact"}
 _CSV_PLAIN_KEYS = {"name", "address", "template", "checks", "parents"}
 _INCLUDED_TOML_KEYS = {"targets", "templates"}
-PAUSE_EVERY = 128
-"""Rows or targets between two pauses of a long load (a fraction of a millisecond)."""
 
 
 @dataclass(frozen=True, slots=True)
