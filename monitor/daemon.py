@@ -160,24 +160,28 @@ def plan_config(
             pause()
         by_address.setdefault(_normal_address(target.address), []).append(target.name)
     wanted = target_jobs(config, running, running_jobs, pause)
-    pause()
-    diff = diff_config(running.targets if running is not None else (), config)
-    pause()
-    jobs = plan_target_jobs(running_jobs, wanted)
+    diff = diff_config(running.targets if running is not None else (), config, pause)
+    jobs = plan_target_jobs(running_jobs, wanted, pause)
     return _Plan(config, diff, jobs, by_address, wanted)
 
 
-def plan_target_jobs(current: TargetJobs, wanted: TargetJobs) -> JobPlan:
+def plan_target_jobs(
+    current: TargetJobs, wanted: TargetJobs, pause: Callable[[], None] = _no_pause
+) -> JobPlan:
     """:func:`~monitor.engine.scheduler.plan_jobs` by target: a target whose jobs are
     the same tuple keeps them without comparing; the others' jobs are compared."""
     stop: list[tuple[str, str]] = []
-    for name, old in current.items():
+    for index, (name, old) in enumerate(current.items()):
+        if not index % PAUSE_EVERY:
+            pause()
         new = wanted.get(name, ())
         if new is not old:
             by_key = {job.key: job for job in new}
             stop.extend(job.key for job in old if by_key.get(job.key) != job)
     start: list[Job] = []
-    for name, new in wanted.items():
+    for index, (name, new) in enumerate(wanted.items()):
+        if not index % PAUSE_EVERY:
+            pause()
         old = current.get(name, ())
         if new is not old:
             by_key = {job.key: job for job in old}
@@ -235,8 +239,7 @@ def target_jobs(
     keeps its ``running_jobs`` (the same objects), so an unchanged target
     costs a lookup rather than new jobs to compare.
     """
-    depths = dependency_depths({t.name: t.parents for t in config.targets})
-    pause()
+    depths = dependency_depths({t.name: t.parents for t in config.targets}, pause)
     before = {t.name: t for t in running.targets} if running and running_jobs else {}
     old_jobs = running_jobs or {}
     out: dict[str, tuple[Job, ...]] = {}
@@ -287,13 +290,17 @@ def _normal_address(address: str) -> str:
         return address.lower()
 
 
-def dependency_depths(parents: Mapping[str, tuple[str, ...]]) -> dict[str, int]:
+def dependency_depths(
+    parents: Mapping[str, tuple[str, ...]], pause: Callable[[], None] = _no_pause
+) -> dict[str, int]:
     """0 for targets without parents, else one more than their deepest parent.
 
     The config refuses cycles, so this terminates; iterative for deep chains.
     """
     depths: dict[str, int] = {}
-    for root in parents:
+    for index, root in enumerate(parents):
+        if not index % PAUSE_EVERY:
+            pause()
         stack = [root]
         while stack:
             name = stack[-1]

@@ -559,8 +559,7 @@ class _Resolver:
         )
         targets = []
         for index, (table, origin) in enumerate(self.raw.targets):
-            if self.pause is not None and not index % PAUSE_EVERY:
-                self.pause()
+            self._pause_at(index)
             target = self._remembered(table, origin, defaults, templates, surroundings)
             if target is not None:
                 targets.append((target, origin))
@@ -598,6 +597,11 @@ class _Resolver:
         )
 
     # -- helpers -----------------------------------------------------------
+
+    def _pause_at(self, index: int) -> None:
+        """Every ``PAUSE_EVERY`` items of a long loop: let the event loop run if it waits."""
+        if self.pause is not None and not index % PAUSE_EVERY:
+            self.pause()
 
     def _located(self) -> list[ConfigIssue]:
         """The issues with file, line and target name (only computed on failure)."""
@@ -874,7 +878,8 @@ class _Resolver:
 
     def _cross_check(self, targets: list[tuple[Target, Origin]], monitor: MonitorSection) -> None:
         seen: dict[str, Origin] = {}
-        for target, origin in targets:
+        for index, (target, origin) in enumerate(targets):
+            self._pause_at(index)
             if target.name in seen:
                 self.issues.append(
                     ConfigIssue(
@@ -886,7 +891,8 @@ class _Resolver:
             else:
                 seen[target.name] = origin
         names = {t.name: t for t, _ in targets}
-        for target, origin in targets:
+        for number, (target, origin) in enumerate(targets):
+            self._pause_at(number)
             for index, parent in enumerate(target.parents):
                 if parent not in names and parent not in self.declared:
                     self.issues.append(
@@ -901,7 +907,7 @@ class _Resolver:
                             origin.path(("parents", index)), "a target cannot be its own parent"
                         )
                     )
-        for cycle in _cycles({n: t.parents for n, t in names.items()}):
+        for cycle in _cycles({n: t.parents for n, t in names.items()}, self._pause_at):
             self.issues.append(
                 ConfigIssue(
                     seen[cycle[0]].path(("parents",)),
@@ -1017,11 +1023,14 @@ def _merge_location(base: Location | None, over: Location | None) -> Location | 
     return base.model_copy(update=over.model_dump(exclude_none=True))
 
 
-def _cycles(parents: Mapping[str, tuple[str, ...]]) -> list[list[str]]:
+def _cycles(
+    parents: Mapping[str, tuple[str, ...]], pause_at: Callable[[int], None] = lambda index: None
+) -> list[list[str]]:
     """Cycles in the parents graph, each reported once (iterative: inventories are deep)."""
     state: dict[str, int] = {}  # 1 = on the current path, 2 = finished
     found: list[list[str]] = []
-    for root in parents:
+    for index, root in enumerate(parents):
+        pause_at(index)
         if root in state:
             continue
         path: list[str] = [root]

@@ -184,7 +184,11 @@ def _read_csv(raw: RawConfig, path: Path, shown: str, pause: Callable[[], None])
             # A loop rather than list(): list() reads every row in one C call
             # that holds the GIL throughout (0.35 s for 50,000 rows), and a
             # reload reads the inventory in a thread beside the event loop.
-            rows = [row for row in csv.reader(fh)]
+            rows: list[list[str]] = []
+            for row in csv.reader(fh):
+                rows.append(row)
+                if not len(rows) % PAUSE_EVERY:
+                    pause()
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raw.issues.append(ConfigIssue(shown, f"cannot read CSV inventory: {exc}"))
         return
