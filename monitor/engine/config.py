@@ -526,11 +526,11 @@ class _Resolver:
         self.sections: dict[str, Any] = {}
         # Every name written, also of targets with errors: a reference to one of them
         # is not an "unknown target" (that would be a follow-on error).
-        self.declared = {
-            table["name"]
-            for table, _ in raw.targets
-            if isinstance(table, dict) and isinstance(table.get("name"), str)
-        }
+        self.declared: set[str] = set()
+        for index, (table, _) in enumerate(raw.targets):
+            self._pause_at(index)
+            if isinstance(table, dict) and isinstance(table.get("name"), str):
+                self.declared.add(table["name"])
         # Validated check settings by (kind, merged values as written): thousands of
         # inventory rows share a few templates, so each distinct settings object is
         # validated once and shared (it is frozen), which also saves memory.
