@@ -171,15 +171,15 @@ def plan_target_jobs(
     """:func:`~monitor.engine.scheduler.plan_jobs` by target: a target whose jobs are
     the same tuple keeps them without comparing; the others' jobs are compared."""
     stop: list[tuple[str, str]] = []
-    for index, (name, old) in enumerate(current.items()):
+    for index, (name, had) in enumerate(current.items()):
         if not index % PAUSE_EVERY:
             pause()
-        new = wanted.get(name)
-        if new is None:
-            stop.extend(job.key for job in old)
-        elif new is not old:
-            by_key = {job.key: job for job in new}
-            stop.extend(job.key for job in old if by_key.get(job.key) != job)
+        wants = wanted.get(name)
+        if wants is None:
+            stop.extend(job.key for job in had)
+        elif wants is not had:
+            by_key = {job.key: job for job in wants}
+            stop.extend(job.key for job in had if by_key.get(job.key) != job)
     start: list[Job] = []
     for index, (name, new) in enumerate(wanted.items()):
         if not index % PAUSE_EVERY:

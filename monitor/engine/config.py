@@ -685,6 +685,9 @@ class _Resolver:
         if self.memo is None or not isinstance(table, dict):
             return self._target(table, origin, defaults, templates)
         where, key = surroundings.of(table), table_key(table)
+        if where is None or key is None:  # reads a file at load: validated every time
+            self.memo.validated += 1
+            return self._target(table, origin, defaults, templates)
         found = self.memo.find(where, key)
         if found is not None:
             return found

@@ -11,7 +11,9 @@ same text from there instead of validating it again: the very same object,
 which also makes the reload's diff and job plan cheap (an ``is`` instead of
 comparing settings).
 
-Only targets built without any issue are filed, and a memo takes a load's
+A target whose validation reads a file (a ``file:`` secret, a TLS bundle)
+is never filed: the file may change while the config does not. Only targets
+built without any issue are filed, and a memo takes a load's
 targets only when the whole load succeeded, so a bad reload changes nothing
 here either. A key is ``repr`` of the raw values: equal text means equal
 values of the same types (``1``, ``1.0``, ``true`` and ``"1"`` differ); a
@@ -25,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any, Generic, TypeVar
 
-__all__ = ["MemoRound", "Surroundings", "TargetMemo", "table_key"]
+__all__ = ["MemoRound", "Surroundings", "TargetMemo", "reads_files", "table_key"]
 
 T = TypeVar("T")
 
@@ -33,9 +35,21 @@ Group = dict[str, T]
 """Targets by their own table's text, all under one text of their surroundings."""
 
 
-def table_key(table: Any) -> str:
-    """A target table (or CSV row) as text, the part of its key that is its own."""
-    return repr(table)
+def table_key(table: Any) -> str | None:
+    """A target table (or CSV row) as text, the part of its key that is its own;
+    None when validating it may read a file (see :func:`reads_files`)."""
+    text = repr(table)
+    return None if reads_files(text) else text
+
+
+def reads_files(text: str) -> bool:
+    """Whether validating inputs written as ``text`` may read a file: a ``file:``
+    secret, or a ``*_file`` key (TLS bundles and client certificates are read at
+    load). Such a target is validated at every load, since the file may change
+    (a rotated password, a renewed certificate) while the config does not. Plain
+    text search: a label that merely contains ``file:`` costs a validation, no more.
+    """
+    return "file:" in text or "_file'" in text
 
 
 def _names(value: Any) -> tuple[str, ...] | None:
@@ -65,17 +79,19 @@ class Surroundings:
         self._templates = templates
         self._sections = repr(sorted(sections.items()))
         self._kinds = kinds
-        self._texts: dict[tuple[str | None, tuple[str, ...] | None], str] = {}
+        self._texts: dict[tuple[str | None, tuple[str, ...] | None], str | None] = {}
 
-    def of(self, table: Mapping[str, Any]) -> str:
-        """The text of everything outside ``table`` that its target is built from."""
+    def of(self, table: Mapping[str, Any]) -> str | None:
+        """The text of everything outside ``table`` that its target is built from;
+        None when validating with it may read a file (see :func:`reads_files`)."""
         template = table.get("template")
         name = template if isinstance(template, str) else None
         own = _names(table.get("checks"))
-        found = self._texts.get((name, own))
-        if found is None:
-            found = self._texts[(name, own)] = self._text(name, own)
-        return found
+        key = (name, own)
+        if key not in self._texts:
+            text = self._text(name, own)
+            self._texts[key] = None if reads_files(text) else text
+        return self._texts[key]
 
     def _text(self, name: str | None, own: tuple[str, ...] | None) -> str:
         template = self._templates.get(name) if name is not None else None

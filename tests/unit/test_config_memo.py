@@ -4,7 +4,8 @@ Each case loads a config (main file, CSV inventory, included TOML file)
 with a memo, edits it, and loads it again: the targets built again are new
 objects, the others the very objects of the first load. Whatever the memo
 reuses, the result equals a load from scratch, errors still name the file,
-line and key, and a load that fails leaves the memo as it was.
+line and key, a load that fails leaves the memo as it was, and a target
+that reads a file at load (a ``file:`` secret) is validated every time.
 """
 
 from __future__ import annotations
@@ -194,3 +195,36 @@ def test_a_target_with_an_error_is_never_remembered(tmp_path: Path) -> None:
 def test_a_schema_or_registries_not_both(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
         load_config(write(tmp_path), {}, schema=ConfigSchema())
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        'name = "s"\naddress = "127.0.0.8"\nchecks = ["snmp"]\nSNMP\n',
+        'name = "s"\naddress = "127.0.0.8"\ntemplate = "sec"\n',
+    ],
+    ids=["written in the target", "written in its template"],
+)
+def test_a_target_that_reads_a_file_at_load_is_validated_every_time(
+    tmp_path: Path, table: str
+) -> None:
+    """A ``file:`` secret is read when the config loads: a rotated password must reach
+    the probe at the next reload although no config text changed."""
+    snmp = f'snmp = {{ version = "2c", community = "file:{tmp_path}/community" }}\n'
+    path = write(tmp_path)
+    extra = "[[targets]]\n" + table.replace("SNMP\n", snmp) + "\n[[targets]]"
+    edit(tmp_path, "targets.d/extra.toml", "[[targets]]", extra)
+    template = f'[templates.sec]\nchecks = ["snmp"]\n{snmp}\n[templates.web]'
+    edit(tmp_path, "config.toml", "[templates.web]", template)
+    (tmp_path / "community").write_text("one\n")
+    schema, memo = ConfigSchema(), TargetMemo[Target]()
+    first = load_config(path, schema=schema, memo=memo)
+    (tmp_path / "community").write_text("two\n")
+    second = load_config(path, schema=schema, memo=memo)
+    assert validated_again(first, second) == {"s"}
+    assert (memo.validated, memo.reused) == (1, len(ALL))
+    target = second.target("s")
+    assert target is not None
+    check = target.check("snmp")
+    assert check is not None
+    assert check.settings.community.reveal() == "two"  # type: ignore[attr-defined]
