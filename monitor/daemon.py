@@ -88,6 +88,9 @@ SLO_PERIOD = 30.0  # seconds between SLO evaluations
 ALERTS_PERIOD = 1.0  # seconds between alert timers (point alerts, ended mutes)
 GC_THRESHOLD_GEN0 = 10_000
 GC_FULL_PERIOD = 1800.0  # seconds; SIGTERM must finish well within 5 s
+FORGET_SLICE = 4
+"""Removed targets the measurement history forgets per loop turn (each one is a scan
+of every target's RTT histogram: 3-15 ms at 50,000 targets on the test VM)."""
 LOADER_SWITCH_INTERVAL = 0.0002
 """GIL switch interval while a config loads in a thread (Python's default is 5 ms)."""
 
@@ -517,7 +520,12 @@ class Daemon:
         for _ in self.pipeline.configure_steps(config, plan.pipeline, self._seed):
             await asyncio.sleep(0)
         if self.history is not None:
-            self.history.forget(plan.pipeline.removed)
+            removed = plan.pipeline.removed
+            for start in range(0, len(removed), FORGET_SLICE):
+                # The RTT histogram looks for a removed target's checks among every
+                # target's: 1,000 removed at 50,000 stalled the loop 0.7-2 s in one turn.
+                self.history.forget(removed[start : start + FORGET_SLICE])
+                await asyncio.sleep(0)
         self.config = config
         await asyncio.sleep(0)
         if self.maintenance is not None:
