@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime
 import zoneinfo
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 
 from alerts.model import Alert, Site
@@ -27,6 +27,8 @@ from monitor.redact import redact_url
 
 MuteReason = Callable[[Alert], str | None]
 CONSEQUENCES_SHOWN = 5  # names in an alert's consequences line; the count says the rest
+CONFIGURE_SLICE = 500
+"""Targets described per loop turn when a reload changes many (50,000 took 0.2 s)."""
 
 
 def target_info(target: Target, external_url: str = "") -> TargetInfo:
@@ -93,27 +95,63 @@ class AlertFlow:
         self._url: str | None = None  # the external URL the target infos were made with
         self._recalled: set[str] = set()  # targets of restored alerts, until the first configure
 
-    def configure(self, config: Config, changed: Iterable[Target] | None = None) -> list[Alert]:
+    def configure(
+        self,
+        config: Config,
+        changed: Iterable[Target] | None = None,
+        removed: Iterable[str] | None = None,
+    ) -> list[Alert]:
         """New rules and targets; resolves what targets that left had firing.
 
         ``changed`` (a reload's new and changed targets) limits the work to
-        them: describing 50,000 targets again took 0.1 s of loop time.
+        them: describing 50,000 targets again took 0.1 s of loop time; with
+        ``removed`` too (the names the reload removed) no set of every name is
+        built either (30 ms at 50,000).
         """
+        out: list[Alert] = []
+        for _ in self.configure_steps(config, out, changed, removed):
+            pass
+        return out
+
+    def configure_steps(
+        self,
+        config: Config,
+        out: list[Alert],
+        changed: Iterable[Target] | None = None,
+        removed: Iterable[str] | None = None,
+    ) -> Iterator[None]:
+        """:meth:`configure` in slices (the caller lets the loop run at each ``yield``);
+        the alerts to deliver are appended to ``out``. The targets switch at the end."""
         self._reconfigure_rules(config)
         url = config.monitor.external_url
+        new: dict[str, TargetInfo]
+        describe: Iterable[Target]
         if changed is None or url != self._url:
-            new = {t.name: target_info(t, url) for t in config.targets}
+            new, describe = {}, config.targets
+        elif removed is not None:
+            new, describe = dict(self.targets), changed
+            for name in removed:
+                new.pop(name, None)
         else:
             names = {t.name for t in config.targets}
             new = {name: info for name, info in self.targets.items() if name in names}
-            new.update((t.name, target_info(t, url)) for t in changed)
+            describe = changed
+        for index, target in enumerate(describe, start=1):
+            new[target.name] = target_info(target, url)
+            if not index % CONFIGURE_SLICE:
+                yield
         self._url = url
-        now, out = self.wall(), []
-        for gone in (self.targets.keys() | self._recalled) - new.keys():
+        now = self.wall()
+        left = (
+            self.targets.keys() - new.keys()
+            if removed is None
+            else set(removed) & self.targets.keys()
+        )
+        # Restored alerts of targets the config no longer has resolve now.
+        for gone in left | (self._recalled - new.keys()):
             out += self.offer(self.rules.forget_target(gone, now))
         self._recalled.clear()
         self.targets = new
-        return out
 
     def _reconfigure_rules(self, config: Config) -> None:
         section = config.alerts

@@ -84,13 +84,25 @@ class Alerting:
 
     # -- lifecycle -----------------------------------------------------------
 
-    async def apply(self, config: Config, changed: Iterable[Target] | None = None) -> None:
+    async def apply(
+        self,
+        config: Config,
+        changed: Iterable[Target] | None = None,
+        removed: Iterable[str] | None = None,
+    ) -> None:
         """Adopt a (new) config: targets, rules, and delivery if channels or routes changed.
 
-        ``changed``: the targets new or changed since the running config, when known.
+        ``changed`` and ``removed``: the targets new or changed since the running
+        config and the names it removed, when known (a reload's diff).
         """
-        gone = self.flow.targets.keys() - {t.name for t in config.targets}
-        self._send(self.flow.configure(config, changed))
+        if removed is None:
+            gone = self.flow.targets.keys() - {t.name for t in config.targets}
+        else:
+            gone = set(removed) & self.flow.targets.keys()
+        out: list[Alert] = []
+        for _ in self.flow.configure_steps(config, out, changed, removed):
+            await asyncio.sleep(0)  # describing 50,000 changed targets: slices
+        self._send(out)
         if self.delivery is not None:
             for name in gone:
                 self.delivery.forget_state(name)

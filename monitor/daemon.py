@@ -43,14 +43,23 @@ from monitor.dbfile import WriteMetrics
 from monitor.dbfile import describe as describe_file_error
 from monitor.engine.availability import Figures
 from monitor.engine.coalesce import Coalesced
-from monitor.engine.config import Config, ConfigError, Target, load_config, split_host_port
+from monitor.engine.config import (
+    Config,
+    ConfigError,
+    ConfigSchema,
+    Target,
+    load_config,
+    split_host_port,
+)
+from monitor.engine.config_memo import TargetMemo
 from monitor.engine.exporter import Exporter, SelfMetrics
 from monitor.engine.jobs import Job
+from monitor.engine.pacing import PAUSE_EVERY, LoopPacer
 from monitor.engine.paths import Diagnosis
 from monitor.engine.pipeline import ConfigDiff, Pipeline, diff_config
 from monitor.engine.policy import Policy, ancestors
 from monitor.engine.power import Estimate, PowerWatch, goes_dark_with
-from monitor.engine.scheduler import JobPlan, Scheduler, plan_jobs
+from monitor.engine.scheduler import JobPlan, Scheduler
 from monitor.engine.shard import select
 from monitor.engine.shard_spec import Shard, parse_shard
 from monitor.engine.slo import pool, status
@@ -79,6 +88,9 @@ SLO_PERIOD = 30.0  # seconds between SLO evaluations
 ALERTS_PERIOD = 1.0  # seconds between alert timers (point alerts, ended mutes)
 GC_THRESHOLD_GEN0 = 10_000
 GC_FULL_PERIOD = 1800.0  # seconds; SIGTERM must finish well within 5 s
+FORGET_SLICE = 4
+"""Removed targets the measurement history forgets per loop turn (each one is a scan
+of every target's RTT histogram: 3-15 ms at 50,000 targets on the test VM)."""
 LOADER_SWITCH_INTERVAL = 0.0002
 """GIL switch interval while a config loads in a thread (Python's default is 5 ms)."""
 
@@ -110,6 +122,10 @@ class Overrides:
     shard: Shard | None = None
 
 
+TargetJobs = Mapping[str, tuple[Job, ...]]
+"""Scheduler jobs by target name (one per check of the target)."""
+
+
 @dataclass(frozen=True)
 class _Plan:
     """What applying a config changes, worked out from immutable configs (off the loop)."""
@@ -118,31 +134,66 @@ class _Plan:
     pipeline: ConfigDiff
     jobs: JobPlan
     by_address: dict[str, list[str]]  # normalised address -> target names (traps)
-    wanted: tuple[Job, ...]  # every job of ``config`` (the next reload's running jobs)
+    wanted: TargetJobs  # every job of ``config`` (the next reload's running jobs)
+
+
+def _no_pause() -> None:
+    pass
 
 
 def plan_config(
-    running: Config | None, config: Config, running_jobs: Sequence[Job] | None = None
+    running: Config | None,
+    config: Config,
+    running_jobs: TargetJobs | None = None,
+    pause: Callable[[], None] = _no_pause,
 ) -> _Plan:
     """Compare the running config with a new one: targets and jobs to adopt, stop, start.
 
-    ``running_jobs`` are ``jobs_for(running)`` as the previous plan made them
-    (computed again when not given: a second of CPU at 50,000 targets).
+    ``running_jobs`` are ``target_jobs(running)`` as the previous plan made them
+    (computed again when not given: a second of CPU at 50,000 targets). A
+    target that is the very object the running config holds (the loader's
+    memo hands unchanged targets over) keeps its jobs and costs no comparison.
+    ``pause`` is called between slices of the work (``monitor.engine.pacing``).
     """
-    old_targets = running.targets if running is not None else ()
     if running_jobs is None:
-        running_jobs = jobs_for(running) if running is not None else []
+        running_jobs = target_jobs(running) if running is not None else {}
     by_address: dict[str, list[str]] = {}
-    for target in config.targets:
+    for index, target in enumerate(config.targets):
+        if not index % PAUSE_EVERY:
+            pause()
         by_address.setdefault(_normal_address(target.address), []).append(target.name)
-    wanted = tuple(jobs_for(config))
-    return _Plan(
-        config,
-        diff_config(old_targets, config),
-        plan_jobs(running_jobs, wanted),
-        by_address,
-        wanted,
-    )
+    wanted = target_jobs(config, running, running_jobs, pause)
+    diff = diff_config(running.targets if running is not None else (), config, pause)
+    jobs = plan_target_jobs(running_jobs, wanted, pause)
+    return _Plan(config, diff, jobs, by_address, wanted)
+
+
+def plan_target_jobs(
+    current: TargetJobs, wanted: TargetJobs, pause: Callable[[], None] = _no_pause
+) -> JobPlan:
+    """:func:`~monitor.engine.scheduler.plan_jobs` by target: a target whose jobs are
+    the same tuple keeps them without comparing; the others' jobs are compared."""
+    stop: list[tuple[str, str]] = []
+    for index, (name, had) in enumerate(current.items()):
+        if not index % PAUSE_EVERY:
+            pause()
+        wants = wanted.get(name)
+        if wants is None:
+            stop.extend(job.key for job in had)
+        elif wants is not had:
+            by_key = {job.key: job for job in wants}
+            stop.extend(job.key for job in had if by_key.get(job.key) != job)
+    start: list[Job] = []
+    for index, (name, new) in enumerate(wanted.items()):
+        if not index % PAUSE_EVERY:
+            pause()
+        old = current.get(name)
+        if old is None:
+            start.extend(new)
+        elif new is not old:
+            by_key = {job.key: job for job in old}
+            start.extend(job for job in new if by_key.get(job.key) != job)
+    return JobPlan(tuple(stop), tuple(start), sum(map(len, wanted.values())) - len(start))
 
 
 class _Stopping(Exception):
@@ -180,12 +231,39 @@ async def collect_garbage_periodically(period: float = GC_FULL_PERIOD) -> None:
 
 def jobs_for(config: Config) -> list[Job]:
     """Every (target, check) pair of a config as scheduler jobs."""
-    depths = dependency_depths({t.name: t.parents for t in config.targets})
-    return [
-        Job(ProbeTarget(t.name, t.address), check.kind, check.settings, depths.get(t.name, 0))
-        for t in config.targets
-        for check in t.checks
-    ]
+    return [job for jobs in target_jobs(config).values() for job in jobs]
+
+
+def target_jobs(
+    config: Config,
+    running: Config | None = None,
+    running_jobs: TargetJobs | None = None,
+    pause: Callable[[], None] = _no_pause,
+) -> dict[str, tuple[Job, ...]]:
+    """The jobs of every target of ``config``, by target name.
+
+    A target that is the very object ``running`` holds, at the same depth,
+    keeps its ``running_jobs`` (the same objects), so an unchanged target
+    costs a lookup rather than new jobs to compare.
+    """
+    depths = dependency_depths({t.name: t.parents for t in config.targets}, pause)
+    before = {t.name: t for t in running.targets} if running and running_jobs else {}
+    old_jobs = running_jobs or {}
+    out: dict[str, tuple[Job, ...]] = {}
+    for index, target in enumerate(config.targets):
+        if not index % PAUSE_EVERY:
+            pause()
+        depth = depths.get(target.name, 0)
+        old = old_jobs.get(target.name) if before.get(target.name) is target else None
+        if old is not None and all(job.depth == depth for job in old):
+            out[target.name] = old
+            continue
+        probe_target = ProbeTarget(target.name, target.address)
+        # A list, not a generator per target (a third of a start-up plan at 50,000).
+        out[target.name] = tuple(
+            [Job(probe_target, check.kind, check.settings, depth) for check in target.checks]
+        )
+    return out
 
 
 def _shard_selection(config: Config, shard: Shard) -> Config:
@@ -220,13 +298,17 @@ def _normal_address(address: str) -> str:
         return address.lower()
 
 
-def dependency_depths(parents: Mapping[str, tuple[str, ...]]) -> dict[str, int]:
+def dependency_depths(
+    parents: Mapping[str, tuple[str, ...]], pause: Callable[[], None] = _no_pause
+) -> dict[str, int]:
     """0 for targets without parents, else one more than their deepest parent.
 
     The config refuses cycles, so this terminates; iterative for deep chains.
     """
     depths: dict[str, int] = {}
-    for root in parents:
+    for index, root in enumerate(parents):
+        if not index % PAUSE_EVERY:
+            pause()
         stack = [root]
         while stack:
             name = stack[-1]
@@ -257,6 +339,9 @@ class Daemon:
         self.overrides = overrides or Overrides()
         self.kinds = kinds if kinds is not None else probes.KINDS
         self.listeners = listeners if listeners is not None else probes.LISTENERS
+        self.schema = ConfigSchema(self.kinds, self.listeners)  # model classes built once
+        # The running config's targets by their inputs: a reload validates only what changed.
+        self._memo: TargetMemo[Target] = TargetMemo()
         self.wall = wall
         self.self_metrics = SelfMetrics()
         self.exporter = Exporter(
@@ -286,7 +371,7 @@ class Daemon:
         self._reload_lock = asyncio.Lock()
         self._reloads = Coalesced(self._reload_now)  # SIGHUP storms: one more, not six
         self.scheduler: Scheduler | None = None
-        self._jobs: tuple[Job, ...] = ()  # of the running config, as its plan made them
+        self._jobs: TargetJobs = {}  # of the running config, as its plan made them
         self.store: Store | None = None
         self.history: MeasurementHistory | None = None
         self.alerting: Alerting | None = None
@@ -303,10 +388,10 @@ class Daemon:
 
     # -- configuration -----------------------------------------------------
 
-    def load(self) -> Config:
+    def load(self, pause: Callable[[], None] | None = None) -> Config:
         """The config file as this daemon runs it, at start and at every reload: the
         command-line overrides applied and only this shard's targets kept."""
-        config = load_config(self.config_path, self.kinds, self.listeners)
+        config = load_config(self.config_path, schema=self.schema, memo=self._memo, pause=pause)
         monitor = config.monitor
         if self.overrides.listen:
             monitor = monitor.model_copy(update={"listen": self.overrides.listen})
@@ -317,9 +402,28 @@ class Daemon:
         shard = self.overrides.shard or (parse_shard(monitor.shard) if monitor.shard else None)
         return config if shard is None else _shard_selection(config, shard)
 
-    def _load_plan(self) -> _Plan:
+    def _load_plan(self, pause: Callable[[], None]) -> _Plan:
         """Load the config file and compare it with the running one (in a thread)."""
-        return plan_config(self.config, self.load(), self._jobs)
+        return plan_config(self.config, self.load(pause), self._jobs, pause)
+
+    async def _load_plan_beside_loop(self) -> _Plan:
+        """:meth:`_load_plan` in a thread that steps back whenever the loop is busy."""
+        pacer = LoopPacer()
+        beating = asyncio.create_task(pacer.heartbeat())
+        try:
+            with loop_first():
+                plan = await asyncio.to_thread(self._load_plan, pacer.pause)
+        finally:
+            beating.cancel()
+        log.info(
+            "config read: %d targets, %d validated, %d as in the last load; "
+            "the loader gave the loop %.2f s",
+            len(plan.config.targets),
+            self._memo.validated,
+            self._memo.reused,
+            pacer.paused,
+        )
+        return plan
 
     async def _open_probers(self, config: Config) -> None:
         """Open the prober of every kind the config uses.
@@ -416,7 +520,12 @@ class Daemon:
         for _ in self.pipeline.configure_steps(config, plan.pipeline, self._seed):
             await asyncio.sleep(0)
         if self.history is not None:
-            self.history.forget(plan.pipeline.removed)
+            removed = plan.pipeline.removed
+            for start in range(0, len(removed), FORGET_SLICE):
+                # Forgetting hands open minute buckets to the writer: a few
+                # targets per loop turn, so 1,000 removed never hold the loop.
+                self.history.forget(removed[start : start + FORGET_SLICE])
+                await asyncio.sleep(0)
             self.history.keep((t.name, (c.kind for c in t.checks)) for t in plan.pipeline.changed)
         self.config = config
         await asyncio.sleep(0)
@@ -427,7 +536,9 @@ class Daemon:
         self._by_address = plan.by_address
         self.power.keep(t.name for t in config.targets)
         tracers = {k: p for k, p in self.probers.items() if isinstance(p, PathTracer)}
-        self.paths.configure(config, tracers)
+        diff = plan.pipeline
+        for _ in self.paths.configure_steps(config, tracers, diff.changed, diff.removed):
+            await asyncio.sleep(0)
         self.self_metrics.targets.set(len(config.targets))
         assert self.scheduler is not None
         for _ in self.scheduler.sync_steps(plan.jobs):
@@ -436,12 +547,15 @@ class Daemon:
         return len(plan.jobs.start), len(plan.jobs.stop), plan.jobs.kept
 
     async def _apply_alerting(
-        self, config: Config, changed: Iterable[Target] | None = None
+        self,
+        config: Config,
+        changed: Iterable[Target] | None = None,
+        removed: Iterable[str] | None = None,
     ) -> None:
         if self.alerting is None:
             return
         try:
-            await self.alerting.apply(config, changed)
+            await self.alerting.apply(config, changed, removed)
         except DeliverySetupError as exc:
             raise StartupError(f"cannot start alert delivery: {exc}") from None
 
@@ -504,8 +618,7 @@ class Daemon:
                 # Reading and validating thousands of targets takes most of a second:
                 # in a thread, the loop keeps probing meanwhile (it gets the GIL back
                 # every few milliseconds instead of waiting for the whole load).
-                with loop_first():
-                    plan = await asyncio.to_thread(self._load_plan)
+                plan = await self._load_plan_beside_loop()
                 config = plan.config
                 await self._open_probers(config)
                 await self._open_listeners(config)
@@ -524,13 +637,13 @@ class Daemon:
                 self.access.update(config.web)
             started, stopped, kept = await self._apply(plan)
             await asyncio.sleep(0)  # each step of a large reload in its own loop turn
-            await self._apply_alerting(config, plan.pipeline.changed)
+            await self._apply_alerting(config, plan.pipeline.changed, plan.pipeline.removed)
             # No collection here (it would stall the loop for a long moment at ten
             # thousand targets): the replaced config is freed by reference counting
             # (nothing a load makes may sit in a reference cycle: the config's model
-            # classes are built once, see monitor.engine.config._models_for, since frozen
-            # cycles are freed only by the half-hourly collection); the new objects
-            # are only moved out of the collector's way.
+            # classes are built once, in self.schema, since frozen cycles are freed
+            # only by the half-hourly collection); the new objects are only moved
+            # out of the collector's way.
             gc.freeze()
             self.self_metrics.reload_ok.set(1)
             self.self_metrics.reload_time.set(self.wall())

@@ -31,7 +31,7 @@ import asyncio
 import contextlib
 import heapq
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -39,7 +39,7 @@ from prometheus_client.registry import Collector
 
 from alerts.model import Alert
 from monitor.contract import ProbeTarget
-from monitor.engine.config import Config
+from monitor.engine.config import Config, Target
 from monitor.engine.paths import (
     Diagnosis,
     Names,
@@ -68,6 +68,8 @@ REFUSAL_LOG_EVERY = 60.0
 """Seconds between log lines about refused outage traces."""
 LOOKS_PER_TICK = 1000
 """Due entries looked at per tick at most (ten thousand targets due at start: ten ticks)."""
+CONFIGURE_SLICE = 500
+"""Targets adopted per loop turn when a (re)load changes many."""
 WAIT_FLOOR = 0.5
 """Least wait of a trace when a baseline knows the hops' round trips (seconds)."""
 WAIT_RTT_FACTOR = 4.0
@@ -99,6 +101,7 @@ class PathWatch:
         self._refusal_logged = -REFUSAL_LOG_EVERY
         self.traced = {"baseline": 0, "outage": 0}  # traces started, by purpose
         self._traceable: dict[str, _Traceable] = {}
+        self._tracers: dict[str, PathTracer] = {}  # of the last configure
         self._holding: dict[str, float] = {}  # target -> hold its page until (wall time)
         self._due: list[tuple[float, str]] = []
         self._next_due: dict[str, float] = {}
@@ -111,33 +114,76 @@ class PathWatch:
 
     def configure(self, config: Config, tracers: Mapping[str, PathTracer]) -> None:
         """Adopt a config: which targets can be traced, and the limits."""
+        for _ in self.configure_steps(config, tracers):
+            pass
+
+    def configure_steps(
+        self,
+        config: Config,
+        tracers: Mapping[str, PathTracer],
+        changed: Iterable[Target] | None = None,
+        removed: Iterable[str] = (),
+    ) -> Iterator[None]:
+        """:meth:`configure` in slices: the caller lets the loop run at each ``yield``.
+
+        ``changed`` and ``removed`` (a reload's new or changed targets and the
+        names it removed) limit the work to them; without them, or when the
+        tracers changed, every target is looked at (0.15-0.5 s for 50,000 in one
+        loop turn, before it was sliced and limited to what changed).
+        """
         settings = config.path_diagnosis
         if settings != self.settings:
             self.settings = settings
             self.budget.per_minute = settings.max_traces_per_minute
             self._slots = asyncio.Semaphore(settings.max_concurrent)
-        traceable: dict[str, _Traceable] = {}
-        for target in config.targets:
-            for check in target.checks:
-                tracer = tracers.get(check.kind)
-                if tracer is not None:
-                    probe_target = ProbeTarget(target.name, target.address)
-                    traceable[target.name] = (tracer, probe_target, check.settings)
-                    break
+        everything = changed is None or dict(tracers) != self._tracers
+        self._tracers = dict(tracers)
         now = self.wall()
-        for name, (_, probe_target, _) in traceable.items():
-            before = self._traceable.get(name)
-            if before is not None and before[1] != probe_target:
-                self.baselines.pop(name, None)  # another address: another path
-                self._schedule(name, now)
-            elif before is None and name not in self._next_due:
-                self._schedule(name, now)
-        for gone in self._traceable.keys() - traceable.keys():
-            self.baselines.pop(gone, None)
-            self.diagnoses.pop(gone, None)
-            self._holding.pop(gone, None)
-            self._next_due.pop(gone, None)
-        self._traceable = traceable
+        if everything:
+            gone = set(self._traceable)
+            gone.difference_update(t.name for t in config.targets)
+            look_at: Iterable[Target] = config.targets
+        else:
+            gone = set(removed)
+            look_at = changed or ()
+        for index, target in enumerate(look_at, start=1):
+            self._adopt(target, now)
+            if not index % CONFIGURE_SLICE:
+                yield
+        for name in gone:
+            self._forget(name)
+
+    def _adopt(self, target: Target, now: float) -> None:
+        """A target of the new config: traceable or not, and traced again if it moved."""
+        name = target.name
+        entry = self._entry(target)
+        before = self._traceable.get(name)
+        if entry is None:
+            if before is not None:
+                self._forget(name)
+            return
+        self._traceable[name] = entry
+        if before is not None and before[1] != entry[1]:
+            self.baselines.pop(name, None)  # another address: another path
+            self._schedule(name, now)
+        elif before is None and name not in self._next_due:
+            self._schedule(name, now)
+
+    def _entry(self, target: Target) -> _Traceable | None:
+        """How to trace the target: its first check whose kind has a tracer."""
+        for check in target.checks:
+            tracer = self._tracers.get(check.kind)
+            if tracer is not None:
+                return (tracer, ProbeTarget(target.name, target.address), check.settings)
+        return None
+
+    def _forget(self, name: str) -> None:
+        """A target no longer traceable (removed, or without a traceable check)."""
+        self._traceable.pop(name, None)
+        self.baselines.pop(name, None)
+        self.diagnoses.pop(name, None)
+        self._holding.pop(name, None)
+        self._next_due.pop(name, None)
 
     def _schedule(self, name: str, when: float) -> None:
         self._next_due[name] = when

@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -47,7 +47,9 @@ from monitor.config_types import (
 )
 from monitor.contract import CheckSettings, ListenerKind, ProbeKind
 from monitor.engine.config_locator import locate
+from monitor.engine.config_memo import MemoRound, Surroundings, TargetMemo, table_key
 from monitor.engine.maintenance import MaintenanceWindow
+from monitor.engine.pacing import PAUSE_EVERY
 from monitor.engine.paths import PathDiagnosisSection
 from monitor.engine.shard_spec import parse_shard
 from monitor.engine.slo import SloConfig
@@ -59,6 +61,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConfigIssue",
+    "ConfigSchema",
     "Location",
     "MonitorSection",
     "Target",
@@ -422,28 +425,24 @@ def _build_models(
     return _Models(defaults, template, target, document)
 
 
-# Memo of _build_models by the identity of the registries (which live as long as the
-# process). Without it every load made four new model classes: classes sit in
-# reference cycles, so each reload left ~700 objects that only a full garbage
-# collection frees, and the daemon freezes the heap after a reload (RSS grew
-# by hundreds of kB a reload). The entries keep their registries alive, so an
-# id is never reused for another registry while its entry exists.
-_MODELS: dict[tuple[int, ...], tuple[tuple[object, ...], _Models]] = {}
-_MODELS_KEPT = 4
+class ConfigSchema:
+    """The models of what operators write for one set of probe kinds and listeners.
 
+    Built once by whoever loads configs repeatedly (the daemon) and passed to
+    :func:`load_config`: every build makes four model classes, and classes
+    sit in reference cycles, so building them at each reload left ~700
+    objects that only a full garbage collection frees (the daemon freezes the
+    heap after a reload; RSS grew by hundreds of kB a reload).
+    """
 
-def _models_for(
-    kinds: Mapping[str, ProbeKind[Any]], listeners: Mapping[str, ListenerKind]
-) -> _Models:
-    """The raw models for these registries, built once."""
-    owners: tuple[object, ...] = (*kinds.values(), *listeners.values())
-    key = (*(hash(n) for n in (*kinds, "|", *listeners)), *(id(o) for o in owners))
-    found = _MODELS.get(key)
-    if found is None:
-        if len(_MODELS) >= _MODELS_KEPT:
-            _MODELS.pop(next(iter(_MODELS)))
-        found = _MODELS[key] = (owners, _build_models(kinds, listeners))
-    return found[1]
+    def __init__(
+        self,
+        kinds: Mapping[str, ProbeKind[Any]] | None = None,
+        listeners: Mapping[str, ListenerKind] | None = None,
+    ) -> None:
+        self.kinds = kinds if kinds is not None else probes.KINDS
+        self.listeners = listeners if listeners is not None else probes.LISTENERS
+        self.models = _build_models(self.kinds, self.listeners)
 
 
 # --------------------------------------------------------------------------
@@ -455,16 +454,35 @@ def load_config(
     path: str | Path,
     kinds: Mapping[str, ProbeKind[Any]] | None = None,
     listeners: Mapping[str, ListenerKind] | None = None,
+    *,
+    schema: ConfigSchema | None = None,
+    memo: TargetMemo[Target] | None = None,
+    pause: Callable[[], None] | None = None,
 ) -> Config:
-    """Read, validate and resolve a config file. Raises :class:`ConfigError`."""
+    """Read, validate and resolve a config file. Raises :class:`ConfigError`.
+
+    ``schema`` (instead of ``kinds`` and ``listeners``): the models, built once
+    by a caller that loads again and again. ``memo``: the targets of the
+    previous successful load with this schema; targets whose inputs did not
+    change are taken from there instead of validated again, and on success
+    the memo keeps this load's targets (on failure it is left as it was).
+    ``pause``: called between slices of the work, when a thread loads beside an
+    event loop (``monitor.engine.pacing``).
+    """
+    if schema is None:
+        schema = ConfigSchema(kinds, listeners)
+    elif kinds is not None or listeners is not None:
+        raise TypeError("pass either a schema or kinds and listeners, not both")
     path = Path(path)
     try:
-        raw = read_config(path)
+        raw = read_config(path) if pause is None else read_config(path, pause)
     except SourceError as exc:
         raise ConfigError([ConfigIssue("", str(exc))]) from None
-    kinds = kinds if kinds is not None else probes.KINDS
-    listeners = listeners if listeners is not None else probes.LISTENERS
-    return _Resolver(raw, kinds, listeners, path).resolve()
+    memo_round = memo.start() if memo is not None else None
+    config = _Resolver(raw, schema, path, memo_round, pause).resolve()
+    if memo is not None and memo_round is not None:
+        memo.adopt(memo_round)
+    return config
 
 
 @dataclass(slots=True)
@@ -492,24 +510,27 @@ class _Resolver:
     def __init__(
         self,
         raw: RawConfig,
-        kinds: Mapping[str, ProbeKind[Any]],
-        listeners: Mapping[str, ListenerKind],
+        schema: ConfigSchema,
         path: Path,
+        memo: MemoRound[Target] | None,
+        pause: Callable[[], None] | None,
     ) -> None:
         self.raw = raw
-        self.kinds = kinds
-        self.listeners = listeners
+        self.pause = pause
+        self.kinds = schema.kinds
+        self.listeners = schema.listeners
         self.path = path
-        self.models = _models_for(kinds, listeners)
+        self.models = schema.models
+        self.memo = memo
         self.issues: list[ConfigIssue] = list(raw.issues)
         self.sections: dict[str, Any] = {}
         # Every name written, also of targets with errors: a reference to one of them
         # is not an "unknown target" (that would be a follow-on error).
-        self.declared = {
-            table["name"]
-            for table, _ in raw.targets
-            if isinstance(table, dict) and isinstance(table.get("name"), str)
-        }
+        self.declared: set[str] = set()
+        for index, (table, _) in enumerate(raw.targets):
+            self._pause_at(index)
+            if isinstance(table, dict) and isinstance(table.get("name"), str):
+                self.declared.add(table["name"])
         # Validated check settings by (kind, merged values as written): thousands of
         # inventory rows share a few templates, so each distinct settings object is
         # validated once and shared (it is frozen), which also saves memory.
@@ -530,9 +551,16 @@ class _Resolver:
             self._check_kind_tables(defaults, "defaults")
             self._check_kind_names(defaults, "defaults")
         templates = self._templates()
+        surroundings = Surroundings(
+            self.raw.document.get("defaults", {}),
+            {name: table for name, (table, _) in self.raw.templates.items()},
+            {name: self.raw.document.get(name) for name in owned},
+            self.kinds,
+        )
         targets = []
-        for table, origin in self.raw.targets:
-            target = self._target(table, origin, defaults, templates)
+        for index, (table, origin) in enumerate(self.raw.targets):
+            self._pause_at(index)
+            target = self._remembered(table, origin, defaults, templates, surroundings)
             if target is not None:
                 targets.append((target, origin))
         self._cross_check(targets, monitor)
@@ -569,6 +597,11 @@ class _Resolver:
         )
 
     # -- helpers -----------------------------------------------------------
+
+    def _pause_at(self, index: int) -> None:
+        """Every ``PAUSE_EVERY`` items of a long loop: let the event loop run if it waits."""
+        if self.pause is not None and not index % PAUSE_EVERY:
+            self.pause()
 
     def _located(self) -> list[ConfigIssue]:
         """The issues with file, line and target name (only computed on failure)."""
@@ -639,6 +672,30 @@ class _Resolver:
                         f"{name!r} is set by the monitor itself; choose another label name",
                     )
                 )
+
+    def _remembered(
+        self,
+        table: Any,
+        origin: Origin,
+        defaults: Any,
+        templates: dict[str, tuple[Any, dict[str, Any], str]],
+        surroundings: Surroundings,
+    ) -> Target | None:
+        """The target of ``table``: the previous load's if built from the same inputs."""
+        if self.memo is None or not isinstance(table, dict):
+            return self._target(table, origin, defaults, templates)
+        where, key = surroundings.of(table), table_key(table)
+        if where is None or key is None:  # reads a file at load: validated every time
+            self.memo.validated += 1
+            return self._target(table, origin, defaults, templates)
+        found = self.memo.find(where, key)
+        if found is not None:
+            return found
+        issues = len(self.issues)
+        target = self._target(table, origin, defaults, templates)
+        if target is not None and len(self.issues) == issues:
+            self.memo.file(where, key, target)
+        return target
 
     def _target(
         self,
@@ -824,7 +881,8 @@ class _Resolver:
 
     def _cross_check(self, targets: list[tuple[Target, Origin]], monitor: MonitorSection) -> None:
         seen: dict[str, Origin] = {}
-        for target, origin in targets:
+        for index, (target, origin) in enumerate(targets):
+            self._pause_at(index)
             if target.name in seen:
                 self.issues.append(
                     ConfigIssue(
@@ -836,7 +894,8 @@ class _Resolver:
             else:
                 seen[target.name] = origin
         names = {t.name: t for t, _ in targets}
-        for target, origin in targets:
+        for number, (target, origin) in enumerate(targets):
+            self._pause_at(number)
             for index, parent in enumerate(target.parents):
                 if parent not in names and parent not in self.declared:
                     self.issues.append(
@@ -851,7 +910,7 @@ class _Resolver:
                             origin.path(("parents", index)), "a target cannot be its own parent"
                         )
                     )
-        for cycle in _cycles({n: t.parents for n, t in names.items()}):
+        for cycle in _cycles({n: t.parents for n, t in names.items()}, self._pause_at):
             self.issues.append(
                 ConfigIssue(
                     seen[cycle[0]].path(("parents",)),
@@ -967,11 +1026,14 @@ def _merge_location(base: Location | None, over: Location | None) -> Location | 
     return base.model_copy(update=over.model_dump(exclude_none=True))
 
 
-def _cycles(parents: Mapping[str, tuple[str, ...]]) -> list[list[str]]:
+def _cycles(
+    parents: Mapping[str, tuple[str, ...]], pause_at: Callable[[int], None] = lambda index: None
+) -> list[list[str]]:
     """Cycles in the parents graph, each reported once (iterative: inventories are deep)."""
     state: dict[str, int] = {}  # 1 = on the current path, 2 = finished
     found: list[list[str]] = []
-    for root in parents:
+    for index, root in enumerate(parents):
+        pause_at(index)
         if root in state:
             continue
         path: list[str] = [root]

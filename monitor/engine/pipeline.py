@@ -146,6 +146,8 @@ def topology_for(config: Config) -> Topology:
 
 CONFIGURE_SLICE = 500
 """Targets adopted per slice of a (re)configuration: a few ms of loop time each."""
+DIFF_SLICE = 128
+"""Targets compared between two pauses of a diff made in a thread."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,11 +164,22 @@ class ConfigDiff:
     topology: Topology
 
 
-def diff_config(old: Iterable[Target], config: Config) -> ConfigDiff:
-    """Compare the running targets with ``config``'s (unchanged targets cost one ``==``)."""
+def diff_config(
+    old: Iterable[Target], config: Config, pause: Callable[[], None] | None = None
+) -> ConfigDiff:
+    """Compare the running targets with ``config``'s (unchanged targets cost one ``==``,
+    or an ``is`` when the loader's memo handed the same object over). ``pause`` is
+    called between slices when a thread computes this beside the event loop."""
     before = {t.name: t for t in old}
     names = {t.name for t in config.targets}
-    changed = tuple(t for t in config.targets if before.get(t.name) != t)
+    changed_list: list[Target] = []
+    for index, target in enumerate(config.targets):
+        if pause is not None and not index % DIFF_SLICE:
+            pause()
+        was = before.get(target.name)
+        if was is not target and was != target:
+            changed_list.append(target)
+    changed = tuple(changed_list)
     shared: dict[tuple[tuple[str, int, int, bool], ...], Mapping[str, CheckPolicy]] = {}
     return ConfigDiff(
         removed=tuple(name for name in before if name not in names),

@@ -12,12 +12,14 @@ import csv
 import glob
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from monitor.config_errors import ConfigIssue, join_path
 from monitor.engine.config_locator import unclosed_array_line
+from monitor.engine.pacing import PAUSE_EVERY
 
 _CSV_LIST_SPLIT = re.compile(r"[;\s]+")
 _CSV_LOCATION_KEYS = {"address", "lat", "lon", "contact"}
@@ -90,8 +92,15 @@ def _syntax_error(path: Path, text: str, message: str) -> str:
     return f"{path}: TOML syntax error: {message}"
 
 
-def read_config(path: Path) -> RawConfig:
-    """Read the main file and resolve ``include``; collects include problems as issues."""
+def _no_pause() -> None:
+    pass
+
+
+def read_config(path: Path, pause: Callable[[], None] = _no_pause) -> RawConfig:
+    """Read the main file and resolve ``include``; collects include problems as issues.
+
+    ``pause`` is called between slices of a long read (see ``monitor.engine.pacing``).
+    """
     document, text = read_toml(path)
     raw = RawConfig(document=document, directory=path.parent, texts={"": text})
     for index, table in enumerate(_as_list(document.get("targets", []))):
@@ -104,7 +113,7 @@ def read_config(path: Path) -> RawConfig:
         return raw
     for pattern_index, pattern in enumerate(includes):
         for file in _expand(raw, pattern, pattern_index):
-            _read_included(raw, file)
+            _read_included(raw, file, pause)
     return raw
 
 
@@ -138,10 +147,10 @@ def _display(raw: RawConfig, path: Path) -> str:
         return str(path)
 
 
-def _read_included(raw: RawConfig, path: Path) -> None:
+def _read_included(raw: RawConfig, path: Path, pause: Callable[[], None]) -> None:
     shown = _display(raw, path)
     if path.suffix == ".csv":
-        _read_csv(raw, path, shown)
+        _read_csv(raw, path, shown, pause)
         return
     try:
         document, raw.texts[shown] = read_toml(path)
@@ -168,14 +177,18 @@ def _read_included(raw: RawConfig, path: Path) -> None:
         raw.templates[name] = (table, where)
 
 
-def _read_csv(raw: RawConfig, path: Path, shown: str) -> None:
+def _read_csv(raw: RawConfig, path: Path, shown: str, pause: Callable[[], None]) -> None:
     """Read an inventory: one target a row, header names the columns."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             # A loop rather than list(): list() reads every row in one C call
             # that holds the GIL throughout (0.35 s for 50,000 rows), and a
             # reload reads the inventory in a thread beside the event loop.
-            rows = [row for row in csv.reader(fh)]
+            rows: list[list[str]] = []
+            for row in csv.reader(fh):
+                rows.append(row)
+                if not len(rows) % PAUSE_EVERY:
+                    pause()
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raw.issues.append(ConfigIssue(shown, f"cannot read CSV inventory: {exc}"))
         return
@@ -187,6 +200,8 @@ def _read_csv(raw: RawConfig, path: Path, shown: str) -> None:
         raw.issues.extend(ConfigIssue(f"{shown}:1", p) for p in problems)
         return
     for line_no, row in enumerate(rows[1:], start=2):
+        if not line_no % PAUSE_EVERY:
+            pause()
         if not any(cell.strip() for cell in row):
             continue  # blank lines are allowed in spreadsheets exports
         origin = Origin(f"{shown}:{line_no}: ", "")
