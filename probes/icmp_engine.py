@@ -49,6 +49,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Final, Literal, NamedTuple
 
 from monitor.contract import ProbeSetupError
@@ -84,6 +85,8 @@ INLINE_DRAIN_EVERY: Final = 64
 """Sends between reads during a burst (keeps the receive queue short)."""
 
 _TIMESPEC: Final = struct.Struct("=qq")
+_wall: Final = time.time  # module globals: one lookup less per echo than time.time
+_monotonic: Final = time.monotonic
 _INT: Final = struct.Struct("=i")
 _V4_PASS: Final = (pkt.ICMP_ECHO_REPLY, pkt.ICMP_DEST_UNREACH, pkt.ICMP_TIME_EXCEEDED)
 _V6_PASS: Final = (pkt.ICMP6_ECHO_REPLY, pkt.ICMP6_DEST_UNREACH, pkt.ICMP6_TIME_EXCEEDED)
@@ -221,7 +224,7 @@ class _Channel:
 
 
 class _Run:
-    """The state of one probe run: its echoes, their times, and its future."""
+    """The state of one probe run: its echoes, their times, and whom to tell when it settles."""
 
     __slots__ = (
         "answers",
@@ -230,13 +233,15 @@ class _Run:
         "count",
         "deadline",
         "destination",
+        "done",
         "failures",
-        "future",
         "interval",
         "keys",
         "next_index",
+        "on_settled",
         "payload",
         "rtts",
+        "settled",
         "sockaddr",
         "start",
         "ttl",
@@ -256,7 +261,8 @@ class _Run:
         interval: float,
         start: float,
         deadline: float,
-        future: asyncio.Future[None],
+        on_settled: Callable[[_Run], None],
+        done: Callable[[PingOutcome], None] | None = None,
         ttl: int | None = None,
     ) -> None:
         self.channel = channel
@@ -267,7 +273,12 @@ class _Run:
         self.interval = interval
         self.start = start
         self.deadline = deadline
-        self.future = future
+        # No future per run: a future, its done callback and the loop handle that
+        # calls it cost as much as an echo. The engine is told once, and
+        # ``settled`` is what its timers and the reader check.
+        self.on_settled = on_settled
+        self.done = done
+        self.settled = False
         self.rtts: list[float | None] = [None] * count
         self.tx_real = [0.0] * count
         self.tx_mono = [0.0] * count
@@ -282,16 +293,18 @@ class _Run:
     def resolve(self) -> None:
         """One echo is settled (answered, failed or never sent)."""
         self.unresolved -= 1
-        if self.unresolved <= 0 and not self.future.done():
-            self.future.set_result(None)
+        if self.unresolved <= 0 and not self.settled:
+            self.settled = True
+            self.on_settled(self)
 
     def fail(self, reason: str, message: str) -> None:
         self.failures.append((reason, message))
         self.resolve()
 
     def expire(self) -> None:
-        if not self.future.done():
-            self.future.set_result(None)
+        if not self.settled:
+            self.settled = True
+            self.on_settled(self)
 
     def outcome(self) -> PingOutcome:
         answers = () if self.answers is None else tuple(self.answers[: self.next_index])
@@ -378,6 +391,7 @@ class IcmpEngine:
         self._unavailable: dict[int, str] = {}
         self._payloads: dict[tuple[int, bool], tuple[bytes, int]] = {}
         self._runs: set[_Run] = set()
+        self._settled: list[_Run] = []  # runs of start() settled since the last delivery
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timers: _Timers | None = None
         self._mode: Mode | None = None
@@ -522,6 +536,10 @@ class IcmpEngine:
         outcome says who answered each echo (:attr:`PingOutcome.answers`):
         what a path trace is made of.
         """
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("the ICMP engine is not open")
+        future: asyncio.Future[None] = loop.create_future()
         run = self._begin(
             family,
             sockaddr,
@@ -529,13 +547,14 @@ class IcmpEngine:
             interval=interval,
             payload_size=payload_size,
             deadline=deadline,
+            on_settled=partial(_wake, future),
             ttl=ttl,
         )
         if run is None:
             return PingOutcome(sockaddr[0], (), ())  # no time left to send anything
         try:
             self._send_next(run)
-            await run.future
+            await future
         finally:
             self._finish(run)
         return run.outcome()
@@ -555,7 +574,10 @@ class IcmpEngine:
 
         The scheduler's tick lane starts a tick's runs from one callback;
         a coroutine and a task per run cost as much as the echo itself.
-        ``done`` runs from the loop (never inside this call).
+        ``done`` runs from the loop (never inside this call): the runs that
+        settle during one wake-up of the engine (a drain of the socket, a
+        timer's sends, their deadlines) are delivered together by one loop
+        callback, in the order they settled.
         """
         run = self._begin(
             family,
@@ -564,18 +586,33 @@ class IcmpEngine:
             interval=interval,
             payload_size=payload_size,
             deadline=deadline,
+            on_settled=self._on_settled,
+            done=done,
         )
         if run is None:
             loop = self._loop
             assert loop is not None
             loop.call_soon(done, PingOutcome(sockaddr[0], (), ()))
             return
-        run.future.add_done_callback(lambda _: self._complete(run, done))
         self._send_next(run)
 
-    def _complete(self, run: _Run, done: Callable[[PingOutcome], None]) -> None:
-        self._finish(run)
-        done(run.outcome())
+    def _on_settled(self, run: _Run) -> None:
+        """Queue a settled run of :meth:`start`; the first of a batch asks for its delivery."""
+        if not self._settled and self._loop is not None:
+            self._loop.call_soon(self._deliver_settled)
+        self._settled.append(run)
+
+    def _deliver_settled(self) -> None:
+        """Hand every run settled since the last delivery to its ``done``."""
+        runs, self._settled = self._settled, []
+        for run in runs:
+            self._finish(run)
+            done = run.done
+            assert done is not None
+            try:
+                done(run.outcome())
+            except Exception:  # one consumer's bug must not lose the batch's other results
+                log.exception("ICMP: the done callback of a run to %s failed", run.destination)
 
     def _begin(
         self,
@@ -586,6 +623,8 @@ class IcmpEngine:
         interval: float,
         payload_size: int,
         deadline: float,
+        on_settled: Callable[[_Run], None],
+        done: Callable[[PingOutcome], None] | None = None,
         ttl: int | None = None,
     ) -> _Run | None:
         """A run registered with its deadline timer, or None when no time is left."""
@@ -593,7 +632,8 @@ class IcmpEngine:
         loop, timers = self._loop, self._timers
         if channel is None or loop is None or timers is None:
             raise RuntimeError(self.unavailable(family) or "the ICMP engine is not open")
-        if deadline <= loop.time():
+        now = loop.time()
+        if deadline <= now:
             return None
         run = _Run(
             channel,
@@ -602,9 +642,10 @@ class IcmpEngine:
             payload=self._payload(payload_size, channel.v6),
             count=count,
             interval=interval,
-            start=loop.time(),
+            start=now,
             deadline=deadline,
-            future=loop.create_future(),
+            on_settled=on_settled,
+            done=done,
             ttl=ttl,
         )
         self._runs.add(run)
@@ -628,12 +669,11 @@ class IcmpEngine:
             # A key answered early may already belong to another run.
             if entry is not None and entry[0] is run:
                 del pending[key]
-        if not run.future.done():
-            run.future.cancel()
+        run.settled = True  # a cancelled ping(): its timers see it is over
 
     def _send_next(self, run: _Run) -> None:
         """Send the run's next echo and schedule the one after it."""
-        if run.future.done():
+        if run.settled:
             return
         index = run.next_index
         run.next_index = index + 1
@@ -651,26 +691,33 @@ class IcmpEngine:
 
     def _send_echo(self, run: _Run, index: int, attempt: int) -> None:
         channel = run.channel
-        key = channel.allocate()
-        if key is None:
-            run.fail("send_error", "too many ICMP echoes in flight")
-            return
-        ident, seq = channel.ident_seq(key)
+        pending = channel.pending
+        key = channel.next_key
+        if key in pending:  # rare: the key space wrapped onto an echo still out
+            found = channel.allocate()
+            if found is None:
+                run.fail("send_error", "too many ICMP echoes in flight")
+                return
+            key = found
+        else:
+            channel.next_key = (key + 1) & channel.key_mask
+        ident, seq = ((key >> 16) + channel.ident_base) & 0xFFFF, key & 0xFFFF
         packet = pkt.build_echo_request(ident, seq, run.payload, v6=channel.v6, base=run.base)
-        ancillary = None if run.ttl is None else ttl_ancillary(run.ttl, v6=channel.v6)
-        run.tx_real[index] = time.time()
-        run.tx_mono[index] = time.monotonic()
+        ttl = run.ttl
+        run.tx_real[index] = _wall()
+        run.tx_mono[index] = _monotonic()
         try:
-            if ancillary is None:
+            if ttl is None:
                 channel.sock.sendto(packet, run.sockaddr)
             else:
-                channel.sock.sendmsg([packet], ancillary, 0, run.sockaddr)
+                channel.sock.sendmsg([packet], ttl_ancillary(ttl, v6=channel.v6), 0, run.sockaddr)
         except OSError as exc:
+            ancillary = None if ttl is None else ttl_ancillary(ttl, v6=channel.v6)
             failure = _resend(channel.sock, packet, run.sockaddr, exc, ancillary)
             if failure is not None:
                 self._send_failed(run, index, attempt, failure)
                 return
-        channel.pending[key] = (run, index)
+        pending[key] = (run, index)
         run.keys.append(key)
         channel.unread += 1
         if channel.unread >= INLINE_DRAIN_EVERY:
@@ -687,17 +734,24 @@ class IcmpEngine:
         run.fail(*send_failure(exc, v6=run.channel.v6))
 
     def _retry_echo(self, run: _Run, index: int, attempt: int) -> None:
-        if not run.future.done():
+        if not run.settled:
             self._send_echo(run, index, attempt)
 
     # ---------------------------------------------------------------- reading
 
     def _on_readable(self, channel: _Channel) -> None:
-        """Drain the socket: every queued reply is matched in one callback."""
+        """Drain the socket: every queued reply is matched in one callback.
+
+        An echo reply of ours is matched straight from its bytes (the common
+        case, once per echo); anything else goes through the full parser.
+        """
         channel.unread = 0
         sock = channel.sock
         cookie = self._cookie
-        handle = self._handle
+        cookie_end = pkt.ECHO_HEADER_LEN + len(cookie)
+        reply_type = pkt.ICMP6_ECHO_REPLY if channel.v6 else pkt.ICMP_ECHO_REPLY
+        ip_header = channel.mode == "raw" and not channel.v6  # raw IPv4 reads start with it
+        handle, reply = self._handle, self._reply
         for _ in range(DRAIN_BUDGET):
             try:
                 data, ancdata, _flags, addr = sock.recvmsg(READ_SIZE, ANCILLARY_SIZE)
@@ -706,6 +760,20 @@ class IcmpEngine:
             except OSError:
                 # A pending socket error raised by an ICMP error; the error
                 # itself is read as a packet (raw) or from the error queue.
+                continue
+            at = _reply_offset(data, ip_header)
+            if (
+                at >= 0
+                and len(data) >= at + cookie_end
+                and data[at] == reply_type
+                and data[at + 1] == 0
+                and data[at + pkt.ECHO_HEADER_LEN : at + cookie_end] == cookie
+            ):
+                ident = (data[at + 4] << 8) | data[at + 5]
+                seq = (data[at + 6] << 8) | data[at + 7]
+                reply(
+                    channel, (((ident - channel.ident_base) & 0xFFFF) << 16) | seq, addr[0], ancdata
+                )
                 continue
             parsed = channel.parse(data, cookie)
             if parsed is not None:
@@ -741,19 +809,13 @@ class IcmpEngine:
     ) -> None:
         """Settle the echo a reply or error answers, if a run waits for it."""
         key = (((parsed[0] - channel.ident_base) & 0xFFFF) << 16) | parsed[1]
+        if type(parsed) is pkt.EchoReply:
+            self._reply(channel, key, source, ancdata)
+            return
         entry = channel.pending.get(key)
         if entry is None:
             return
         run, index = entry
-        if type(parsed) is pkt.EchoReply:
-            if source != run.destination:
-                return
-            del channel.pending[key]
-            rtt = run.rtts[index] = _rtt(run, index, ancdata)
-            if run.answers is not None:
-                run.answers[index] = EchoAnswer("reply", source, rtt)
-            run.resolve()
-            return
         assert isinstance(parsed, pkt.EchoError)
         # An error names the destination of the quoted request; a router's
         # error about someone else's echo with the same key is not ours.
@@ -767,6 +829,38 @@ class IcmpEngine:
         if run.answers is not None:
             run.answers[index] = EchoAnswer(parsed.reason, sender, _rtt(run, index, ancdata))
         run.fail(parsed.reason, f"{what} (from {sender})")
+
+    def _reply(
+        self, channel: _Channel, key: int, source: str, ancdata: list[tuple[int, int, bytes]]
+    ) -> None:
+        """Settle the echo an echo reply answers, if a run waits for it (from its destination)."""
+        entry = channel.pending.get(key)
+        if entry is None:
+            return
+        run, index = entry
+        if source != run.destination:
+            return
+        del channel.pending[key]
+        rtt = run.rtts[index] = _rtt(run, index, ancdata)
+        if run.answers is not None:
+            run.answers[index] = EchoAnswer("reply", source, rtt)
+        run.resolve()
+
+
+def _reply_offset(data: bytes, ip_header: bool) -> int:
+    """Where the ICMP message of a read starts (after a raw IPv4 read's IP header);
+    -1 for what is not an IPv4 ICMP packet (left to the full parser to refuse)."""
+    if not ip_header:
+        return 0
+    if len(data) < 20 or data[0] >> 4 != 4 or data[9] != pkt.IPPROTO_ICMP:
+        return -1
+    ihl = (data[0] & 0x0F) * 4
+    return ihl if ihl >= 20 else -1
+
+
+def _wake(future: asyncio.Future[None], _run: _Run) -> None:
+    if not future.done():  # cancelled with its ping() task
+        future.set_result(None)
 
 
 def ttl_ancillary(ttl: int, *, v6: bool) -> list[tuple[int, int, bytes]]:
