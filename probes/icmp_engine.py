@@ -8,14 +8,18 @@ to the waiting run through a dict keyed by (identifier, sequence), packed
 into one int.
 
 The per-echo path is kept cheap on purpose (the daemon must carry ten
-thousand targets on one core): sends and deadlines are entries in one heap
-of plain tuples served by a single ``loop.call_at`` timer (asyncio's own
-timer handles cost a Python-level comparison per heap step), each probe run
-owns one future that the reader fills when the last echo is answered,
-checksums are precomputed per payload, and the reader parses bytes with the
-pure functions of :mod:`probes.icmp_packet`. During a burst of sends the
-engine also reads replies in between, so the socket's receive queue cannot
-overflow while the event loop is busy sending.
+thousand targets on one core): sends and deadlines are timers in
+millisecond buckets behind a single ``loop.call_at`` timer
+(:class:`probes.icmp_wakeups.TimerBuckets`: asyncio's own timer handles
+cost a Python-level comparison per heap step); a run has no future: the
+runs of :meth:`IcmpEngine.start` that settle during one wake-up (a drain of
+the socket, a bucket of timers) are handed to their ``done`` callbacks by one
+loop callback (:class:`probes.icmp_wakeups.Batch`); checksums are
+precomputed per payload, and the reader matches an echo reply of ours
+straight from its bytes (anything else goes through the pure functions of
+:mod:`probes.icmp_packet`). During a burst of sends the engine also reads
+replies in between, so the socket's receive queue cannot overflow while the
+event loop is busy sending.
 
 Modes: a raw socket (``SOCK_RAW``) when the process has CAP_NET_RAW, else a
 datagram ping socket (``SOCK_DGRAM, IPPROTO_ICMP``) when the process's group
@@ -39,9 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import heapq
 import logging
-import math
 import os
 import socket
 import struct
@@ -49,10 +51,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Final, Literal, NamedTuple
+from typing import Final, Literal, NamedTuple
 
 from monitor.contract import ProbeSetupError
 from probes import icmp_packet as pkt
+from probes.icmp_wakeups import Batch, TimerBuckets
 from probes.neterrors import local_failure
 
 log = logging.getLogger(__name__)
@@ -80,8 +83,6 @@ DRAIN_BUDGET: Final = 4096
 """Reads per readable callback, so a flood cannot starve the event loop."""
 SEND_RETRIES: Final = 3
 SEND_RETRY_DELAY: Final = 0.002
-TIMER_BUCKETS: Final = 1000
-"""Timer buckets per second (see :class:`_Timers`)."""
 INLINE_DRAIN_EVERY: Final = 64
 """Sends between reads during a burst (keeps the receive queue short)."""
 
@@ -314,90 +315,6 @@ class _Run:
         )
 
 
-class _Timers:
-    """Many timers behind one asyncio timer: callbacks in buckets of one millisecond.
-
-    A tick's runs start within a millisecond or two, so their next echoes and
-    their deadlines fall into the same few buckets: one dict entry and one
-    list append per timer, and one heap entry per bucket instead of one per
-    timer (at 10,000 targets a heap step per echo was a few percent of the
-    CPU). A timer fires at most a millisecond late (its bucket's end), and up
-    to one clock resolution early, as asyncio's own timers do. Within a
-    bucket, timers fire in the order they were set.
-
-    Entries are never cancelled: callbacks check whether their run is still
-    going, which costs less than cancelling.
-    """
-
-    __slots__ = ("_buckets", "_handle", "_heap", "_loop", "_slack", "_when")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        # asyncio runs a timer up to one clock resolution early.
-        self._slack = max(time.get_clock_info("monotonic").resolution, 0.002)
-        self._buckets: dict[int, list[tuple[Callable[..., None], tuple[Any, ...]]]] = {}
-        self._heap: list[int] = []  # bucket numbers (milliseconds), each once
-        self._handle: asyncio.TimerHandle | None = None
-        self._when = math.inf
-
-    def at(self, when: float, callback: Callable[..., None], *args: Any) -> None:
-        bucket = math.ceil(when * TIMER_BUCKETS)
-        entries = self._buckets.get(bucket)
-        if entries is not None:
-            entries.append((callback, args))
-            return
-        self._buckets[bucket] = [(callback, args)]
-        heapq.heappush(self._heap, bucket)
-        if bucket / TIMER_BUCKETS < self._when:
-            self._arm(bucket / TIMER_BUCKETS)
-
-    def _arm(self, when: float) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-        self._when = when
-        self._handle = self._loop.call_at(when, self._fire)
-
-    def _fire(self) -> None:
-        self._handle = None
-        self._when = math.inf
-        heap, buckets = self._heap, self._buckets
-        now = (self._loop.time() + self._slack) * TIMER_BUCKETS
-        try:
-            while heap and heap[0] <= now:
-                # Taken out before it runs: a callback may set a timer in the same
-                # bucket, which then starts a new one (fired by this loop too).
-                entries = buckets.pop(heapq.heappop(heap))
-                for index, (callback, args) in enumerate(entries):
-                    try:
-                        callback(*args)
-                    except BaseException:
-                        # A bug (the loop reports it): the bucket's other timers still run.
-                        rest = entries[index + 1 :]
-                        if rest:
-                            self._requeue(rest)
-                        raise
-        finally:
-            # Even after a failing callback, the timers that remain must still fire.
-            if heap:
-                self._arm(heap[0] / TIMER_BUCKETS)
-
-    def _requeue(self, entries: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> None:
-        """Put a bucket's unfired timers back to fire at once (after a failing callback)."""
-        bucket = math.ceil(self._loop.time() * TIMER_BUCKETS)
-        if bucket in self._buckets:
-            self._buckets[bucket][:0] = entries
-        else:
-            self._buckets[bucket] = entries
-            heapq.heappush(self._heap, bucket)
-
-    def close(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-        self._handle = None
-        self._heap.clear()
-        self._buckets.clear()
-
-
 class IcmpEngine:
     """Owns the ICMP sockets and runs echo trains over them.
 
@@ -425,9 +342,9 @@ class IcmpEngine:
         self._unavailable: dict[int, str] = {}
         self._payloads: dict[tuple[int, bool], tuple[bytes, int]] = {}
         self._runs: set[_Run] = set()
-        self._settled: list[_Run] = []  # runs of start() settled since the last delivery
+        self._settled: Batch[_Run] | None = None  # runs of start(), delivered per wake-up
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._timers: _Timers | None = None
+        self._timers: TimerBuckets | None = None
         self._mode: Mode | None = None
 
     # ---------------------------------------------------------------- opening
@@ -461,7 +378,8 @@ class IcmpEngine:
     def open(self) -> None:
         """Open one socket per family; IPv6 may fail, IPv4 or IPv6 must work."""
         self._loop = asyncio.get_running_loop()
-        self._timers = _Timers(self._loop)
+        self._timers = TimerBuckets(self._loop)
+        self._settled = Batch(self._loop.call_soon, self._deliver)
         errors: dict[int, list[OSError]] = {}
         for family in (socket.AF_INET, socket.AF_INET6):
             channel = self._open_family(family, errors.setdefault(family, []))
@@ -631,22 +549,15 @@ class IcmpEngine:
         self._send_next(run)
 
     def _on_settled(self, run: _Run) -> None:
-        """Queue a settled run of :meth:`start`; the first of a batch asks for its delivery."""
-        if not self._settled and self._loop is not None:
-            self._loop.call_soon(self._deliver_settled)
-        self._settled.append(run)
+        """A run of :meth:`start` settled: it joins this wake-up's batch."""
+        assert self._settled is not None
+        self._settled.add(run)
 
-    def _deliver_settled(self) -> None:
-        """Hand every run settled since the last delivery to its ``done``."""
-        runs, self._settled = self._settled, []
-        for run in runs:
-            self._finish(run)
-            done = run.done
-            assert done is not None
-            try:
-                done(run.outcome())
-            except Exception:  # one consumer's bug must not lose the batch's other results
-                log.exception("ICMP: the done callback of a run to %s failed", run.destination)
+    def _deliver(self, run: _Run) -> None:
+        """Hand a settled run of :meth:`start` to its ``done`` (from the batch's callback)."""
+        self._finish(run)
+        assert run.done is not None
+        run.done(run.outcome())
 
     def _begin(
         self,
