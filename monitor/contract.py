@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, Literal, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, model_validator
 
@@ -69,9 +69,12 @@ class ProbeTarget:
     address: str
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One measured value: a full metric name, its extra labels, the value."""
+class Sample(NamedTuple):
+    """One measured value: a full metric name, its extra labels, the value.
+
+    A named tuple: probes make several per result (five per ICMP run), and a
+    frozen dataclass's constructor costs one ``object.__setattr__`` a field.
+    """
 
     name: str
     value: float

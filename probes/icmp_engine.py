@@ -8,14 +8,18 @@ to the waiting run through a dict keyed by (identifier, sequence), packed
 into one int.
 
 The per-echo path is kept cheap on purpose (the daemon must carry ten
-thousand targets on one core): sends and deadlines are entries in one heap
-of plain tuples served by a single ``loop.call_at`` timer (asyncio's own
-timer handles cost a Python-level comparison per heap step), each probe run
-owns one future that the reader fills when the last echo is answered,
-checksums are precomputed per payload, and the reader parses bytes with the
-pure functions of :mod:`probes.icmp_packet`. During a burst of sends the
-engine also reads replies in between, so the socket's receive queue cannot
-overflow while the event loop is busy sending.
+thousand targets on one core): sends and deadlines are timers in
+millisecond buckets behind a single ``loop.call_at`` timer
+(:class:`probes.icmp_wakeups.TimerBuckets`: asyncio's own timer handles
+cost a Python-level comparison per heap step); a run has no future: the
+runs of :meth:`IcmpEngine.start` that settle during one wake-up (a drain of
+the socket, a bucket of timers) are handed to their ``done`` callbacks by one
+loop callback (:class:`probes.icmp_wakeups.Batch`); checksums are
+precomputed per payload, and the reader matches an echo reply of ours
+straight from its bytes (anything else goes through the pure functions of
+:mod:`probes.icmp_packet`). During a burst of sends the engine also reads
+replies in between, so the socket's receive queue cannot overflow while the
+event loop is busy sending.
 
 Modes: a raw socket (``SOCK_RAW``) when the process has CAP_NET_RAW, else a
 datagram ping socket (``SOCK_DGRAM, IPPROTO_ICMP``) when the process's group
@@ -39,20 +43,19 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import heapq
-import itertools
 import logging
-import math
 import os
 import socket
 import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, Literal, NamedTuple
+from functools import partial
+from typing import Final, Literal, NamedTuple
 
 from monitor.contract import ProbeSetupError
 from probes import icmp_packet as pkt
+from probes.icmp_wakeups import Batch, TimerBuckets
 from probes.neterrors import local_failure
 
 log = logging.getLogger(__name__)
@@ -84,6 +87,8 @@ INLINE_DRAIN_EVERY: Final = 64
 """Sends between reads during a burst (keeps the receive queue short)."""
 
 _TIMESPEC: Final = struct.Struct("=qq")
+_wall: Final = time.time  # module globals: one lookup less per echo than time.time
+_monotonic: Final = time.monotonic
 _INT: Final = struct.Struct("=i")
 _V4_PASS: Final = (pkt.ICMP_ECHO_REPLY, pkt.ICMP_DEST_UNREACH, pkt.ICMP_TIME_EXCEEDED)
 _V6_PASS: Final = (pkt.ICMP6_ECHO_REPLY, pkt.ICMP6_DEST_UNREACH, pkt.ICMP6_TIME_EXCEEDED)
@@ -221,7 +226,7 @@ class _Channel:
 
 
 class _Run:
-    """The state of one probe run: its echoes, their times, and its future."""
+    """The state of one probe run: its echoes, their times, and whom to tell when it settles."""
 
     __slots__ = (
         "answers",
@@ -230,13 +235,15 @@ class _Run:
         "count",
         "deadline",
         "destination",
+        "done",
         "failures",
-        "future",
         "interval",
         "keys",
         "next_index",
+        "on_settled",
         "payload",
         "rtts",
+        "settled",
         "sockaddr",
         "start",
         "ttl",
@@ -256,7 +263,8 @@ class _Run:
         interval: float,
         start: float,
         deadline: float,
-        future: asyncio.Future[None],
+        on_settled: Callable[[_Run], None],
+        done: Callable[[PingOutcome], None] | None = None,
         ttl: int | None = None,
     ) -> None:
         self.channel = channel
@@ -267,7 +275,12 @@ class _Run:
         self.interval = interval
         self.start = start
         self.deadline = deadline
-        self.future = future
+        # No future per run: a future, its done callback and the loop handle that
+        # calls it cost as much as an echo. The engine is told once, and
+        # ``settled`` is what its timers and the reader check.
+        self.on_settled = on_settled
+        self.done = done
+        self.settled = False
         self.rtts: list[float | None] = [None] * count
         self.tx_real = [0.0] * count
         self.tx_mono = [0.0] * count
@@ -282,73 +295,24 @@ class _Run:
     def resolve(self) -> None:
         """One echo is settled (answered, failed or never sent)."""
         self.unresolved -= 1
-        if self.unresolved <= 0 and not self.future.done():
-            self.future.set_result(None)
+        if self.unresolved <= 0 and not self.settled:
+            self.settled = True
+            self.on_settled(self)
 
     def fail(self, reason: str, message: str) -> None:
         self.failures.append((reason, message))
         self.resolve()
 
     def expire(self) -> None:
-        if not self.future.done():
-            self.future.set_result(None)
+        if not self.settled:
+            self.settled = True
+            self.on_settled(self)
 
     def outcome(self) -> PingOutcome:
         answers = () if self.answers is None else tuple(self.answers[: self.next_index])
         return PingOutcome(
             self.destination, tuple(self.rtts[: self.next_index]), tuple(self.failures), answers
         )
-
-
-class _Timers:
-    """Many timers behind one asyncio timer, in a heap of plain tuples.
-
-    Entries are never cancelled: callbacks check whether their run is still
-    going, which costs less than cancelling in a heap.
-    """
-
-    __slots__ = ("_handle", "_heap", "_loop", "_order", "_slack", "_when")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        # asyncio runs a timer up to one clock resolution early.
-        self._slack = max(time.get_clock_info("monotonic").resolution, 0.002)
-        self._heap: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
-        self._order = itertools.count()  # ties keep insertion order
-        self._handle: asyncio.TimerHandle | None = None
-        self._when = math.inf
-
-    def at(self, when: float, callback: Callable[..., None], *args: Any) -> None:
-        heapq.heappush(self._heap, (when, next(self._order), callback, args))
-        if when < self._when:
-            self._arm(when)
-
-    def _arm(self, when: float) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-        self._when = when
-        self._handle = self._loop.call_at(when, self._fire)
-
-    def _fire(self) -> None:
-        self._handle = None
-        self._when = math.inf
-        heap = self._heap
-        now = self._loop.time() + self._slack
-        try:
-            while heap and heap[0][0] <= now:
-                _when, _n, callback, args = heapq.heappop(heap)
-                callback(*args)
-        finally:
-            # Even after a failing callback (a bug, reported by the loop),
-            # the timers that remain must still fire.
-            if heap:
-                self._arm(heap[0][0])
-
-    def close(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-        self._handle = None
-        self._heap.clear()
 
 
 class IcmpEngine:
@@ -378,8 +342,9 @@ class IcmpEngine:
         self._unavailable: dict[int, str] = {}
         self._payloads: dict[tuple[int, bool], tuple[bytes, int]] = {}
         self._runs: set[_Run] = set()
+        self._settled: Batch[_Run] | None = None  # runs of start(), delivered per wake-up
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._timers: _Timers | None = None
+        self._timers: TimerBuckets | None = None
         self._mode: Mode | None = None
 
     # ---------------------------------------------------------------- opening
@@ -413,7 +378,8 @@ class IcmpEngine:
     def open(self) -> None:
         """Open one socket per family; IPv6 may fail, IPv4 or IPv6 must work."""
         self._loop = asyncio.get_running_loop()
-        self._timers = _Timers(self._loop)
+        self._timers = TimerBuckets(self._loop)
+        self._settled = Batch(self._loop.call_soon, self._deliver)
         errors: dict[int, list[OSError]] = {}
         for family in (socket.AF_INET, socket.AF_INET6):
             channel = self._open_family(family, errors.setdefault(family, []))
@@ -522,6 +488,10 @@ class IcmpEngine:
         outcome says who answered each echo (:attr:`PingOutcome.answers`):
         what a path trace is made of.
         """
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("the ICMP engine is not open")
+        future: asyncio.Future[None] = loop.create_future()
         run = self._begin(
             family,
             sockaddr,
@@ -529,13 +499,14 @@ class IcmpEngine:
             interval=interval,
             payload_size=payload_size,
             deadline=deadline,
+            on_settled=partial(_wake, future),
             ttl=ttl,
         )
         if run is None:
             return PingOutcome(sockaddr[0], (), ())  # no time left to send anything
         try:
             self._send_next(run)
-            await run.future
+            await future
         finally:
             self._finish(run)
         return run.outcome()
@@ -555,7 +526,10 @@ class IcmpEngine:
 
         The scheduler's tick lane starts a tick's runs from one callback;
         a coroutine and a task per run cost as much as the echo itself.
-        ``done`` runs from the loop (never inside this call).
+        ``done`` runs from the loop (never inside this call): the runs that
+        settle during one wake-up of the engine (a drain of the socket, a
+        timer's sends, their deadlines) are delivered together by one loop
+        callback, in the order they settled.
         """
         run = self._begin(
             family,
@@ -564,18 +538,26 @@ class IcmpEngine:
             interval=interval,
             payload_size=payload_size,
             deadline=deadline,
+            on_settled=self._on_settled,
+            done=done,
         )
         if run is None:
             loop = self._loop
             assert loop is not None
             loop.call_soon(done, PingOutcome(sockaddr[0], (), ()))
             return
-        run.future.add_done_callback(lambda _: self._complete(run, done))
         self._send_next(run)
 
-    def _complete(self, run: _Run, done: Callable[[PingOutcome], None]) -> None:
+    def _on_settled(self, run: _Run) -> None:
+        """A run of :meth:`start` settled: it joins this wake-up's batch."""
+        assert self._settled is not None
+        self._settled.add(run)
+
+    def _deliver(self, run: _Run) -> None:
+        """Hand a settled run of :meth:`start` to its ``done`` (from the batch's callback)."""
         self._finish(run)
-        done(run.outcome())
+        assert run.done is not None
+        run.done(run.outcome())
 
     def _begin(
         self,
@@ -586,6 +568,8 @@ class IcmpEngine:
         interval: float,
         payload_size: int,
         deadline: float,
+        on_settled: Callable[[_Run], None],
+        done: Callable[[PingOutcome], None] | None = None,
         ttl: int | None = None,
     ) -> _Run | None:
         """A run registered with its deadline timer, or None when no time is left."""
@@ -593,7 +577,8 @@ class IcmpEngine:
         loop, timers = self._loop, self._timers
         if channel is None or loop is None or timers is None:
             raise RuntimeError(self.unavailable(family) or "the ICMP engine is not open")
-        if deadline <= loop.time():
+        now = loop.time()
+        if deadline <= now:
             return None
         run = _Run(
             channel,
@@ -602,9 +587,10 @@ class IcmpEngine:
             payload=self._payload(payload_size, channel.v6),
             count=count,
             interval=interval,
-            start=loop.time(),
+            start=now,
             deadline=deadline,
-            future=loop.create_future(),
+            on_settled=on_settled,
+            done=done,
             ttl=ttl,
         )
         self._runs.add(run)
@@ -628,12 +614,11 @@ class IcmpEngine:
             # A key answered early may already belong to another run.
             if entry is not None and entry[0] is run:
                 del pending[key]
-        if not run.future.done():
-            run.future.cancel()
+        run.settled = True  # a cancelled ping(): its timers see it is over
 
     def _send_next(self, run: _Run) -> None:
         """Send the run's next echo and schedule the one after it."""
-        if run.future.done():
+        if run.settled:
             return
         index = run.next_index
         run.next_index = index + 1
@@ -651,26 +636,33 @@ class IcmpEngine:
 
     def _send_echo(self, run: _Run, index: int, attempt: int) -> None:
         channel = run.channel
-        key = channel.allocate()
-        if key is None:
-            run.fail("send_error", "too many ICMP echoes in flight")
-            return
-        ident, seq = channel.ident_seq(key)
+        pending = channel.pending
+        key = channel.next_key
+        if key in pending:  # rare: the key space wrapped onto an echo still out
+            found = channel.allocate()
+            if found is None:
+                run.fail("send_error", "too many ICMP echoes in flight")
+                return
+            key = found
+        else:
+            channel.next_key = (key + 1) & channel.key_mask
+        ident, seq = ((key >> 16) + channel.ident_base) & 0xFFFF, key & 0xFFFF
         packet = pkt.build_echo_request(ident, seq, run.payload, v6=channel.v6, base=run.base)
-        ancillary = None if run.ttl is None else ttl_ancillary(run.ttl, v6=channel.v6)
-        run.tx_real[index] = time.time()
-        run.tx_mono[index] = time.monotonic()
+        ttl = run.ttl
+        run.tx_real[index] = _wall()
+        run.tx_mono[index] = _monotonic()
         try:
-            if ancillary is None:
+            if ttl is None:
                 channel.sock.sendto(packet, run.sockaddr)
             else:
-                channel.sock.sendmsg([packet], ancillary, 0, run.sockaddr)
+                channel.sock.sendmsg([packet], ttl_ancillary(ttl, v6=channel.v6), 0, run.sockaddr)
         except OSError as exc:
+            ancillary = None if ttl is None else ttl_ancillary(ttl, v6=channel.v6)
             failure = _resend(channel.sock, packet, run.sockaddr, exc, ancillary)
             if failure is not None:
                 self._send_failed(run, index, attempt, failure)
                 return
-        channel.pending[key] = (run, index)
+        pending[key] = (run, index)
         run.keys.append(key)
         channel.unread += 1
         if channel.unread >= INLINE_DRAIN_EVERY:
@@ -687,17 +679,24 @@ class IcmpEngine:
         run.fail(*send_failure(exc, v6=run.channel.v6))
 
     def _retry_echo(self, run: _Run, index: int, attempt: int) -> None:
-        if not run.future.done():
+        if not run.settled:
             self._send_echo(run, index, attempt)
 
     # ---------------------------------------------------------------- reading
 
     def _on_readable(self, channel: _Channel) -> None:
-        """Drain the socket: every queued reply is matched in one callback."""
+        """Drain the socket: every queued reply is matched in one callback.
+
+        An echo reply of ours is matched straight from its bytes (the common
+        case, once per echo); anything else goes through the full parser.
+        """
         channel.unread = 0
         sock = channel.sock
         cookie = self._cookie
-        handle = self._handle
+        cookie_end = pkt.ECHO_HEADER_LEN + len(cookie)
+        reply_type = pkt.ICMP6_ECHO_REPLY if channel.v6 else pkt.ICMP_ECHO_REPLY
+        ip_header = channel.mode == "raw" and not channel.v6  # raw IPv4 reads start with it
+        handle, reply = self._handle, self._reply
         for _ in range(DRAIN_BUDGET):
             try:
                 data, ancdata, _flags, addr = sock.recvmsg(READ_SIZE, ANCILLARY_SIZE)
@@ -706,6 +705,20 @@ class IcmpEngine:
             except OSError:
                 # A pending socket error raised by an ICMP error; the error
                 # itself is read as a packet (raw) or from the error queue.
+                continue
+            at = _reply_offset(data, ip_header)
+            if (
+                at >= 0
+                and len(data) >= at + cookie_end
+                and data[at] == reply_type
+                and data[at + 1] == 0
+                and data[at + pkt.ECHO_HEADER_LEN : at + cookie_end] == cookie
+            ):
+                ident = (data[at + 4] << 8) | data[at + 5]
+                seq = (data[at + 6] << 8) | data[at + 7]
+                reply(
+                    channel, (((ident - channel.ident_base) & 0xFFFF) << 16) | seq, addr[0], ancdata
+                )
                 continue
             parsed = channel.parse(data, cookie)
             if parsed is not None:
@@ -741,19 +754,13 @@ class IcmpEngine:
     ) -> None:
         """Settle the echo a reply or error answers, if a run waits for it."""
         key = (((parsed[0] - channel.ident_base) & 0xFFFF) << 16) | parsed[1]
+        if type(parsed) is pkt.EchoReply:
+            self._reply(channel, key, source, ancdata)
+            return
         entry = channel.pending.get(key)
         if entry is None:
             return
         run, index = entry
-        if type(parsed) is pkt.EchoReply:
-            if source != run.destination:
-                return
-            del channel.pending[key]
-            rtt = run.rtts[index] = _rtt(run, index, ancdata)
-            if run.answers is not None:
-                run.answers[index] = EchoAnswer("reply", source, rtt)
-            run.resolve()
-            return
         assert isinstance(parsed, pkt.EchoError)
         # An error names the destination of the quoted request; a router's
         # error about someone else's echo with the same key is not ours.
@@ -767,6 +774,38 @@ class IcmpEngine:
         if run.answers is not None:
             run.answers[index] = EchoAnswer(parsed.reason, sender, _rtt(run, index, ancdata))
         run.fail(parsed.reason, f"{what} (from {sender})")
+
+    def _reply(
+        self, channel: _Channel, key: int, source: str, ancdata: list[tuple[int, int, bytes]]
+    ) -> None:
+        """Settle the echo an echo reply answers, if a run waits for it (from its destination)."""
+        entry = channel.pending.get(key)
+        if entry is None:
+            return
+        run, index = entry
+        if source != run.destination:
+            return
+        del channel.pending[key]
+        rtt = run.rtts[index] = _rtt(run, index, ancdata)
+        if run.answers is not None:
+            run.answers[index] = EchoAnswer("reply", source, rtt)
+        run.resolve()
+
+
+def _reply_offset(data: bytes, ip_header: bool) -> int:
+    """Where the ICMP message of a read starts (after a raw IPv4 read's IP header);
+    -1 for what is not an IPv4 ICMP packet (left to the full parser to refuse)."""
+    if not ip_header:
+        return 0
+    if len(data) < 20 or data[0] >> 4 != 4 or data[9] != pkt.IPPROTO_ICMP:
+        return -1
+    ihl = (data[0] & 0x0F) * 4
+    return ihl if ihl >= 20 else -1
+
+
+def _wake(future: asyncio.Future[None], _run: _Run) -> None:
+    if not future.done():  # cancelled with its ping() task
+        future.set_result(None)
 
 
 def ttl_ancillary(ttl: int, *, v6: bool) -> list[tuple[int, int, bytes]]:

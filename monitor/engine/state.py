@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Final
 
 from monitor.contract import ProbeResult
 
@@ -107,6 +108,12 @@ class CheckState:
     streak: int = 0  # results in a row equal to last_ok
     streak_start: float | None = None  # when the current streak's first run started
     last: ProbeResult | None = None  # without samples and events (see kept_result)
+
+
+# Defaults for lookups, made once: ``get(k, CheckPolicy())`` built one per call,
+# several per result (they are frozen, so sharing them is safe).
+_DEFAULT_POLICY: Final = CheckPolicy()
+_NEW_CHECK: Final = CheckState()
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +278,7 @@ def target_health(checks: Mapping[str, CheckState], policies: Mapping[str, Check
 
     A target with no critical checks takes its health from all of them.
     """
-    counted = [s for k, s in checks.items() if policies.get(k, CheckPolicy()).critical]
+    counted = [s for k, s in checks.items() if policies.get(k, _DEFAULT_POLICY).critical]
     if not counted:
         counted = list(checks.values())
     states = {s.hard for s in counted}
@@ -284,7 +291,7 @@ def target_health(checks: Mapping[str, CheckState], policies: Mapping[str, Check
 
 def raw_failing(checks: Mapping[str, CheckState], policies: Mapping[str, CheckPolicy]) -> bool:
     """Whether the latest result of any counted check failed (soft or hard)."""
-    counted = [s for k, s in checks.items() if policies.get(k, CheckPolicy()).critical] or list(
+    counted = [s for k, s in checks.items() if policies.get(k, _DEFAULT_POLICY).critical] or list(
         checks.values()
     )
     return any(s.last_ok is False for s in counted)
@@ -475,6 +482,16 @@ def _settle(ctx: _Step, state: TargetState, trigger: ProbeResult | None = None) 
     elif wanted is None and outage_cause is not None and not held:
         changes.events.append(Event(EventKind.OUTAGE_ENDED, state.name, now, cause=outage_cause))
         outage_start, outage_cause = None, None
+    if (
+        health is state.health
+        and since == state.since
+        and announced is state.announced
+        and announced_since == state.announced_since
+        and held == state.held
+        and outage_start == state.outage_start
+        and outage_cause == state.outage_cause
+    ):
+        return state  # the usual result: nothing to settle (one 20-field copy less)
     return TargetState(
         state.name,
         health,
@@ -551,8 +568,8 @@ def step(
     changes = Changes()
     state = states[name]
     recheck = state.recheck
-    before = state.checks.get(check, CheckState())
-    after = step_check(before, result, now, policies.get(check, CheckPolicy()), force_up=recheck)
+    before = state.checks.get(check, _NEW_CHECK)
+    after = step_check(before, result, now, policies.get(check, _DEFAULT_POLICY), force_up=recheck)
     if after.hard is not before.hard and after.hard in (Health.UP, Health.DOWN):
         changes.events.append(
             Event(

@@ -16,6 +16,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -388,6 +389,37 @@ async def test_start_pings_two_hundred_literals_like_probe() -> None:
     for result in results:
         assert_sane(result)
         assert result.samples  # rendered by the exporter like probe()'s
+
+
+async def test_start_runs_settled_together_each_reach_done_once_despite_a_failing_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """200 runs started from one callback (as the tick lane does) settle in a few
+    engine wake-ups and are handed on in batches: every run's ``done`` is called
+    once, never inside ``start()``, and one ``done`` that raises (a consumer's
+    bug) is logged without losing the results settled beside it."""
+    loop = asyncio.get_running_loop()
+    delivered: list[str] = []
+
+    def done(address: str, result: ProbeResult) -> None:
+        delivered.append(address)
+        assert_sane(result)
+        if address == "127.0.2.7":
+            raise RuntimeError("a consumer's bug")
+
+    engine = IcmpEngine()
+    addresses = [f"127.0.2.{i}" for i in range(1, 201)]
+    async with IcmpProber(engine=engine) as prober:
+        deadline = loop.time() + 2.0
+        for address in addresses:
+            target = ProbeTarget(address, address)
+            assert prober.start(target, FAST, deadline=deadline, done=partial(done, address))
+        assert delivered == [], "done() must not run inside start()"
+        with caplog.at_level(logging.ERROR):
+            await until(lambda: len(delivered) == len(addresses), timeout=5.0)
+        assert engine.outstanding == 0
+    assert sorted(delivered) == sorted(addresses)  # each once
+    assert "a consumer's bug" in caplog.text
 
 
 async def test_start_declines_names_and_lets_probe_resolve_them() -> None:
