@@ -17,7 +17,7 @@ from typing import Any
 from monitor.contract import ProbeResult
 from monitor.engine.config import HistorySection
 from monitor.engine.exporter import SeriesStore
-from monitor.engine.measurements import COARSE, FINE, Recorder, measure
+from monitor.engine.measurements import COARSE, FINE, Recorder
 from monitor.engine.rtt_histogram import RttHistogram
 from monitor.engine.rttsketch import Summary
 from monitor.history.store import Store
@@ -55,8 +55,7 @@ class MeasurementHistory:
     def record(self, target: str, check: str, result: ProbeResult) -> None:
         if result.reason == LOCAL_RESOURCES:
             return  # the monitor could not run the check: says nothing about the target
-        self.recorder.record(target, check, result)
-        self.histogram.observe(target, check, measure(result)[2])
+        self.histogram.observe(target, check, self.recorder.record(target, check, result))
 
     def forget(self, names: Iterable[str]) -> None:
         names = list(names)

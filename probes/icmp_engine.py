@@ -55,7 +55,7 @@ from typing import Final, Literal, NamedTuple
 
 from monitor.contract import ProbeSetupError
 from probes import icmp_packet as pkt
-from probes.icmp_wakeups import Batch, TimerBuckets
+from probes.icmp_wakeups import Batch, TimerBuckets, millisecond_of
 from probes.neterrors import local_failure
 
 log = logging.getLogger(__name__)
@@ -546,6 +546,14 @@ class IcmpEngine:
             assert loop is not None
             loop.call_soon(done, PingOutcome(sockaddr[0], (), ()))
             return
+        # The lane starts a tick's runs a fraction of a millisecond after the
+        # tick's time, which lies on a grid of whole milliseconds: counted from
+        # the millisecond the run started in, its next echoes fall on later ticks
+        # of that grid and go out in the same wake-up as the runs those ticks
+        # start (counted from the exact start, they took a wake-up of their own,
+        # a millisecond after each tick). The first gap is shorter by less than a
+        # millisecond, the engine's timer resolution anyway.
+        run.start = millisecond_of(run.start)
         self._send_next(run)
 
     def _on_settled(self, run: _Run) -> None:

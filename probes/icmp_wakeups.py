@@ -34,6 +34,15 @@ BUCKETS_PER_SECOND: Final = 1000
 
 _Entry = tuple[Callable[..., None], tuple[Any, ...]]
 
+_ROUNDING: Final = 1e-6
+"""Buckets: a time at most this far (a nanosecond) past a millisecond files in it."""
+
+
+def millisecond_of(when: float) -> float:
+    """The start of the millisecond ``when`` falls in (a nanosecond's rounding forgiven:
+    a callback asyncio runs a hair before its time counts in its time's millisecond)."""
+    return math.floor(when * BUCKETS_PER_SECOND + _ROUNDING) / BUCKETS_PER_SECOND
+
 
 class TimerBuckets:
     """Many timers behind one asyncio timer, filed in millisecond buckets.
@@ -64,7 +73,10 @@ class TimerBuckets:
 
     def at(self, when: float, callback: Callable[..., None], *args: Any) -> None:
         """Call ``callback(*args)`` at ``when`` (the loop's clock), or up to 1 ms later."""
-        bucket = math.ceil(when * BUCKETS_PER_SECOND)
+        # A time a float's rounding put a hair past a millisecond (a tick time
+        # plus whole seconds) stays in that millisecond's bucket: it fires then,
+        # with the tick's own callback, instead of in a wake-up of its own 1 ms later.
+        bucket = math.ceil(when * BUCKETS_PER_SECOND - _ROUNDING)
         entries = self._buckets.get(bucket)
         if entries is not None:
             entries.append((callback, args))

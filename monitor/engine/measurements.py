@@ -91,8 +91,12 @@ class Recorder:
             self._open[key] = _Open(None, Summary(), start, summary, closed_until)
             self._kinds.add(key[1])
 
-    def record(self, target: str, check: str, result: ProbeResult) -> None:
-        """Fold one result into its check's bucket (an echo train: every echo's round trip)."""
+    def record(self, target: str, check: str, result: ProbeResult) -> float | None:
+        """Fold one result into its check's bucket (an echo train: every echo's round trip).
+
+        Returns the result's seconds as :func:`measure` gives them, so that the
+        RTT histogram takes them without measuring the result a second time.
+        """
         sent, lost, seconds = measure(result)
         start = int(result.started // self.fine) * self.fine
         key = (target, check)
@@ -114,6 +118,7 @@ class Recorder:
         else:
             entry.fine.add(sent=sent, lost=lost, seconds=seconds)
         self._hand_over()
+        return seconds
 
     def sweep(self, now: float, grace: float | None = None) -> None:
         """Close buckets that ended more than ``grace`` (a fine bucket) ago."""

@@ -565,6 +565,46 @@ def step(
     whose parents changed, everyone when isolation begins or ends), the new
     world, the events, and the targets to re-check at once.
     """
+    state = states[name]
+    quiet = _quiet_step(
+        states,
+        world,
+        topo,
+        state,
+        check=check,
+        result=result,
+        now=now,
+        policies=policies,
+        maintenance=maintenance,
+    )
+    if quiet is not None:
+        return quiet
+    return _general_step(
+        states,
+        world,
+        topo,
+        name,
+        check=check,
+        result=result,
+        now=now,
+        policies=policies,
+        maintenance=maintenance,
+    )
+
+
+def _general_step(
+    states: Mapping[str, TargetState],
+    world: World,
+    topo: Topology,
+    name: str,
+    *,
+    check: str,
+    result: ProbeResult,
+    now: float,
+    policies: Mapping[str, CheckPolicy],
+    maintenance: bool,
+) -> Changes:
+    """:func:`step` for any result (see :func:`_quiet_step` for the usual one)."""
     changes = Changes()
     state = states[name]
     recheck = state.recheck
@@ -655,6 +695,99 @@ def step(
     settled = _settle(ctx, new, result)
     changes.states[name] = settled
     _cascade(ctx, settled, state)
+    return changes
+
+
+def _quiet_step(
+    states: Mapping[str, TargetState],
+    world: World,
+    topo: Topology,
+    state: TargetState,
+    *,
+    check: str,
+    result: ProbeResult,
+    now: float,
+    policies: Mapping[str, CheckPolicy],
+    maintenance: bool,
+) -> Changes | None:
+    """The usual result, one that moves nothing, stepped without the general path.
+
+    A success of a check that is hard UP and succeeded last time, on a target
+    that is UP, announced UP, steady (no failure in its flapping window), not
+    held, re-checking, in maintenance or out: only the check's streak and
+    latest result, the target's ``ok_at`` and its flapping count move. The
+    general path builds the same state with about three times the work
+    (check and target health recomputed, the flapping window weighed, the
+    target settled). None when any condition fails, or when this step would
+    begin or end the monitor's isolation: the caller takes the general path.
+    """
+    before = state.checks.get(check)
+    if (
+        before is None
+        or not result.ok
+        or before.last_ok is not True
+        or before.hard is not Health.UP
+        or state.health is not Health.UP
+        or state.announced is not Health.UP
+        or state.own is not Health.UP
+        or state.failing
+        or state.flap_bits
+        or state.flapping
+        or state.held
+        or state.recheck
+        or state.maintenance
+        or maintenance
+        or state.outage_cause is not None
+    ):
+        return None
+    after = CheckState(
+        Health.UP,
+        before.since,
+        True,
+        before.streak + 1,
+        before.streak_start,
+        kept_result(result),
+    )
+    if len(state.checks) == 1:
+        checks: Mapping[str, CheckState] = {check: after}
+    else:
+        # Another check may hold the target's health (a policy a reload changed):
+        # recomputed as the general path does, and left to it when anything moves.
+        checks = {**state.checks, check: after}
+        if target_health(checks, policies) is not Health.UP or raw_failing(checks, policies):
+            return None
+    changes = Changes()
+    new_world = _isolation(world, states, topo, now, changes)
+    if new_world.isolated is not world.isolated:
+        return None  # the general path settles everyone (its own _isolation says the same)
+    new = TargetState(
+        state.name,
+        Health.UP,
+        state.since,
+        checks,
+        Health.UP,
+        Health.UP,
+        state.announced_since,
+        False,
+        False,
+        False,
+        0,
+        min(state.flap_count + 1, FLAP_WINDOW),
+        False,
+        state.outage_start,
+        None,
+        0,
+        False,
+        state.failed_at,
+        result.started,
+        state.confirmed_at,
+    )
+    changes.states[state.name] = new
+    changes.world = new_world
+    if new.ok_at != state.ok_at and (state.name in topo.children or state.name in topo.canaries):
+        # Held children (or, for a canary, held targets) waited for this word.
+        view = _Overlay(states, changes.states)
+        _answered(_Step(view, topo, new_world, now, changes), state.name)
     return changes
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from probes.icmp_wakeups import Batch, TimerBuckets
+from probes.icmp_wakeups import Batch, TimerBuckets, millisecond_of
 
 
 class FakeHandle:
@@ -215,3 +215,34 @@ def test_an_item_added_during_a_delivery_goes_to_the_next_batch() -> None:
     assert len(soon.queued) == 1  # a new delivery was asked for
     soon.run()
     assert delivered == [1, 9]
+
+
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [
+        (26000.05, 26000.05),  # a tick's time: its own millisecond
+        (26000.05 + 0.0004, 26000.05),  # the tick's callback, a moment later
+        (26000.05 - 1e-10, 26000.05),  # asyncio runs a callback up to its resolution early
+        (26000.0519, 26000.051),
+        (0.0, 0.0),
+    ],
+)
+def test_millisecond_of(when: float, expected: float) -> None:
+    assert millisecond_of(when) == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize("tick", [26000.05, 1234.35, 987654.95])
+def test_an_echo_whole_seconds_after_a_tick_fires_with_that_later_tick(tick: float) -> None:
+    """A run started in a tick's callback sends its next echoes whole intervals after
+    the tick's millisecond: they are armed for the later tick's own time, so the
+    loop serves them in the same wake-up as that tick (not a millisecond after)."""
+    loop = FakeLoop()
+    timers = TimerBuckets(loop)  # type: ignore[arg-type]
+    loop.now = tick + 0.0004
+    start = millisecond_of(loop.now)
+    for k in (1, 2):
+        timers.at(start + k * 1.0, lambda: None)
+    later = [tick + 1.0, tick + 2.0]
+    assert loop.live() == [pytest.approx(later[0], abs=1e-9)]
+    loop.run_until(later[0] + 1e-9)
+    assert loop.live() == [pytest.approx(later[1], abs=1e-9)]
