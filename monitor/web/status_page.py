@@ -55,6 +55,7 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
+from monitor.clock import Clock, LoopClock
 from monitor.engine.availability import WINDOWS as WINDOW_SECONDS
 from monitor.engine.policy import Policy, Role
 from monitor.i18n import (
@@ -857,9 +858,11 @@ class Overview:
 class StatusPage:
     """The views; one per application, holding its template environment and row cache."""
 
-    def __init__(self, backend: Backend, clock: WallTime) -> None:
+    def __init__(self, backend: Backend, clock: WallTime, timer: Clock | None = None) -> None:
         self.backend = backend
         self.clock = clock
+        # Times the bars keeper's watch window and its waits (monotonic; tests pass a fake).
+        self.timer = timer or LoopClock()
         self.env = make_environment()
         self.availability = _Availability(backend, clock)
         self.bars = UptimeBars(backend.api_uptime, self.env)
@@ -956,7 +959,7 @@ class StatusPage:
 
     def watched(self) -> None:
         """The overview is being looked at: keep its bars drawn (see :meth:`keep_bars`)."""
-        self._viewed = time.monotonic()
+        self._viewed = self.timer.now()
         if self._keeper is None or self._keeper.done():
             self._keeper = asyncio.get_running_loop().create_task(self.keep_bars())
 
@@ -968,9 +971,10 @@ class StatusPage:
         It stops :data:`BARS_VIEWED` seconds after the last load or refresh (an open
         page refreshes every few seconds), so nobody watching costs nothing.
         """
-        while time.monotonic() - self._viewed < BARS_VIEWED:
-            await asyncio.sleep(max(1.0, self.bars.expires_in(self.clock()) - BARS_LEAD))
-            if time.monotonic() - self._viewed >= BARS_VIEWED:
+        while self.timer.now() - self._viewed < BARS_VIEWED:
+            wait = max(1.0, self.bars.expires_in(self.clock()) - BARS_LEAD)
+            await self.timer.sleep_until(self.timer.now() + wait)
+            if self.timer.now() - self._viewed >= BARS_VIEWED:
                 break
             loc = self.locale()
             if self.bars.expires_in(loc.now) <= BARS_LEAD:
