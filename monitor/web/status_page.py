@@ -72,7 +72,7 @@ from monitor.web.api import api_state, parse_rfc3339
 from monitor.web.history_view import DEFAULT_RANGE, RANGES, smoke
 from monitor.web.page_locale import Locale
 from monitor.web.power_board import board_rows
-from monitor.web.uptime_view import UptimeBars
+from monitor.web.uptime_view import Drawn, UptimeBars
 
 if TYPE_CHECKING:  # monitor.web mounts this module's routes, so it cannot be imported here
     from monitor.engine.availability import Figures
@@ -934,7 +934,6 @@ class StatusPage:
         """
         module = self.env.get_template("_row.html").module
         row_macro = module.row  # type: ignore[attr-defined]
-        cell_macro = module.bars  # type: ignore[attr-defined]
         names = {state: loc.state(state) for state in STATES}
         drawn = self.bars.draw(bar_groups(provinces), self.backend.page_state()[1].states, loc)
         # By the strip's markup (kept alive here, so its id is not reused while this runs):
@@ -952,10 +951,19 @@ class StatusPage:
                         line.html = row_macro(line.row, names)
                     found = cells.get(id(bars))
                     if found is None:
-                        found = cells[id(bars)] = (bars, cell_macro(bars))
+                        found = cells[id(bars)] = (bars, self._cell(drawn, line, bars))
                     fragments.append(line.html)
                     fragments.append(found[1])
                 site.html = Markup("").join(fragments)
+
+    def _cell(self, drawn: Drawn, line: Line, bars: Markup) -> Markup:
+        """A row's bars cell: a quiet (shared) strip by its class, any other inline."""
+        module = self.env.get_template("_row.html").module
+        strip = drawn.strips.get(line.row.name)
+        src = drawn.sources.get(strip, "") if strip is not None else ""
+        if src:
+            return module.quiet(self.bars.key(src), strip.label)  # type: ignore[attr-defined,no-any-return,union-attr]
+        return module.bars(bars)  # type: ignore[attr-defined,no-any-return]
 
     def watched(self) -> None:
         """The overview is being looked at: keep its bars drawn (see :meth:`keep_bars`)."""
@@ -1001,6 +1009,7 @@ class StatusPage:
             total=len(data.lines),
             counts=data.counts,
             reload=self.reload_banner(loc),
+            bar_styles=self.bars.stylesheet()[0],
             power=self.power(loc),
             **data.banner(loc),
             client={
@@ -1093,6 +1102,19 @@ class StatusPage:
             "Cache-Control": "private, max-age=86400, immutable",
         }
         response = web.Response(body=found, content_type="image/svg+xml", headers=headers)
+        response.enable_compression()
+        return response
+
+    async def bar_styles(self, request: web.Request) -> web.Response:
+        """The quiet strips' classes (``/status/bars.css?v=VERSION``; see UptimeBars).
+
+        The page names the version it was drawn with: kept by the browser while that
+        is the current one; any other asks for the current sheet, not kept.
+        """
+        version, css = self.bars.stylesheet()
+        cache = "private, max-age=86400" if request.query.get("v") == version else "no-store"
+        headers = {**SECURITY_HEADERS, "Cache-Control": cache}
+        response = web.Response(body=css, content_type="text/css", headers=headers)
         response.enable_compression()
         return response
 
@@ -1322,4 +1344,5 @@ def add_status_routes(app: web.Application, backend: Backend, clock: WallTime = 
     app.router.add_get("/status/summary", page.summary)
     app.router.add_get("/status/targets/{name}", page.target_summary)
     app.router.add_get("/status/bars/{key:[0-9a-f]{16}}.svg", page.bar_image)
+    app.router.add_get("/status/bars.css", page.bar_styles)
     app.router.add_get("/static/{file}", StaticFiles(STATIC_DIR).handle)
