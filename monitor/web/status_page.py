@@ -951,19 +951,18 @@ class StatusPage:
                         line.html = row_macro(line.row, names)
                     found = cells.get(id(bars))
                     if found is None:
-                        found = cells[id(bars)] = (bars, self._cell(drawn, line, bars))
+                        found = cells[id(bars)] = (bars, self._cell(module, drawn, line, bars))
                     fragments.append(line.html)
                     fragments.append(found[1])
                 site.html = Markup("").join(fragments)
 
-    def _cell(self, drawn: Drawn, line: Line, bars: Markup) -> Markup:
+    def _cell(self, module: Any, drawn: Drawn, line: Line, bars: Markup) -> Markup:
         """A row's bars cell: a quiet (shared) strip by its class, any other inline."""
-        module = self.env.get_template("_row.html").module
         strip = drawn.strips.get(line.row.name)
         src = drawn.sources.get(strip, "") if strip is not None else ""
-        if src:
-            return module.quiet(self.bars.key(src), strip.label)  # type: ignore[attr-defined,no-any-return,union-attr]
-        return module.bars(bars)  # type: ignore[attr-defined,no-any-return]
+        if strip is not None and src:
+            return Markup(module.quiet(self.bars.key(src), strip.label))
+        return Markup(module.bars(bars))
 
     def watched(self) -> None:
         """The overview is being looked at: keep its bars drawn (see :meth:`keep_bars`)."""
