@@ -203,6 +203,7 @@ def main() -> None:
         "--also", type=Path, help="another checkout with the bars (e.g. an earlier step), seeded"
     )
     parser.add_argument("--counts", default="1,100,10000")
+    parser.add_argument("--reverse", action="store_true", help="the checkouts in reverse order")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--stale-runs", type=int, default=3, help="each waits the bars' TTL")
     args = parser.parse_args()
@@ -210,6 +211,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     trees = [("bars", REPO)] + ([("also", args.also.resolve())] if args.also else [])
     trees += [("base", args.base.resolve())] if args.base else []
+    if args.reverse:
+        trees.reverse()
     results = []
     shots = REPO / "tests" / "artifacts"
     shots.mkdir(exist_ok=True)
