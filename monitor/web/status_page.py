@@ -960,9 +960,12 @@ class StatusPage:
         """A row's bars cell: a quiet (shared) strip by its class, any other inline."""
         strip = drawn.strips.get(line.row.name)
         src = drawn.sources.get(strip, "") if strip is not None else ""
+        cell: Markup  # the macros render through the autoescaping environment
         if strip is not None and src:
-            return Markup(module.quiet(self.bars.key(src), strip.label))
-        return Markup(module.bars(bars))
+            cell = module.quiet(self.bars.key(src), strip.label)
+        else:
+            cell = module.bars(bars)
+        return cell
 
     def watched(self) -> None:
         """The overview is being looked at: keep its bars drawn (see :meth:`keep_bars`)."""
