@@ -1,6 +1,6 @@
 """The status page with uptime bars: load time and size at 1, 100 and 10,000 targets.
 
-``python -m bench.bars_page [--base DIR] [--counts 1,100,10000] [--runs 5]``
+``python -m bench.bars_page [--base DIR] [--also DIR] [--counts 1,100,10000] [--runs 5]``
 
 For each count: an inventory of loopback ICMP targets (ten to a site, twenty
 sites to a province, ``tests/uptime_history.py``), a history written first
@@ -115,20 +115,33 @@ def load(page: Any, url: str, pid: int) -> dict[str, float]:
     cpu = cpu_seconds(pid) - before
     timing = page.evaluate(
         """() => { const n = performance.getEntriesByType('navigation')[0];
-                   return [n.responseEnd - n.requestStart, n.loadEventEnd - n.startTime]; }"""
+                   return [n.responseEnd - n.requestStart, n.loadEventEnd - n.startTime,
+                           n.domInteractive - n.responseEnd,
+                           n.domContentLoadedEventEnd - n.domInteractive,
+                           n.loadEventStart - n.domContentLoadedEventEnd]; }"""
     )
-    return {"response": timing[0] / 1000, "load": timing[1] / 1000, "cpu": cpu}
+    # Where the browser's time goes after the last byte: parsing what is left (to
+    # domInteractive), the deferred script and DOMContentLoaded handlers, then what the
+    # load event waits for (subresources, style and layout done on the way).
+    return {
+        "response": timing[0] / 1000,
+        "load": timing[1] / 1000,
+        "cpu": cpu,
+        "parse_after": timing[2] / 1000,
+        "script": timing[3] / 1000,
+        "to_load": timing[4] / 1000,
+    }
 
 
 def measure(
-    tree: Path, count: int, runs: int, stale_runs: int, shot: Path | None
+    tree: Path, count: int, runs: int, stale_runs: int, shot: Path | None, *, seeded: bool = True
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bars-bench-") as tmp:
         directory = Path(tmp)
         names = write_inventory(directory / "inventory.csv", count)
         (directory / "config.toml").write_text(SCALE_CONFIG.format(count=count))
         now = time.time()
-        if tree == REPO:
+        if seeded:
             # The code before the bars cannot open the store's newer schema (v6): it
             # starts on an empty state directory (its page has no bars to draw anyway).
             seed(
@@ -186,20 +199,28 @@ def median(runs: list[dict[str, float]]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", type=Path, help="a checkout of the code before the bars")
+    parser.add_argument(
+        "--also", type=Path, help="another checkout with the bars (e.g. an earlier step), seeded"
+    )
     parser.add_argument("--counts", default="1,100,10000")
+    parser.add_argument("--reverse", action="store_true", help="the checkouts in reverse order")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--stale-runs", type=int, default=3, help="each waits the bars' TTL")
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C, so the daemon and the browser are stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    trees = [("bars", REPO)] + ([("base", args.base.resolve())] if args.base else [])
+    trees = [("bars", REPO)] + ([("also", args.also.resolve())] if args.also else [])
+    trees += [("base", args.base.resolve())] if args.base else []
+    if args.reverse:
+        trees.reverse()
     results = []
     shots = REPO / "tests" / "artifacts"
     shots.mkdir(exist_ok=True)
     for count in (int(c) for c in args.counts.split(",")):
         for label, tree in trees:
             shot = shots / f"bench-bars-{label}-{count}.png"
-            result = {"code": label, **measure(tree, count, args.runs, args.stale_runs, shot)}
+            found = measure(tree, count, args.runs, args.stale_runs, shot, seeded=label != "base")
+            result = {"code": label, **found}
             results.append(result)
             print(json.dumps(result), flush=True)
     out = REPO / "bench" / "results"

@@ -123,6 +123,11 @@ function drawBars(cell, strip) {
   const key = JSON.stringify(strip);
   if (cell.dataset.key === key) return;
   cell.dataset.key = key;
+  // A quiet row's strip drawn by the page (a class and a title on the cell) goes.
+  if (cell.classList.contains('q')) {
+    cell.className = 'c-bars';
+    cell.removeAttribute('title');
+  }
   if (strip.src) {
     // A quiet strip shared by many rows: its image, as the template draws it.
     const image = el('img', null, 'bars');

@@ -55,6 +55,7 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
+from monitor.clock import Clock, LoopClock
 from monitor.engine.availability import WINDOWS as WINDOW_SECONDS
 from monitor.engine.policy import Policy, Role
 from monitor.i18n import (
@@ -71,7 +72,7 @@ from monitor.web.api import api_state, parse_rfc3339
 from monitor.web.history_view import DEFAULT_RANGE, RANGES, smoke
 from monitor.web.page_locale import Locale
 from monitor.web.power_board import board_rows
-from monitor.web.uptime_view import UptimeBars
+from monitor.web.uptime_view import Drawn, UptimeBars
 
 if TYPE_CHECKING:  # monitor.web mounts this module's routes, so it cannot be imported here
     from monitor.engine.availability import Figures
@@ -857,9 +858,11 @@ class Overview:
 class StatusPage:
     """The views; one per application, holding its template environment and row cache."""
 
-    def __init__(self, backend: Backend, clock: WallTime) -> None:
+    def __init__(self, backend: Backend, clock: WallTime, timer: Clock | None = None) -> None:
         self.backend = backend
         self.clock = clock
+        # Times the bars keeper's watch window and its waits (monotonic; tests pass a fake).
+        self.timer = timer or LoopClock()
         self.env = make_environment()
         self.availability = _Availability(backend, clock)
         self.bars = UptimeBars(backend.api_uptime, self.env)
@@ -931,7 +934,6 @@ class StatusPage:
         """
         module = self.env.get_template("_row.html").module
         row_macro = module.row  # type: ignore[attr-defined]
-        cell_macro = module.bars  # type: ignore[attr-defined]
         names = {state: loc.state(state) for state in STATES}
         drawn = self.bars.draw(bar_groups(provinces), self.backend.page_state()[1].states, loc)
         # By the strip's markup (kept alive here, so its id is not reused while this runs):
@@ -949,14 +951,25 @@ class StatusPage:
                         line.html = row_macro(line.row, names)
                     found = cells.get(id(bars))
                     if found is None:
-                        found = cells[id(bars)] = (bars, cell_macro(bars))
+                        found = cells[id(bars)] = (bars, self._cell(module, drawn, line, bars))
                     fragments.append(line.html)
                     fragments.append(found[1])
                 site.html = Markup("").join(fragments)
 
+    def _cell(self, module: Any, drawn: Drawn, line: Line, bars: Markup) -> Markup:
+        """A row's bars cell: a quiet (shared) strip by its class, any other inline."""
+        strip = drawn.strips.get(line.row.name)
+        src = drawn.sources.get(strip, "") if strip is not None else ""
+        cell: Markup  # the macros render through the autoescaping environment
+        if strip is not None and src:
+            cell = module.quiet(self.bars.key(src), strip.label)
+        else:
+            cell = module.bars(bars)
+        return cell
+
     def watched(self) -> None:
         """The overview is being looked at: keep its bars drawn (see :meth:`keep_bars`)."""
-        self._viewed = time.monotonic()
+        self._viewed = self.timer.now()
         if self._keeper is None or self._keeper.done():
             self._keeper = asyncio.get_running_loop().create_task(self.keep_bars())
 
@@ -968,9 +981,10 @@ class StatusPage:
         It stops :data:`BARS_VIEWED` seconds after the last load or refresh (an open
         page refreshes every few seconds), so nobody watching costs nothing.
         """
-        while time.monotonic() - self._viewed < BARS_VIEWED:
-            await asyncio.sleep(max(1.0, self.bars.expires_in(self.clock()) - BARS_LEAD))
-            if time.monotonic() - self._viewed >= BARS_VIEWED:
+        while self.timer.now() - self._viewed < BARS_VIEWED:
+            wait = max(1.0, self.bars.expires_in(self.clock()) - BARS_LEAD)
+            await self.timer.sleep_until(self.timer.now() + wait)
+            if self.timer.now() - self._viewed >= BARS_VIEWED:
                 break
             loc = self.locale()
             if self.bars.expires_in(loc.now) <= BARS_LEAD:
@@ -997,6 +1011,7 @@ class StatusPage:
             total=len(data.lines),
             counts=data.counts,
             reload=self.reload_banner(loc),
+            bar_styles=self.bars.stylesheet()[0],
             power=self.power(loc),
             **data.banner(loc),
             client={
@@ -1089,6 +1104,19 @@ class StatusPage:
             "Cache-Control": "private, max-age=86400, immutable",
         }
         response = web.Response(body=found, content_type="image/svg+xml", headers=headers)
+        response.enable_compression()
+        return response
+
+    async def bar_styles(self, request: web.Request) -> web.Response:
+        """The quiet strips' classes (``/status/bars.css?v=VERSION``; see UptimeBars).
+
+        The page names the version it was drawn with: kept by the browser while that
+        is the current one; any other asks for the current sheet, not kept.
+        """
+        version, css = self.bars.stylesheet()
+        cache = "private, max-age=86400" if request.query.get("v") == version else "no-store"
+        headers = {**SECURITY_HEADERS, "Cache-Control": cache}
+        response = web.Response(body=css, content_type="text/css", headers=headers)
         response.enable_compression()
         return response
 
@@ -1318,4 +1346,5 @@ def add_status_routes(app: web.Application, backend: Backend, clock: WallTime = 
     app.router.add_get("/status/summary", page.summary)
     app.router.add_get("/status/targets/{name}", page.target_summary)
     app.router.add_get("/status/bars/{key:[0-9a-f]{16}}.svg", page.bar_image)
+    app.router.add_get("/status/bars.css", page.bar_styles)
     app.router.add_get("/static/{file}", StaticFiles(STATIC_DIR).handle)

@@ -38,7 +38,7 @@ from tests.helpers import free_port
 from tests.uptime_history import SCALE_CONFIG, past_outages, seed, write_inventory
 
 if TYPE_CHECKING:
-    from playwright.sync_api import BrowserContext, Page
+    from playwright.sync_api import BrowserContext, Locator, Page
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -166,14 +166,21 @@ def test_the_bars_show_the_past_from_the_outage_history(daemon: DaemonProcess, p
 
     quiet = row_html(page, "bts-binh-son-02")
     assert titles(quiet, "poor") == [] and "<details" not in quiet
-    bars = quiet.split('<td class="c-bars">')[1]
-    # A quiet row shows its strip as an image shared with every row of its shape.
-    found = re.search(
-        r'<img class="bars" src="(/status/bars/[0-9a-f]{16}\.svg)" title="([^"]*)">', bars
-    )
-    assert found is not None and len(bars) < 200, bars
+    # A quiet row shows its strip as an image shared with every row of its shape: the
+    # background of its (empty) cell by a class, the strip's figure as the cell's title.
+    found = re.search(r'<td class="c-bars q q-([0-9a-f]{16})" title="([^"]*)"></td>', quiet)
+    assert found is not None and "<img" not in quiet, quiet
     assert html.unescape(found.group(2)) == f"since {first_day}: 100.00 % · 48 h: 100.00 %"
-    image_headers, image = get(daemon.url + found.group(1))
+    sheet_url = re.search(
+        r'<link rel="stylesheet" href="(/status/bars\.css\?v=[0-9a-f]{16})">', page
+    )
+    assert sheet_url is not None
+    sheet_headers, sheet = get(daemon.url + html.unescape(sheet_url.group(1)))
+    assert sheet_headers["Content-Type"].startswith("text/css")
+    assert "max-age" in sheet_headers["Cache-Control"]  # the page's own version: kept
+    src = f"/status/bars/{found.group(1)}.svg"
+    assert f".q-{found.group(1)}{{background-image:url({src})}}" in sheet
+    image_headers, image = get(daemon.url + src)
     assert image_headers["Content-Type"].startswith("image/svg+xml")
     assert "script" not in image and 'fill="#3fb950"' in image and 'fill="#4a5a70"' in image
 
@@ -191,6 +198,27 @@ def test_the_bars_show_the_past_from_the_outage_history(daemon: DaemonProcess, p
     assert any(t.startswith(f"{after}: 96.87 %") for t in titles(site, "poor"))
 
 
+def drawn_image(page: Page, cell: Locator) -> bool:
+    """The quiet cell's background is its shared image, loaded under the page's policy,
+    drawn across the cell's content box (as wide as an inline strip) at the bars' height."""
+    loaded, size, inner, height = cell.evaluate(
+        """async c => {
+          const style = getComputedStyle(c);
+          const url = style.backgroundImage.match(/url\\("(.*)"\\)/);
+          if (!url) return [false, style.backgroundImage + ' ' + c.className, 0, 0];
+          const image = new Image();
+          image.src = url[1];
+          await image.decode();
+          const inner = c.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+          return [image.naturalWidth > 0, style.backgroundSize, inner, c.clientHeight];
+        }"""
+    )
+    assert loaded, size
+    width, bar_height = size.rsplit(" ", 1)
+    wide = width == "calc(100% - 20px)" or abs(float(width.removesuffix("px")) - inner) < 1
+    return bool(loaded and wide and bar_height == "14px" and height >= 14)
+
+
 def test_a_tap_on_the_strip_lists_the_days_with_downtime(
     daemon: DaemonProcess, browser: BrowserContext, past: Past
 ) -> None:
@@ -204,14 +232,17 @@ def test_a_tap_on_the_strip_lists_the_days_with_downtime(
     assert listed.first.is_visible() and listed.first.inner_text().startswith(f"{after}: 96.87 %")
     assert core.locator("svg.bars rect.poor").count() >= 2
     quiet = page.locator("tr.t").filter(has=page.get_by_role("link", name="bts-binh-son-02"))
-    image = quiet.locator("img.bars")
-    assert image.evaluate("i => i.complete && i.naturalWidth > 0") is True
-    assert (image.get_attribute("title") or "").startswith("since ")
+    cell = quiet.locator("td.c-bars.q")
+    assert (cell.get_attribute("title") or "").startswith("since ")
+    assert drawn_image(page, cell)
     # On a phone the page fits its width (the top bar wraps) and every strip is drawn.
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    widths = page.locator("tr.t .bars").evaluate_all("all => all.map(e => e.clientWidth)")
+    widths = page.locator("tr.t :is(.bars, td.q)").evaluate_all(
+        "all => all.map(e => e.clientWidth)"
+    )
     assert widths and min(widths) >= 180, widths
+    assert drawn_image(page, cell)  # as wide as the phone, as tall as the bars
     screenshot(page, "status-bars")
 
 
@@ -250,14 +281,13 @@ def test_screenshots_and_load_time_at_scale(
         load(page, daemon.url + "/")  # the first paint renders every row
         timing = load(page, daemon.url + "/")
         assert page.locator("tr.t").count() == count
-        assert page.locator("tr.t .bars").count() == count
+        assert page.locator("tr.t :is(.bars, td.q)").count() == count
         assert page.locator("tr.site-head .bars").count() == page.locator("tr.site-head").count()
-        # The quiet rows' strips are images, loaded under the page's policy.
-        loaded = page.evaluate(
-            "() => [...document.querySelectorAll('img.bars')].slice(0, 50)"
-            ".map(i => i.complete && i.naturalWidth > 0)"
-        )
-        assert all(loaded) and (loaded or count == 1)  # at 1 the one target had outages
+        # The quiet rows' strips are their cells' backgrounds, loaded under the page's policy.
+        quiet = page.locator("tr.t td.q")
+        assert quiet.count() > 0 or count == 1  # at 1 the one target had outages
+        if count > 1:
+            assert drawn_image(page, quiet.first)
         assert page.locator("tr.t rect.poor").count() >= len(range(0, count, 50))
         print(f"{count} targets: {timing}")
         assert timing["load"] < 30  # generous on a shared machine: bench.bars_page measures

@@ -453,11 +453,28 @@ def test_a_quiet_strip_is_one_image_shared_by_its_rows_and_served_by_its_hash() 
     assert [r.level for r in strip.rects][:2] == ["none", "full"]
     assert drawn.data("a") == {**strip.data(), "src": f"/status/bars/{keys['a']}.svg"}
     assert bars.image("0" * 16) is None
+    # The overview's rows show it by a class per image, from one stylesheet.
+    version, css = bars.stylesheet()
+    assert css.decode().splitlines() == sorted(
+        f".q-{k}{{background-image:url(/status/bars/{k}.svg)}}" for k in {keys["a"], keys["d"]}
+    )
+    assert bars.stylesheet() == (version, css)
     # A redraw (an outage opened elsewhere) keeps the images a page may still ask for.
     histories["d"].start_outage(NOW - 60)
     states["d"] = _State(NOW - 60)
     again = bars.draw(groups, states, Locale("en", VN, NOW + 10))  # type: ignore[arg-type]
     assert "<img" not in again.targets["d"] and bars.image(keys["d"]) is not None
+    # The previous drawing's classes stay (with any the new drawing adds).
+    assert set(css.decode().splitlines()) <= set(bars.stylesheet()[1].decode().splitlines())
+    # Once the previous drawing is gone, so is its class (and the version moves).
+    histories["e"] = TargetHistory(first)
+    groups["P"]["S"].append("e")
+    states["e"] = _State()
+    third = bars.draw(groups, states, Locale("en", VN, NOW + 20))  # type: ignore[arg-type]
+    newer, sheet = bars.stylesheet()
+    shown = {bars.key(src) for drawing in (again, third) for src in drawing.sources.values()}
+    assert newer != version and keys["d"] not in shown
+    assert set(re.findall(r"\.q-([0-9a-f]{16})\{", sheet.decode())) == shown
 
 
 def test_targets_with_their_own_outages_get_their_own_strips() -> None:
