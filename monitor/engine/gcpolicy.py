@@ -17,11 +17,13 @@ them. So:
 - A (re)load's objects are frozen once it is adopted, without a walk.
 
 What freezing costs: a frozen object that later ends up in a reference cycle
-and nowhere else is not collected. Frozen objects that die by reference
-counting leave the frozen set, so the set grows only by such garbage (or by
-more live objects, after a reload that adds targets). When it has grown by
-more than a quarter (:data:`FULL_REGROWTH`), the next pass unfreezes and walks
-everything once: the one long pause left, and only when something is there.
+and nowhere else is not collected (objects that die by reference counting
+go at once, frozen or not). A pass finds such garbage only among what it
+walks, so once every :data:`FULL_PERIOD` a pass unfreezes and walks
+everything: the one long pause left (0.5-0.9 s at 50,000 targets on the test
+VM), once a day. How much it is for: the end of ``bench.gc_pauses`` counts
+the garbage that sat frozen. (The size of the frozen set cannot guide this:
+``gc.get_freeze_count`` walks the whole set, 0.1 s at 50,000 targets.)
 
 :class:`GcPauses` times every collection through ``gc.callbacks`` and
 exports the times as ``continuity_gc_pause_seconds``.
@@ -48,27 +50,26 @@ collection walks up to ten times this many objects plus their referents: at
 TARGET_PAUSE = 0.04  # seconds a periodic pass should take at most
 PERIOD_MIN = 1.0
 PERIOD_MAX = 60.0
-FULL_REGROWTH = 1.25
-"""Frozen objects, relative to the count after the last collection of everything,
-above which the next periodic collection walks everything again."""
+FULL_PERIOD = 86_400.0
+"""Seconds between passes that unfreeze and walk everything (frozen cycles)."""
 SLOW_PAUSE = 0.1  # seconds: a collection this long is logged
 PAUSE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
 class GcPolicy:
-    """Freezes what loads leave, and runs the periodic collection.
+    """Freezes what loads leave, and runs the periodic passes.
 
-    The collector's state is the interpreter's; this object only keeps the
-    frozen count after the last collection of everything.
+    The collector's state is the interpreter's; this object keeps only the
+    period and when everything was last walked.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, full_period: float = FULL_PERIOD
+    ) -> None:
         self._clock = clock
+        self.full_period = full_period
         self.period = PERIOD_MIN * 4  # seconds to the next pass (see :meth:`next_period`)
-        # Frozen objects after the first periodic collection that followed the last
-        # collection of everything (None until then: at start-up no target has a
-        # result yet, and the first results' objects are no regrowth).
-        self.baseline: int | None = None
+        self._full_at = clock()
 
     def settle(self) -> None:
         """At start-up (before the daemon is ready): collect everything once, freeze the
@@ -81,30 +82,27 @@ class GcPolicy:
         gc.unfreeze()
         gc.collect()
         gc.freeze()
-        self.baseline = None
+        self._full_at = self._clock()
 
     def adopted(self) -> None:
-        """After a reload is adopted: freeze the new config and plan without walking anything.
+        """After a reload is adopted: freeze the new config and plan without a full walk.
 
         The replaced config is freed by reference counting (what a load makes holds
-        no reference cycle); anything frozen that does become cyclic garbage is
-        left to :meth:`periodic`'s regrowth check.
+        no reference cycle).
         """
         gc.collect(1)  # the load's young garbage goes first, not into the frozen set
         gc.freeze()
 
     def periodic(self) -> bool:
-        """Collect what is not frozen and freeze the survivors; walk everything when the
-        frozen set has grown by more than :data:`FULL_REGROWTH`. True if it walked all."""
-        if self.baseline is not None and gc.get_freeze_count() > self.baseline * FULL_REGROWTH:
+        """Collect what is not frozen and freeze the survivors; walk everything once
+        every :data:`FULL_PERIOD`. True if it walked everything."""
+        started = self._clock()
+        if started - self._full_at >= self.full_period:
             self._collect_everything()
             return True
-        started = self._clock()
         gc.collect()
         gc.freeze()
         self.next_period(self._clock() - started)
-        if self.baseline is None:
-            self.baseline = gc.get_freeze_count()
         return False
 
     def next_period(self, took: float) -> float:
@@ -157,11 +155,10 @@ class GcPauses(Collector):
         self.worst = max(self.worst, seconds)
         if seconds >= SLOW_PAUSE:
             log.debug(
-                "garbage collection of generation %d took %.0f ms (%s collected, %d frozen)",
+                "garbage collection of generation %d took %.0f ms (%s collected)",
                 generation,
                 seconds * 1000,
                 info.get("collected"),
-                gc.get_freeze_count(),
             )
 
     def collect(self) -> Iterator[HistogramMetricFamily]:

@@ -65,34 +65,30 @@ def test_settle_collects_everything_freezes_and_stops_automatic_full_collections
 
 
 def test_periodic_collects_what_is_not_frozen_and_freezes_the_survivors() -> None:
-    policy = GcPolicy(clock=iter([0.0, 0.001]).__next__)
+    policy = GcPolicy(clock=iter([0.0, 0.0, 1.0, 1.001]).__next__)
     policy.settle()
     gone = cycle()
     kept = Node()
     assert policy.periodic() is False
     assert gone() is None
     assert all(o is not kept for o in gc.get_objects())  # frozen
-    assert policy.baseline is not None
-    assert policy.baseline >= 1
     assert policy.period == 8.0  # a short pass doubled it
 
 
-def test_frozen_cycles_are_collected_once_the_frozen_set_regrew() -> None:
-    policy = GcPolicy(clock=iter([0.0, 0.001, 1.0, 1.001]).__next__)
+def test_frozen_cycles_wait_for_the_daily_walk_of_everything() -> None:
+    ticks = iter([0.0, 0.0, 10.0, 10.001, 86_400.0, 86_400.5, 86_401.0, 86_401.001])
+    policy = GcPolicy(clock=ticks.__next__)
     policy.settle()
-    assert policy.periodic() is False  # the baseline
-    assert policy.baseline is not None
     alive = pair()
     leaked = weakref.ref(alive)
     policy.adopted()  # frozen while alive...
     del alive  # ...and now only the cycle holds it
     assert leaked() is not None
-    assert policy.periodic() is False  # no regrowth: a frozen cycle stays
+    assert policy.periodic() is False  # a pass walks only what is not frozen
     assert leaked() is not None
-    policy.baseline = int(gc.get_freeze_count() / gcpolicy.FULL_REGROWTH) - 1
-    assert policy.periodic() is True
+    assert policy.periodic() is True  # a day after the last walk of everything
     assert leaked() is None
-    assert policy.baseline is None  # set again by the next pass
+    assert policy.periodic() is False  # and the next day starts from there
 
 
 def test_pauses_are_timed_by_generation_and_exported() -> None:
