@@ -8,7 +8,7 @@ them. So:
 
 - Young collections (generations 0 and 1) run as Python runs them, with a
   bounded young generation (:data:`THRESHOLD_GEN0`).
-- Automatic full collections are off. Every few seconds :meth:`GcPolicy.periodic`
+- Automatic full collections are off. Every 1-60 s :meth:`GcPolicy.periodic`
   collects what is neither young nor frozen (what survived young collections
   since the last pass), then freezes the survivors (``gc.freeze``: the
   collector no longer walks them; objects freed by reference counting still
@@ -20,7 +20,7 @@ What freezing costs: a frozen object that later ends up in a reference cycle
 and nowhere else is not collected (objects that die by reference counting
 go at once, frozen or not). A pass finds such garbage only among what it
 walks, so once every :data:`FULL_PERIOD` a pass unfreezes and walks
-everything: the one long pause left (0.5-0.9 s at 50,000 targets on the test
+everything: the one long pause left (0.9-1.3 s at 50,000 targets on the test
 VM), once a day. How much it is for: the end of ``bench.gc_pauses`` counts
 the garbage that sat frozen. (The size of the frozen set cannot guide this:
 ``gc.get_freeze_count`` walks the whole set, 0.1 s at 50,000 targets.)
@@ -45,8 +45,8 @@ log = logging.getLogger(__name__)
 
 THRESHOLD_GEN0 = 2_000
 """Allocations between young collections (Python's default is 700). A generation-1
-collection walks up to ten times this many objects plus their referents: at
-10,000 they took up to 0.18 s at 50,000 targets."""
+collection walks up to ten times this many objects plus their referents (at
+10,000, and with the exporter's series dicts among them, up to 0.18 s)."""
 TARGET_PAUSE = 0.04  # seconds a periodic pass should take at most
 PERIOD_MIN = 1.0
 PERIOD_MAX = 60.0
