@@ -160,7 +160,7 @@ async def reads(path: Path, runs: int) -> dict[str, float]:
         store.write_buckets(COARSE, coarse)
         store.write_buckets("fine", fine)
         await store.flush()
-        # As the daemon does after its start (monitor.daemon.settle_garbage_collector):
+        # As the daemon does after its start (monitor.engine.gcpolicy.GcPolicy.settle):
         # long-lived objects out of the collector's sight, so a collection is short.
         del coarse, fine
         gc.collect()

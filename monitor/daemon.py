@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 import ipaddress
 import logging
 import signal
@@ -53,6 +52,7 @@ from monitor.engine.config import (
 )
 from monitor.engine.config_memo import TargetMemo
 from monitor.engine.exporter import Exporter, SelfMetrics
+from monitor.engine.gcpolicy import GcPauses, GcPolicy
 from monitor.engine.jobs import Job
 from monitor.engine.pacing import PAUSE_EVERY, LoopPacer
 from monitor.engine.paths import Diagnosis
@@ -86,8 +86,6 @@ FIGURES_PERIOD = 15.0  # seconds to refresh every target's availability figures
 FIGURES_SLICE = 250  # targets refreshed per loop turn at most
 SLO_PERIOD = 30.0  # seconds between SLO evaluations
 ALERTS_PERIOD = 1.0  # seconds between alert timers (point alerts, ended mutes)
-GC_THRESHOLD_GEN0 = 10_000
-GC_FULL_PERIOD = 1800.0  # seconds; SIGTERM must finish well within 5 s
 FORGET_SLICE = 4
 """Removed targets the measurement history forgets per loop turn (each one is a scan
 of every target's RTT histogram: 3-15 ms at 50,000 targets on the test VM)."""
@@ -204,29 +202,16 @@ class StartupError(Exception):
     """The daemon cannot start; the message is for the operator (no traceback)."""
 
 
-def settle_garbage_collector() -> None:
-    """Keep the cyclic garbage collector from pausing the loop for a tenth of a second.
-
-    With ten thousand targets the daemon holds millions of long-lived objects
-    (config models, job tasks, rendered series); a full collection walks all
-    of them and was measured pausing the loop for 100-300 ms, which shows up
-    as scheduler lag. Freezing what exists after a (re)load moves it out of
-    the collector's view, and a larger first-generation threshold makes
-    collections of the short-lived per-run objects rarer.
-    """
-    gc.collect()
-    gc.freeze()
-    # Automatic full collections are left to :func:`collect_garbage_periodically`.
-    gc.set_threshold(GC_THRESHOLD_GEN0, 10, 1_000_000)
-
-
-async def collect_garbage_periodically(period: float = GC_FULL_PERIOD) -> None:
-    """A full collection every ``period`` seconds, on our schedule rather than the
-    collector's, then freeze the survivors again (they are long-lived)."""
+async def collect_garbage_periodically(policy: GcPolicy, busy: Callable[[], bool]) -> None:
+    """The collector's full collections on our schedule (:meth:`GcPolicy.periodic`),
+    none while ``busy()``: a reload's new objects are frozen once it is adopted, and a
+    pass meanwhile would walk them all (up to 0.1 s at 50,000 targets)."""
     while True:
-        await asyncio.sleep(period)
-        gc.unfreeze()
-        settle_garbage_collector()
+        await asyncio.sleep(policy.period)
+        if busy():
+            continue
+        if policy.periodic():
+            log.info("garbage collection: the daily walk of every object (frozen cycles)")
 
 
 def jobs_for(config: Config) -> list[Job]:
@@ -344,6 +329,9 @@ class Daemon:
         self._memo: TargetMemo[Target] = TargetMemo()
         self.wall = wall
         self.self_metrics = SelfMetrics()
+        self.gc = GcPolicy()
+        self.gc_pauses = GcPauses()
+        self.self_metrics.registry.register(self.gc_pauses)
         self.exporter = Exporter(
             [
                 *STORE_FAMILIES,
@@ -641,10 +629,9 @@ class Daemon:
             # No collection here (it would stall the loop for a long moment at ten
             # thousand targets): the replaced config is freed by reference counting
             # (nothing a load makes may sit in a reference cycle: the config's model
-            # classes are built once, in self.schema, since frozen cycles are freed
-            # only by the half-hourly collection); the new objects are only moved
+            # classes are built once, in self.schema); the new objects are only moved
             # out of the collector's way.
-            gc.freeze()
+            self.gc.adopted()
             self.self_metrics.reload_ok.set(1)
             self.self_metrics.reload_time.set(self.wall())
             self._reload_failure = None
@@ -804,7 +791,7 @@ class Daemon:
             ("slo", self._slo_loop()),
             ("alerts", self._alerts_loop()),
             ("paths", self.paths.run()),
-            ("gc", collect_garbage_periodically()),
+            ("gc", collect_garbage_periodically(self.gc, self._reload_lock.locked)),
             *([("history", self.history.sweep_loop())] if self.history is not None else []),
         ]
 
@@ -884,7 +871,8 @@ class Daemon:
         started, _, _ = await self._apply(plan_config(None, config))
         await self._apply_alerting(config)
         await self.alerting.restore(self.pipeline.states)
-        settle_garbage_collector()
+        self._exit.callback(self.gc_pauses.install())
+        self.gc.settle()
         self.self_metrics.reload_ok.set(1)
         self.self_metrics.reload_time.set(self.wall())
         self.ready = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 from pathlib import Path
 
@@ -117,6 +118,37 @@ def test_removing_one_key_keeps_the_targets_other_series() -> None:
     store.remove(("gone", "icmp"))
     assert store.render() == b""
     store.remove_target("a")  # nothing left to remove
+
+
+def test_family_dicts_stay_out_of_the_collectors_way_as_results_replace_series() -> None:
+    """A family's dict holds only str keys and bytes: once the collector untracks it,
+    replacing a series must not track it again (every young collection would walk
+    all targets' entries: 50-180 ms pauses at 50,000 targets)."""
+    store = SeriesStore([RTT])
+    for name in ("a", "b"):
+        store.replace(
+            (name, "icmp"), {RTT.name: [f'continuity_icmp_rtt_seconds{{target="{name}"}} 1\n']}
+        )
+    gc.collect()
+    kind = "".join(["ic", "mp"])  # keys built at run time, as the daemon's are (not constants)
+    store.replace(("a", kind), {RTT.name: ['continuity_icmp_rtt_seconds{target="a"} 2\n']})
+    store.replace(("c", kind), {RTT.name: ['continuity_icmp_rtt_seconds{target="c"} 3\n']})
+    store.remove(("b", kind))
+    family = store._families[RTT.name].series
+    assert not gc.is_tracked(family)
+    assert store.render().decode().splitlines()[2:] == [
+        'continuity_icmp_rtt_seconds{target="a"} 2',
+        'continuity_icmp_rtt_seconds{target="c"} 3',
+    ]
+
+
+def test_keys_whose_joined_names_coincide_stay_apart() -> None:
+    store = SeriesStore([RTT])
+    store.replace(("ab", "c"), {RTT.name: ['continuity_icmp_rtt_seconds{target="ab"} 1\n']})
+    store.replace(("a", "bc"), {RTT.name: ['continuity_icmp_rtt_seconds{target="a"} 2\n']})
+    assert len(store) == 2
+    store.remove_target("a")
+    assert store.render().decode().endswith('continuity_icmp_rtt_seconds{target="ab"} 1\n')
 
 
 def test_series_carry_target_and_its_labels_and_parse_back() -> None:
