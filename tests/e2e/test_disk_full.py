@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.daemon_process import DaemonProcess
-from tests.e2e.test_delivery_restart import Receiver
 from tests.helpers import free_port, wait_until
+from tests.peers import WebhookReceiver
 from tests.tmpfs import fill, free, tmpfs
 
 CONFIG = """
@@ -66,8 +66,7 @@ def serve(port: int) -> socketserver.ThreadingTCPServer:
 def test_a_full_disk_loses_no_page_and_no_outage(tmp_path: Path) -> None:
     target_port, hook_port = free_port(), free_port()
     config = CONFIG.format(target=target_port, hook=hook_port)
-    receiver = Receiver(hook_port)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    receiver = WebhookReceiver(port=hook_port).__enter__()  # left in the outer finally
     target = serve(target_port)
     try:
         with tmpfs(tmp_path / "state", "16m") as state:
@@ -97,17 +96,17 @@ def test_a_full_disk_loses_no_page_and_no_outage(tmp_path: Path) -> None:
                     )
                     assert (failures or 0) >= 1, database
                 time.sleep(1.0)
-                assert receiver.bodies == []  # not stored, so not sent
+                assert receiver.bodies() == []  # not stored, so not sent
                 target = serve(target_port)  # back while the disk is still full
                 daemon.wait_for("continuity_target_up", 1, timeout=10, target="post")
-                assert receiver.bodies == []
+                assert receiver.bodies() == []
                 free(state)
                 for database in ("outbox", "history"):
                     daemon.wait_for(
                         "continuity_store_pending_writes", 0, timeout=30, database=database
                     )
                     daemon.wait_for("continuity_store_available", 1, timeout=5, database=database)
-                wait_until(lambda: len(receiver.bodies) >= 2, 20, "firing and resolved delivered")
+                wait_until(lambda: len(receiver.bodies()) >= 2, 20, "firing and resolved delivered")
                 # Both marked sent and nothing left to send: no duplicate can follow.
                 daemon.wait_for(
                     "continuity_notifications_sent_total", 2, timeout=10, channel="hook"
@@ -122,9 +121,9 @@ def test_a_full_disk_loses_no_page_and_no_outage(tmp_path: Path) -> None:
     finally:
         target.shutdown()
         target.server_close()
-        receiver.shutdown()
-    statuses = [(b["status"], _alertname(b)) for b in receiver.bodies]
-    assert statuses == [("firing", "TargetDown"), ("resolved", "TargetDown")], receiver.bodies
+        receiver.__exit__(None, None, None)
+    statuses = [(b["status"], _alertname(b)) for b in receiver.bodies()]
+    assert statuses == [("firing", "TargetDown"), ("resolved", "TargetDown")], receiver.bodies()
     assert "Traceback" not in log
     for outages in (found, after_restart):
         [outage] = _rows(outages)
