@@ -36,7 +36,9 @@ def open_alerts(path: Path, names: Collection[str]) -> list[Alert]:
     try:
         bodies = _bodies(path, names)
     except sqlite3.Error as exc:
-        log.warning("cannot read the outbox %s for alerts still firing: %s", path, exc)
+        # The outbox store opens the same file next and says, once, that delivery
+        # is unavailable and why; a second warning here would only repeat it.
+        log.debug("cannot read the outbox %s for alerts still firing: %s", path, exc)
         return []
     return open_episodes(bodies, names)
 
