@@ -31,10 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.icmp import addresses, scale_config
-from bench.reload_stalls import StallSampler, _change, _heartbeat
+from bench.reload_stalls import StallSampler, _change, _heartbeat, start_in_process
 from monitor import daemon as daemon_module
-from monitor.daemon import Daemon, Overrides
-from tests.helpers import free_port
+from monitor.daemon import Daemon
 
 
 class GcTimer:
@@ -104,17 +103,8 @@ async def measure(n: int, settle: float, reloads: int, change: str) -> None:
         config = scale_config(addresses(n), workdir)
         timer = GcTimer()
         gc.callbacks.append(timer)
-        daemon = Daemon(
-            config,
-            Overrides(listen=f"127.0.0.1:{free_port()}", state_dir=str(workdir / "state")),
-        )
-        started = time.monotonic()
-        runner = asyncio.create_task(daemon.run())
-        while not daemon.ready:
-            if runner.done():
-                runner.result()
-            await asyncio.sleep(0.05)
-        print(f"{n} targets: ready after {time.monotonic() - started:.1f} s, {rss_mb():.0f} MB")
+        daemon, runner, ready = await start_in_process(config, workdir)
+        print(f"{n} targets: ready after {ready:.1f} s, {rss_mb():.0f} MB")
         sampler = StallSampler(threading.main_thread().ident or 0)
         sampler.start()
         beat = asyncio.create_task(_heartbeat(sampler))

@@ -105,21 +105,28 @@ def _change(workdir: Path, change: str, i: int) -> None:
             fh.write(f"s-extra{i},127.255.255.{250 - i},S0,P0\n")
 
 
+async def start_in_process(config: Path, workdir: Path) -> tuple[Daemon, asyncio.Task[None], float]:
+    """The daemon run in this process (its loop is the one measured), once it is ready:
+    the daemon, its run task and the seconds it took to be ready."""
+    daemon = Daemon(
+        config,
+        Overrides(listen=f"127.0.0.1:{free_port()}", state_dir=str(workdir / "state")),
+    )
+    started = time.monotonic()
+    runner = asyncio.create_task(daemon.run())
+    while not daemon.ready:
+        if runner.done():
+            runner.result()
+        await asyncio.sleep(0.05)
+    return daemon, runner, time.monotonic() - started
+
+
 async def measure(n: int, settle: float, reloads: int, change: str) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-reload-stalls-") as tmp:
         workdir = Path(tmp)
         config = scale_config(addresses(n), workdir)
-        daemon = Daemon(
-            config,
-            Overrides(listen=f"127.0.0.1:{free_port()}", state_dir=str(workdir / "state")),
-        )
-        started = time.monotonic()
-        runner = asyncio.create_task(daemon.run())
-        while not daemon.ready:
-            if runner.done():
-                runner.result()
-            await asyncio.sleep(0.05)
-        print(f"{n} targets: ready after {time.monotonic() - started:.1f} s", flush=True)
+        daemon, runner, ready = await start_in_process(config, workdir)
+        print(f"{n} targets: ready after {ready:.1f} s", flush=True)
         sampler = StallSampler(threading.main_thread().ident or 0)
         sampler.start()
         beat = asyncio.create_task(_heartbeat(sampler))
