@@ -159,6 +159,29 @@ def open_database(path: Path) -> sqlite3.Connection:
     return db
 
 
+def bodies_containing(path: Path, needles: Iterable[str]) -> list[str]:
+    """Bodies of the stored notifications that contain any of ``needles``, oldest first.
+
+    Read-only and blocking (call it on a thread): for a reader outside the
+    writer thread, such as the start-up reader of alerts still firing
+    (:mod:`alerts.reopen`). The file is opened ``mode=ro``, so a reader never
+    creates or migrates it; :class:`sqlite3.Error` is the caller's to handle.
+    """
+    ordered = sorted(needles)
+    if not ordered:
+        return []
+    where = " OR ".join("instr(body, ?) > 0" for _ in ordered)
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        rows = db.execute(
+            f"SELECT body FROM outbox WHERE {where} ORDER BY id",  # noqa: S608 (placeholders)
+            ordered,
+        ).fetchall()
+    finally:
+        db.close()
+    return [str(body) for (body,) in rows]
+
+
 def _counts(db: sqlite3.Connection, channels: Iterable[str]) -> dict[str, tuple[int, float | None]]:
     """Pending count and oldest creation time per channel, for the gauges."""
     found: dict[str, tuple[int, float | None]] = {}

@@ -20,6 +20,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from alerts.model import Alert, Notification
+from alerts.outbox import bodies_containing
 
 log = logging.getLogger(__name__)
 
@@ -34,32 +35,15 @@ def open_alerts(path: Path, names: Collection[str]) -> list[Alert]:
     if not names or not path.exists():
         return []
     try:
-        bodies = _bodies(path, names)
+        # ``instr`` on the quoted name leaves most of an alert storm's rows (state
+        # alerts) unparsed; every candidate is still parsed and checked
+        bodies = bodies_containing(path, [f'"{name}"' for name in names])
     except sqlite3.Error as exc:
         # The outbox store opens the same file next and says, once, that delivery
         # is unavailable and why; a second warning here would only repeat it.
         log.debug("cannot read the outbox %s for alerts still firing: %s", path, exc)
         return []
     return open_episodes(bodies, names)
-
-
-def _bodies(path: Path, names: Collection[str]) -> list[str]:
-    """Bodies of the stored notifications that may carry one of ``names``.
-
-    ``instr`` on the quoted name leaves most of an alert storm's rows (state
-    alerts) unparsed; every candidate is still parsed and checked.
-    """
-    ordered = sorted(names)
-    where = " OR ".join("instr(body, ?) > 0" for _ in ordered)
-    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        rows = db.execute(
-            f"SELECT body FROM outbox WHERE {where} ORDER BY id",  # noqa: S608 (placeholders)
-            [f'"{name}"' for name in ordered],
-        ).fetchall()
-    finally:
-        db.close()
-    return [str(body) for (body,) in rows]
 
 
 def open_episodes(bodies: list[str], names: Collection[str]) -> list[Alert]:
