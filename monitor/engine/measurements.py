@@ -143,10 +143,12 @@ class Recorder:
         self._hand_over()
 
     def forget(self, names: Iterable[str]) -> None:
-        """Targets removed by a reload: their open buckets are handed over as they are."""
-        gone = set(names)
-        for key in [k for k in self._open if k[0] in gone]:
-            self._drop(key)
+        """Targets removed by a reload: their open buckets are handed over as they are
+        (looked up by the check kinds seen, which are few: no scan of every key)."""
+        for name in names:
+            for kind in self._kinds:
+                if (name, kind) in self._open:
+                    self._drop((name, kind))
         self._hand_over()
 
     def keep(self, target: str, checks: Iterable[str]) -> None:

@@ -111,9 +111,13 @@ def test_forget_hands_over_what_a_removed_target_had_open() -> None:
     rec = Recorder(sink, fine=60, coarse=3600)
     rec.record("gone", "http", ok(30, 0.1))
     rec.record("kept", "http", ok(30, 0.1))
-    rec.forget(["gone"])
-    assert [(r[0], r[2]) for r in sink.rows[FINE]] == [("gone", 0)]
-    assert [(r[0], r[2]) for r in sink.rows[COARSE]] == [("gone", 0)]
+    rec.record("gone", "icmp", ok(40, 0.1))
+    rec.forget(["gone", "never-seen"])
+    assert sorted((r[0], r[1], r[2]) for r in sink.rows[FINE]) == [
+        ("gone", "http", 0),
+        ("gone", "icmp", 0),
+    ]
+    assert sorted((r[0], r[1]) for r in sink.rows[COARSE]) == [("gone", "http"), ("gone", "icmp")]
     assert rec.checks("gone") == [] and rec.checks("kept") == ["http"]
 
 
