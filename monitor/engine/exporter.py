@@ -153,13 +153,20 @@ class _Family:
 
 
 def _series_key(key: tuple[str, str]) -> str:
-    """(target, part) as one str, unambiguous whatever the names hold (length first).
+    """(target, part) as one str, unambiguous whatever the names hold.
 
     Not the tuple itself: inserting a new tuple into a family's dict (50,000 entries
     at 50,000 targets) made the collector track the dict again, and each young
     collection then walked it: 50-180 ms pauses every few seconds at that scale.
+    A target's own part (``""``) is keyed by the target's name itself (the same
+    object the config holds: no string of its own) unless the name starts with a
+    digit; every other key is the target's length, a colon, the target and the
+    part, so it starts with a digit and meets no name.
     """
-    return f"{len(key[0])}:{key[0]}{key[1]}"
+    target, part = key
+    if not part and not target[:1].isdigit():
+        return target
+    return f"{len(target)}:{target}{part}"
 
 
 class SeriesStore:

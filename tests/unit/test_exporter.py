@@ -319,3 +319,23 @@ def test_the_exporters_bare_families_are_one_line_per_key() -> None:
         lines = [line for line in text.splitlines() if line.startswith(f"{name}{{")]
         assert len(lines) == 1, name
     assert len(families(text.encode())) >= len(BARE_FAMILIES)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("5:abcdeicmp", ""), ("abcde", "icmp")),  # a name that spells another key
+        (("1", ""), ("", "1")),
+        (("2:ab", ""), ("ab", "")),
+        (("a", ""), ("a", "icmp")),
+    ],
+)
+def test_a_targets_own_part_keyed_by_its_name_meets_no_other_key(
+    first: tuple[str, str], second: tuple[str, str]
+) -> None:
+    store = SeriesStore([RTT])
+    store.replace(first, {RTT.name: ['continuity_icmp_rtt_seconds{k="1"} 1\n']})
+    store.replace(second, {RTT.name: ['continuity_icmp_rtt_seconds{k="2"} 2\n']})
+    assert len(store) == 2
+    store.remove(first)
+    assert store.render().decode().endswith('continuity_icmp_rtt_seconds{k="2"} 2\n')
