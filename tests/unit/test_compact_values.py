@@ -82,3 +82,9 @@ def test_kept_result_compacts_values_and_keeps_the_rest() -> None:
     assert kept.samples == () and kept.rtts == () and kept == again
     plain = ProbeResult(False, "timeout", "", 1.0, 2.0, values={"x": 1.0})
     assert kept_result(plain) is plain  # nothing to drop: not copied
+
+
+@pytest.mark.parametrize("n", [0, 1, 16, 17, 40])
+def test_any_number_of_values(n: int) -> None:
+    values = {f"v{i}": i * 0.5 for i in range(n)}
+    assert CompactValues.of(values) == values
