@@ -1,6 +1,6 @@
 """Memory and exposition per target, in process (no network): where 50,000 targets' RSS goes.
 
-    python -m bench.scale_memory [--targets 10000] [--history 'rtt_buckets = []']
+    python -m bench.scale_memory [--targets 10000] [--history 'rtt_buckets = []'] [--sites N]
 
 Builds the scale benchmark's inventory (``bench.icmp.scale_config``: a CSV of
 N loopback targets with two labels, one ICMP echo each), loads it with the
@@ -18,7 +18,8 @@ what the scheduler holds per job (an asyncio task, or a tick-lane slot for a
 kind that starts runs without one).
 ``tracemalloc`` measures the Python objects each stage leaves behind, per
 target; the rendered exposition is counted in series and bytes per target,
-per family. The allocator's slack is not included (see bench/README.md).
+per family; ``--sites N`` prints the N allocation sites holding the most per
+target. The allocator's slack is not included (see bench/README.md).
 Needs an ICMP socket (root).
 """
 
