@@ -1,6 +1,6 @@
 """Memory and exposition per target, in process (no network): where 50,000 targets' RSS goes.
 
-    python -m bench.scale_memory [--targets 10000] [--history 'rtt_buckets = []']
+    python -m bench.scale_memory [--targets 10000] [--history 'rtt_buckets = []'] [--sites N]
 
 Builds the scale benchmark's inventory (``bench.icmp.scale_config``: a CSV of
 N loopback targets with two labels, one ICMP echo each), loads it with the
@@ -18,7 +18,8 @@ what the scheduler holds per job (an asyncio task, or a tick-lane slot for a
 kind that starts runs without one).
 ``tracemalloc`` measures the Python objects each stage leaves behind, per
 target; the rendered exposition is counted in series and bytes per target,
-per family. The allocator's slack is not included (see bench/README.md).
+per family; ``--sites N`` prints the N allocation sites holding the most per
+target. The allocator's slack is not included (see bench/README.md).
 Needs an ICMP socket (root).
 """
 
@@ -27,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import dataclasses
 import gc
 import tempfile
 import time
@@ -35,7 +35,7 @@ import tracemalloc
 from pathlib import Path
 
 from bench.icmp import addresses, scale_config
-from monitor.contract import ProbeContext
+from monitor.contract import ProbeContext, ProbeResult
 from monitor.daemon import jobs_for
 from monitor.engine.config import Config, load_config
 from monitor.engine.exporter import Exporter, SelfMetrics
@@ -56,12 +56,13 @@ def _traced() -> int:
     return tracemalloc.get_traced_memory()[0]
 
 
-async def measure(n: int, history_section: str = "") -> None:
+async def measure(n: int, history_section: str = "", sites: int = 0) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-scale-memory-") as tmp:
         workdir = Path(tmp)
         config_path = scale_config(addresses(n), workdir, history_section)
-        tracemalloc.start()
+        tracemalloc.start(1)
         base = _traced()
+        start_snapshot = tracemalloc.take_snapshot() if sites else None
         config = load_config(config_path)
         after_config = _traced()
         families = [*STORE_FAMILIES, *(f for k in KINDS.values() for f in k.families)]
@@ -72,28 +73,24 @@ async def measure(n: int, history_section: str = "") -> None:
             pipeline.configure(config, TargetState)
             after_configure = _traced()
             now = time.time() // 60 * 60 + 1
-            results = []
+            # Results are made where they are used, not kept in a list: a list of
+            # 10,000 results would be counted as the daemon's (800 B a target).
             for i, target in enumerate(config.targets):
-                rtt = 0.00004 + (i % 97) * 1e-7  # distinct values, as measured RTTs are
-                outcome = PingOutcome(target.address, (rtt,), ())
-                result = summarize(
-                    outcome, 1.0, name=target.address, started=now + i * 1e-4, duration=rtt
-                )
-                results.append(result)
-                pipeline.on_result(target.name, "icmp", result)
+                pipeline.on_result(target.name, "icmp", _result(target.address, i, now))
             await store.flush()  # what the results queued for the store is written
             after_results = _traced()
             history = MeasurementHistory(store, config.history, exporter.store, time.time)
-            for target, result in zip(config.targets, results, strict=True):
-                history.recorder.record(target.name, "icmp", result)
-            for target, result in zip(config.targets, results, strict=True):
-                later = dataclasses.replace(result, started=result.started + 60)
+            for i, target in enumerate(config.targets):
+                history.recorder.record(target.name, "icmp", _result(target.address, i, now))
+            for i, target in enumerate(config.targets):
+                later = _result(target.address, i, now + 60)
                 history.recorder.record(target.name, "icmp", later)
             await store.flush()  # the closed minutes are written, not held
             after_recorder = _traced()
-            for target, result in zip(config.targets, results, strict=True):
+            for i, target in enumerate(config.targets):
+                seconds = measure_rtt(_result(target.address, i, now))[2]
                 for _ in range(2):
-                    history.histogram.observe(target.name, "icmp", measure_rtt(result)[2])
+                    history.histogram.observe(target.name, "icmp", seconds)
             render = getattr(history.histogram, "render_pending", None)
             if render is not None:  # rendered at the scrape (after issue 14's session 4)
                 render()
@@ -101,6 +98,7 @@ async def measure(n: int, history_section: str = "") -> None:
             for target in config.targets:
                 exporter.figures(target.name, store.figures(target.name, time.time()))
             after_figures = _traced()
+            end_snapshot = tracemalloc.take_snapshot() if sites else None
             before_jobs = _traced()
             jobs_size = await _jobs_size(config)
             after_jobs = before_jobs + jobs_size
@@ -137,6 +135,25 @@ async def measure(n: int, history_section: str = "") -> None:
         )
         for name, count in sizes.most_common():
             print(f"  {name:<52} {series[name] / n:5.2f} series {count / n:6.0f} B")
+        if start_snapshot is not None and end_snapshot is not None:
+            _print_sites(start_snapshot, end_snapshot, n, sites)
+
+
+def _print_sites(start: tracemalloc.Snapshot, end: tracemalloc.Snapshot, n: int, top: int) -> None:
+    """The allocation sites that hold the most per target from config load to the
+    figures (jobs excluded), by file and line."""
+    print(f"allocation sites, bytes and objects per target (top {top})")
+    for diff in end.compare_to(start, "lineno")[:top]:
+        frame = diff.traceback[0]
+        where = f"{Path(frame.filename).name}:{frame.lineno}"
+        print(f"  {where:<40} {diff.size_diff / n:8.0f} B {diff.count_diff / n:6.2f}")
+
+
+def _result(address: str, i: int, now: float) -> ProbeResult:
+    """Target ``i``'s successful one-echo ICMP result (the probe's own ``summarize``)."""
+    rtt = 0.00004 + (i % 97) * 1e-7  # distinct values, as measured RTTs are
+    outcome = PingOutcome(address, (rtt,), ())
+    return summarize(outcome, 1.0, name=address, started=now + i * 1e-4, duration=rtt)
 
 
 class _NoMetrics:
@@ -169,8 +186,11 @@ def main() -> None:
         default="",
         help="body of the config's [history] section, e.g. 'rtt_buckets = []' (histogram off)",
     )
+    parser.add_argument(
+        "--sites", type=int, default=0, help="print the N allocation sites holding the most"
+    )
     args = parser.parse_args()
-    asyncio.run(measure(args.targets, args.history))
+    asyncio.run(measure(args.targets, args.history, args.sites))
 
 
 if __name__ == "__main__":

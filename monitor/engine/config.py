@@ -296,7 +296,7 @@ class Check:
     settings: CheckSettings
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Target:
     """A resolved target, ready to schedule. Equality drives reload diffs."""
 

@@ -11,8 +11,10 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.contract import MetricFamily, ProbeResult, Sample
+from monitor.engine.availability import Figures
 from monitor.engine.config import load_config
 from monitor.engine.exporter import (
+    BARE_FAMILIES,
     CORE_FAMILIES,
     Exporter,
     SelfMetrics,
@@ -21,6 +23,7 @@ from monitor.engine.exporter import (
     format_seconds,
     format_value,
 )
+from monitor.engine.slo import SloStatus
 from monitor.engine.state import Health, TargetState
 from monitor.history.store import FAMILIES as STORE_FAMILIES
 from probes import KINDS, LISTENERS
@@ -270,3 +273,69 @@ def test_skipped_runs_are_exported_from_zero() -> None:
     metrics = SelfMetrics()
     metrics.observe_lag("icmp", 0.001)
     assert 'continuity_scheduler_skipped_runs_total{kind="icmp"} 0.0' in metrics.render().decode()
+
+
+def test_a_bare_familys_lines_get_their_name_back_at_the_scrape() -> None:
+    """A bare family's text is kept without its name; the scrape puts the name
+    (one shared object) before each line, in the family's order, beside full ones."""
+    up = MetricFamily("continuity_target_up", "gauge", "Up.")
+    store = SeriesStore([up, RTT], bare=[up.name])
+    for name in ("b", "a", "c"):
+        store.replace((name, ""), {up.name: [f'{{target="{name}"}} 1\n']})
+        store.replace((name, "icmp"), {RTT.name: [f'{RTT.name}{{target="{name}"}} 2\n']})
+    store.replace(("b", ""), {up.name: ['{target="b"} 0\n']})  # in place: order kept
+    store.remove(("a", ""))
+    parts = store.parts()
+    assert b"".join(parts).decode().splitlines() == [
+        "# HELP continuity_target_up Up.",
+        "# TYPE continuity_target_up gauge",
+        'continuity_target_up{target="b"} 0',
+        'continuity_target_up{target="c"} 1',
+        "# HELP continuity_icmp_rtt_seconds RTT.",
+        "# TYPE continuity_icmp_rtt_seconds gauge",
+        'continuity_icmp_rtt_seconds{target="b"} 2',
+        'continuity_icmp_rtt_seconds{target="a"} 2',
+        'continuity_icmp_rtt_seconds{target="c"} 2',
+    ]
+    assert parts[1] is parts[3] and parts[1] == b"continuity_target_up"
+    assert len(store) == 5
+
+
+def test_the_exporters_bare_families_are_one_line_per_key() -> None:
+    """Each family the exporter keeps bare gets one line per key from it, whatever
+    the figures and states (a second line would be left without a name)."""
+    exporter = Exporter([*STORE_FAMILIES], SelfMetrics())
+    exporter.set_target("a", {})
+    exporter.check_result("a", "icmp", ProbeResult(False, "timeout", "", 1.0, 2.0))
+    exporter.target_state(TargetState("a", Health.DOWN, since=3.0))
+    exporter.figures(
+        "a",
+        Figures(3, 4.5, {"1h": 0.5, "24h": 0.75, "7d": None}, mttr_seconds=5.0, mtbf_seconds=6.0),
+    )
+    exporter.predicted_dark("a", 7.0, "trend")
+    exporter.slo("s", 0.99, SloStatus(0.25, {"1h": 1.0, "6h": 2.0}, False, False))
+    text = exporter.store.render().decode()
+    for name in BARE_FAMILIES:
+        lines = [line for line in text.splitlines() if line.startswith(f"{name}{{")]
+        assert len(lines) == 1, name
+    assert len(families(text.encode())) >= len(BARE_FAMILIES)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("5:abcdeicmp", ""), ("abcde", "icmp")),  # a name that spells another key
+        (("1", ""), ("", "1")),
+        (("2:ab", ""), ("ab", "")),
+        (("a", ""), ("a", "icmp")),
+    ],
+)
+def test_a_targets_own_part_keyed_by_its_name_meets_no_other_key(
+    first: tuple[str, str], second: tuple[str, str]
+) -> None:
+    store = SeriesStore([RTT])
+    store.replace(first, {RTT.name: ['continuity_icmp_rtt_seconds{k="1"} 1\n']})
+    store.replace(second, {RTT.name: ['continuity_icmp_rtt_seconds{k="2"} 2\n']})
+    assert len(store) == 2
+    store.remove(first)
+    assert store.render().decode().endswith('continuity_icmp_rtt_seconds{k="2"} 2\n')

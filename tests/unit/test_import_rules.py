@@ -33,8 +33,9 @@ BASE = frozenset(
 )
 """The base room: what every package may import. It imports only itself."""
 
-PURE = frozenset({"monitor.engine.state", "monitor.engine.policy"})
-"""The state step and the policy: pure, they import only the base and each other."""
+PURE = frozenset({"monitor.engine.state", "monitor.engine.policy", "monitor.engine.compact_values"})
+"""The state step, the policy and the compact values a state keeps: pure, they import
+only the base and each other."""
 
 FORBIDDEN_THIRD_PARTY: Mapping[str, tuple[str, ...]] = {
     # Probes measure; the daemon exports and alerts.
