@@ -92,7 +92,7 @@ async def measure(n: int, history_section: str = "", sites: int = 0) -> None:
                 for _ in range(2):
                     history.histogram.observe(target.name, "icmp", seconds)
             render = getattr(history.histogram, "render_pending", None)
-            if render is not None:  # rendered at the scrape (after issue 14's session 4)
+            if render is not None:  # kept as text before issue 14's session 5
                 render()
             after_histogram = _traced()
             for target in config.targets:

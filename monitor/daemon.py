@@ -51,7 +51,7 @@ from monitor.engine.config import (
     split_host_port,
 )
 from monitor.engine.config_memo import TargetMemo
-from monitor.engine.exporter import Exporter, SelfMetrics
+from monitor.engine.exporter import Exporter, Part, SelfMetrics
 from monitor.engine.gcpolicy import GcPauses, GcPolicy
 from monitor.engine.jobs import Job
 from monitor.engine.pacing import PAUSE_EVERY, LoopPacer
@@ -925,7 +925,7 @@ class Daemon:
 
     # -- what the web layer asks -------------------------------------------
 
-    def metrics(self) -> list[bytes]:
+    def metrics(self) -> list[Part]:
         return self.exporter.render_parts()
 
     def api_targets(self) -> dict[str, Any]:

@@ -26,10 +26,6 @@ from probes.neterrors import LOCAL_RESOURCES
 
 SWEEP_SECONDS = 15.0
 """How often buckets of checks without a new result are closed."""
-RENDER_SECONDS = 1.0
-"""How often the histogram's pending checks are rendered (a scrape renders the rest)."""
-RENDER_SLICE = 1000
-"""Checks rendered per loop turn: about 5 ms (a scrape then has at most a second's worth)."""
 INLINE_BUCKETS = 1000
 """Up to this many buckets are merged on the loop (well under a millisecond); more in a thread."""
 
@@ -74,23 +70,11 @@ class MeasurementHistory:
             self.histogram.keep(target, kept)
 
     async def sweep_loop(self) -> None:
-        """Render the histogram's pending checks every second, in slices; close
-        quiet buckets every :data:`SWEEP_SECONDS`."""
-        every = max(1, round(SWEEP_SECONDS / RENDER_SECONDS))
-        turns = 0
+        """Close quiet buckets every :data:`SWEEP_SECONDS` (the histogram needs no
+        loop: its text is rendered at the scrape)."""
         while True:
-            await asyncio.sleep(RENDER_SECONDS)
-            await self._render()
-            turns += 1
-            if turns % every == 0:
-                self.recorder.sweep(self.wall())
-
-    async def _render(self) -> None:
-        """Every pending histogram, a slice per loop turn."""
-        for _ in range(len(self.histogram) // RENDER_SLICE + 1):
-            if not self.histogram.render_pending(RENDER_SLICE):
-                return
-            await asyncio.sleep(0)
+            await asyncio.sleep(SWEEP_SECONDS)
+            self.recorder.sweep(self.wall())
 
     def close(self) -> None:
         self.recorder.close()

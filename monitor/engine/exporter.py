@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
@@ -137,6 +137,35 @@ def label_text(pairs: Iterable[tuple[str, str]]) -> str:
     return ",".join(f'{name}="{escape_label_value(value)}"' for name, value in pairs)
 
 
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """A family's text made from a snapshot taken at the scrape, rendered where the parts
+    are joined (off the loop for a large scrape).
+
+    For series kept as numbers (the RTT histogram): their text, kept per check between
+    scrapes, was a kilobyte a target at 50,000 targets. The snapshot is a copy taken on
+    the loop, so that later results do not change what ``render`` writes.
+    """
+
+    render: Callable[[], bytes]
+    series: int
+    """How many series it writes (it weighs as that many parts: see the web server)."""
+
+
+Part = bytes | Deferred
+"""One piece of the exposition: text, or text to render from a snapshot."""
+
+
+def resolve(parts: Iterable[Part]) -> list[bytes]:
+    """The parts as text (renders the deferred ones: call it where the join runs)."""
+    return [p if isinstance(p, bytes) else p.render() for p in parts]
+
+
+def weight(parts: Sequence[Part]) -> int:
+    """Parts plus the series the deferred ones will write: how heavy the assembly is."""
+    return len(parts) + sum(p.series for p in parts if isinstance(p, Deferred))
+
+
 FAMILY_SETS_LIMIT = 4096
 """Distinct family sets shared between keys (a few per probe kind and outcome)."""
 
@@ -196,7 +225,8 @@ class SeriesStore:
         # removing one target does not scan every key)
         self._owned: dict[str, dict[str, frozenset[str]]] = {}
         self._sets: dict[frozenset[str], frozenset[str]] = {}  # see _family_set
-        self._pending: list[Callable[[], object]] = []
+        # family -> snapshot of its series kept as numbers (see add_source)
+        self._sources: dict[str, Callable[[], Deferred | None]] = {}
         for family in families:
             self.declare(family)
 
@@ -272,27 +302,33 @@ class SeriesStore:
         if not owned:
             del self._owned[key[0]]
 
-    def add_pending(self, render: Callable[[], object]) -> None:
-        """``render()`` brings lines kept as numbers up to date: called before every
-        snapshot, so a scrape never carries text older than the figures."""
-        self._pending.append(render)
+    def add_source(self, name: str, snapshot: Callable[[], Deferred | None]) -> None:
+        """Series of the declared family ``name`` kept as numbers elsewhere: every
+        scrape calls ``snapshot()`` (on the loop) and writes what it returns after the
+        family's stored lines; ``None`` when it has none."""
+        self._sources[name] = snapshot
 
     def render(self) -> bytes:
-        return b"".join(self.parts())
+        return b"".join(resolve(self.parts()))
 
-    def parts(self) -> list[bytes]:
-        """The exposition as a list of byte strings to join (a snapshot: later
-        results do not change it), so that the join can run off the loop."""
-        for render in self._pending:
-            render()
-        parts: list[bytes] = []
-        for family in self._families.values():
-            if family.series:
-                parts.append(family.header)
-                if family.bare is None:
-                    parts.extend(family.series.values())
-                else:
-                    parts += _interleave(family.bare, family.series.values())
+    def parts(self) -> list[Part]:
+        """The exposition as a list of parts to join (a snapshot: later results do not
+        change it), so that the join, and the rendering of deferred parts, can run off
+        the loop (:func:`resolve`)."""
+        sources = self._sources
+        parts: list[Part] = []
+        for name, family in self._families.items():
+            source = sources.get(name)
+            deferred = source() if source is not None else None
+            if not family.series and deferred is None:
+                continue
+            parts.append(family.header)
+            if family.bare is None:
+                parts.extend(family.series.values())
+            else:
+                parts += _interleave(family.bare, family.series.values())
+            if deferred is not None:
+                parts.append(deferred)
         return parts
 
     def __len__(self) -> int:
@@ -511,13 +547,14 @@ class Exporter:
             self.store.replace(("", f"listener:{name}"), lines)
 
     def render(self) -> bytes:
-        return b"".join(self.render_parts())
+        return b"".join(resolve(self.render_parts()))
 
-    def render_parts(self) -> list[bytes]:
+    def render_parts(self) -> list[Part]:
         """The exposition as parts to join; only this snapshot runs on the loop.
 
-        At 50,000 targets the joined text is 70 MB: ``bytes.join`` releases
-        the GIL while copying, so the caller joins (and compresses) in a thread.
+        At 50,000 targets the joined text is over 100 MB: ``bytes.join`` releases
+        the GIL while copying, so the caller resolves the deferred parts, joins
+        and compresses in a thread (:func:`resolve`).
         """
         started = time.perf_counter()
         self._listener_samples()

@@ -8,14 +8,13 @@ per check whatever labels the target carries.
 
 What is kept per (target, check) is small: a slot number into one flat array
 of bucket counts and one of sums (about 100 bytes of numbers at the default
-11 bounds), and the rendered text of its lines in the exporter's
-:class:`~monitor.engine.exporter.SeriesStore`. An observation only counts and
-marks the check pending; the text of pending checks is rendered in slices by
-the history's loop (:meth:`RttHistogram.render_pending`, a check rendered once
-however many results arrived since) and whatever is still pending when a
-scrape assembles ``/metrics`` (the store calls :meth:`render_pending` first).
-At 50,000 targets this took 3.5 KB per target down to about 1.2 KB (see
-bench/README.md, issue 14 session 4).
+11 bounds) and its label text. No text of its lines is kept: each scrape
+copies the arrays (on the loop: a copy of a few megabytes at 50,000 targets)
+and renders every check's lines from that copy where the exposition is
+joined, in a thread for a large scrape (:class:`~monitor.engine.exporter.Deferred`).
+The cached text had been a kilobyte a target, 55 MB of the daemon's memory at
+50,000 targets; rendering it costs about 3 µs a check per scrape, off the loop
+(see bench/README.md, issue 14 session 5).
 """
 
 from __future__ import annotations
@@ -24,10 +23,12 @@ import math
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
+from functools import partial
 from itertools import accumulate
 
 from monitor.contract import MetricFamily
 from monitor.engine.exporter import (
+    Deferred,
     SeriesStore,
     escape_label_value,
     format_seconds,
@@ -40,9 +41,6 @@ FAMILY = MetricFamily(
     "histogram",
     "Round-trip time of echo trains (mean per run) and duration of successful checks.",
 )
-PART_SUFFIX = "\x00rtt"
-"""Appended to the check kind to make the series store's part (never a kind's name)."""
-
 Key = tuple[str, str]
 """(target, check kind)."""
 
@@ -60,27 +58,24 @@ def template(bounds: Sequence[float]) -> str:
 
 
 class RttHistogram:
-    """Bucket counts per (target, check) in flat arrays; text rendered when pending."""
+    """Bucket counts per (target, check) in flat arrays; text rendered at the scrape."""
 
     def __init__(self, store: SeriesStore, bounds: Sequence[float]) -> None:
-        self.store = store
         self.bounds = tuple(bounds)
         self._width = len(self.bounds) + 1
         self._zeros = array("Q", [0]) * self._width
         self._template = template(self.bounds)
         self._slots: dict[Key, int] = {}
+        self._labels: list[str | None] = []  # by slot; None while the slot is free
         self._counts = array("Q")  # _width per slot, not cumulative
         self._sums = array("d")
         self._free: list[int] = []
-        # Insertion-ordered set of checks observed since their text was rendered.
-        self._pending: dict[Key, None] = {}
         # Every check kind seen: a target's keys are found by probing these few,
         # never by scanning every key (a reload may remove thousands of targets).
         self._kinds: set[str] = set()
-        self._parts: dict[str, str] = {}  # kind -> the store's part, one string for all
         if self.bounds:
             store.declare(FAMILY)
-            store.add_pending(self.render_pending)
+            store.add_source(NAME, self.snapshot)
 
     def observe(self, target: str, check: str, seconds: float | None) -> None:
         if not self.bounds or seconds is None or not 0 <= seconds < math.inf:
@@ -91,38 +86,30 @@ class RttHistogram:
             slot = self._new(key)
         self._counts[slot * self._width + bisect_left(self.bounds, seconds)] += 1
         self._sums[slot] += seconds
-        self._pending[key] = None
 
     def _new(self, key: Key) -> int:
+        labels = f'target="{escape_label_value(key[0])}",check="{escape_label_value(key[1])}"'
         if self._free:
             slot = self._free.pop()
+            self._labels[slot] = labels
         else:
             slot = len(self._sums)
             self._sums.append(0.0)
             self._counts.extend(self._zeros)
+            self._labels.append(labels)
         self._slots[key] = slot
-        if key[1] not in self._kinds:
-            self._kinds.add(key[1])
-            self._parts[key[1]] = key[1] + PART_SUFFIX
+        self._kinds.add(key[1])
         return slot
 
-    def render_pending(self, limit: int | None = None) -> int:
-        """Render the text of up to ``limit`` pending checks (all by default);
-        returns how many are still pending."""
-        pending = self._pending
-        todo = len(pending) if limit is None else min(limit, len(pending))
-        slots, counts, sums, width = self._slots, self._counts, self._sums, self._width
-        fmt = self._template.format
-        replace = self.store.replace_text
-        parts = self._parts
-        for _ in range(todo):
-            key, _ = pending.popitem()  # the newest: order does not matter, O(1)
-            slot = slots[key]
-            base = slot * width
-            labels = f'target="{escape_label_value(key[0])}",check="{escape_label_value(key[1])}"'
-            text = fmt(labels, *accumulate(counts[base : base + width]), format_seconds(sums[slot]))
-            replace((key[0], parts[key[1]]), {NAME: text})
-        return len(pending)
+    def snapshot(self) -> Deferred | None:
+        """This moment's counts, to render where the scrape is joined (None: no series)."""
+        if not self._slots:
+            return None
+        labels, counts, sums = self._labels.copy(), self._counts[:], self._sums[:]
+        return Deferred(
+            partial(_render, self._template, self._width, labels, counts, sums),
+            len(self._slots) * (self._width + 2),
+        )
 
     def forget(self, target: str) -> None:
         """The target is gone: its counts and series (the exporter may have dropped
@@ -139,13 +126,27 @@ class RttHistogram:
         slot = self._slots.pop(key, None)
         if slot is None:
             return
-        self._pending.pop(key, None)
         base = slot * self._width
         self._counts[base : base + self._width] = self._zeros
         self._sums[slot] = 0.0
+        self._labels[slot] = None
         self._free.append(slot)
-        self.store.remove((key[0], self._parts[key[1]]))
 
     def __len__(self) -> int:
         """Checks with counts."""
         return len(self._slots)
+
+
+def _render(
+    template: str, width: int, labels: list[str | None], counts: array[int], sums: array[float]
+) -> bytes:
+    """Every check's lines from a snapshot, in slot order (free slots skipped)."""
+    fmt = template.format
+    out = []
+    for slot, text in enumerate(labels):
+        if text is not None:
+            base = slot * width
+            out.append(
+                fmt(text, *accumulate(counts[base : base + width]), format_seconds(sums[slot]))
+            )
+    return "".join(out).encode()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from monitor.engine.availability import Figures
     from monitor.engine.config import Config
-    from monitor.engine.exporter import SelfMetrics
+    from monitor.engine.exporter import Part, SelfMetrics
     from monitor.engine.policy import Policy
     from monitor.engine.power import Estimate
     from monitor.engine.uptime import Buckets
@@ -32,8 +32,8 @@ class Backend(Protocol):
     @property
     def ready(self) -> bool: ...
 
-    def metrics(self) -> list[bytes]:
-        """The exposition as byte strings to join (see :meth:`Exporter.render_parts`)."""
+    def metrics(self) -> list[Part]:
+        """The exposition as parts to join (see :meth:`Exporter.render_parts`)."""
         ...
 
     @property

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from monitor.engine.exporter import Part, resolve, weight
 from monitor.web.api_body import MAX_JSON_DEPTH, BadRequest, json_depth
 from monitor.web.backend import Backend
 from monitor.web.guard import IDLE_TIMEOUT, MAX_CONNECTIONS, AcceptErrors, GuardedSite
@@ -41,13 +42,15 @@ GZIP_MIN_BYTES = 4096
 
 
 THREAD_PARTS = 5000
-"""Responses of more parts than this are joined (and gzipped) in a thread."""
+"""Responses of more parts (a deferred part counting its series) than this are
+rendered, joined and gzipped in a thread."""
 
 
-def assemble(parts: list[bytes], compress: bool) -> tuple[bytes, bool]:
-    """Join the exposition's parts, gzipped if asked and worth it (both release the
-    GIL when large); says whether the body is gzipped."""
-    body = b"".join(parts)
+def assemble(parts: list[Part], compress: bool) -> tuple[bytes, bool]:
+    """Render the deferred parts and join the exposition, gzipped if asked and worth
+    it (the join and the compression release the GIL when large); says whether the
+    body is gzipped."""
+    body = b"".join(resolve(parts))
     if compress and len(body) >= GZIP_MIN_BYTES:
         return gzip_bytes(body), True
     return body, False
@@ -94,7 +97,7 @@ class _Handlers:
         parts = self.backend.metrics()
         headers = {"Content-Type": METRICS_CONTENT_TYPE, "Vary": "Accept-Encoding"}
         compress = accepts_gzip(request.headers.get("Accept-Encoding", ""))
-        if len(parts) > THREAD_PARTS:
+        if weight(parts) > THREAD_PARTS:
             # Tens of megabytes at 50,000 targets: joined and compressed off the loop.
             body, gzipped = await asyncio.to_thread(assemble, parts, compress)
         else:

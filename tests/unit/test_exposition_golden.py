@@ -8,6 +8,11 @@ failure of another check, availability figures, an SLO, a UPS prediction, the
 RTT histogram, then one target and one check removed and a second round of
 results (which replaces series in place, adds and drops families per key).
 Any change in bytes, order of series within a family included, fails.
+
+One deliberate change since: the RTT histogram's lines are rendered at the
+scrape in slot order (first observed first) instead of kept in the order
+their text was first rendered; the same 1,417 lines, every other family's in
+the same order (checked when the file was written again).
 """
 
 from __future__ import annotations
@@ -107,8 +112,6 @@ def scenario() -> bytes:
             health = HEALTHS[(i + round_) % len(HEALTHS)]
             since = None if health is Health.UNKNOWN else T0 + i + round_ * 60.125
             exporter.target_state(TargetState(name, health, since=since))
-        if round_ == 0:
-            histogram.render_pending(limit=7)  # a slice, as the history's loop renders
         for i in range(0, n, 2 + round_):
             if round_ == 2 and i == 11:
                 continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.engine.exporter import SeriesStore
+from monitor.engine.exporter import Deferred, SeriesStore, resolve
 from monitor.engine.rtt_histogram import NAME, RttHistogram
 
 
@@ -48,29 +48,47 @@ def test_no_bounds_exports_nothing_and_removal_drops_the_series() -> None:
     assert store.render() == b""
     histogram = RttHistogram(store, [0.1])
     histogram.observe("a", "icmp", 0.05)
-    assert store.render() != b"" and len(store) == 1
-    store.remove_target("a")
+    assert store.render() != b"" and len(histogram) == 1
     histogram.forget("a")
     assert store.render() == b"" and len(histogram) == 0
 
 
-def test_text_is_rendered_once_per_pending_check_and_at_every_snapshot() -> None:
+def test_no_text_is_kept_and_a_scrape_renders_the_counts_of_its_snapshot() -> None:
     store = SeriesStore([])
     histogram = RttHistogram(store, [0.001, 0.01])
     for _ in range(3):
         histogram.observe("a", "icmp", 0.002)
     histogram.observe("b", "icmp", 0.02)
-    assert len(store) == 0  # counted, not rendered yet
-    assert histogram.render_pending(limit=1) == 1  # one of the two rendered, one left
-    assert len(store) == 1
-    assert histogram.render_pending() == 0 and len(store) == 2
-    histogram.observe("a", "icmp", 0.0005)
-    # A snapshot renders what is still pending: never text older than the counts.
-    samples = parsed(store)
+    assert len(store) == 0  # counted, never kept as text
+    parts = store.parts()  # the scrape's snapshot, taken on the loop ...
+    (deferred,) = [p for p in parts if isinstance(p, Deferred)]
+    assert deferred.series == 2 * (2 + 1 + 2)  # two checks: 2 bounds + Inf, _sum, _count
+    histogram.observe("a", "icmp", 0.0005)  # ... a result arrives before it is joined ...
     labels = (("check", "icmp"), ("target", "a"))
+    then = {}
+    for family in text_string_to_metric_families(b"".join(resolve(parts)).decode()):
+        then = {(s.name, tuple(sorted(s.labels.items()))): s.value for s in family.samples}
+    assert then[(f"{NAME}_count", labels)] == 3  # ... and is not in it
+    samples = parsed(store)  # the next scrape has it
     assert samples[(f"{NAME}_count", labels)] == 4
     assert samples[(f"{NAME}_bucket", (labels[0], ("le", "0.001"), labels[1]))] == 1
     assert samples[(f"{NAME}_sum", labels)] == pytest.approx(0.0065)
+
+
+def test_a_freed_slot_reused_by_another_check_carries_only_the_new_labels() -> None:
+    store = SeriesStore([])
+    histogram = RttHistogram(store, [0.1])
+    histogram.observe("a", "icmp", 0.05)
+    histogram.observe("b", "icmp", 0.05)
+    histogram.forget("a")
+    histogram.observe("c", "tcp", 0.5)  # takes a's slot
+    counts = {key[1]: v for key, v in parsed(store).items() if key[0] == f"{NAME}_count"}
+    assert counts == {
+        (("check", "icmp"), ("target", "b")): 1,
+        (("check", "tcp"), ("target", "c")): 1,
+    }
+    buckets = {key[1]: v for key, v in parsed(store).items() if key[0] == f"{NAME}_bucket"}
+    assert buckets[(("check", "tcp"), ("le", "0.1"), ("target", "c"))] == 0  # a's count is gone
 
 
 def test_a_check_taken_off_its_target_drops_its_series_and_counts() -> None:
@@ -93,14 +111,13 @@ def test_a_check_taken_off_its_target_drops_its_series_and_counts() -> None:
     assert parsed(store)[(f"{NAME}_count", labels)] == 1
 
 
-def test_a_removed_target_pending_at_the_reload_is_not_rendered_back() -> None:
+def test_a_removed_target_is_not_rendered_back() -> None:
     store = SeriesStore([])
     histogram = RttHistogram(store, [0.1])
     histogram.observe("a", "icmp", 0.05)
     store.render()
     histogram.observe("a", "icmp", 0.05)
     store.remove_target("a")  # the exporter drops the target first ...
-    histogram.render_pending()  # ... the history's render loop may run in between ...
     histogram.forget("a")  # ... then the history forgets it
     assert store.render() == b""
 
