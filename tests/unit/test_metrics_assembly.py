@@ -1,0 +1,64 @@
+"""``/metrics`` assembly: deferred parts are rendered where the join runs, off the loop when large."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import threading
+from typing import Any
+
+from aiohttp.test_utils import make_mocked_request
+
+from monitor.engine.exporter import Deferred, Part, weight
+from monitor.web.server import THREAD_PARTS, _Handlers, assemble
+
+
+class _Backend:
+    """What the metrics handler asks of the daemon, and no more."""
+
+    def __init__(self, parts: list[Part]) -> None:
+        self.parts = parts
+
+    def metrics(self) -> list[Part]:
+        return self.parts
+
+
+def _deferred(series: int, seen: list[int]) -> Deferred:
+    def render() -> bytes:
+        seen.append(threading.get_ident())
+        return b"".join(b'x_bucket{le="%d"} 1\n' % i for i in range(series))
+
+    return Deferred(render, series)
+
+
+def test_weight_counts_the_series_a_deferred_part_will_write() -> None:
+    assert weight([b"# HELP x\n", _deferred(40, []), b"y 1\n"]) == 3 + 40
+
+
+def test_assemble_renders_deferred_parts_in_place_and_gzips_the_whole() -> None:
+    seen: list[int] = []
+    parts: list[Part] = [b"# HELP x_bucket h\n" * 300, _deferred(3, seen), b"y 1\n"]
+    body, gzipped = assemble(parts, compress=True)
+    text = gzip.decompress(body)
+    assert gzipped and seen == [threading.get_ident()]
+    assert text.endswith(b'x_bucket{le="0"} 1\nx_bucket{le="1"} 1\nx_bucket{le="2"} 1\ny 1\n')
+
+
+def _scrape(parts: list[Part]) -> Any:
+    async def run() -> Any:
+        request = make_mocked_request("GET", "/metrics", headers={"Accept-Encoding": "gzip"})
+        return await _Handlers(_Backend(parts)).metrics(request)  # type: ignore[arg-type]
+
+    return asyncio.run(run())
+
+
+def test_a_heavy_deferred_part_is_rendered_off_the_loop_and_a_light_one_on_it() -> None:
+    loop_thread = threading.get_ident()  # asyncio.run runs the loop in this thread
+    heavy: list[int] = []
+    response = _scrape([b"# HELP x_bucket h\n", _deferred(THREAD_PARTS + 1, heavy)])
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(response.body).count(b"\n") == THREAD_PARTS + 2
+    assert heavy and heavy[0] != loop_thread
+    light: list[int] = []
+    _scrape([b"# HELP x_bucket h\n", _deferred(10, light)])
+    assert light == [loop_thread]
