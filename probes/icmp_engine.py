@@ -54,6 +54,7 @@ from functools import partial
 from typing import Final, Literal, NamedTuple
 
 from monitor.contract import ProbeSetupError
+from probes import icmp_bpf
 from probes import icmp_packet as pkt
 from probes.icmp_wakeups import Batch, TimerBuckets, millisecond_of
 from probes.neterrors import local_failure
@@ -440,6 +441,11 @@ class IcmpEngine:
                 sock.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, icmp_filter_v6())
             else:
                 sock.setsockopt(SOL_RAW, ICMP_FILTER, icmp_filter_v4())
+            # ...and every other pinger's echo replies, which the kernel now drops.
+            reply_type = pkt.ICMP6_ECHO_REPLY if v6 else pkt.ICMP_ECHO_REPLY
+            icmp_bpf.attach(
+                sock, icmp_bpf.cookie_program(self._cookie, ip_header=not v6, reply_type=reply_type)
+            )
             return self._ident_base
         # Ping sockets report ICMP errors only through the error queue.
         if v6:
