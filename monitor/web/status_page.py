@@ -876,6 +876,9 @@ class StatusPage:
         self._viewed = -math.inf  # when a page last loaded or refreshed the overview
         self._rows_at = -math.inf  # when a request last brought the rows up to date
         self._keeper: asyncio.Task[None] | None = None
+        # The overview's groups as last rendered: (generation, layout, language), the bars'
+        # drawing, the HTML and the quiet strips' figures (see groups()).
+        self._groups: tuple[tuple[int, int, str], Drawn, Markup, dict[str, str]] | None = None
 
     def compile_templates(self) -> None:
         """Compile every page template now (Jinja2 keeps them), so no request pays for it.
@@ -931,7 +934,29 @@ class StatusPage:
             alerts=banner_alerts(self.backend.api_alerts()["alerts"], loc),
         )
 
-    def _render_sites(self, provinces: Sequence[Province], loc: Locale) -> dict[str, str]:
+    def groups(self, lines: Iterable[Line], loc: Locale) -> tuple[Markup, dict[str, str]]:
+        """The provinces and sites with their rows, rendered, and the quiet strips' figures
+        by key (see :meth:`_render_sites`).
+
+        Reused while nothing in them changed (no row: the same generation; the same
+        drawing of the bars; the same layout and language): a load of a quiet overview
+        at ten thousand targets then renders nothing of it.
+        """
+        provinces = group(lines, loc.t)
+        drawn = self.bars.draw(bar_groups(provinces), self.backend.page_state()[1].states, loc)
+        key = (self.lines.generation, self.lines.layout, loc.language)
+        kept = self._groups
+        if kept is not None and kept[0] == key and kept[1] is drawn:
+            return kept[2], kept[3]
+        labels = self._render_sites(provinces, drawn, loc)
+        module: Any = self.env.get_template("_groups.html").module  # its macro
+        html: Markup = module.groups(provinces, loc.t)
+        self._groups = (key, drawn, html, labels)
+        return html, labels
+
+    def _render_sites(
+        self, provinces: Sequence[Province], drawn: Drawn, loc: Locale
+    ) -> dict[str, str]:
         """Each site's rows as fragments of HTML, rendering only rows that changed.
 
         A row's HTML stops before its bars cell, which follows it: a redraw of the
@@ -941,7 +966,6 @@ class StatusPage:
         """
         module: Any = self.env.get_template("_row.html").module  # its macros
         names = {state: loc.state(state) for state in STATES}
-        drawn = self.bars.draw(bar_groups(provinces), self.backend.page_state()[1].states, loc)
         # By the strip's markup (kept alive here, so its id is not reused while this runs):
         # shared strips are one object, met thousands of times.
         cells: dict[int, tuple[Markup, Markup]] = {}
@@ -1008,7 +1032,8 @@ class StatusPage:
         done and renders only what changed since. Every :data:`ROWS_EVERY` seconds the
         rows are brought up to date (unless a request just did) and those that changed are
         rendered, :data:`ROWS_CHUNK` at a time so that probes are not held up; the bars are
-        drawn anew shortly before they expire. The daemon's start counts as a look (the
+        drawn anew shortly before they expire; the groups are rendered with them if anything
+        in them changed (:meth:`groups`). The daemon's start counts as a look (the
         first visit finds the page ready), and it stops :data:`BARS_VIEWED` seconds after
         the last load or refresh (an open page refreshes every few seconds), so nobody
         watching costs nothing.
@@ -1025,6 +1050,8 @@ class StatusPage:
             if self.bars.expires_in(loc.now) <= BARS_LEAD:
                 groups = bar_groups(group(self.lines.lines.values(), loc.t))
                 self.bars.draw(groups, self.backend.page_state()[1].states, loc, force=True)
+            await asyncio.sleep(0)
+            self.groups(self.lines.lines.values(), loc)  # rendered now if anything changed
 
     async def prepare_rows(self, loc: Locale) -> int:
         """Bring the rows up to date (unless a request did within :data:`ROWS_EVERY`
@@ -1054,12 +1081,11 @@ class StatusPage:
         self.watched()
         loc = self.locale()
         data = self.overview(loc)
-        provinces = group(data.lines, loc.t)
-        bar_labels = self._render_sites(provinces, loc)
+        groups, bar_labels = self.groups(data.lines, loc)
         return self._page(
             "index.html",
             loc,
-            provinces=provinces,
+            groups=groups,
             total=len(data.lines),
             counts=data.counts,
             reload=self.reload_banner(loc),

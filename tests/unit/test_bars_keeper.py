@@ -142,6 +142,9 @@ class Daemon(Backend):
     def api_figures(self, name: str) -> None:
         return None
 
+    def api_alerts(self) -> dict[str, Any]:
+        return {"alerts": []}
+
     def api_uptime(self, names: Iterable[str], edges: Sequence[float]) -> Buckets:
         self.drawn += 1
         return Buckets(Baseline(self.monitor, edges), {})
@@ -188,3 +191,30 @@ async def test_from_the_start_the_rows_are_rendered_before_a_page_asks(tmp_path:
         assert rendered == 0
     finally:
         await page.stop()
+
+
+async def test_the_groups_are_rendered_again_only_when_something_in_them_changed(
+    tmp_path: Path,
+) -> None:
+    """A load of a quiet overview reuses the rendered groups; a row that changes, or a new
+    drawing of the bars, renders them anew."""
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG)
+    backend = Daemon(load_config(path))
+    backend.ready = True
+    wall = [NOW]
+    page = StatusPage(backend, lambda: wall[0], FakeClock())  # type: ignore[arg-type]
+    loc = page.locale()
+    first, _ = page.groups(page.overview(loc).lines, loc)
+    assert str(first).count('<tr class="t"') == 3
+    again, _ = page.groups(page.overview(loc).lines, loc)
+    assert again is first  # nothing changed: not rendered again
+    backend.states["bts-3"] = TargetState(
+        "bts-3", Health.DOWN, NOW, own=Health.DOWN, announced=Health.DOWN
+    )
+    changed, _ = page.groups(page.overview(loc).lines, loc)
+    assert changed is not first and 'data-state="down"' in str(changed)
+    wall[0] += TTL + 1  # the bars expire: drawn anew, so the groups are rendered anew
+    later = page.locale()
+    redrawn, _ = page.groups(page.overview(later).lines, later)
+    assert redrawn is not changed and backend.drawn == 4
