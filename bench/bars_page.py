@@ -136,6 +136,7 @@ def load(page: Any, url: str, pid: int) -> dict[str, float]:
 def measure(
     tree: Path, count: int, runs: int, stale_runs: int, shot: Path | None, *, seeded: bool = True
 ) -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bars-bench-") as tmp:
         directory = Path(tmp)
         names = write_inventory(directory / "inventory.csv", count)
@@ -189,6 +190,8 @@ def measure(
         "stale_runs": stale,
         "gzip_bytes": wire,
         "html_bytes": plain,
+        # The machine is shared: the 1-minute load average before and after this code's turn.
+        "loadavg": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
 
 

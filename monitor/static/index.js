@@ -10,6 +10,8 @@ import { page, t, format, formatDuration, setBadge, el, makeBadge, poll } from '
 import { updatePower } from './power.js';
 
 const STATES = [...document.querySelectorAll('#filters input')].map((input) => input.value);
+// A row's cells by their place (they carry no class: monitor/templates/_row.html).
+const ROW_CELLS = { state: 0, name: 1, address: 2, since: 3, a24: 4, a30: 5, reason: 6, bars: 7 };
 const rows = new Map(); // target name -> its row and cells
 const groups = []; // sites and provinces, with the rows they hold
 
@@ -42,26 +44,27 @@ function indexRows() {
     const provinceName = province.querySelector('summary h2').textContent;
     for (const site of province.querySelectorAll('tbody.site')) {
       const siteGroup = { element: site, tally: site.querySelector('[data-tally]'), rows: [] };
-      const siteName = site.querySelector('.site-name').textContent;
+      const place = [site.querySelector('.site-name').textContent, provinceName];
       for (const tr of site.querySelectorAll('tr.t')) {
         const cells = tr.cells;
-        const name = cells[1].firstElementChild.textContent;
+        const since = cells[ROW_CELLS.since];
         const row = {
           tr,
-          name,
+          name: cells[ROW_CELLS.name].firstElementChild.textContent,
           state: tr.dataset.state,
           since: tr.dataset.since ? Number(tr.dataset.since) : null,
-          badge: cells[0].firstElementChild,
-          time: cells[3].querySelector('time'),
-          duration: cells[3].querySelector('.dur'),
-          a24: cells[4],
-          a30: cells[5],
-          reason: cells[6],
-          bars: cells[7],
-          key: fold([name, cells[2].textContent, siteName, provinceName].join(' ')),
-          reasonKey: fold(cells[6].textContent),
+          badge: cells[ROW_CELLS.state].firstElementChild,
+          time: since.firstElementChild,
+          duration: since.lastElementChild,
+          a24: cells[ROW_CELLS.a24],
+          a30: cells[ROW_CELLS.a30],
+          reason: cells[ROW_CELLS.reason],
+          bars: cells[ROW_CELLS.bars],
+          place,
+          key: null, // what a search looks in, folded at the first search (searchKeys)
+          reasonKey: null,
         };
-        rows.set(name, row);
+        rows.set(row.name, row);
         siteGroup.rows.push(row);
         provinceGroup.rows.push(row);
       }
@@ -100,7 +103,7 @@ function updateRow(row, item) {
   setLevel(row.a30, item.a30_level, item.a30, item.a30_note);
   if (row.reason.textContent !== item.reason) {
     row.reason.textContent = item.reason;
-    row.reasonKey = fold(item.reason);
+    row.reasonKey = null;
   }
   if (item.bars && row.bars) drawBars(row.bars, item.bars);
 }
@@ -123,9 +126,9 @@ function drawBars(cell, strip) {
   const key = JSON.stringify(strip);
   if (cell.dataset.key === key) return;
   cell.dataset.key = key;
-  // A quiet row's strip drawn by the page (a class and a title on the cell) goes.
+  // A quiet row's strip drawn by the page (a class, and a title once hovered) goes.
   if (cell.classList.contains('q')) {
-    cell.className = 'c-bars';
+    cell.removeAttribute('class');
     cell.removeAttribute('title');
   }
   if (strip.src) {
@@ -310,12 +313,22 @@ function enabledStates() {
   return new Set([...document.querySelectorAll('#filters input:checked')].map((input) => input.value));
 }
 
+/** A row's name, address, site and province, and its reason, folded for searching
+ * (on the first search rather than for every row at load; the reason again once it changed). */
+function searchKeys(row) {
+  if (row.key === null) {
+    row.key = fold([row.name, row.tr.cells[ROW_CELLS.address].textContent, ...row.place].join(' '));
+  }
+  if (row.reasonKey === null) row.reasonKey = fold(row.reason.textContent);
+  return row;
+}
+
 function applyFilter() {
   const query = fold(search.value.trim());
   const enabled = enabledStates();
   let shown = 0;
   for (const row of rows.values()) {
-    const visible = enabled.has(row.state) && (!query || row.key.includes(query) || row.reasonKey.includes(query));
+    const visible = enabled.has(row.state) && (!query || searchKeys(row).key.includes(query) || row.reasonKey.includes(query));
     if (row.tr.hidden === visible) row.tr.hidden = !visible;
     if (visible) shown += 1;
   }
@@ -349,7 +362,28 @@ function setStates(predicate) {
   applyFilter();
 }
 
+/**
+ * A quiet row's strip is its cell's background, shared by every row of its image (class
+ * q-KEY); its figure, the same for all of them, comes once in the page's data (bar_labels,
+ * by KEY) rather than in every row. The pointer coming into a site gives its quiet cells
+ * their figure as a title, before it reaches one of them.
+ */
+function labelQuietCells(event) {
+  const site = event.target.closest?.('tbody.site');
+  if (!site || site.dataset.labelled) return;
+  site.dataset.labelled = '1';
+  for (const cell of site.querySelectorAll('td.q')) {
+    if (cell.title) continue;
+    const key = [...cell.classList].find((name) => name.startsWith('q-'));
+    const label = key && page.bar_labels?.[key.slice(2)];
+    if (label) cell.title = label;
+  }
+}
+
 function wire() {
+  const groupsElement = document.getElementById('groups');
+  groupsElement.addEventListener('mouseover', labelQuietCells);
+  groupsElement.addEventListener('focusin', labelQuietCells);
   let pending = null;
   search.addEventListener('input', () => {
     clearTimeout(pending);

@@ -93,8 +93,10 @@ FIRST_NAMES = 3  # consequences named in an incident's one-line summary
 RECENT_OUTAGES = 20
 SMOKE_TTL = 10.0  # seconds a target's smoke graph is reused (its shortest step is a minute)
 SMOKE_CACHED = 256  # graphs kept (target, range, language); the oldest goes first
-BARS_VIEWED = 300.0  # seconds after a page load or refresh the uptime bars are kept drawn
-BARS_LEAD = 5.0  # seconds before they expire that they are drawn anew, between requests
+BARS_VIEWED = 300.0  # seconds after a page load or refresh (or the start) the page is kept ready
+BARS_LEAD = 5.0  # seconds before they expire that the bars are drawn anew, between requests
+ROWS_EVERY = 15.0  # seconds between the keeper's passes over the rows (as FIGURES_TTL)
+ROWS_CHUNK = 500  # rows rendered by the keeper between two turns of the event loop
 
 STATES = ("down", "unreachable", "flapping", "isolated", "unknown", "maintenance", "up")
 """Every state the API can show, worst first (the order of filters and counts)."""
@@ -436,7 +438,8 @@ class SiteGroup:
 
     name: str
     lines: list[Line] = field(default_factory=list)
-    html: Markup = field(default_factory=Markup)
+    html: list[Markup] = field(default_factory=list)
+    """Its rows' HTML, each row's in two parts (up to its bars cell, then that cell)."""
     bars: Markup = field(default_factory=Markup)
 
 
@@ -871,7 +874,11 @@ class StatusPage:
         # Tells the page's script that the daemon restarted (its generations start anew).
         self.epoch = secrets.token_hex(6)
         self._viewed = -math.inf  # when a page last loaded or refreshed the overview
+        self._rows_at = -math.inf  # when a request last brought the rows up to date
         self._keeper: asyncio.Task[None] | None = None
+        # The overview's groups as last rendered: (generation, layout, language), the bars'
+        # drawing, the HTML and the quiet strips' figures (see groups()).
+        self._groups: tuple[tuple[int, int, str], Drawn, Markup, dict[str, str]] | None = None
 
     def compile_templates(self) -> None:
         """Compile every page template now (Jinja2 keeps them), so no request pays for it.
@@ -918,6 +925,7 @@ class StatusPage:
         states = policy.states
         ratios = self.availability.of(states, (t.name for t in config.targets if t.name in states))
         lines = self.lines.update(config, policy, ratios, loc)
+        self._rows_at = self.timer.now()
         return Overview(
             lines=lines,
             isolated=policy.world.isolated,
@@ -926,73 +934,144 @@ class StatusPage:
             alerts=banner_alerts(self.backend.api_alerts()["alerts"], loc),
         )
 
-    def _render_sites(self, provinces: Sequence[Province], loc: Locale) -> None:
-        """Each site's rows as one fragment, rendering only rows that changed.
+    def groups(self, lines: Iterable[Line], loc: Locale) -> tuple[Markup, dict[str, str]]:
+        """The provinces and sites with their rows, rendered, and the quiet strips' figures
+        by key (see :meth:`_render_sites`).
+
+        Reused while nothing in them changed (no row: the same generation; the same
+        drawing of the bars; the same layout and language): a load of a quiet overview
+        at ten thousand targets then renders nothing of it.
+        """
+        provinces = group(lines, loc.t)
+        drawn = self.bars.draw(bar_groups(provinces), self.backend.page_state()[1].states, loc)
+        key = (self.lines.generation, self.lines.layout, loc.language)
+        kept = self._groups
+        if kept is not None and kept[0] == key and kept[1] is drawn:
+            return kept[2], kept[3]
+        labels = self._render_sites(provinces, drawn, loc)
+        module: Any = self.env.get_template("_groups.html").module  # its macro
+        html: Markup = module.groups(provinces, loc.t)
+        self._groups = (key, drawn, html, labels)
+        return html, labels
+
+    def _render_sites(
+        self, provinces: Sequence[Province], drawn: Drawn, loc: Locale
+    ) -> dict[str, str]:
+        """Each site's rows as fragments of HTML, rendering only rows that changed.
 
         A row's HTML stops before its bars cell, which follows it: a redraw of the
         bars (each minute, and every row's at the full hour) renders no row again.
+        Returns the figure of each shared strip shown, by its key (the quiet cells'
+        titles, given to the page's script once: see ``quiet`` in _row.html).
         """
-        module = self.env.get_template("_row.html").module
-        row_macro = module.row  # type: ignore[attr-defined]
+        module: Any = self.env.get_template("_row.html").module  # its macros
         names = {state: loc.state(state) for state in STATES}
-        drawn = self.bars.draw(bar_groups(provinces), self.backend.page_state()[1].states, loc)
         # By the strip's markup (kept alive here, so its id is not reused while this runs):
         # shared strips are one object, met thousands of times.
         cells: dict[int, tuple[Markup, Markup]] = {}
+        labels: dict[str, str] = {}
         empty = Markup()
         for province in provinces:
             province.bars = drawn.provinces.get(province.name, Markup())
             for site in province.sites:
                 site.bars = drawn.sites.get((province.name, site.name), Markup())
-                fragments = []
+                fragments = site.html = []
                 for line in site.lines:
                     bars = drawn.targets.get(line.row.name, empty)
-                    if line.html is None:
-                        line.html = row_macro(line.row, names)
+                    html = line.html
+                    if html is None:
+                        html = line.html = module.row(line.row, names)
                     found = cells.get(id(bars))
                     if found is None:
-                        found = cells[id(bars)] = (bars, self._cell(module, drawn, line, bars))
-                    fragments.append(line.html)
+                        cell = self._cell(module, drawn, line, bars, labels)
+                        found = cells[id(bars)] = (bars, cell)
+                    fragments.append(html)
                     fragments.append(found[1])
-                site.html = Markup("").join(fragments)
+        return labels
 
-    def _cell(self, module: Any, drawn: Drawn, line: Line, bars: Markup) -> Markup:
-        """A row's bars cell: a quiet (shared) strip by its class, any other inline."""
+    def _cell(
+        self, module: Any, drawn: Drawn, line: Line, bars: Markup, labels: dict[str, str]
+    ) -> Markup:
+        """A row's bars cell: a quiet (shared) strip by its class (its figure noted in
+        ``labels``), any other inline."""
         strip = drawn.strips.get(line.row.name)
         src = drawn.sources.get(strip, "") if strip is not None else ""
         cell: Markup  # the macros render through the autoescaping environment
         if strip is not None and src:
-            cell = module.quiet(self.bars.key(src), strip.label)
+            key = self.bars.key(src)
+            labels[key] = strip.label  # one figure per key: the key hashes it too
+            cell = module.quiet(key)
         else:
             cell = module.bars(bars)
         return cell
 
+    def render_rows(self, lines: Iterable[Line], loc: Locale) -> int:
+        """Render the rows that have no HTML yet (the next page load finds them ready);
+        how many were rendered."""
+        module: Any = self.env.get_template("_row.html").module  # its macros
+        names = {state: loc.state(state) for state in STATES}
+        done = 0
+        for line in lines:
+            if line.html is None:
+                line.html = module.row(line.row, names)
+                done += 1
+        return done
+
     def watched(self) -> None:
-        """The overview is being looked at: keep its bars drawn (see :meth:`keep_bars`)."""
+        """The overview is being looked at (or the daemon starts): keep it ready
+        (see :meth:`keep_ready`)."""
         self._viewed = self.timer.now()
         if self._keeper is None or self._keeper.done():
-            self._keeper = asyncio.get_running_loop().create_task(self.keep_bars())
+            self._keeper = asyncio.get_running_loop().create_task(self.keep_ready())
 
-    async def keep_bars(self) -> None:
-        """Draw the uptime bars anew shortly before they expire, while a page is open.
+    async def keep_ready(self) -> None:
+        """Keep what a load of the overview needs ready between requests, while it is looked at.
 
-        A redraw at ten thousand targets is about 0.2 s of CPU; done here, between
-        requests, a page load or refresh finds them drawn instead of waiting for it.
-        It stops :data:`BARS_VIEWED` seconds after the last load or refresh (an open
-        page refreshes every few seconds), so nobody watching costs nothing.
+        At ten thousand targets a load that finds nothing ready renders every row (about
+        0.4 s of CPU) and draws the bars (0.2 s); done here, a load or refresh finds them
+        done and renders only what changed since. Every :data:`ROWS_EVERY` seconds the
+        rows are brought up to date (unless a request just did) and those that changed are
+        rendered, :data:`ROWS_CHUNK` at a time so that probes are not held up; the bars are
+        drawn anew shortly before they expire; the groups are rendered with them if anything
+        in them changed (:meth:`groups`). The daemon's start counts as a look (the
+        first visit finds the page ready), and it stops :data:`BARS_VIEWED` seconds after
+        the last load or refresh (an open page refreshes every few seconds), so nobody
+        watching costs nothing.
         """
         while self.timer.now() - self._viewed < BARS_VIEWED:
-            wait = max(1.0, self.bars.expires_in(self.clock()) - BARS_LEAD)
+            wait = min(ROWS_EVERY, max(1.0, self.bars.expires_in(self.clock()) - BARS_LEAD))
             await self.timer.sleep_until(self.timer.now() + wait)
             if self.timer.now() - self._viewed >= BARS_VIEWED:
                 break
+            if not self.backend.ready:
+                continue  # starting: no targets or states yet
             loc = self.locale()
+            await self.prepare_rows(loc)
             if self.bars.expires_in(loc.now) <= BARS_LEAD:
                 groups = bar_groups(group(self.lines.lines.values(), loc.t))
                 self.bars.draw(groups, self.backend.page_state()[1].states, loc, force=True)
+            await asyncio.sleep(0)
+            self.groups(self.lines.lines.values(), loc)  # rendered now if anything changed
+
+    async def prepare_rows(self, loc: Locale) -> int:
+        """Bring the rows up to date (unless a request did within :data:`ROWS_EVERY`
+        seconds) and render those without HTML; how many were rendered."""
+        if self.timer.now() - self._rows_at >= ROWS_EVERY:
+            config, policy = self.backend.page_state()
+            states = policy.states
+            names = (t.name for t in config.targets if t.name in states)
+            self.lines.update(config, policy, self.availability.of(states, names), loc)
+            self._rows_at = self.timer.now()
+        waiting = [line for line in self.lines.lines.values() if line.html is None]
+        done = 0
+        for start in range(0, len(waiting), ROWS_CHUNK):
+            if start:
+                await asyncio.sleep(0)  # a request may render or replace some meanwhile: harmless
+            done += self.render_rows(waiting[start : start + ROWS_CHUNK], loc)
+        return done
 
     async def stop(self) -> None:
-        """Stop drawing the bars between requests (the application is shutting down)."""
+        """Stop keeping the page ready (the application is shutting down)."""
         if self._keeper is not None:
             self._keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -1002,12 +1081,11 @@ class StatusPage:
         self.watched()
         loc = self.locale()
         data = self.overview(loc)
-        provinces = group(data.lines, loc.t)
-        self._render_sites(provinces, loc)
+        groups, bar_labels = self.groups(data.lines, loc)
         return self._page(
             "index.html",
             loc,
-            provinces=provinces,
+            groups=groups,
             total=len(data.lines),
             counts=data.counts,
             reload=self.reload_banner(loc),
@@ -1018,6 +1096,7 @@ class StatusPage:
                 "page": "index",
                 "problem_states": sorted(PROBLEM_STATES),
                 "now": loc.now,
+                "bar_labels": bar_labels,
                 **self._versions(),
             },
         )
@@ -1094,7 +1173,7 @@ class StatusPage:
     async def bar_image(self, request: web.Request) -> web.Response:
         """A shared uptime strip's SVG (``/status/bars/KEY.svg``; see UptimeBars).
 
-        Named by a hash of its content, so a browser keeps it as long as it likes.
+        Named by a hash of its content (and figure), so a browser keeps it as long as it likes.
         """
         found = self.bars.image(request.match_info["key"])
         if found is None:
@@ -1333,13 +1412,14 @@ def add_status_routes(app: web.Application, backend: Backend, clock: WallTime = 
     """Mount the status page, its data and its static files on ``app``."""
     page = StatusPage(backend, clock)
 
-    async def compile_templates(_: web.Application) -> None:
+    async def start(_: web.Application) -> None:
         await asyncio.to_thread(page.compile_templates)  # off the loop: it is starting too
+        page.watched()  # the start counts as a look: the first visit finds the page ready
 
     async def stop(_: web.Application) -> None:
         await page.stop()
 
-    app.on_startup.append(compile_templates)
+    app.on_startup.append(start)
     app.on_cleanup.append(stop)
     app.router.add_get("/", page.index)
     app.router.add_get("/targets/{name}", page.target)

@@ -8,17 +8,21 @@ downtime, ``good`` from three nines, ``fair`` from two, ``poor`` below,
 100 %). Hovering a bar shows its figure and outages (an SVG ``<title>``);
 a target with downtime in the window also gets a ``<details>`` under its
 strip, so a tap on a phone lists the days with downtime and their outages.
-No script is needed to see any of it, so the strict Content-Security-Policy
-holds; the page's script only redraws the strip of a row that changed, from
-:meth:`Strip.data` in ``/status/summary`` (with DOM calls, never HTML).
+No inline script or style is needed, so the strict Content-Security-Policy
+holds; the page's own script redraws the strip of a row that changed, from
+:meth:`Strip.data` in ``/status/summary`` (with DOM calls, never HTML), and
+gives a quiet row its figure as a title on hover (below).
 
 The HTML stays small: consecutive buckets without downtime or outages (all
 ``full`` or all ``none``) are one ``<rect>`` with one title for the range,
 so a quiet target is a strip of two or three rects. Targets of one shape
 (:attr:`monitor.engine.uptime.Series.shape`: quiet, or first seen in the same
 bucket) share one strip, built and rendered once, and shown as an image of
-it (``/status/bars/KEY.svg``) with the strip's figure as its title: about 130
-bytes a row, and one picture for the browser instead of an SVG per row.
+it (``/status/bars/KEY.svg``): on a row of the overview the background of its
+cell by a class (``q-KEY``, about 30 bytes a row; its figure is the cell's title
+on hover, given once per key to the page's script), on a site's or province's
+head an ``<img>`` with the figure as its title; one picture for the browser
+instead of an SVG per row.
 
 :class:`UptimeBars` keeps the strips for :data:`TTL` seconds and computes
 them anew sooner when the buckets move (a new hour), the grouping changes
@@ -419,9 +423,10 @@ class UptimeBars:
 
     A shared strip (quiet: only 100 % and not observed, and the same for many rows)
     is drawn once as an SVG image at ``/status/bars/KEY.svg`` (``KEY`` a hash of its
-    content); a row of the overview shows it as the background of its cell, by a
-    class from :meth:`stylesheet`, with the strip's title (a site or province head,
-    and the page's script, with an ``<img>``): at ten thousand rows that keeps the
+    content and its figure); a row of the overview shows it as the background of its
+    cell, by a class from :meth:`stylesheet`, its figure given once per key to the page's
+    script, which makes it the cell's title on hover (a site or province head, and a row
+    the script redraws, with an ``<img>`` and its title): at ten thousand rows that keeps the
     page near its size without bars and spares the browser ten thousand inline SVGs
     (or images) to build and lay out. The images of the current and the
     previous drawing are kept (:meth:`image`), so a page loaded just before a redraw
@@ -572,5 +577,8 @@ class UptimeBars:
         if not strip.shared:
             return macro(strip, ""), "", b""
         document = str(picture(strip, FILLS)).encode()
-        src = f"{self.prefix}{hashlib.sha256(document).hexdigest()[:16]}.svg"
+        # Named by its picture and its figure: a key always means one figure, so the
+        # page can give each key's figure once for all the rows showing it.
+        digest = hashlib.sha256(document + b"\n" + strip.label.encode()).hexdigest()
+        src = f"{self.prefix}{digest[:16]}.svg"
         return macro(strip, src), src, document

@@ -133,8 +133,17 @@ def row(page: Page, name: str) -> Locator:
     return page.locator("tr.t").filter(has=page.get_by_role("link", name=name, exact=True))
 
 
+# The overview's cells carry no class (ten thousand rows): they are known by their place.
+COLUMNS = ("state", "name", "address", "since", "a24", "a30", "reason", "bars")
+
+
+def cell(line: Locator, column: str) -> Locator:
+    """A cell of an overview line, by its column (as the page's script finds it)."""
+    return line.locator(f":scope > td:nth-child({COLUMNS.index(column) + 1})")
+
+
 def visible_names(page: Page) -> list[str]:
-    names = page.locator("tr.t:visible td.c-name a").all_text_contents()
+    names = page.locator("tr.t:visible > td:nth-child(2) a").all_text_contents()
     return sorted(names)
 
 
@@ -165,21 +174,30 @@ def test_overview_groups_targets_and_shows_states_in_words(
     down = row(page, "post-tracking-api")
     assert down.get_attribute("data-state") == "down"
     assert down.locator(".badge").inner_text() == "Down"  # words, not only a colour
-    assert "tcp: connection refused" in down.locator(".c-reason").inner_text()
+    assert "tcp: connection refused" in cell(down, "reason").inner_text()
     # a fresh daemon: both windows say since when the target is observed
-    assert re.fullmatch(
-        r"\d+\.\d\d %\nsince \d\d:\d\d:\d\d", down.locator(".c-avail").first.inner_text()
-    )
+    assert re.fullmatch(r"\d+\.\d\d %\nsince \d\d:\d\d:\d\d", cell(down, "a24").inner_text())
     assert row(page, "qng-core-1").locator(".badge").inner_text() == "Up"
-    first = row(page, "qng-core-1").locator(".c-avail").first
+    first = cell(row(page, "qng-core-1"), "a24")
     assert first.inner_text().startswith("100.00 %\nsince ")
     assert (first.get_attribute("title") or "").startswith("since ")
     maintenance = row(page, "ups-hue-1")
     assert maintenance.locator(".badge").inner_text() == "Maintenance"
-    assert maintenance.locator(".c-reason").inner_text() == "in a maintenance window"
+    assert cell(maintenance, "reason").inner_text() == "in a maintenance window"
     # Since when: a wall time and a running duration filled in by the script.
-    assert re.fullmatch(r"\d\d:\d\d:\d\d", down.locator(".c-since time").inner_text())
-    assert re.fullmatch(r"\d+ (s|min)", down.locator(".c-since .dur").inner_text())
+    assert re.fullmatch(r"\d\d:\d\d:\d\d", cell(down, "since").locator("time").inner_text())
+    assert re.fullmatch(r"\d+ (s|min)", cell(down, "since").locator(".dur").inner_text())
+
+    # Styled by their place: the reason in its colour (a maintenance one in blue), the
+    # address in the fixed-width font, the availability right-aligned and coloured.
+    def style(c: Locator, name: str) -> str:
+        return str(c.evaluate("(c, name) => getComputedStyle(c)[name]", name))
+
+    assert style(cell(down, "reason"), "color") == "rgb(255, 179, 174)"
+    assert style(cell(maintenance, "reason"), "color") == "rgb(88, 166, 255)"
+    assert "Mono" in style(cell(down, "address"), "fontFamily")
+    assert style(first, "textAlign") == "right"
+    assert style(first, "color") == "rgb(63, 185, 80)"  # good
 
     banner = page.locator("#banner")
     assert "alarm" in (banner.get_attribute("class") or "")
@@ -409,7 +427,7 @@ def test_a_cut_target_turns_down_on_the_page_without_a_reload(
         assert target.locator(".badge").inner_text() == "Down"
         # The peer's link is down: no reply (timeout) or no neighbour (unreachable).
         assert re.match(
-            r"icmp: (timed out|destination unreachable)", target.locator(".c-reason").inner_text()
+            r"icmp: (timed out|destination unreachable)", cell(target, "reason").inner_text()
         )
         assert "bts-cut" in page.locator("#incidents-list").inner_text()
         assert page.locator("#count-down").inner_text() == "1"
@@ -554,12 +572,10 @@ def test_a_cut_router_is_one_incident_with_its_sites_folded_under_it(
                 )
             page.goto(daemon.url + "/")
             for name in SITES:
-                assert row(page, name).locator(".c-reason").inner_text() == (
+                assert cell(row(page, name), "reason").inner_text() == (
                     "in maintenance (via dp-rtr)"
                 )
-            assert row(page, "dp-rtr").locator(".c-reason").inner_text() == (
-                "in a maintenance window"
-            )
+            assert cell(row(page, "dp-rtr"), "reason").inner_text() == ("in a maintenance window")
             assert page.locator("#incidents-box").is_hidden()  # planned work is no incident
             screenshot(page, "status-maintenance-via")
 

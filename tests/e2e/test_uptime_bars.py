@@ -18,6 +18,7 @@ time; ``python -m bench.bars_page`` has the figures.
 from __future__ import annotations
 
 import html
+import json
 import re
 import socket
 import threading
@@ -26,7 +27,7 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -119,6 +120,13 @@ def get(url: str) -> tuple[dict[str, str], str]:
         return dict(response.headers), response.read().decode()
 
 
+def page_data(page: str) -> dict[str, Any]:
+    """The page's data for its script (the JSON block in its head)."""
+    found = re.search(r'<script id="page-data" type="application/json">(.*?)</script>', page)
+    assert found is not None
+    return dict(json.loads(found.group(1)))
+
+
 def row_html(page: str, name: str) -> str:
     """The ``<tr>`` of a target in the overview's HTML."""
     for chunk in page.split('<tr class="t"')[1:]:
@@ -167,10 +175,12 @@ def test_the_bars_show_the_past_from_the_outage_history(daemon: DaemonProcess, p
     quiet = row_html(page, "bts-binh-son-02")
     assert titles(quiet, "poor") == [] and "<details" not in quiet
     # A quiet row shows its strip as an image shared with every row of its shape: the
-    # background of its (empty) cell by a class, the strip's figure as the cell's title.
-    found = re.search(r'<td class="c-bars q q-([0-9a-f]{16})" title="([^"]*)"></td>', quiet)
+    # background of its (empty) cell by a class; the strip's figure is given once in the
+    # page's data, by the image's key (the script makes it the cell's title on hover).
+    found = re.search(r'<td class="q q-([0-9a-f]{16})"></td>', quiet)
     assert found is not None and "<img" not in quiet, quiet
-    assert html.unescape(found.group(2)) == f"since {first_day}: 100.00 % · 48 h: 100.00 %"
+    labels = page_data(page)["bar_labels"]
+    assert labels[found.group(1)] == f"since {first_day}: 100.00 % · 48 h: 100.00 %"
     sheet_url = re.search(
         r'<link rel="stylesheet" href="(/status/bars\.css\?v=[0-9a-f]{16})">', page
     )
@@ -232,9 +242,12 @@ def test_a_tap_on_the_strip_lists_the_days_with_downtime(
     assert listed.first.is_visible() and listed.first.inner_text().startswith(f"{after}: 96.87 %")
     assert core.locator("svg.bars rect.poor").count() >= 2
     quiet = page.locator("tr.t").filter(has=page.get_by_role("link", name="bts-binh-son-02"))
-    cell = quiet.locator("td.c-bars.q")
-    assert (cell.get_attribute("title") or "").startswith("since ")
-    assert drawn_image(page, cell)
+    cell = quiet.locator("td.q")
+    assert cell.get_attribute("title") is None  # the figure is the page's, once per image
+    cell.hover()
+    first_day = past.first_day.strftime("%Y-%m-%d")
+    assert cell.get_attribute("title") == f"since {first_day}: 100.00 % · 48 h: 100.00 %"
+    assert drawn_image(page, cell)  # still drawn under the pointer (the row's hover colour)
     # On a phone the page fits its width (the top bar wraps) and every strip is drawn.
     page.set_viewport_size({"width": 390, "height": 844})
     assert page.evaluate("document.documentElement.scrollWidth") <= 390

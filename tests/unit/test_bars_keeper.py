@@ -1,20 +1,27 @@
-"""The status page keeps its uptime bars drawn between requests while a page is open.
+"""The status page keeps itself ready between requests while a page is open (and after the start).
 
-A fake wall clock (what the page shows), the project's fake monotonic clock
-for the keeper's watch window and waits (``tests.fakes.FakeClock``), and a
-counting ``api_uptime``: no sleeps.
+Its uptime bars are drawn anew before they expire, and its rows brought up to
+date and rendered, so that a load finds them done. A fake wall clock (what the
+page shows), the project's fake monotonic clock for the keeper's watch window
+and waits (``tests.fakes.FakeClock``), a counting ``api_uptime``, and for the
+rows a real config and policy over hand-made states: no sleeps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from monitor.engine.availability import MonitorHistory
+from monitor.engine.config import Config, load_config
+from monitor.engine.pipeline import topology_for
+from monitor.engine.policy import Policy
+from monitor.engine.state import Health, TargetState, World
 from monitor.engine.uptime import Baseline, Buckets
 from monitor.web.page_locale import Locale
-from monitor.web.status_page import BARS_LEAD, BARS_VIEWED, StatusPage
+from monitor.web.status_page import BARS_LEAD, BARS_VIEWED, ROWS_EVERY, StatusPage
 from monitor.web.uptime_view import TTL
 from tests.fakes import FakeClock
 
@@ -28,12 +35,14 @@ class Backend:
         self.monitor = MonitorHistory()
         self.monitor.set_period(NOW - 86400, None)
         self.drawn = 0
+        self.ready = True
 
     def page_state(self) -> tuple[Any, Any]:
         config = SimpleNamespace(
             monitor=SimpleNamespace(language="en", timezone="Asia/Ho_Chi_Minh"), targets=[]
         )
-        return config, SimpleNamespace(states={})
+        policy = SimpleNamespace(states={}, world=World(), maintenance={})
+        return config, policy
 
     def api_uptime(self, names: Iterable[str], edges: Sequence[float]) -> Buckets:
         self.drawn += 1
@@ -56,12 +65,13 @@ async def test_bars_are_drawn_anew_before_they_expire_while_watched() -> None:
         await timer.advance(0.5)
         assert backend.drawn == 4
         assert page.bars.expires_in(wall[0]) == TTL  # a page load now finds them fresh
-        # Fresh again: the keeper waits for the next expiry rather than drawing on.
+        # Fresh again: the keeper's passes (every ROWS_EVERY) do not draw them anew
+        # until they come within the lead of their expiry.
         page.watched()
         await timer.advance(TTL - BARS_LEAD - 1)
         assert backend.drawn == 4
         wall[0] += TTL - BARS_LEAD
-        await timer.advance(1)
+        await timer.advance(ROWS_EVERY)
         assert backend.drawn == 6
     finally:
         await page.stop()
@@ -87,3 +97,124 @@ async def test_the_keeper_stops_when_nobody_looks() -> None:
         assert backend.drawn == drawn  # nobody watching: no drawing
     finally:
         await page.stop()
+
+
+CONFIG = """
+[monitor]
+timezone = "Asia/Ho_Chi_Minh"
+
+[defaults]
+checks = ["icmp"]
+
+[[targets]]
+name = "bts-1"
+address = "127.0.0.1"
+labels = { province = "P", site = "S" }
+
+[[targets]]
+name = "bts-2"
+address = "127.0.0.2"
+labels = { province = "P", site = "S" }
+
+[[targets]]
+name = "bts-3"
+address = "127.0.0.3"
+labels = { province = "P", site = "T" }
+"""
+
+
+class Daemon(Backend):
+    """A daemon starting: not ready at first, then its targets with their states."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__()
+        self.config = config
+        self.ready = False
+        self.states = {
+            t.name: TargetState(t.name, Health.UP, NOW - 600, own=Health.UP, announced=Health.UP)
+            for t in config.targets
+        }
+
+    def page_state(self) -> tuple[Any, Any]:
+        policy = Policy(dict(self.states), topology_for(self.config), World(), {})
+        return self.config, policy
+
+    def api_figures(self, name: str) -> None:
+        return None
+
+    def api_alerts(self) -> dict[str, Any]:
+        return {"alerts": []}
+
+    def api_uptime(self, names: Iterable[str], edges: Sequence[float]) -> Buckets:
+        self.drawn += 1
+        return Buckets(Baseline(self.monitor, edges), {})
+
+
+async def test_from_the_start_the_rows_are_rendered_before_a_page_asks(tmp_path: Path) -> None:
+    """The start counts as a look: once the daemon is ready the rows are made and rendered
+    and the bars drawn; a row that changes is rendered anew at the next pass, alone."""
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG)
+    backend = Daemon(load_config(path))
+    wall = [NOW]
+    timer = FakeClock()
+    page = StatusPage(backend, lambda: wall[0], timer)  # type: ignore[arg-type]
+    try:
+        page.watched()  # as the application's start does
+        await timer.advance(1)
+        assert page.lines.lines == {} and backend.drawn == 0  # not ready: nothing asked
+        backend.ready = True
+        await timer.advance(1)
+        lines = page.lines.lines
+        assert sorted(lines) == ["bts-1", "bts-2", "bts-3"]
+        assert all(line.html is not None for line in lines.values())
+        assert 'data-state="up"' in str(lines["bts-2"].html)
+        assert backend.drawn == 2  # days and hours: the bars too
+        kept = {name: line.html for name, line in lines.items()}
+        # bts-2 goes down; the next pass renders it, and only it.
+        backend.states["bts-2"] = TargetState(
+            "bts-2",
+            Health.DOWN,
+            NOW + 5,
+            own=Health.DOWN,
+            announced=Health.DOWN,
+            outage_start=NOW + 5,
+            outage_cause="check:icmp",
+        )
+        wall[0] += ROWS_EVERY
+        await timer.advance(ROWS_EVERY)
+        lines = page.lines.lines
+        assert 'data-state="down"' in str(lines["bts-2"].html)
+        assert lines["bts-1"].html is kept["bts-1"] and lines["bts-3"].html is kept["bts-3"]
+        # A page load now renders no row: every one is ready.
+        rendered = page.render_rows(lines.values(), page.locale())
+        assert rendered == 0
+    finally:
+        await page.stop()
+
+
+async def test_the_groups_are_rendered_again_only_when_something_in_them_changed(
+    tmp_path: Path,
+) -> None:
+    """A load of a quiet overview reuses the rendered groups; a row that changes, or a new
+    drawing of the bars, renders them anew."""
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG)
+    backend = Daemon(load_config(path))
+    backend.ready = True
+    wall = [NOW]
+    page = StatusPage(backend, lambda: wall[0], FakeClock())  # type: ignore[arg-type]
+    loc = page.locale()
+    first, _ = page.groups(page.overview(loc).lines, loc)
+    assert str(first).count('<tr class="t"') == 3
+    again, _ = page.groups(page.overview(loc).lines, loc)
+    assert again is first  # nothing changed: not rendered again
+    backend.states["bts-3"] = TargetState(
+        "bts-3", Health.DOWN, NOW, own=Health.DOWN, announced=Health.DOWN
+    )
+    changed, _ = page.groups(page.overview(loc).lines, loc)
+    assert changed is not first and 'data-state="down"' in str(changed)
+    wall[0] += TTL + 1  # the bars expire: drawn anew, so the groups are rendered anew
+    later = page.locale()
+    redrawn, _ = page.groups(page.overview(later).lines, later)
+    assert redrawn is not changed and backend.drawn == 4
