@@ -7,7 +7,9 @@ every address on Linux; nothing leaves the machine), starts the real daemon
 (3 echoes per target every 10 s, 1 s apart), lets it settle for one interval
 plus a few seconds, then measures over ``--window`` seconds:
 
-- daemon CPU (utime+stime from /proc) per echo sent in the window,
+- daemon CPU (utime+stime from /proc) per echo sent in the window, which
+  holds a gzip scrape every 15 s as Prometheus would make (since issue 14's
+  session 5: the RTT histogram is rendered at the scrape, not per result),
 - RSS, scheduler lag p50/p99 (from its own histogram, window deltas),
 - the loop time of one ``/metrics`` scrape (median of 5, as the daemon reports it in
   ``continuity_metrics_render_seconds``: assembling the text; the transfer
@@ -102,6 +104,21 @@ def scrape(port: int) -> tuple[str, float]:
     return text, time.perf_counter() - start
 
 
+SCRAPE_EVERY = 15.0
+"""Seconds between the scrapes inside the CPU window (a common Prometheus interval)."""
+
+
+def _scraped_window(port: int, window: float) -> None:
+    """Wait ``window`` seconds, scraping as Prometheus would (gzip, every
+    :data:`SCRAPE_EVERY` s), so that the CPU per echo includes what the scrapes cost:
+    some series (the RTT histogram) are rendered at the scrape, not per result."""
+    deadline = time.monotonic() + window
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(SCRAPE_EVERY, left))
+        if deadline - time.monotonic() > 1.0:
+            _scrape_gzip(port)
+
+
 def lag_buckets(text: str) -> tuple[dict[float, float], float]:
     """Cumulative bucket counts of the scheduler lag histogram, and runs completed."""
     buckets: dict[float, float] = {}
@@ -178,7 +195,7 @@ def run_daemon(addrs: list[str], window: float, workdir: Path) -> DaemonFigures:
         time.sleep(INTERVAL + 5)  # first runs are spread over one interval
         text0, _ = scrape(port)
         cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
-        time.sleep(window)
+        _scraped_window(port, window)
         cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
         text1, _ = scrape(port)
         b0, runs0 = lag_buckets(text0)
@@ -433,7 +450,8 @@ def main() -> None:
         )
     print(
         f"ICMP benchmark: {ECHOES} echoes per target every {INTERVAL:g} s, loopback targets, "
-        f"{args.runs} runs, medians; CPU per echo includes everything the process does"
+        f"{args.runs} runs, medians; CPU per echo includes everything the process does, "
+        f"a gzip scrape every {SCRAPE_EVERY:g} s included"
     )
     header = (
         f"{'N':>6} | {'daemon µs/echo':>14} | {'fping µs/echo':>13} | {'ratio':>5} | "
