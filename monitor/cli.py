@@ -25,7 +25,6 @@ from typing import Any, TextIO
 
 from monitor import cli_client as client
 from monitor import logfmt
-from monitor.allocator import limit_arenas
 from monitor.contract import ProbeSetupError
 from monitor.daemon import Daemon, Overrides, StartupError
 from monitor.engine.config import ConfigError, load_config
@@ -204,7 +203,6 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _run(args: argparse.Namespace, _: TextIO) -> int:
-    limit_arenas()  # before the daemon starts any thread (see monitor/allocator.py)
     overrides = Overrides(listen=args.listen, state_dir=args.state_dir, shard=args.shard)
     daemon = Daemon(args.config, overrides)
     asyncio.run(daemon.run())
