@@ -97,6 +97,13 @@ BARS_VIEWED = 300.0  # seconds after a page load or refresh (or the start) the p
 BARS_LEAD = 5.0  # seconds before they expire that the bars are drawn anew, between requests
 ROWS_EVERY = 15.0  # seconds between the keeper's passes over the rows (as FIGURES_TTL)
 ROWS_CHUNK = 500  # rows rendered by the keeper between two turns of the event loop
+READY_AT_START = 10_000
+"""Inventories up to this size have the overview made ready at start, before anyone looks.
+
+Keeping it ready holds every row's HTML, figures and bars: about 3.7 KB a target
+(185 MB at 50,000 targets, measured; bench/README.md, issue 14 session 5). Up to the
+size the page is built and measured for, the first visit is worth that; above it the
+overview is made at the first visit, and a daemon nobody looks at does not pay for it."""
 
 STATES = ("down", "unreachable", "flapping", "isolated", "unknown", "maintenance", "up")
 """Every state the API can show, worst first (the order of filters and counts)."""
@@ -861,8 +868,15 @@ class Overview:
 class StatusPage:
     """The views; one per application, holding its template environment and row cache."""
 
-    def __init__(self, backend: Backend, clock: WallTime, timer: Clock | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        clock: WallTime,
+        timer: Clock | None = None,
+        ready_at_start: int = READY_AT_START,
+    ) -> None:
         self.backend = backend
+        self.ready_at_start = ready_at_start
         self.clock = clock
         # Times the bars keeper's watch window and its waits (monotonic; tests pass a fake).
         self.timer = timer or LoopClock()
@@ -874,6 +888,7 @@ class StatusPage:
         # Tells the page's script that the daemon restarted (its generations start anew).
         self.epoch = secrets.token_hex(6)
         self._viewed = -math.inf  # when a page last loaded or refreshed the overview
+        self._start_look = False  # the last look is the daemon's start, not a page
         self._rows_at = -math.inf  # when a request last brought the rows up to date
         self._keeper: asyncio.Task[None] | None = None
         # The overview's groups as last rendered: (generation, layout, language), the bars'
@@ -1017,10 +1032,11 @@ class StatusPage:
                 done += 1
         return done
 
-    def watched(self) -> None:
-        """The overview is being looked at (or the daemon starts): keep it ready
-        (see :meth:`keep_ready`)."""
+    def watched(self, *, start: bool = False) -> None:
+        """The overview is being looked at (or, ``start``, the daemon starts): keep it
+        ready (see :meth:`keep_ready`)."""
         self._viewed = self.timer.now()
+        self._start_look = start
         if self._keeper is None or self._keeper.done():
             self._keeper = asyncio.get_running_loop().create_task(self.keep_ready())
 
@@ -1034,9 +1050,9 @@ class StatusPage:
         rendered, :data:`ROWS_CHUNK` at a time so that probes are not held up; the bars are
         drawn anew shortly before they expire; the groups are rendered with them if anything
         in them changed (:meth:`groups`). The daemon's start counts as a look (the
-        first visit finds the page ready), and it stops :data:`BARS_VIEWED` seconds after
-        the last load or refresh (an open page refreshes every few seconds), so nobody
-        watching costs nothing.
+        first visit finds the page ready; not above :data:`READY_AT_START` targets), and
+        it stops :data:`BARS_VIEWED` seconds after the last load or refresh (an open page
+        refreshes every few seconds), so nobody watching costs no CPU.
         """
         while self.timer.now() - self._viewed < BARS_VIEWED:
             wait = min(ROWS_EVERY, max(1.0, self.bars.expires_in(self.clock()) - BARS_LEAD))
@@ -1045,6 +1061,8 @@ class StatusPage:
                 break
             if not self.backend.ready:
                 continue  # starting: no targets or states yet
+            if self._start_look and len(self._config().targets) > self.ready_at_start:
+                break  # too large to keep ready for nobody (READY_AT_START)
             loc = self.locale()
             await self.prepare_rows(loc)
             if self.bars.expires_in(loc.now) <= BARS_LEAD:
@@ -1414,7 +1432,9 @@ def add_status_routes(app: web.Application, backend: Backend, clock: WallTime = 
 
     async def start(_: web.Application) -> None:
         await asyncio.to_thread(page.compile_templates)  # off the loop: it is starting too
-        page.watched()  # the start counts as a look: the first visit finds the page ready
+        # The start counts as a look: the first visit finds the page ready (up to
+        # READY_AT_START targets).
+        page.watched(start=True)
 
     async def stop(_: web.Application) -> None:
         await page.stop()

@@ -150,6 +150,30 @@ class Daemon(Backend):
         return Buckets(Baseline(self.monitor, edges), {})
 
 
+async def test_a_large_inventory_is_made_ready_at_the_first_look_not_at_the_start(
+    tmp_path: Path,
+) -> None:
+    """Above ``ready_at_start`` targets the start renders nothing (memory for nobody);
+    a page's look then keeps it ready as for any inventory."""
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG)  # three targets
+    backend = Daemon(load_config(path))
+    backend.ready = True
+    timer = FakeClock()
+    page = StatusPage(backend, lambda: NOW, timer, ready_at_start=2)  # type: ignore[arg-type]
+    try:
+        page.watched(start=True)
+        await timer.advance(ROWS_EVERY + 1)
+        assert page.lines.lines == {} and backend.drawn == 0
+        page.watched()  # a page loads (its request renders; the keeper keeps it after)
+        await timer.advance(ROWS_EVERY + 1)
+        lines = page.lines.lines
+        assert sorted(lines) == ["bts-1", "bts-2", "bts-3"]
+        assert all(line.html is not None for line in lines.values()) and backend.drawn == 2
+    finally:
+        await page.stop()
+
+
 async def test_from_the_start_the_rows_are_rendered_before_a_page_asks(tmp_path: Path) -> None:
     """The start counts as a look: once the daemon is ready the rows are made and rendered
     and the bars drawn; a row that changes is rendered anew at the next pass, alone."""
@@ -160,7 +184,7 @@ async def test_from_the_start_the_rows_are_rendered_before_a_page_asks(tmp_path:
     timer = FakeClock()
     page = StatusPage(backend, lambda: wall[0], timer)  # type: ignore[arg-type]
     try:
-        page.watched()  # as the application's start does
+        page.watched(start=True)  # as the application's start does
         await timer.advance(1)
         assert page.lines.lines == {} and backend.drawn == 0  # not ready: nothing asked
         backend.ready = True
