@@ -38,7 +38,7 @@ from bench.icmp import addresses, scale_config
 from monitor.contract import ProbeContext, ProbeResult
 from monitor.daemon import jobs_for
 from monitor.engine.config import Config, load_config
-from monitor.engine.exporter import Exporter, SelfMetrics
+from monitor.engine.exporter import Exporter, SelfMetrics, resolve
 from monitor.engine.measurements import measure as measure_rtt
 from monitor.engine.pipeline import Pipeline
 from monitor.engine.scheduler import Scheduler
@@ -103,7 +103,7 @@ async def measure(n: int, history_section: str = "", sites: int = 0) -> None:
             jobs_size = await _jobs_size(config)
             after_jobs = before_jobs + jobs_size
             parts = exporter.store.parts()
-            text = b"".join(parts)
+            text = b"".join(resolve(parts))
             tracemalloc.stop()
         rows = [
             ("config (targets, settings)", after_config - base),
