@@ -14,9 +14,8 @@ import functools
 import ipaddress
 import logging
 import signal
-import sys
 import time
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -54,7 +53,7 @@ from monitor.engine.config_memo import TargetMemo
 from monitor.engine.exporter import Exporter, Part, SelfMetrics
 from monitor.engine.gcpolicy import GcPauses, GcPolicy
 from monitor.engine.jobs import Job
-from monitor.engine.pacing import PAUSE_EVERY, LoopPacer
+from monitor.engine.pacing import PAUSE_EVERY, LoopPacer, loop_first
 from monitor.engine.paths import Diagnosis
 from monitor.engine.pipeline import ConfigDiff, Pipeline, diff_config
 from monitor.engine.policy import Policy, ancestors
@@ -89,26 +88,6 @@ ALERTS_PERIOD = 1.0  # seconds between alert timers (point alerts, ended mutes)
 FORGET_SLICE = 250
 """Removed targets the measurement history forgets per loop turn (each hands its open
 buckets to the writer and drops its histogram slot, by key: tens of µs a target)."""
-LOADER_SWITCH_INTERVAL = 0.0002
-"""GIL switch interval while a config loads in a thread (Python's default is 5 ms)."""
-
-
-@contextlib.contextmanager
-def loop_first() -> Iterator[None]:
-    """While a worker thread runs Python code, let the event loop take the GIL back fast.
-
-    Every ``sendto`` and ``recvmsg`` of a probe releases the GIL; with a
-    CPU-bound thread beside it, the loop then waits up to the switch interval
-    (5 ms) to get it back, thousands of times a second: a 20,000-target
-    reload delayed most runs by over half a second. A short interval bounds
-    each wait; the loader gets the time the loop does not use.
-    """
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(LOADER_SWITCH_INTERVAL)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(previous)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from monitor.engine.exporter import Part, resolve, weight
+from monitor.engine.pacing import loop_first
 from monitor.web.api_body import MAX_JSON_DEPTH, BadRequest, json_depth
 from monitor.web.backend import Backend
 from monitor.web.guard import IDLE_TIMEOUT, MAX_CONNECTIONS, AcceptErrors, GuardedSite
@@ -98,8 +99,10 @@ class _Handlers:
         headers = {"Content-Type": METRICS_CONTENT_TYPE, "Vary": "Accept-Encoding"}
         compress = accepts_gzip(request.headers.get("Accept-Encoding", ""))
         if weight(parts) > THREAD_PARTS:
-            # Tens of megabytes at 50,000 targets: joined and compressed off the loop.
-            body, gzipped = await asyncio.to_thread(assemble, parts, compress)
+            # Tens of megabytes at 50,000 targets: rendered, joined and compressed off
+            # the loop, which takes the GIL back at once whenever it needs it.
+            with loop_first():
+                body, gzipped = await asyncio.to_thread(assemble, parts, compress)
         else:
             body, gzipped = assemble(parts, compress)
         if gzipped:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable
 
 import pytest
 
-from monitor.engine.pacing import LoopPacer
+from monitor.engine.pacing import SWITCH_INTERVAL, LoopPacer, loop_first
 
 
 class FakeTime:
@@ -78,3 +79,30 @@ def test_the_heartbeat_keeps_the_beat_fresh_while_it_runs() -> None:
         assert len(fake.sleeps) == 50
 
     asyncio.run(scenario())
+
+
+def test_loop_first_shortens_the_switch_interval_and_overlaps_never_leave_it_short() -> None:
+    short = pytest.approx(SWITCH_INTERVAL, rel=0.01)
+    default = sys.getswitchinterval()
+    assert default > SWITCH_INTERVAL
+    try:
+        with loop_first():
+            assert sys.getswitchinterval() == short
+        assert sys.getswitchinterval() == default
+        # A reload and a scrape overlapping, the first one out first ...
+        a, b = loop_first(), loop_first()
+        a.__enter__()
+        b.__enter__()
+        a.__exit__(None, None, None)
+        b.__exit__(None, None, None)
+        assert sys.getswitchinterval() == default  # ... not left short for good
+        # ... or the last one in out first: still short while the other runs.
+        a, b = loop_first(), loop_first()
+        a.__enter__()
+        b.__enter__()
+        b.__exit__(None, None, None)
+        assert sys.getswitchinterval() == short
+        a.__exit__(None, None, None)
+        assert sys.getswitchinterval() == default
+    finally:
+        sys.setswitchinterval(default)
