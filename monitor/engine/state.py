@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Final
+from typing import Final, NamedTuple
 
 from monitor.contract import ProbeResult
 from monitor.engine.compact_values import CompactValues
@@ -553,6 +553,21 @@ def _down_since(checks: Mapping[str, CheckState], now: float) -> float:
 # --------------------------------------------------------------------------
 
 
+class StepInput(NamedTuple):
+    """One result to step and the world it lands in: what both paths of :func:`step`
+    read (a tuple, built once a result: the hot path's few hundred nanoseconds)."""
+
+    states: Mapping[str, TargetState]
+    world: World
+    topo: Topology
+    name: str
+    check: str
+    result: ProbeResult
+    now: float
+    policies: Mapping[str, CheckPolicy]
+    maintenance: bool
+
+
 def step(
     states: Mapping[str, TargetState],
     world: World,
@@ -572,46 +587,14 @@ def step(
     whose parents changed, everyone when isolation begins or ends), the new
     world, the events, and the targets to re-check at once.
     """
-    state = states[name]
-    quiet = _quiet_step(
-        states,
-        world,
-        topo,
-        state,
-        check=check,
-        result=result,
-        now=now,
-        policies=policies,
-        maintenance=maintenance,
-    )
-    if quiet is not None:
-        return quiet
-    return _general_step(
-        states,
-        world,
-        topo,
-        name,
-        check=check,
-        result=result,
-        now=now,
-        policies=policies,
-        maintenance=maintenance,
-    )
+    given = StepInput(states, world, topo, name, check, result, now, policies, maintenance)
+    quiet = _quiet_step(given)
+    return quiet if quiet is not None else _general_step(given)
 
 
-def _general_step(
-    states: Mapping[str, TargetState],
-    world: World,
-    topo: Topology,
-    name: str,
-    *,
-    check: str,
-    result: ProbeResult,
-    now: float,
-    policies: Mapping[str, CheckPolicy],
-    maintenance: bool,
-) -> Changes:
+def _general_step(given: StepInput) -> Changes:
     """:func:`step` for any result (see :func:`_quiet_step` for the usual one)."""
+    states, world, topo, name, check, result, now, policies, maintenance = given
     changes = Changes()
     state = states[name]
     recheck = state.recheck
@@ -705,18 +688,7 @@ def _general_step(
     return changes
 
 
-def _quiet_step(
-    states: Mapping[str, TargetState],
-    world: World,
-    topo: Topology,
-    state: TargetState,
-    *,
-    check: str,
-    result: ProbeResult,
-    now: float,
-    policies: Mapping[str, CheckPolicy],
-    maintenance: bool,
-) -> Changes | None:
+def _quiet_step(given: StepInput) -> Changes | None:
     """The usual result, one that moves nothing, stepped without the general path.
 
     A success of a check that is hard UP and succeeded last time, on a target
@@ -728,6 +700,8 @@ def _quiet_step(
     target settled). None when any condition fails, or when this step would
     begin or end the monitor's isolation: the caller takes the general path.
     """
+    states, world, topo, name, check, result, now, policies, maintenance = given
+    state = states[name]
     before = state.checks.get(check)
     if (
         before is None

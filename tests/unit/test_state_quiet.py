@@ -10,7 +10,6 @@ anything could move.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -23,6 +22,7 @@ from monitor.engine.state import (
     CheckPolicy,
     CheckState,
     Health,
+    StepInput,
     TargetState,
     Topology,
     World,
@@ -55,17 +55,17 @@ def _steady(name: str = "site", checks: tuple[str, ...] = ("icmp",)) -> TargetSt
     )
 
 
-def _args(
-    check: str, res: ProbeResult, maintenance: bool = False, now: float = 100.5
-) -> dict[str, Any]:
-    """The keyword arguments of the step functions."""
-    return {
-        "check": check,
-        "result": res,
-        "now": now,
-        "policies": POLICIES,
-        "maintenance": maintenance,
-    }
+def _given(
+    states: dict[str, TargetState],
+    world: World,
+    topo: Topology,
+    name: str,
+    check: str,
+    res: ProbeResult,
+    maintenance: bool = False,
+    now: float = 100.5,
+) -> StepInput:
+    return StepInput(states, world, topo, name, check, res, now, POLICIES, maintenance)
 
 
 def _both(
@@ -90,16 +90,34 @@ def _both(
         policies=POLICIES,
         maintenance=maintenance,
     )
-    slow = _general_step(states, world, topo, name, **_args(check, res, maintenance, now))
+    slow = _general_step(_given(states, world, topo, name, check, res, maintenance, now))
     return fast, slow
+
+
+def _left_to_the_general_path(
+    states: dict[str, TargetState],
+    world: World,
+    topo: Topology,
+    *,
+    name: str = "site",
+    check: str = "icmp",
+    ok: bool = True,
+    maintenance: bool = False,
+) -> Changes:
+    """Asserts that the fast path stands aside and that :func:`step` then gives
+    what the general path gives; returns that."""
+    res = result(ok, started=100.0)
+    assert _quiet_step(_given(states, world, topo, name, check, res, maintenance)) is None
+    fast, slow = _both(states, world, topo, name, check, ok, maintenance)
+    assert fast == slow
+    return fast
 
 
 def test_the_usual_result_takes_the_fast_path_and_matches() -> None:
     states = {"site": _steady()}
     world, topo = World(total=1), Topology.build({"site": []})
     res = result(True, started=100.0)
-    quiet = _quiet_step(states, world, topo, states["site"], **_args("icmp", res))
-    assert quiet is not None
+    assert _quiet_step(_given(states, world, topo, "site", "icmp", res)) is not None
     fast, slow = _both(states, world, topo, "site", "icmp", True)
     assert fast == slow
     new = fast.states["site"]
@@ -152,13 +170,8 @@ def test_the_flapping_count_stops_at_the_window() -> None:
 def test_anything_that_could_move_takes_the_general_path(
     why: str, state: TargetState, ok: bool, maintenance: bool
 ) -> None:
-    states = {"site": state}
-    world, topo = World(total=1), Topology.build({"site": []})
-    res = result(ok, started=100.0)
-    quiet = _quiet_step(states, world, topo, state, **_args("icmp", res, maintenance))
-    assert quiet is None, why
-    fast, slow = _both(states, world, topo, "site", "icmp", ok, maintenance)
-    assert fast == slow, why
+    topo = Topology.build({"site": []})
+    _left_to_the_general_path({"site": state}, World(total=1), topo, ok=ok, maintenance=maintenance)
 
 
 def test_another_check_holding_the_target_down_takes_the_general_path() -> None:
@@ -168,19 +181,17 @@ def test_another_check_holding_the_target_down_takes_the_general_path() -> None:
         _steady(checks=("icmp", "http")),
         checks={"icmp": _up_check(), "http": replace(_up_check(), hard=D, last_ok=False)},
     )
-    states = {"site": state}
-    world, topo = World(total=1), Topology.build({"site": []})
-    res = result(True, started=100.0)
-    assert _quiet_step(states, world, topo, state, **_args("icmp", res)) is None
-    fast, slow = _both(states, world, topo, "site", "icmp", True)
-    assert fast == slow and fast.states["site"].own is D
+    changes = _left_to_the_general_path(
+        {"site": state}, World(total=1), Topology.build({"site": []})
+    )
+    assert changes.states["site"].own is D
 
 
 def test_two_steady_checks_take_the_fast_path() -> None:
     states = {"site": _steady(checks=("icmp", "http"))}
     world, topo = World(total=1), Topology.build({"site": []})
     res = result(True, started=100.0)
-    assert _quiet_step(states, world, topo, states["site"], **_args("http", res))
+    assert _quiet_step(_given(states, world, topo, "site", "http", res))
     fast, slow = _both(states, world, topo, "site", "http", True)
     assert fast == slow
 
@@ -219,10 +230,8 @@ def test_isolation_beginning_is_left_to_the_general_path() -> None:
     states = {"site": _steady(), "canary": canary}
     world = World(failing=1, total=2)
     topo = Topology.build({"site": [], "canary": []}, canaries=["canary"])
-    res = result(True, started=100.0)
-    assert _quiet_step(states, world, topo, states["site"], **_args("icmp", res)) is None
-    fast, slow = _both(states, world, topo, "site", "icmp", True)
-    assert fast == slow and fast.world is not None and fast.world.isolated
+    changes = _left_to_the_general_path(states, world, topo)
+    assert changes.world is not None and changes.world.isolated
 
 
 NAMES = ("router", "a", "b", "canary")
