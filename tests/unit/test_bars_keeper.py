@@ -14,6 +14,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from monitor.engine.availability import MonitorHistory
 from monitor.engine.config import Config, load_config
 from monitor.engine.pipeline import topology_for
@@ -150,14 +152,19 @@ class Daemon(Backend):
         return Buckets(Baseline(self.monitor, edges), {})
 
 
+@pytest.fixture
+def backend(tmp_path: Path) -> Daemon:
+    """A daemon with :data:`CONFIG`'s three targets, not ready yet."""
+    path = tmp_path / "config.toml"
+    path.write_text(CONFIG)
+    return Daemon(load_config(path))
+
+
 async def test_a_large_inventory_is_made_ready_at_the_first_look_not_at_the_start(
-    tmp_path: Path,
+    backend: Daemon,
 ) -> None:
     """Above ``ready_at_start`` targets the start renders nothing (memory for nobody);
     a page's look then keeps it ready as for any inventory."""
-    path = tmp_path / "config.toml"
-    path.write_text(CONFIG)  # three targets
-    backend = Daemon(load_config(path))
     backend.ready = True
     timer = FakeClock()
     page = StatusPage(backend, lambda: NOW, timer, ready_at_start=2)  # type: ignore[arg-type]
@@ -174,12 +181,9 @@ async def test_a_large_inventory_is_made_ready_at_the_first_look_not_at_the_star
         await page.stop()
 
 
-async def test_from_the_start_the_rows_are_rendered_before_a_page_asks(tmp_path: Path) -> None:
+async def test_from_the_start_the_rows_are_rendered_before_a_page_asks(backend: Daemon) -> None:
     """The start counts as a look: once the daemon is ready the rows are made and rendered
     and the bars drawn; a row that changes is rendered anew at the next pass, alone."""
-    path = tmp_path / "config.toml"
-    path.write_text(CONFIG)
-    backend = Daemon(load_config(path))
     wall = [NOW]
     timer = FakeClock()
     page = StatusPage(backend, lambda: wall[0], timer)  # type: ignore[arg-type]
@@ -218,13 +222,10 @@ async def test_from_the_start_the_rows_are_rendered_before_a_page_asks(tmp_path:
 
 
 async def test_the_groups_are_rendered_again_only_when_something_in_them_changed(
-    tmp_path: Path,
+    backend: Daemon,
 ) -> None:
     """A load of a quiet overview reuses the rendered groups; a row that changes, or a new
     drawing of the bars, renders them anew."""
-    path = tmp_path / "config.toml"
-    path.write_text(CONFIG)
-    backend = Daemon(load_config(path))
     backend.ready = True
     wall = [NOW]
     page = StatusPage(backend, lambda: wall[0], FakeClock())  # type: ignore[arg-type]
