@@ -100,6 +100,16 @@ def test_public_page_shows_the_chosen_targets_and_fields_only(
         portal = page.locator("tr.t", has_text="post-office-portal")
         assert portal.locator(".badge").inner_text() == "Down"
         assert portal.locator(".c-reason").inner_text() == "connection refused"
+        # A narrow screen drops the 30-day column (head and cells), never the reason.
+        page.set_viewport_size({"width": 900, "height": 800})
+        assert portal.locator(".c-reason").is_visible()
+        assert page.locator("#public-targets th.c-reason").is_visible()
+        assert bts.locator(".c-avail").evaluate_all("a => a.map(c => c.offsetWidth > 0)") == [
+            True,
+            False,
+        ]
+        assert not page.locator("#public-targets th.c-a30").is_visible()
+        page.set_viewport_size({"width": 1280, "height": 800})
         html = page.content()
         for secret in ("127.0.0", "noc-core-router", "public = ", "connection to"):
             assert secret not in html, secret

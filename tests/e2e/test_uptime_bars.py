@@ -383,3 +383,27 @@ def test_a_target_going_down_redraws_its_bars_without_a_reload(
     finally:
         if listener.open:
             listener.close()
+
+
+@pytest.mark.parametrize("width", [1400, 1100, 900])
+def test_a_sites_bars_stand_above_its_rows_bars_at_every_width(
+    width: int, daemon: DaemonProcess, browser: BrowserContext
+) -> None:
+    """Narrower screens hide the address (1250 px) and the 30-day column (1000 px); a
+    site's head row keeps its bars in the rows' bars column all the same."""
+    page = browser.new_page()
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(daemon.url + "/")
+    edges = page.evaluate(
+        """() => [...document.querySelectorAll('#groups tbody.site')].map(body => {
+             const head = body.querySelector('tr.site-head > td.c-bars');
+             const row = body.querySelector('tr.t > td:last-child');
+             const h = head.getBoundingClientRect(), r = row.getBoundingClientRect();
+             return [h.left, r.left, h.right, r.right];
+           })"""
+    )
+    assert edges
+    for head_left, row_left, head_right, row_right in edges:
+        assert abs(head_left - row_left) < 1 and abs(head_right - row_right) < 1, (width, edges)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    screenshot(page, f"status-bars-{width}px")
