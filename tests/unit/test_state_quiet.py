@@ -15,7 +15,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.contract import ProbeResult
 from monitor.engine.state import (
     FLAP_WINDOW,
     Changes,
@@ -59,56 +58,38 @@ def _given(
     states: dict[str, TargetState],
     world: World,
     topo: Topology,
-    name: str,
-    check: str,
-    res: ProbeResult,
-    maintenance: bool = False,
-    now: float = 100.5,
-) -> StepInput:
-    return StepInput(states, world, topo, name, check, res, now, POLICIES, maintenance)
-
-
-def _both(
-    states: dict[str, TargetState],
-    world: World,
-    topo: Topology,
-    name: str,
-    check: str,
-    ok: bool,
-    maintenance: bool = False,
-    now: float = 100.5,
-) -> tuple[Changes, Changes]:
-    res = result(ok, started=now - 0.5, rtt_avg_seconds=0.001)
-    fast = step(
-        states,
-        world,
-        topo,
-        name,
-        check=check,
-        result=res,
-        now=now,
-        policies=POLICIES,
-        maintenance=maintenance,
-    )
-    slow = _general_step(_given(states, world, topo, name, check, res, maintenance, now))
-    return fast, slow
-
-
-def _left_to_the_general_path(
-    states: dict[str, TargetState],
-    world: World,
-    topo: Topology,
-    *,
     name: str = "site",
     check: str = "icmp",
     ok: bool = True,
     maintenance: bool = False,
-) -> Changes:
+    now: float = 100.5,
+) -> StepInput:
+    """One result of ``check`` on ``name``, started half a second before ``now``."""
+    res = result(ok, started=now - 0.5, rtt_avg_seconds=0.001)
+    return StepInput(states, world, topo, name, check, res, now, POLICIES, maintenance)
+
+
+def _both(given: StepInput) -> tuple[Changes, Changes]:
+    """What :func:`step` gives (the fast path when it takes it), and the general path."""
+    fast = step(
+        given.states,
+        given.world,
+        given.topo,
+        given.name,
+        check=given.check,
+        result=given.result,
+        now=given.now,
+        policies=given.policies,
+        maintenance=given.maintenance,
+    )
+    return fast, _general_step(given)
+
+
+def _left_to_the_general_path(given: StepInput) -> Changes:
     """Asserts that the fast path stands aside and that :func:`step` then gives
     what the general path gives; returns that."""
-    res = result(ok, started=100.0)
-    assert _quiet_step(_given(states, world, topo, name, check, res, maintenance)) is None
-    fast, slow = _both(states, world, topo, name, check, ok, maintenance)
+    assert _quiet_step(given) is None
+    fast, slow = _both(given)
     assert fast == slow
     return fast
 
@@ -116,9 +97,8 @@ def _left_to_the_general_path(
 def test_the_usual_result_takes_the_fast_path_and_matches() -> None:
     states = {"site": _steady()}
     world, topo = World(total=1), Topology.build({"site": []})
-    res = result(True, started=100.0)
-    assert _quiet_step(_given(states, world, topo, "site", "icmp", res)) is not None
-    fast, slow = _both(states, world, topo, "site", "icmp", True)
+    assert _quiet_step(_given(states, world, topo)) is not None
+    fast, slow = _both(_given(states, world, topo))
     assert fast == slow
     new = fast.states["site"]
     assert new.checks["icmp"].streak == 5 and new.checks["icmp"].since == 50.0
@@ -128,7 +108,7 @@ def test_the_usual_result_takes_the_fast_path_and_matches() -> None:
 
 def test_the_flapping_count_stops_at_the_window() -> None:
     states = {"site": replace(_steady(), flap_count=FLAP_WINDOW)}
-    fast, slow = _both(states, World(total=1), Topology.build({"site": []}), "site", "icmp", True)
+    fast, slow = _both(_given(states, World(total=1), Topology.build({"site": []})))
     assert fast == slow and fast.states["site"].flap_count == FLAP_WINDOW
 
 
@@ -171,7 +151,8 @@ def test_anything_that_could_move_takes_the_general_path(
     why: str, state: TargetState, ok: bool, maintenance: bool
 ) -> None:
     topo = Topology.build({"site": []})
-    _left_to_the_general_path({"site": state}, World(total=1), topo, ok=ok, maintenance=maintenance)
+    given = _given({"site": state}, World(total=1), topo, ok=ok, maintenance=maintenance)
+    _left_to_the_general_path(given)
 
 
 def test_another_check_holding_the_target_down_takes_the_general_path() -> None:
@@ -181,18 +162,16 @@ def test_another_check_holding_the_target_down_takes_the_general_path() -> None:
         _steady(checks=("icmp", "http")),
         checks={"icmp": _up_check(), "http": replace(_up_check(), hard=D, last_ok=False)},
     )
-    changes = _left_to_the_general_path(
-        {"site": state}, World(total=1), Topology.build({"site": []})
-    )
+    topo = Topology.build({"site": []})
+    changes = _left_to_the_general_path(_given({"site": state}, World(total=1), topo))
     assert changes.states["site"].own is D
 
 
 def test_two_steady_checks_take_the_fast_path() -> None:
     states = {"site": _steady(checks=("icmp", "http"))}
     world, topo = World(total=1), Topology.build({"site": []})
-    res = result(True, started=100.0)
-    assert _quiet_step(_given(states, world, topo, "site", "http", res))
-    fast, slow = _both(states, world, topo, "site", "http", True)
+    assert _quiet_step(_given(states, world, topo, check="http"))
+    fast, slow = _both(_given(states, world, topo, check="http"))
     assert fast == slow
 
 
@@ -211,7 +190,7 @@ def test_a_router_answering_settles_its_held_children_as_the_general_path_does()
     states = {"router": router, "site": held}
     world = World(failing=1, total=2)
     topo = Topology.build({"router": [], "site": ["router"]})
-    fast, slow = _both(states, world, topo, "router", "icmp", True)
+    fast, slow = _both(_given(states, world, topo, "router"))
     assert fast == slow
     assert "site" in fast.states  # the held child was settled by the router's word
 
@@ -230,7 +209,7 @@ def test_isolation_beginning_is_left_to_the_general_path() -> None:
     states = {"site": _steady(), "canary": canary}
     world = World(failing=1, total=2)
     topo = Topology.build({"site": [], "canary": []}, canaries=["canary"])
-    changes = _left_to_the_general_path(states, world, topo)
+    changes = _left_to_the_general_path(_given(states, world, topo))
     assert changes.world is not None and changes.world.isolated
 
 
@@ -260,7 +239,7 @@ def test_any_history_gives_the_same_changes_on_both_paths(
     world = World(total=len(NAMES))
     now = 100.0
     for name, check, ok in runs:
-        fast, slow = _both(states, world, topo, name, check, ok, now=now)
+        fast, slow = _both(_given(states, world, topo, name, check, ok, now=now))
         assert fast == slow
         states.update(fast.states)
         world = fast.world or world
