@@ -38,11 +38,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import sync_playwright
-
 from monitor.history.store import database_path
 from monitor.web.uptime_view import TTL
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, is_loopback_url
+from tests.browser import chromium
 from tests.daemon_process import REPO, free_port
 from tests.uptime_history import SCALE_CONFIG, past_outages, seed, write_inventory
 
@@ -152,23 +150,9 @@ def measure(
                 past_outages(names, now),
                 now - 30,
             )
-        with daemon(tree, directory) as (url, pid), sync_playwright() as playwright:
+        # The tests' browser: loopback only, and a page error fails the run.
+        with daemon(tree, directory) as (url, pid), chromium(directory) as browser:
             settle = wait_all_up(url, count)
-            browser = playwright.chromium.launch_persistent_context(
-                str(directory / "profile"),
-                executable_path=CHROMIUM,
-                args=CHROMIUM_ARGS,
-                headless=True,
-                viewport={"width": 1400, "height": 900},
-            )
-            browser.route(
-                "**/*",
-                lambda route: (
-                    route.continue_()
-                    if is_loopback_url(route.request.url)
-                    else route.abort("blockedbyclient")
-                ),
-            )
             page = browser.new_page()
             cold = load(page, url, pid)
             warm = [load(page, url, pid) for _ in range(runs)]
@@ -179,7 +163,6 @@ def measure(
             if shot is not None:
                 page.screenshot(path=str(shot))
             wire, plain = html_sizes(url)
-            browser.close()
     return {
         "count": count,
         "settle_s": round(settle, 1),

@@ -37,13 +37,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from bench.bars_page import cpu_seconds, daemon, median, wait_all_up
 from monitor.engine.measurements import COARSE, FINE
 from monitor.engine.rttsketch import Summary
 from monitor.history.store import Store, database_path
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, is_loopback_url
+from tests.browser import chromium
 from tests.daemon_process import REPO
 from tests.uptime_history import SCALE_CONFIG, past_outages, seed, write_inventory
 
@@ -122,25 +122,11 @@ def measure(count: int, runs: int, phone: bool) -> dict[str, Any]:
         database = database_path(directory / "state")
         seed(database, names, now - 10 * 86400, past_outages(names, now), now - 30)
         measurements(database, SHOWN, now)
-        with daemon(REPO, directory) as (url, pid), sync_playwright() as playwright:
+        # The tests' browser: loopback only, and a page error fails the run.
+        with daemon(REPO, directory) as (url, pid), chromium(directory) as context:
             settle = wait_all_up(url, count)
-            context = playwright.chromium.launch_persistent_context(
-                str(directory / "profile"),
-                executable_path=CHROMIUM,
-                args=CHROMIUM_ARGS,
-                headless=True,
-                viewport=DESKTOP,
-                locale="en-GB",
-            )
-            context.route(
-                "**/*",
-                lambda route: (
-                    route.continue_()
-                    if is_loopback_url(route.request.url)
-                    else route.abort("blockedbyclient")
-                ),
-            )
             page = context.new_page()
+            page.set_viewport_size(DESKTOP)
             target = f"{url}/targets/{SHOWN}?range={RANGE}"
             status = loads(page, url + "/", pid, runs)
             shots = {f"status-{count}": shoot(page, OUT / f"status-bars-{count}.png")}
@@ -153,7 +139,6 @@ def measure(count: int, runs: int, phone: bool) -> dict[str, Any]:
                 page.goto(target, wait_until="load", timeout=120_000)
                 page.locator("#smoke").scroll_into_view_if_needed()
                 shots["smoke-phone"] = shoot(page, OUT / f"smoke-{count}-phone.png")
-            context.close()
     return {
         "count": count,
         "settle_s": round(settle, 1),
