@@ -9,7 +9,9 @@ wake-up instead of per echo:
   a run's deadline, a retried send) behind one asyncio timer, filed in
   buckets of one millisecond. The runs of one scheduler tick start within a
   millisecond or two, so their timers share a handful of buckets: a dict
-  lookup and a list append per timer, one heap entry per bucket.
+  lookup and two list appends per timer (its callback and its one argument,
+  side by side: no tuple and no bound method per timer, objects the garbage
+  collector would walk while the runs are in flight), one heap entry per bucket.
 - :class:`Batch`: items collected during one wake-up (the runs that settled
   while the socket was drained) handed on by one loop callback, in the order
   they came, instead of one future, one done callback and one loop handle each.
@@ -32,7 +34,8 @@ T = TypeVar("T")
 BUCKETS_PER_SECOND: Final = 1000
 """Timer buckets per second: a timer fires at most this long after its time (1 ms)."""
 
-_Entry = tuple[Callable[..., None], tuple[Any, ...]]
+_Entries = list[Any]
+"""A bucket's timers: callback, argument, callback, argument, ... in the order set."""
 
 _ROUNDING: Final = 1e-6
 """Buckets: a time at most this far (a nanosecond) past a millisecond files in it."""
@@ -62,26 +65,32 @@ class TimerBuckets:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._slack = max(time.get_clock_info("monotonic").resolution, 0.002)
-        self._buckets: dict[int, list[_Entry]] = {}
+        self._buckets: dict[int, _Entries] = {}
         self._heap: list[int] = []  # bucket numbers, each at most once
         self._handle: asyncio.TimerHandle | None = None
         self._when = math.inf
 
     def __len__(self) -> int:
         """Timers set and not fired yet."""
-        return sum(len(entries) for entries in self._buckets.values())
+        return sum(len(entries) for entries in self._buckets.values()) // 2
 
-    def at(self, when: float, callback: Callable[..., None], *args: Any) -> None:
-        """Call ``callback(*args)`` at ``when`` (the loop's clock), or up to 1 ms later."""
+    def at(self, when: float, callback: Callable[[T], None], arg: T) -> None:
+        """Call ``callback(arg)`` at ``when`` (the loop's clock), or up to 1 ms later.
+
+        One argument, not ``*args``: a call with ``*args`` makes a tuple, and a run's
+        timers held two objects each for the collector to walk (see the module's
+        docstring). A callback that needs more takes an object holding them.
+        """
         # A time a float's rounding put a hair past a millisecond (a tick time
         # plus whole seconds) stays in that millisecond's bucket: it fires then,
         # with the tick's own callback, instead of in a wake-up of its own 1 ms later.
         bucket = math.ceil(when * BUCKETS_PER_SECOND - _ROUNDING)
         entries = self._buckets.get(bucket)
         if entries is not None:
-            entries.append((callback, args))
+            entries.append(callback)
+            entries.append(arg)
             return
-        self._buckets[bucket] = [(callback, args)]
+        self._buckets[bucket] = [callback, arg]
         heapq.heappush(self._heap, bucket)
         end = bucket / BUCKETS_PER_SECOND
         if end < self._when:
@@ -112,19 +121,19 @@ class TimerBuckets:
                 # Taken out before it runs: a callback that sets a timer in the same
                 # bucket starts a new one, which this loop fires too.
                 entries = buckets.pop(heapq.heappop(heap))
-                for index, (callback, args) in enumerate(entries):
+                for index in range(0, len(entries), 2):
                     try:
-                        callback(*args)
+                        entries[index](entries[index + 1])
                     except BaseException:
                         # A bug, which the loop reports: the bucket's other timers
                         # must still fire.
-                        self._requeue(entries[index + 1 :])
+                        self._requeue(entries[index + 2 :])
                         raise
         finally:
             if heap:
                 self._arm(heap[0] / BUCKETS_PER_SECOND)
 
-    def _requeue(self, entries: list[_Entry]) -> None:
+    def _requeue(self, entries: _Entries) -> None:
         """Put unfired timers back, ahead of the current bucket's (fired next)."""
         if not entries:
             return

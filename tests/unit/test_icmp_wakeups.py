@@ -100,11 +100,11 @@ def test_one_loop_timer_per_bucket_and_never_late_by_more_than_a_millisecond() -
 def test_a_timer_set_while_firing_in_the_same_bucket_fires_in_that_wake_up() -> None:
     loop, timers, out = make()
 
-    def first() -> None:
-        out.append("first")
+    def first(name: str) -> None:
+        out.append(name)
         timers.at(loop.time(), out.append, "set by first")
 
-    timers.at(1.0, first)
+    timers.at(1.0, first, "first")
     loop.run_until(1.0)
     assert out == ["first", "set by first"]
     assert len(timers) == 0
@@ -113,11 +113,11 @@ def test_a_timer_set_while_firing_in_the_same_bucket_fires_in_that_wake_up() -> 
 def test_a_failing_timer_does_not_lose_the_rest_of_its_bucket() -> None:
     loop, timers, out = make()
 
-    def broken() -> None:
+    def broken(_: object) -> None:
         raise RuntimeError("a bug")
 
     timers.at(1.0, out.append, "before")
-    timers.at(1.0, broken)
+    timers.at(1.0, broken, None)
     timers.at(1.0, out.append, "after")
     timers.at(2.0, out.append, "next bucket")
     with pytest.raises(RuntimeError):
@@ -236,13 +236,13 @@ def test_an_echo_whole_seconds_after_a_tick_fires_with_that_later_tick(tick: flo
     """A run started in a tick's callback sends its next echoes whole intervals after
     the tick's millisecond: they are armed for the later tick's own time, so the
     loop serves them in the same wake-up as that tick (not a millisecond after)."""
-    loop = FakeLoop()
-    timers = TimerBuckets(loop)  # type: ignore[arg-type]
+    loop, timers, out = make()
     loop.now = tick + 0.0004
     start = millisecond_of(loop.now)
     for k in (1, 2):
-        timers.at(start + k * 1.0, lambda: None)
+        timers.at(start + k * 1.0, out.append, f"echo {k}")
     later = [tick + 1.0, tick + 2.0]
     assert loop.live() == [pytest.approx(later[0], abs=1e-9)]
     loop.run_until(later[0] + 1e-9)
+    assert out == ["echo 1"]
     assert loop.live() == [pytest.approx(later[1], abs=1e-9)]
