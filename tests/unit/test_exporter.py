@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from monitor.engine.availability import Figures
 from monitor.engine.config import load_config
 from monitor.engine.exporter import (
     CORE_FAMILIES,
+    RENDER_CHUNK,
     RENDERERS,
     SEP,
     CellRenderer,
@@ -354,7 +356,7 @@ def test_a_targets_own_part_keyed_by_its_name_meets_no_other_key(
 def test_each_cell_renderer_writes_the_lines_of_its_cells(
     render: CellRenderer, cells: dict[str, object], lines: list[str]
 ) -> None:
-    assert "".join(render("x", cells)).splitlines() == lines
+    assert "".join(render("x", cells.items())).splitlines() == lines
 
 
 def _scrape_text(store: SeriesStore) -> list[str]:
@@ -577,3 +579,22 @@ def test_the_exporters_families_parse_back_with_their_values() -> None:
     assert "continuity_ups_predicted_dark_timestamp_seconds" not in families(
         exporter.store.render()
     )
+
+
+@pytest.mark.parametrize("keys", [1, RENDER_CHUNK - 1, RENDER_CHUNK, RENDER_CHUNK + 1, 2500])
+def test_a_family_is_rendered_a_chunk_at_a_time_and_whole(keys: int) -> None:
+    """The lines of a family come a chunk of cells at a time, all of them, in order."""
+    calls: list[int] = []
+
+    def render(name: str, cells: Iterable[tuple[str, int]]) -> list[str]:
+        lines = count_lines(name, cells)
+        calls.append(len(lines))
+        return lines
+
+    store = SeriesStore([MetricFamily("x", "gauge", "X.")], {"x": render})
+    for i in range(keys):
+        store.set_labels(f"t{i}", f't="{i}"')
+        store.put(f"t{i}", "", "", {"x": i})
+    lines = store.render().decode().splitlines()[2:]
+    assert lines == [f'x{{t="{i}"}} {i}' for i in range(keys)]
+    assert max(calls) <= RENDER_CHUNK and calls[-1] == 0
