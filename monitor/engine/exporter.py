@@ -607,10 +607,7 @@ def failure_lines(name: str, cells: Iterable[tuple[str, str]]) -> list[str]:
 def sample_lines(name: str, cells: Iterable[tuple[str, str]]) -> list[str]:
     """A check's samples: text cells kept under the check's label key, written with the
     target's labels only (the key without its check label)."""
-    return [
-        cell.replace(SEP, f"{name}{{{key[: key.rindex(CHECK_LABEL)]}")
-        for key, cell in cells
-    ]
+    return [cell.replace(SEP, f"{name}{{{key[: key.rindex(CHECK_LABEL)]}") for key, cell in cells]
 
 
 RENDERERS: Mapping[str, CellRenderer] = {
