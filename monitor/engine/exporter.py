@@ -219,11 +219,11 @@ RENDER_CHUNK = 1024
 def _render_family(render: CellRenderer, name: str, cells: dict[str, Cell]) -> bytes:
     """A family's lines, rendered a chunk at a time.
 
-    A line is a str of its own until it is joined. All of a family's at once
-    (50,000 to 200,000 at 50,000 targets) grew the heap by tens of megabytes at
-    each scrape, and much of it stayed with the process (RSS after the scrapes
-    163 MB over the steady figure, measured); a chunk's lines reuse the memory
-    of the chunk before.
+    A line is a str of its own until it is joined: a chunk's lines (a hundred
+    kilobytes) reuse the memory of the chunk before, where a family's at once
+    would be 50,000 to 200,000 of them at 50,000 targets. What the family's
+    text itself (megabytes) leaves behind once freed is the C allocator's
+    business: see :mod:`monitor.engine.heap`.
     """
     items = iter(cells.items())
     chunks = []
@@ -258,9 +258,11 @@ class SeriesStore:
     """
 
     def __init__(
-        self, families: Iterable[MetricFamily], renderers: Mapping[str, CellRenderer] = {}
+        self,
+        families: Iterable[MetricFamily],
+        renderers: Mapping[str, CellRenderer] | None = None,
     ) -> None:
-        self._renderers = dict(renderers)
+        self._renderers = dict(renderers or {})
         self._families: dict[str, _Family] = {}
         # target -> part -> the families its text series are in (by target, so that
         # removing one target does not scan every key)
