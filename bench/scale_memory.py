@@ -151,7 +151,9 @@ def _print_sites(start: tracemalloc.Snapshot, end: tracemalloc.Snapshot, n: int,
 
 def _result(address: str, i: int, now: float) -> ProbeResult:
     """Target ``i``'s successful one-echo ICMP result (the probe's own ``summarize``)."""
-    rtt = 0.00004 + (i % 97) * 1e-7  # distinct values, as measured RTTs are
+    # distinct values at the exporter's nanosecond resolution, as measured RTTs are
+    # (97 values repeated had let equal texts be shared between targets)
+    rtt = 0.00004 + i * 1.1e-9
     outcome = PingOutcome(address, (rtt,), ())
     return summarize(outcome, 1.0, name=address, started=now + i * 1e-4, duration=rtt)
 

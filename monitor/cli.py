@@ -28,6 +28,7 @@ from monitor import logfmt
 from monitor.contract import ProbeSetupError
 from monitor.daemon import Daemon, Overrides, StartupError
 from monitor.engine.config import ConfigError, load_config
+from monitor.engine.heap import pin_malloc_thresholds
 from monitor.engine.shard import select
 from monitor.engine.shard_spec import Shard, parse_shard
 from monitor.history.report import FORMATS, Options
@@ -203,6 +204,8 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _run(args: argparse.Namespace, _: TextIO) -> int:
+    # The daemon's process only: a scrape's texts go back to the system once freed.
+    pin_malloc_thresholds()
     overrides = Overrides(listen=args.listen, state_dir=args.state_dir, shard=args.shard)
     daemon = Daemon(args.config, overrides)
     asyncio.run(daemon.run())

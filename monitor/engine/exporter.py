@@ -1,10 +1,15 @@
-"""Prometheus exposition from pre-rendered bytes.
+"""Prometheus exposition: series kept small per target, rendered at the scrape.
 
 A scrape must never stall the event loop. Rendering 120,000 labelled series
-with prometheus-client on each scrape costs over a second of CPU, so each
-target's lines are rendered when its result arrives and kept per metric
-family; ``/metrics`` only joins bytes (family by family, so the text format
-stays valid: one HELP/TYPE header, then every series of that family).
+with prometheus-client on each scrape costs over a second of CPU, and keeping
+every line's text between scrapes cost 1.3 KB a target at 50,000 targets. So
+each result, state and figures update keeps, per metric family, one small
+cell under the series' label text (a number, often the very float the state
+keeps, or the short text after the labels); ``/metrics`` copies each family's
+cells on the loop and renders the lines from the copy where the parts are
+joined (off the loop for a large scrape: :class:`Deferred`), family by family
+so that the text format stays valid: one HELP/TYPE header, then every series
+of that family.
 
 The daemon's own metrics (build info, reload status, scheduler lag, process
 figures) are few and use prometheus-client in a private registry.
@@ -16,6 +21,9 @@ import platform
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import islice
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.process_collector import ProcessCollector
@@ -77,28 +85,6 @@ CORE_FAMILIES: tuple[MetricFamily, ...] = (
         "runtime and the discharge trend (label method: device or trend); absent on mains.",
     ),
 )
-
-
-BARE_FAMILIES: frozenset[str] = frozenset(
-    {
-        "continuity_target_up",
-        "continuity_target_state",
-        "continuity_target_state_since_timestamp_seconds",
-        "continuity_check_success",
-        "continuity_check_duration_seconds",
-        "continuity_check_failure_info",
-        "continuity_check_last_run_timestamp_seconds",
-        "continuity_slo_error_budget_remaining_ratio",
-        "continuity_slo_objective_ratio",
-        "continuity_ups_predicted_dark_timestamp_seconds",
-        "continuity_outages_total",
-        "continuity_downtime_seconds_total",
-        "continuity_mttr_seconds",
-        "continuity_mtbf_seconds",
-    }
-)
-"""Families the :class:`Exporter` renders as exactly one line per key, stored without
-the family's name (see :class:`SeriesStore`): the names were a tenth of the text."""
 
 
 _SPECIAL = {"nan": "NaN", "inf": "+Inf", "-inf": "-Inf"}
@@ -166,18 +152,47 @@ def weight(parts: Sequence[Part]) -> int:
     return len(parts) + sum(p.series for p in parts if isinstance(p, Deferred))
 
 
+Cell = int | float | str
+"""What a family keeps for one key between scrapes: a number, or text (see :data:`SEP`)."""
+
+SEP = "\x00"
+"""In a text cell, where a line's family name, ``{`` and label key go: the cell holds
+the rest of each of its lines (``SEP + ',stat="min"} 0.0004\\n' + SEP + ...``)."""
+
+Cells = Iterable[tuple[str, Any]]
+"""(label key, cell) pairs of one family, from a snapshot of its cells."""
+
+CellRenderer = Callable[[str, Cells], list[str]]
+"""A family's lines from its name and (some of) its cells."""
+
+
+def text_lines(name: str, cells: Iterable[tuple[str, str]]) -> list[str]:
+    """Text cells: the family's name, ``{`` and the label key wherever the cell has SEP."""
+    return [cell.replace(SEP, f"{name}{{{key}") for key, cell in cells]
+
+
 FAMILY_SETS_LIMIT = 4096
-"""Distinct family sets shared between keys (a few per probe kind and outcome)."""
+"""Distinct family sets (and sets of a target's parts) shared between keys (a few per
+probe kind and outcome)."""
 
 
 @dataclass(slots=True)
 class _Family:
     header: bytes
-    bare: bytes | None
-    """The family's name when its lines are stored without it (one line per key)."""
-    # by _series_key: a dict of str keys and bytes values holds nothing the cyclic
-    # collector must walk, so the collector untracks it and it stays untracked
+    render: CellRenderer
+    """How the cells become lines at the scrape."""
+    # Both dicts hold str keys and str, bytes or number values only: nothing the cyclic
+    # collector must walk, so it untracks them and they stay untracked.
     series: dict[str, bytes] = field(default_factory=dict)
+    """Full lines by series key (:meth:`SeriesStore.replace`)."""
+    cells: dict[str, Cell] = field(default_factory=dict)
+    """Cells by label key (:meth:`SeriesStore.put`), rendered at the scrape."""
+    lines: int = 1
+    """Most lines one text cell held (a deferred part's weight per cell)."""
+
+
+_CellPart = tuple[str, str, frozenset[str]]
+"""(part, label key suffix, families) of a key kept as cells."""
 
 
 def _series_key(key: tuple[str, str]) -> str:
@@ -197,34 +212,67 @@ def _series_key(key: tuple[str, str]) -> str:
     return f"{len(target)}:{target}{part}"
 
 
-def _interleave(name: bytes, lines: Collection[bytes]) -> list[bytes]:
-    """``[name, line, name, line, ...]`` by list operations that run in C
-    (a chain of zipped pairs made a tuple per line: three times the scrape's loop time)."""
-    out = [name] * (2 * len(lines))
-    out[1::2] = lines
-    return out
+RENDER_CHUNK = 1024
+"""Cells rendered at a time: the lines of one chunk exist together, never a family's."""
+
+
+def _render_family(render: CellRenderer, name: str, cells: dict[str, Cell]) -> bytes:
+    """A family's lines, rendered a chunk at a time.
+
+    A line is a str of its own until it is joined: a chunk's lines (a hundred
+    kilobytes) reuse the memory of the chunk before, where a family's at once
+    would be 50,000 to 200,000 of them at 50,000 targets. What the family's
+    text itself (megabytes) leaves behind once freed is the C allocator's
+    business: see :mod:`monitor.engine.heap`.
+    """
+    items = iter(cells.items())
+    chunks = []
+    while lines := render(name, islice(items, RENDER_CHUNK)):
+        chunks.append("".join(lines).encode())
+    return b"".join(chunks)
 
 
 class SeriesStore:
-    """Pre-rendered series grouped by family, keyed by (target, part).
+    """Series grouped by family, keyed by (target, part); a scrape joins them.
 
     ``part`` is the check kind for a check's series, ``""`` for a target's.
-    Replacing a key's lines is a dict assignment; a scrape is a join.
 
-    A family named in ``bare`` has exactly one line per key and its text is
-    given and kept without the family's name (``{target="a"} 1\n``): the scrape
-    puts the name back as a part of its own before each line (one shared bytes
-    object, no copy). Those names were 250 bytes a target at 50,000 targets;
-    the scrape's list of parts is longer by one entry per such line.
+    **Cells** (:meth:`put`: every per-target series the exporter writes): a
+    family keeps one cell per key, a number or a short text, under the key's
+    label text (the target's labels from :meth:`set_labels`, then the part's
+    own, such as ``,check="icmp"``). The dict key *is* those labels, so nothing
+    is kept per line but the cell, and a number is often the very float the
+    target's state keeps. Each scrape copies a family's cells on the loop (a
+    dict copy: about 0.2 ms for 50,000) and renders its lines from the copy with
+    the family's renderer where the exposition is joined (:class:`Deferred`);
+    a result arriving after the copy is in the next scrape. Text kept per line
+    had been 1.3 KB a target at 50,000 ICMP targets, half of it the same labels
+    repeated on every line.
+
+    **Text** (:meth:`replace`: the few listener series): full lines by series
+    key, joined as they are.
+
+    Within a family, lines are in the order their keys first got that family (a
+    key that leaves a family and comes back goes to the end); text before cells
+    should a family have both.
     """
 
-    def __init__(self, families: Iterable[MetricFamily], bare: Iterable[str] = ()) -> None:
-        self._bare = frozenset(bare)
+    def __init__(
+        self,
+        families: Iterable[MetricFamily],
+        renderers: Mapping[str, CellRenderer] | None = None,
+    ) -> None:
+        self._renderers = dict(renderers or {})
         self._families: dict[str, _Family] = {}
-        # target -> part -> the families its series are in (by target, so that
+        # target -> part -> the families its text series are in (by target, so that
         # removing one target does not scan every key)
         self._owned: dict[str, dict[str, frozenset[str]]] = {}
         self._sets: dict[frozenset[str], frozenset[str]] = {}  # see _family_set
+        # target -> its label text, and the parts it keeps as cells: one tuple shared
+        # by every target with the same parts (a dict per target was 200 bytes)
+        self._labels: dict[str, str] = {}
+        self._cell_parts: dict[str, tuple[_CellPart, ...]] = {}
+        self._shapes: dict[tuple[_CellPart, ...], tuple[_CellPart, ...]] = {}
         # family -> snapshot of its series kept as numbers (see add_source)
         self._sources: dict[str, Callable[[], Deferred | None]] = {}
         for family in families:
@@ -235,16 +283,113 @@ class SeriesStore:
             return
         kind = "gauge" if family.type == "info" else family.type
         header = f"# HELP {family.name} {family.help}\n# TYPE {family.name} {kind}\n"
-        bare = family.name.encode() if family.name in self._bare else None
-        self._families[family.name] = _Family(header.encode(), bare)
+        render = self._renderers.get(family.name, text_lines)
+        self._families[family.name] = _Family(header.encode(), render)
+
+    def render_with(self, name: str, render: CellRenderer) -> None:
+        """Render the cells of family ``name`` with ``render`` (declared on the fly if
+        nobody declared it: a probe reported it)."""
+        self._renderers[name] = render
+        family = self._families.get(name)
+        if family is None:
+            family = self._undeclared(name)
+        family.render = render
+
+    # -- cells -----------------------------------------------------------------
+
+    def set_labels(self, target: str, labels: str) -> None:
+        """The target's label text (``target="a",site="x"``), which begins the label
+        keys of its cells. Changed labels move its cells to the new keys (to the end
+        of each family: a dict cannot rename a key in place)."""
+        old = self._labels.get(target)
+        if old == labels:
+            return
+        self._labels[target] = labels
+        if old is None:
+            return
+        families = self._families
+        for _, suffix, names in self._cell_parts.get(target, ()):
+            old_key, new_key = old + suffix, labels + suffix
+            for name in names:
+                cells = families[name].cells
+                if old_key in cells:
+                    cells[new_key] = cells.pop(old_key)
+
+    def has_labels(self, target: str) -> bool:
+        return target in self._labels
+
+    def put(self, target: str, part: str, suffix: str, cells: Mapping[str, Cell]) -> None:
+        """Set the key (``target``, ``part``)'s cells (family -> cell) under the label
+        key made of the target's labels and ``suffix``; drop the families it left.
+
+        ``target`` must have labels (:meth:`set_labels`) unless it is ``""``: series
+        of no target, whose label key is ``suffix`` alone."""
+        base = self._labels[target] if target else ""
+        key = base + suffix if suffix else base
+        shape = self._cell_parts.get(target, ())
+        for entry in shape:
+            if entry[0] == part:
+                if entry[1] != suffix or entry[2] != cells.keys():
+                    self._drop_cells(base, entry, cells.keys() if entry[1] == suffix else ())
+                    self._set_part(target, shape, entry, (part, suffix, self._family_set(cells)))
+                break
+        else:
+            if cells:
+                self._set_part(target, shape, None, (part, suffix, self._family_set(cells)))
+        families = self._families
+        for name, cell in cells.items():
+            family = families.get(name)
+            if family is None:  # a probe reported a family nobody declared: still valid text
+                family = self._undeclared(name)
+            family.cells[key] = cell
+            if type(cell) is str and family.lines < (n := cell.count(SEP)):
+                family.lines = n
+
+    def _drop_cells(self, base: str, entry: _CellPart, keep: Collection[str] = ()) -> None:
+        """Drop ``entry``'s cells of the families not in ``keep``."""
+        _, suffix, names = entry
+        key = base + suffix if suffix else base
+        for name in names:
+            if name not in keep:
+                self._families[name].cells.pop(key, None)
+
+    def _set_part(
+        self,
+        target: str,
+        shape: tuple[_CellPart, ...],
+        old: _CellPart | None,
+        new: _CellPart | None,
+    ) -> None:
+        """Record ``new`` in place of ``old`` among the target's parts (shared tuples)."""
+        parts = list(shape)
+        if old is not None:
+            at = parts.index(old)
+            if new is None or not new[2]:
+                del parts[at]
+            else:
+                parts[at] = new
+        elif new is not None and new[2]:
+            parts.append(new)
+        if not parts:
+            self._cell_parts.pop(target, None)
+            return
+        kept = tuple(parts)
+        shared = self._shapes.get(kept)
+        if shared is None:
+            if len(self._shapes) >= FAMILY_SETS_LIMIT:
+                self._shapes.clear()
+            shared = self._shapes[kept] = kept
+        self._cell_parts[target] = shared
+
+    # -- text ------------------------------------------------------------------
 
     def replace(self, key: tuple[str, str], lines: Mapping[str, list[str]]) -> None:
-        """Set the key's series to ``lines`` (family -> text lines, without the family's
-        name for a bare family); drop families it left."""
+        """Set the key's series to ``lines`` (family -> full text lines); drop
+        families it left."""
         self.replace_text(key, {name: "".join(text) for name, text in lines.items()})
 
     def replace_text(self, key: tuple[str, str], texts: Mapping[str, str]) -> None:
-        """:meth:`replace` with each family's lines already joined (the per-result path)."""
+        """:meth:`replace` with each family's lines already joined."""
         owned = self._owned.get(key[0])
         if owned is None:
             owned = self._owned[key[0]] = {}
@@ -261,13 +406,13 @@ class SeriesStore:
                 family = self._undeclared(name)
             family.series[series_key] = text.encode()
 
-    def _family_set(self, texts: Mapping[str, str]) -> frozenset[str]:
-        """The set of ``texts``' families, one shared object per distinct set.
+    def _family_set(self, names: Iterable[str]) -> frozenset[str]:
+        """The set of ``names``, one shared object per distinct set.
 
         Thousands of targets have the same few sets; a frozenset of five names
         is 700 bytes, which was a tenth of the memory per target at 50,000.
         """
-        names = frozenset(texts)
+        names = frozenset(names)
         shared = self._sets.get(names)
         if shared is None:
             if len(self._sets) >= FAMILY_SETS_LIMIT:
@@ -285,7 +430,13 @@ class SeriesStore:
         )
         return self._families[name]
 
+    # -- removal ---------------------------------------------------------------
+
     def remove_target(self, target: str) -> None:
+        """Drop every series of the target, and its labels."""
+        base = self._labels.pop(target, "")
+        for entry in self._cell_parts.pop(target, ()):
+            self._drop_cells(base, entry)
         for part, names in self._owned.pop(target, {}).items():
             series_key = _series_key((target, part))
             for name in names:
@@ -293,14 +444,23 @@ class SeriesStore:
 
     def remove(self, key: tuple[str, str]) -> None:
         """Drop one key's series (a check a reload took off its target)."""
-        owned = self._owned.get(key[0])
+        target, part = key
+        shape = self._cell_parts.get(target, ())
+        for entry in shape:
+            if entry[0] == part:
+                self._drop_cells(self._labels.get(target, ""), entry)
+                self._set_part(target, shape, entry, None)
+                break
+        owned = self._owned.get(target)
         if owned is None:
             return
         series_key = _series_key(key)
-        for name in owned.pop(key[1], ()):
+        for name in owned.pop(part, ()):
             self._families[name].series.pop(series_key, None)
         if not owned:
-            del self._owned[key[0]]
+            del self._owned[target]
+
+    # -- the scrape ------------------------------------------------------------
 
     def add_source(self, name: str, snapshot: Callable[[], Deferred | None]) -> None:
         """Series of the declared family ``name`` kept as numbers elsewhere: every
@@ -320,19 +480,26 @@ class SeriesStore:
         for name, family in self._families.items():
             source = sources.get(name)
             deferred = source() if source is not None else None
-            if not family.series and deferred is None:
+            series, cells = family.series, family.cells
+            if not series and not cells and deferred is None:
                 continue
             parts.append(family.header)
-            if family.bare is None:
-                parts.extend(family.series.values())
-            else:
-                parts += _interleave(family.bare, family.series.values())
+            if series:
+                parts.extend(series.values())
+            if cells:
+                parts.append(
+                    Deferred(
+                        partial(_render_family, family.render, name, cells.copy()),
+                        len(cells) * family.lines,
+                    )
+                )
             if deferred is not None:
                 parts.append(deferred)
         return parts
 
     def __len__(self) -> int:
-        return sum(len(f.series) for f in self._families.values())
+        """Keys kept, summed over families (a multi-line cell counts once)."""
+        return sum(len(f.series) + len(f.cells) for f in self._families.values())
 
 
 class SelfMetrics:
@@ -381,17 +548,106 @@ class SelfMetrics:
         return generate_latest(self.registry)
 
 
+# The families the exporter keeps as cells, and how each is rendered at the scrape.
+UP = "continuity_target_up"
+STATE = "continuity_target_state"
+SINCE = "continuity_target_state_since_timestamp_seconds"
+SUCCESS = "continuity_check_success"
+DURATION = "continuity_check_duration_seconds"
+FAILURE = "continuity_check_failure_info"
+LAST_RUN = "continuity_check_last_run_timestamp_seconds"
+SLO_BUDGET = "continuity_slo_error_budget_remaining_ratio"
+SLO_BURN = "continuity_slo_burn_rate"
+SLO_OBJECTIVE = "continuity_slo_objective_ratio"
+PREDICTED_DARK = "continuity_ups_predicted_dark_timestamp_seconds"
+OUTAGES = "continuity_outages_total"
+DOWNTIME = "continuity_downtime_seconds_total"
+AVAILABILITY = "continuity_availability_ratio"
+MTTR = "continuity_mttr_seconds"
+MTBF = "continuity_mtbf_seconds"
+
+CHECK_LABEL = ',check="'
+"""Where a check's label begins in its label key (``check`` is a reserved label name,
+so the target's own labels never hold it; searched from the end all the same)."""
+
+
+def count_lines(name: str, cells: Iterable[tuple[str, int]]) -> list[str]:
+    """Whole numbers: flags (1/0) and counts."""
+    return [f"{name}{{{key}}} {cell}\n" for key, cell in cells]
+
+
+def state_lines(name: str, cells: Iterable[tuple[str, str]]) -> list[str]:
+    """The current state's name (``up``, ``down``, ...) as the ``state`` label, value 1."""
+    return [f'{name}{{{key},state="{cell}"}} 1\n' for key, cell in cells]
+
+
+def millisecond_lines(name: str, cells: Iterable[tuple[str, float]]) -> list[str]:
+    """Times and totals to the millisecond: :func:`format_value` of the value rounded."""
+    return [f"{name}{{{key}}} {format_value(round(cell, 3))}\n" for key, cell in cells]
+
+
+def seconds_lines(name: str, cells: Iterable[tuple[str, float]]) -> list[str]:
+    """Durations: :func:`format_seconds`."""
+    return [f"{name}{{{key}}} {format_seconds(cell)}\n" for key, cell in cells]
+
+
+def mean_seconds_lines(name: str, cells: Iterable[tuple[str, float]]) -> list[str]:
+    """MTTR and MTBF, over the 30-day window."""
+    return [f'{name}{{{key},window="30d"}} {format_seconds(cell)}\n' for key, cell in cells]
+
+
+def ratio_lines(name: str, cells: Iterable[tuple[str, float]]) -> list[str]:
+    """Ratios at full precision: :func:`format_value`."""
+    return [f"{name}{{{key}}} {format_value(cell)}\n" for key, cell in cells]
+
+
+def failure_lines(name: str, cells: Iterable[tuple[str, str]]) -> list[str]:
+    """A failed check's reason (kept escaped) as the ``reason`` label, value 1."""
+    return [f'{name}{{{key},reason="{cell}"}} 1\n' for key, cell in cells]
+
+
+def sample_lines(name: str, cells: Iterable[tuple[str, str]]) -> list[str]:
+    """A check's samples: text cells kept under the check's label key, written with the
+    target's labels only (the key without its check label)."""
+    return [cell.replace(SEP, f"{name}{{{key[: key.rindex(CHECK_LABEL)]}") for key, cell in cells]
+
+
+RENDERERS: Mapping[str, CellRenderer] = {
+    UP: count_lines,
+    STATE: state_lines,
+    SINCE: millisecond_lines,
+    SUCCESS: count_lines,
+    DURATION: seconds_lines,
+    FAILURE: failure_lines,
+    LAST_RUN: millisecond_lines,
+    SLO_BUDGET: ratio_lines,
+    SLO_BURN: text_lines,
+    SLO_OBJECTIVE: ratio_lines,
+    PREDICTED_DARK: text_lines,
+    OUTAGES: count_lines,
+    DOWNTIME: millisecond_lines,
+    AVAILABILITY: text_lines,
+    MTTR: mean_seconds_lines,
+    MTBF: mean_seconds_lines,
+}
+"""The exporter's own families (a probe's samples never go into them)."""
+
+SHARED_TEXTS_LIMIT = 4096
+"""Recent distinct text cells kept to be shared (see :meth:`Exporter._shared`)."""
+
+
 class Exporter:
     """Turns results and states into series and serves the joined text."""
 
     def __init__(self, families: Iterable[MetricFamily], self_metrics: SelfMetrics) -> None:
-        self.store = SeriesStore([*CORE_FAMILIES, *families], BARE_FAMILIES)
+        self.store = SeriesStore([*CORE_FAMILIES, *families], RENDERERS)
         self.self_metrics = self_metrics
-        self._prefix: dict[str, str] = {}
         # kind -> ',check="kind"': shared by every target (a dict of label texts per
         # target was 190 bytes a target, for a join that costs 0.1 µs a result)
         self._kind_labels: dict[str, str] = {}
         self._extra_labels: dict[tuple[tuple[str, str], ...], str] = {}
+        self._sample_families: set[str] = set()
+        self._texts: dict[str, str] = {}  # see _shared
         self._listeners: dict[str, Listener] = {}
 
     def declare(self, families: Iterable[MetricFamily]) -> None:
@@ -400,40 +656,33 @@ class Exporter:
 
     def set_target(self, name: str, labels: Mapping[str, str]) -> None:
         """(Re)define a target's identifying labels: ``target`` first, then its own, sorted."""
-        self._prefix[name] = label_text([("target", name), *sorted(labels.items())])
+        self.store.set_labels(name, label_text([("target", name), *sorted(labels.items())]))
 
     def remove_target(self, name: str) -> None:
-        self._prefix.pop(name, None)
         self.store.remove_target(name)
 
     def check_result(self, target: str, kind: str, result: ProbeResult) -> None:
-        """Render a check's series from its latest result.
+        """Keep a check's series from its latest result.
 
-        This runs for every result: the check label's text is kept per kind
-        and a sample's extra labels once per distinct label set (shared by
-        every target), so a result costs a few string joins.
+        This runs for every result: the check label's text is kept per kind and
+        a sample's extra labels once per distinct label set (shared by every
+        target); the outcome, duration and start are kept as the result's own
+        numbers (the objects the check's state keeps too), the samples as the
+        text after their labels.
         """
         kind_label = self._kind_labels.get(kind)
         if kind_label is None:
             kind_label = self._kind_labels[kind] = f',check="{escape_label_value(kind)}"'
-        check = self._prefix[target] + kind_label
         ok = result.ok
-        # the first four families are bare (BARE_FAMILIES): no name in the text
-        texts = {
-            "continuity_check_success": f"{{{check}}} {'1' if ok else '0'}\n",
-            "continuity_check_duration_seconds": (
-                f"{{{check}}} {format_seconds(result.duration)}\n"
-            ),
-            "continuity_check_last_run_timestamp_seconds": (
-                f"{{{check}}} {format_value(round(result.started, 3))}\n"
-            ),
+        cells: dict[str, Cell] = {
+            SUCCESS: 1 if ok else 0,
+            DURATION: result.duration,
+            LAST_RUN: result.started,
         }
         if not ok:
-            texts["continuity_check_failure_info"] = (
-                f'{{{check},reason="{escape_label_value(result.reason)}"}} 1\n'
-            )
+            cells[FAILURE] = escape_label_value(result.reason)
         if result.samples:
-            prefix = self._prefix[target]
+            texts: dict[str, str] = {}
             extras = self._extra_labels
             for sample in result.samples:
                 extra = extras.get(sample.labels)
@@ -443,89 +692,98 @@ class Exporter:
                 value = (format_seconds if name.endswith("_seconds") else format_value)(
                     sample.value
                 )
-                line = f"{name}{{{prefix}{extra}}} {value}\n"
-                previous = texts.get(sample.name)
-                texts[sample.name] = line if previous is None else previous + line
-        self.store.replace_text((target, kind), texts)
+                line = f"{SEP}{extra}}} {value}\n"
+                previous = texts.get(name)
+                texts[name] = line if previous is None else previous + line
+            for name, text in texts.items():
+                if name not in self._sample_families and not self._sample_family(name):
+                    continue
+                cells[name] = self._shared(text)
+        self.store.put(target, kind, kind_label, cells)
         self.self_metrics.runs.count_run(kind, ok)
 
+    def _sample_family(self, name: str) -> bool:
+        """Make ``name`` a family of samples (lines labelled by their target, without the
+        check); False for a family the exporter writes itself (a probe cannot)."""
+        if name in RENDERERS:
+            return False
+        self.store.render_with(name, sample_lines)
+        self._sample_families.add(name)
+        return True
+
+    def _shared(self, text: str) -> str:
+        """One object per distinct cell text among the recent ones: most targets' loss
+        ratio, availability and the like are the same few texts."""
+        texts = self._texts
+        shared = texts.get(text)
+        if shared is None:
+            if len(texts) >= SHARED_TEXTS_LIMIT:
+                texts.clear()
+            shared = texts[text] = text
+        return shared
+
     def target_state(self, state: TargetState) -> None:
-        """Render a target's state series."""
-        prefix = self._prefix[state.name]
+        """Keep a target's state series: its health and the time it entered it."""
         # Only the current state: five all-zero series per target carried no
         # information and were five sixths of this family at 50,000 targets.
         # Rules and panels select ``state="..."} == 1``, which reads the same.
-        # all three families are bare (BARE_FAMILIES): no name in the text
-        lines: dict[str, list[str]] = {
-            "continuity_target_state": [f'{{{prefix},state="{state.health.value}"}} 1\n'],
-        }
+        cells: dict[str, Cell] = {STATE: state.health.value}
         if state.health in (Health.UP, Health.DOWN):
-            lines["continuity_target_up"] = [f"{{{prefix}}} {int(state.health is Health.UP)}\n"]
+            cells[UP] = 1 if state.health is Health.UP else 0
         if state.since is not None:
-            lines["continuity_target_state_since_timestamp_seconds"] = [
-                f"{{{prefix}}} {format_value(round(state.since, 3))}\n"
-            ]
-        self.store.replace((state.name, ""), lines)
+            cells[SINCE] = state.since
+        self.store.put(state.name, "", "", cells)
 
     def figures(self, name: str, figures: Figures) -> None:
-        """Render a target's continuity figures (outages, downtime, availability, MTTR/MTBF)."""
-        prefix = self._prefix[name]
-        # bare families (BARE_FAMILIES) but the availability ratios (one line a window)
-        lines: dict[str, list[str]] = {
-            "continuity_outages_total": [f"{{{prefix}}} {figures.outages_total}\n"],
-            "continuity_downtime_seconds_total": [
-                f"{{{prefix}}} {format_value(round(figures.downtime_seconds_total, 3))}\n"
-            ],
+        """Keep a target's continuity figures (outages, downtime, availability, MTTR/MTBF)."""
+        cells: dict[str, Cell] = {
+            OUTAGES: figures.outages_total,
+            DOWNTIME: figures.downtime_seconds_total,
         }
-        ratios = [
-            f'continuity_availability_ratio{{{prefix},window="{window}"}} {format_value(value)}\n'
-            for window, value in figures.availability.items()
-            if value is not None
-        ]
+        ratios = "".join(
+            [
+                f'{SEP},window="{window}"}} {format_value(value)}\n'
+                for window, value in figures.availability.items()
+                if value is not None
+            ]
+        )
         if ratios:
-            lines["continuity_availability_ratio"] = ratios
-        for family, value in (
-            ("continuity_mttr_seconds", figures.mttr_seconds),
-            ("continuity_mtbf_seconds", figures.mtbf_seconds),
-        ):
-            if value is not None:
-                lines[family] = [f'{{{prefix},window="30d"}} {format_seconds(value)}\n']
-        self.store.replace((name, "#figures"), lines)
+            cells[AVAILABILITY] = self._shared(ratios)
+        if figures.mttr_seconds is not None:
+            cells[MTTR] = figures.mttr_seconds
+        if figures.mtbf_seconds is not None:
+            cells[MTBF] = figures.mtbf_seconds
+        self.store.put(name, "#figures", "", cells)
 
     def predicted_dark(self, name: str, dark_at: float | None, method: str = "") -> None:
         """A UPS target's time-to-dark prediction; ``None`` removes the series (on mains)."""
-        prefix = self._prefix.get(name)
-        if prefix is None:
+        if not self.store.has_labels(name):
             return
-        lines: dict[str, list[str]] = {}
+        cells: dict[str, Cell] = {}
         if dark_at is not None:
-            family = "continuity_ups_predicted_dark_timestamp_seconds"
-            lines[family] = [  # bare (BARE_FAMILIES)
-                f'{{{prefix},method="{escape_label_value(method)}"}} '
-                f"{format_value(round(dark_at, 3))}\n"
-            ]
-        self.store.replace((name, "#power"), lines)
+            cells[PREDICTED_DARK] = (
+                f'{SEP},method="{escape_label_value(method)}"}} {format_value(round(dark_at, 3))}\n'
+            )
+        self.store.put(name, "#power", "", cells)
 
     def slo(self, name: str, objective: float, status: SloStatus) -> None:
-        """Render one SLO's budget and burn rates (series labelled ``slo``, no target)."""
-        label = f'slo="{escape_label_value(name)}"'
-        # objective and budget are bare (BARE_FAMILIES); one burn rate line a window
-        lines: dict[str, list[str]] = {
-            "continuity_slo_objective_ratio": [f"{{{label}}} {format_value(objective)}\n"],
-            "continuity_slo_burn_rate": [
-                f'continuity_slo_burn_rate{{{label},window="{w}"}} {format_value(v)}\n'
+        """Keep one SLO's budget and burn rates (series labelled ``slo``, no target)."""
+        burn = "".join(
+            [
+                f'{SEP},window="{w}"}} {format_value(v)}\n'
                 for w, v in status.burn.items()
                 if v is not None
-            ],
-        }
-        if status.budget_remaining is not None:
-            lines["continuity_slo_error_budget_remaining_ratio"] = [
-                f"{{{label}}} {format_value(status.budget_remaining)}\n"
             ]
-        self.store.replace(("", f"slo:{name}"), {k: v for k, v in lines.items() if v})
+        )
+        cells: dict[str, Cell] = {SLO_OBJECTIVE: objective}
+        if burn:
+            cells[SLO_BURN] = burn
+        if status.budget_remaining is not None:
+            cells[SLO_BUDGET] = status.budget_remaining
+        self.store.put("", f"slo:{name}", f'slo="{escape_label_value(name)}"', cells)
 
     def remove_slo(self, name: str) -> None:
-        self.store.replace(("", f"slo:{name}"), {})
+        self.store.remove(("", f"slo:{name}"))
 
     def add_listener(self, name: str, listener: Listener) -> None:
         """Render ``listener.samples()`` at every scrape (in its kind's declared families)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -14,14 +15,29 @@ from monitor.contract import MetricFamily, ProbeResult, Sample
 from monitor.engine.availability import Figures
 from monitor.engine.config import load_config
 from monitor.engine.exporter import (
-    BARE_FAMILIES,
     CORE_FAMILIES,
+    RENDER_CHUNK,
+    RENDERERS,
+    SEP,
+    CellRenderer,
+    Deferred,
     Exporter,
     SelfMetrics,
     SeriesStore,
+    count_lines,
     escape_label_value,
+    failure_lines,
     format_seconds,
     format_value,
+    mean_seconds_lines,
+    millisecond_lines,
+    ratio_lines,
+    resolve,
+    sample_lines,
+    seconds_lines,
+    state_lines,
+    text_lines,
+    weight,
 )
 from monitor.engine.slo import SloStatus
 from monitor.engine.state import Health, TargetState
@@ -275,52 +291,6 @@ def test_skipped_runs_are_exported_from_zero() -> None:
     assert 'continuity_scheduler_skipped_runs_total{kind="icmp"} 0.0' in metrics.render().decode()
 
 
-def test_a_bare_familys_lines_get_their_name_back_at_the_scrape() -> None:
-    """A bare family's text is kept without its name; the scrape puts the name
-    (one shared object) before each line, in the family's order, beside full ones."""
-    up = MetricFamily("continuity_target_up", "gauge", "Up.")
-    store = SeriesStore([up, RTT], bare=[up.name])
-    for name in ("b", "a", "c"):
-        store.replace((name, ""), {up.name: [f'{{target="{name}"}} 1\n']})
-        store.replace((name, "icmp"), {RTT.name: [f'{RTT.name}{{target="{name}"}} 2\n']})
-    store.replace(("b", ""), {up.name: ['{target="b"} 0\n']})  # in place: order kept
-    store.remove(("a", ""))
-    parts = store.parts()
-    assert b"".join(parts).decode().splitlines() == [
-        "# HELP continuity_target_up Up.",
-        "# TYPE continuity_target_up gauge",
-        'continuity_target_up{target="b"} 0',
-        'continuity_target_up{target="c"} 1',
-        "# HELP continuity_icmp_rtt_seconds RTT.",
-        "# TYPE continuity_icmp_rtt_seconds gauge",
-        'continuity_icmp_rtt_seconds{target="b"} 2',
-        'continuity_icmp_rtt_seconds{target="a"} 2',
-        'continuity_icmp_rtt_seconds{target="c"} 2',
-    ]
-    assert parts[1] is parts[3] and parts[1] == b"continuity_target_up"
-    assert len(store) == 5
-
-
-def test_the_exporters_bare_families_are_one_line_per_key() -> None:
-    """Each family the exporter keeps bare gets one line per key from it, whatever
-    the figures and states (a second line would be left without a name)."""
-    exporter = Exporter([*STORE_FAMILIES], SelfMetrics())
-    exporter.set_target("a", {})
-    exporter.check_result("a", "icmp", ProbeResult(False, "timeout", "", 1.0, 2.0))
-    exporter.target_state(TargetState("a", Health.DOWN, since=3.0))
-    exporter.figures(
-        "a",
-        Figures(3, 4.5, {"1h": 0.5, "24h": 0.75, "7d": None}, mttr_seconds=5.0, mtbf_seconds=6.0),
-    )
-    exporter.predicted_dark("a", 7.0, "trend")
-    exporter.slo("s", 0.99, SloStatus(0.25, {"1h": 1.0, "6h": 2.0}, False, False))
-    text = exporter.store.render().decode()
-    for name in BARE_FAMILIES:
-        lines = [line for line in text.splitlines() if line.startswith(f"{name}{{")]
-        assert len(lines) == 1, name
-    assert len(families(text.encode())) >= len(BARE_FAMILIES)
-
-
 @pytest.mark.parametrize(
     ("first", "second"),
     [
@@ -339,3 +309,292 @@ def test_a_targets_own_part_keyed_by_its_name_meets_no_other_key(
     assert len(store) == 2
     store.remove(first)
     assert store.render().decode().endswith('continuity_icmp_rtt_seconds{k="2"} 2\n')
+
+
+@pytest.mark.parametrize(
+    ("render", "cells", "lines"),
+    [
+        (count_lines, {'t="a"': 1, 't="b"': 0}, ['x{t="a"} 1', 'x{t="b"} 0']),
+        (count_lines, {'t="a"': 12345}, ['x{t="a"} 12345']),
+        (state_lines, {'t="a"': "flapping"}, ['x{t="a",state="flapping"} 1']),
+        (millisecond_lines, {'t="a"': 1_700_000_000.12349}, ['x{t="a"} 1700000000.123']),
+        (millisecond_lines, {'t="a"': 0}, ['x{t="a"} 0.0']),  # an int total
+        (millisecond_lines, {'t="a"': math.inf}, ['x{t="a"} +Inf']),
+        (seconds_lines, {'t="a"': 0.000310642000840744}, ['x{t="a"} 0.000310642']),
+        (seconds_lines, {'t="a"': math.nan}, ['x{t="a"} NaN']),
+        (mean_seconds_lines, {'t="a"': 30.5}, ['x{t="a",window="30d"} 30.5']),
+        (ratio_lines, {'s="o"': 1 / 3}, ['x{s="o"} ' + repr(1 / 3)]),
+        (
+            failure_lines,
+            {'t="a",check="tcp"': 'refused \\"port\\"'},
+            ['x{t="a",check="tcp",reason="refused \\"port\\""} 1'],
+        ),
+        (
+            text_lines,
+            {'t="a"': f'{SEP},w="1h"}} 1.0\n{SEP},w="7d"}} 0.5\n'},
+            [
+                'x{t="a",w="1h"} 1.0',
+                'x{t="a",w="7d"} 0.5',
+            ],
+        ),
+        (
+            sample_lines,
+            {'t="a",check="icmp"': f'{SEP},stat="min"}} 1e-05\n{SEP}}} 0.5\n'},
+            [
+                'x{t="a",stat="min"} 1e-05',
+                'x{t="a"} 0.5',
+            ],
+        ),
+        # the check label is the last one: a value that spells it is escaped
+        (
+            sample_lines,
+            {'t="a,check=\\"x\\"",check="icmp"': f"{SEP}}} 1\n"},
+            ['x{t="a,check=\\"x\\""} 1'],
+        ),
+    ],
+)
+def test_each_cell_renderer_writes_the_lines_of_its_cells(
+    render: CellRenderer, cells: dict[str, object], lines: list[str]
+) -> None:
+    assert "".join(render("x", cells.items())).splitlines() == lines
+
+
+def _scrape_text(store: SeriesStore) -> list[str]:
+    return [line for line in store.render().decode().splitlines() if not line.startswith("#")]
+
+
+def test_cells_keep_their_place_in_a_family_until_they_leave_it() -> None:
+    """A key put again keeps its line's place; one that leaves a family and comes
+    back goes to the end of it (the order the text kept per key had)."""
+    exporter = Exporter([], SelfMetrics())
+    for name in ("b", "a", "c"):
+        exporter.set_target(name, {})
+        exporter.target_state(TargetState(name, Health.UP, since=1.0))
+    exporter.target_state(TargetState("b", Health.DOWN, since=2.0))  # in place
+    exporter.target_state(TargetState("a", Health.FLAPPING, since=3.0))  # leaves up
+    exporter.target_state(TargetState("a", Health.UP, since=4.0))  # back: at the end
+    up = [line for line in _scrape_text(exporter.store) if line.startswith("continuity_target_up")]
+    assert up == [
+        'continuity_target_up{target="b"} 0',
+        'continuity_target_up{target="c"} 1',
+        'continuity_target_up{target="a"} 1',
+    ]
+    since = [line for line in _scrape_text(exporter.store) if "since" in line]
+    assert [line.rpartition(" ")[2] for line in since] == ["2.0", "4.0", "1.0"]
+
+
+def test_a_scrape_renders_the_cells_as_they_were_when_it_began() -> None:
+    """The parts hold a copy of each family's cells: a result, a state change or a
+    removal after the copy is in the next scrape, never half in this one."""
+    exporter = Exporter([RTT], SelfMetrics())
+    exporter.set_target("a", {})
+    exporter.check_result("a", "icmp", ok_result(0.001))
+    exporter.target_state(TargetState("a", Health.UP, since=1.0))
+    parts = exporter.store.parts()
+    exporter.check_result("a", "icmp", ok_result(0.002))
+    exporter.target_state(TargetState("a", Health.DOWN, since=2.0))
+    exporter.remove_target("a")
+    before = b"".join(resolve(parts)).decode()
+    assert 'continuity_icmp_rtt_seconds{target="a",stat="avg"} 0.001\n' in before
+    assert 'continuity_target_up{target="a"} 1\n' in before
+    assert exporter.store.render() == b""
+
+
+def test_new_labels_move_every_series_of_the_target_to_them() -> None:
+    """A reload that changes a target's labels rewrites all its series at once (the
+    checks' and figures' too, which the text kept per key had left with the old
+    labels until their next result); they move to the end of their families."""
+    exporter = Exporter([*STORE_FAMILIES, RTT], SelfMetrics())
+    for name in ("a", "b"):
+        exporter.set_target(name, {"site": "old"})
+        exporter.target_state(TargetState(name, Health.UP, since=1.0))
+        exporter.check_result(name, "icmp", ok_result())
+        exporter.figures(name, Figures(1, 2.0, {"1h": 0.5}, None, None))
+    exporter.set_target("a", {"site": "new"})
+    lines = _scrape_text(exporter.store)
+    assert not [line for line in lines if 'target="a",site="old"' in line]
+    moved = [line for line in lines if 'target="a",site="new"' in line]
+    assert len(moved) == len(lines) // 2 == 10
+    for family in {line.partition("{")[0] for line in lines}:
+        of_family = [line for line in lines if line.startswith(family + "{")]
+        assert 'target="b"' in of_family[0] and 'target="a"' in of_family[-1], family
+    exporter.set_target("a", {"site": "new"})  # the same labels: nothing moves
+    assert _scrape_text(exporter.store) == lines
+
+
+def test_targets_with_the_same_parts_share_one_record_of_them() -> None:
+    """What parts a target has, and their families, is one tuple shared by every
+    target with the same (a dict per target was 200 bytes at 50,000 targets)."""
+    exporter = Exporter([RTT], SelfMetrics())
+    for name in ("a", "b", "c"):
+        exporter.set_target(name, {})
+        exporter.target_state(TargetState(name, Health.UP, since=1.0))
+        exporter.check_result(name, "icmp", ok_result())
+    exporter.check_result("c", "icmp", ProbeResult(False, "timeout", "", 1.0, 2.0))
+    parts = exporter.store._cell_parts
+    assert parts["a"] is parts["b"] and parts["c"] is not parts["a"]
+    exporter.check_result("c", "icmp", ok_result())
+    assert parts["c"] is parts["a"]
+    exporter.store.remove(("c", "icmp"))
+    assert [part for part, _, _ in parts["c"]] == [""]
+    exporter.store.remove(("c", ""))
+    assert "c" not in parts and exporter.store.has_labels("c")
+
+
+def test_numbers_the_state_keeps_are_not_copied() -> None:
+    """The cells of the state's time and the result's duration and start are the
+    float objects the state and its kept result hold."""
+    exporter = Exporter([], SelfMetrics())
+    exporter.set_target("a", {})
+    state = TargetState("a", Health.UP, since=1_700_000_000.25)
+    result = ProbeResult(True, "ok", "", 1_700_000_001.5, 0.125)
+    exporter.target_state(state)
+    exporter.check_result("a", "icmp", result)
+    families = exporter.store._families
+    assert (
+        families["continuity_target_state_since_timestamp_seconds"].cells['target="a"']
+        is state.since
+    )
+    check = families["continuity_check_duration_seconds"].cells
+    assert check['target="a",check="icmp"'] is result.duration
+
+
+def test_a_probe_cannot_write_into_the_exporters_own_families() -> None:
+    assert "continuity_check_success" in RENDERERS
+    exporter = Exporter([], SelfMetrics())
+    exporter.set_target("a", {})
+    result = ProbeResult(
+        True, "ok", "", 1.0, 0.5, samples=(Sample("continuity_check_success", 7.0),)
+    )
+    exporter.check_result("a", "icmp", result)
+    assert families(exporter.render())["continuity_check_success"] == [
+        ({"target": "a", "check": "icmp"}, 1.0)
+    ]
+
+
+def test_a_deferred_family_weighs_as_the_lines_its_cells_write() -> None:
+    exporter = Exporter([RTT], SelfMetrics())
+    for name in ("a", "b"):
+        exporter.set_target(name, {})
+        exporter.check_result(
+            name,
+            "icmp",
+            ProbeResult(
+                True,
+                "ok",
+                "",
+                1.0,
+                0.5,
+                samples=tuple(
+                    Sample(RTT.name, 0.001, (("stat", stat),)) for stat in ("min", "avg", "max")
+                ),
+            ),
+        )
+    parts = exporter.store.parts()
+    rtt = next(p for p in parts if isinstance(p, Deferred) and RTT.name.encode() in p.render())
+    assert rtt.series == 6
+    lines = b"".join(resolve(parts)).count(b"\n")
+    assert weight(parts) >= lines
+
+
+def test_slo_series_are_kept_and_removed_by_name() -> None:
+    exporter = Exporter([], SelfMetrics())
+    exporter.slo('core "x"', 0.999, SloStatus(0.25, {"1h": 2.0, "6h": None}, False, False))
+    exporter.slo("edge", 0.99, SloStatus(None, {}, False, False))
+    assert _scrape_text(exporter.store) == [
+        'continuity_slo_error_budget_remaining_ratio{slo="core \\"x\\""} 0.25',
+        'continuity_slo_burn_rate{slo="core \\"x\\"",window="1h"} 2.0',
+        'continuity_slo_objective_ratio{slo="core \\"x\\""} 0.999',
+        'continuity_slo_objective_ratio{slo="edge"} 0.99',
+    ]
+    exporter.remove_slo('core "x"')
+    exporter.remove_slo("never was")
+    assert _scrape_text(exporter.store) == ['continuity_slo_objective_ratio{slo="edge"} 0.99']
+
+
+def test_cell_dicts_stay_out_of_the_collectors_way() -> None:
+    """Cells are numbers and str: a family's dict of them stays untracked by the
+    cyclic collector as results replace them (see the text dicts' test above)."""
+    exporter = Exporter([RTT], SelfMetrics())
+    for name in ("a", "b"):
+        exporter.set_target(name, {})
+        exporter.check_result(name, "icmp", ok_result())
+        exporter.target_state(TargetState(name, Health.UP, since=1.0))
+    gc.collect()
+    exporter.check_result("a", "icmp", ok_result(0.003))
+    exporter.target_state(TargetState("b", Health.DOWN, since=2.0))
+    exporter.set_target("c", {})
+    exporter.check_result("c", "icmp", ok_result())
+    kept = {name: f.cells for name, f in exporter.store._families.items() if f.cells}
+    assert kept.keys() == {
+        RTT.name,
+        "continuity_target_state",
+        "continuity_target_up",
+        "continuity_target_state_since_timestamp_seconds",
+        "continuity_check_success",
+        "continuity_check_duration_seconds",
+        "continuity_check_last_run_timestamp_seconds",
+    }
+    for name, cells in kept.items():
+        assert not gc.is_tracked(cells), name
+
+
+def test_the_exporters_families_parse_back_with_their_values() -> None:
+    """Every family the exporter keeps as cells, written and parsed back."""
+    exporter = Exporter([*STORE_FAMILIES], SelfMetrics())
+    exporter.set_target("a", {"site": "x"})
+    exporter.check_result("a", "icmp", ProbeResult(False, "timeout", "", 1.25, 2.5))
+    exporter.target_state(TargetState("a", Health.DOWN, since=3.0))
+    exporter.figures(
+        "a",
+        Figures(3, 4.5, {"1h": 0.5, "24h": 0.75, "7d": None}, mttr_seconds=5.0, mtbf_seconds=6.0),
+    )
+    exporter.predicted_dark("a", 7.0, "trend")
+    exporter.predicted_dark("unknown target", 7.0, "trend")  # ignored
+    exporter.slo("s", 0.99, SloStatus(0.25, {"1h": 1.0}, False, False))
+    parsed = families(exporter.store.render())
+    a = {"target": "a", "site": "x"}
+    assert parsed == {
+        "continuity_target_up": [(a, 0.0)],
+        "continuity_target_state": [({**a, "state": "down"}, 1.0)],
+        "continuity_target_state_since_timestamp_seconds": [(a, 3.0)],
+        "continuity_check_success": [({**a, "check": "icmp"}, 0.0)],
+        "continuity_check_duration_seconds": [({**a, "check": "icmp"}, 2.5)],
+        "continuity_check_failure_info": [({**a, "check": "icmp", "reason": "timeout"}, 1.0)],
+        "continuity_slo_error_budget_remaining_ratio": [({"slo": "s"}, 0.25)],
+        "continuity_slo_burn_rate": [({"slo": "s", "window": "1h"}, 1.0)],
+        "continuity_slo_objective_ratio": [({"slo": "s"}, 0.99)],
+        "continuity_check_last_run_timestamp_seconds": [({**a, "check": "icmp"}, 1.25)],
+        "continuity_ups_predicted_dark_timestamp_seconds": [({**a, "method": "trend"}, 7.0)],
+        "continuity_outages_total": [(a, 3.0)],
+        "continuity_downtime_seconds_total": [(a, 4.5)],
+        "continuity_availability_ratio": [
+            ({**a, "window": "1h"}, 0.5),
+            ({**a, "window": "24h"}, 0.75),
+        ],
+        "continuity_mttr_seconds": [({**a, "window": "30d"}, 5.0)],
+        "continuity_mtbf_seconds": [({**a, "window": "30d"}, 6.0)],
+    }
+    exporter.predicted_dark("a", None)
+    assert "continuity_ups_predicted_dark_timestamp_seconds" not in families(
+        exporter.store.render()
+    )
+
+
+@pytest.mark.parametrize("keys", [1, RENDER_CHUNK - 1, RENDER_CHUNK, RENDER_CHUNK + 1, 2500])
+def test_a_family_is_rendered_a_chunk_at_a_time_and_whole(keys: int) -> None:
+    """The lines of a family come a chunk of cells at a time, all of them, in order."""
+    calls: list[int] = []
+
+    def render(name: str, cells: Iterable[tuple[str, int]]) -> list[str]:
+        lines = count_lines(name, cells)
+        calls.append(len(lines))
+        return lines
+
+    store = SeriesStore([MetricFamily("x", "gauge", "X.")], {"x": render})
+    for i in range(keys):
+        store.set_labels(f"t{i}", f't="{i}"')
+        store.put(f"t{i}", "", "", {"x": i})
+    lines = store.render().decode().splitlines()[2:]
+    assert lines == [f'x{{t="{i}"}} {i}' for i in range(keys)]
+    assert max(calls) <= RENDER_CHUNK and calls[-1] == 0
