@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp.test_utils import make_mocked_request
 
-from monitor.engine.exporter import Deferred, Part, weight
+from monitor.engine.exporter import Deferred, Part, SelfMetrics, weight
 from monitor.web.server import THREAD_PARTS, _Handlers, assemble
 
 
@@ -18,6 +18,7 @@ class _Backend:
 
     def __init__(self, parts: list[Part]) -> None:
         self.parts = parts
+        self.self_metrics = SelfMetrics()
 
     def metrics(self) -> list[Part]:
         return self.parts
