@@ -1,4 +1,5 @@
-"""``/metrics`` assembly: deferred parts are rendered where the join runs, off the loop when large."""
+"""``/metrics`` assembly: first-form deferred parts (``render`` alone) are rendered where
+the join runs, off the loop when large (sliced ones: tests/unit/test_metrics_body.py)."""
 
 from __future__ import annotations
 
