@@ -26,7 +26,7 @@ from monitor.web.api_body import MAX_JSON_DEPTH, BadRequest, json_depth
 from monitor.web.backend import Backend
 from monitor.web.guard import IDLE_TIMEOUT, MAX_CONNECTIONS, AcceptErrors, GuardedSite
 from monitor.web.history_view import DEFAULT_RANGE, RANGES
-from monitor.web.metrics_body import LoopShare, Rendered, render_deferred, splice
+from monitor.web.metrics_body import LoopShare, Rendered, joined, render_deferred, splice
 from monitor.web.security import AccessControl
 from monitor.web.status_page import add_status_routes
 
@@ -59,8 +59,14 @@ def assemble_found(
     parts: list[Part], found: list[tuple[int, Rendered]], compress: bool
 ) -> tuple[bytes, bool]:
     """:func:`assemble` for parts whose deferred parts :func:`render_deferred` found (and
-    rendered if it could): run it in a thread."""
-    return join(splice(parts, found), compress)
+    rendered if it could): run it in a thread. Gzipped (always, when asked: the body
+    is large) piece by piece, never holding the whole plain text."""
+    if not compress:
+        return join(splice(parts, found), False)
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    out = [compressor.compress(text) for text in joined(parts, found)]
+    out.append(compressor.flush())
+    return b"".join(out), True
 
 
 def join(texts: list[bytes], compress: bool) -> tuple[bytes, bool]:

@@ -17,8 +17,8 @@ import pytest
 from aiohttp import web
 
 from monitor.engine.exporter import Deferred, Part, SelfMetrics, resolve
-from monitor.web.metrics_body import SCAN, LoopShare, render_deferred, splice
-from monitor.web.server import THREAD_PARTS, _Handlers
+from monitor.web.metrics_body import JOIN, SCAN, LoopShare, Rendered, render_deferred, splice
+from monitor.web.server import THREAD_PARTS, _Handlers, assemble_found
 
 
 class FakeClock:
@@ -125,6 +125,28 @@ def test_deferred_parts_are_found_across_the_scans_steps() -> None:
     pause = Rests(clock)
     body = _run(LoopShare(clock=clock, pause=pause), texts)
     assert body == b"".join(resolve(texts))
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_the_threads_assembly_is_the_unsliced_join_gzipped_piece_by_piece_or_plain(
+    compress: bool,
+) -> None:
+    """More parts than one join takes (JOIN), deferred parts of both forms among them:
+    gzipped piece by piece or joined plain, the text is the unsliced join's."""
+    parts: list[Part] = [b"%d\n" % i for i in range(JOIN * 2 + 3)]
+    parts[5] = _sliced(b"a", 4)
+    parts[JOIN] = _first_form(b"b", 3)
+    parts[-1] = _sliced(b"c", 2)
+    clock = FakeClock()
+
+    async def go() -> list[tuple[int, Rendered]]:
+        share = LoopShare(clock=clock, pause=Rests(clock))
+        share.begin()
+        return await render_deferred(parts, share)
+
+    body, gzipped = assemble_found(parts, asyncio.run(go()), compress)
+    assert gzipped is compress
+    assert (gzip.decompress(body) if compress else body) == b"".join(resolve(parts))
 
 
 def test_no_deferred_part_no_rest_and_the_parts_unchanged() -> None:
