@@ -10,11 +10,12 @@ What is kept per (target, check) is small: a slot number into one flat array
 of bucket counts and one of sums (about 100 bytes of numbers at the default
 11 bounds) and its label text. No text of its lines is kept: each scrape
 copies the arrays (on the loop: a copy of a few megabytes at 50,000 targets)
-and renders every check's lines from that copy where the exposition is
-joined, in a thread for a large scrape (:class:`~monitor.engine.exporter.Deferred`).
+and renders every check's lines from that copy, in pieces of :data:`PIECE_CHECKS`
+checks that a large scrape renders on the loop between its other work
+(:meth:`~monitor.engine.exporter.Deferred.sliced`, ``monitor.web.metrics_body``).
 The cached text had been a kilobyte a target, 55 MB of the daemon's memory at
-50,000 targets; rendering it costs about 3 µs a check per scrape, off the loop
-(see bench/README.md, issue 14 session 5).
+50,000 targets; rendering it costs about 3 µs a check per scrape (see
+bench/README.md, issue 14 sessions 5 and 6).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ LineWriter = Callable[..., str]
 """Every line of one check: ``writer(labels, *cumulative_counts, sum_text)``."""
 
 PIECE_CHECKS = 256
-"""Checks per piece of a scrape's rendering (well under a millisecond of work)."""
+"""Checks per piece of a scrape's rendering (under a millisecond at about 3 µs a check)."""
 
 
 def _literal(text: str) -> str:
