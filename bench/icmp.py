@@ -16,8 +16,10 @@ as many echoes a second as 10,000 targets every 10 s):
   session 5: the RTT histogram is rendered at the scrape, not per result),
 - RSS, scheduler lag p50/p99 (from its own histogram, window deltas),
 - the loop time of one ``/metrics`` scrape (median of 5, as the daemon reports it in
-  ``continuity_metrics_render_seconds``: assembling the text; the transfer
-  then runs without blocking the loop),
+  ``continuity_metrics_render_seconds``: the snapshot and, since issue 14's
+  session 6, the slices of rendering the loop does between its other work;
+  the join, the gzip and the transfer run without blocking the loop) and the
+  longest of those slices (``continuity_metrics_render_slice_seconds``),
 
 and runs ``fping -q -C 3 -i 1 -f LIST`` over the same addresses, taking its
 CPU from the child's rusage. Every run is bounded in time. Prints a table of
@@ -29,7 +31,9 @@ every 60 s; ``--history 'rtt_buckets = []'`` adds a ``[history]`` section,
 here turning the RTT histogram off) and measures: the time from spawn to
 ``/-/ready``, RSS at ready, after one interval (every target probed, every
 series rendered) and after the scrapes, the ``/metrics`` size plain and
-gzipped, its series per target and its loop time (median of 5), then a
+gzipped, its series per target, its loop time and longest slice (median of
+5), the wall time of a gzip scrape (median of 5) and the worst response time
+of ``/-/healthy`` polled every 20 ms during those scrapes, then a
 reload (SIGHUP after adding one row to the CSV): the time until the daemon
 logs it done, the worst response time of ``/-/healthy``
 polled every 20 ms meanwhile (a stalled loop answers late), and the highest
@@ -51,6 +55,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,11 +149,15 @@ def lag_buckets(text: str) -> tuple[dict[float, float], float]:
     return buckets, runs
 
 
-def _render_seconds(text: str) -> float:
+def _render_seconds(text: str, name: str = "continuity_metrics_render_seconds") -> float:
+    """The daemon's own gauge ``name`` (NaN if absent: a tree from before it existed)."""
     for line in text.splitlines():
-        if line.startswith("continuity_metrics_render_seconds "):
+        if line.startswith(f"{name} "):
             return float(line.split()[1])
     return float("nan")
+
+
+SLICE_GAUGE = "continuity_metrics_render_slice_seconds"
 
 
 def quantile(q: float, before: dict[float, float], after: dict[float, float]) -> float:
@@ -175,6 +184,7 @@ class DaemonFigures:
     lag_p50_ms: float
     lag_p99_ms: float
     scrape_ms: float
+    scrape_slice_ms: float
     echoes: float
 
 
@@ -214,11 +224,12 @@ def run_daemon(
         b0, runs0 = lag_buckets(text0)
         b1, runs1 = lag_buckets(text1)
         echoes = (runs1 - runs0) * ECHOES
-        scrapes = []
+        scrapes, slices = [], []
         for _ in range(6):  # each scrape reports the loop time of the one before
             text, _ = scrape(port)
             scrapes.append(_render_seconds(text))
-        scrapes = scrapes[1:]
+            slices.append(_render_seconds(text, SLICE_GAUGE))
+        scrapes, slices = scrapes[1:], slices[1:]
         del t0, t1
         return DaemonFigures(
             cpu_per_echo_us=(cpu1 - cpu0) / echoes * 1e6 if echoes else float("nan"),
@@ -226,6 +237,7 @@ def run_daemon(
             lag_p50_ms=quantile(0.5, b0, b1) * 1000,
             lag_p99_ms=quantile(0.99, b0, b1) * 1000,
             scrape_ms=statistics.median(scrapes) * 1000,
+            scrape_slice_ms=statistics.median(slices) * 1000,
             echoes=echoes,
         )
     finally:
@@ -295,6 +307,9 @@ class ScaleFigures:
     series_per_target: float
     bytes_per_target: float
     render_ms: float
+    render_slice_ms: float
+    scrape_wall_ms: float
+    scrape_worst_healthy_ms: float
     reload_s: float
     reload_worst_healthy_ms: float
     reload_lag_max_bucket_ms: float
@@ -310,6 +325,13 @@ def _scrape_gzip(port: int) -> tuple[str, int]:
     """A scrape as Prometheus asks for it: the text and the bytes on the wire."""
     body, coding = _get(port, "/metrics", {"Accept-Encoding": "gzip"})
     return (gzip.decompress(body) if coding == "gzip" else body).decode(), len(body)
+
+
+def _tail(body: bytes, coding: str, size: int = 1 << 20) -> str:
+    """The last ``size`` bytes of a scrape's text, from its last whole line on."""
+    text = zlib.decompress(body, 16 + zlib.MAX_WBITS) if coding == "gzip" else body
+    tail = text[-size:]
+    return tail[tail.find(b"\n") + 1 :].decode()
 
 
 class _HealthPoller(threading.Thread):
@@ -363,11 +385,23 @@ def run_scale(addrs: list[str], workdir: Path, history: str = "") -> ScaleFigure
         _, wire = _scrape_gzip(port)
         text = plain.decode()
         series = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
-        renders = []
-        last = text
+        renders, slices, walls = [], [], []
+        poller = _HealthPoller(port)  # the loop's worst stall during the scrapes
+        poller.start()
         for _ in range(6):  # each scrape reports the loop time of the one before
-            last, _ = _scrape_gzip(port)
-            renders.append(_render_seconds(last))
+            start = time.perf_counter()
+            body, coding = _get(port, "/metrics", {"Accept-Encoding": "gzip"})
+            walls.append(time.perf_counter() - start)
+            # Only the end, where the daemon's own gauges are: decoding and splitting
+            # 124 MB here held this process's GIL for tenths of a second, and the
+            # poller's thread waited for it (its answers looked slow, not the daemon).
+            tail = _tail(body, coding)
+            renders.append(_render_seconds(tail))
+            slices.append(_render_seconds(tail, SLICE_GAUGE))
+        poller.stop.set()
+        poller.join(5)
+        scrape_worst_healthy = poller.worst
+        last = (gzip.decompress(body) if coding == "gzip" else body).decode()
         rss_scraped = rss_mb(proc.pid)  # with whatever a scrape leaves behind
         before, _ = lag_buckets(last)
         with (workdir / "inventory.csv").open("a") as fh:
@@ -394,6 +428,9 @@ def run_scale(addrs: list[str], workdir: Path, history: str = "") -> ScaleFigure
             series_per_target=series / n,
             bytes_per_target=len(plain) / n,
             render_ms=statistics.median(renders[1:]) * 1000,
+            render_slice_ms=statistics.median(slices[1:]) * 1000,
+            scrape_wall_ms=statistics.median(walls[1:]) * 1000,
+            scrape_worst_healthy_ms=scrape_worst_healthy * 1000,
             reload_s=reload_s,
             reload_worst_healthy_ms=poller.worst * 1000,
             reload_lag_max_bucket_ms=_lag_bound(before, after) * 1000,
@@ -497,7 +534,10 @@ def main() -> None:
         )
         print(
             f"       runs: daemon µs/echo {[round(r.cpu_per_echo_us, 1) for r in daemon_runs]}, "
-            f"fping {[round(f, 1) for f in fping_runs]}",
+            f"fping {[round(f, 1) for f in fping_runs]}, "
+            f"lag p99 ms {[round(r.lag_p99_ms, 1) for r in daemon_runs]}, "
+            f"RSS MB {[round(r.rss_mb) for r in daemon_runs]}, "
+            f"/metrics longest slice ms {[round(r.scrape_slice_ms, 1) for r in daemon_runs]}",
             flush=True,
         )
     if args.scale:

@@ -18,8 +18,7 @@ figures) are few and use prometheus-client in a private registry.
 from __future__ import annotations
 
 import platform
-import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import islice
@@ -126,16 +125,33 @@ def label_text(pairs: Iterable[tuple[str, str]]) -> str:
 @dataclass(frozen=True, slots=True)
 class Deferred:
     """A family's text made from a snapshot taken at the scrape, rendered where the parts
-    are joined (off the loop for a large scrape).
+    are joined.
 
     For series kept as numbers (the RTT histogram): their text, kept per check between
     scrapes, was a kilobyte a target at 50,000 targets. The snapshot is a copy taken on
     the loop, so that later results do not change what ``render`` writes.
+
+    Two forms. ``render`` alone: a large scrape renders it in a thread, which holds the
+    GIL for all of it (the loop then waits for the GIL after each of its system calls).
+    With ``pieces`` too (:meth:`sliced`): the same text in pieces of well under a
+    millisecond of work each, which a large scrape renders on the loop between its
+    other work (see ``monitor.web.metrics_body``).
     """
 
     render: Callable[[], bytes]
     series: int
     """How many series it writes (it weighs as that many parts: see the web server)."""
+    pieces: Callable[[], Iterator[bytes]] | None = None
+    """The text of ``render``, piece by piece (each a bounded amount of work)."""
+
+    @classmethod
+    def sliced(cls, pieces: Callable[[], Iterator[bytes]], series: int) -> Deferred:
+        """A part rendered piece by piece (``render`` joins every piece)."""
+        return cls(partial(_join_pieces, pieces), series, pieces)
+
+
+def _join_pieces(pieces: Callable[[], Iterator[bytes]]) -> bytes:
+    return b"".join(pieces())
 
 
 Part = bytes | Deferred
@@ -212,24 +228,23 @@ def _series_key(key: tuple[str, str]) -> str:
     return f"{len(target)}:{target}{part}"
 
 
-RENDER_CHUNK = 1024
-"""Cells rendered at a time: the lines of one chunk exist together, never a family's."""
+RENDER_CHUNK = 256
+"""Cells rendered at a time: the lines of one chunk exist together, never a family's;
+a chunk is a fraction of a millisecond of work (a piece of a sliced :class:`Deferred`)."""
 
 
-def _render_family(render: CellRenderer, name: str, cells: dict[str, Cell]) -> bytes:
-    """A family's lines, rendered a chunk at a time.
+def _family_pieces(render: CellRenderer, name: str, cells: dict[str, Cell]) -> Iterator[bytes]:
+    """A family's lines, rendered a chunk at a time: one piece of text a chunk.
 
-    A line is a str of its own until it is joined: a chunk's lines (a hundred
+    A line is a str of its own until it is joined: a chunk's lines (tens of
     kilobytes) reuse the memory of the chunk before, where a family's at once
-    would be 50,000 to 200,000 of them at 50,000 targets. What the family's
-    text itself (megabytes) leaves behind once freed is the C allocator's
-    business: see :mod:`monitor.engine.heap`.
+    would be 50,000 to 200,000 of them at 50,000 targets. The pieces are what a
+    large scrape renders on the loop between its other work (see
+    ``monitor.web.metrics_body``); the family's text is never joined whole.
     """
     items = iter(cells.items())
-    chunks = []
     while lines := render(name, islice(items, RENDER_CHUNK)):
-        chunks.append("".join(lines).encode())
-    return b"".join(chunks)
+        yield "".join(lines).encode()
 
 
 class SeriesStore:
@@ -488,8 +503,8 @@ class SeriesStore:
                 parts.extend(series.values())
             if cells:
                 parts.append(
-                    Deferred(
-                        partial(_render_family, family.render, name, cells.copy()),
+                    Deferred.sliced(
+                        partial(_family_pieces, family.render, name, cells.copy()),
                         len(cells) * family.lines,
                     )
                 )
@@ -528,7 +543,13 @@ class SelfMetrics:
         self.targets = Gauge("continuity_targets", "Targets configured.", registry=r)
         self.render_seconds = Gauge(
             "continuity_metrics_render_seconds",
-            "Event-loop time the previous /metrics response took to assemble.",
+            "Event-loop time the previous /metrics response took to assemble: its "
+            "snapshot and the slices of rendering between the loop's other work.",
+            registry=r,
+        )
+        self.render_slice_seconds = Gauge(
+            "continuity_metrics_render_slice_seconds",
+            "Longest the event loop went without a break for the previous /metrics response.",
             registry=r,
         )
         self.runs = RunMetrics()
@@ -543,6 +564,12 @@ class SelfMetrics:
 
     def in_flight(self, kind: str, delta: int) -> None:
         self.runs.in_flight(kind, delta)
+
+    def metrics_loop_time(self, total: float, longest: float) -> None:
+        """A ``/metrics`` response took ``total`` seconds of loop time, at most ``longest``
+        of them in one go."""
+        self.render_seconds.set(total)
+        self.render_slice_seconds.set(longest)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -808,18 +835,16 @@ class Exporter:
         return b"".join(resolve(self.render_parts()))
 
     def render_parts(self) -> list[Part]:
-        """The exposition as parts to join; only this snapshot runs on the loop.
+        """The exposition as parts to join (a snapshot: the deferred parts are rendered
+        later, see :class:`Deferred`).
 
         At 50,000 targets the joined text is over 100 MB: ``bytes.join`` releases
-        the GIL while copying, so the caller resolves the deferred parts, joins
-        and compresses in a thread (:func:`resolve`).
+        the GIL while copying, so the web server joins and compresses in a thread
+        (and reports the loop time, :meth:`SelfMetrics.metrics_loop_time`).
         """
-        started = time.perf_counter()
         self._listener_samples()
         parts = self.store.parts()
         parts.append(self.self_metrics.render())
-        # Reported by the next scrape: this one's own text is already assembled.
-        self.self_metrics.render_seconds.set(time.perf_counter() - started)
         return parts
 
 

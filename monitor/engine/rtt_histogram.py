@@ -10,11 +10,12 @@ What is kept per (target, check) is small: a slot number into one flat array
 of bucket counts and one of sums (about 100 bytes of numbers at the default
 11 bounds) and its label text. No text of its lines is kept: each scrape
 copies the arrays (on the loop: a copy of a few megabytes at 50,000 targets)
-and renders every check's lines from that copy where the exposition is
-joined, in a thread for a large scrape (:class:`~monitor.engine.exporter.Deferred`).
+and renders every check's lines from that copy, in pieces of :data:`PIECE_CHECKS`
+checks that a large scrape renders on the loop between its other work
+(:meth:`~monitor.engine.exporter.Deferred.sliced`, ``monitor.web.metrics_body``).
 The cached text had been a kilobyte a target, 55 MB of the daemon's memory at
-50,000 targets; rendering it costs about 3 µs a check per scrape, off the loop
-(see bench/README.md, issue 14 session 5).
+50,000 targets; rendering it costs about 3 µs a check per scrape (see
+bench/README.md, issue 14 sessions 5 and 6).
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
-from functools import partial
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import accumulate
 
 from monitor.contract import MetricFamily
@@ -45,16 +45,39 @@ Key = tuple[str, str]
 """(target, check kind)."""
 
 
-def template(bounds: Sequence[float]) -> str:
-    """Every line of one check for :meth:`str.format`: ``{0}`` its labels, ``{1}`` to
-    ``{n}`` the cumulative counts (the last one is ``+Inf`` and ``_count``), ``{n+1}`` the sum.
+LineWriter = Callable[..., str]
+"""Every line of one check: ``writer(labels, *cumulative_counts, sum_text)``."""
+
+PIECE_CHECKS = 256
+"""Checks per piece of a scrape's rendering (under a millisecond at about 3 µs a check)."""
+
+
+def _literal(text: str) -> str:
+    """``text`` as the literal part of a single-quoted f-string's source."""
+    for plain, escaped in (("\\", "\\\\"), ("'", "\\'"), ("\n", "\\n"), ("{", "{{"), ("}", "}}")):
+        text = text.replace(plain, escaped)
+    return text
+
+
+def line_writer(bounds: Sequence[float]) -> LineWriter:
+    """A function writing every line of one check, compiled once per bounds.
+
+    A ``str.format`` template parses its format string at every call: 14 lines
+    a check, 5-8 µs of each check's rendering at a scrape. An f-string is
+    parsed once, when compiled, so the same lines cost about 3 µs. The source
+    holds only this family's name and the bounds' own spelling (numbers):
+    labels and counts are arguments, never part of the compiled text.
     """
     les = [format_value(b) for b in bounds] + ["+Inf"]
-    lines = [f'{NAME}_bucket{{{{{{0}},le="{le}"}}}} {{{i}}}\n' for i, le in enumerate(les, 1)]
-    n = len(les)
-    lines.append(f"{NAME}_sum{{{{{{0}}}}}} {{{n + 1}}}\n")
-    lines.append(f"{NAME}_count{{{{{{0}}}}}} {{{n}}}\n")
-    return "".join(lines)
+    counts = [f"c{i}" for i in range(len(les))]
+    source = "".join(
+        _literal(f"{NAME}_bucket{{") + "{t}" + _literal(f',le="{le}"}} ') + f"{{{c}}}\\n"
+        for le, c in zip(les, counts, strict=True)
+    )
+    source += _literal(f"{NAME}_sum{{") + "{t}" + _literal("} ") + "{s}\\n"
+    source += _literal(f"{NAME}_count{{") + "{t}" + _literal("} ") + f"{{{counts[-1]}}}\\n"
+    writer: LineWriter = eval(f"lambda t, {', '.join(counts)}, s: f'{source}'", {})  # noqa: S307
+    return writer
 
 
 class RttHistogram:
@@ -64,7 +87,7 @@ class RttHistogram:
         self.bounds = tuple(bounds)
         self._width = len(self.bounds) + 1
         self._zeros = array("Q", [0]) * self._width
-        self._template = template(self.bounds)
+        self._writer = line_writer(self.bounds)
         self._slots: dict[Key, int] = {}
         self._labels: list[str | None] = []  # by slot; None while the slot is free
         self._counts = array("Q")  # _width per slot, not cumulative
@@ -105,11 +128,10 @@ class RttHistogram:
         """This moment's counts, to render where the scrape is joined (None: no series)."""
         if not self._slots:
             return None
-        labels, counts, sums = self._labels.copy(), self._counts[:], self._sums[:]
-        return Deferred(
-            partial(_render, self._template, self._width, labels, counts, sums),
-            len(self._slots) * (self._width + 2),
+        snapshot = _Snapshot(
+            self._writer, self._width, self._labels.copy(), self._counts[:], self._sums[:]
         )
+        return Deferred.sliced(snapshot.pieces, len(self._slots) * (self._width + 2))
 
     def forget(self, target: str) -> None:
         """The target is gone: its counts and series (the exporter may have dropped
@@ -137,16 +159,41 @@ class RttHistogram:
         return len(self._slots)
 
 
-def _render(
-    template: str, width: int, labels: list[str | None], counts: array[int], sums: array[float]
-) -> bytes:
-    """Every check's lines from a snapshot, in slot order (free slots skipped)."""
-    fmt = template.format
-    out = []
-    for slot, text in enumerate(labels):
-        if text is not None:
-            base = slot * width
-            out.append(
-                fmt(text, *accumulate(counts[base : base + width]), format_seconds(sums[slot]))
-            )
-    return "".join(out).encode()
+class _Snapshot:
+    """One scrape's copy of the counts, and its text in pieces (slot order, free slots
+    skipped)."""
+
+    __slots__ = ("counts", "labels", "sums", "width", "writer")
+
+    def __init__(
+        self,
+        writer: LineWriter,
+        width: int,
+        labels: list[str | None],
+        counts: array[int],
+        sums: array[float],
+    ) -> None:
+        self.writer = writer
+        self.width = width
+        self.labels = labels
+        self.counts = counts
+        self.sums = sums
+
+    def pieces(self) -> Iterator[bytes]:
+        for start in range(0, len(self.labels), PIECE_CHECKS):
+            yield self.render(start, start + PIECE_CHECKS)
+
+    def render(self, start: int, stop: int) -> bytes:
+        """The lines of the checks in slots ``start`` to ``stop``."""
+        write, width, counts, sums = self.writer, self.width, self.counts, self.sums
+        return "".join(
+            [
+                write(
+                    text,
+                    *accumulate(counts[slot * width : slot * width + width]),
+                    format_seconds(sums[slot]),
+                )
+                for slot, text in enumerate(self.labels[start:stop], start)
+                if text is not None
+            ]
+        ).encode()

@@ -26,6 +26,7 @@ from monitor.web.api_body import MAX_JSON_DEPTH, BadRequest, json_depth
 from monitor.web.backend import Backend
 from monitor.web.guard import IDLE_TIMEOUT, MAX_CONNECTIONS, AcceptErrors, GuardedSite
 from monitor.web.history_view import DEFAULT_RANGE, RANGES
+from monitor.web.metrics_body import LoopShare, Rendered, joined, render_deferred, splice
 from monitor.web.security import AccessControl
 from monitor.web.status_page import add_status_routes
 
@@ -44,14 +45,34 @@ GZIP_MIN_BYTES = 4096
 
 THREAD_PARTS = 5000
 """Responses of more parts (a deferred part counting its series) than this are
-rendered, joined and gzipped in a thread."""
+joined and gzipped in a thread, their deferred parts rendered on the loop in
+slices (``monitor.web.metrics_body``); smaller ones are assembled at once on the loop."""
 
 
 def assemble(parts: list[Part], compress: bool) -> tuple[bytes, bool]:
     """Render the deferred parts and join the exposition, gzipped if asked and worth
-    it (the join and the compression release the GIL when large); says whether the
-    body is gzipped."""
-    body = b"".join(resolve(parts))
+    it; says whether the body is gzipped."""
+    return join(resolve(parts), compress)
+
+
+def assemble_found(
+    parts: list[Part], found: list[tuple[int, Rendered]], compress: bool
+) -> tuple[bytes, bool]:
+    """:func:`assemble` for parts whose deferred parts :func:`render_deferred` found (and
+    rendered if it could): run it in a thread. Gzipped (always, when asked: the body
+    is large) piece by piece, never holding the whole plain text."""
+    if not compress:
+        return join(splice(parts, found), False)
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    out = [compressor.compress(text) for text in joined(parts, found)]
+    out.append(compressor.flush())
+    return b"".join(out), True
+
+
+def join(texts: list[bytes], compress: bool) -> tuple[bytes, bool]:
+    """The body, gzipped if asked and worth it (the join and the compression release
+    the GIL when large)."""
+    body = b"".join(texts)
     if compress and len(body) >= GZIP_MIN_BYTES:
         return gzip_bytes(body), True
     return body, False
@@ -95,16 +116,26 @@ class _Handlers:
         self.backend = backend
 
     async def metrics(self, request: web.Request) -> web.Response:
+        share = LoopShare()
+        share.begin()
         parts = self.backend.metrics()
         headers = {"Content-Type": METRICS_CONTENT_TYPE, "Vary": "Accept-Encoding"}
         compress = accepts_gzip(request.headers.get("Accept-Encoding", ""))
-        if weight(parts) > THREAD_PARTS:
-            # Tens of megabytes at 50,000 targets: rendered, joined and compressed off
-            # the loop, which takes the GIL back at once whenever it needs it.
-            with loop_first():
-                body, gzipped = await asyncio.to_thread(assemble, parts, compress)
-        else:
+        # len() first: weight() walks every part, a million of them at 50,000 targets
+        if len(parts) <= THREAD_PARTS and weight(parts) <= THREAD_PARTS:
             body, gzipped = assemble(parts, compress)
+            share.end()
+        else:
+            # Tens of megabytes at 50,000 targets: the deferred parts rendered on the
+            # loop in slices, the join and the compression (which release the GIL) in
+            # a thread; the loop takes the GIL back at once whenever it needs it.
+            await share.rest()  # the snapshot is a slice of its own
+            found = await render_deferred(parts, share)
+            share.end()
+            with loop_first():
+                body, gzipped = await asyncio.to_thread(assemble_found, parts, found, compress)
+        # reported by the next scrape (this one's text already holds the gauges)
+        self.backend.self_metrics.metrics_loop_time(share.total, share.longest)
         if gzipped:
             headers["Content-Encoding"] = "gzip"
         return web.Response(body=body, headers=headers)

@@ -1,4 +1,5 @@
-"""``/metrics`` assembly: deferred parts are rendered where the join runs, off the loop when large."""
+"""``/metrics`` assembly: first-form deferred parts (``render`` alone) are rendered where
+the join runs, off the loop when large (sliced ones: tests/unit/test_metrics_body.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from aiohttp.test_utils import make_mocked_request
 
-from monitor.engine.exporter import Deferred, Part, weight
+from monitor.engine.exporter import Deferred, Part, SelfMetrics, weight
 from monitor.web.server import THREAD_PARTS, _Handlers, assemble
 
 
@@ -18,6 +19,7 @@ class _Backend:
 
     def __init__(self, parts: list[Part]) -> None:
         self.parts = parts
+        self.self_metrics = SelfMetrics()
 
     def metrics(self) -> list[Part]:
         return self.parts

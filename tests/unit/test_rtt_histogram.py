@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.engine.exporter import Deferred, SeriesStore, resolve
-from monitor.engine.rtt_histogram import NAME, RttHistogram
+from monitor.engine.config import DEFAULT_RTT_BUCKETS
+from monitor.engine.exporter import Deferred, SeriesStore, format_value, resolve
+from monitor.engine.rtt_histogram import NAME, PIECE_CHECKS, RttHistogram, line_writer
 
 
 def parsed(store: SeriesStore) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -128,3 +129,32 @@ def test_times_that_are_not_finite_and_positive_are_not_counted(value: float) ->
     histogram = RttHistogram(store, [0.1])
     histogram.observe("a", "icmp", value)
     assert store.render() == b"" and len(histogram) == 0
+
+
+@pytest.mark.parametrize("bounds", [[0.001], [1e-05, 0.5, 2.0, 1e300], list(DEFAULT_RTT_BUCKETS)])
+def test_the_compiled_line_writer_writes_what_the_text_format_says(bounds: list[float]) -> None:
+    """Labels and counts are arguments of the compiled function, never its source:
+    braces, quotes and backslashes in them come out as they went in."""
+    write = line_writer(bounds)
+    labels = 'target="a{b}\\\\c\\"d\'e",check="icmp"'
+    counts = list(range(3, 3 + len(bounds) + 1))
+    les = [format_value(b) for b in bounds] + ["+Inf"]
+    expected = "".join(
+        f'{NAME}_bucket{{{labels},le="{le}"}} {c}\n' for le, c in zip(les, counts, strict=True)
+    )
+    expected += f"{NAME}_sum{{{labels}}} 0.25\n{NAME}_count{{{labels}}} {counts[-1]}\n"
+    assert write(labels, *counts, "0.25") == expected
+
+
+def test_a_snapshot_renders_in_pieces_that_join_to_its_render() -> None:
+    store = SeriesStore([])
+    histogram = RttHistogram(store, [0.1])
+    for i in range(PIECE_CHECKS * 2 + 5):
+        histogram.observe(f"t{i}", "icmp", 0.05)
+    histogram.forget("t3")  # a free slot inside the first piece
+    deferred = histogram.snapshot()
+    assert deferred is not None and deferred.pieces is not None
+    pieces = list(deferred.pieces())
+    assert len(pieces) == 3
+    assert b"".join(pieces) == deferred.render()
+    assert deferred.render().count(b"_count{") == PIECE_CHECKS * 2 + 4

@@ -1,0 +1,149 @@
+"""A large ``/metrics`` body: deferred parts rendered on the loop in slices, joined off it.
+
+Some series are rendered at the scrape from a snapshot (:class:`Deferred`: the
+RTT histogram, 10,000 checks' lines at 10,000 targets). Rendered in a thread,
+that Python code held the GIL for tens of milliseconds while the loop probed:
+every ``sendto``/``recvmsg`` of the loop releases the GIL, the thread took it,
+and the loop waited for it back after each call (a GIL convoy: at 10,000 ICMP
+targets, 10-15 % more CPU per echo and a scheduler lag p99 of 0.1-0.2 s).
+
+So a deferred part that comes in pieces (:meth:`Deferred.sliced`) is rendered
+here, on the loop, in slices of about :data:`SLICE` seconds with a rest of
+:data:`REST` between two slices; its work is the same, but nothing waits for a
+GIL. The thread gets only what releases the GIL or is done in C, in bounded
+steps: joining the parts :data:`JOIN` at a time (``bytes.join`` copies
+without the GIL) and compressing them as they come (zlib too), so that the
+whole plain text is never held at once. A deferred part with ``render`` alone (the first
+form) is still rendered in the thread.
+
+Finding the deferred parts is a scan of the parts, at 50,000 targets about a
+million of them: done in C (``map(type, ...)``), :data:`SCAN` parts a step,
+also between yields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import cast
+
+from monitor.engine.exporter import Deferred, Part
+
+SLICE = 0.005
+"""Seconds of rendering on the loop before it yields (one slice)."""
+SCAN = 65536
+"""Parts a step of the scan for deferred parts looks at (about a millisecond)."""
+JOIN = 65536
+"""Parts joined at a time in the thread (see :func:`joined`)."""
+REST = 0.001
+"""Seconds the loop is left to itself between two slices.
+
+Not ``sleep(0)``: that queues the next slice behind the callbacks already
+ready, but a coroutine whose timer fell due during a slice is woken one loop
+iteration later still (the timer completes a future, the future wakes the
+task), behind the next slice: every ``asyncio.sleep`` of the daemon waited
+two or three slices (15-20 ms measured at 10,000 targets). A real sleep lets
+every iteration run until the loop is done with what fell due."""
+
+
+async def _rest() -> None:
+    await asyncio.sleep(REST)
+
+
+@dataclass(slots=True)
+class LoopShare:
+    """The scrape's time on the loop: slices of work separated by yields."""
+
+    clock: Callable[[], float] = time.perf_counter
+    pause: Callable[[], Awaitable[None]] = _rest
+    budget: float = SLICE
+    total: float = 0.0
+    """Seconds of loop time, every slice."""
+    longest: float = 0.0
+    """The longest slice: how long the loop went without a break for this scrape."""
+    slices: int = 0
+    _start: float = field(default=0.0, repr=False)
+
+    def begin(self) -> None:
+        self._start = self.clock()
+
+    async def step(self) -> None:
+        """After a bounded piece of work: yield to the loop if the slice is used up."""
+        if self.clock() - self._start >= self.budget:
+            await self.rest()
+
+    async def rest(self) -> None:
+        """End this slice and yield to the loop; the next slice starts after it."""
+        self.end()
+        await self.pause()
+        self.begin()
+
+    def end(self) -> None:
+        spent = self.clock() - self._start
+        self.total += spent
+        self.longest = max(self.longest, spent)
+        self.slices += 1
+
+
+Rendered = list[bytes] | Deferred
+"""A deferred part's text in pieces (rendered on the loop), or the part itself
+(first form: rendered in the thread)."""
+
+
+async def render_deferred(parts: list[Part], share: LoopShare) -> list[tuple[int, Rendered]]:
+    """Every deferred part of ``parts`` by position, with its pieces rendered (on the
+    loop, within ``share``'s slices) when it comes in pieces; ``parts`` is not changed."""
+    found: list[tuple[int, Rendered]] = []
+    for start in range(0, len(parts), SCAN):
+        chunk = parts[start : start + SCAN]
+        types = list(map(type, chunk))
+        if types.count(bytes) != len(types):
+            for offset, kind in enumerate(types):
+                if kind is not bytes:
+                    part = chunk[offset]
+                    assert isinstance(part, Deferred)  # Part is bytes | Deferred
+                    found.append((start + offset, await _render(part, share)))
+        await share.step()
+    return found
+
+
+async def _render(part: Deferred, share: LoopShare) -> Rendered:
+    if part.pieces is None:
+        return part
+    pieces = []
+    for piece in part.pieces():
+        pieces.append(piece)
+        await share.step()
+    return pieces
+
+
+def joined(parts: list[Part], found: list[tuple[int, Rendered]]) -> Iterator[bytes]:
+    """The body in order, in pieces of at most :data:`JOIN` parts joined, and each
+    deferred part's rendered pieces as they are (rendering the first-form ones: call it
+    where the join runs). For a compressor fed piece by piece: the whole text is never
+    held at once (125 MB at 50,000 targets), and no ``bytes.join`` holds the GIL long
+    (it gathers its parts with the GIL held: a million of them took 30-50 ms)."""
+    previous = 0
+    for position, rendered in [*found, (len(parts), None)]:
+        for start in range(previous, position, JOIN):
+            yield b"".join(cast("list[bytes]", parts[start : min(start + JOIN, position)]))
+        if isinstance(rendered, Deferred):
+            yield rendered.render()
+        elif rendered is not None:
+            yield from rendered
+        previous = position + 1
+
+
+def splice(parts: list[Part], found: list[tuple[int, Rendered]]) -> list[bytes]:
+    """``parts`` with each deferred part replaced by its text (rendering the first-form
+    ones here: call it where the join runs). Slices of a list: copies of pointers, in C."""
+    out: list[bytes] = []
+    previous = 0
+    for position, rendered in found:
+        out += parts[previous:position]  # type: ignore[arg-type]  # bytes between deferred
+        out += [rendered.render()] if isinstance(rendered, Deferred) else rendered
+        previous = position + 1
+    out += parts[previous:]  # type: ignore[arg-type]
+    return out

@@ -1,0 +1,252 @@
+"""A large ``/metrics`` body: deferred parts rendered on the loop in slices, joined in a thread.
+
+Pure logic with a fake clock (slices, scan, splice); then the real handler on a
+real aiohttp server, scraped while ``/-/healthy`` is polled from another thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from aiohttp import web
+
+from monitor.engine.exporter import Deferred, Part, SelfMetrics, resolve
+from monitor.web.metrics_body import JOIN, SCAN, LoopShare, Rendered, render_deferred, splice
+from monitor.web.server import THREAD_PARTS, _Handlers, assemble_found
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Rests:
+    """The pause between slices, recorded (at the fake clock's time)."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.at: list[float] = []
+
+    async def __call__(self) -> None:
+        self.at.append(self.clock.now)
+
+
+def _sliced(
+    name: bytes, pieces: int, clock: FakeClock | None = None, cost: float = 0.0
+) -> Deferred:
+    """A deferred part of ``pieces`` pieces, each advancing ``clock`` by ``cost``."""
+
+    def each() -> Iterator[bytes]:
+        for i in range(pieces):
+            if clock is not None:
+                clock.now += cost
+            yield b'%s_bucket{i="%d"} %d\n' % (name, i, i)
+
+    return Deferred.sliced(each, pieces)
+
+
+def _first_form(name: bytes, series: int) -> Deferred:
+    return Deferred(lambda: b"".join(b'%s{i="%d"} 1\n' % (name, i) for i in range(series)), series)
+
+
+def _run(share: LoopShare, parts: list[Part]) -> bytes:
+    async def go() -> bytes:
+        share.begin()
+        found = await render_deferred(parts, share)
+        share.end()
+        return b"".join(splice(parts, found))
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    ("cost", "pieces", "rests", "longest"),
+    [
+        (0.002, 10, [0.006, 0.012, 0.018], 0.006),  # 3 pieces (6 ms) a slice, a rest after
+        (0.001, 4, [], 0.004),  # all within one slice
+        (0.006, 3, [0.006, 0.012, 0.018], 0.006),  # a piece over the budget: a rest after each
+    ],
+)
+def test_pieces_are_rendered_in_slices_with_a_rest_when_the_budget_is_spent(
+    cost: float, pieces: int, rests: list[float], longest: float
+) -> None:
+    clock = FakeClock()
+    pause = Rests(clock)
+    share = LoopShare(clock=clock, pause=pause, budget=0.005)
+    parts: list[Part] = [b"# HELP x_bucket h\n", _sliced(b"x", pieces, clock, cost), b"y 1\n"]
+    body = _run(share, parts)
+    assert body == b"".join(resolve(parts))  # the same bytes as the unsliced join
+    assert pause.at == pytest.approx(rests)
+    assert share.slices == len(rests) + 1
+    assert share.total == pytest.approx(cost * pieces)
+    assert share.longest == pytest.approx(longest)
+
+
+def test_a_first_form_part_is_left_to_the_join_and_sliced_ones_are_rendered_in_place() -> None:
+    clock = FakeClock()
+    rendered: list[str] = []
+
+    def render() -> bytes:
+        rendered.append("first form")
+        return b"old 1\n"
+
+    old = Deferred(render, 1)
+    parts: list[Part] = [b"a 1\n", _sliced(b"x", 3), old, b"b 1\n", _sliced(b"z", 2)]
+    share = LoopShare(clock=clock, pause=Rests(clock))
+
+    async def go() -> list[tuple[int, object]]:
+        share.begin()
+        return list(await render_deferred(parts, share))
+
+    found = asyncio.run(go())
+    assert [position for position, _ in found] == [1, 2, 4]
+    assert found[1][1] is old and rendered == []  # not rendered on the loop
+    assert isinstance(found[0][1], list) and len(found[0][1]) == 3
+    assert b"".join(splice(parts, found)) == b"".join(resolve(parts))
+    assert rendered == ["first form", "first form"]  # by splice, then by resolve
+
+
+def test_deferred_parts_are_found_across_the_scans_steps() -> None:
+    """The scan looks at SCAN parts a step: parts on each side of a step's edge, the
+    first and the last part, are all found, and everything between keeps its order."""
+    texts: list[Part] = [b"%d\n" % i for i in range(2 * SCAN + 10)]
+    for position in (0, SCAN - 1, SCAN, 2 * SCAN + 9):
+        texts[position] = _sliced(b"d%d" % position, 2)
+    clock = FakeClock()
+    pause = Rests(clock)
+    body = _run(LoopShare(clock=clock, pause=pause), texts)
+    assert body == b"".join(resolve(texts))
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_the_threads_assembly_is_the_unsliced_join_gzipped_piece_by_piece_or_plain(
+    compress: bool,
+) -> None:
+    """More parts than one join takes (JOIN), deferred parts of both forms among them:
+    gzipped piece by piece or joined plain, the text is the unsliced join's."""
+    parts: list[Part] = [b"%d\n" % i for i in range(JOIN * 2 + 3)]
+    parts[5] = _sliced(b"a", 4)
+    parts[JOIN] = _first_form(b"b", 3)
+    parts[-1] = _sliced(b"c", 2)
+    clock = FakeClock()
+
+    async def go() -> list[tuple[int, Rendered]]:
+        share = LoopShare(clock=clock, pause=Rests(clock))
+        share.begin()
+        return await render_deferred(parts, share)
+
+    body, gzipped = assemble_found(parts, asyncio.run(go()), compress)
+    assert gzipped is compress
+    assert (gzip.decompress(body) if compress else body) == b"".join(resolve(parts))
+
+
+def test_no_deferred_part_no_rest_and_the_parts_unchanged() -> None:
+    clock = FakeClock()
+    pause = Rests(clock)
+    parts: list[Part] = [b"a 1\n", b"b 2\n"]
+    assert _run(LoopShare(clock=clock, pause=pause), parts) == b"a 1\nb 2\n"
+    assert pause.at == [] and parts == [b"a 1\n", b"b 2\n"]
+
+
+class _Backend:
+    def __init__(self, parts: list[Part]) -> None:
+        self.parts = parts
+        self.self_metrics = SelfMetrics()
+
+    def metrics(self) -> list[Part]:
+        return self.parts
+
+
+PIECE_SECONDS = 0.002
+PIECES = 150
+
+
+def _busy_pieces(threads: set[int]) -> Deferred:
+    """300 ms of Python work on whatever thread renders it, 2 ms a piece."""
+
+    def each() -> Iterator[bytes]:
+        for i in range(PIECES):
+            threads.add(threading.get_ident())
+            end = time.perf_counter() + PIECE_SECONDS
+            while time.perf_counter() < end:
+                pass
+            yield b'x_bucket{i="%d"} %d\n' % (i, i) * 40
+
+    return Deferred.sliced(each, PIECES * 40)
+
+
+def _get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[bytes, str]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.read(), response.headers.get("Content-Encoding") or ""
+
+
+def test_a_large_scrape_keeps_the_loop_answering_and_its_body_is_the_unsliced_join() -> None:
+    """300 ms of rendering at the scrape: on the loop, in slices; ``/-/healthy`` polled
+    every 10 ms from another thread meanwhile never waits for all of it."""
+    threads: set[int] = set()
+    parts: list[Part] = [b"# HELP x_bucket h\n", *[b"y 1\n"] * THREAD_PARTS, _busy_pieces(threads)]
+    backend = _Backend(parts)
+    expected = b"".join(resolve([p for p in parts if isinstance(p, bytes)]))
+
+    async def serve() -> tuple[bytes, str, float, int]:
+        handlers = _Handlers(backend)  # type: ignore[arg-type]
+        app = web.Application()
+        app.router.add_get("/metrics", handlers.metrics)
+        app.router.add_get("/-/healthy", handlers.healthy)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        try:
+            return (*await asyncio.to_thread(_scrape_while_polling, port), threading.get_ident())
+        finally:
+            await runner.cleanup()
+
+    body, coding, worst, loop_thread = asyncio.run(serve())
+    assert coding == "gzip"
+    text = gzip.decompress(body)
+    rendered = b"".join(b'x_bucket{i="%d"} %d\n' % (i, i) * 40 for i in range(PIECES))
+    assert text == expected + rendered
+    assert threads == {loop_thread}  # rendered on the loop, not in a thread
+    assert worst < 0.1, f"/-/healthy waited {worst * 1000:.0f} ms during the scrape"
+    gauges = {
+        line.split()[0]: float(line.split()[1])
+        for line in backend.self_metrics.render().decode().splitlines()
+        if line.startswith("continuity_metrics_render")
+    }
+    assert gauges["continuity_metrics_render_seconds"] >= PIECES * PIECE_SECONDS
+    assert 0 < gauges["continuity_metrics_render_slice_seconds"] < 0.1
+
+
+def _scrape_while_polling(port: int) -> tuple[bytes, str, float]:
+    worst = 0.0
+    done = threading.Event()
+
+    def poll() -> None:
+        nonlocal worst
+        while not done.is_set():
+            start = time.perf_counter()
+            _get(port, "/-/healthy")
+            worst = max(worst, time.perf_counter() - start)
+            done.wait(0.01)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    time.sleep(0.05)
+    try:
+        body, coding = _get(port, "/metrics", {"Accept-Encoding": "gzip"})
+    finally:
+        done.set()
+        poller.join(10)
+    return body, coding, worst
