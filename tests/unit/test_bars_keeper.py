@@ -22,6 +22,7 @@ from monitor.engine.pipeline import topology_for
 from monitor.engine.policy import Policy
 from monitor.engine.state import Health, TargetState, World
 from monitor.engine.uptime import Baseline, Buckets
+from monitor.web import status_page
 from monitor.web.page_locale import Locale
 from monitor.web.status_page import BARS_LEAD, BARS_VIEWED, ROWS_EVERY, StatusPage
 from monitor.web.uptime_view import TTL
@@ -210,7 +211,9 @@ async def test_from_the_start_the_rows_are_rendered_before_a_page_asks(backend: 
             outage_cause="check:icmp",
         )
         wall[0] += ROWS_EVERY
-        await timer.advance(ROWS_EVERY)
+        # the next pass (its wait counts from the end of the last, which rested between
+        # its chunks of work: a few milliseconds)
+        await timer.advance(ROWS_EVERY + 1)
         lines = page.lines.lines
         assert 'data-state="down"' in str(lines["bts-2"].html)
         assert lines["bts-1"].html is kept["bts-1"] and lines["bts-3"].html is kept["bts-3"]
@@ -243,3 +246,76 @@ async def test_the_groups_are_rendered_again_only_when_something_in_them_changed
     later = page.locale()
     redrawn, _ = page.groups(page.overview(later).lines, later)
     assert redrawn is not changed and backend.drawn == 4
+
+
+async def test_the_keepers_chunked_update_makes_the_rows_a_request_would(
+    backend: Daemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keeper brings the rows up to date a chunk at a time (a rest between two):
+    the same rows and generation as one update; and when a request updates the rows
+    during a rest, the keeper's partial work is dropped (the request's rows are newer)."""
+    monkeypatch.setattr(status_page, "LINES_CHUNK", 2)  # three targets: two chunks
+    page = StatusPage(backend, lambda: NOW, FakeClock())  # type: ignore[arg-type]
+    config, policy = backend.page_state()
+    loc = page.locale()
+    rests: list[int] = []
+
+    async def rest() -> None:
+        rests.append(len(rests))
+
+    chunked, whole = status_page.Lines(), status_page.Lines()
+    assert await chunked.update_in_chunks(config, policy, {}, loc, rest)
+    whole.update(config, policy, {}, loc)
+    assert rests == [0]
+    assert chunked.generation == whole.generation == 1
+    assert {n: line.key for n, line in chunked.lines.items()} == {
+        n: line.key for n, line in whole.lines.items()
+    }
+
+    backend.states["bts-1"] = TargetState(
+        "bts-1", Health.DOWN, NOW, own=Health.DOWN, announced=Health.DOWN
+    )
+    config, policy = backend.page_state()
+
+    async def a_request_meanwhile() -> None:
+        chunked.update(config, policy, {}, loc)
+
+    before = chunked.generation
+    assert not await chunked.update_in_chunks(config, policy, {}, loc, a_request_meanwhile)
+    assert chunked.generation == before + 1  # the request's update, not a second one
+    assert chunked.lines["bts-1"].row.state == "down"
+
+
+async def test_availability_is_refreshed_in_chunks_when_stale_and_forgets_removed_targets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(status_page, "FIGURES_CHUNK", 2)
+    computed: list[str] = []
+
+    class Figures:
+        def api_figures(self, name: str) -> None:
+            computed.append(name)
+
+    wall = [NOW]
+    availability = status_page._Availability(Figures(), lambda: wall[0])  # type: ignore[arg-type]
+    states = {n: TargetState(n, Health.UP, NOW - 60) for n in ("a", "b", "c")}
+    rests: list[None] = []
+
+    async def rest() -> None:
+        rests.append(None)
+
+    await availability.refresh(states, list(states), rest)
+    assert computed == ["a", "b", "c"] and len(rests) == 1  # two chunks
+    computed.clear()
+    await availability.refresh(states, list(states), rest)
+    assert computed == []  # fresh: nothing again
+    states["b"] = TargetState("b", Health.DOWN, NOW, outage_start=NOW)
+    await availability.refresh(states, list(states), rest)
+    assert computed == ["b"]  # its outage opened: at once
+    wall[0] += status_page.FIGURES_TTL + 1
+    computed.clear()
+    del states["c"]
+    availability.of(states, list(states))  # a request finds them stale: computed there
+    assert computed == ["a", "b"]
+    await availability.refresh(states, list(states), rest)
+    assert "c" not in availability.of(states, list(states))  # removed by a reload: forgotten
