@@ -22,11 +22,12 @@ from aiohttp import web
 
 from monitor.engine.exporter import Part, resolve, weight
 from monitor.engine.pacing import loop_first
+from monitor.web import metrics_body
 from monitor.web.api_body import MAX_JSON_DEPTH, BadRequest, json_depth
 from monitor.web.backend import Backend
 from monitor.web.guard import IDLE_TIMEOUT, MAX_CONNECTIONS, AcceptErrors, GuardedSite
 from monitor.web.history_view import DEFAULT_RANGE, RANGES
-from monitor.web.metrics_body import LoopShare, Rendered, joined, render_deferred, splice
+from monitor.web.metrics_body import LoopShare, Rendered, render_deferred, splice
 from monitor.web.security import AccessControl
 from monitor.web.status_page import add_status_routes
 
@@ -44,9 +45,9 @@ GZIP_MIN_BYTES = 4096
 
 
 THREAD_PARTS = 5000
-"""Responses of more parts (a deferred part counting its series) than this are
-joined and gzipped in a thread, their deferred parts rendered on the loop in
-slices (``monitor.web.metrics_body``); smaller ones are assembled at once on the loop."""
+"""Responses of more parts (a deferred part counting its series) than this have their
+deferred parts rendered on the loop in slices and are compressed (or joined) in a
+thread (``monitor.web.metrics_body``); smaller ones are assembled at once on the loop."""
 
 
 def assemble(parts: list[Part], compress: bool) -> tuple[bytes, bool]:
@@ -59,14 +60,9 @@ def assemble_found(
     parts: list[Part], found: list[tuple[int, Rendered]], compress: bool
 ) -> tuple[bytes, bool]:
     """:func:`assemble` for parts whose deferred parts :func:`render_deferred` found (and
-    rendered if it could): run it in a thread. Gzipped (always, when asked: the body
-    is large) piece by piece, never holding the whole plain text."""
-    if not compress:
-        return join(splice(parts, found), False)
-    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    out = [compressor.compress(text) for text in joined(parts, found)]
-    out.append(compressor.flush())
-    return b"".join(out), True
+    rendered if it could): run it in a thread. (A large gzipped body is made as it is
+    rendered instead: :func:`monitor.web.metrics_body.gzipped`.)"""
+    return join(splice(parts, found), compress)
 
 
 def join(texts: list[bytes], compress: bool) -> tuple[bytes, bool]:
@@ -130,10 +126,14 @@ class _Handlers:
             # loop in slices, the join and the compression (which release the GIL) in
             # a thread; the loop takes the GIL back at once whenever it needs it.
             await share.rest()  # the snapshot is a slice of its own
-            found = await render_deferred(parts, share)
-            share.end()
-            with loop_first():
-                body, gzipped = await asyncio.to_thread(assemble_found, parts, found, compress)
+            if compress:  # as Prometheus asks: never the whole plain text at once
+                body, gzipped = await metrics_body.gzipped(parts, share, GZIP_LEVEL), True
+                share.end()
+            else:
+                found = await render_deferred(parts, share)
+                share.end()
+                with loop_first():
+                    body, gzipped = await asyncio.to_thread(assemble_found, parts, found, compress)
         # reported by the next scrape (this one's text already holds the gauges)
         self.backend.self_metrics.metrics_loop_time(share.total, share.longest)
         if gzipped:

@@ -17,7 +17,8 @@ import pytest
 from aiohttp import web
 
 from monitor.engine.exporter import Deferred, Part, SelfMetrics, resolve
-from monitor.web.metrics_body import JOIN, SCAN, LoopShare, Rendered, render_deferred, splice
+from monitor.web import metrics_body
+from monitor.web.metrics_body import SCAN, LoopShare, Rendered, render_deferred, splice
 from monitor.web.server import THREAD_PARTS, _Handlers, assemble_found
 
 
@@ -127,16 +128,17 @@ def test_deferred_parts_are_found_across_the_scans_steps() -> None:
     assert body == b"".join(resolve(texts))
 
 
-@pytest.mark.parametrize("compress", [True, False])
-def test_the_threads_assembly_is_the_unsliced_join_gzipped_piece_by_piece_or_plain(
-    compress: bool,
-) -> None:
-    """More parts than one join takes (JOIN), deferred parts of both forms among them:
-    gzipped piece by piece or joined plain, the text is the unsliced join's."""
-    parts: list[Part] = [b"%d\n" % i for i in range(JOIN * 2 + 3)]
+def _mixed() -> list[Part]:
+    """More parts than one scan step takes, deferred parts of both forms among them."""
+    parts: list[Part] = [b"%d\n" % i for i in range(SCAN * 2 + 3)]
     parts[5] = _sliced(b"a", 4)
-    parts[JOIN] = _first_form(b"b", 3)
+    parts[SCAN] = _first_form(b"b", 3)
     parts[-1] = _sliced(b"c", 2)
+    return parts
+
+
+def test_the_threads_plain_assembly_is_the_unsliced_join() -> None:
+    parts = _mixed()
     clock = FakeClock()
 
     async def go() -> list[tuple[int, Rendered]]:
@@ -144,9 +146,31 @@ def test_the_threads_assembly_is_the_unsliced_join_gzipped_piece_by_piece_or_pla
         share.begin()
         return await render_deferred(parts, share)
 
-    body, gzipped = assemble_found(parts, asyncio.run(go()), compress)
-    assert gzipped is compress
-    assert (gzip.decompress(body) if compress else body) == b"".join(resolve(parts))
+    body, gzipped = assemble_found(parts, asyncio.run(go()), False)
+    assert not gzipped and body == b"".join(resolve(parts))
+
+
+@pytest.mark.parametrize("batch", [10, 1 << 20])
+def test_a_gzipped_body_is_compressed_as_it_is_rendered_and_is_the_unsliced_join(
+    batch: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gzip path renders the pieces on the loop and hands them to a thread's
+    compressor a batch at a time (a tiny batch: a hand-over after nearly every piece),
+    each hand-over ending a slice; the member is the unsliced join's text."""
+    monkeypatch.setattr(metrics_body, "BATCH", batch)
+    parts = _mixed()
+    clock = FakeClock()
+    share = LoopShare(clock=clock, pause=Rests(clock))
+
+    async def go() -> bytes:
+        share.begin()
+        body = await metrics_body.gzipped(parts, share, 1)
+        share.end()
+        return body
+
+    body = asyncio.run(go())
+    assert gzip.decompress(body) == b"".join(resolve(parts))
+    assert share.slices > (6 if batch == 10 else 0)
 
 
 def test_no_deferred_part_no_rest_and_the_parts_unchanged() -> None:
