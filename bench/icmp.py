@@ -30,7 +30,8 @@ daemon with N loopback targets from a CSV inventory (two labels, one echo
 every 60 s; ``--history 'rtt_buckets = []'`` adds a ``[history]`` section,
 here turning the RTT histogram off) and measures: the time from spawn to
 ``/-/ready``, RSS at ready, after one interval (every target probed, every
-series rendered) and after the scrapes, the ``/metrics`` size plain and
+series rendered) and after seven gzip scrapes (as Prometheus asks; the plain
+scrape that counts the bytes comes after), the ``/metrics`` size plain and
 gzipped, its series per target, its loop time and longest slice (median of
 5), the wall time of a gzip scrape (median of 5) and the worst response time
 of ``/-/healthy`` polled every 20 ms during those scrapes, then a
@@ -381,10 +382,7 @@ def run_scale(addrs: list[str], workdir: Path, history: str = "") -> ScaleFigure
         rss_ready = rss_mb(proc.pid)
         time.sleep(SCALE_INTERVAL + 5)  # every target probed once, every series rendered
         rss_steady = rss_mb(proc.pid)
-        plain, _ = _get(port, "/metrics")
         _, wire = _scrape_gzip(port)
-        text = plain.decode()
-        series = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
         renders, slices, walls = [], [], []
         poller = _HealthPoller(port)  # the loop's worst stall during the scrapes
         poller.start()
@@ -402,7 +400,12 @@ def run_scale(addrs: list[str], workdir: Path, history: str = "") -> ScaleFigure
         poller.join(5)
         scrape_worst_healthy = poller.worst
         last = (gzip.decompress(body) if coding == "gzip" else body).decode()
-        rss_scraped = rss_mb(proc.pid)  # with whatever a scrape leaves behind
+        # with whatever the gzip scrapes (what Prometheus asks for) leave behind; the
+        # plain scrape that counts the bytes comes after (it holds the whole text)
+        rss_scraped = rss_mb(proc.pid)
+        plain, _ = _get(port, "/metrics")
+        text = plain.decode()
+        series = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
         before, _ = lag_buckets(last)
         with (workdir / "inventory.csv").open("a") as fh:
             fh.write("s-extra,127.255.255.254,S0,P0\n")
