@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.contract import CheckSettings, ProbeResult, ProbeTarget
+from monitor.engine.exporter import Part, SelfMetrics
 
 
 class FakeClock:
@@ -150,3 +151,14 @@ class StartableScriptedProber(ScriptedProber):
 
     def _result(self, outcome: object) -> ProbeResult:
         return outcome if isinstance(outcome, ProbeResult) else result(started=self.clock.wall())
+
+
+class MetricsBackend:
+    """What the ``/metrics`` handler asks of the daemon, and no more: given parts."""
+
+    def __init__(self, parts: list[Part]) -> None:
+        self.parts = parts
+        self.self_metrics = SelfMetrics()
+
+    def metrics(self) -> list[Part]:
+        return self.parts

@@ -10,19 +10,9 @@ from typing import Any
 
 from aiohttp.test_utils import make_mocked_request
 
-from monitor.engine.exporter import Deferred, Part, SelfMetrics, weight
+from monitor.engine.exporter import Deferred, Part, weight
 from monitor.web.server import THREAD_PARTS, _Handlers, assemble
-
-
-class _Backend:
-    """What the metrics handler asks of the daemon, and no more."""
-
-    def __init__(self, parts: list[Part]) -> None:
-        self.parts = parts
-        self.self_metrics = SelfMetrics()
-
-    def metrics(self) -> list[Part]:
-        return self.parts
+from tests.fakes import MetricsBackend
 
 
 def _deferred(series: int, seen: list[int]) -> Deferred:
@@ -49,7 +39,7 @@ def test_assemble_renders_deferred_parts_in_place_and_gzips_the_whole() -> None:
 def _scrape(parts: list[Part]) -> Any:
     async def run() -> Any:
         request = make_mocked_request("GET", "/metrics", headers={"Accept-Encoding": "gzip"})
-        return await _Handlers(_Backend(parts)).metrics(request)  # type: ignore[arg-type]
+        return await _Handlers(MetricsBackend(parts)).metrics(request)  # type: ignore[arg-type]
 
     return asyncio.run(run())
 

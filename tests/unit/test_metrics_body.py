@@ -16,10 +16,11 @@ from collections.abc import Iterator
 import pytest
 from aiohttp import web
 
-from monitor.engine.exporter import Deferred, Part, SelfMetrics, resolve
+from monitor.engine.exporter import Deferred, Part, resolve
 from monitor.web import metrics_body
 from monitor.web.metrics_body import SCAN, LoopShare, Rendered, render_deferred, splice
 from monitor.web.server import THREAD_PARTS, _Handlers, assemble_found
+from tests.fakes import MetricsBackend
 
 
 class FakeClock:
@@ -181,15 +182,6 @@ def test_no_deferred_part_no_rest_and_the_parts_unchanged() -> None:
     assert pause.at == [] and parts == [b"a 1\n", b"b 2\n"]
 
 
-class _Backend:
-    def __init__(self, parts: list[Part]) -> None:
-        self.parts = parts
-        self.self_metrics = SelfMetrics()
-
-    def metrics(self) -> list[Part]:
-        return self.parts
-
-
 PIECE_SECONDS = 0.002
 PIECES = 150
 
@@ -219,7 +211,7 @@ def test_a_large_scrape_keeps_the_loop_answering_and_its_body_is_the_unsliced_jo
     every 10 ms from another thread meanwhile never waits for all of it."""
     threads: set[int] = set()
     parts: list[Part] = [b"# HELP x_bucket h\n", *[b"y 1\n"] * THREAD_PARTS, _busy_pieces(threads)]
-    backend = _Backend(parts)
+    backend = MetricsBackend(parts)
     expected = b"".join(resolve([p for p in parts if isinstance(p, bytes)]))
 
     async def serve() -> tuple[bytes, str, float, int]:
