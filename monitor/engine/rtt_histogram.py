@@ -24,6 +24,7 @@ import math
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from itertools import accumulate
 
 from monitor.contract import MetricFamily
@@ -159,25 +160,16 @@ class RttHistogram:
         return len(self._slots)
 
 
+@dataclass(frozen=True, slots=True)
 class _Snapshot:
     """One scrape's copy of the counts, and its text in pieces (slot order, free slots
     skipped)."""
 
-    __slots__ = ("counts", "labels", "sums", "width", "writer")
-
-    def __init__(
-        self,
-        writer: LineWriter,
-        width: int,
-        labels: list[str | None],
-        counts: array[int],
-        sums: array[float],
-    ) -> None:
-        self.writer = writer
-        self.width = width
-        self.labels = labels
-        self.counts = counts
-        self.sums = sums
+    writer: LineWriter
+    width: int
+    labels: list[str | None]
+    counts: array[int]
+    sums: array[float]
 
     def pieces(self) -> Iterator[bytes]:
         for start in range(0, len(self.labels), PIECE_CHECKS):

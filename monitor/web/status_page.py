@@ -827,6 +827,11 @@ def map_link(location: Mapping[str, Any] | None) -> str:
 # -- the application ------------------------------------------------------------------
 
 
+def shown(config: Config, states: Mapping[str, TargetState]) -> list[str]:
+    """The targets the overview shows: the configured ones that have a state."""
+    return [t.name for t in config.targets if t.name in states]
+
+
 class _Availability:
     """Availability 24 h and 30 d of every target, each reused for :data:`FIGURES_TTL`
     seconds.
@@ -1010,7 +1015,7 @@ class StatusPage:
     def overview(self, loc: Locale) -> Overview:
         config, policy = self.backend.page_state()
         states = policy.states
-        ratios = self.availability.of(states, (t.name for t in config.targets if t.name in states))
+        ratios = self.availability.of(states, shown(config, states))
         lines = self.lines.update(config, policy, ratios, loc)
         self._rows_at = self.timer.now()
         return Overview(
@@ -1153,13 +1158,9 @@ class StatusPage:
         seconds) and render those without HTML; how many were rendered."""
         if self.timer.now() - self._rows_at >= ROWS_EVERY:
             config, policy = self.backend.page_state()
-            states = policy.states
-            names = [t.name for t in config.targets if t.name in states]
-            await self.availability.refresh(states, names, self._rest)
+            await self.availability.refresh(policy.states, shown(config, policy.states), self._rest)
             config, policy = self.backend.page_state()  # a reload may have come meanwhile
-            states = policy.states
-            names = [t.name for t in config.targets if t.name in states]
-            ratios = self.availability.of(states, names)
+            ratios = self.availability.of(policy.states, shown(config, policy.states))
             if await self.lines.update_in_chunks(config, policy, ratios, loc, self._rest):
                 self._rows_at = self.timer.now()
         waiting = [line for line in self.lines.lines.values() if line.html is None]
