@@ -65,16 +65,20 @@ def dark_notes(
     estimate: Estimate, now: float, timezone: str, behind: list[str]
 ) -> tuple[str, dict[str, str]]:
     """SiteGoingDark's description and annotations: the predicted clock time in the
-    monitor's zone, minutes left, which estimate it is, and what goes dark with it."""
-    moment = datetime.datetime.fromtimestamp(estimate.dark_at, zoneinfo.ZoneInfo(timezone))
-    minutes = max(0, round((estimate.dark_at - now) / 60))
+    monitor's zone, minutes left, which estimate it is, and what goes dark with it.
+
+    The time is named in whole seconds, the clock time made from that same second: at
+    xx:27:59.6 the timestamp said :28:00 while the minute, truncated, said :27."""
+    dark_at = round(estimate.dark_at)
+    moment = datetime.datetime.fromtimestamp(dark_at, zoneinfo.ZoneInfo(timezone))
+    minutes = max(0, round((dark_at - now) / 60))
     method = _METHOD_WORDS[estimate.method]
     description = f"battery runs out at about {moment:%H:%M %z} (in {minutes} min, by {method})"
     if behind:
         description += f"; {len(behind)} behind it go dark too: {consequences_names(behind)}"
     notes = {
         "predicted_dark": moment.strftime("%Y-%m-%d %H:%M %z"),
-        "predicted_dark_timestamp": f"{estimate.dark_at:.0f}",
+        "predicted_dark_timestamp": str(dark_at),
         "minutes_left": str(minutes),
         "method": estimate.method,
     }

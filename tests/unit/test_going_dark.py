@@ -101,6 +101,17 @@ def test_notes_use_the_device_wording() -> None:
     assert notes["method"] == "device" and "affected" not in notes
 
 
+@pytest.mark.parametrize(
+    ("offset", "minute"), [(299.4, "03:44"), (299.6, "03:45"), (300.4, "03:45"), (359.6, "03:46")]
+)
+def test_the_named_minute_is_the_named_seconds_minute(offset: float, minute: str) -> None:
+    """Near a minute's edge the clock time and the timestamp name the same second."""
+    _, notes = dark_notes(estimate(T0 + offset, "device"), T0, "UTC", [])
+    stamp = int(notes["predicted_dark_timestamp"])
+    assert stamp == round(T0 + offset)
+    assert notes["predicted_dark"] == f"2026-12-06 {minute} +0000"
+
+
 def test_texts_name_the_dark_time_in_the_channel_language() -> None:
     book = RuleBook(instance="noc-qng-1")
     (alert,) = outlook(book, T0 + 28 * 60, T0)
