@@ -327,14 +327,27 @@ def flap_ratio(bits: int, count: int) -> float:
 # --------------------------------------------------------------------------
 
 
+def out_for_children(state: TargetState) -> bool:
+    """Whether a target is out as its children see it: DOWN, UNREACHABLE, or flapping
+    while its own checks have reached their fall (a flapping router that is down
+    now is as down for the sites behind it as a steady one)."""
+    health = state.health
+    return (
+        health is Health.DOWN
+        or health is Health.UNREACHABLE
+        or (health is Health.FLAPPING and state.own is Health.DOWN)
+    )
+
+
 def _parents_down(name: str, states: Mapping[str, TargetState], topo: Topology) -> str | None:
-    """The first parent if every parent is down or unreachable (any one up suffices)."""
+    """The first parent if every parent is out (:func:`out_for_children`; any one up
+    suffices)."""
     parents = topo.parents.get(name, ())
     if not parents:
         return None
     for parent in parents:
         state = states.get(parent)
-        if state is None or state.health not in (Health.DOWN, Health.UNREACHABLE):
+        if state is None or not out_for_children(state):
             return None
     return parents[0]
 
@@ -455,6 +468,13 @@ def _settle(ctx: _Step, state: TargetState, trigger: ProbeResult | None = None) 
             since = _down_since(state.checks, now)
     if held:
         changes.recheck.update(stale)
+    flap_bits = state.flap_bits
+    if parent is not None and flap_bits & 1 and not state.flapping:
+        # Behind a parent that is out, the failures that led here were the parent's:
+        # the latest ones can predate its first failed run (cut between its run and
+        # the target's). They leave the flapping window (its trailing failures are
+        # cleared), or a router going up and down makes each site behind it "flap".
+        flap_bits &= flap_bits + 1
     announced, announced_since = state.announced, state.announced_since
     reason = trigger.reason if trigger else ""
     message = trigger.message if trigger else ""
@@ -497,6 +517,7 @@ def _settle(ctx: _Step, state: TargetState, trigger: ProbeResult | None = None) 
         and held == state.held
         and outage_start == state.outage_start
         and outage_cause == state.outage_cause
+        and flap_bits == state.flap_bits
     ):
         return state  # the usual result: nothing to settle (one 20-field copy less)
     return TargetState(
@@ -510,7 +531,7 @@ def _settle(ctx: _Step, state: TargetState, trigger: ProbeResult | None = None) 
         held,
         state.recheck,
         state.flapping,
-        state.flap_bits,
+        flap_bits,
         state.flap_count,
         state.maintenance,
         outage_start,
@@ -897,9 +918,7 @@ def behind_failure(name: str, states: Mapping[str, TargetState], topo: Topology)
         return False
     for parent in parents:
         state = states.get(parent)
-        if state is None or not (
-            state.failing or state.health in (Health.DOWN, Health.UNREACHABLE)
-        ):
+        if state is None or not (state.failing or out_for_children(state)):
             return False
     return True
 
@@ -926,8 +945,7 @@ def _cascade(ctx: _Step, new: TargetState, old: TargetState) -> None:
         if new.ok_at != old.ok_at:
             _answered(ctx, new.name)
         return
-    down = (Health.DOWN, Health.UNREACHABLE)
-    recovered = old.health in down and new.health not in down
+    recovered = out_for_children(old) and not out_for_children(new)
     states, changes = ctx.states, ctx.changes
     queue = list(ctx.topo.children.get(new.name, ()))
     if new.name in ctx.topo.canaries:

@@ -9,7 +9,7 @@ D = (fall - 1) x down_interval = 2 s after the first failed run.
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.harness import Harness
@@ -340,6 +340,43 @@ FALLS = {"rtr": 4, "s1": 2, "s2": 3, "s1a": 2}
 TREE = tree(("rtr", []), ("s1", ["rtr"]), ("s2", ["rtr"]), ("s1a", ["s1"]), fall=FALLS)
 ANCESTORS = {"rtr": [], "s1": ["rtr"], "s2": ["rtr"], "s1a": ["s1", "rtr"]}
 
+
+def test_a_flapping_router_that_goes_down_takes_its_sites_with_it() -> None:
+    h = settled(TREE)
+    for _ in range(3):  # up and down every 2 s: the router flaps
+        h.cut.add("rtr")
+        h.advance(2)
+        h.cut.discard("rtr")
+        h.advance(2)
+    assert h.pipeline.states["rtr"].health.value == "flapping"
+    h.cut.add("rtr")  # and now stays down
+    h.advance(10)
+    states = h.pipeline.states
+    assert states["rtr"].own.value == "down" and states["rtr"].health.value == "flapping"
+    assert {s: states[s].health.value for s in ("s1", "s2", "s1a")} == dict.fromkeys(
+        ("s1", "s2", "s1a"), "unreachable"
+    )
+    assert h.whats() == [("TargetFlapping", "rtr", "firing")]
+    h.cut.discard("rtr")
+    h.advance(30)
+    assert [w for w in h.whats() if w[1] != "rtr"] == []
+
+
+def test_a_router_cut_between_its_runs_and_a_sites_does_not_make_the_site_flap() -> None:
+    # The cut falls each time after the router's and s1's runs (.2 and .3) and just
+    # before s1a's (.4): s1a's first failure looks like its own until they fail.
+    h = settled(TREE)
+    h.advance(0.375 - (h.now % 1.0))
+    for _ in range(5):
+        h.cut.add("rtr")
+        h.advance(2)
+        h.cut.discard("rtr")
+        h.advance(2)
+    h.advance(60)
+    assert not h.pipeline.states["s1a"].flapping
+    assert [w for w in h.whats() if w[1] != "rtr"] == []
+
+
 # Every link state lasts at least rise x down_interval (2 s): a parent that is
 # cut again within about one interval of coming back can put its cut exactly
 # between its own run and a child's re-check, which sampling cannot tell from
@@ -354,6 +391,10 @@ actions = st.lists(
 @pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(actions)
+# A flapping router that goes down for good (s1 and s2 were paged as down on their own):
+@example([("rtr", 2.0)] * 6 + [("rtr", 4.0)])
+# Cut just after the sites' parents last answered (s1a was paged as flapping):
+@example([("rtr", 2.0), ("rtr", 2.375)] + [("rtr", 2.0)] * 5)
 def test_pages_are_root_causes_and_every_page_gets_one_true_resolve(
     steps: list[tuple[str, float]],
 ) -> None:
