@@ -127,31 +127,23 @@ class Deferred:
     """A family's text made from a snapshot taken at the scrape, rendered where the parts
     are joined.
 
-    For series kept as numbers (the RTT histogram): their text, kept per check between
-    scrapes, was a kilobyte a target at 50,000 targets. The snapshot is a copy taken on
-    the loop, so that later results do not change what ``render`` writes.
-
-    Two forms. ``render`` alone: a large scrape renders it in a thread, which holds the
-    GIL for all of it (the loop then waits for the GIL after each of its system calls).
-    With ``pieces`` too (:meth:`sliced`): the same text in pieces of well under a
-    millisecond of work each, which a large scrape renders on the loop between its
-    other work (see ``monitor.web.metrics_body``).
+    For series kept as numbers (the RTT histogram, the cell families): their text,
+    kept per series between scrapes, was a kilobyte a target at 50,000 targets. The
+    snapshot is a copy taken on the loop, so that later results do not change what
+    ``pieces`` writes. The text comes in pieces of well under a millisecond of work
+    each, which a large scrape renders on the loop between its other work (see
+    ``monitor.web.metrics_body``: rendered in a thread, the same Python code held the
+    GIL, and the loop waited for it after each of its system calls).
     """
 
-    render: Callable[[], bytes]
+    pieces: Callable[[], Iterator[bytes]]
+    """The text, piece by piece (each a bounded amount of work)."""
     series: int
     """How many series it writes (it weighs as that many parts: see the web server)."""
-    pieces: Callable[[], Iterator[bytes]] | None = None
-    """The text of ``render``, piece by piece (each a bounded amount of work)."""
 
-    @classmethod
-    def sliced(cls, pieces: Callable[[], Iterator[bytes]], series: int) -> Deferred:
-        """A part rendered piece by piece (``render`` joins every piece)."""
-        return cls(partial(_join_pieces, pieces), series, pieces)
-
-
-def _join_pieces(pieces: Callable[[], Iterator[bytes]]) -> bytes:
-    return b"".join(pieces())
+    def render(self) -> bytes:
+        """The whole text at once (a small scrape, or where the join runs)."""
+        return b"".join(self.pieces())
 
 
 Part = bytes | Deferred
@@ -230,7 +222,7 @@ def _series_key(key: tuple[str, str]) -> str:
 
 RENDER_CHUNK = 256
 """Cells rendered at a time: the lines of one chunk exist together, never a family's;
-a chunk is a fraction of a millisecond of work (a piece of a sliced :class:`Deferred`)."""
+a chunk is a fraction of a millisecond of work (a piece of a :class:`Deferred`)."""
 
 
 def _family_pieces(render: CellRenderer, name: str, cells: dict[str, Cell]) -> Iterator[bytes]:
@@ -503,7 +495,7 @@ class SeriesStore:
                 parts.extend(series.values())
             if cells:
                 parts.append(
-                    Deferred.sliced(
+                    Deferred(
                         partial(_family_pieces, family.render, name, cells.copy()),
                         len(cells) * family.lines,
                     )

@@ -12,7 +12,7 @@ of bucket counts and one of sums (about 100 bytes of numbers at the default
 copies the arrays (on the loop: a copy of a few megabytes at 50,000 targets)
 and renders every check's lines from that copy, in pieces of :data:`PIECE_CHECKS`
 checks that a large scrape renders on the loop between its other work
-(:meth:`~monitor.engine.exporter.Deferred.sliced`, ``monitor.web.metrics_body``).
+(:class:`~monitor.engine.exporter.Deferred`, ``monitor.web.metrics_body``).
 The cached text had been a kilobyte a target, 55 MB of the daemon's memory at
 50,000 targets; rendering it costs about 3 µs a check per scrape (see
 bench/README.md, issue 14 sessions 5 and 6).
@@ -132,7 +132,7 @@ class RttHistogram:
         snapshot = _Snapshot(
             self._writer, self._width, self._labels.copy(), self._counts[:], self._sums[:]
         )
-        return Deferred.sliced(snapshot.pieces, len(self._slots) * (self._width + 2))
+        return Deferred(snapshot.pieces, len(self._slots) * (self._width + 2))
 
     def forget(self, target: str) -> None:
         """The target is gone: its counts and series (the exporter may have dropped

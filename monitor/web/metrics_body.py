@@ -7,14 +7,13 @@ every ``sendto``/``recvmsg`` of the loop releases the GIL, the thread took it,
 and the loop waited for it back after each call (a GIL convoy: at 10,000 ICMP
 targets, 10-15 % more CPU per echo and a scheduler lag p99 of 0.1-0.2 s).
 
-So a deferred part that comes in pieces (:meth:`Deferred.sliced`) is rendered
-here, on the loop, in slices of about :data:`SLICE` seconds with a rest of
-:data:`REST` between two slices; its work is the same, but nothing waits for a
-GIL. A thread gets only what releases the GIL: for a gzipped body (what
-Prometheus asks for) the compression, :data:`BATCH` bytes at a time as the
-pieces are rendered (:func:`gzipped`), so that neither the plain text nor its
-pieces are ever held whole; for a plain one, the join. A deferred part with
-``render`` alone (the first form) is still rendered in the thread.
+So a deferred part's pieces are rendered here, on the loop, in slices of about
+:data:`SLICE` seconds with a rest of :data:`REST` between two slices; its work
+is the same, but nothing waits for a GIL. A thread gets only what releases the
+GIL: for a gzipped body (what Prometheus asks for) the compression,
+:data:`BATCH` bytes at a time as the pieces are rendered (:func:`gzipped`), so
+that neither the plain text nor its pieces are ever held whole; for a plain
+one, the join.
 
 Finding the deferred parts is a scan of the parts, at 50,000 targets about a
 million of them: done in C (``map(type, ...)``), :data:`SCAN` parts a step,
@@ -99,14 +98,13 @@ class LoopShare:
             self.begin()
 
 
-Rendered = list[bytes] | Deferred
-"""A deferred part's text in pieces (rendered on the loop), or the part itself
-(first form: rendered in the thread)."""
+Rendered = list[bytes]
+"""A deferred part's text in pieces (rendered on the loop)."""
 
 
 async def render_deferred(parts: list[Part], share: LoopShare) -> list[tuple[int, Rendered]]:
     """Every deferred part of ``parts`` by position, with its pieces rendered (on the
-    loop, within ``share``'s slices) when it comes in pieces; ``parts`` is not changed."""
+    loop, within ``share``'s slices); ``parts`` is not changed."""
     found: list[tuple[int, Rendered]] = []
     for start in range(0, len(parts), SCAN):
         chunk = parts[start : start + SCAN]
@@ -122,8 +120,6 @@ async def render_deferred(parts: list[Part], share: LoopShare) -> list[tuple[int
 
 
 async def _render(part: Deferred, share: LoopShare) -> Rendered:
-    if part.pieces is None:
-        return part
     pieces = []
     for piece in part.pieces():
         pieces.append(piece)
@@ -132,13 +128,13 @@ async def _render(part: Deferred, share: LoopShare) -> Rendered:
 
 
 def splice(parts: list[Part], found: list[tuple[int, Rendered]]) -> list[bytes]:
-    """``parts`` with each deferred part replaced by its text (rendering the first-form
-    ones here: call it where the join runs). Slices of a list: copies of pointers, in C."""
+    """``parts`` with each deferred part replaced by its rendered pieces. Slices of a
+    list: copies of pointers, in C."""
     out: list[bytes] = []
     previous = 0
     for position, rendered in found:
         out += parts[previous:position]  # type: ignore[arg-type]  # bytes between deferred
-        out += [rendered.render()] if isinstance(rendered, Deferred) else rendered
+        out += rendered
         previous = position + 1
     out += parts[previous:]  # type: ignore[arg-type]
     return out
@@ -173,10 +169,6 @@ async def gzipped(parts: list[Part], share: LoopShare, level: int) -> bytes:
                 if isinstance(part, bytes):
                     batch.append(part)
                     size += len(part)
-                elif part.pieces is None:  # the first form: rendered in a thread
-                    text = await share.meanwhile(asyncio.to_thread(part.render))
-                    batch.append(text)
-                    size += len(text)
                 else:
                     for piece in part.pieces():
                         batch.append(piece)

@@ -53,11 +53,7 @@ def _sliced(
                 clock.now += cost
             yield b'%s_bucket{i="%d"} %d\n' % (name, i, i)
 
-    return Deferred.sliced(each, pieces)
-
-
-def _first_form(name: bytes, series: int) -> Deferred:
-    return Deferred(lambda: b"".join(b'%s{i="%d"} 1\n' % (name, i) for i in range(series)), series)
+    return Deferred(each, pieces)
 
 
 def _run(share: LoopShare, parts: list[Part]) -> bytes:
@@ -93,28 +89,19 @@ def test_pieces_are_rendered_in_slices_with_a_rest_when_the_budget_is_spent(
     assert share.longest == pytest.approx(longest)
 
 
-def test_a_first_form_part_is_left_to_the_join_and_sliced_ones_are_rendered_in_place() -> None:
+def test_every_deferred_part_is_rendered_in_place_in_pieces() -> None:
     clock = FakeClock()
-    rendered: list[str] = []
-
-    def render() -> bytes:
-        rendered.append("first form")
-        return b"old 1\n"
-
-    old = Deferred(render, 1)
-    parts: list[Part] = [b"a 1\n", _sliced(b"x", 3), old, b"b 1\n", _sliced(b"z", 2)]
+    parts: list[Part] = [b"a 1\n", _sliced(b"x", 3), b"b 1\n", _sliced(b"z", 2)]
     share = LoopShare(clock=clock, pause=Rests(clock))
 
-    async def go() -> list[tuple[int, object]]:
+    async def go() -> list[tuple[int, Rendered]]:
         share.begin()
         return list(await render_deferred(parts, share))
 
     found = asyncio.run(go())
-    assert [position for position, _ in found] == [1, 2, 4]
-    assert found[1][1] is old and rendered == []  # not rendered on the loop
-    assert isinstance(found[0][1], list) and len(found[0][1]) == 3
+    assert [position for position, _ in found] == [1, 3]
+    assert [len(pieces) for _, pieces in found] == [3, 2]
     assert b"".join(splice(parts, found)) == b"".join(resolve(parts))
-    assert rendered == ["first form", "first form"]  # by splice, then by resolve
 
 
 def test_deferred_parts_are_found_across_the_scans_steps() -> None:
@@ -130,10 +117,10 @@ def test_deferred_parts_are_found_across_the_scans_steps() -> None:
 
 
 def _mixed() -> list[Part]:
-    """More parts than one scan step takes, deferred parts of both forms among them."""
+    """More parts than one scan step takes, deferred parts among them."""
     parts: list[Part] = [b"%d\n" % i for i in range(SCAN * 2 + 3)]
     parts[5] = _sliced(b"a", 4)
-    parts[SCAN] = _first_form(b"b", 3)
+    parts[SCAN] = _sliced(b"b", 3)
     parts[-1] = _sliced(b"c", 2)
     return parts
 
@@ -197,7 +184,7 @@ def _busy_pieces(threads: set[int]) -> Deferred:
                 pass
             yield b'x_bucket{i="%d"} %d\n' % (i, i) * 40
 
-    return Deferred.sliced(each, PIECES * 40)
+    return Deferred(each, PIECES * 40)
 
 
 def _get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[bytes, str]:
