@@ -1122,9 +1122,8 @@ class Store:
         horizon = now - MEMORY
         if history.needs_forgetting(horizon):
             history.forget_before(horizon)
-        result = compute_figures(
-            history, self._monitor, now, count_maintenance=self._count_maintenance
-        )
+        # The same figures as compute_figures(), kept while they cannot move (most targets).
+        result = history.steady_figures(self._monitor, now, self._count_maintenance)
         # A counter must not go down (see the module docstring).
         reported = self._reported_downtime.get(target, 0.0)
         if result.downtime_seconds_total < reported:
