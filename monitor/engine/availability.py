@@ -392,9 +392,12 @@ class TargetHistory:
         if until <= now:
             self._steady = None
             return result
-        # One shared mapping per combination (memory: one dict per target was 184 B).
+        # Memory: one mapping per combination, shared (a dict per target was 184 B), and
+        # the downtime total is the closed downtime (no outage open), not a copy.
         shared = _QUIET_AVAILABILITY[tuple(v is not None for v in result.availability.values())]
-        kept = self._steady = replace(result, availability=shared)
+        kept = self._steady = replace(
+            result, availability=shared, downtime_seconds_total=self.closed_downtime
+        )
         self._steady_key = monitor.version * 2 + count_maintenance
         self._steady_since = now
         self._steady_until = until

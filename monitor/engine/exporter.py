@@ -787,7 +787,14 @@ class Exporter:
         and the store hands out the very same object then.
         """
         last = self._figures.get(name)
-        if last is not None and (last is figures or _same_series(last, figures)):
+        if last is figures:
+            return
+        if last is not None and _same_series(last, figures):
+            if last.availability is not figures.availability:
+                # keep the one whose mapping the next ones share (the store keeps
+                # steady figures with a mapping shared by many targets; a copy that
+                # moves only in observed_since has it too)
+                self._figures[name] = figures
             return
         cells: dict[str, Cell] = {
             OUTAGES: figures.outages_total,
