@@ -49,7 +49,7 @@ import bisect
 import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import MappingProxyType
 
 Interval = tuple[float, float]
@@ -395,8 +395,8 @@ class TargetHistory:
         # Memory: one mapping per combination, shared (a dict per target was 184 B), and
         # the downtime total is the closed downtime (no outage open), not a copy.
         shared = _QUIET_AVAILABILITY[tuple(v is not None for v in result.availability.values())]
-        kept = self._steady = replace(
-            result, availability=shared, downtime_seconds_total=self.closed_downtime
+        kept = self._steady = Figures(
+            result.outages_total, self.closed_downtime, shared, None, None, result.observed_since
         )
         self._steady_key = monitor.version * 2 + count_maintenance
         self._steady_since = now
@@ -423,9 +423,14 @@ class TargetHistory:
         floor = now - STEADY_MARGIN
         until = math.inf
         for start, end in self.observed(monitor, lo - 1.0, math.inf, count_maintenance):
-            for at in (start, start + HORIZON, *[end + w for w in _END_WIDTHS]):
-                if floor <= at < until:
-                    until = at
+            if floor <= start < until:
+                until = start
+            if floor <= start + HORIZON < until:
+                until = start + HORIZON
+            if end < math.inf:
+                for width in _END_WIDTHS:
+                    if floor <= end + width < until:
+                        until = end + width
         return until - STEADY_MARGIN
 
 
