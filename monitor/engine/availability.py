@@ -3,7 +3,9 @@
 Pure code: no I/O and no clock reads. :mod:`monitor.history.store` keeps one
 :class:`TargetHistory` per target and one :class:`MonitorHistory`, updates
 them from its write calls and asks :func:`figures` when the daemon renders a
-target, so a scrape never queries the database.
+target, so a scrape never queries the database. Most targets have no outage
+in the horizon, and their figures stay the same for long stretches:
+:meth:`TargetHistory.steady_figures` keeps them until they can change.
 
 Times are UNIX seconds; every interval is half-open, ``[start, end)``, and an
 interval still open (``end`` unknown) reaches ``now``.
@@ -411,8 +413,10 @@ class TargetHistory:
         start ``s`` of the target's observed time (``s < now``, ``s`` against
         ``now - HORIZON``) or ``now - w`` against an end ``e`` (``w`` a window
         or the horizon). So the result holds until ``now`` reaches the first
-        ``s``, ``s + HORIZON`` or ``e + w`` not yet passed; starts and ends
-        earlier than the horizon's start cannot reach it. Each side keeps
+        ``s``, ``s + HORIZON`` or ``e + w`` not yet passed. Times more than a
+        second before the horizon's start cannot reach ``now`` (no ``w``
+        exceeds the horizon), so the observed time is read from there (the
+        start it is clipped to reaches only ``now - 1 s``). Each side keeps
         :data:`STEADY_MARGIN` from those times, far more than the rounding of
         ``now - w``.
         """
