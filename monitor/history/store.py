@@ -1128,9 +1128,11 @@ class Store:
         result = history.steady_figures(self._monitor, now, self._count_maintenance)
         # A counter must not go down (see the module docstring).
         reported = self._reported_downtime.get(target, 0.0)
-        if result.downtime_seconds_total < reported:
+        total = result.downtime_seconds_total
+        if total < reported:
             return replace(result, downtime_seconds_total=reported)
-        self._reported_downtime[target] = result.downtime_seconds_total
+        if total != reported:  # most targets: none yet (no entry), or none since
+            self._reported_downtime[target] = total
         return result
 
     def window_sums(
