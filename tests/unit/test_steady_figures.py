@@ -3,8 +3,10 @@
 A fake clock at today's UNIX times (so ``now - w`` rounds as in production)
 runs random histories: outages opened, closed and backdated, maintenance,
 the monitor's isolation and its own down time (restarts), targets first seen
-recently or added later (a reload), the clock stepping back, and steps that
-land exactly on a window's edge. After every step each target's steady
+recently or added later (a reload: no observed time yet), windows that see
+none (an isolation or maintenance left open), the clock stepping back, steps
+that land on a window's edge or within ulps of it, and figures asked with
+maintenance counted or not. After every step each target's steady
 figures must equal :func:`~monitor.engine.availability.figures` computed from
 scratch, field for field; the steady ones are asked at every step, so what
 they keep is reused across many steps of time alone.
