@@ -3,7 +3,9 @@
 Pure code: no I/O and no clock reads. :mod:`monitor.history.store` keeps one
 :class:`TargetHistory` per target and one :class:`MonitorHistory`, updates
 them from its write calls and asks :func:`figures` when the daemon renders a
-target, so a scrape never queries the database.
+target, so a scrape never queries the database. Most targets have no outage
+in the horizon, and their figures stay the same for long stretches:
+:meth:`TargetHistory.steady_figures` keeps them until they can change.
 
 Times are UNIX seconds; every interval is half-open, ``[start, end)``, and an
 interval still open (``end`` unknown) reaches ``now``.
@@ -46,9 +48,11 @@ the downtime of all of them, the open one up to ``now``.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 Interval = tuple[float, float]
 
@@ -59,6 +63,16 @@ MEAN_WINDOW = 30 * DAY
 """The window of MTTR and MTBF."""
 HORIZON = max([*WINDOWS.values(), MEAN_WINDOW])
 """How far back outages must stay in memory for :func:`figures`."""
+STEADY_MARGIN = 1e-3
+"""Seconds :meth:`TargetHistory.steady_figures` keeps clear of a time at which the figures
+may change (rounding ``now - w`` at today's UNIX times errs by 1e-7 s)."""
+_END_WIDTHS = tuple(sorted({0.0, *WINDOWS.values(), MEAN_WINDOW, HORIZON}))
+_QUIET_AVAILABILITY: Mapping[tuple[bool, ...], Mapping[str, float | None]] = {
+    seen: MappingProxyType({w: 1.0 if on else None for w, on in zip(WINDOWS, seen, strict=True)})
+    for seen in itertools.product((False, True), repeat=len(WINDOWS))
+}
+"""Availability without downtime, by which windows have observed time: shared by the
+steady figures of every target."""
 
 
 # --------------------------------------------------------------------------
@@ -162,22 +176,26 @@ class MonitorHistory:
     the same call with the end filled in.
     """
 
-    __slots__ = ("_isolation", "_observed", "_periods")
+    __slots__ = ("_isolation", "_observed", "_periods", "version")
 
     def __init__(self) -> None:
         self._periods: dict[float, float | None] = {}
         self._isolation: dict[float, float | None] = {}
         self._observed: list[Interval] | None = []
+        self.version = 0
+        """Counts changes: figures kept by :meth:`TargetHistory.steady_figures` note it."""
 
     def set_period(self, start: float, end: float | None) -> None:
         """Open (``end=None``) or close the monitor's run period that began at ``start``."""
         self._periods[start] = end
         self._observed = None
+        self.version += 1
 
     def set_isolation(self, start: float, end: float | None) -> None:
         """Open or close a period in which the monitor declared itself isolated."""
         self._isolation[start] = end
         self._observed = None
+        self.version += 1
 
     def observed(self) -> list[Interval]:
         """All observed time (normalized; an open period reaches infinity)."""
@@ -213,6 +231,10 @@ class TargetHistory:
     __slots__ = (
         "_maintenance",
         "_maintenance_norm",
+        "_steady",
+        "_steady_key",
+        "_steady_since",
+        "_steady_until",
         "closed_downtime",
         "first_observed",
         "outages_total",
@@ -226,6 +248,11 @@ class TargetHistory:
         self.closed_downtime = 0.0
         self._maintenance: dict[float, float | None] = {}
         self._maintenance_norm: list[Interval] | None = []
+        # see steady_figures(); every change to this history drops them
+        self._steady: Figures | None = None
+        self._steady_key = 0
+        self._steady_since = 0.0
+        self._steady_until = 0.0
 
     @property
     def open(self) -> Span | None:
@@ -238,6 +265,7 @@ class TargetHistory:
         """The target was observed at ``at``; True if that moved its first observation."""
         if self.first_observed is None or at < self.first_observed:
             self.first_observed = at
+            self._steady = None
             return True
         return False
 
@@ -245,6 +273,7 @@ class TargetHistory:
         """Open (``end=None``) or close the maintenance period that began at ``start``."""
         self._maintenance[start] = end
         self._maintenance_norm = None
+        self._steady = None
 
     def maintenance(self) -> list[Interval]:
         """Maintenance time (normalized; an open period reaches infinity)."""
@@ -280,6 +309,7 @@ class TargetHistory:
             start = max(start, previous_end)
         span = Span(start)
         self.spans.append(span)
+        self._steady = None
         self.outages_total += 1
         self.observe(start)
         return span
@@ -296,6 +326,7 @@ class TargetHistory:
         if span is None:
             return None
         span.end = max(end, span.start)
+        self._steady = None
         span.downtime = measure(self.observed(monitor, span.start, span.end, count_maintenance))
         self.closed_downtime += span.downtime
         return span
@@ -311,6 +342,7 @@ class TargetHistory:
         )
         if keep_from:
             del self.spans[:keep_from]
+            self._steady = None
         span = self.open
         limit = horizon if span is None else min(horizon, span.start)
         old = [s for s, e in self._maintenance.items() if e is not None and e < limit]
@@ -318,11 +350,92 @@ class TargetHistory:
             del self._maintenance[start]
         if old:
             self._maintenance_norm = None
+            self._steady = None
 
     def needs_forgetting(self, horizon: float) -> bool:
         """Cheap test: does the oldest outage in memory end before ``horizon``?"""
         end = self.spans[0].end if self.spans else None
         return end is not None and end < horizon
+
+    def steady_figures(
+        self, monitor: MonitorHistory, now: float, count_maintenance: bool = False
+    ) -> Figures:
+        """:func:`figures` with the default windows, computed again only when they can move.
+
+        Without an outage in the horizon (most targets, most of the time) the
+        figures hold no downtime: availability is 1.0 in each window that
+        has observed time and None in the others, MTTR and MTBF are None, the
+        totals fixed. They change when this history or the monitor's changes
+        (both drop what is kept), or when ``now`` passes a time at which a
+        window starts or stops seeing observed time (:meth:`_keep_until`).
+        Until then the figures computed last are returned, the same object,
+        except ``observed_since`` while it is the horizon's start (observed
+        all along): that moves with ``now``, so a copy carries it.
+        """
+        kept = self._steady
+        if (
+            kept is not None
+            and self._steady_key == monitor.version * 2 + count_maintenance
+            and self._steady_since <= now < self._steady_until
+        ):
+            since = kept.observed_since
+            if since is None or since != self._steady_since - HORIZON:
+                return kept
+            return Figures(
+                kept.outages_total,
+                kept.downtime_seconds_total,
+                kept.availability,
+                None,
+                None,
+                now - HORIZON,
+            )
+        result = figures(self, monitor, now, count_maintenance=count_maintenance)
+        until = self._keep_until(monitor, now, count_maintenance)
+        if until <= now:
+            self._steady = None
+            return result
+        # Memory: one mapping per combination, shared (a dict per target was 184 B), and
+        # the downtime total is the closed downtime (no outage open), not a copy.
+        shared = _QUIET_AVAILABILITY[tuple(v is not None for v in result.availability.values())]
+        kept = self._steady = Figures(
+            result.outages_total, self.closed_downtime, shared, None, None, result.observed_since
+        )
+        self._steady_key = monitor.version * 2 + count_maintenance
+        self._steady_since = now
+        self._steady_until = until
+        return kept
+
+    def _keep_until(self, monitor: MonitorHistory, now: float, count_maintenance: bool) -> float:
+        """Until when the figures at ``now`` stay the same (``now`` or less: do not keep them).
+
+        With no outage ending inside the horizon, every comparison
+        :func:`figures` makes that decides its result sets ``now`` against a
+        start ``s`` of the target's observed time (``s < now``, ``s`` against
+        ``now - HORIZON``) or ``now - w`` against an end ``e`` (``w`` a window
+        or the horizon). So the result holds until ``now`` reaches the first
+        ``s``, ``s + HORIZON`` or ``e + w`` not yet passed. Times more than a
+        second before the horizon's start cannot reach ``now`` (no ``w``
+        exceeds the horizon), so the observed time is read from there (the
+        start it is clipped to reaches only ``now - 1 s``). Each side keeps
+        :data:`STEADY_MARGIN` from those times, far more than the rounding of
+        ``now - w``.
+        """
+        last = self.spans[-1].end if self.spans else -math.inf
+        lo = now - HORIZON
+        if last is None or last > lo:
+            return now  # an outage in the horizon: its downtime moves with time
+        floor = now - STEADY_MARGIN
+        until = math.inf
+        for start, end in self.observed(monitor, lo - 1.0, math.inf, count_maintenance):
+            if floor <= start < until:
+                until = start
+            if floor <= start + HORIZON < until:
+                until = start + HORIZON
+            if end < math.inf:
+                for width in _END_WIDTHS:
+                    if floor <= end + width < until:
+                        until = end + width
+        return until - STEADY_MARGIN
 
 
 @dataclass(frozen=True, slots=True)

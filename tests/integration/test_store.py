@@ -476,3 +476,23 @@ async def test_a_full_disk_keeps_history_writes_in_order_until_space_returns(
         assert rows(db, "SELECT kind FROM events ORDER BY id") == [("target_down",), ("target_up",)]
     assert caplog.text.count("cannot write the history") == 1
     assert "writing the history again; nothing was lost" in caplog.text
+
+
+async def test_the_downtime_counter_never_goes_down_and_quiet_targets_keep_no_entry(
+    db: Path, clock: FakeClock
+) -> None:
+    """Isolation entered with a start in the past takes downtime back from the open
+    outage's figures; the counter keeps what it reported. A target that never had
+    downtime costs the counter's record nothing."""
+    at(clock, 0)
+    async with Store(db, clock=clock.wall) as store:
+        store.first_observed("a", T0)
+        store.first_observed("quiet", T0)
+        assert down(store, "a", T0 + 100)
+        assert store.figures("a", T0 + 200).downtime_seconds_total == pytest.approx(100)
+        store.isolation(T0 + 150, T0 + 200)  # the monitor was cut off meanwhile
+        assert store.figures("a", T0 + 200).downtime_seconds_total == pytest.approx(100)
+        assert store.figures("a", T0 + 300).downtime_seconds_total == pytest.approx(150)
+        for now in (T0 + 300, T0 + 400):
+            assert store.figures("quiet", now).downtime_seconds_total == 0.0
+        assert "quiet" not in store._reported_downtime
