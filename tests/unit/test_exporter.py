@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -103,6 +105,28 @@ def test_value_format(value: float, text: str) -> None:
 def test_seconds_format_at_nanosecond_resolution(value: float, text: str) -> None:
     assert format_seconds(value) == text
     assert abs(float(text) - value) <= 5e-10 or not math.isfinite(value)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.one_of(
+        st.floats(min_value=0.0, max_value=2e6),
+        st.floats(min_value=5e-5, max_value=2e-4),
+        st.floats(min_value=999_999.0, max_value=1_000_001.0),
+        st.integers(min_value=0, max_value=10**7),
+        st.floats(allow_nan=True, allow_infinity=True),
+    )
+)
+def test_seconds_format_is_the_rounded_repr(value: float) -> None:
+    """The fixed-notation shortcut writes what ``repr(round(value, 9))`` writes."""
+    expected = repr(round(float(value), 9))
+    expected = {"nan": "NaN", "inf": "+Inf", "-inf": "-Inf"}.get(expected, expected)
+    assert format_seconds(value) == expected
+
+
+@pytest.mark.parametrize("value", [1e-4, 0.0001000000004, 0.0001000000006, 1.0, 999_999.9999999999])
+def test_seconds_format_at_the_edges_of_the_shortcut(value: float) -> None:
+    assert format_seconds(value) == repr(round(value, 9))
 
 
 def test_seconds_samples_are_rounded_to_the_nanosecond_and_ratios_are_not() -> None:
