@@ -117,7 +117,8 @@ class Recorder:
             fine.observe_all(result.rtts)
         else:
             entry.fine.add(sent=sent, lost=lost, seconds=seconds)
-        self._hand_over()
+        if self._fine_rows or self._coarse_rows:  # a bucket closed above (once a minute)
+            self._hand_over()
         return seconds
 
     def sweep(self, now: float, grace: float | None = None) -> None:
