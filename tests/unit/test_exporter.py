@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.contract import MetricFamily, ProbeResult, Sample
+from monitor.engine import exporter as exporter_module
 from monitor.engine.availability import Figures
 from monitor.engine.config import load_config
 from monitor.engine.exporter import (
@@ -622,3 +623,32 @@ def test_a_family_is_rendered_a_chunk_at_a_time_and_whole(keys: int) -> None:
     lines = store.render().decode().splitlines()[2:]
     assert lines == [f'x{{t="{i}"}} {i}' for i in range(keys)]
     assert max(calls) <= RENDER_CHUNK and calls[-1] == 0
+
+
+def test_sample_lines_stay_right_when_the_remembered_label_sets_overflow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A probe with more distinct label sets than the exporter remembers (SNMP ports)
+    still writes each sample under its own labels, in its family, with its format."""
+    monkeypatch.setattr(exporter_module, "EXTRA_LABELS_LIMIT", 3)
+    exporter = Exporter([RTT], SelfMetrics())
+    exporter.set_target("a", {})
+    for round_no in range(2):
+        ports = [
+            Sample(
+                "continuity_snmp_if_in_octets_total", float(port + round_no), (("if", f"p{port}"),)
+            )
+            for port in range(7)
+        ]
+        samples = (
+            *ports,
+            Sample("continuity_icmp_rtt_seconds", 0.0012345678912, (("stat", "avg"),)),
+            Sample("continuity_check_success", 7.0),  # the exporter's own: dropped
+        )
+        exporter.check_result("a", "snmp", ProbeResult(True, "ok", "", 1.0, 0.5, samples))
+        got = families(exporter.render())
+        assert got["continuity_snmp_if_in_octets_total"] == [
+            ({"target": "a", "if": f"p{port}"}, float(port + round_no)) for port in range(7)
+        ]
+        assert got["continuity_icmp_rtt_seconds"] == [({"target": "a", "stat": "avg"}, 0.001234568)]
+        assert got["continuity_check_success"] == [({"target": "a", "check": "snmp"}, 1.0)]
