@@ -34,6 +34,7 @@ from typing import Any
 
 from bench.icmp import addresses, config_text
 from bench.reload_stalls import start_in_process
+from monitor.engine.tick_lane import _RunDone
 from probes.icmp import _Finished
 from probes.icmp_engine import PingOutcome
 
@@ -45,8 +46,6 @@ def _lane_slots(daemon: Any) -> list[Any]:
 
 def _deliver_round(daemon: Any, slots: list[Any], round_no: int) -> None:
     """One settled run per slot, through the same objects a real run goes through."""
-    from monitor.engine.tick_lane import _RunDone
-
     lane = daemon.scheduler._lane
     loop = asyncio.get_running_loop()
     limit = lane._hooks.global_limit

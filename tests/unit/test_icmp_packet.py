@@ -615,7 +615,7 @@ def _reference_summary(
         values[f"rtt_{stat}_seconds"] = value
     text = f"rtt min/avg/max {low * 1000:.3f}/{avg * 1000:.3f}/{high * 1000:.3f} ms"
     if received >= 2:
-        jitter = sum(abs(b - a) for a, b in zip(got, got[1:], strict=False)) / (received - 1)
+        jitter = sum(abs(got[i + 1] - got[i]) for i in range(received - 1)) / (received - 1)
         samples.append(("continuity_icmp_jitter_seconds", jitter, ()))
         values["jitter_seconds"] = jitter
         text += f", jitter {jitter * 1000:.3f} ms"
