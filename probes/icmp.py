@@ -131,6 +131,10 @@ class EchoStats(NamedTuple):
     jitter: float | None
 
 
+_make_tuple = tuple.__new__
+"""Makes a named tuple from a tuple of its fields without the Python-level ``__new__``."""
+
+
 def echo_stats(rtts: Sequence[float | None]) -> EchoStats:
     """Min/avg/max RTT, jitter and loss of echoes listed in sequence order.
 
@@ -151,7 +155,8 @@ def _stats(got: Sequence[float], sent: int) -> EchoStats:
     if received >= 2:
         # A list, not a generator: for the usual three replies it is half the work.
         jitter = sum([abs(b - a) for a, b in itertools.pairwise(got)]) / (received - 1)
-    return EchoStats(sent, received, loss, min(got), sum(got) / received, max(got), jitter)
+    figures = (sent, received, loss, min(got), sum(got) / received, max(got), jitter)
+    return _make_tuple(EchoStats, figures)  # without the Python-level __new__
 
 
 # The label tuples and value names of the RTT samples, made once: a result is kept
@@ -161,7 +166,7 @@ _RTT_STATS: Final = tuple(
     ((("stat", stat),), f"rtt_{stat}_seconds") for stat in ("min", "avg", "max")
 )
 (_MIN_LABELS, _), (_AVG_LABELS, _), (_MAX_LABELS, _) = _RTT_STATS
-_sample = tuple.__new__
+_sample = _make_tuple
 """Makes a :class:`Sample` without its Python-level ``__new__`` (five per result)."""
 
 
