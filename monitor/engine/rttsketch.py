@@ -132,7 +132,9 @@ class Summary:
         """:meth:`observe` of each time (an echo train's round trips) in one call;
         times that are negative or not finite are left out, as :class:`Recorder` does."""
         low, high = self.low, self.high
-        count_slot = self._count_slot
+        # A run's echoes mostly fall in one slot (a slot is 9 % wide): counted
+        # together, one scan of the packed pairs a slot instead of one an echo.
+        last, same = -1, 0
         for seconds in times:
             if not 0.0 <= seconds < math.inf:
                 continue
@@ -140,11 +142,18 @@ class Summary:
                 index = 0
             else:
                 index = min(int((math.log2(seconds) - _LOG2_BASE) * PER_OCTAVE) + 1, SLOTS - 1)
-            count_slot(index, 1)
+            if index == last:
+                same += 1
+            else:
+                if same:
+                    self._count_slot(last, same)
+                last, same = index, 1
             if low is None or seconds < low:
                 low = seconds
             if high is None or seconds > high:
                 high = seconds
+        if same:
+            self._count_slot(last, same)
         self.low, self.high = low, high
 
     def _count_slot(self, index: int, n: int) -> None:
