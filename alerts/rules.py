@@ -545,8 +545,9 @@ class RuleBook:
         out: list[Alert] = []
         if target.name in self._unconfirmed and _POWER_VALUE in values:
             out += self._power_polled(target.name, values[_POWER_VALUE] >= 0.5, at)
-        gone = _LEVEL_EVENTS - event_kinds
-        if gone and (target.name, check) in self._levels:
+        # The set difference only for a check with a level alert (rarely): not per result.
+        gone = _LEVEL_EVENTS - event_kinds if (target.name, check) in self._levels else None
+        if gone:
             self._levels.discard((target.name, check))
 
             def ended(alert: Alert) -> bool:

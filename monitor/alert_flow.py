@@ -25,6 +25,9 @@ from monitor.engine.power import Estimate
 from monitor.engine.state import Event, EventKind
 from monitor.redact import redact_url
 
+_NO_EVENTS: frozenset[str] = frozenset()
+"""The event kinds of a result without events (nearly every one): made once."""
+
 MuteReason = Callable[[Alert], str | None]
 CONSEQUENCES_SHOWN = 5  # names in an alert's consequences line; the count says the rest
 CONFIGURE_SLICE = 500
@@ -218,7 +221,8 @@ class AlertFlow:
         info = self.targets.get(target)
         if info is None:
             return []
-        kinds = frozenset(e.kind for e in result.events)
+        events = result.events
+        kinds = frozenset(e.kind for e in events) if events else _NO_EVENTS
         now = self.wall()
         out = self.rules.check_result(info, kind, result.values, kinds, now)
         if self.rules.awaits_interfaces(target):  # only after a restart, until polled

@@ -625,12 +625,14 @@ class Daemon:
 
     def on_result(self, job: Job, result: ProbeResult) -> None:
         """The scheduler's callback: every result goes through the pipeline."""
-        name = job.target.name
-        self.pipeline.on_result(name, job.kind, result)
-        if self.history is not None and name in self.pipeline.states:
-            self.history.record(name, job.kind, result)
-        known = result.values and name in self.pipeline.states
-        if known and self.power.observe(name, result.started, result.values):
+        name, kind = job.target.name, job.kind
+        pipeline = self.pipeline
+        pipeline.on_result(name, kind, result)
+        if name not in pipeline.states:
+            return  # removed by a reload while its run was in flight
+        if self.history is not None:
+            self.history.record(name, kind, result)
+        if result.values and self.power.observe(name, result.started, result.values):
             self._power_changed(name)
 
     def _power_changed(self, name: str) -> None:

@@ -18,7 +18,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Final, Literal, NamedTuple
+from typing import Annotated, Final, Literal, NamedTuple, cast
 
 from pydantic import Field, model_validator
 
@@ -131,6 +131,10 @@ class EchoStats(NamedTuple):
     jitter: float | None
 
 
+_make_tuple = tuple.__new__
+"""Makes a named tuple from a tuple of its fields without the Python-level ``__new__``."""
+
+
 def echo_stats(rtts: Sequence[float | None]) -> EchoStats:
     """Min/avg/max RTT, jitter and loss of echoes listed in sequence order.
 
@@ -141,7 +145,7 @@ def echo_stats(rtts: Sequence[float | None]) -> EchoStats:
     return _stats([rtt for rtt in rtts if rtt is not None], len(rtts))
 
 
-def _stats(got: list[float], sent: int) -> EchoStats:
+def _stats(got: Sequence[float], sent: int) -> EchoStats:
     """:func:`echo_stats` of the replies ``got`` out of ``sent`` echoes."""
     received = len(got)
     loss = 1.0 - received / sent if sent else 1.0
@@ -149,8 +153,10 @@ def _stats(got: list[float], sent: int) -> EchoStats:
         return EchoStats(sent, 0, loss, None, None, None, None)
     jitter = None
     if received >= 2:
-        jitter = sum(abs(b - a) for a, b in itertools.pairwise(got)) / (received - 1)
-    return EchoStats(sent, received, loss, min(got), sum(got) / received, max(got), jitter)
+        # A list, not a generator: for the usual three replies it is half the work.
+        jitter = sum([abs(b - a) for a, b in itertools.pairwise(got)]) / (received - 1)
+    figures = (sent, received, loss, min(got), sum(got) / received, max(got), jitter)
+    return _make_tuple(EchoStats, figures)  # without the Python-level __new__
 
 
 # The label tuples and value names of the RTT samples, made once: a result is kept
@@ -159,49 +165,68 @@ def _stats(got: list[float], sent: int) -> EchoStats:
 _RTT_STATS: Final = tuple(
     ((("stat", stat),), f"rtt_{stat}_seconds") for stat in ("min", "avg", "max")
 )
+(_MIN_LABELS, _), (_AVG_LABELS, _), (_MAX_LABELS, _) = _RTT_STATS
+_sample = _make_tuple
+"""Makes a :class:`Sample` without its Python-level ``__new__`` (five per result)."""
 
 
 def stats_samples(stats: EchoStats) -> tuple[tuple[Sample, ...], dict[str, float]]:
     """The exported samples and the ``values`` mapping of a result."""
-    samples = [Sample(LOSS_METRIC, stats.loss_ratio)]
+    sent, received, loss, low, avg, high, jitter = stats
+    if low is None or avg is None or high is None:
+        values = {
+            "packet_loss_ratio": loss,
+            "packets_sent": float(sent),
+            "packets_received": float(received),
+        }
+        return (_sample(Sample, (LOSS_METRIC, loss, ())),), values
     values = {
-        "packet_loss_ratio": stats.loss_ratio,
-        "packets_sent": float(stats.sent),
-        "packets_received": float(stats.received),
+        "packet_loss_ratio": loss,
+        "packets_sent": float(sent),
+        "packets_received": float(received),
+        "rtt_min_seconds": low,
+        "rtt_avg_seconds": avg,
+        "rtt_max_seconds": high,
     }
-    if stats.rtt_min is not None and stats.rtt_avg is not None and stats.rtt_max is not None:
-        for (labels, key), value in zip(
-            _RTT_STATS, (stats.rtt_min, stats.rtt_avg, stats.rtt_max), strict=True
-        ):
-            samples.append(Sample(RTT_METRIC, value, labels))
-            values[key] = value
-    if stats.jitter is not None:
-        samples.append(Sample(JITTER_METRIC, stats.jitter))
-        values["jitter_seconds"] = stats.jitter
-    return tuple(samples), values
+    loss_sample = _sample(Sample, (LOSS_METRIC, loss, ()))
+    low_sample = _sample(Sample, (RTT_METRIC, low, _MIN_LABELS))
+    avg_sample = _sample(Sample, (RTT_METRIC, avg, _AVG_LABELS))
+    high_sample = _sample(Sample, (RTT_METRIC, high, _MAX_LABELS))
+    if jitter is None:
+        return (loss_sample, low_sample, avg_sample, high_sample), values
+    values["jitter_seconds"] = jitter
+    jitter_sample = _sample(Sample, (JITTER_METRIC, jitter, ()))
+    return (loss_sample, low_sample, avg_sample, high_sample, jitter_sample), values
 
 
 def summarize(
     outcome: PingOutcome, max_loss_ratio: float, *, name: str, started: float, duration: float
 ) -> ProbeResult:
     """Turn an echo train into a result: ok iff a reply came and loss is within bounds."""
-    rtts = tuple(rtt for rtt in outcome.rtts if rtt is not None)
-    stats = _stats(list(rtts), len(outcome.rtts))
+    echoes = outcome.rtts
+    # Every echo answered is the usual run: its tuple is the replies' as it is.
+    rtts = (
+        cast("tuple[float, ...]", echoes)
+        if None not in echoes
+        else tuple(rtt for rtt in echoes if rtt is not None)
+    )
+    stats = _stats(rtts, len(echoes))
     samples, values = stats_samples(stats)
-    replies = f"{stats.received}/{stats.sent} replies from {name}"
-    if stats.received and stats.loss_ratio <= max_loss_ratio:
-        ok, reason, message = True, "ok", f"{replies}, {_rtt_text(stats)}"
-    elif stats.received:
-        ok, reason = False, "loss"
+    received, loss = stats.received, stats.loss_ratio
+    if received and loss <= max_loss_ratio:
+        message = f"{received}/{stats.sent} replies from {name}, {_rtt_text(stats)}"
+        return ProbeResult(True, "ok", message, started, duration, samples, values, (), rtts)
+    replies = f"{received}/{stats.sent} replies from {name}"
+    if received:
+        reason = "loss"
         message = (
-            f"{replies}: loss {stats.loss_ratio:.0%} above max_loss_ratio "
+            f"{replies}: loss {loss:.0%} above max_loss_ratio "
             f"{max_loss_ratio:.0%}, {_rtt_text(stats)}"
         )
     else:
-        ok = False
         reason, cause = _no_reply_cause(outcome.failures)
         message = f"{replies}" + (f": {cause}" if cause else " within the deadline")
-    return ProbeResult(ok, reason, message, started, duration, samples, values, rtts=rtts)
+    return ProbeResult(False, reason, message, started, duration, samples, values, (), rtts)
 
 
 def failed(reason: str, message: str, *, started: float, duration: float) -> ProbeResult:

@@ -38,7 +38,8 @@ class CompactValues(Mapping[str, float]):
         """``values`` compacted; the names tuple is ``previous``'s when it is a
         :class:`CompactValues` with the same names (the check's last values)."""
         names = tuple(values)
-        if isinstance(previous, CompactValues) and previous._names == names:
+        # type(), not isinstance(): a Mapping subclass's isinstance goes through the ABC
+        if type(previous) is CompactValues and previous._names == names:
             names = previous._names
         n = len(names)
         numbers = (

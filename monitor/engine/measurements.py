@@ -20,7 +20,6 @@ the hour so far.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -111,13 +110,15 @@ class Recorder:
             entry.fine_start = start
         if result.rtts:
             # The spread within a run is what SmokePing's smoke shows: every echo counts.
-            entry.fine.add(sent=sent, lost=lost, seconds=None)
-            for rtt in result.rtts:
-                if rtt >= 0 and math.isfinite(rtt):
-                    entry.fine.observe(rtt)
+            fine = entry.fine
+            fine.count += 1
+            fine.sent += sent
+            fine.lost += lost
+            fine.observe_all(result.rtts)
         else:
             entry.fine.add(sent=sent, lost=lost, seconds=seconds)
-        self._hand_over()
+        if self._fine_rows or self._coarse_rows:  # a bucket closed above (once a minute)
+            self._hand_over()
         return seconds
 
     def sweep(self, now: float, grace: float | None = None) -> None:

@@ -128,6 +128,34 @@ class Summary:
         self.low = seconds if self.low is None else min(self.low, seconds)
         self.high = seconds if self.high is None else max(self.high, seconds)
 
+    def observe_all(self, times: tuple[float, ...]) -> None:
+        """:meth:`observe` of each time (an echo train's round trips) in one call;
+        times that are negative or not finite are left out, as :class:`Recorder` does."""
+        low, high = self.low, self.high
+        # A run's echoes mostly fall in one slot (a slot is 9 % wide): counted
+        # together, one scan of the packed pairs a slot instead of one an echo.
+        last, same = -1, 0
+        for seconds in times:
+            if not 0.0 <= seconds < math.inf:
+                continue
+            if seconds <= BASE:
+                index = 0
+            else:
+                index = min(int((math.log2(seconds) - _LOG2_BASE) * PER_OCTAVE) + 1, SLOTS - 1)
+            if index == last:
+                same += 1
+            else:
+                if same:
+                    self._count_slot(last, same)
+                last, same = index, 1
+            if low is None or seconds < low:
+                low = seconds
+            if high is None or seconds > high:
+                high = seconds
+        if same:
+            self._count_slot(last, same)
+        self.low, self.high = low, high
+
     def _count_slot(self, index: int, n: int) -> None:
         packed = self._packed
         for i in range(0, len(packed), 2):  # a few slots: a scan beats a search

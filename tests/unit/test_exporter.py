@@ -8,10 +8,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.contract import MetricFamily, ProbeResult, Sample
+from monitor.engine import exporter as exporter_module
 from monitor.engine.availability import Figures
 from monitor.engine.config import load_config
 from monitor.engine.exporter import (
@@ -103,6 +106,28 @@ def test_value_format(value: float, text: str) -> None:
 def test_seconds_format_at_nanosecond_resolution(value: float, text: str) -> None:
     assert format_seconds(value) == text
     assert abs(float(text) - value) <= 5e-10 or not math.isfinite(value)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.one_of(
+        st.floats(min_value=0.0, max_value=2e6),
+        st.floats(min_value=5e-5, max_value=2e-4),
+        st.floats(min_value=999_999.0, max_value=1_000_001.0),
+        st.integers(min_value=0, max_value=10**7),
+        st.floats(allow_nan=True, allow_infinity=True),
+    )
+)
+def test_seconds_format_is_the_rounded_repr(value: float) -> None:
+    """The fixed-notation shortcut writes what ``repr(round(value, 9))`` writes."""
+    expected = repr(round(float(value), 9))
+    expected = {"nan": "NaN", "inf": "+Inf", "-inf": "-Inf"}.get(expected, expected)
+    assert format_seconds(value) == expected
+
+
+@pytest.mark.parametrize("value", [1e-4, 0.0001000000004, 0.0001000000006, 1.0, 999_999.9999999999])
+def test_seconds_format_at_the_edges_of_the_shortcut(value: float) -> None:
+    assert format_seconds(value) == repr(round(value, 9))
 
 
 def test_seconds_samples_are_rounded_to_the_nanosecond_and_ratios_are_not() -> None:
@@ -598,3 +623,32 @@ def test_a_family_is_rendered_a_chunk_at_a_time_and_whole(keys: int) -> None:
     lines = store.render().decode().splitlines()[2:]
     assert lines == [f'x{{t="{i}"}} {i}' for i in range(keys)]
     assert max(calls) <= RENDER_CHUNK and calls[-1] == 0
+
+
+def test_sample_lines_stay_right_when_the_remembered_label_sets_overflow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A probe with more distinct label sets than the exporter remembers (SNMP ports)
+    still writes each sample under its own labels, in its family, with its format."""
+    monkeypatch.setattr(exporter_module, "EXTRA_LABELS_LIMIT", 3)
+    exporter = Exporter([RTT], SelfMetrics())
+    exporter.set_target("a", {})
+    for round_no in range(2):
+        ports = [
+            Sample(
+                "continuity_snmp_if_in_octets_total", float(port + round_no), (("if", f"p{port}"),)
+            )
+            for port in range(7)
+        ]
+        samples = (
+            *ports,
+            Sample("continuity_icmp_rtt_seconds", 0.0012345678912, (("stat", "avg"),)),
+            Sample("continuity_check_success", 7.0),  # the exporter's own: dropped
+        )
+        exporter.check_result("a", "snmp", ProbeResult(True, "ok", "", 1.0, 0.5, samples))
+        got = families(exporter.render())
+        assert got["continuity_snmp_if_in_octets_total"] == [
+            ({"target": "a", "if": f"p{port}"}, float(port + round_no)) for port in range(7)
+        ]
+        assert got["continuity_icmp_rtt_seconds"] == [({"target": "a", "stat": "avg"}, 0.001234568)]
+        assert got["continuity_check_success"] == [({"target": "a", "check": "snmp"}, 1.0)]

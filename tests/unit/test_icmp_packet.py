@@ -584,3 +584,75 @@ def test_summarize(
     assert needle in result.message
     assert result.started == 1.0
     assert result.duration == 0.5
+
+
+PRIORITY = ("local_resources", "unreachable", "ttl_exceeded", "address_family", "send_error")
+
+
+def _reference_summary(
+    rtts: tuple[float | None, ...], failures: tuple[tuple[str, str], ...], max_loss: float
+) -> tuple[bool, str, str, tuple[object, ...], dict[str, float], tuple[float, ...]]:
+    """What ``summarize`` made before its per-result fast path (session 7), written plainly."""
+    got = [rtt for rtt in rtts if rtt is not None]
+    sent, received = len(rtts), len(got)
+    loss = 1.0 - received / sent if sent else 1.0
+    samples: list[object] = [("continuity_icmp_packet_loss_ratio", loss, ())]
+    values = {"packet_loss_ratio": loss, "packets_sent": float(sent)}
+    values["packets_received"] = float(received)
+    replies = f"{received}/{sent} replies from h"
+    if not got:
+        reason, cause = "timeout", ""
+        for wanted in PRIORITY:
+            cause = next((m for r, m in failures if r == wanted), "")
+            if cause:
+                reason = wanted
+                break
+        message = replies + (f": {cause}" if cause else " within the deadline")
+        return False, reason, message, tuple(samples), values, ()
+    low, avg, high = min(got), sum(got) / received, max(got)
+    for stat, value in (("min", low), ("avg", avg), ("max", high)):
+        samples.append(("continuity_icmp_rtt_seconds", value, (("stat", stat),)))
+        values[f"rtt_{stat}_seconds"] = value
+    text = f"rtt min/avg/max {low * 1000:.3f}/{avg * 1000:.3f}/{high * 1000:.3f} ms"
+    if received >= 2:
+        jitter = sum(abs(got[i + 1] - got[i]) for i in range(received - 1)) / (received - 1)
+        samples.append(("continuity_icmp_jitter_seconds", jitter, ()))
+        values["jitter_seconds"] = jitter
+        text += f", jitter {jitter * 1000:.3f} ms"
+    if loss <= max_loss:
+        return True, "ok", f"{replies}, {text}", tuple(samples), values, tuple(got)
+    message = f"{replies}: loss {loss:.0%} above max_loss_ratio {max_loss:.0%}, {text}"
+    return False, "loss", message, tuple(samples), values, tuple(got)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rtts=st.lists(
+        st.one_of(st.none(), st.floats(min_value=0.0, max_value=10.0)), min_size=0, max_size=6
+    ),
+    failures=st.lists(
+        st.sampled_from(
+            [("unreachable", "host unreachable"), ("send_error", "send: x"), ("ttl_exceeded", "t")]
+        ),
+        max_size=2,
+    ),
+    max_loss=st.sampled_from([0.0, 0.5, 1.0]),
+)
+def test_summarize_makes_what_the_plain_summary_made(
+    rtts: list[float | None], failures: list[tuple[str, str]], max_loss: float
+) -> None:
+    result = summarize(
+        PingOutcome("h", tuple(rtts), tuple(failures)),
+        max_loss,
+        name="h",
+        started=1.0,
+        duration=0.5,
+    )
+    ok, reason, message, samples, values, kept = _reference_summary(
+        tuple(rtts), tuple(failures), max_loss
+    )
+    assert (result.ok, result.reason, result.message) == (ok, reason, message)
+    assert result.samples == samples
+    assert all(type(s).__name__ == "Sample" for s in result.samples)
+    assert list(result.values.items()) == list(values.items())  # same order too
+    assert result.rtts == kept

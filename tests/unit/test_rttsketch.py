@@ -143,3 +143,26 @@ def test_merge_matches_brute_force(parts: list[list[float]], q: float) -> None:
 @given(counts=st.dictionaries(st.integers(0, SLOTS - 1), st.integers(1, 10**9), max_size=40))
 def test_encoding_round_trip(counts: dict[int, int]) -> None:
     assert decode_slots(encode_slots(counts)) == counts
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(min_value=0.0, max_value=400.0),
+            st.sampled_from([0.0, -0.0, -1.0, 1e-5, math.inf, math.nan, 1e-7]),
+        ),
+        max_size=8,
+    ),
+    st.lists(st.floats(min_value=0.0, max_value=1.0), max_size=3),
+)
+def test_observe_all_is_observe_of_each_valid_time(times: list[float], before: list[float]) -> None:
+    one, many = Summary(), Summary()
+    for seconds in before:
+        one.observe(seconds)
+        many.observe(seconds)
+    for seconds in times:
+        if seconds >= 0 and math.isfinite(seconds):
+            one.observe(seconds)
+    many.observe_all(tuple(times))
+    assert many == one
