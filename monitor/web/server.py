@@ -21,13 +21,12 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from monitor.engine.exporter import Part, resolve, weight
-from monitor.engine.pacing import loop_first
 from monitor.web import metrics_body
 from monitor.web.api_body import MAX_JSON_DEPTH, BadRequest, json_depth
 from monitor.web.backend import Backend
 from monitor.web.guard import IDLE_TIMEOUT, MAX_CONNECTIONS, AcceptErrors, GuardedSite
 from monitor.web.history_view import DEFAULT_RANGE, RANGES
-from monitor.web.metrics_body import LoopShare, Rendered, render_deferred, splice
+from monitor.web.metrics_body import LoopShare
 from monitor.web.security import AccessControl
 from monitor.web.status_page import add_status_routes
 
@@ -46,23 +45,15 @@ GZIP_MIN_BYTES = 4096
 
 THREAD_PARTS = 5000
 """Responses of more parts (a deferred part counting its series) than this have their
-deferred parts rendered on the loop in slices and are compressed (or joined) in a
-thread (``monitor.web.metrics_body``); smaller ones are assembled at once on the loop."""
+deferred parts rendered on the loop in slices, and are compressed in a thread as they
+are rendered, or written to the client a batch at a time (``monitor.web.metrics_body``);
+smaller ones are assembled at once on the loop."""
 
 
 def assemble(parts: list[Part], compress: bool) -> tuple[bytes, bool]:
     """Render the deferred parts and join the exposition, gzipped if asked and worth
     it; says whether the body is gzipped."""
     return join(resolve(parts), compress)
-
-
-def assemble_found(
-    parts: list[Part], found: list[tuple[int, Rendered]], compress: bool
-) -> tuple[bytes, bool]:
-    """:func:`assemble` for parts whose deferred parts :func:`render_deferred` found (and
-    rendered if it could): run it in a thread. (A large gzipped body is made as it is
-    rendered instead: :func:`monitor.web.metrics_body.gzipped`.)"""
-    return join(splice(parts, found), compress)
 
 
 def join(texts: list[bytes], compress: bool) -> tuple[bytes, bool]:
@@ -111,7 +102,7 @@ class _Handlers:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
 
-    async def metrics(self, request: web.Request) -> web.Response:
+    async def metrics(self, request: web.Request) -> web.StreamResponse:
         share = LoopShare()
         share.begin()
         parts = self.backend.metrics()
@@ -123,17 +114,19 @@ class _Handlers:
             share.end()
         else:
             # Tens of megabytes at 50,000 targets: the deferred parts rendered on the
-            # loop in slices, the join and the compression (which release the GIL) in
-            # a thread; the loop takes the GIL back at once whenever it needs it.
+            # loop in slices; the compression (which releases the GIL) in a thread.
             await share.rest()  # the snapshot is a slice of its own
             if compress:  # as Prometheus asks: never the whole plain text at once
                 body, gzipped = await metrics_body.gzipped(parts, share, GZIP_LEVEL), True
                 share.end()
-            else:
-                found = await render_deferred(parts, share)
+            else:  # written as it is rendered: never the whole text at once either
+                response = web.StreamResponse(headers=headers)
+                await response.prepare(request)
+                await metrics_body.streamed(parts, share, response.write)
                 share.end()
-                with loop_first():
-                    body, gzipped = await asyncio.to_thread(assemble_found, parts, found, compress)
+                await response.write_eof()
+                self.backend.self_metrics.metrics_loop_time(share.total, share.longest)
+                return response
         # reported by the next scrape (this one's text already holds the gauges)
         self.backend.self_metrics.metrics_loop_time(share.total, share.longest)
         if gzipped:

@@ -1,6 +1,7 @@
-"""A large ``/metrics`` body: deferred parts rendered on the loop in slices, joined in a thread.
+"""A large ``/metrics`` body: deferred parts rendered on the loop in slices, then
+compressed in a thread or written to the client a batch at a time.
 
-Pure logic with a fake clock (slices, scan, splice); then the real handler on a
+Pure logic with a fake clock (slices, scan, batches); then the real handler on a
 real aiohttp server, scraped while ``/-/healthy`` is polled from another thread.
 """
 
@@ -18,8 +19,8 @@ from aiohttp import web
 
 from monitor.engine.exporter import Deferred, Part, resolve
 from monitor.web import metrics_body
-from monitor.web.metrics_body import SCAN, LoopShare, Rendered, render_deferred, splice
-from monitor.web.server import THREAD_PARTS, _Handlers, assemble_found
+from monitor.web.metrics_body import SCAN, LoopShare
+from monitor.web.server import THREAD_PARTS, _Handlers
 from tests.fakes import MetricsBackend
 
 
@@ -57,11 +58,17 @@ def _sliced(
 
 
 def _run(share: LoopShare, parts: list[Part]) -> bytes:
+    """The plain body as :func:`metrics_body.streamed` writes it (the last write ends
+    the last slice)."""
+    written: list[bytes] = []
+
+    async def write(text: bytes) -> None:
+        written.append(text)
+
     async def go() -> bytes:
         share.begin()
-        found = await render_deferred(parts, share)
-        share.end()
-        return b"".join(splice(parts, found))
+        await metrics_body.streamed(parts, share, write)
+        return b"".join(written)
 
     return asyncio.run(go())
 
@@ -83,25 +90,11 @@ def test_pieces_are_rendered_in_slices_with_a_rest_when_the_budget_is_spent(
     parts: list[Part] = [b"# HELP x_bucket h\n", _sliced(b"x", pieces, clock, cost), b"y 1\n"]
     body = _run(share, parts)
     assert body == b"".join(resolve(parts))  # the same bytes as the unsliced join
-    assert pause.at == pytest.approx(rests)
-    assert share.slices == len(rests) + 1
+    # then one more rest, after the body's one write (at the end of the rendering)
+    assert pause.at == pytest.approx([*rests, cost * pieces])
+    assert share.slices == len(rests) + 2  # the write's own slice boundary, then the rest
     assert share.total == pytest.approx(cost * pieces)
     assert share.longest == pytest.approx(longest)
-
-
-def test_every_deferred_part_is_rendered_in_place_in_pieces() -> None:
-    clock = FakeClock()
-    parts: list[Part] = [b"a 1\n", _sliced(b"x", 3), b"b 1\n", _sliced(b"z", 2)]
-    share = LoopShare(clock=clock, pause=Rests(clock))
-
-    async def go() -> list[tuple[int, Rendered]]:
-        share.begin()
-        return list(await render_deferred(parts, share))
-
-    found = asyncio.run(go())
-    assert [position for position, _ in found] == [1, 3]
-    assert [len(pieces) for _, pieces in found] == [3, 2]
-    assert b"".join(splice(parts, found)) == b"".join(resolve(parts))
 
 
 def test_deferred_parts_are_found_across_the_scans_steps() -> None:
@@ -125,17 +118,31 @@ def _mixed() -> list[Part]:
     return parts
 
 
-def test_the_threads_plain_assembly_is_the_unsliced_join() -> None:
+@pytest.mark.parametrize("batch", [10, 1 << 20])
+def test_a_plain_body_is_written_as_it_is_rendered_and_is_the_unsliced_join(
+    batch: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plain path writes a batch at a time (a tiny batch: a write after nearly every
+    piece), each write ending a slice; what the client gets is the unsliced join."""
+    monkeypatch.setattr(metrics_body, "BATCH", batch)
     parts = _mixed()
     clock = FakeClock()
+    pause = Rests(clock)
+    share = LoopShare(clock=clock, pause=pause)
+    written: list[bytes] = []
 
-    async def go() -> list[tuple[int, Rendered]]:
-        share = LoopShare(clock=clock, pause=Rests(clock))
+    async def write(text: bytes) -> None:
+        written.append(text)
+
+    async def go() -> None:
         share.begin()
-        return await render_deferred(parts, share)
+        await metrics_body.streamed(parts, share, write)
 
-    body, gzipped = assemble_found(parts, asyncio.run(go()), False)
-    assert not gzipped and body == b"".join(resolve(parts))
+    asyncio.run(go())
+    assert b"".join(written) == b"".join(resolve(parts))
+    assert len(written) > (6 if batch == 10 else 0)
+    assert len(pause.at) == len(written)  # a rest after every write, yielding or not
+    assert max(map(len, written)) < (1 << 20 if batch == 10 else 2 << 20)
 
 
 @pytest.mark.parametrize("batch", [10, 1 << 20])
@@ -161,12 +168,12 @@ def test_a_gzipped_body_is_compressed_as_it_is_rendered_and_is_the_unsliced_join
     assert share.slices > (6 if batch == 10 else 0)
 
 
-def test_no_deferred_part_no_rest_and_the_parts_unchanged() -> None:
+def test_no_deferred_part_one_write_one_rest_and_the_parts_unchanged() -> None:
     clock = FakeClock()
     pause = Rests(clock)
     parts: list[Part] = [b"a 1\n", b"b 2\n"]
     assert _run(LoopShare(clock=clock, pause=pause), parts) == b"a 1\nb 2\n"
-    assert pause.at == [] and parts == [b"a 1\n", b"b 2\n"]
+    assert pause.at == [0.0] and parts == [b"a 1\n", b"b 2\n"]
 
 
 PIECE_SECONDS = 0.002
@@ -193,9 +200,13 @@ def _get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[b
         return response.read(), response.headers.get("Content-Encoding") or ""
 
 
-def test_a_large_scrape_keeps_the_loop_answering_and_its_body_is_the_unsliced_join() -> None:
+@pytest.mark.parametrize("gzipped", [True, False])
+def test_a_large_scrape_keeps_the_loop_answering_and_its_body_is_the_unsliced_join(
+    gzipped: bool,
+) -> None:
     """300 ms of rendering at the scrape: on the loop, in slices; ``/-/healthy`` polled
-    every 10 ms from another thread meanwhile never waits for all of it."""
+    every 10 ms from another thread meanwhile never waits for all of it. Gzipped (as
+    Prometheus asks) or plain (written to the client as it is rendered)."""
     threads: set[int] = set()
     parts: list[Part] = [b"# HELP x_bucket h\n", *[b"y 1\n"] * THREAD_PARTS, _busy_pieces(threads)]
     backend = MetricsBackend(parts)
@@ -212,13 +223,14 @@ def test_a_large_scrape_keeps_the_loop_answering_and_its_body_is_the_unsliced_jo
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         try:
-            return (*await asyncio.to_thread(_scrape_while_polling, port), threading.get_ident())
+            scrape = await asyncio.to_thread(_scrape_while_polling, port, gzipped)
+            return (*scrape, threading.get_ident())
         finally:
             await runner.cleanup()
 
     body, coding, worst, loop_thread = asyncio.run(serve())
-    assert coding == "gzip"
-    text = gzip.decompress(body)
+    assert coding == ("gzip" if gzipped else "")
+    text = gzip.decompress(body) if gzipped else body
     rendered = b"".join(b'x_bucket{i="%d"} %d\n' % (i, i) * 40 for i in range(PIECES))
     assert text == expected + rendered
     assert threads == {loop_thread}  # rendered on the loop, not in a thread
@@ -232,7 +244,7 @@ def test_a_large_scrape_keeps_the_loop_answering_and_its_body_is_the_unsliced_jo
     assert 0 < gauges["continuity_metrics_render_slice_seconds"] < 0.1
 
 
-def _scrape_while_polling(port: int) -> tuple[bytes, str, float]:
+def _scrape_while_polling(port: int, gzipped: bool) -> tuple[bytes, str, float]:
     worst = 0.0
     done = threading.Event()
 
@@ -248,7 +260,7 @@ def _scrape_while_polling(port: int) -> tuple[bytes, str, float]:
     poller.start()
     time.sleep(0.05)
     try:
-        body, coding = _get(port, "/metrics", {"Accept-Encoding": "gzip"})
+        body, coding = _get(port, "/metrics", {"Accept-Encoding": "gzip" if gzipped else ""})
     finally:
         done.set()
         poller.join(10)
