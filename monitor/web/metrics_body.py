@@ -1,8 +1,10 @@
-"""A large ``/metrics`` body: deferred parts rendered on the loop in slices, joined off it.
+"""A large ``/metrics`` body: deferred parts rendered on the loop in slices, then
+compressed in a thread or written to the client a batch at a time.
 
-Some series are rendered at the scrape from a snapshot (:class:`Deferred`: the
-RTT histogram, 10,000 checks' lines at 10,000 targets). Rendered in a thread,
-that Python code held the GIL for tens of milliseconds while the loop probed:
+Some series are rendered at the scrape from a snapshot
+(:class:`~monitor.engine.exporter.Deferred`: the RTT histogram, 10,000 checks'
+lines at 10,000 targets). Rendered in a thread, that Python code held the GIL
+for tens of milliseconds while the loop probed:
 every ``sendto``/``recvmsg`` of the loop releases the GIL, the thread took it,
 and the loop waited for it back after each call (a GIL convoy: at 10,000 ICMP
 targets, 10-15 % more CPU per echo and a scheduler lag p99 of 0.1-0.2 s).
@@ -29,7 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
-from monitor.engine.exporter import Deferred, Part
+from monitor.engine.exporter import Part
 
 T = TypeVar("T")
 
@@ -96,48 +98,6 @@ class LoopShare:
             return await work
         finally:
             self.begin()
-
-
-Rendered = list[bytes]
-"""A deferred part's text in pieces (rendered on the loop)."""
-
-
-async def render_deferred(parts: list[Part], share: LoopShare) -> list[tuple[int, Rendered]]:
-    """Every deferred part of ``parts`` by position, with its pieces rendered (on the
-    loop, within ``share``'s slices); ``parts`` is not changed."""
-    found: list[tuple[int, Rendered]] = []
-    for start in range(0, len(parts), SCAN):
-        chunk = parts[start : start + SCAN]
-        types = list(map(type, chunk))
-        if types.count(bytes) != len(types):
-            for offset, kind in enumerate(types):
-                if kind is not bytes:
-                    part = chunk[offset]
-                    assert isinstance(part, Deferred)  # Part is bytes | Deferred
-                    found.append((start + offset, await _render(part, share)))
-        await share.step()
-    return found
-
-
-async def _render(part: Deferred, share: LoopShare) -> Rendered:
-    pieces = []
-    for piece in part.pieces():
-        pieces.append(piece)
-        await share.step()
-    return pieces
-
-
-def splice(parts: list[Part], found: list[tuple[int, Rendered]]) -> list[bytes]:
-    """``parts`` with each deferred part replaced by its rendered pieces. Slices of a
-    list: copies of pointers, in C."""
-    out: list[bytes] = []
-    previous = 0
-    for position, rendered in found:
-        out += parts[previous:position]  # type: ignore[arg-type]  # bytes between deferred
-        out += rendered
-        previous = position + 1
-    out += parts[previous:]  # type: ignore[arg-type]
-    return out
 
 
 async def _batches(parts: list[Part], share: LoopShare) -> AsyncIterator[bytes]:
