@@ -173,22 +173,17 @@ _sample = _make_tuple
 def stats_samples(stats: EchoStats) -> tuple[tuple[Sample, ...], dict[str, float]]:
     """The exported samples and the ``values`` mapping of a result."""
     sent, received, loss, low, avg, high, jitter = stats
-    if low is None or avg is None or high is None:
-        values = {
-            "packet_loss_ratio": loss,
-            "packets_sent": float(sent),
-            "packets_received": float(received),
-        }
-        return (_sample(Sample, (LOSS_METRIC, loss, ())),), values
     values = {
         "packet_loss_ratio": loss,
         "packets_sent": float(sent),
         "packets_received": float(received),
-        "rtt_min_seconds": low,
-        "rtt_avg_seconds": avg,
-        "rtt_max_seconds": high,
     }
     loss_sample = _sample(Sample, (LOSS_METRIC, loss, ()))
+    if low is None or avg is None or high is None:
+        return (loss_sample,), values
+    values["rtt_min_seconds"] = low
+    values["rtt_avg_seconds"] = avg
+    values["rtt_max_seconds"] = high
     low_sample = _sample(Sample, (RTT_METRIC, low, _MIN_LABELS))
     avg_sample = _sample(Sample, (RTT_METRIC, avg, _AVG_LABELS))
     high_sample = _sample(Sample, (RTT_METRIC, high, _MAX_LABELS))
@@ -213,10 +208,10 @@ def summarize(
     stats = _stats(rtts, len(echoes))
     samples, values = stats_samples(stats)
     received, loss = stats.received, stats.loss_ratio
-    if received and loss <= max_loss_ratio:
-        message = f"{received}/{stats.sent} replies from {name}, {_rtt_text(stats)}"
-        return ProbeResult(True, "ok", message, started, duration, samples, values, (), rtts)
     replies = f"{received}/{stats.sent} replies from {name}"
+    if received and loss <= max_loss_ratio:
+        message = f"{replies}, {_rtt_text(stats)}"
+        return ProbeResult(True, "ok", message, started, duration, samples, values, (), rtts)
     if received:
         reason = "loss"
         message = (

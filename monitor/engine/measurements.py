@@ -110,11 +110,8 @@ class Recorder:
             entry.fine_start = start
         if result.rtts:
             # The spread within a run is what SmokePing's smoke shows: every echo counts.
-            fine = entry.fine
-            fine.count += 1
-            fine.sent += sent
-            fine.lost += lost
-            fine.observe_all(result.rtts)
+            entry.fine.add(sent=sent, lost=lost, seconds=None)
+            entry.fine.observe_all(result.rtts)
         else:
             entry.fine.add(sent=sent, lost=lost, seconds=seconds)
         if self._fine_rows or self._coarse_rows:  # a bucket closed above (once a minute)

@@ -138,10 +138,7 @@ class Summary:
         for seconds in times:
             if not 0.0 <= seconds < math.inf:
                 continue
-            if seconds <= BASE:
-                index = 0
-            else:
-                index = min(int((math.log2(seconds) - _LOG2_BASE) * PER_OCTAVE) + 1, SLOTS - 1)
+            index = slot(seconds)
             if index == last:
                 same += 1
             else:

@@ -105,6 +105,12 @@ class _Handlers:
     async def metrics(self, request: web.Request) -> web.StreamResponse:
         share = LoopShare()
         share.begin()
+        response = await self._metrics(request, share)
+        # reported by the next scrape (this one's text already holds the gauges)
+        self.backend.self_metrics.metrics_loop_time(share.total, share.longest)
+        return response
+
+    async def _metrics(self, request: web.Request, share: LoopShare) -> web.StreamResponse:
         parts = self.backend.metrics()
         headers = {"Content-Type": METRICS_CONTENT_TYPE, "Vary": "Accept-Encoding"}
         compress = accepts_gzip(request.headers.get("Accept-Encoding", ""))
@@ -112,23 +118,20 @@ class _Handlers:
         if len(parts) <= THREAD_PARTS and weight(parts) <= THREAD_PARTS:
             body, gzipped = assemble(parts, compress)
             share.end()
-        else:
+        elif compress:  # as Prometheus asks: never the whole plain text at once
             # Tens of megabytes at 50,000 targets: the deferred parts rendered on the
             # loop in slices; the compression (which releases the GIL) in a thread.
             await share.rest()  # the snapshot is a slice of its own
-            if compress:  # as Prometheus asks: never the whole plain text at once
-                body, gzipped = await metrics_body.gzipped(parts, share, GZIP_LEVEL), True
-                share.end()
-            else:  # written as it is rendered: never the whole text at once either
-                response = web.StreamResponse(headers=headers)
-                await response.prepare(request)
-                await metrics_body.streamed(parts, share, response.write)
-                share.end()
-                await response.write_eof()
-                self.backend.self_metrics.metrics_loop_time(share.total, share.longest)
-                return response
-        # reported by the next scrape (this one's text already holds the gauges)
-        self.backend.self_metrics.metrics_loop_time(share.total, share.longest)
+            body, gzipped = await metrics_body.gzipped(parts, share, GZIP_LEVEL), True
+            share.end()
+        else:  # written to the client as it is rendered: never the whole text either
+            await share.rest()
+            response = web.StreamResponse(headers=headers)
+            await response.prepare(request)
+            await metrics_body.streamed(parts, share, response.write)
+            share.end()
+            await response.write_eof()
+            return response
         if gzipped:
             headers["Content-Encoding"] = "gzip"
         return web.Response(body=body, headers=headers)
