@@ -162,3 +162,6 @@ class MetricsBackend:
 
     def metrics(self) -> list[Part]:
         return self.parts
+
+    def write_pending(self, limit: int) -> bool:
+        return False

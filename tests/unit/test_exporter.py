@@ -145,6 +145,7 @@ def test_seconds_samples_are_rounded_to_the_nanosecond_and_ratios_are_not() -> N
         ),
     )
     exporter.check_result("a", "icmp", result)
+    exporter.write_pending()
     text = exporter.store.render().decode()
     assert 'continuity_check_duration_seconds{target="a",check="icmp"} 0.000310642\n' in text
     assert 'continuity_icmp_rtt_seconds{target="a",stat="avg"} 7.4387e-05\n' in text
@@ -415,13 +416,14 @@ def test_a_scrape_renders_the_cells_as_they_were_when_it_began() -> None:
     exporter.set_target("a", {})
     exporter.check_result("a", "icmp", ok_result(0.001))
     exporter.target_state(TargetState("a", Health.UP, since=1.0))
-    parts = exporter.store.parts()
+    parts = exporter.render_parts()
     exporter.check_result("a", "icmp", ok_result(0.002))
     exporter.target_state(TargetState("a", Health.DOWN, since=2.0))
     exporter.remove_target("a")
     before = b"".join(resolve(parts)).decode()
     assert 'continuity_icmp_rtt_seconds{target="a",stat="avg"} 0.001\n' in before
     assert 'continuity_target_up{target="a"} 1\n' in before
+    exporter.write_pending()  # the removed target's result is not written
     assert exporter.store.render() == b""
 
 
@@ -435,6 +437,7 @@ def test_new_labels_move_every_series_of_the_target_to_them() -> None:
         exporter.target_state(TargetState(name, Health.UP, since=1.0))
         exporter.check_result(name, "icmp", ok_result())
         exporter.figures(name, Figures(1, 2.0, {"1h": 0.5}, None, None))
+        exporter.write_pending()
     exporter.set_target("a", {"site": "new"})
     lines = _scrape_text(exporter.store)
     assert not [line for line in lines if 'target="a",site="old"' in line]
@@ -455,10 +458,13 @@ def test_targets_with_the_same_parts_share_one_record_of_them() -> None:
         exporter.set_target(name, {})
         exporter.target_state(TargetState(name, Health.UP, since=1.0))
         exporter.check_result(name, "icmp", ok_result())
+    exporter.write_pending()
     exporter.check_result("c", "icmp", ProbeResult(False, "timeout", "", 1.0, 2.0))
+    exporter.write_pending()
     parts = exporter.store._cell_parts
     assert parts["a"] is parts["b"] and parts["c"] is not parts["a"]
     exporter.check_result("c", "icmp", ok_result())
+    exporter.write_pending()
     assert parts["c"] is parts["a"]
     exporter.store.remove(("c", "icmp"))
     assert [part for part, _, _ in parts["c"]] == [""]
@@ -475,6 +481,7 @@ def test_numbers_the_state_keeps_are_not_copied() -> None:
     result = ProbeResult(True, "ok", "", 1_700_000_001.5, 0.125)
     exporter.target_state(state)
     exporter.check_result("a", "icmp", result)
+    exporter.write_pending()
     families = exporter.store._families
     assert (
         families["continuity_target_state_since_timestamp_seconds"].cells['target="a"']
@@ -515,6 +522,7 @@ def test_a_deferred_family_weighs_as_the_lines_its_cells_write() -> None:
                 ),
             ),
         )
+    exporter.write_pending()
     parts = exporter.store.parts()
     rtt = next(p for p in parts if isinstance(p, Deferred) and RTT.name.encode() in p.render())
     assert rtt.series == 6
@@ -545,11 +553,13 @@ def test_cell_dicts_stay_out_of_the_collectors_way() -> None:
         exporter.set_target(name, {})
         exporter.check_result(name, "icmp", ok_result())
         exporter.target_state(TargetState(name, Health.UP, since=1.0))
+    exporter.write_pending()
     gc.collect()
     exporter.check_result("a", "icmp", ok_result(0.003))
     exporter.target_state(TargetState("b", Health.DOWN, since=2.0))
     exporter.set_target("c", {})
     exporter.check_result("c", "icmp", ok_result())
+    exporter.write_pending()
     kept = {name: f.cells for name, f in exporter.store._families.items() if f.cells}
     assert kept.keys() == {
         RTT.name,
@@ -577,6 +587,7 @@ def test_the_exporters_families_parse_back_with_their_values() -> None:
     exporter.predicted_dark("a", 7.0, "trend")
     exporter.predicted_dark("unknown target", 7.0, "trend")  # ignored
     exporter.slo("s", 0.99, SloStatus(0.25, {"1h": 1.0}, False, False))
+    exporter.write_pending()
     parsed = families(exporter.store.render())
     a = {"target": "a", "site": "x"}
     assert parsed == {
@@ -652,3 +663,59 @@ def test_sample_lines_stay_right_when_the_remembered_label_sets_overflow(
         ]
         assert got["continuity_icmp_rtt_seconds"] == [({"target": "a", "stat": "avg"}, 0.001234568)]
         assert got["continuity_check_success"] == [({"target": "a", "check": "snmp"}, 1.0)]
+
+
+def test_a_check_result_is_written_at_the_next_scrape_and_only_the_latest() -> None:
+    """Results wait for the scrape: one replaced before it is never written, the
+    waiting ones are written oldest first a slice at a time, and every run is counted."""
+    exporter = Exporter([RTT], SelfMetrics())
+    for name in ("a", "b"):
+        exporter.set_target(name, {})
+    exporter.check_result("a", "icmp", ok_result(0.001))
+    exporter.check_result("b", "icmp", ok_result(0.005))
+    exporter.check_result("a", "icmp", ProbeResult(False, "timeout", "", 2.0, 5.0))
+    exporter.check_result("a", "icmp", ok_result(0.002))
+    assert exporter.store.render() == b""
+    assert exporter.write_pending(1) is True  # a's latest; b still waits
+    text = exporter.store.render().decode()
+    assert 'continuity_icmp_rtt_seconds{target="a",stat="avg"} 0.002\n' in text
+    assert 'target="b"' not in text and "failure_info" not in text
+    assert exporter.write_pending(1) is False
+    rtt = [line for line in _scrape_text(exporter.store) if line.startswith(RTT.name)]
+    assert rtt == [
+        'continuity_icmp_rtt_seconds{target="a",stat="avg"} 0.002',
+        'continuity_icmp_rtt_seconds{target="b",stat="avg"} 0.005',
+    ]
+    runs = exporter.self_metrics.render().decode()
+    assert 'continuity_check_runs_total{kind="icmp",result="success"} 3.0' in runs
+    assert 'continuity_check_runs_total{kind="icmp",result="failure"} 1.0' in runs
+
+
+def test_a_scrape_writes_what_waits_and_a_removed_target_loses_its_result() -> None:
+    exporter = Exporter([RTT], SelfMetrics())
+    for name in ("a", "b"):
+        exporter.set_target(name, {})
+        exporter.check_result(name, "icmp", ok_result())
+    exporter.remove_target("a")
+    exporter.set_target("a", {})  # back under the same name: the old result is gone
+    text = exporter.render().decode()
+    assert 'target="b",check="icmp"' in text and 'target="a",check="icmp"' not in text
+
+
+def test_past_the_limit_the_oldest_waiting_results_are_written_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Waiting results hold their samples: past the limit a chunk of the oldest is
+    written as a result comes, so that no more than the limit wait."""
+    monkeypatch.setattr(exporter_module, "PENDING_LIMIT", 5)
+    monkeypatch.setattr(exporter_module, "PENDING_CHUNK", 2)
+    exporter = Exporter([RTT], SelfMetrics())
+    names = [f"t{i}" for i in range(8)]
+    for name in names:
+        exporter.set_target(name, {})
+        exporter.check_result(name, "icmp", ok_result())
+    written = {key.partition(",")[0] for key in exporter.store._families[RTT.name].cells}
+    # the 6th result took t0 and t1 out, the 8th t2 and t3: five or fewer wait
+    assert written == {'target="t0"', 'target="t1"', 'target="t2"', 'target="t3"'}
+    assert exporter.write_pending() is False
+    assert len(exporter.store._families[RTT.name].cells) == 8

@@ -112,6 +112,7 @@ def scenario() -> bytes:
             health = HEALTHS[(i + round_) % len(HEALTHS)]
             since = None if health is Health.UNKNOWN else T0 + i + round_ * 60.125
             exporter.target_state(TargetState(name, health, since=since))
+        exporter.write_pending()  # what a scrape does first
         for i in range(0, n, 2 + round_):
             if round_ == 2 and i == 11:
                 continue
