@@ -909,9 +909,6 @@ class Daemon:
     def metrics(self) -> list[Part]:
         return self.exporter.render_parts()
 
-    def write_pending(self, limit: int) -> bool:
-        return self.exporter.write_pending(limit)
-
     def api_targets(self) -> dict[str, Any]:
         assert self.config is not None
         return targets_view(self.config, self.pipeline.policy())

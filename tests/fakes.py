@@ -162,6 +162,3 @@ class MetricsBackend:
 
     def metrics(self) -> list[Part]:
         return self.parts
-
-    def write_pending(self, limit: int) -> bool:
-        return False

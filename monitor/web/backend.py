@@ -36,11 +36,6 @@ class Backend(Protocol):
         """The exposition as parts to join (see :meth:`Exporter.render_parts`)."""
         ...
 
-    def write_pending(self, limit: int) -> bool:
-        """Write up to ``limit`` check results' series that wait for the scrape; True
-        while some still wait (see :meth:`Exporter.write_pending`)."""
-        ...
-
     @property
     def self_metrics(self) -> SelfMetrics: ...
 

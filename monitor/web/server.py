@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from monitor.engine.exporter import PENDING_CHUNK, Part, resolve, weight
+from monitor.engine.exporter import Part, resolve, weight
 from monitor.web import metrics_body
 from monitor.web.api_body import MAX_JSON_DEPTH, BadRequest, json_depth
 from monitor.web.backend import Backend
@@ -111,10 +111,6 @@ class _Handlers:
         return response
 
     async def _metrics(self, request: web.Request, share: LoopShare) -> web.StreamResponse:
-        # The check results since the last scrape first, a slice at a time (10,000 of
-        # them are about 100 ms of work); the few that come meanwhile go with metrics().
-        while self.backend.write_pending(PENDING_CHUNK):
-            await share.step()
         parts = self.backend.metrics()
         headers = {"Content-Type": METRICS_CONTENT_TYPE, "Vary": "Accept-Encoding"}
         compress = accepts_gzip(request.headers.get("Accept-Encoding", ""))

@@ -665,29 +665,37 @@ def test_sample_lines_stay_right_when_the_remembered_label_sets_overflow(
         assert got["continuity_check_success"] == [({"target": "a", "check": "snmp"}, 1.0)]
 
 
-def test_a_check_result_is_written_at_the_next_scrape_and_only_the_latest() -> None:
-    """Results wait for the scrape: one replaced before it is never written, the
-    waiting ones are written oldest first a slice at a time, and every run is counted."""
+def test_check_results_are_written_a_batch_at_a_time_or_by_the_scrape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Results wait for the batch to fill or for the scrape, whichever comes first: a
+    result replaced meanwhile is not written, and every run is counted."""
+    monkeypatch.setattr(exporter_module, "PENDING_BATCH", 4)
     exporter = Exporter([RTT], SelfMetrics())
-    for name in ("a", "b"):
+    for name in ("a", "b", "c"):
         exporter.set_target(name, {})
     exporter.check_result("a", "icmp", ok_result(0.001))
     exporter.check_result("b", "icmp", ok_result(0.005))
     exporter.check_result("a", "icmp", ProbeResult(False, "timeout", "", 2.0, 5.0))
     exporter.check_result("a", "icmp", ok_result(0.002))
-    assert exporter.store.render() == b""
-    assert exporter.write_pending(1) is True  # a's latest; b still waits
-    text = exporter.store.render().decode()
-    assert 'continuity_icmp_rtt_seconds{target="a",stat="avg"} 0.002\n' in text
-    assert 'target="b"' not in text and "failure_info" not in text
-    assert exporter.write_pending(1) is False
+    assert exporter.store.render() == b""  # two results wait
+    exporter.check_result("c", "icmp", ok_result(0.003))
+    exporter.check_result("b", "icmp", ok_result(0.004))
+    rtt = [line for line in _scrape_text(exporter.store) if line.startswith(RTT.name)]
+    assert rtt == []  # still three
+    exporter.check_result("c", "icmp", ok_result(0.006))
+    exporter.check_result("d", "icmp", ok_result(0.007))  # no labels (removed): dropped
     rtt = [line for line in _scrape_text(exporter.store) if line.startswith(RTT.name)]
     assert rtt == [
         'continuity_icmp_rtt_seconds{target="a",stat="avg"} 0.002',
-        'continuity_icmp_rtt_seconds{target="b",stat="avg"} 0.005',
+        'continuity_icmp_rtt_seconds{target="b",stat="avg"} 0.004',
+        'continuity_icmp_rtt_seconds{target="c",stat="avg"} 0.006',
     ]
+    assert "failure_info" not in exporter.store.render().decode()
+    exporter.check_result("b", "icmp", ok_result(0.008))
+    assert 'target="b",stat="avg"} 0.008' in exporter.render().decode()  # the scrape's
     runs = exporter.self_metrics.render().decode()
-    assert 'continuity_check_runs_total{kind="icmp",result="success"} 3.0' in runs
+    assert 'continuity_check_runs_total{kind="icmp",result="success"} 8.0' in runs
     assert 'continuity_check_runs_total{kind="icmp",result="failure"} 1.0' in runs
 
 
@@ -700,22 +708,3 @@ def test_a_scrape_writes_what_waits_and_a_removed_target_loses_its_result() -> N
     exporter.set_target("a", {})  # back under the same name: the old result is gone
     text = exporter.render().decode()
     assert 'target="b",check="icmp"' in text and 'target="a",check="icmp"' not in text
-
-
-def test_past_the_limit_the_oldest_waiting_results_are_written_at_once(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Waiting results hold their samples: past the limit a chunk of the oldest is
-    written as a result comes, so that no more than the limit wait."""
-    monkeypatch.setattr(exporter_module, "PENDING_LIMIT", 5)
-    monkeypatch.setattr(exporter_module, "PENDING_CHUNK", 2)
-    exporter = Exporter([RTT], SelfMetrics())
-    names = [f"t{i}" for i in range(8)]
-    for name in names:
-        exporter.set_target(name, {})
-        exporter.check_result(name, "icmp", ok_result())
-    written = {key.partition(",")[0] for key in exporter.store._families[RTT.name].cells}
-    # the 6th result took t0 and t1 out, the 8th t2 and t3: five or fewer wait
-    assert written == {'target="t0"', 'target="t1"', 'target="t2"', 'target="t3"'}
-    assert exporter.write_pending() is False
-    assert len(exporter.store._families[RTT.name].cells) == 8

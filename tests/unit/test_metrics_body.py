@@ -17,16 +17,7 @@ from collections.abc import Iterator
 import pytest
 from aiohttp import web
 
-from monitor.contract import ProbeResult, Sample
-from monitor.engine.exporter import (
-    PENDING_CHUNK,
-    PENDING_LIMIT,
-    Deferred,
-    Exporter,
-    Part,
-    SelfMetrics,
-    resolve,
-)
+from monitor.engine.exporter import Deferred, Part, resolve
 from monitor.web import metrics_body
 from monitor.web.metrics_body import SCAN, LoopShare
 from monitor.web.server import THREAD_PARTS, _Handlers
@@ -274,60 +265,3 @@ def _scrape_while_polling(port: int, gzipped: bool) -> tuple[bytes, str, float]:
         done.set()
         poller.join(10)
     return body, coding, worst
-
-
-class ExporterBackend:
-    """The handler's backend over a real :class:`Exporter`, counting the slices of
-    waiting results it is asked to write."""
-
-    def __init__(self, exporter: Exporter) -> None:
-        self.exporter = exporter
-        self.self_metrics = exporter.self_metrics
-        self.writes = 0
-
-    def metrics(self) -> list[Part]:
-        return self.exporter.render_parts()
-
-    def write_pending(self, limit: int) -> bool:
-        assert limit == PENDING_CHUNK
-        self.writes += 1
-        return self.exporter.write_pending(limit)
-
-
-def test_check_results_waiting_for_the_scrape_are_written_in_slices() -> None:
-    """16,000 results wait (about 0.15 s of writing): the scrape writes them a chunk at a
-    time with rests between, ``/-/healthy`` keeps answering, and every one is in the
-    body."""
-    targets = 16_000
-    assert targets <= PENDING_LIMIT  # all wait
-    exporter = Exporter([], SelfMetrics())
-    rtt = (("stat", "avg"),)
-    for i in range(targets):
-        name = f"t{i}"
-        exporter.set_target(name, {})
-        sample = Sample("continuity_icmp_rtt_seconds", 0.001 + i * 1e-9, rtt)
-        exporter.check_result(name, "icmp", ProbeResult(True, "ok", "", 1.0, 0.5, (sample,)))
-    backend = ExporterBackend(exporter)
-
-    async def serve() -> tuple[bytes, str, float]:
-        handlers = _Handlers(backend)  # type: ignore[arg-type]
-        app = web.Application()
-        app.router.add_get("/metrics", handlers.metrics)
-        app.router.add_get("/-/healthy", handlers.healthy)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        try:
-            return await asyncio.to_thread(_scrape_while_polling, port, True)
-        finally:
-            await runner.cleanup()
-
-    body, _, worst = asyncio.run(serve())
-    text = gzip.decompress(body).decode()
-    assert text.count("continuity_check_success{") == targets
-    assert f'continuity_icmp_rtt_seconds{{target="t{targets - 1}",stat="avg"}} ' in text
-    assert backend.writes == -(-targets // PENDING_CHUNK)
-    assert exporter.write_pending() is False
-    assert worst < 0.1, f"/-/healthy waited {worst * 1000:.0f} ms during the scrape"
