@@ -228,7 +228,7 @@ class World:
     roots_at: float = float("-inf")  # when ``roots`` was last counted (at most once a second)
 
 
-@dataclass
+@dataclass(slots=True)
 class Changes:
     """What one step changed; the caller applies it to its own maps."""
 
@@ -281,7 +281,8 @@ def kept_result(result: ProbeResult, previous: ProbeResult | None = None) -> Pro
     if not result.samples and not result.events and not result.rtts:
         return result
     values = result.values
-    if values and not isinstance(values, CompactValues):
+    # type(), not isinstance(): a dict's isinstance of a Mapping subclass goes through the ABC
+    if values and type(values) is not CompactValues:
         values = CompactValues.of(values, previous.values if previous is not None else None)
     return ProbeResult(
         result.ok, result.reason, result.message, result.started, result.duration, (), values
@@ -597,6 +598,9 @@ class StepInput(NamedTuple):
     maintenance: bool
 
 
+_new_tuple: Final = tuple.__new__
+
+
 def step(
     states: Mapping[str, TargetState],
     world: World,
@@ -616,7 +620,10 @@ def step(
     whose parents changed, everyone when isolation begins or ends), the new
     world, the events, and the targets to re-check at once.
     """
-    given = StepInput(states, world, topo, name, check, result, now, policies, maintenance)
+    # tuple.__new__: the named tuple's own __new__ is a Python frame (0.3 against 0.2 µs)
+    given = _new_tuple(
+        StepInput, (states, world, topo, name, check, result, now, policies, maintenance)
+    )
     quiet = _quiet_step(given)
     return quiet if quiet is not None else _general_step(given)
 
@@ -847,7 +854,7 @@ def _isolation(
     counts root causes (failing targets not behind a failing parent), never
     their consequences, and needs at least ``isolation_min_failing`` of them.
     """
-    down_canaries = _down_canaries(states, topo)
+    down_canaries = _down_canaries(states, topo) if topo.canaries else []
     world = _count_roots(world, states, topo, now)
     if topo.canaries:
         cut_off = len(down_canaries) == len(topo.canaries)
