@@ -24,6 +24,9 @@ _PACKERS: Final = tuple(Struct(f"{n}d") for n in range(17))
 and looked up per result cost 0.15 µs more."""
 
 
+_new_object: Final = object.__new__
+
+
 class CompactValues(Mapping[str, float]):
     """Read-only mapping of measurement names to floats, names shared between results."""
 
@@ -47,7 +50,11 @@ class CompactValues(Mapping[str, float]):
             if n < len(_PACKERS)
             else pack(f"{n}d", *values.values())
         )
-        return cls(names, numbers)
+        # Built without a call of __init__ (a Python frame: 0.1 µs of the 0.65)
+        made = _new_object(cls)
+        made._names = names
+        made._numbers = numbers
+        return made
 
     def __getitem__(self, key: str) -> float:
         try:

@@ -29,6 +29,7 @@ BASE = frozenset(
         "monitor.clock",
         "monitor.dbfile",
         "monitor.i18n",
+        "monitor.fast_init",
     }
 )
 """The base room: what every package may import. It imports only itself."""

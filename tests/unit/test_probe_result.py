@@ -1,4 +1,4 @@
-"""ProbeResult's written-out constructor behaves as the dataclass's own did."""
+"""ProbeResult's generated constructor (monitor.fast_init) behaves as the dataclass's own did."""
 
 from __future__ import annotations
 
