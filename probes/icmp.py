@@ -235,8 +235,11 @@ def _answered(rtts: tuple[float, ...], name: str, started: float, duration: floa
     """
     sent = len(rtts)
     low, avg, high = min(rtts), sum(rtts) / sent, max(rtts)
-    # A list, not a generator: for the usual three replies it is half the work.
-    jitter = sum([abs(b - a) for a, b in itertools.pairwise(rtts)]) / (sent - 1)
+    if sent == 3:  # the default count: the general path's sum of two, written out
+        first, second, third = rtts
+        jitter = (abs(second - first) + abs(third - second)) / 2
+    else:
+        jitter = sum([abs(b - a) for a, b in itertools.pairwise(rtts)]) / (sent - 1)
     values = {
         "packet_loss_ratio": 0.0,
         "packets_sent": float(sent),
@@ -247,17 +250,28 @@ def _answered(rtts: tuple[float, ...], name: str, started: float, duration: floa
         "jitter_seconds": jitter,
     }
     samples = (
-        _sample(Sample, (LOSS_METRIC, 0.0, ())),
+        _NO_LOSS,
         _sample(Sample, (RTT_METRIC, low, _MIN_LABELS)),
         _sample(Sample, (RTT_METRIC, avg, _AVG_LABELS)),
         _sample(Sample, (RTT_METRIC, high, _MAX_LABELS)),
         _sample(Sample, (JITTER_METRIC, jitter, ())),
     )
-    message = (
-        f"{sent}/{sent} replies from {name}, rtt min/avg/max {low * 1000:.3f}/"
-        f"{avg * 1000:.3f}/{high * 1000:.3f} ms, jitter {jitter * 1000:.3f} ms"
+    # %-formatting writes floats as format() does, a fifth faster than the f-string.
+    message = _ANSWERED_TEXT % (
+        sent,
+        sent,
+        name,
+        low * 1000,
+        avg * 1000,
+        high * 1000,
+        jitter * 1000,
     )
     return ProbeResult(True, "ok", message, started, duration, samples, values, (), rtts)
+
+
+_NO_LOSS: Final = Sample(LOSS_METRIC, 0.0, ())
+"""The loss sample of a run without loss (immutable, so shared)."""
+_ANSWERED_TEXT: Final = "%d/%d replies from %s, rtt min/avg/max %.3f/%.3f/%.3f ms, jitter %.3f ms"
 
 
 def failed(reason: str, message: str, *, started: float, duration: float) -> ProbeResult:
