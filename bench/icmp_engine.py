@@ -14,9 +14,9 @@ Three layers can be measured: ``engine`` (``IcmpEngine.ping`` alone),
 ``ProbeResult``) and ``start`` (``IcmpProber.start``, the scheduler's tick lane's
 path: no task per run, the result handed to a ``done`` callback; all runs started
 from one callback, as a tick starts its runs); ``--layer icmplib`` adds icmplib's
-per-ping sockets for comparison. Columns: layer, mode (raw/dgram), ts (kernel or monotonic receive times), N,
-echoes, replies, CPU seconds (user/sys), µs per echo, and the mean RTT the
-probe reported (on loopback the true RTT is tens of µs, so a large figure
+per-ping sockets for comparison. Columns: layer, mode (raw/dgram), ts (kernel
+or monotonic receive times), N, echoes, replies, CPU seconds (user/sys), µs per
+echo, and the mean RTT the probe reported (on loopback the true RTT is tens of µs, so a large figure
 there is event-loop lag counted as network time).
 """
 
