@@ -306,6 +306,21 @@ async def test_host_without_ipv6_fails_v6_targets_only(caplog: pytest.LogCapture
     assert v4.ok, v4.message
 
 
+async def test_start_declines_a_family_this_host_cannot_ping() -> None:
+    """The engine itself says it did not start (the prober no longer asks first);
+    the run then goes through probe(), which reports the missing family."""
+    engine = IcmpEngine(socket_factory=refuse_ipv6)
+    async with IcmpProber(engine=engine) as prober:
+        accepted, future = await start_run(prober, "::1")
+        assert not accepted
+        accepted_v4, v4 = await start_run(prober, "127.0.0.1")
+        assert accepted_v4
+        assert_sane(await asyncio.wait_for(v4, 3.0))
+        await asyncio.sleep(0.05)
+        assert not future.done()  # done is never called for a run not started
+        assert engine.outstanding == 0
+
+
 def refuse_all(family: int, kind: int, proto: int) -> socket.socket:
     raise PermissionError(errno.EPERM, "Operation not permitted")
 
