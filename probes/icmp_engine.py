@@ -216,7 +216,6 @@ class _Channel:
     """One socket (one address family) and the echoes outstanding on it."""
 
     __slots__ = (
-        "echo_type",
         "family",
         "ident_base",
         "ident_shift",
@@ -243,7 +242,6 @@ class _Channel:
         # (identifier in the high half); a reply's pair minus it is the key.
         self.ident_shift = ident_base << 16
         self.key_mask = 0xFFFFFFFF if mode == "raw" else 0xFFFF
-        self.echo_type = pkt.ICMP6_ECHO_REQUEST if self.v6 else pkt.ICMP_ECHO_REQUEST
         self.next_key = 0
         self.pending: dict[int, tuple[_Run, int]] = {}
         self.unread = 0  # sends since the socket was last drained
