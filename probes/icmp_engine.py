@@ -147,7 +147,7 @@ class PingOutcome:
 
     Its ``__init__`` is written out, with the dataclass's parameters: one outcome is
     made per run, and the frozen dataclass's own sets each field with
-    ``object.__setattr__`` (0.9 µs for the four; the slots' setters take half).
+    ``object.__setattr__``: 0.56 µs an outcome, against 0.29 through the slots' setters.
     """
 
     destination: str
