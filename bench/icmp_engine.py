@@ -9,12 +9,14 @@ would do on the far host. Each configuration runs ``--repeat`` times; the
 table shows medians. Only loopback is touched, and every run is bounded by
 its deadline.
 
-Two layers are measured: ``engine`` (``IcmpEngine.ping`` alone) and
+Three layers can be measured: ``engine`` (``IcmpEngine.ping`` alone),
 ``probe`` (``IcmpProber.probe``: address parsing, echoes, statistics and the
-``ProbeResult``); ``--layer icmplib`` adds icmplib's per-ping sockets for
-comparison. Columns: layer, mode (raw/dgram), ts (kernel or monotonic receive times), N,
-echoes, replies, CPU seconds (user/sys), µs per echo, and the mean RTT the
-probe reported (on loopback the true RTT is tens of µs, so a large figure
+``ProbeResult``) and ``start`` (``IcmpProber.start``, the scheduler's tick lane's
+path: no task per run, the result handed to a ``done`` callback; all runs started
+from one callback, as a tick starts its runs); ``--layer icmplib`` adds icmplib's
+per-ping sockets for comparison. Columns: layer, mode (raw/dgram), ts (kernel
+or monotonic receive times), N, echoes, replies, CPU seconds (user/sys), µs per
+echo, and the mean RTT the probe reported (on loopback the true RTT is tens of µs, so a large figure
 there is event-loop lag counted as network time).
 """
 
@@ -30,7 +32,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from monitor.contract import ProbeTarget
+from monitor.contract import ProbeResult, ProbeTarget
 from probes.icmp import IcmpProber, IcmpSettings
 from probes.icmp_engine import IcmpEngine
 
@@ -145,6 +147,53 @@ async def probe_run(
     )
 
 
+async def start_run(
+    n: int, count: int, interval: str, timeout: float, mode: str, kernel_ts: bool
+) -> Run:
+    """The tick lane's path: ``IcmpProber.start`` for every target from one callback."""
+    settings = IcmpSettings(
+        count=count, packet_interval=interval, timeout=f"{timeout}s", interval=f"{timeout}s"
+    )
+    targets = [ProbeTarget(a, a) for a in loopback_addresses(n)]
+    async with IcmpProber(mode=mode, kernel_timestamps=kernel_ts) as prober:  # type: ignore[arg-type]
+        loop = asyncio.get_running_loop()
+        for target in targets:  # parse the literals once, as the daemon's runs after the first
+            prober.start(target, settings, deadline=loop.time(), done=lambda _result: None)
+        await asyncio.sleep(0.1)
+        results: list[ProbeResult] = []
+        finished = loop.create_future()
+
+        def done(result: ProbeResult) -> None:
+            results.append(result)
+            if len(results) == n:
+                finished.set_result(None)
+
+        gc.collect()
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        wall = time.perf_counter()
+        deadline = loop.time() + timeout
+        for target in targets:
+            prober.start(target, settings, deadline=deadline, done=done)
+        await finished
+        wall = time.perf_counter() - wall
+        after = resource.getrusage(resource.RUSAGE_SELF)
+    sent = sum(int(r.values["packets_sent"]) for r in results)
+    received = sum(int(r.values["packets_received"]) for r in results)
+    rtts = [r.values["rtt_avg_seconds"] for r in results if "rtt_avg_seconds" in r.values]
+    return Run(
+        "start",
+        mode,
+        kernel_ts,
+        n,
+        sent,
+        received,
+        after.ru_utime - before.ru_utime,
+        after.ru_stime - before.ru_stime,
+        wall,
+        statistics.fmean(rtts) if rtts else float("nan"),
+    )
+
+
 async def icmplib_run(
     n: int, count: int, interval: str, timeout: float, mode: str, kernel_ts: bool
 ) -> Run:
@@ -214,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=["raw", "dgram"], nargs="+", default=["raw"])
     parser.add_argument(
         "--layer",
-        choices=["engine", "probe", "icmplib"],
+        choices=["engine", "probe", "start", "icmplib"],
         nargs="+",
         default=["engine", "probe"],
         help="icmplib (per-ping sockets) is a comparison; use it with --targets 200 1000",
@@ -226,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python {sys.version.split()[0]}, {args.count} echoes per target, medians of "
           f"{args.repeat} runs")  # fmt: skip
     print(HEADER)
-    layers = {"engine": engine_run, "probe": probe_run, "icmplib": icmplib_run}
+    layers = {"engine": engine_run, "probe": probe_run, "start": start_run, "icmplib": icmplib_run}
     for layer in args.layer:
         for mode in args.mode:
             for ts in args.timestamps:

@@ -199,6 +199,9 @@ def summarize(
 ) -> ProbeResult:
     """Turn an echo train into a result: ok iff a reply came and loss is within bounds."""
     echoes = outcome.rtts
+    sent = len(echoes)
+    if sent >= 2 and None not in echoes and max_loss_ratio >= 0.0:
+        return _answered(cast("tuple[float, ...]", echoes), name, started, duration)
     # Every echo answered is the usual run: its tuple is the replies' as it is.
     rtts = (
         cast("tuple[float, ...]", echoes)
@@ -222,6 +225,53 @@ def summarize(
         reason, cause = _no_reply_cause(outcome.failures)
         message = f"{replies}" + (f": {cause}" if cause else " within the deadline")
     return ProbeResult(False, reason, message, started, duration, samples, values, (), rtts)
+
+
+def _answered(rtts: tuple[float, ...], name: str, started: float, duration: float) -> ProbeResult:
+    """:func:`summarize` of the usual run, every echo (two or more) answered.
+
+    The same result as the general path, made without its intermediate
+    :class:`EchoStats`, its helpers' calls and its partial message strings.
+    """
+    sent = len(rtts)
+    low, avg, high = min(rtts), sum(rtts) / sent, max(rtts)
+    if sent == 3:  # the default count: the general path's sum of two, written out
+        first, second, third = rtts
+        jitter = (abs(second - first) + abs(third - second)) / 2
+    else:
+        jitter = sum([abs(b - a) for a, b in itertools.pairwise(rtts)]) / (sent - 1)
+    values = {
+        "packet_loss_ratio": 0.0,
+        "packets_sent": float(sent),
+        "packets_received": float(sent),
+        "rtt_min_seconds": low,
+        "rtt_avg_seconds": avg,
+        "rtt_max_seconds": high,
+        "jitter_seconds": jitter,
+    }
+    samples = (
+        _NO_LOSS,
+        _sample(Sample, (RTT_METRIC, low, _MIN_LABELS)),
+        _sample(Sample, (RTT_METRIC, avg, _AVG_LABELS)),
+        _sample(Sample, (RTT_METRIC, high, _MAX_LABELS)),
+        _sample(Sample, (JITTER_METRIC, jitter, ())),
+    )
+    # %-formatting writes floats as format() does, a fifth faster than the f-string.
+    message = _ANSWERED_TEXT % (
+        sent,
+        sent,
+        name,
+        low * 1000,
+        avg * 1000,
+        high * 1000,
+        jitter * 1000,
+    )
+    return ProbeResult(True, "ok", message, started, duration, samples, values, (), rtts)
+
+
+_NO_LOSS: Final = Sample(LOSS_METRIC, 0.0, ())
+"""The loss sample of a run without loss (immutable, so shared)."""
+_ANSWERED_TEXT: Final = "%d/%d replies from %s, rtt min/avg/max %.3f/%.3f/%.3f ms, jitter %.3f ms"
 
 
 def failed(reason: str, message: str, *, started: float, duration: float) -> ProbeResult:
@@ -399,21 +449,18 @@ class IcmpProber:
         """:meth:`probe` without a coroutine, for an address already known (see
         :class:`monitor.contract.StartableProber`); False when the run needs
         :meth:`probe` (a name to look up, a family this host lacks)."""
-        address = self._literal(target.address, settings.family)
-        if not isinstance(address, _Address) or self._engine.unavailable(address.family):
+        # A literal seen before (every run but a target's first) is one lookup.
+        address = self._literals.get((target.address, settings.family)) or self._literal(
+            target.address, settings.family
+        )
+        if not isinstance(address, _Address):
             return False
         started = time.time()
         loop = self._loop or asyncio.get_running_loop()
         begin = loop.time()
-        finished = _Finished(
-            done,
-            address=target.address,
-            max_loss=settings.max_loss_ratio,
-            started=started,
-            begin=begin,
-            loop=loop,
-        )
-        self._engine.start(
+        finished = _Finished(done, target.address, settings.max_loss_ratio, started, begin, loop)
+        # False for a family this host cannot ping: probe() reports it.
+        return self._engine.start(
             address.family,
             address.sockaddr,
             count=settings.count,
@@ -422,7 +469,6 @@ class IcmpProber:
             deadline=min(deadline, begin + settings.timeout),
             done=finished,
         )
-        return True
 
     async def _resolve(
         self, address: str, family: str, deadline: float
@@ -525,10 +571,9 @@ class _Finished:
 
     __slots__ = ("address", "begin", "done", "loop", "max_loss", "started")
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - positional: one per run
         self,
         done: Callable[[ProbeResult], None],
-        *,
         address: str,
         max_loss: float,
         started: float,
@@ -543,7 +588,8 @@ class _Finished:
         self.loop = loop
 
     def __call__(self, outcome: PingOutcome) -> None:
-        name = _display_name(self.address, outcome.destination)
+        address, destination = self.address, outcome.destination
+        name = destination if address == destination else f"{address} ({destination})"
         duration = self.loop.time() - self.begin
         self.done(
             summarize(outcome, self.max_loss, name=name, started=self.started, duration=duration)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import operator
 from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass
 from functools import partial
@@ -50,6 +51,7 @@ class _Slot:
     """One job of the lane: when it runs next, and its run in flight if any."""
 
     job: Job
+    key: tuple[str, str]  # the job's (target, kind): Job.key makes a new tuple each time
     scheduled: float = math.inf
     previous: float | None = None  # when the last run was due
     woken: bool = False  # moved earlier by trigger() since its last run
@@ -103,8 +105,8 @@ class TickLane:
         """Run ``job`` from now on, first at its stable offset after ``start``."""
 
         self.remove(job.key)
-        slot = _Slot(job)
-        self._slots[job.key] = slot
+        slot = _Slot(job, job.key)
+        self._slots[slot.key] = slot
         self._place(slot, first_run(job.key, job.settings.interval, start, self._tick))
 
     def remove(self, key: tuple[str, str]) -> bool:
@@ -162,7 +164,7 @@ class TickLane:
         slots = self._due.pop(when, None)
         if not slots:
             return
-        slots.sort(key=_depth)  # stable: parents first, then filing order
+        slots.sort(key=_depth)  # stable: parents first, then filing order (C-level key)
         for slot in slots:
             if slot.stopped or slot.running or slot.scheduled != when:
                 continue  # removed, or moved to another time by trigger()
@@ -274,7 +276,7 @@ class TickLane:
         slot.running = False
         if slot.stopped:  # the consumer's reaction removed it
             return
-        fast = job.key in self._hooks.fast
+        fast = slot.key in self._hooks.fast
         interval = self._hooks.fast_interval(job) if fast else job.settings.interval
         when, missed = next_run(scheduled, interval, self._clock.now())
         if self._tick > 0:  # stay exactly on the tick grid despite float sums
@@ -302,5 +304,5 @@ class _RunDone:
         self.lane._done(self.slot, self.token, result)
 
 
-def _depth(slot: _Slot) -> int:
-    return slot.job.depth
+_depth: Callable[[_Slot], int] = operator.attrgetter("job.depth")
+"""A slot's sort key in a tick: its target's depth (parents first)."""

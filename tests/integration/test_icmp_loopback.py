@@ -25,6 +25,7 @@ import pytest
 
 from monitor.contract import ProbeContext, ProbeResult, ProbeSetupError, ProbeTarget
 from probes import KINDS
+from probes import icmp_packet as pkt
 from probes.icmp import KIND, IcmpProber, IcmpSettings, IcmpUnavailable
 from probes.icmp_engine import IcmpEngine, SockAddr
 from tests.helpers import until
@@ -137,6 +138,48 @@ async def test_a_run_in_flight_holds_few_objects_the_collector_walks() -> None:
 async def test_ipv6_loopback_raw() -> None:
     async with IcmpProber(mode="raw") as prober:
         assert_sane(await ping(prober, "::1"))
+
+
+class RecordingSocket(socket.socket):
+    """A real socket that keeps every packet ``sendto`` hands the kernel."""
+
+    def __init__(self, family: int, kind: int, proto: int) -> None:
+        super().__init__(family, kind, proto)
+        self.sent: list[bytes] = []
+
+    def sendto(self, *args: Any) -> int:  # type: ignore[override]
+        self.sent.append(bytes(args[0]))
+        return super().sendto(*args)
+
+
+@pytest.mark.parametrize("size", [0, 7, 56, 1400])
+async def test_the_engine_sends_the_echo_request_build_echo_request_makes(size: int) -> None:
+    """The engine packs its echoes itself (header and payload in one go, the checksum
+    folded inline): each must be the packet the reference builder makes for its
+    identifier and sequence, with a checksum that sums to zero, and be answered."""
+    sockets: list[RecordingSocket] = []
+
+    def factory(family: int, kind: int, proto: int) -> socket.socket:
+        sockets.append(RecordingSocket(family, kind, proto))
+        return sockets[-1]
+
+    engine = IcmpEngine(socket_factory=factory)
+    settings = IcmpSettings(count=3, packet_interval="10ms", timeout="2s", payload_size=size)
+    async with IcmpProber(engine=engine) as prober:
+        results = await asyncio.gather(
+            *(ping(prober, f"127.0.3.{i}", settings) for i in range(1, 41))
+        )
+    for result in results:
+        assert_sane(result)
+    sent = [packet for sock in sockets for packet in sock.sent]
+    assert len(sent) == 120
+    for packet in sent:
+        ident, seq = int.from_bytes(packet[4:6], "big"), int.from_bytes(packet[6:8], "big")
+        payload = packet[8:]
+        assert len(payload) == max(size, pkt.COOKIE_LEN)
+        assert packet == pkt.build_echo_request(ident, seq, payload)
+        assert pkt.internet_checksum(packet) == 0
+    assert len({packet[4:8] for packet in sent}) == 120  # one key per echo
 
 
 @needs_raw
@@ -261,6 +304,21 @@ async def test_host_without_ipv6_fails_v6_targets_only(caplog: pytest.LogCapture
     assert "IPv6 unavailable on this host" in v6.message
     assert "Address family not supported" in v6.message
     assert v4.ok, v4.message
+
+
+async def test_start_declines_a_family_this_host_cannot_ping() -> None:
+    """The engine itself says it did not start (the prober no longer asks first);
+    the run then goes through probe(), which reports the missing family."""
+    engine = IcmpEngine(socket_factory=refuse_ipv6)
+    async with IcmpProber(engine=engine) as prober:
+        accepted, future = await start_run(prober, "::1")
+        assert not accepted
+        accepted_v4, v4 = await start_run(prober, "127.0.0.1")
+        assert accepted_v4
+        assert_sane(await asyncio.wait_for(v4, 3.0))
+        await asyncio.sleep(0.05)
+        assert not future.done()  # done is never called for a run not started
+        assert engine.outstanding == 0
 
 
 def refuse_all(family: int, kind: int, proto: int) -> socket.socket:

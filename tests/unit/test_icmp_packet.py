@@ -656,3 +656,30 @@ def test_summarize_makes_what_the_plain_summary_made(
     assert all(type(s).__name__ == "Sample" for s in result.samples)
     assert list(result.values.items()) == list(values.items())  # same order too
     assert result.rtts == kept
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rtts=st.lists(
+        st.one_of(
+            st.floats(min_value=0.0, max_value=10.0), st.floats(min_value=0.0, max_value=1e-4)
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    max_loss=st.sampled_from([0.0, 0.5, 1.0]),
+)
+def test_summarize_of_a_run_with_every_echo_answered_is_the_plain_summary(
+    rtts: list[float], max_loss: float
+) -> None:
+    """The usual run (every echo answered; three by default) has a path of its own."""
+    result = summarize(
+        PingOutcome("h", tuple(rtts), ()), max_loss, name="h", started=1.0, duration=0.5
+    )
+    ok, reason, message, samples, values, kept = _reference_summary(tuple(rtts), (), max_loss)
+    assert (result.ok, result.reason, result.message) == (ok, reason, message)
+    assert result.samples == samples
+    assert all(type(s).__name__ == "Sample" for s in result.samples)
+    assert list(result.values.items()) == list(values.items())
+    assert result.rtts == kept
+    assert (result.started, result.duration, result.events) == (1.0, 0.5, ())
