@@ -30,6 +30,7 @@ import socket
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from monitor.contract import ProbeResult, ProbeTarget
@@ -115,10 +116,7 @@ async def probe_run(
     n: int, count: int, interval: str, timeout: float, mode: str, kernel_ts: bool
 ) -> Run:
     """The whole probe: resolution, echoes, statistics, ProbeResult."""
-    settings = IcmpSettings(
-        count=count, packet_interval=interval, timeout=f"{timeout}s", interval=f"{timeout}s"
-    )
-    targets = [ProbeTarget(a, a) for a in loopback_addresses(n)]
+    settings, targets = _probe_inputs(n, count, interval, timeout)
     async with IcmpProber(mode=mode, kernel_timestamps=kernel_ts) as prober:  # type: ignore[arg-type]
         loop = asyncio.get_running_loop()
         gc.collect()
@@ -130,31 +128,14 @@ async def probe_run(
         )
         wall = time.perf_counter() - wall
         after = resource.getrusage(resource.RUSAGE_SELF)
-    sent = sum(int(r.values["packets_sent"]) for r in results)
-    received = sum(int(r.values["packets_received"]) for r in results)
-    rtts = [r.values["rtt_avg_seconds"] for r in results if "rtt_avg_seconds" in r.values]
-    return Run(
-        "probe",
-        mode,
-        kernel_ts,
-        n,
-        sent,
-        received,
-        after.ru_utime - before.ru_utime,
-        after.ru_stime - before.ru_stime,
-        wall,
-        statistics.fmean(rtts) if rtts else float("nan"),
-    )
+    return _layer_run("probe", mode, kernel_ts, results, before, after, wall)
 
 
 async def start_run(
     n: int, count: int, interval: str, timeout: float, mode: str, kernel_ts: bool
 ) -> Run:
     """The tick lane's path: ``IcmpProber.start`` for every target from one callback."""
-    settings = IcmpSettings(
-        count=count, packet_interval=interval, timeout=f"{timeout}s", interval=f"{timeout}s"
-    )
-    targets = [ProbeTarget(a, a) for a in loopback_addresses(n)]
+    settings, targets = _probe_inputs(n, count, interval, timeout)
     async with IcmpProber(mode=mode, kernel_timestamps=kernel_ts) as prober:  # type: ignore[arg-type]
         loop = asyncio.get_running_loop()
         for target in targets:  # parse the literals once, as the daemon's runs after the first
@@ -177,14 +158,37 @@ async def start_run(
         await finished
         wall = time.perf_counter() - wall
         after = resource.getrusage(resource.RUSAGE_SELF)
+    return _layer_run("start", mode, kernel_ts, results, before, after, wall)
+
+
+def _probe_inputs(
+    n: int, count: int, interval: str, timeout: float
+) -> tuple[IcmpSettings, list[ProbeTarget]]:
+    """The probe and start layers' settings and loopback targets."""
+    settings = IcmpSettings(
+        count=count, packet_interval=interval, timeout=f"{timeout}s", interval=f"{timeout}s"
+    )
+    return settings, [ProbeTarget(a, a) for a in loopback_addresses(n)]
+
+
+def _layer_run(
+    layer: str,
+    mode: str,
+    kernel_ts: bool,
+    results: Sequence[ProbeResult],
+    before: resource.struct_rusage,
+    after: resource.struct_rusage,
+    wall: float,
+) -> Run:
+    """A :class:`Run` of the probe or start layer from its results and CPU readings."""
     sent = sum(int(r.values["packets_sent"]) for r in results)
     received = sum(int(r.values["packets_received"]) for r in results)
     rtts = [r.values["rtt_avg_seconds"] for r in results if "rtt_avg_seconds" in r.values]
     return Run(
-        "start",
+        layer,
         mode,
         kernel_ts,
-        n,
+        len(results),
         sent,
         received,
         after.ru_utime - before.ru_utime,
