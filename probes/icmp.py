@@ -588,8 +588,7 @@ class _Finished:
         self.loop = loop
 
     def __call__(self, outcome: PingOutcome) -> None:
-        address, destination = self.address, outcome.destination
-        name = destination if address == destination else f"{address} ({destination})"
+        name = _display_name(self.address, outcome.destination)
         duration = self.loop.time() - self.begin
         self.done(
             summarize(outcome, self.max_loss, name=name, started=self.started, duration=duration)
