@@ -74,7 +74,7 @@ async def engine_run(
     n: int, count: int, interval: str, timeout: float, mode: str, kernel_ts: bool
 ) -> Run:
     """The engine alone: ``IcmpEngine.ping`` without the prober's result building."""
-    gap = IcmpSettings(packet_interval=interval).packet_interval
+    gap = IcmpSettings.model_validate({"packet_interval": interval}).packet_interval
     sockaddrs = [(a, 0) for a in loopback_addresses(n)]
     async with IcmpEngine(mode=mode, kernel_timestamps=kernel_ts) as engine:  # type: ignore[arg-type]
         loop = asyncio.get_running_loop()
@@ -165,8 +165,14 @@ def _probe_inputs(
     n: int, count: int, interval: str, timeout: float
 ) -> tuple[IcmpSettings, list[ProbeTarget]]:
     """The probe and start layers' settings and loopback targets."""
-    settings = IcmpSettings(
-        count=count, packet_interval=interval, timeout=f"{timeout}s", interval=f"{timeout}s"
+    # as a config file gives them: durations as text, which the model parses
+    settings = IcmpSettings.model_validate(
+        {
+            "count": count,
+            "packet_interval": interval,
+            "timeout": f"{timeout}s",
+            "interval": f"{timeout}s",
+        }
     )
     return settings, [ProbeTarget(a, a) for a in loopback_addresses(n)]
 
@@ -206,7 +212,7 @@ async def icmplib_run(
 
     if n > 1000:
         raise SystemExit("icmplib: at most 1000 targets (CPU grows with N squared)")
-    gap = IcmpSettings(packet_interval=interval).packet_interval
+    gap = IcmpSettings.model_validate({"packet_interval": interval}).packet_interval
     addresses = loopback_addresses(n)
     gc.collect()
     before = resource.getrusage(resource.RUSAGE_SELF)
