@@ -13,7 +13,7 @@ import asyncio
 import collections
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from monitor.contract import CheckSettings, ProbeTarget
@@ -72,10 +72,11 @@ class Job:
     depth: int = 0
     """How many parents deep the target sits: when a parent and its child are
     due at the same moment, the parent is polled first."""
+    key: tuple[str, str] = field(init=False, compare=False, repr=False)
+    """(target name, kind): made once, the scheduler and the tick lane look it up per run."""
 
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.target.name, self.kind)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (self.target.name, self.kind))
 
 
 class SchedulerMetrics(Protocol):

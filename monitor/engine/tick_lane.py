@@ -51,7 +51,6 @@ class _Slot:
     """One job of the lane: when it runs next, and its run in flight if any."""
 
     job: Job
-    key: tuple[str, str]  # the job's (target, kind): Job.key makes a new tuple each time
     scheduled: float = math.inf
     previous: float | None = None  # when the last run was due
     woken: bool = False  # moved earlier by trigger() since its last run
@@ -105,8 +104,8 @@ class TickLane:
         """Run ``job`` from now on, first at its stable offset after ``start``."""
 
         self.remove(job.key)
-        slot = _Slot(job, job.key)
-        self._slots[slot.key] = slot
+        slot = _Slot(job)
+        self._slots[job.key] = slot
         self._place(slot, first_run(job.key, job.settings.interval, start, self._tick))
 
     def remove(self, key: tuple[str, str]) -> bool:
@@ -276,7 +275,7 @@ class TickLane:
         slot.running = False
         if slot.stopped:  # the consumer's reaction removed it
             return
-        fast = slot.key in self._hooks.fast
+        fast = job.key in self._hooks.fast
         interval = self._hooks.fast_interval(job) if fast else job.settings.interval
         when, missed = next_run(scheduled, interval, self._clock.now())
         if self._tick > 0:  # stay exactly on the tick grid despite float sums
