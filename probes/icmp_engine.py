@@ -48,7 +48,6 @@ import os
 import socket
 import struct
 import time
-from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -96,8 +95,12 @@ _SOL_SOCKET: Final = socket.SOL_SOCKET
 _wall: Final = time.time  # module globals: one lookup less per echo than time.time
 _monotonic: Final = time.monotonic
 _INT: Final = struct.Struct("=i")
-_NO_TIMES: Final = array("d", [0.0])
-"""A run's send times are this repeated (cheaper than an array from bytes)."""
+_SENT: Final = struct.Struct("=ddq")
+"""One echo of a run as sent: its wall and monotonic send times, and its key (-1: not out)."""
+_SENT_SIZE: Final = _SENT.size
+_pack_sent: Final = _SENT.pack_into
+_unpack_sent: Final = _SENT.unpack_from
+_NOT_SENT: Final = _SENT.pack(0.0, 0.0, -1)
 _ECHO_HEAD: Final = struct.Struct("!BBHI8s")
 """An echo's type, code, checksum, identifier and sequence (32 bits), and cookie."""
 _ECHO_HEAD_LEN: Final = _ECHO_HEAD.size
@@ -267,12 +270,11 @@ class _Run:
         "on_settled",
         "payload",
         "rtts",
+        "sent",
         "settled",
         "sockaddr",
         "start",
         "ttl",
-        "tx_mono",
-        "tx_real",
         "unresolved",
     )
 
@@ -304,13 +306,12 @@ class _Run:
         self.done = done
         self.settled = False
         self.rtts: list[float | None] = [None] * count
-        # Arrays and a list made on the first failure: a run in flight is walked by
-        # every young collection of the garbage collector (at 10,000 targets a run held
-        # about 25 tracked objects, now 7). The collector does track arrays on Python
-        # 3.11 (a heap type), as it does lists: they are kept for their compactness.
-        self.tx_real = _NO_TIMES * count
-        self.tx_mono = _NO_TIMES * count
-        self.keys = array("q")
+        # The echoes' send times and keys in one bytearray (:data:`_SENT` per echo),
+        # and a list made on the first failure only: a run in flight is walked by the
+        # garbage collector's young collections and by the periodic pass, about 1 µs an
+        # object, and a bytearray is not tracked (arrays are, on Python 3.11: this was
+        # three of them). At 10,000 targets a run once held about 25 tracked objects.
+        self.sent = bytearray(_NOT_SENT * count)
         self.failures: list[tuple[str, str]] | None = None
         self.next_index = 0
         self.unresolved = count
@@ -658,7 +659,9 @@ class IcmpEngine:
         # when its echo goes out and taken out when that echo is settled.
         if run.unresolved > 0:
             pending = run.channel.pending
-            for key in run.keys:
+            for _real, _mono, key in _SENT.iter_unpack(run.sent):
+                if key < 0:
+                    continue  # never went out
                 entry = pending.get(key)
                 # A key answered early may already belong to another run.
                 if entry is not None and entry[0] is run:
@@ -706,8 +709,7 @@ class IcmpEngine:
             total = (total & 0xFFFF) + (total >> 16)
             packet = run.build(pkt.ICMP_ECHO_REQUEST, 0, ~total & 0xFFFF, wire, run.payload)
         ttl = run.ttl
-        run.tx_real[index] = _wall()
-        run.tx_mono[index] = _monotonic()
+        real, mono = _wall(), _monotonic()
         try:
             if ttl is None:
                 channel.sock.sendto(packet, run.sockaddr)
@@ -720,7 +722,7 @@ class IcmpEngine:
                 self._send_failed(run, index, attempt, failure)
                 return
         pending[key] = (run, index)
-        run.keys.append(key)
+        _pack_sent(run.sent, index * _SENT_SIZE, real, mono, key)
         channel.unread += 1
         if channel.unread >= INLINE_DRAIN_EVERY:
             # A burst of sends: read what came back so far before going on.
@@ -893,11 +895,12 @@ def _rtt(run: _Run, index: int, ancdata: list[tuple[int, int, bytes]]) -> float:
     The monotonic RTT bounds the kernel one: if the wall clock was stepped
     between send and receive, the kernel figure is wrong and dropped.
     """
-    elapsed = _monotonic() - run.tx_mono[index]
+    real, mono, _key = _unpack_sent(run.sent, index * _SENT_SIZE)
+    elapsed: float = _monotonic() - mono
     for level, kind, data in ancdata:
         if kind == SO_TIMESTAMPNS and level == _SOL_SOCKET and len(data) >= _TIMESPEC_LEN:
             sec, nsec = _timespec(data)
-            kernel: float = sec + nsec * 1e-9 - run.tx_real[index]
+            kernel: float = sec + nsec * 1e-9 - real
             if 0.0 <= kernel <= elapsed + 0.001:
                 return kernel
     return elapsed

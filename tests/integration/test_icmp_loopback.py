@@ -115,7 +115,9 @@ async def test_a_run_in_flight_holds_few_objects_the_collector_walks() -> None:
     """Runs started without a coroutine (the scheduler's tick lane) hold a handful of
     objects the garbage collector tracks while they are in flight: every young
     collection walks them. A closure, a ``partial``, a bound method and a tuple per
-    timer made it 25 a run (half the daemon's collection time at 10,000 targets)."""
+    timer made it 25 a run (half the daemon's collection time at 10,000 targets);
+    three arrays of send times and keys (tracked on 3.11) made it 8.9, one untracked
+    bytearray 5.4."""
     runs = 200
     settings = IcmpSettings(count=3, packet_interval="200ms", timeout="2s")
     delivered: list[ProbeResult] = []
@@ -128,7 +130,7 @@ async def test_a_run_in_flight_holds_few_objects_the_collector_walks() -> None:
             assert prober.start(target, settings, deadline=loop.time() + 3.0, done=delivered.append)
         in_flight = len(gc.get_objects()) - before
         await until(lambda: len(delivered) == runs, timeout=10)
-    assert in_flight / runs <= 10, f"{in_flight / runs:.1f} tracked objects a run"
+    assert in_flight / runs <= 6, f"{in_flight / runs:.1f} tracked objects a run"
     for result in delivered:
         assert_sane(result)
 
