@@ -736,7 +736,7 @@ class Exporter:
         pending = self._pending
         write, has_labels = self._write_check, self.store.has_labels
         for (target, kind), result in pending.items():
-            if has_labels(target):  # a target the exporter was never told of has none
+            if has_labels(target):  # none: removed since its run started, or never told of
                 write(target, kind, result)
         pending.clear()
 

@@ -125,15 +125,20 @@ async def test_a_run_in_flight_holds_few_objects_the_collector_walks() -> None:
     loop = asyncio.get_running_loop()
     async with IcmpProber(mode="raw") as prober:
         targets = [ProbeTarget(f"t{i}", f"127.0.2.{i + 1}") for i in range(runs)]
+
+        def start_all() -> None:
+            for target in targets:
+                assert prober.start(
+                    target, settings, deadline=loop.time() + 3.0, done=delivered.append
+                )
+
         # A first round fills what a target's first run makes once (its address).
-        for target in targets:
-            assert prober.start(target, settings, deadline=loop.time() + 3.0, done=delivered.append)
+        start_all()
         await until(lambda: len(delivered) == runs, timeout=10)
         delivered.clear()
         gc.collect()
         before = {id(o) for o in gc.get_objects()}
-        for target in targets:
-            assert prober.start(target, settings, deadline=loop.time() + 3.0, done=delivered.append)
+        start_all()
         in_flight = _held_by_runs(gc.get_objects(), before, _shared_entries(prober))
         await until(lambda: len(delivered) == runs, timeout=10)
     assert in_flight / runs <= 4.5, f"{in_flight / runs:.1f} tracked objects a run"
